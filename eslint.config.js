@@ -1,0 +1,41 @@
+// Lint: typescript-eslint's recommended rules plus the house rules from STYLE.md.
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', '.tools/**', 'coverage/**', 'bench/results/**'] },
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      'no-console': 'error',
+      eqeqeq: ['error', 'always'],
+    },
+  },
+  {
+    // Only the services read the environment, each in its own config.ts.
+    files: ['services/**/*.ts'],
+    ignores: ['services/**/config.ts', 'services/cli/**'],
+    rules: {
+      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read the environment only in config.ts.' }],
+    },
+  },
+  {
+    // The CLI, tests and benchmarks talk to a person on the terminal.
+    files: ['services/cli/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
+    rules: { 'no-console': 'off' },
+  },
+  {
+    // The two services never import each other; core imports neither.
+    files: ['services/core/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: ['**/interface/**', '**/app/**'] }] },
+  },
+  {
+    files: ['services/interface/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: ['**/app/**'] }] },
+  },
+  {
+    files: ['services/app/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: ['**/interface/**'] }] },
+  },
+);

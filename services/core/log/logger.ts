@@ -1,0 +1,49 @@
+import { createHmac } from 'node:crypto';
+import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+
+/**
+ * Field paths pino censors whatever a caller passes. This is the safety net, not
+ * the plan: code never logs bodies, numbers, names, tokens or keys in the first place.
+ */
+export const REDACT_PATHS = [
+  'body', '*.body', 'payload', '*.payload', 'plaintext', '*.plaintext',
+  'to', '*.to', 'from', '*.from', 'phone', '*.phone', 'Body', '*.Body', 'To', 'From',
+  'token', '*.token', 'passphrase', '*.passphrase', 'password', '*.password',
+  'privateKey', '*.privateKey', 'armored', '*.armored', 'secret', '*.secret',
+  'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-signalwire-signature"]',
+  'headers.authorization',
+];
+
+/** Options for {@link createLogger}. */
+export interface CreateLoggerOptions {
+  /** Service name bound to every line. */
+  service: string;
+  /** pino level; `silent` turns the logger off. */
+  level?: string;
+  /** Where lines go (defaults to stdout); tests pass a capturing stream. */
+  destination?: DestinationStream;
+}
+
+/** The pino logger every service uses: JSON lines, PHI-safe serializers, redaction net. */
+export function createLogger(options: CreateLoggerOptions): Logger {
+  const config: LoggerOptions = {
+    level: options.level ?? 'info',
+    base: { service: options.service },
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    serializers: { err: pino.stdSerializers.err },
+  };
+  return options.destination ? pino(config, options.destination) : pino(config);
+}
+
+/** A logger that writes nothing: the default for core libraries. */
+export const silentLogger: Logger = pino({ level: 'silent' });
+
+/**
+ * HMAC-SHA256 of an identifier (a phone number, a partner id, a message sid) with a
+ * per-deployment key, truncated to 16 hex chars: correlates log and audit lines
+ * without revealing the value.
+ */
+export function hashId(key: string | Buffer, value: string): string {
+  return createHmac('sha256', key).update(value, 'utf8').digest('hex').slice(0, 16);
+}

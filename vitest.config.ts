@@ -1,0 +1,18 @@
+import { defineConfig } from 'vitest/config';
+
+// CI asks for a JSON report beside the console output, to print one summary line.
+const report = process.env.CARE_RELAY_TEST_REPORT;
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    exclude: ['test/faults/**', 'node_modules/**'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Two cores: keep crypto-heavy files from starving each other.
+    maxWorkers: 2,
+    reporters: report ? ['default', 'json'] : ['default'],
+    outputFile: report ? { json: report } : {},
+    coverage: { provider: 'v8', include: ['services/**/*.ts'], reporter: ['text-summary'] },
+  },
+});
