@@ -1,0 +1,54 @@
+import { randomBytes } from 'node:crypto';
+import { SQSClient } from '@aws-sdk/client-sqs';
+
+/** An SQS endpoint for a test: the in-process emulator, or whatever SQS_ENDPOINT names. */
+export interface TestSqs {
+  /** Endpoint URL the services should be given. */
+  endpoint: string;
+  /** Region to use with it. */
+  region: string;
+  /** A client pointed at it. */
+  client: SQSClient;
+  /** A queue-name prefix unique to this test run, so suites never share queues. */
+  prefix: string;
+  /** Stops the emulator (no-op for an external endpoint). */
+  stop(): Promise<void>;
+}
+
+/** Options for {@link startTestSqs}. */
+export interface StartTestSqsOptions {
+  /** Emulator only: a folder for SQLite persistence, so a restart keeps queued messages. */
+  dataDir?: string;
+  /** Emulator only: a fixed port (e.g. to restart on the same endpoint). */
+  port?: number;
+}
+
+/**
+ * Starts the fauxqs emulator in-process on loopback, unless `SQS_ENDPOINT` is set
+ * (LocalStack, AWS), in which case that endpoint is used with the default credential
+ * chain. The same suites therefore run against any of them (see `npm run test:remote`).
+ */
+export async function startTestSqs(options: StartTestSqsOptions = {}): Promise<TestSqs> {
+  const region = process.env.AWS_REGION ?? 'us-east-1';
+  const prefix = `t${Date.now().toString(36)}${randomBytes(3).toString('hex')}-`;
+  const external = process.env.SQS_ENDPOINT;
+  if (external) {
+    const client = new SQSClient({ endpoint: external, region });
+    return { endpoint: external, region, client, prefix, stop: async () => client.destroy() };
+  }
+  const { startFauxqs } = await import('fauxqs');
+  const server = await startFauxqs({ port: options.port ?? 0, host: '127.0.0.1', logger: false, ...(options.dataDir ? { dataDir: options.dataDir } : {}) });
+  const endpoint = server.address;
+  // The emulator accepts any credentials; static ones keep the SDK from probing the host.
+  const client = new SQSClient({ endpoint, region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  return {
+    endpoint,
+    region,
+    client,
+    prefix,
+    stop: async () => {
+      client.destroy();
+      await server.stop();
+    },
+  };
+}
