@@ -1,0 +1,192 @@
+import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
+import type { Logger } from 'pino';
+import { silentLogger } from '../log/logger.ts';
+import type { Metrics } from '../metrics/registry.ts';
+import type { SqsAttributes } from './attributes.ts';
+import { backoffDelay, sleep } from './backoff.ts';
+import { TransportError, TransportErrorCode, errorCode, isPermanentSqsError } from './errors.ts';
+import { SQS_MAX_MESSAGE_BYTES, sqsMessageSize } from './size.ts';
+
+export { SQS_MAX_MESSAGE_BYTES, sqsMessageSize } from './size.ts';
+
+/** A message to send. */
+export interface OutgoingMessage {
+  /** Envelope id: the FIFO deduplication id and the key results are reported under. */
+  id: string;
+  /** The body (an armored OpenPGP message); never logged. */
+  body: string;
+  /** SQS message attributes (the wire attributes only: no PHI). */
+  attributes?: SqsAttributes;
+  /** Delivery delay in seconds (standard queues only; 0-900). */
+  delaySeconds?: number;
+  /** FIFO message group; defaults to the producer's `groupId`. */
+  groupId?: string;
+}
+
+/** The outcome of one message of a batch: never assumed, always read from SQS's answer. */
+export interface SendResult {
+  /** The message's envelope id. */
+  id: string;
+  /** True when SQS accepted it. */
+  ok: boolean;
+  /** The SQS message id when accepted. */
+  messageId?: string;
+  /** Why it was not sent: CR_TRANSPORT_MESSAGE_TOO_LARGE or CR_TRANSPORT_SEND_FAILED (SQS code in `details.sqsCode`). */
+  error?: TransportError;
+}
+
+/** Options for {@link createProducer}. */
+export interface ProducerOptions {
+  /** The SQS client. */
+  client: SQSClient;
+  /** URL of the queue to send to. */
+  queueUrl: string;
+  /** Logical queue name for logs and metric labels; default the last segment of the URL. */
+  queueName?: string;
+  /** The queue is FIFO: set MessageGroupId and MessageDeduplicationId (= envelope id). */
+  fifo?: boolean;
+  /** FIFO default message group; default `care-relay`. */
+  groupId?: string;
+  /** pino logger; silent by default. */
+  logger?: Logger;
+  /** Metrics to update (`sent`, `sendFailures`). */
+  metrics?: Metrics;
+  /** Attempts per message, including the first; default 3. */
+  maxAttempts?: number;
+  /** Backoff between attempts: first delay in ms; default 200. */
+  retryBaseMs?: number;
+  /** Backoff cap in ms; default 5000. */
+  retryMaxMs?: number;
+}
+
+/** Sends messages to one queue, checking every entry's result. */
+export interface Producer {
+  /** URL of the queue this producer sends to. */
+  readonly queueUrl: string;
+  /** Sends one message; throws CR_TRANSPORT_MESSAGE_TOO_LARGE (413) or CR_TRANSPORT_SEND_FAILED (503). */
+  send(message: OutgoingMessage): Promise<{ id: string; messageId: string }>;
+  /** Sends many (batches of 10, within the size limit); resolves with one result per message, in order. */
+  sendBatch(messages: readonly OutgoingMessage[]): Promise<SendResult[]>;
+}
+
+const MAX_BATCH_ENTRIES = 10;
+
+/** Creates a producer for one queue. */
+export function createProducer(options: ProducerOptions): Producer {
+  const { client, queueUrl } = options;
+  const queue = options.queueName ?? queueUrl.slice(queueUrl.lastIndexOf('/') + 1);
+  const log = (options.logger ?? silentLogger).child({ queue });
+  const metrics = options.metrics?.transport;
+  const maxAttempts = Math.max(1, options.maxAttempts ?? 3);
+  const backoff = { base: options.retryBaseMs ?? 200, max: options.retryMaxMs ?? 5000 };
+  const defaultGroup = options.groupId ?? 'care-relay';
+
+  function entryOf(message: OutgoingMessage, index: number): SendMessageBatchRequestEntry {
+    return {
+      Id: `m${index}`,
+      MessageBody: message.body,
+      ...(message.attributes && Object.keys(message.attributes).length > 0 ? { MessageAttributes: message.attributes } : {}),
+      ...(message.delaySeconds !== undefined ? { DelaySeconds: message.delaySeconds } : {}),
+      ...(options.fifo ? { MessageGroupId: message.groupId ?? defaultGroup, MessageDeduplicationId: message.id } : {}),
+    };
+  }
+
+  /** Groups indices into requests of at most 10 entries and at most 1 MiB in total. */
+  function chunk(indices: number[], sizes: number[]): number[][] {
+    const out: number[][] = [];
+    let current: number[] = [];
+    let bytes = 0;
+    for (const i of indices) {
+      const size = sizes[i]!;
+      if (current.length === MAX_BATCH_ENTRIES || (current.length > 0 && bytes + size > SQS_MAX_MESSAGE_BYTES)) {
+        out.push(current);
+        current = [];
+        bytes = 0;
+      }
+      current.push(i);
+      bytes += size;
+    }
+    if (current.length > 0) out.push(current);
+    return out;
+  }
+
+  function failure(message: OutgoingMessage, sqsCode: string, cause?: unknown): TransportError {
+    return new TransportError(TransportErrorCode.SEND_FAILED, `SQS did not accept message ${message.id} on ${queue} (${sqsCode})`, {
+      ...(cause === undefined ? {} : { cause }),
+      details: { sqsCode },
+    });
+  }
+
+  async function sendBatch(messages: readonly OutgoingMessage[]): Promise<SendResult[]> {
+    const results: SendResult[] = messages.map((m) => ({ id: m.id, ok: false }));
+    const sizes = messages.map((m) => sqsMessageSize(m.body, m.attributes));
+    let pending: number[] = [];
+    messages.forEach((m, i) => {
+      if (sizes[i]! > SQS_MAX_MESSAGE_BYTES) {
+        results[i]!.error = new TransportError(
+          TransportErrorCode.MESSAGE_TOO_LARGE,
+          `message ${m.id} is ${sizes[i]} bytes with its attributes; SQS accepts at most ${SQS_MAX_MESSAGE_BYTES}`,
+          { details: { size: sizes[i], limit: SQS_MAX_MESSAGE_BYTES } },
+        );
+      } else {
+        pending.push(i);
+      }
+    });
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      const again: number[] = [];
+      await Promise.all(
+        chunk(pending, sizes).map(async (indices) => {
+          try {
+            const res = await client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: indices.map((i) => entryOf(messages[i]!, i)) }));
+            const answered = new Set<number>();
+            for (const ok of res.Successful ?? []) {
+              const i = Number(ok.Id?.slice(1));
+              if (!indices.includes(i)) continue;
+              answered.add(i);
+              results[i] = { id: messages[i]!.id, ok: true, ...(ok.MessageId ? { messageId: ok.MessageId } : {}) };
+            }
+            for (const bad of res.Failed ?? []) {
+              const i = Number(bad.Id?.slice(1));
+              if (!indices.includes(i)) continue;
+              answered.add(i);
+              results[i]!.error = failure(messages[i]!, bad.Code ?? 'unknown');
+              if (!bad.SenderFault) again.push(i);
+            }
+            // An entry SQS did not mention is not assumed sent.
+            for (const i of indices) {
+              if (answered.has(i)) continue;
+              results[i]!.error = failure(messages[i]!, 'NoResultForEntry');
+              again.push(i);
+            }
+          } catch (err) {
+            const code = errorCode(err);
+            for (const i of indices) results[i]!.error = failure(messages[i]!, code, err);
+            if (!isPermanentSqsError(err)) again.push(...indices);
+            log.warn({ code, entries: indices.length, attempt }, 'SendMessageBatch failed');
+          }
+        }),
+      );
+      if (again.length === 0 || attempt >= maxAttempts) break;
+      pending = again.sort((a, b) => a - b);
+      await sleep(backoffDelay(attempt, backoff));
+    }
+    for (const r of results) {
+      if (r.ok) {
+        delete r.error;
+        metrics?.sent.inc({ queue });
+      } else {
+        metrics?.sendFailures.inc({ queue });
+        log.warn({ envelopeId: r.id, code: r.error?.code, sqsCode: r.error?.details?.sqsCode }, 'message not sent');
+      }
+    }
+    return results;
+  }
+
+  async function send(message: OutgoingMessage): Promise<{ id: string; messageId: string }> {
+    const [result] = await sendBatch([message]);
+    if (result?.ok) return { id: message.id, messageId: result.messageId ?? '' };
+    throw result?.error ?? failure(message, 'unknown');
+  }
+
+  return { queueUrl, send, sendBatch };
+}
