@@ -1,0 +1,108 @@
+import type { Logger } from 'pino';
+import type { AuditSink } from '../../core/audit/types.ts';
+import { hashId, silentLogger } from '../../core/log/logger.ts';
+import { classifySignalWireError, type RetryOptions, type SignalWireApi } from './client.ts';
+import { SMS_ERRORS } from './errors.ts';
+import { redactMessage } from './redact.ts';
+import { parseRedactionJob, type RedactionJob } from './redactionJob.ts';
+import { nullSmsMetrics, type HandlerResult, type RedactionQueueMessage, type SmsConfig, type SmsMetrics } from './types.ts';
+
+/** Dependencies of {@link createRedactionHandler}. */
+export interface RedactionWorkerDeps {
+  /** SMS configuration (mode, grace, window, hashing key). */
+  config: SmsConfig;
+  /** SDK client. */
+  api: SignalWireApi;
+  /** Audit trail. */
+  audit: AuditSink;
+  /** Logger (never given bodies or numbers). */
+  logger?: Logger;
+  /** Counters. */
+  metrics?: SmsMetrics;
+  /** Clock. */
+  now?: () => Date;
+  /** Retry policy of the SignalWire calls within one attempt. */
+  retry?: RetryOptions;
+}
+
+/** SQS caps visibility changes; we never ask more than 15 minutes at a time. */
+const MAX_DELAY_SECONDS = 900;
+
+const clamp = (n: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, Math.ceil(n)));
+
+/**
+ * The transport consumer handler of `app-sms-redaction`: redacts the job's message, re-delays
+ * while it is in progress or within the `sent` grace period or SignalWire fails transiently,
+ * and dead-letters it once the redaction window has passed.
+ */
+export function createRedactionHandler(deps: RedactionWorkerDeps): (message: RedactionQueueMessage, signal: AbortSignal) => Promise<HandlerResult> {
+  const log = deps.logger ?? silentLogger;
+  const metrics = deps.metrics ?? nullSmsMetrics;
+  const now = deps.now ?? (() => new Date());
+  const { config } = deps;
+  const base = config.retryBaseSeconds ?? 5;
+  const actor = 'app:sms-redaction';
+
+  async function failed(job: RedactionJob, sidHash: string, reason: string): Promise<HandlerResult> {
+    metrics.inc('sms_redaction_dead_lettered_total', { reason });
+    log.error({ sidHash, reason, trigger: job.trigger }, 'sms redaction gave up: dead-lettered');
+    await deps.audit.record({ action: 'sms.redaction-failed', actor, resourceType: 'sms', resourceId: sidHash, outcome: 'failure', details: { reason, trigger: job.trigger } });
+    return { status: 'dead-letter', reason };
+  }
+
+  return async function handleRedactionJob(message, signal) {
+    let job: RedactionJob;
+    try {
+      job = parseRedactionJob(message.body ?? message.Body ?? '');
+    } catch (err) {
+      log.warn({ code: SMS_ERRORS.JOB_INVALID, err: { message: (err as Error).message } }, 'invalid sms redaction job quarantined');
+      return { status: 'quarantine', reason: SMS_ERRORS.JOB_INVALID };
+    }
+    const sidHash = hashId(config.hmacKey, job.sid);
+    const ageSeconds = (now().getTime() - Date.parse(job.firstSeenAt)) / 1000;
+    const expired = ageSeconds > config.redactionWindowSeconds;
+    const redelay = (afterSeconds: number, reason: string): HandlerResult => {
+      metrics.inc('sms_redaction_retries_total', { reason });
+      log.info({ sidHash, reason, afterSeconds }, 'sms redaction re-delayed');
+      return { status: 'retry', reason, afterSeconds: clamp(afterSeconds, 1, MAX_DELAY_SECONDS) };
+    };
+    try {
+      const outcome = await redactMessage(
+        { api: deps.api, mode: config.redactionMode, sentGraceSeconds: config.sentGraceSeconds, now, retry: { ...deps.retry, signal, logger: log } },
+        job.sid,
+      );
+      switch (outcome.kind) {
+        case 'in-progress':
+          if (expired) return await failed(job, sidHash, 'in-progress-past-window');
+          return redelay(Math.max(base, ageSeconds / 2), 'in-progress');
+        case 'grace':
+          return redelay(outcome.remainingSeconds, 'sent-grace');
+        case 'already-redacted':
+          log.debug({ sidHash }, 'sms already redacted');
+          return { status: 'done' };
+        case 'not-found':
+          log.info({ sidHash, mediaDeleted: outcome.mediaDeleted }, 'sms message not found: nothing to redact');
+          await deps.audit.record({
+            action: 'sms.redacted', actor, resourceType: 'sms', resourceId: sidHash, outcome: 'success',
+            details: { messageFound: false, mediaDeleted: outcome.mediaDeleted, mode: config.redactionMode, trigger: job.trigger },
+          });
+          return { status: 'done' };
+        case 'redacted':
+          metrics.inc('sms_redacted_total', { mode: config.redactionMode });
+          log.info({ sidHash, mediaDeleted: outcome.mediaDeleted, mode: config.redactionMode, trigger: job.trigger }, 'sms redacted');
+          await deps.audit.record({
+            action: 'sms.redacted', actor, resourceType: 'sms', resourceId: sidHash, outcome: 'success',
+            details: { messageFound: true, mediaDeleted: outcome.mediaDeleted, bodyBlanked: outcome.bodyBlanked, messageDeleted: outcome.messageDeleted, mode: config.redactionMode, trigger: job.trigger },
+          });
+          return { status: 'done' };
+      }
+    } catch (err) {
+      if (signal.aborted) return { status: 'release' };
+      const c = classifySignalWireError(err);
+      const reason = (err as { code?: unknown }).code === SMS_ERRORS.MEDIA_REMAINS ? 'media-remains' : c.status !== undefined ? `signalwire-${c.status}` : 'signalwire-unreachable';
+      if (expired) return await failed(job, sidHash, reason);
+      log.warn({ sidHash, reason, apiCode: c.apiCode }, 'sms redaction failed, will retry');
+      return redelay(c.retryAfterSeconds ?? Math.max(base, ageSeconds / 4), reason);
+    }
+  };
+}

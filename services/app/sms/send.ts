@@ -1,0 +1,146 @@
+import type { Logger } from 'pino';
+import type { AuditSink } from '../../core/audit/types.ts';
+import { hashId, silentLogger } from '../../core/log/logger.ts';
+import { classifySignalWireError, withRetry, type RetryOptions, type SignalWireApi } from './client.ts';
+import { SMS_ERRORS, SmsError } from './errors.ts';
+import { buildRedactionJob } from './redactionJob.ts';
+import { nullSmsMetrics, type EnqueueRedaction, type SmsConfig, type SmsMetrics } from './types.ts';
+
+/** Path of the status webhook, appended to PUBLIC_BASE_URL. */
+export const STATUS_WEBHOOK_PATH = '/webhooks/signalwire/message-status';
+
+/** What to send. */
+export interface SendSmsInput {
+  /** Destination number, E.164. */
+  to: string;
+  /** Text, up to 1600 characters (may be empty when media is given). */
+  body: string;
+  /** Media URLs (https; http only when `allowInsecure`), at most 10. */
+  mediaUrls?: string[];
+}
+
+/** A sent message. */
+export interface SendSmsResult {
+  /** SignalWire message sid. */
+  sid: string;
+  /** Status SignalWire reported at creation (usually `queued`). */
+  status: string;
+}
+
+/** Dependencies of {@link createSmsSender}. */
+export interface SmsSenderDeps {
+  /** SMS configuration. */
+  config: SmsConfig;
+  /** SDK client. */
+  api: SignalWireApi;
+  /** Puts a redaction job on the queue. */
+  enqueue: EnqueueRedaction;
+  /** Audit trail. */
+  audit: AuditSink;
+  /** Logger (never given bodies or numbers). */
+  logger?: Logger;
+  /** Counters. */
+  metrics?: SmsMetrics;
+  /** Clock. */
+  now?: () => Date;
+  /** Retry policy of the create call (only transient failures before the message exists are retried). */
+  retry?: RetryOptions;
+}
+
+/** Who asked for the send, for the audit trail. */
+export interface SendContext {
+  /** Token name or service name (never a secret). */
+  actor?: string;
+  /** Source address of the request. */
+  sourceIp?: string;
+}
+
+const E164 = /^\+[1-9]\d{6,14}$/;
+const MAX_BODY = 1600;
+const MAX_MEDIA = 10;
+const SQS_MAX_DELAY = 900;
+
+/** Validates a send request; throws SmsError (400) naming the field. */
+export function validateSendInput(input: SendSmsInput, allowInsecure = false): void {
+  if (typeof input.to !== 'string' || !E164.test(input.to)) throw new SmsError(SMS_ERRORS.INVALID_TO, 'to: expected an E.164 number like +15551230000', { status: 400 });
+  const media = input.mediaUrls ?? [];
+  if (typeof input.body !== 'string') throw new SmsError(SMS_ERRORS.INVALID_BODY, 'body: expected a string', { status: 400 });
+  if (input.body.length > MAX_BODY) throw new SmsError(SMS_ERRORS.INVALID_BODY, `body: expected at most ${MAX_BODY} characters`, { status: 400 });
+  if (input.body.length === 0 && media.length === 0) throw new SmsError(SMS_ERRORS.INVALID_BODY, 'body: expected text, or at least one media URL', { status: 400 });
+  if (!Array.isArray(media) || media.length > MAX_MEDIA) throw new SmsError(SMS_ERRORS.INVALID_MEDIA_URL, `mediaUrls: expected at most ${MAX_MEDIA} URLs`, { status: 400 });
+  media.forEach((u, i) => {
+    let url: URL;
+    try {
+      url = new URL(u);
+    } catch {
+      throw new SmsError(SMS_ERRORS.INVALID_MEDIA_URL, `mediaUrls[${i}]: expected an absolute URL`, { status: 400 });
+    }
+    const ok = url.protocol === 'https:' || (allowInsecure && url.protocol === 'http:');
+    if (!ok) throw new SmsError(SMS_ERRORS.INVALID_MEDIA_URL, `mediaUrls[${i}]: expected an https URL${allowInsecure ? ' (or http)' : ''}`, { status: 400 });
+    if (url.username || url.password) throw new SmsError(SMS_ERRORS.INVALID_MEDIA_URL, `mediaUrls[${i}]: expected a URL without credentials`, { status: 400 });
+  });
+}
+
+/** The StatusCallback URL given to SignalWire: PUBLIC_BASE_URL + the webhook path, with Basic Auth credentials when configured. */
+export function statusCallbackUrl(config: SmsConfig): string {
+  const url = new URL(config.publicBaseUrl.replace(/\/+$/, '') + STATUS_WEBHOOK_PATH);
+  if (config.webhookBasicAuth) {
+    url.username = encodeURIComponent(config.webhookBasicAuth.user);
+    url.password = encodeURIComponent(config.webhookBasicAuth.password);
+  }
+  return url.toString();
+}
+
+/**
+ * Returns `sendSms(input, ctx?)`: validates, sends through SignalWire with the status callback,
+ * enqueues the delayed fallback redaction job, audits `sms.sent` with the number hashed, returns the sid.
+ */
+export function createSmsSender(deps: SmsSenderDeps): (input: SendSmsInput, ctx?: SendContext) => Promise<SendSmsResult> {
+  const log = deps.logger ?? silentLogger;
+  const metrics = deps.metrics ?? nullSmsMetrics;
+  const now = deps.now ?? (() => new Date());
+  const { config } = deps;
+  const callback = statusCallbackUrl(config);
+
+  return async function sendSms(input, ctx = {}) {
+    validateSendInput(input, config.allowInsecure ?? false);
+    const toHash = hashId(config.hmacKey, input.to);
+    const sentAt = now();
+    let created: { sid: string; status: string };
+    try {
+      // A create is retried only when SignalWire surely did not accept it (429, 503); after a
+      // timeout or another 5xx it may have been sent, and a second send would duplicate PHI.
+      created = (await withRetry(
+        'message.create',
+        () => deps.api.messages.create({ to: input.to, from: config.fromNumber, body: input.body, statusCallback: callback, ...(input.mediaUrls?.length ? { mediaUrl: input.mediaUrls } : {}) }),
+        { ...deps.retry, logger: log, retryOn: (c) => c.status === 429 || c.status === 503 },
+      )) as unknown as { sid: string; status: string };
+    } catch (err) {
+      const c = classifySignalWireError(err);
+      log.warn({ toHash, status: c.status, apiCode: c.apiCode }, 'sms send failed');
+      await deps.audit.record({ action: 'sms.sent', actor: ctx.actor ?? 'app', resourceType: 'sms', resourceId: toHash, outcome: 'failure', ...(ctx.sourceIp ? { sourceIp: ctx.sourceIp } : {}), details: { status: c.status ?? 0, apiCode: c.apiCode ?? 0 } });
+      if (c.kind === 'transient') throw new SmsError(SMS_ERRORS.PROVIDER_UNAVAILABLE, 'SignalWire is unavailable; the message was not sent', { status: 503, cause: err, ...(c.retryAfterSeconds !== undefined ? { details: { retryAfter: c.retryAfterSeconds } } : {}) });
+      throw new SmsError(SMS_ERRORS.PROVIDER_REJECTED, `SignalWire refused the message${c.apiCode !== undefined ? ` (code ${c.apiCode})` : ''}`, { status: 502, cause: err, details: { providerCode: c.apiCode ?? null } });
+    }
+    const sidHash = hashId(config.hmacKey, created.sid);
+    metrics.inc('sms_sent_total');
+    let fallbackEnqueued = true;
+    const delay = Math.min(SQS_MAX_DELAY, Math.max(0, config.fallbackDelaySeconds));
+    try {
+      await deps.enqueue(buildRedactionJob(created.sid, 'fallback', now(), sentAt), delay);
+    } catch (err) {
+      // The message is out: failing the request would make the caller send it twice. The status
+      // callback still enqueues a job, and the sweep catches what both miss.
+      fallbackEnqueued = false;
+      metrics.inc('sms_fallback_enqueue_failed_total');
+      log.error({ sidHash, err: { message: (err as Error).message } }, 'fallback redaction job not enqueued');
+    }
+    log.info({ sidHash, toHash, media: input.mediaUrls?.length ?? 0, fallbackEnqueued }, 'sms sent');
+    await deps.audit.record({
+      action: 'sms.sent', actor: ctx.actor ?? 'app', resourceType: 'sms', resourceId: sidHash, outcome: 'success',
+      ...(ctx.sourceIp ? { sourceIp: ctx.sourceIp } : {}),
+      details: { toHash, media: input.mediaUrls?.length ?? 0, fallbackEnqueued, fallbackDelaySeconds: delay },
+    });
+    return { sid: created.sid, status: created.status };
+  };
+}
