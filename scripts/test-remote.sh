@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# `npm run test:remote`: the transport and integration suites against a real SQS
+# endpoint instead of the in-process emulator.
+#
+#   SQS_ENDPOINT=http://127.0.0.1:4566 npm run test:remote   # LocalStack, fauxqs in Docker
+#   AWS_REGION=eu-west-1 npm run test:remote                 # AWS, default credential chain
+#
+# Every suite creates its own uniquely prefixed queues and deletes them when done.
+# Extra arguments go to vitest (e.g. `npm run test:remote -- -t redrive`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${SQS_ENDPOINT:-}" ]; then
+  if [ -z "${AWS_REGION:-}" ]; then
+    echo "test:remote: set SQS_ENDPOINT (LocalStack, an emulator) or AWS_REGION (AWS)" >&2
+    exit 2
+  fi
+  if ! [[ "$AWS_REGION" =~ ^[a-z]{2}(-[a-z]+)+-[0-9]+$ ]]; then
+    echo "test:remote: AWS_REGION: expected a region like eu-west-1, got \"$AWS_REGION\"" >&2
+    exit 2
+  fi
+  # The test helper uses SQS_ENDPOINT when set; for AWS that is the regional endpoint.
+  export SQS_ENDPOINT="https://sqs.${AWS_REGION}.amazonaws.com"
+fi
+if ! [[ "$SQS_ENDPOINT" =~ ^https?://[^/]+ ]]; then
+  echo "test:remote: SQS_ENDPOINT: expected an http(s) URL, got \"$SQS_ENDPOINT\"" >&2
+  exit 2
+fi
+export AWS_REGION="${AWS_REGION:-us-east-1}"
+
+case "$SQS_ENDPOINT" in
+  https://sqs.*.amazonaws.com*) ;;
+  *)
+    # Local endpoints accept any credentials; without some the SDK would go looking.
+    if [ -z "${AWS_ACCESS_KEY_ID:-}" ] && [ -z "${AWS_PROFILE:-}" ]; then
+      export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+    fi
+    ;;
+esac
+
+# Fail fast, with one clear line, when nothing answers there (any HTTP answer will do).
+if ! node -e "fetch(process.env.SQS_ENDPOINT,{signal:AbortSignal.timeout(5000)}).then(()=>process.exit(0),()=>process.exit(1))"; then
+  echo "test:remote: no answer from SQS_ENDPOINT $SQS_ENDPOINT (is LocalStack running?)" >&2
+  exit 2
+fi
+
+echo "test:remote: SQS_ENDPOINT=$SQS_ENDPOINT AWS_REGION=$AWS_REGION" >&2
+exec npx vitest run test/core/transport test/integration "$@"

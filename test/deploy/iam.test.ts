@@ -1,0 +1,140 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { LOGICAL_QUEUES, physicalQueueName, queueDefinitions, type LogicalQueue } from '../../services/core/transport/queues.ts';
+
+// The least-privilege policies of docs/deploy.md: each service may only send in its own
+// direction and receive in the other, and every queue they name is one the code creates.
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const read = (path: string): string => readFileSync(`${root}${path}`, 'utf8');
+
+interface Statement {
+  Sid?: string;
+  Effect: string;
+  Action: string | string[];
+  Resource: string | string[];
+  Condition?: unknown;
+}
+interface Policy {
+  Version: string;
+  Statement: Statement[];
+}
+
+const list = (x: string | string[]): string[] => (Array.isArray(x) ? x : [x]);
+const load = (name: string): Policy => JSON.parse(read(`deploy/iam/${name}`)) as Policy;
+const ARN = /^arn:aws:sqs:REGION:ACCOUNT_ID:([A-Za-z0-9_-]+)$/;
+
+/** action (without `sqs:`) → the queue names it is allowed on. */
+function grants(policy: Policy): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const st of policy.Statement) {
+    for (const action of list(st.Action)) {
+      const set = out.get(action.replace(/^sqs:/, '')) ?? new Set<string>();
+      for (const r of list(st.Resource)) set.add(ARN.exec(r)?.[1] ?? r);
+      out.set(action.replace(/^sqs:/, ''), set);
+    }
+  }
+  return out;
+}
+const on = (g: Map<string, Set<string>>, action: string): string[] => [...(g.get(action) ?? [])].sort();
+const family = (q: LogicalQueue): string[] => (['main', 'dlq', 'quarantine'] as const).map((role) => physicalQueueName('', q, role));
+
+// The documented default: no prefix, standard queues.
+const defined = new Set(queueDefinitions({ prefix: '' }).map((d) => d.name));
+const messageActions = ['SendMessage', 'ReceiveMessage', 'DeleteMessage', 'ChangeMessageVisibility', 'PurgeQueue'];
+const serviceActions = ['SendMessage', 'ReceiveMessage', 'DeleteMessage', 'ChangeMessageVisibility', 'GetQueueAttributes', 'GetQueueUrl'];
+
+const policies = {
+  interface: load('interface-policy.json'),
+  app: load('app-policy.json'),
+  bootstrap: load('bootstrap-policy.json'),
+};
+
+describe.each(Object.entries(policies))('deploy/iam/%s policy', (name, policy) => {
+  it('is an identity policy of Allow statements on named SQS queues only', () => {
+    expect(policy.Version).toBe('2012-10-17');
+    expect(policy.Statement.length).toBeGreaterThan(0);
+    for (const st of policy.Statement) {
+      expect(st.Effect).toBe('Allow');
+      expect(st.Sid, 'every statement says what it is for').toMatch(/^[A-Za-z0-9]+$/);
+      for (const a of list(st.Action)) {
+        expect(a, 'no wildcard action').not.toContain('*');
+        expect(a).toMatch(/^sqs:[A-Za-z]+$/);
+      }
+      for (const r of list(st.Resource)) {
+        expect(r, 'no wildcard resource').not.toContain('*');
+        expect(r).toMatch(ARN);
+      }
+    }
+  });
+
+  it('names only queues that services/core/transport/queues.ts defines', () => {
+    for (const st of policy.Statement) {
+      for (const r of list(st.Resource)) expect(defined.has(ARN.exec(r)![1]!), `${name}: ${r}`).toBe(true);
+    }
+  });
+
+  it('is documented in docs/deploy.md', () => {
+    expect(read('docs/deploy.md')).toContain(`deploy/iam/${name}-policy.json`);
+  });
+});
+
+describe.each([
+  { svc: 'interface', sends: 'interface-to-app', receives: ['app-to-interface'], never: ['app-sms-redaction'] },
+  { svc: 'app', sends: 'app-to-interface', receives: ['interface-to-app', 'app-sms-redaction'], never: [] },
+] as const)('the $svc service', ({ svc, sends, receives, never }) => {
+  const g = grants(policies[svc]);
+  const peerDirection = sends === 'interface-to-app' ? 'app-to-interface' : 'interface-to-app';
+
+  it('uses only the message and lookup actions a producer and consumer need', () => {
+    for (const action of g.keys()) expect(serviceActions, `${svc} is granted ${action}`).toContain(action);
+  });
+
+  it(`sends to ${sends}, never into the other direction`, () => {
+    expect(on(g, 'SendMessage')).toContain(sends);
+    expect(on(g, 'SendMessage'), `${svc} could forge ${peerDirection}`).not.toContain(peerDirection);
+  });
+
+  it(`receives, deletes and extends only ${receives.join(' and ')}`, () => {
+    for (const action of ['ReceiveMessage', 'DeleteMessage', 'ChangeMessageVisibility']) {
+      expect(on(g, action), action).toEqual([...receives].sort());
+    }
+    expect(on(g, 'ReceiveMessage')).not.toContain(sends);
+  });
+
+  it('sends elsewhere only to the quarantine and dead-letter queues of what it consumes', () => {
+    const allowed = new Set<string>([sends, ...receives.flatMap((q) => family(q).slice(1))]);
+    if ((receives as readonly string[]).includes('app-sms-redaction')) allowed.add('app-sms-redaction'); // it enqueues its own redaction jobs
+    for (const q of on(g, 'SendMessage')) expect(allowed.has(q), `${svc} may send to ${q}`).toBe(true);
+    for (const q of receives) {
+      expect(on(g, 'SendMessage'), `${svc} quarantines ${q}`).toContain(physicalQueueName('', q, 'quarantine'));
+      expect(on(g, 'SendMessage'), `${svc} dead-letters ${q}`).toContain(physicalQueueName('', q, 'dlq'));
+    }
+  });
+
+  it('can look up the URL of every queue it resolves (main, DLQ and quarantine of each logical queue it uses)', () => {
+    const used = [sends, ...receives] as LogicalQueue[];
+    expect(on(g, 'GetQueueUrl')).toEqual(used.flatMap(family).sort());
+  });
+
+  it('has no access at all to queues it does not use', () => {
+    const touched = new Set([...g.values()].flatMap((s) => [...s]));
+    for (const q of never) for (const name of family(q)) expect(touched.has(name), `${svc} touches ${name}`).toBe(false);
+  });
+});
+
+describe('the bootstrap policy (`care-relay queues init`)', () => {
+  const g = grants(policies.bootstrap);
+
+  it('may create and configure every queue the definitions hold', () => {
+    for (const action of ['CreateQueue', 'SetQueueAttributes', 'GetQueueAttributes', 'GetQueueUrl', 'TagQueue']) {
+      expect(on(g, action), action).toEqual([...defined].sort());
+    }
+    expect(defined.size).toBe(LOGICAL_QUEUES.length * 3);
+  });
+
+  it('can neither read nor write messages, nor delete queues', () => {
+    for (const action of [...messageActions, 'DeleteQueue']) expect(g.has(action), action).toBe(false);
+  });
+});
