@@ -1,0 +1,197 @@
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createMetrics } from '../../../services/core/metrics/registry.ts';
+import { backoffDelay } from '../../../services/core/transport/backoff.ts';
+import { createConsumer } from '../../../services/core/transport/consumer.ts';
+import { createDedupeSet } from '../../../services/core/transport/dedupe.ts';
+import { counterValue } from './helpers.ts';
+
+interface Call {
+  name: string;
+  input: Record<string, unknown>;
+}
+
+/** A fake SQS client: `answer` decides each command's reply; the receive hangs until aborted once the script runs dry. */
+function fakeClient(answer: (call: Call, signal?: AbortSignal) => Promise<unknown>): { client: SQSClient; calls: Call[] } {
+  const calls: Call[] = [];
+  const client = {
+    send: (command: { constructor: { name: string }; input: Record<string, unknown> }, opts?: { abortSignal?: AbortSignal }) => {
+      const call = { name: command.constructor.name.replace(/Command$/, ''), input: command.input };
+      calls.push(call);
+      return answer(call, opts?.abortSignal);
+    },
+  } as unknown as SQSClient;
+  return { client, calls };
+}
+
+const hang = (signal?: AbortSignal): Promise<never> =>
+  new Promise((_, reject) => signal?.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' }))));
+
+const messages = (count: number, from = 0): unknown[] =>
+  Array.from({ length: count }, (_, i) => ({ MessageId: `id-${from + i}`, ReceiptHandle: `rh-${from + i}`, Body: 'x', Attributes: { ApproximateReceiveCount: '1' } }));
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('backoffDelay', () => {
+  it('grows exponentially from the base, stays within [d/2, d] and is capped', () => {
+    const opts = { base: 2, max: 300 };
+    expect(backoffDelay(1, { ...opts, random: () => 0 })).toBe(1);
+    expect(backoffDelay(1, { ...opts, random: () => 1 })).toBe(2);
+    expect(backoffDelay(4, { ...opts, random: () => 1 })).toBe(16);
+    expect(backoffDelay(4, { ...opts, random: () => 0 })).toBe(8);
+    expect(backoffDelay(50, { ...opts, random: () => 1 })).toBe(300);
+    expect(backoffDelay(0, { ...opts, random: () => 1 })).toBe(2);
+  });
+});
+
+describe('consumer heartbeat (fake timers)', () => {
+  it('extends all held messages with one timer, in batches of 10, and counts failed entries', async () => {
+    let receives = 0;
+    const { client, calls } = fakeClient(async (call, signal) => {
+      if (call.name === 'ReceiveMessage') {
+        receives++;
+        if (receives === 1) return { Messages: messages(10) };
+        if (receives === 2) return { Messages: messages(2, 10) };
+        return hang(signal);
+      }
+      if (call.name === 'ChangeMessageVisibilityBatch') {
+        const entries = call.input.Entries as { Id: string }[];
+        const [first, ...rest] = entries;
+        // The first entry of each batch fails: it must be counted, not assumed extended.
+        return { Successful: rest.map((e) => ({ Id: e.Id })), Failed: [{ Id: first!.Id, Code: 'ReceiptHandleIsInvalid', SenderFault: true }] };
+      }
+      return {};
+    });
+    const metrics = createMetrics('t', { defaultMetrics: false });
+    const consumer = createConsumer({
+      client,
+      queueUrl: 'http://sqs.local/000/q',
+      dlqUrl: 'http://sqs.local/000/q-dlq',
+      quarantineUrl: 'http://sqs.local/000/q-quarantine',
+      queueName: 'q',
+      maxInFlight: 12,
+      visibilityTimeoutSeconds: 30,
+      metrics,
+      handler: () => new Promise(() => {}),
+    });
+    consumer.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(consumer.inFlightCount).toBe(12);
+    expect(calls.filter((c) => c.name === 'ReceiveMessage')).toHaveLength(2);
+    expect(calls.filter((c) => c.name === 'ChangeMessageVisibilityBatch')).toHaveLength(0);
+
+    await vi.advanceTimersByTimeAsync(10_000);
+    const beats = calls.filter((c) => c.name === 'ChangeMessageVisibilityBatch');
+    expect(beats.map((b) => (b.input.Entries as unknown[]).length).sort((a, b) => a - b)).toEqual([2, 10]);
+    expect(beats.every((b) => (b.input.Entries as { VisibilityTimeout: number }[]).every((e) => e.VisibilityTimeout === 30))).toBe(true);
+    expect(await counterValue(metrics.transport.heartbeatFailures, { queue: 'q' })).toBe(2);
+
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(calls.filter((c) => c.name === 'ChangeMessageVisibilityBatch')).toHaveLength(4);
+    // Backpressure: full, so no third receive was made.
+    expect(calls.filter((c) => c.name === 'ReceiveMessage')).toHaveLength(2);
+
+    const stopped = consumer.stop({ deadlineMs: 5000 });
+    await vi.advanceTimersByTimeAsync(5000);
+    await stopped;
+    const release = calls.filter((c) => c.name === 'ChangeMessageVisibilityBatch').slice(4);
+    expect(release.flatMap((c) => (c.input.Entries as { VisibilityTimeout: number }[]).map((e) => e.VisibilityTimeout))).toEqual(Array(12).fill(0));
+    expect(consumer.inFlightCount).toBe(0);
+  });
+
+  it('retries with exponential backoff from the receive count, capped', async () => {
+    const { client, calls } = fakeClient(async (call, signal) => {
+      if (call.name === 'ReceiveMessage') {
+        if (calls.filter((c) => c.name === 'ReceiveMessage').length === 1) {
+          return { Messages: [1, 3, 20].map((count) => ({ MessageId: `m${count}`, ReceiptHandle: `rh${count}`, Body: 'x', Attributes: { ApproximateReceiveCount: String(count) } })) };
+        }
+        return hang(signal);
+      }
+      return {};
+    });
+    const consumer = createConsumer({
+      client,
+      queueUrl: 'http://sqs.local/000/q',
+      dlqUrl: 'd',
+      quarantineUrl: 'q',
+      retryBaseSeconds: 2,
+      retryMaxSeconds: 60,
+      random: () => 1,
+      handler: async () => ({ status: 'retry', reason: 'CR_TEST' }),
+    });
+    consumer.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const delays = Object.fromEntries(
+      calls.filter((c) => c.name === 'ChangeMessageVisibility').map((c) => [c.input.ReceiptHandle, c.input.VisibilityTimeout]),
+    );
+    expect(delays).toEqual({ rh1: 2, rh3: 8, rh20: 60 });
+    const stopped = consumer.stop({ deadlineMs: 100 });
+    await vi.advanceTimersByTimeAsync(100);
+    await stopped;
+  });
+
+  it('backs off on receive errors, capped, and recovers without being restarted', async () => {
+    let failing = true;
+    const { client, calls } = fakeClient(async (call, signal) => {
+      if (call.name !== 'ReceiveMessage') return {};
+      if (failing) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+      return hang(signal);
+    });
+    const consumer = createConsumer({
+      client,
+      queueUrl: 'http://sqs.local/000/q',
+      dlqUrl: 'd',
+      quarantineUrl: 'q',
+      receiveErrorBaseMs: 1000,
+      receiveErrorMaxMs: 4000,
+      random: () => 1,
+      handler: async () => ({ status: 'done' }),
+    });
+    consumer.start();
+    const receives = (): number => calls.filter((c) => c.name === 'ReceiveMessage').length;
+    await vi.advanceTimersByTimeAsync(0);
+    expect(receives()).toBe(1);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(receives()).toBe(1);
+    await vi.advanceTimersByTimeAsync(1); // 1 s after the first failure
+    expect(receives()).toBe(2);
+    await vi.advanceTimersByTimeAsync(2000); // then 2 s
+    expect(receives()).toBe(3);
+    await vi.advanceTimersByTimeAsync(4000); // then 4 s
+    expect(receives()).toBe(4);
+    await vi.advanceTimersByTimeAsync(4000); // capped at 4 s
+    expect(receives()).toBe(5);
+    expect(consumer.health()).toMatchObject({ consecutiveReceiveErrors: 5, lastReceiveError: 'ECONNREFUSED' });
+    expect(consumer.ready()).toBe(false);
+    failing = false;
+    await vi.advanceTimersByTimeAsync(4000);
+    expect(receives()).toBe(6);
+    // The open long poll has not answered yet; stop() aborts it at once.
+    const stopped = consumer.stop({ deadlineMs: 1000 });
+    await vi.advanceTimersByTimeAsync(0);
+    await stopped;
+    expect(consumer.isRunning).toBe(false);
+  });
+});
+
+describe('dedupe set', () => {
+  it('forgets the least recently used id beyond its size and any id past its TTL', () => {
+    let now = 0;
+    const set = createDedupeSet({ maxEntries: 2, ttlMs: 1000, now: () => now });
+    set.add('a');
+    set.add('b');
+    expect(set.has('a')).toBe(true); // touches a: b is now the oldest
+    set.add('c');
+    expect(set.has('b')).toBe(false);
+    expect(set.has('a')).toBe(true);
+    expect(set.has('c')).toBe(true);
+    now = 1001;
+    expect(set.has('a')).toBe(false);
+    expect(set.size).toBe(1);
+  });
+});
