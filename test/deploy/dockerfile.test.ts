@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -159,6 +160,28 @@ describe('the HEALTHCHECK command', () => {
     const freePort = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     expect(await run({ PORT: String(freePort) })).toBe(1);
+  });
+});
+
+describe('what the runtime image holds', () => {
+  // The image installs with --omit=dev: a service importing a devDependency would start
+  // everywhere but in its container. `care-relay dev` (the embedded emulator) is the exception.
+  const devOnly = new Set(['services/cli/dev.ts']);
+  const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };
+  const files = (readdirSync(`${root}services`, { recursive: true }) as string[])
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => `services/${f.split('\\').join('/')}`);
+
+  it('runs on production dependencies only', () => {
+    expect(files.length).toBeGreaterThan(0);
+    for (const file of files.filter((f) => !devOnly.has(f))) {
+      const specifiers = [...read(file).matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|^import\s+)'([^'.][^']*)'/gm)].map((m) => m[1]!);
+      for (const spec of specifiers) {
+        if (spec.startsWith('node:') || builtinModules.includes(spec)) continue;
+        const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
+        expect(Object.keys(pkg.dependencies), `${file} imports ${spec}`).toContain(name);
+      }
+    }
   });
 });
 
