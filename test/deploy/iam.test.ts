@@ -113,9 +113,13 @@ describe.each([
     }
   });
 
-  it('can look up the URL of every queue it resolves (main, DLQ and quarantine of each logical queue it uses)', () => {
+  it('can look up the URL of every queue it resolves at start (main, DLQ and quarantine of each queue main.ts names)', () => {
     const used = [sends, ...receives] as LogicalQueue[];
     expect(on(g, 'GetQueueUrl')).toEqual(used.flatMap(family).sort());
+    // The queues the entry point asks the runtime to resolve.
+    const named = /startRuntime\(\{[^}]*queues: \[([^\]]*)\]/.exec(read(`services/${svc}/main.ts`))?.[1];
+    expect(named, `services/${svc}/main.ts names its queues`).toBeDefined();
+    expect([...named!.matchAll(/'([a-z-]+)'/g)].map((m) => m[1]).sort()).toEqual([...used].sort());
   });
 
   it('has no access at all to queues it does not use', () => {
