@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import helmet from '@fastify/helmet';
+import type { Server as HttpsServer } from 'node:https';
+import fastify, { type FastifyHttpsOptions, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import type { Logger } from 'pino';
+import { RelayError } from '../errors/relayError.ts';
+import { problemPlugin } from './problem.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** External base URL (`PUBLIC_BASE_URL`, no trailing slash) when behind a proxy; undefined otherwise. */
+    publicBaseUrl: string | undefined;
+  }
+}
+
+/** TLS certificate and key given as PEM file paths. */
+export interface TlsFiles {
+  /** PEM certificate chain file. */
+  certFile: string;
+  /** PEM private key file. */
+  keyFile: string;
+}
+
+/** TLS certificate and key given as PEM contents. */
+export interface TlsMaterial {
+  /** PEM certificate chain. */
+  cert: string | Buffer;
+  /** PEM private key. */
+  key: string | Buffer;
+}
+
+/** Options for {@link createHttpServer}. */
+export interface HttpServerOptions {
+  /** The service's pino logger; request lines keep only method, path, request id and remote address. */
+  logger: Logger;
+  /** Largest accepted request body in bytes, on every route. */
+  bodyLimit: number;
+  /** Serve HTTPS (TLS 1.2 or later) with this certificate; plain HTTP when omitted. */
+  tls?: TlsFiles | TlsMaterial;
+  /** External URL clients use (behind a proxy); an https URL turns HSTS on. */
+  publicBaseUrl?: string;
+  /** fastify `trustProxy`: true, a hop count, or the proxy addresses/CIDRs whose X-Forwarded-* to trust. */
+  trustProxy?: boolean | number | string | string[];
+  /** Longest time to receive a whole request, in ms (default 30000; 0 disables). */
+  requestTimeoutMs?: number;
+  /** Header whose value (letters, digits, `._-`, up to 64) is reused as request id, e.g. `x-request-id`; ids are generated otherwise. */
+  requestIdHeader?: string;
+}
+
+/** Raised when the TLS certificate or key cannot be read or used; names the file or the problem. */
+export class TlsConfigError extends RelayError {
+  constructor(message: string, cause?: unknown) {
+    super('CR_HTTP_TLS_INVALID', message, { cause });
+    this.name = 'TlsConfigError';
+  }
+}
+
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+function readPem(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new TlsConfigError(`TLS ${what} file ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`, err);
+  }
+}
+
+/** Log serializers that keep no body, header, query string or token. */
+export const requestSerializers = {
+  /** Method, path without the query string, request id and remote address. */
+  req: (req: FastifyRequest) => ({
+    method: req.method,
+    url: typeof req.url === 'string' ? req.url.split('?')[0] : undefined,
+    reqId: req.id,
+    remoteAddress: req.ip,
+  }),
+  /** Status code only. */
+  res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
+};
+
+/**
+ * The fastify instance both services build on: injected logger with PHI-safe request
+ * serializers, request ids, the body limit, TLS 1.2+ when a certificate is given, helmet
+ * (HSTS under TLS or an https public URL), the problem+json error handler, `trustProxy`,
+ * and the `publicBaseUrl` decorator. Register health/metrics/openapi/auth and routes on it.
+ */
+export function createHttpServer(options: HttpServerOptions): FastifyInstance {
+  let https: { cert: string | Buffer; key: string | Buffer; minVersion: 'TLSv1.2' } | undefined;
+  if (options.tls) {
+    const material = 'certFile' in options.tls
+      ? { cert: readPem(options.tls.certFile, 'certificate'), key: readPem(options.tls.keyFile, 'key') }
+      : { cert: options.tls.cert, key: options.tls.key };
+    https = { ...material, minVersion: 'TLSv1.2' };
+  }
+  let publicBaseUrl: string | undefined;
+  if (options.publicBaseUrl !== undefined) {
+    const url = new URL(options.publicBaseUrl);
+    publicBaseUrl = url.href.replace(/\/+$/, '');
+  }
+  const idHeader = options.requestIdHeader?.toLowerCase();
+  const serverOptions: FastifyServerOptions = {
+    loggerInstance: options.logger.child({}, { serializers: requestSerializers }),
+    bodyLimit: options.bodyLimit,
+    // proxy-addr also takes a hop count; fastify's types omit it.
+    trustProxy: (options.trustProxy ?? false) as FastifyServerOptions['trustProxy'],
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    genReqId: (req) => {
+      const given = idHeader === undefined ? undefined : req.headers[idHeader];
+      return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
+    },
+  };
+  let app: FastifyInstance;
+  try {
+    app = (https ? fastify({ ...serverOptions, https } as FastifyHttpsOptions<HttpsServer>) : fastify(serverOptions)) as unknown as FastifyInstance;
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : 'unusable';
+    throw new TlsConfigError(`TLS certificate or key is not usable (${reason})`, err);
+  }
+
+  const hsts = https !== undefined || publicBaseUrl?.startsWith('https:') === true;
+  void app.register(helmet, {
+    hsts: hsts ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+  });
+  void app.register(problemPlugin);
+  app.decorate('publicBaseUrl', publicBaseUrl);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  return app;
+}
