@@ -1,0 +1,14 @@
+import type { EnvelopeEffect } from '../../core/relay/inbound.ts';
+import type { Inbox } from './inbox.ts';
+
+/**
+ * The effect of a submission on the app service: hold it in the inbox. The handler
+ * settles, and the SQS message is deleted, only when the application acknowledges
+ * the record; at shutdown the hold is released and SQS redelivers it.
+ */
+export function inboxEffect(inbox: Inbox): EnvelopeEffect {
+  return async (envelope, _message, signal) => {
+    const outcome = await inbox.hold(envelope, signal);
+    return outcome === 'acked' ? { status: 'done' } : { status: 'release' };
+  };
+}

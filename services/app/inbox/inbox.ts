@@ -1,0 +1,114 @@
+import type { Envelope } from '../../core/envelope/envelope.ts';
+
+/** What the inbox lists about a record: metadata only, never the payload. */
+export interface InboxSummary {
+  /** Envelope id (UUIDv7). */
+  id: string;
+  /** Envelope kind, e.g. `care.submission`. */
+  kind: string;
+  /** Submitting partner's id. */
+  partner: string | undefined;
+  /** Media type of the payload. */
+  contentType: string;
+  /** When the sender sealed it. */
+  sentAt: string;
+  /** When this instance received it. */
+  receivedAt: string;
+  /** Decoded payload size in bytes. */
+  bytes: number;
+}
+
+/** A held record: the decrypted envelope plus the promise that settles its SQS message. */
+interface Held {
+  envelope: Envelope;
+  summary: InboxSummary;
+  settle: (outcome: HoldOutcome) => void;
+  outcome: Promise<HoldOutcome>;
+}
+
+/** How a hold ends: acknowledged by the application, or released back to SQS. */
+export type HoldOutcome = 'acked' | 'released';
+
+/**
+ * The app's in-memory inbox. A record is held while its SQS message stays in flight
+ * (the consumer's heartbeat); `ack` settles the hold so the consumer deletes the message.
+ * Plaintext lives only here, in memory: a crash loses nothing, SQS redelivers.
+ */
+export class Inbox {
+  readonly #records = new Map<string, Held>();
+  readonly #capacity: number;
+
+  /** `capacity` is the most records held; the consumer's maxInFlight is set to the same bound. */
+  constructor(capacity: number) {
+    this.#capacity = capacity;
+  }
+
+  /** Records held now. */
+  get size(): number {
+    return this.#records.size;
+  }
+
+  /** The capacity bound. */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  /**
+   * Holds a record until it is acknowledged or `signal` aborts (shutdown). A second
+   * delivery of the same envelope id joins the first hold: applied once, deleted together.
+   */
+  hold(envelope: Envelope, signal: AbortSignal, now: Date = new Date()): Promise<HoldOutcome> {
+    const existing = this.#records.get(envelope.id);
+    if (existing) return existing.outcome;
+    if (signal.aborted) return Promise.resolve('released');
+    let settle!: (outcome: HoldOutcome) => void;
+    const outcome = new Promise<HoldOutcome>((resolve) => {
+      settle = resolve;
+    });
+    const held: Held = { envelope, summary: summarize(envelope, now), settle, outcome };
+    this.#records.set(envelope.id, held);
+    signal.addEventListener(
+      'abort',
+      () => {
+        if (this.#records.get(envelope.id) === held) this.#records.delete(envelope.id);
+        settle('released');
+      },
+      { once: true },
+    );
+    return outcome;
+  }
+
+  /** Metadata of held records, oldest first, at most `limit`. */
+  list(limit = 100, after?: string): InboxSummary[] {
+    const all = [...this.#records.values()].map((h) => h.summary);
+    const start = after === undefined ? 0 : all.findIndex((s) => s.id === after) + 1;
+    return all.slice(start, start + limit);
+  }
+
+  /** The full envelope of a held record, or undefined. */
+  get(id: string): Envelope | undefined {
+    return this.#records.get(id)?.envelope;
+  }
+
+  /** Acknowledges a record: removes it and lets its SQS message be deleted. False if not held. */
+  ack(id: string): boolean {
+    const held = this.#records.get(id);
+    if (!held) return false;
+    this.#records.delete(id);
+    held.settle('acked');
+    return true;
+  }
+}
+
+function summarize(envelope: Envelope, now: Date): InboxSummary {
+  const bytes = envelope.bodyEncoding === 'base64' ? Buffer.from(envelope.body, 'base64').length : Buffer.byteLength(envelope.body, 'utf8');
+  return {
+    id: envelope.id,
+    kind: envelope.kind,
+    partner: envelope.partner,
+    contentType: envelope.contentType,
+    sentAt: envelope.sentAt,
+    receivedAt: now.toISOString(),
+    bytes,
+  };
+}

@@ -1,0 +1,109 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { AuditSink } from '../../core/audit/types.ts';
+import { bodyBytes } from '../../core/envelope/envelope.ts';
+import { httpErrors } from '../../core/http/errors.ts';
+import type { EmergencySwitch } from '../../core/runtime/emergency.ts';
+import type { Inbox } from './inbox.ts';
+
+/** Options for {@link inboxRoutes}. */
+export interface InboxRoutesOptions {
+  /** The inbox. */
+  inbox: Inbox;
+  /** Audit trail: every payload read is a PHI access. */
+  audit: AuditSink;
+  /** Emergency switch: reads are refused while on. */
+  emergency: EmergencySwitch;
+}
+
+const idParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' } },
+} as const;
+
+const summarySchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    kind: { type: 'string' },
+    partner: { type: 'string' },
+    contentType: { type: 'string' },
+    sentAt: { type: 'string' },
+    receivedAt: { type: 'string' },
+    bytes: { type: 'integer' },
+  },
+} as const;
+
+/**
+ * The inbox API: list (metadata only), read one payload (audited PHI access), and
+ * acknowledge (the SQS message is deleted then). Register in a scope with the auth plugin.
+ */
+export const inboxRoutes: FastifyPluginAsync<InboxRoutesOptions> = async (app, options) => {
+  const { inbox, audit, emergency } = options;
+  const refuseInEmergency = async (): Promise<void> => {
+    if (emergency.active) throw httpErrors.emergency();
+  };
+
+  app.get<{ Querystring: { limit?: number; after?: string } }>(
+    '/v1/inbox',
+    {
+      config: { role: 'reader' },
+      onRequest: refuseInEmergency,
+      schema: {
+        summary: 'List held records (metadata only, oldest first)',
+        querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 }, after: idParams.properties.id } },
+        response: { 200: { type: 'object', properties: { records: { type: 'array', items: summarySchema }, held: { type: 'integer' }, capacity: { type: 'integer' } } } },
+      },
+    },
+    async (request) => ({ records: inbox.list(request.query.limit ?? 100, request.query.after), held: inbox.size, capacity: inbox.capacity }),
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/inbox/:id',
+    {
+      config: { role: 'reader' },
+      onRequest: refuseInEmergency,
+      schema: { summary: 'Read one record: the payload, with its content type', params: idParams },
+    },
+    async (request, reply) => {
+      const envelope = inbox.get(request.params.id);
+      if (!envelope) throw httpErrors.notFound('No record with this id is held in the inbox.');
+      await audit.record({
+        action: 'inbox.read',
+        actor: request.principal?.name ?? 'unknown',
+        resourceType: 'inbox-record',
+        resourceId: envelope.id,
+        outcome: 'success',
+        sourceIp: request.ip,
+        details: { kind: envelope.kind },
+      });
+      return reply
+        .header('content-type', envelope.contentType)
+        .header('cache-control', 'no-store')
+        .header('x-envelope-id', envelope.id)
+        .header('x-envelope-kind', envelope.kind)
+        .header('x-envelope-sent-at', envelope.sentAt)
+        .header('x-partner', envelope.partner ?? '')
+        .send(Buffer.from(bodyBytes(envelope)));
+    },
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/inbox/:id/ack',
+    {
+      config: { role: 'reader' },
+      onRequest: refuseInEmergency,
+      schema: {
+        summary: 'Acknowledge a record: it leaves the inbox and its queue message is deleted',
+        params: idParams,
+        response: { 200: { type: 'object', properties: { id: { type: 'string' }, acked: { type: 'boolean' } } } },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      if (!inbox.ack(id)) throw httpErrors.notFound('No record with this id is held in the inbox (already acknowledged?).');
+      await audit.record({ action: 'inbox.acked', actor: request.principal?.name ?? 'unknown', resourceType: 'inbox-record', resourceId: id, outcome: 'success', sourceIp: request.ip });
+      return { id, acked: true };
+    },
+  );
+};

@@ -1,0 +1,69 @@
+import type { Logger } from 'pino';
+import { nullAudit, type AuditSink } from '../audit/types.ts';
+import type { Envelope } from '../envelope/envelope.ts';
+import { isEnvelopeError } from '../envelope/errors.ts';
+import { silentLogger } from '../log/logger.ts';
+import { checkWireAttributes } from '../transport/attributes.ts';
+import type { HandlerResult, MessageHandler, ReceivedMessage } from '../transport/consumer.ts';
+import type { RelayCrypto } from './crypto.ts';
+
+/** Applies an opened envelope: the effect of a message (inbox hold, EMR delivery). */
+export type EnvelopeEffect = (envelope: Envelope, message: ReceivedMessage, signal: AbortSignal) => Promise<HandlerResult>;
+
+/** Options for {@link createInboundHandler}. */
+export interface InboundOptions {
+  /** Opens envelopes. */
+  crypto: RelayCrypto;
+  /** The logical queue received from. */
+  queue: string;
+  /** Kinds this service accepts on that queue; anything else is quarantined. */
+  kinds: readonly string[];
+  /** What to do with a valid envelope. */
+  effect: EnvelopeEffect;
+  /** This service's name, the audit actor. */
+  service: string;
+  /** Audit sink for `message.received`. */
+  audit?: AuditSink;
+  /** pino logger; silent by default. */
+  logger?: Logger;
+}
+
+/**
+ * The consumer handler both services use: check the wire attributes, open (decrypt,
+ * verify, check), then apply the effect. Every permanent failure quarantines with its
+ * code as the reason; the ciphertext is never logged.
+ */
+export function createInboundHandler(options: InboundOptions): MessageHandler {
+  const log = options.logger ?? silentLogger;
+  const audit = options.audit ?? nullAudit;
+  return async (message, signal) => {
+    const wire = checkWireAttributes(message.attributes);
+    if (!wire.ok) return { status: 'quarantine', reason: wire.reason };
+    let envelope: Envelope;
+    try {
+      envelope = await options.crypto.open(message.body, { queue: options.queue });
+    } catch (err) {
+      if (isEnvelopeError(err)) {
+        log.warn({ messageId: message.messageId, queue: options.queue, code: err.code }, 'rejected message');
+        return { status: 'quarantine', reason: err.code };
+      }
+      throw err;
+    }
+    if (envelope.id !== message.envelopeId) {
+      // The clear attribute must match the signed id, or dedupe could be steered from outside.
+      return { status: 'quarantine', reason: 'CR_ENVELOPE_ID_MISMATCH' };
+    }
+    if (!options.kinds.includes(envelope.kind)) return { status: 'quarantine', reason: 'CR_ENVELOPE_UNEXPECTED_KIND' };
+    if (message.receiveCount === 1) {
+      await audit.record({
+        action: 'message.received',
+        actor: options.service,
+        resourceType: 'envelope',
+        resourceId: envelope.id,
+        outcome: 'success',
+        details: { queue: options.queue, kind: envelope.kind },
+      });
+    }
+    return options.effect(envelope, message, signal);
+  };
+}

@@ -1,0 +1,94 @@
+import type { Logger } from 'pino';
+import { nullAudit, type AuditSink } from '../audit/types.ts';
+import { buildEnvelope, type BodyEncoding } from '../envelope/envelope.ts';
+import { httpErrors } from '../http/errors.ts';
+import { silentLogger } from '../log/logger.ts';
+import type { Producer } from '../transport/producer.ts';
+import { SQS_MAX_MESSAGE_BYTES, sqsMessageSize } from '../transport/size.ts';
+import type { RelayCrypto } from './crypto.ts';
+
+/** What a caller relays: the payload and what it is. */
+export interface OutboundPayload {
+  /** Envelope kind, e.g. `care.submission`. */
+  kind: string;
+  /** Canonical media type. */
+  contentType: string;
+  /** How the body travels. */
+  bodyEncoding: BodyEncoding;
+  /** The payload bytes; never logged. */
+  body: Buffer;
+  /** Partner id (submissions). */
+  partner?: string;
+  /** Who asked, for the audit trail (a partner id or token name). */
+  actor: string;
+  /** Source address, for the audit trail. */
+  sourceIp?: string;
+}
+
+/** Options for {@link createOutbound}. */
+export interface OutboundOptions {
+  /** Seals envelopes. */
+  crypto: RelayCrypto;
+  /** Sends to the outbound queue. */
+  producer: Producer;
+  /** This service's name (`from`). */
+  from: string;
+  /** The peer's name (`to`). */
+  to: string;
+  /** Logical queue (`queue` in the envelope). */
+  queue: string;
+  /** Audit sink for `message.relayed`. */
+  audit?: AuditSink;
+  /** pino logger; silent by default. */
+  logger?: Logger;
+}
+
+/** Seals payloads for the peer and sends them; resolves with the envelope id once SQS accepted it. */
+export interface Outbound {
+  /** Seals and sends one payload; throws 413 when the sealed message would not fit SQS, 503 when SQS refuses. */
+  send(payload: OutboundPayload): Promise<string>;
+}
+
+/** Creates the outbound path of a service (intake on the interface, chart updates on the app). */
+export function createOutbound(options: OutboundOptions): Outbound {
+  const audit = options.audit ?? nullAudit;
+  const log = options.logger ?? silentLogger;
+  return {
+    async send(payload) {
+      const envelope = buildEnvelope({
+        kind: payload.kind,
+        from: options.from,
+        to: options.to,
+        queue: options.queue,
+        contentType: payload.contentType,
+        body: payload.bodyEncoding === 'utf8' ? payload.body.toString('utf8') : new Uint8Array(payload.body),
+        ...(payload.partner ? { partner: payload.partner } : {}),
+      });
+      const sealed = await options.crypto.seal(envelope);
+      const size = sqsMessageSize(sealed.body, sealed.attributes);
+      if (size > SQS_MAX_MESSAGE_BYTES) {
+        throw httpErrors.payloadTooLarge(`The sealed message would be ${size} bytes; one relayed message holds at most ${SQS_MAX_MESSAGE_BYTES}. Send a smaller payload.`);
+      }
+      await options.producer.send({ id: envelope.id, body: sealed.body, attributes: sealed.attributes });
+      log.info({ envelopeId: envelope.id, queue: options.queue, kind: envelope.kind, bytes: payload.body.length }, 'relayed');
+      await audit.record({
+        action: 'message.relayed',
+        actor: payload.actor,
+        resourceType: 'envelope',
+        resourceId: envelope.id,
+        outcome: 'success',
+        ...(payload.sourceIp ? { sourceIp: payload.sourceIp } : {}),
+        details: { queue: options.queue, kind: envelope.kind },
+      });
+      return envelope.id;
+    },
+  };
+}
+
+/**
+ * The largest payload that can still fit one SQS message once sealed, in the best case
+ * (text that needs no JSON escaping): armor is base64 (4/3) of the signed and encrypted
+ * packet, plus the envelope fields, signature and key packets. The exact check happens
+ * after sealing; this bound lets the HTTP layer refuse hopeless bodies before reading them.
+ */
+export const MAX_PAYLOAD_BYTES = Math.floor(((SQS_MAX_MESSAGE_BYTES - 4096) * 3) / 4) - 2048;

@@ -1,0 +1,146 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** One delivery the sink accepted (the payload is kept in memory only, never printed). */
+export interface SinkDelivery {
+  /** The Idempotency-Key header: the envelope id. */
+  envelopeId: string;
+  /** Content type the interface service sent. */
+  contentType: string;
+  /** Payload bytes. */
+  body: Buffer;
+  /** How many times this id was posted (a retry after a lost 2xx counts here). */
+  attempts: number;
+}
+
+/** How the sink answers, for demos and fault tests. */
+export type SinkMode =
+  | { kind: 'ok' }
+  | { kind: 'fail'; status: number; count?: number }
+  | { kind: 'slow'; delayMs: number; count?: number };
+
+/** A demo EMR interface engine endpoint: records deliveries by envelope id and answers 200. */
+export interface EmrSink {
+  /** Base URL; deliveries go to `${url}/deliveries`. */
+  url: string;
+  /** Accepted deliveries by envelope id. */
+  deliveries: Map<string, SinkDelivery>;
+  /** Every request received, including failed ones (envelope id and the status answered). */
+  requests: Array<{ envelopeId: string; status: number }>;
+  /** Sets how the next requests are answered. */
+  setMode(mode: SinkMode): void;
+  /** Stops listening. */
+  stop(): Promise<void>;
+}
+
+/** Options for {@link startEmrSink}. */
+export interface EmrSinkOptions {
+  /** Port (0 picks a free one). */
+  port?: number;
+  /** Address to listen on. */
+  host?: string;
+  /** Largest body accepted. */
+  maxBodyBytes?: number;
+  /** Called once per new delivery, with metadata only. */
+  onDelivery?: (delivery: { envelopeId: string; contentType: string; bytes: number }) => void;
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Starts the demo EMR sink. It stands in for the hospital's interface engine in
+ * `npm start`, docker-compose and the tests: POST /deliveries with an
+ * Idempotency-Key is recorded once per key; GET /deliveries lists ids and sizes.
+ * It also serves `POST /_mode` (JSON SinkMode) so a demo or a fault test can make it fail.
+ */
+export async function startEmrSink(options: EmrSinkOptions = {}): Promise<EmrSink> {
+  const deliveries = new Map<string, SinkDelivery>();
+  const requests: EmrSink['requests'] = [];
+  let mode: SinkMode = { kind: 'ok' };
+  const limit = options.maxBodyBytes ?? 2 * 1024 * 1024;
+
+  const nextMode = (): SinkMode => {
+    const current = mode;
+    if (current.kind !== 'ok' && current.count !== undefined) {
+      const left = current.count - 1;
+      mode = left > 0 ? { ...current, count: left } : { kind: 'ok' };
+    }
+    return current;
+  };
+
+  const server: Server = createServer((req, res) => {
+    const reply = (status: number, payload: unknown): void => {
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(payload));
+    };
+    void (async () => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method === 'GET' && path === '/healthz') return reply(200, { status: 'ok' });
+      if (req.method === 'GET' && path === '/deliveries') {
+        return reply(200, [...deliveries.values()].map((d) => ({ envelopeId: d.envelopeId, contentType: d.contentType, bytes: d.body.length, attempts: d.attempts })));
+      }
+      if (req.method === 'POST' && path === '/_mode') {
+        const body = await readBody(req, 4096);
+        try {
+          mode = JSON.parse(body?.toString('utf8') ?? '') as SinkMode;
+          return reply(200, mode);
+        } catch {
+          return reply(400, { error: 'expected a JSON mode' });
+        }
+      }
+      if (req.method !== 'POST' || path !== '/deliveries') return reply(404, { error: 'not found' });
+
+      const envelopeId = String(req.headers['idempotency-key'] ?? '');
+      const body = await readBody(req, limit);
+      if (!envelopeId) return reply(400, { error: 'Idempotency-Key header required' });
+      if (body === undefined) return reply(413, { error: 'too large' });
+      const current = nextMode();
+      if (current.kind === 'fail') {
+        requests.push({ envelopeId, status: current.status });
+        return reply(current.status, { error: 'injected failure' });
+      }
+      if (current.kind === 'slow') await new Promise((resolve) => setTimeout(resolve, current.delayMs));
+      const existing = deliveries.get(envelopeId);
+      if (existing) {
+        existing.attempts += 1;
+      } else {
+        const contentType = String(req.headers['content-type'] ?? 'application/octet-stream');
+        deliveries.set(envelopeId, { envelopeId, contentType, body, attempts: 1 });
+        options.onDelivery?.({ envelopeId, contentType, bytes: body.length });
+      }
+      requests.push({ envelopeId, status: 200 });
+      if (res.destroyed) return;
+      return reply(200, { received: envelopeId, duplicate: Boolean(existing) });
+    })().catch(() => {
+      if (!res.headersSent) reply(500, { error: 'sink error' });
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';
+  return {
+    url: `http://${host}:${port}`,
+    deliveries,
+    requests,
+    setMode: (m) => {
+      mode = m;
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,77 @@
+import type { Envelope } from '../../core/envelope/envelope.ts';
+import { bodyBytes } from '../../core/envelope/envelope.ts';
+
+/** How one delivery attempt ended. */
+export type EmrOutcome =
+  | { kind: 'delivered'; status: number }
+  | { kind: 'transient'; reason: string; retryAfterSeconds?: number }
+  | { kind: 'rejected'; reason: string };
+
+/** Options for {@link createEmrClient}. */
+export interface EmrClientOptions {
+  /** The EMR interface engine endpoint (HTTP or HTTPS). */
+  url: string;
+  /** Bearer token the endpoint expects, if any. */
+  authToken?: string;
+  /** Milliseconds before an attempt is abandoned (counts as transient). */
+  timeoutMs: number;
+  /** fetch implementation (tests). */
+  fetch?: typeof fetch;
+}
+
+/** Posts chart updates to the EMR with the envelope id as the idempotency key. */
+export interface EmrClient {
+  /** One attempt; never throws: the outcome says whether to retry. */
+  deliver(envelope: Envelope, signal: AbortSignal): Promise<EmrOutcome>;
+}
+
+function retryAfterSeconds(header: string | null): number | undefined {
+  if (header === null) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds, 43_200);
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.min((date - Date.now()) / 1000, 43_200));
+}
+
+/**
+ * The EMR delivery client. 2xx is delivered; a timeout, a network error, 408, 429 and
+ * 5xx are transient (retried with backoff until the redrive moves the message to the
+ * DLQ); any other status is a permanent rejection (dead-lettered at once with the status).
+ */
+export function createEmrClient(options: EmrClientOptions): EmrClient {
+  const doFetch = options.fetch ?? fetch;
+  return {
+    async deliver(envelope, signal) {
+      const timeout = AbortSignal.timeout(options.timeoutMs);
+      let response: Response;
+      try {
+        response = await doFetch(options.url, {
+          method: 'POST',
+          headers: {
+            'content-type': envelope.contentType,
+            'idempotency-key': envelope.id,
+            'x-care-relay-kind': envelope.kind,
+            'x-care-relay-sent-at': envelope.sentAt,
+            ...(options.authToken ? { authorization: `Bearer ${options.authToken}` } : {}),
+          },
+          body: bodyBytes(envelope),
+          signal: AbortSignal.any([signal, timeout]),
+          redirect: 'error',
+        });
+        // The answer's body is the EMR's business; drain it without reading it into logs.
+        await response.arrayBuffer().catch(() => undefined);
+      } catch (err) {
+        if (timeout.aborted) return { kind: 'transient', reason: 'CR_EMR_TIMEOUT' };
+        const code = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+        return { kind: 'transient', reason: `CR_EMR_UNREACHABLE_${String(code).replace(/[^A-Z0-9_]/gi, '').toUpperCase()}`.slice(0, 64) };
+      }
+      const status = response.status;
+      if (status >= 200 && status < 300) return { kind: 'delivered', status };
+      const after = retryAfterSeconds(response.headers.get('retry-after'));
+      if (status === 408 || status === 429 || status >= 500) {
+        return { kind: 'transient', reason: `CR_EMR_HTTP_${status}`, ...(after === undefined ? {} : { retryAfterSeconds: after }) };
+      }
+      return { kind: 'rejected', reason: `CR_EMR_HTTP_${status}` };
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import { BlockList, isIP } from 'node:net';
+import { z } from 'zod';
+import { tokenEntrySchema } from '../../core/http/auth.ts';
+import { ACCEPTED_MEDIA_TYPES } from '../../core/relay/contentTypes.ts';
+
+const cidr = z.string().refine((value) => {
+  const [address, bits, extra] = value.split('/');
+  if (extra !== undefined || address === undefined) return false;
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return Number.isInteger(n) && n >= 0 && n <= (family === 4 ? 32 : 128);
+}, 'expected an IP address or CIDR block like 203.0.113.0/24');
+
+/** One partner in the partners file: its hashed token plus the controls on its submissions. */
+export const partnerEntrySchema = tokenEntrySchema.extend({
+  /** Roles default to `partner`: partners can only submit. */
+  roles: z.array(z.literal('partner')).default(['partner']),
+  /** Media types this partner may send (canonical or accepted aliases). */
+  contentTypes: z.array(z.enum(ACCEPTED_MEDIA_TYPES as [string, ...string[]])).min(1).default(['application/fhir+json', 'application/hl7-v2', 'application/xml']),
+  /** Source addresses allowed; any when omitted. */
+  allowCidrs: z.array(cidr).optional(),
+  /** Submissions per minute. */
+  rateLimitPerMinute: z.number().int().min(1).max(100_000).default(600),
+});
+
+/** A partner as loaded from the partners file. */
+export type PartnerEntry = z.infer<typeof partnerEntrySchema>;
+
+const lists = new WeakMap<PartnerEntry, BlockList>();
+
+/** True when `ip` may submit for `partner` (no allow-list means any address). */
+export function partnerAllows(partner: PartnerEntry, ip: string): boolean {
+  if (!partner.allowCidrs) return true;
+  let list = lists.get(partner);
+  if (!list) {
+    list = new BlockList();
+    for (const block of partner.allowCidrs) {
+      const [address, bits] = block.split('/') as [string, string | undefined];
+      const type = isIP(address) === 6 ? 'ipv6' : 'ipv4';
+      if (bits === undefined) list.addAddress(address, type);
+      else list.addSubnet(address, Number(bits), type);
+    }
+    lists.set(partner, list);
+  }
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  const address = mapped ? mapped[1]! : ip;
+  return list.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4');
+}

@@ -1,0 +1,116 @@
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { AuditSink } from '../../core/audit/types.ts';
+import { authPlugin, type TokenStore } from '../../core/http/auth.ts';
+import { httpErrors } from '../../core/http/errors.ts';
+import { rateLimitErrorResponseBuilder } from '../../core/http/problem.ts';
+import { ACCEPTED_MEDIA_TYPES, checkPayload, formatFor } from '../../core/relay/contentTypes.ts';
+import type { IdempotencyCache } from '../../core/relay/idempotency.ts';
+import type { Outbound } from '../../core/relay/outbound.ts';
+import type { EmergencySwitch } from '../../core/runtime/emergency.ts';
+import { partnerAllows, type PartnerEntry } from './partners.ts';
+
+/** Dependencies of the intake routes. */
+export interface IntakeOptions {
+  /** Partners (hashed tokens and controls); reloadable. */
+  partners: TokenStore<PartnerEntry>;
+  /** Seals and sends to `interface-to-app`. */
+  outbound: Outbound;
+  /** Idempotency-Key memory. */
+  idempotency: IdempotencyCache;
+  /** Audit trail. */
+  audit: AuditSink;
+  /** Emergency switch: intake answers 503 while on. */
+  emergency: EmergencySwitch;
+  /** Largest body read, bytes. */
+  bodyLimit: number;
+}
+
+const acceptedSchema = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', description: 'Envelope id (UUIDv7): quote it when asking about this submission' } },
+} as const;
+
+/**
+ * POST /v1/submissions: partner intake. Authenticates the partner's bearer token,
+ * checks its address, content type and rate limit, validates the payload's shape,
+ * seals it for the app service and answers 202 `{id}` only once SQS has accepted it.
+ */
+export const intakeRoutes: FastifyPluginAsync<IntakeOptions> = async (app: FastifyInstance, options) => {
+  await app.register(authPlugin, { tokens: options.partners, audit: options.audit });
+  await app.register(rateLimit, {
+    global: false,
+    hook: 'preHandler',
+    keyGenerator: (request) => request.principal?.name ?? request.ip,
+    errorResponseBuilder: rateLimitErrorResponseBuilder,
+  });
+  // Every accepted media type arrives as raw bytes: the relay never re-encodes a payload.
+  app.addContentTypeParser(ACCEPTED_MEDIA_TYPES as string[], { parseAs: 'buffer', bodyLimit: options.bodyLimit }, (_request, body, done) => done(null, body));
+
+  app.post(
+    '/v1/submissions',
+    {
+      bodyLimit: options.bodyLimit,
+      config: {
+        role: 'partner',
+        rateLimit: {
+          max: (request) => (request.principal ? options.partners.byName(request.principal.name)?.rateLimitPerMinute ?? 60 : 60),
+          timeWindow: 60_000,
+        },
+      },
+      schema: {
+        summary: 'Submit continuing-care data (FHIR JSON, HL7 v2, C-CDA XML)',
+        headers: { type: 'object', properties: { 'idempotency-key': { type: 'string', maxLength: 200 } } },
+        response: { 202: acceptedSchema },
+      },
+      onRequest: async (request) => {
+        if (options.emergency.active) throw httpErrors.emergency();
+        const partner = request.principal && options.partners.byName(request.principal.name);
+        if (!partner || !partnerAllows(partner, request.ip)) {
+          await options.audit.record({
+            action: 'auth.forbidden',
+            actor: request.principal?.name ?? 'anonymous',
+            resourceType: 'route',
+            resourceId: 'POST /v1/submissions',
+            outcome: 'failure',
+            sourceIp: request.ip,
+            details: { reason: 'address-not-allowed' },
+          });
+          throw httpErrors.forbidden('This address may not submit for this partner.');
+        }
+      },
+    },
+    async (request, reply) => {
+      const partner = options.partners.byName(request.principal!.name)!;
+      const format = formatFor(request.headers['content-type'], partner.contentTypes);
+      const body = request.body;
+      if (!Buffer.isBuffer(body)) throw httpErrors.unsupportedMediaType();
+      checkPayload(format, body);
+      const key = request.headers['idempotency-key'];
+      const { id, replayed } = await options.idempotency.run(partner.name, typeof key === 'string' ? key : undefined, body, format.contentType, async () => {
+        const envelopeId = await options.outbound.send({
+          kind: 'care.submission',
+          partner: partner.name,
+          contentType: format.contentType,
+          bodyEncoding: format.bodyEncoding,
+          body,
+          actor: partner.name,
+          sourceIp: request.ip,
+        });
+        await options.audit.record({
+          action: 'submission.accepted',
+          actor: partner.name,
+          resourceType: 'envelope',
+          resourceId: envelopeId,
+          outcome: 'success',
+          sourceIp: request.ip,
+          details: { contentType: format.contentType, bytes: body.length },
+        });
+        return envelopeId;
+      });
+      request.log.info({ envelopeId: id, partner: partner.name, replayed }, 'submission accepted');
+      return reply.code(202).send({ id });
+    },
+  );
+};
