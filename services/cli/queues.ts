@@ -1,0 +1,98 @@
+// `care-relay queues`: create the SQS queues, their DLQs and quarantine queues.
+import { parseArgs } from 'node:util';
+import { ensureQueues, queueDefinitions } from '../core/transport/queues.ts';
+import { createSqsClient } from '../core/transport/sqsClient.ts';
+
+/** Where the command reads its environment and writes its output (tests pass their own). */
+export interface QueuesCliIo {
+  /** Environment variables; default process.env. */
+  env?: Record<string, string | undefined>;
+  /** Standard output lines; default console.log. */
+  out?: (line: string) => void;
+  /** Error lines; default console.error. */
+  err?: (line: string) => void;
+}
+
+const USAGE = `usage: care-relay queues init [--prefix P] [--fifo] [--max-receive-count N]
+       care-relay queues list [--prefix P] [--fifo] [--max-receive-count N]
+
+  init   create every queue, its -dlq (redrive) and its -quarantine queue; idempotent
+  list   print the queue definitions (names and attributes) as JSON, without calling SQS
+
+options:
+  --prefix P              queue-name prefix (default: QUEUE_PREFIX, else none)
+  --fifo                  FIFO queues (names end .fifo)
+  --max-receive-count N   receives before a message moves to its DLQ (default 5)
+
+environment:
+  SQS_ENDPOINT   endpoint URL (LocalStack, emulator); unset for AWS
+  AWS_REGION     region (default us-east-1)
+  QUEUE_PREFIX   default for --prefix
+  With SQS_ENDPOINT set and no AWS credentials in the environment, dummy credentials are used.`;
+
+/** Runs `care-relay queues <subcommand>`; resolves with the exit code. */
+export async function run(argv: string[], io: QueuesCliIo = {}): Promise<number> {
+  const env = io.env ?? process.env;
+  const out = io.out ?? ((line: string) => console.log(line));
+  const err = io.err ?? ((line: string) => console.error(line));
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        prefix: { type: 'string' },
+        fifo: { type: 'boolean' },
+        'max-receive-count': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    err(`care-relay queues: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const [sub] = parsed.positionals;
+  if (parsed.values.help || sub === 'help') {
+    out(USAGE);
+    return 0;
+  }
+  if (sub !== 'init' && sub !== 'list') {
+    err(`care-relay queues: ${sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`}\n\n${USAGE}`);
+    return 2;
+  }
+  const rawCount = parsed.values['max-receive-count'];
+  const maxReceiveCount = rawCount === undefined ? 5 : Number(rawCount);
+  if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1 || maxReceiveCount > 1000) {
+    err(`care-relay queues: --max-receive-count: expected an integer from 1 to 1000, got "${rawCount}"`);
+    return 2;
+  }
+  const layout = { prefix: parsed.values.prefix ?? env.QUEUE_PREFIX ?? '', fifo: parsed.values.fifo ?? false, maxReceiveCount };
+  if (sub === 'list') {
+    out(JSON.stringify(queueDefinitions(layout), null, 2));
+    return 0;
+  }
+  const endpoint = env.SQS_ENDPOINT || undefined;
+  const region = env.AWS_REGION || 'us-east-1';
+  const hasCredentials = Boolean(env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE || env.AWS_WEB_IDENTITY_TOKEN_FILE || env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI);
+  const client = createSqsClient({
+    region,
+    ...(endpoint ? { endpoint } : {}),
+    // Local endpoints accept any credentials; this keeps the SDK from probing for real ones.
+    ...(endpoint && !hasCredentials ? { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } : {}),
+  });
+  try {
+    const queues = await ensureQueues(client, layout);
+    for (const [logical, q] of Object.entries(queues)) {
+      out(`${logical}`);
+      out(`  queue       ${q.url}`);
+      out(`  dlq         ${q.dlqUrl}`);
+      out(`  quarantine  ${q.quarantineUrl}`);
+    }
+    return 0;
+  } catch (e) {
+    err(`care-relay queues: ${(e as Error).message}`);
+    return 1;
+  } finally {
+    client.destroy();
+  }
+}

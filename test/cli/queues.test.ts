@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../services/cli/queues.ts';
+import { resolveQueues } from '../../services/core/transport/queues.ts';
+import { deleteQueues } from '../core/transport/helpers.ts';
+import { startTestSqs, type TestSqs } from '../helpers/sqs.ts';
+
+let sqs: TestSqs;
+beforeAll(async () => {
+  sqs = await startTestSqs();
+});
+afterAll(async () => {
+  await deleteQueues(sqs.client, sqs.prefix).catch(() => undefined);
+  await sqs.stop();
+});
+
+function io(env: Record<string, string | undefined>): { env: Record<string, string | undefined>; out: (l: string) => void; err: (l: string) => void; stdout: string[]; stderr: string[] } {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  return { env, out: (l) => void stdout.push(l), err: (l) => void stderr.push(l), stdout, stderr };
+}
+
+// Against a real endpoint the credentials come from the environment; the emulator takes the CLI's dummy ones.
+const baseEnv = (): Record<string, string | undefined> => ({ ...process.env, SQS_ENDPOINT: sqs.endpoint, AWS_REGION: sqs.region });
+
+describe('care-relay queues', () => {
+  it('init creates every queue, idempotently, and prints their URLs', async () => {
+    for (let i = 0; i < 2; i++) {
+      const t = io({ ...baseEnv(), QUEUE_PREFIX: sqs.prefix });
+      expect(await run(['init', '--max-receive-count', '3'], t)).toBe(0);
+      expect(t.stderr).toEqual([]);
+      const text = t.stdout.join('\n');
+      for (const q of ['interface-to-app', 'app-to-interface', 'app-sms-redaction']) {
+        expect(text).toContain(`/${sqs.prefix}${q}\n`);
+        expect(text).toContain(`/${sqs.prefix}${q}-dlq`);
+        expect(text).toContain(`/${sqs.prefix}${q}-quarantine`);
+      }
+    }
+    const resolved = await resolveQueues(sqs.client, { prefix: sqs.prefix });
+    expect(Object.keys(resolved)).toHaveLength(3);
+  });
+
+  it('--prefix wins over QUEUE_PREFIX and --fifo creates .fifo queues', async () => {
+    const t = io({ ...baseEnv(), QUEUE_PREFIX: 'ignored-' });
+    expect(await run(['init', '--prefix', `${sqs.prefix}f-`, '--fifo'], t)).toBe(0);
+    expect(t.stdout.join('\n')).toContain(`/${sqs.prefix}f-interface-to-app.fifo`);
+    await expect(resolveQueues(sqs.client, { prefix: `${sqs.prefix}f-`, fifo: true })).resolves.toBeDefined();
+  });
+
+  it('list prints the definitions as JSON without calling SQS', async () => {
+    const t = io({ SQS_ENDPOINT: 'http://127.0.0.1:9' });
+    expect(await run(['list', '--prefix', 'p-'], t)).toBe(0);
+    const defs = JSON.parse(t.stdout.join('\n')) as { name: string }[];
+    expect(defs).toHaveLength(9);
+    expect(defs[2]!.name).toBe('p-interface-to-app');
+  });
+
+  it('rejects bad usage with exit code 2 and a message naming the problem', async () => {
+    const bad = io({});
+    expect(await run(['init', '--max-receive-count', 'many'], bad)).toBe(2);
+    expect(bad.stderr.join('\n')).toContain('--max-receive-count: expected an integer from 1 to 1000, got "many"');
+    const none = io({});
+    expect(await run([], none)).toBe(2);
+    expect(none.stderr.join('\n')).toContain('missing subcommand');
+    const help = io({});
+    expect(await run(['--help'], help)).toBe(0);
+    expect(help.stdout.join('\n')).toContain('care-relay queues init');
+  });
+
+  it('fails with exit code 1 and one clear line when SQS cannot be reached', async () => {
+    const t = io({ SQS_ENDPOINT: 'http://127.0.0.1:9', QUEUE_PREFIX: 'x-' });
+    expect(await run(['init'], t)).toBe(1);
+    expect(t.stderr.join('\n')).toMatch(/^care-relay queues: queue "x-interface-to-app-dlq": CreateQueue failed \(\w+\)$/);
+  });
+});
