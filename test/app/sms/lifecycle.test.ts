@@ -1,0 +1,86 @@
+import { ChangeMessageVisibilityCommand, CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedactionHandler } from '../../../services/app/sms/redactionWorker.ts';
+import { createSmsSender } from '../../../services/app/sms/send.ts';
+import type { EnqueueRedaction, HandlerResult } from '../../../services/app/sms/types.ts';
+import { startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
+import { captureLogger, fastRetry, memoryAudit, startWebhook, startWorld, waitFor, type SmsWorld } from './helpers.ts';
+
+let sqs: TestSqs;
+let world: SmsWorld;
+let app: FastifyInstance;
+let queueUrl: string;
+const audit = memoryAudit();
+const log = captureLogger();
+const results: HandlerResult[] = [];
+let polling = true;
+let poller: Promise<void>;
+let enqueue: EnqueueRedaction;
+
+beforeAll(async () => {
+  sqs = await startTestSqs();
+  queueUrl = (await sqs.client.send(new CreateQueueCommand({ QueueName: `${sqs.prefix}app-sms-redaction` }))).QueueUrl!;
+  world = await startWorld({ stepMs: 30 }, { fallbackDelaySeconds: 2, sentGraceSeconds: 1 });
+  enqueue = async (job, delaySeconds) => {
+    await sqs.client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(job), DelaySeconds: delaySeconds }));
+  };
+  app = await startWebhook(world, { enqueue, logger: log.logger, audit });
+  const handler = createRedactionHandler({ config: world.config, api: world.api, audit, logger: log.logger, retry: fastRetry });
+  // A minimal consumer loop (receive → handler → delete or re-delay), as the transport consumer does.
+  poller = (async () => {
+    while (polling) {
+      const res = await sqs.client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 1, MaxNumberOfMessages: 10, VisibilityTimeout: 30 }));
+      for (const m of res.Messages ?? []) {
+        const r = await handler({ body: m.Body! }, new AbortController().signal);
+        results.push(r);
+        if (r.status === 'done') await sqs.client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle! }));
+        else if (r.status === 'retry') await sqs.client.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: r.afterSeconds ?? 1 }));
+      }
+    }
+  })();
+});
+
+afterAll(async () => {
+  polling = false;
+  await poller;
+  await app.close();
+  await world.fake.stop();
+  await sqs.stop();
+});
+
+function sender() {
+  return createSmsSender({ config: world.config, api: world.api, enqueue, audit, logger: log.logger });
+}
+
+describe('SMS lifecycle against the fake and SQS', () => {
+  it('send → signed callback → webhook → SQS job → worker: media deleted, body blank', async () => {
+    const { sid } = await sender()({ to: '+15551230101', body: 'Lab results for Jane Roe', mediaUrls: ['https://m.example/scan.jpg', 'https://m.example/scan2.png'] });
+    await waitFor(() => world.fake.message(sid)?.body === '' && world.fake.mediaOf(sid).length === 0, 15_000, 'redaction');
+    const cb = world.fake.callbacks.sent.filter((c) => c.params.MessageSid === sid);
+    expect(cb.map((c) => c.params.MessageStatus)).toEqual(['sending', 'sent', 'delivered']);
+    expect(cb.every((c) => c.responseStatus === 204)).toBe(true);
+    expect(audit.events.find((e) => e.action === 'sms.redacted' && e.details?.mediaDeleted === 2)).toBeDefined();
+  });
+
+  it('a lost callback: the fallback job still redacts', async () => {
+    world.fake.callbacks.dropWhere(() => true);
+    try {
+      const t0 = Date.now();
+      const { sid } = await sender()({ to: '+15551230102', body: 'Appointment tomorrow', mediaUrls: ['https://m.example/map.png'] });
+      await waitFor(() => world.fake.message(sid)?.body === '' && world.fake.mediaOf(sid).length === 0, 15_000, 'fallback redaction');
+      // Nothing reached the webhook: only the fallback job (delayed 2 s) can have done it.
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1900);
+      expect(world.fake.callbacks.sent.filter((c) => c.params.MessageSid === sid).every((c) => c.dropped)).toBe(true);
+    } finally {
+      world.fake.callbacks.dropWhere(undefined);
+    }
+  });
+
+  it('an MMS stuck at `sent` is redacted after the grace period, through re-delays', async () => {
+    world.fake.nextOutcome('sent');
+    const { sid } = await sender()({ to: '+15551230103', body: '', mediaUrls: ['https://m.example/x.jpg'] });
+    await waitFor(() => world.fake.mediaOf(sid).length === 0, 15_000, 'sent-grace redaction');
+    expect(world.fake.message(sid)!.status).toBe('sent');
+  });
+});
