@@ -1,126 +1,13 @@
-import { ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
-import type { Logger } from 'pino';
-import { nullAudit, type AuditEvent, type AuditSink } from '../audit/types.ts';
+import { ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
+import { nullAudit, type AuditEvent } from '../audit/types.ts';
 import { silentLogger } from '../log/logger.ts';
-import type { Metrics } from '../metrics/registry.ts';
 import { ATTR_QUARANTINED_AT, ATTR_REASON, ATTR_SOURCE_QUEUE, envelopeIdOf, safeReason, stringAttribute, type SqsAttributes } from './attributes.ts';
 import { backoffDelay, sleep } from './backoff.ts';
-import type { DedupeSet } from './dedupe.ts';
+import type { Consumer, ConsumerOptions, HandlerResult, ReceivedMessage } from './consumerTypes.ts';
 import { errorCode } from './errors.ts';
 import { changeVisibility, changeVisibilityBatch, copyAttributes, deleteMessage, forwardMessage } from './messageOps.ts';
 
-/** A message as the handler sees it (the receipt handle stays inside the consumer). */
-export interface ReceivedMessage {
-  /** SQS message id. */
-  messageId: string;
-  /** The body as received (ciphertext); never log it. */
-  body: string;
-  /** The message attributes as received (`cr-version`, `cr-envelope-id`, `cr-signer`, ...). */
-  attributes: SqsAttributes;
-  /** `cr-envelope-id` when it is a well-formed UUID, else undefined (see checkWireAttributes). */
-  envelopeId: string | undefined;
-  /** How many times SQS has delivered it (1 on the first delivery). */
-  receiveCount: number;
-  /** When SQS accepted it, when known. */
-  sentAt: Date | undefined;
-  /** Logical queue name it came from. */
-  queue: string;
-}
-
-/** What a handler decides; expected outcomes are values, not exceptions. */
-export type HandlerResult =
-  | { status: 'done' }
-  | { status: 'retry'; reason: string; afterSeconds?: number }
-  | { status: 'quarantine'; reason: string }
-  | { status: 'dead-letter'; reason: string }
-  | { status: 'release' };
-
-/** Processes one message; `signal` aborts when the consumer gives up on it (stop deadline). A throw counts as a transient retry. */
-export type MessageHandler = (message: ReceivedMessage, signal: AbortSignal) => Promise<HandlerResult>;
-
-/** Options for {@link createConsumer}. */
-export interface ConsumerOptions {
-  /** The SQS client. */
-  client: SQSClient;
-  /** URL of the queue to receive from. */
-  queueUrl: string;
-  /** URL of its dead-letter queue (handler `dead-letter`). */
-  dlqUrl: string;
-  /** URL of its quarantine queue (handler `quarantine`). */
-  quarantineUrl: string;
-  /** Processes each message. */
-  handler: MessageHandler;
-  /** Logical queue name for logs, metric labels and audit; default the last segment of the URL. */
-  queueName?: string;
-  /** Service name: the audit actor; default `care-relay`. */
-  service?: string;
-  /** pino logger; silent by default. Bodies are never logged. */
-  logger?: Logger;
-  /** Metrics to update. */
-  metrics?: Metrics;
-  /** Audit sink for quarantine, dead-letter and duplicate events; default none. */
-  audit?: AuditSink;
-  /** Completed envelope ids; share one set between consumers of a service. Omit to skip duplicate recognition. */
-  dedupe?: DedupeSet;
-  /** Most messages held at once; when reached the consumer stops receiving (backpressure). Default 10. */
-  maxInFlight?: number;
-  /** Most messages per receive (1-10); default 10. */
-  batchSize?: number;
-  /** Long-poll wait, seconds (0-20); default 20. */
-  waitTimeSeconds?: number;
-  /** Visibility timeout requested on receive and renewed by the heartbeat, seconds; default 30. */
-  visibilityTimeoutSeconds?: number;
-  /** Heartbeat period, seconds; default a third of the visibility timeout. */
-  heartbeatIntervalSeconds?: number;
-  /** Retry backoff: first delay, seconds; default 2. */
-  retryBaseSeconds?: number;
-  /** Retry backoff cap, seconds; default 300. */
-  retryMaxSeconds?: number;
-  /** Backoff after a failed receive: first delay, ms; default 500. */
-  receiveErrorBaseMs?: number;
-  /** Backoff cap after failed receives, ms; default 15000. */
-  receiveErrorMaxMs?: number;
-  /** The queues are FIFO: copies to quarantine/DLQ carry a group and deduplication id. */
-  fifo?: boolean;
-  /** Random source in [0, 1) for jitter; tests pass a fixed one. */
-  random?: () => number;
-}
-
-/** A snapshot for health and readiness probes. */
-export interface ConsumerHealth {
-  /** Started and not stopped. */
-  running: boolean;
-  /** Receiving is paused. */
-  paused: boolean;
-  /** Messages held now. */
-  inFlight: number;
-  /** Receives that failed in a row (0 when the last one worked). */
-  consecutiveReceiveErrors: number;
-  /** Code of the last receive error, if the last receive failed. */
-  lastReceiveError: string | undefined;
-  /** Epoch ms of the last successful receive. */
-  lastReceiveAt: number | undefined;
-}
-
-/** A running queue consumer. */
-export interface Consumer {
-  /** Starts receiving (and the heartbeat). */
-  start(): void;
-  /** Stops receiving (aborts the open long poll); held messages keep being processed. */
-  pause(): void;
-  /** Receives again after pause(). */
-  resume(): void;
-  /** Stops receiving, waits up to `deadlineMs` (default 30000) for held messages, then aborts their handlers and releases them. */
-  stop(options?: { deadlineMs?: number }): Promise<void>;
-  /** Messages held now. */
-  readonly inFlightCount: number;
-  /** Started and not stopped. */
-  readonly isRunning: boolean;
-  /** True when running and the last receive worked (for /readyz). */
-  ready(): boolean;
-  /** Probe details. */
-  health(): ConsumerHealth;
-}
+export type { Consumer, ConsumerHealth, ConsumerOptions, HandlerResult, MessageHandler, ReceivedMessage } from './consumerTypes.ts';
 
 interface Entry {
   handle: string;
