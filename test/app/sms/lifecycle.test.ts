@@ -1,9 +1,10 @@
-import { ChangeMessageVisibilityCommand, CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedactionHandler } from '../../../services/app/sms/redactionWorker.ts';
 import { createSmsSender } from '../../../services/app/sms/send.ts';
-import type { EnqueueRedaction, HandlerResult } from '../../../services/app/sms/types.ts';
+import type { EnqueueRedaction } from '../../../services/app/sms/types.ts';
+import { createConsumer, type Consumer } from '../../../services/core/transport/consumer.ts';
 import { startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
 import { captureLogger, fastRetry, memoryAudit, startWebhook, startWorld, waitFor, type SmsWorld } from './helpers.ts';
 
@@ -13,37 +14,28 @@ let app: FastifyInstance;
 let queueUrl: string;
 const audit = memoryAudit();
 const log = captureLogger();
-const results: HandlerResult[] = [];
-let polling = true;
-let poller: Promise<void>;
+let consumer: Consumer;
 let enqueue: EnqueueRedaction;
 
 beforeAll(async () => {
   sqs = await startTestSqs();
-  queueUrl = (await sqs.client.send(new CreateQueueCommand({ QueueName: `${sqs.prefix}app-sms-redaction` }))).QueueUrl!;
+  const create = async (name: string) => (await sqs.client.send(new CreateQueueCommand({ QueueName: `${sqs.prefix}${name}` }))).QueueUrl!;
+  queueUrl = await create('app-sms-redaction');
+  const dlqUrl = await create('app-sms-redaction-dlq');
+  const quarantineUrl = await create('app-sms-redaction-quarantine');
   world = await startWorld({ stepMs: 30 }, { fallbackDelaySeconds: 2, sentGraceSeconds: 1 });
   enqueue = async (job, delaySeconds) => {
     await sqs.client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(job), DelaySeconds: delaySeconds }));
   };
   app = await startWebhook(world, { enqueue, logger: log.logger, audit });
   const handler = createRedactionHandler({ config: world.config, api: world.api, audit, logger: log.logger, retry: fastRetry });
-  // A minimal consumer loop (receive → handler → delete or re-delay), as the transport consumer does.
-  poller = (async () => {
-    while (polling) {
-      const res = await sqs.client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 1, MaxNumberOfMessages: 10, VisibilityTimeout: 30 }));
-      for (const m of res.Messages ?? []) {
-        const r = await handler({ body: m.Body! }, new AbortController().signal);
-        results.push(r);
-        if (r.status === 'done') await sqs.client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle! }));
-        else if (r.status === 'retry') await sqs.client.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: r.afterSeconds ?? 1 }));
-      }
-    }
-  })();
+  // The real transport consumer runs the handler (done deletes, retry re-delays by visibility).
+  consumer = createConsumer({ client: sqs.client, queueUrl, dlqUrl, quarantineUrl, handler, queueName: 'app-sms-redaction', service: 'app', waitTimeSeconds: 1, visibilityTimeoutSeconds: 30 });
+  consumer.start();
 });
 
 afterAll(async () => {
-  polling = false;
-  await poller;
+  await consumer.stop({ deadlineMs: 5000 });
   await app.close();
   await world.fake.stop();
   await sqs.stop();
