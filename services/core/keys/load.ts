@@ -44,6 +44,9 @@ async function readKeyText(path: string): Promise<string> {
 /** Reads a file holding exactly one armored OpenPGP key (public or private). Throws KeyError. */
 export async function readKeyFile(path: string): Promise<Key> {
   const text = await readKeyText(path);
+  // openpgp reads only the first armored block: a second one would be silently ignored.
+  const blocks = text.match(/^-----BEGIN PGP /gm)?.length ?? 0;
+  if (blocks > 1) throw new KeyError('CR_KEY_NOT_A_KEY', `${path}: holds ${blocks} armored blocks; expected exactly one key`);
   let keys: Key[];
   try {
     keys = await readKeys({ armoredKeys: text });
