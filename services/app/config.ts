@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConfigError, envVar, parseEnv } from '../core/config/env.ts';
-import { checkCommon, commonEnvShape } from '../core/config/common.ts';
+import { COMMON_SECRETS, checkCommon, commonEnvShape } from '../core/config/common.ts';
 
 const schema = z.object({
   ...commonEnvShape,
@@ -44,7 +44,7 @@ const smsVars = ['SIGNALWIRE_API_TOKEN', 'SIGNALWIRE_SPACE_URL', 'SIGNALWIRE_SIG
 
 /** Reads and validates the app service's environment; throws ConfigError naming the variable. */
 export function loadAppConfig(env: Record<string, string | undefined> = process.env): AppConfig {
-  const cfg = parseEnv(schema, env);
+  const cfg = parseEnv(schema, env, [...COMMON_SECRETS, 'SIGNALWIRE_API_TOKEN', 'SIGNALWIRE_SIGNING_KEY', 'SIGNALWIRE_WEBHOOK_PASSWORD']);
   const problem = checkCommon(cfg);
   if (problem) throw new ConfigError(problem);
   if (cfg.SIGNALWIRE_PROJECT_ID) {

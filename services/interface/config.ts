@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConfigError, envVar, parseEnv } from '../core/config/env.ts';
-import { checkCommon, commonEnvShape } from '../core/config/common.ts';
+import { COMMON_SECRETS, checkCommon, commonEnvShape } from '../core/config/common.ts';
 
 const schema = z.object({
   ...commonEnvShape,
@@ -26,7 +26,7 @@ export type InterfaceConfig = Readonly<z.infer<typeof schema>>;
 
 /** Reads and validates the interface service's environment; throws ConfigError naming the variable. */
 export function loadInterfaceConfig(env: Record<string, string | undefined> = process.env): InterfaceConfig {
-  const cfg = parseEnv(schema, env);
+  const cfg = parseEnv(schema, env, [...COMMON_SECRETS, 'EMR_AUTH_TOKEN']);
   const problem = checkCommon(cfg);
   if (problem) throw new ConfigError(problem);
   return cfg;

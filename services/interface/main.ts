@@ -1,102 +1,20 @@
 // Process entry of the interface service: `node services/interface/main.ts`.
-import { createTokenStore, type TokenStore } from '../core/http/auth.ts';
-import { createInboundHandler } from '../core/relay/inbound.ts';
-import { IdempotencyCache } from '../core/relay/idempotency.ts';
-import { createOutbound, MAX_PAYLOAD_BYTES } from '../core/relay/outbound.ts';
-import { handleSignals, startRuntime } from '../core/runtime/runtime.ts';
-import { createConsumer } from '../core/transport/consumer.ts';
-import { createProducer } from '../core/transport/producer.ts';
+import { handleSignals } from '../core/runtime/runtime.ts';
 import { loadInterfaceConfig } from './config.ts';
-import { emrDeliveryEffect } from './delivery/handler.ts';
-import { createEmrClient } from './delivery/emrClient.ts';
-import { partnerEntrySchema, type PartnerEntry } from './intake/partners.ts';
-import { buildInterfaceServer } from './server.ts';
+import { startInterfaceService } from './service.ts';
 
-async function main(): Promise<void> {
-  const config = loadInterfaceConfig();
-  const rt = await startRuntime({ service: 'interface', config, queues: ['interface-to-app', 'app-to-interface'] });
-  const log = rt.logger;
-  const partners = createTokenStore<PartnerEntry>({ file: config.PARTNERS_FILE, entrySchema: partnerEntrySchema }) as TokenStore<PartnerEntry>;
-  const admins = config.ADMIN_TOKENS_FILE ? createTokenStore({ file: config.ADMIN_TOKENS_FILE }) : undefined;
-
-  const outQueue = rt.queues['interface-to-app'];
-  const producer = createProducer({ client: rt.sqs, queueUrl: outQueue.url, queueName: 'interface-to-app', fifo: config.QUEUE_FIFO, logger: log, metrics: rt.metrics });
-  const outbound = createOutbound({ crypto: rt.crypto, producer, from: 'interface', to: 'app', queue: 'interface-to-app', audit: rt.audit, logger: log });
-
-  const inQueue = rt.queues['app-to-interface'];
-  const consumer = createConsumer({
-    client: rt.sqs,
-    queueUrl: inQueue.url,
-    dlqUrl: inQueue.dlqUrl,
-    quarantineUrl: inQueue.quarantineUrl,
-    queueName: 'app-to-interface',
-    service: 'interface',
-    logger: log,
-    metrics: rt.metrics,
-    audit: rt.audit,
-    dedupe: rt.dedupe,
-    fifo: config.QUEUE_FIFO,
-    maxInFlight: config.EMR_CONCURRENCY,
-    visibilityTimeoutSeconds: config.VISIBILITY_TIMEOUT_SECONDS,
-    heartbeatIntervalSeconds: config.HEARTBEAT_INTERVAL_SECONDS,
-    handler: createInboundHandler({
-      crypto: rt.crypto,
-      queue: 'app-to-interface',
-      kinds: ['chart.update'],
-      service: 'interface',
-      audit: rt.audit,
-      logger: log,
-      effect: emrDeliveryEffect({
-        emr: createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}) }),
-        audit: rt.audit,
-        logger: log,
-      }),
-    }),
+try {
+  const service = await startInterfaceService(loadInterfaceConfig());
+  const log = service.runtime.logger;
+  handleSignals(log, () => service.stop(), () => {
+    try {
+      service.reload();
+    } catch (err) {
+      log.error({ code: (err as { code?: string }).code }, 'token reload failed; keeping the previous tokens');
+    }
   });
-
-  const server = await buildInterfaceServer({
-    logger: log,
-    partners,
-    ...(admins ? { admins } : {}),
-    outbound,
-    idempotency: new IdempotencyCache(),
-    audit: rt.audit,
-    emergency: rt.emergency,
-    registry: rt.metrics.registry,
-    checks: { queue: () => consumer.ready(), keys: () => rt.keys.own.current.isPrivate() },
-    bodyLimit: config.INTAKE_MAX_BODY_BYTES || MAX_PAYLOAD_BYTES,
-    ...(config.TLS_CERT_FILE && config.TLS_KEY_FILE ? { tls: { certFile: config.TLS_CERT_FILE, keyFile: config.TLS_KEY_FILE } } : {}),
-    ...(config.PUBLIC_BASE_URL ? { publicBaseUrl: config.PUBLIC_BASE_URL } : {}),
-    trustProxy: config.TRUST_PROXY,
-  });
-
-  rt.emergency.onChange((active) => (active ? consumer.pause() : consumer.resume()));
-  consumer.start();
-  if (rt.emergency.active) consumer.pause();
-  await server.listen({ port: config.PORT, host: config.HOST });
-
-  handleSignals(
-    log,
-    async () => {
-      await server.close();
-      await consumer.stop({ deadlineMs: config.SHUTDOWN_DEADLINE_MS });
-      await rt.close();
-    },
-    () => {
-      try {
-        partners.reload();
-        admins?.reload();
-        log.info({ partners: partners.size }, 'tokens reloaded');
-        void rt.audit.record({ action: 'config.reloaded', actor: 'interface', resourceType: 'tokens', outcome: 'success' });
-      } catch (err) {
-        log.error({ code: (err as { code?: string }).code }, 'token reload failed; keeping the previous tokens');
-      }
-    },
-  );
-}
-
-main().catch((err: unknown) => {
-  // One clear line naming what is wrong (config variable, key file, queue); no stack of internals.
+} catch (err) {
+  // One clear line naming what is wrong (a config variable, a key file, a queue); no stack.
   process.stderr.write(`interface: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
-});
+}

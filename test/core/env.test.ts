@@ -24,12 +24,17 @@ describe('parseEnv', () => {
     expect(() => parseEnv(schema, {})).toThrow(/^TOKEN: /);
   });
 
+  it('regression: a path variable ending in _FILE is not read as a secret', () => {
+    const pathSchema = z.object({ AUDIT_FILE: z.string() });
+    expect(parseEnv(pathSchema, { AUDIT_FILE: '/nonexistent/audit.jsonl' }, ['TOKEN']).AUDIT_FILE).toBe('/nonexistent/audit.jsonl');
+  });
+
   it('reads NAME_FILE secrets and refuses both forms at once', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cr-env-'));
     const file = join(dir, 'token');
     writeFileSync(file, 'from-file\n');
-    expect(parseEnv(schema, { TOKEN_FILE: file }).TOKEN).toBe('from-file');
-    expect(() => parseEnv(schema, { TOKEN: 'x', TOKEN_FILE: file })).toThrow(/TOKEN and TOKEN_FILE are both set/);
-    expect(() => parseEnv(schema, { TOKEN_FILE: join(dir, 'missing') })).toThrow(/TOKEN_FILE: cannot read secret file \(ENOENT\)/);
+    expect(parseEnv(schema, { TOKEN_FILE: file }, ['TOKEN']).TOKEN).toBe('from-file');
+    expect(() => parseEnv(schema, { TOKEN: 'x', TOKEN_FILE: file }, ['TOKEN'])).toThrow(/TOKEN and TOKEN_FILE are both set/);
+    expect(() => parseEnv(schema, { TOKEN_FILE: join(dir, 'missing') }, ['TOKEN'])).toThrow(/TOKEN_FILE: cannot read secret file \(ENOENT\)/);
   });
 });

@@ -47,6 +47,9 @@ export const commonEnvShape = {
   EMERGENCY_MODE: envVar.bool(false),
 };
 
+/** Secrets both services accept as `NAME_FILE` too. */
+export const COMMON_SECRETS = ['KEY_PASSPHRASE', 'HMAC_KEY'] as const;
+
 /** Checks that hold across variables; returns the first problem, naming the variable. */
 export function checkCommon(cfg: { TLS_CERT_FILE?: string | undefined; TLS_KEY_FILE?: string | undefined; HEARTBEAT_INTERVAL_SECONDS: number; VISIBILITY_TIMEOUT_SECONDS: number }): string | undefined {
   if (Boolean(cfg.TLS_CERT_FILE) !== Boolean(cfg.TLS_KEY_FILE)) return 'TLS_CERT_FILE: TLS_CERT_FILE and TLS_KEY_FILE must be set together';

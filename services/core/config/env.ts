@@ -11,14 +11,17 @@ export class ConfigError extends RelayError {
 }
 
 /**
- * Resolves `NAME_FILE` secrets: for every `X_FILE` set in `env`, reads the file and
- * returns it as `X` (trailing newline trimmed). Setting both `X` and `X_FILE` is an error.
+ * Resolves `NAME_FILE` secrets: for each name in `secrets` whose `NAME_FILE` is set, reads
+ * the file and returns its content as `NAME` (one trailing newline trimmed). Setting both
+ * `NAME` and `NAME_FILE` is an error. Only the listed names are indirected: a variable that
+ * merely ends in `_FILE` (AUDIT_FILE, PARTNERS_FILE) is a path, not a secret.
  */
-export function resolveFileSecrets(env: Record<string, string | undefined>): Record<string, string | undefined> {
+export function resolveFileSecrets(env: Record<string, string | undefined>, secrets: readonly string[]): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = { ...env };
-  for (const [name, path] of Object.entries(env)) {
-    if (!name.endsWith('_FILE') || path === undefined || path === '') continue;
-    const base = name.slice(0, -'_FILE'.length);
+  for (const base of secrets) {
+    const name = `${base}_FILE`;
+    const path = env[name];
+    if (path === undefined || path === '') continue;
     if (env[base] !== undefined && env[base] !== '') {
       throw new ConfigError(`${base} and ${name} are both set; set only one`);
     }
@@ -32,11 +35,11 @@ export function resolveFileSecrets(env: Record<string, string | undefined>): Rec
 }
 
 /**
- * Validates `env` against a zod object schema whose keys are variable names, and
- * returns a frozen typed object. The first failure names the variable and what was expected.
+ * Validates `env` against a zod object schema whose keys are variable names (after reading
+ * the `secrets` given as `NAME_FILE`), and returns a frozen typed object. The first failure names the variable and what was expected.
  */
-export function parseEnv<S extends z.ZodObject>(schema: S, env: Record<string, string | undefined>): Readonly<z.infer<S>> {
-  const resolved = resolveFileSecrets(env);
+export function parseEnv<S extends z.ZodObject>(schema: S, env: Record<string, string | undefined>, secrets: readonly string[] = []): Readonly<z.infer<S>> {
+  const resolved = resolveFileSecrets(env, secrets);
   const result = schema.safeParse(resolved);
   if (!result.success) {
     const issue = result.error.issues[0]!;

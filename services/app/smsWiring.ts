@@ -1,0 +1,117 @@
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { httpErrors } from '../core/http/errors.ts';
+import type { Runtime } from '../core/runtime/runtime.ts';
+import { createConsumer, type Consumer } from '../core/transport/consumer.ts';
+import { createProducer } from '../core/transport/producer.ts';
+import type { AppConfig } from './config.ts';
+import { createSignalWireClient } from './sms/client.ts';
+import { createSmsMetrics } from './sms/metrics.ts';
+import { createRedactionHandler } from './sms/redactionWorker.ts';
+import { createSmsSender, type SendSmsInput } from './sms/send.ts';
+import type { EnqueueRedaction, SmsConfig } from './sms/types.ts';
+import { statusWebhook } from './sms/webhook.ts';
+
+/** The SMS part of a running app service. */
+export interface SmsParts {
+  /** POST /v1/messages (role `messenger`); registered in the authenticated scope. */
+  routes: FastifyPluginAsync;
+  /** POST /webhooks/signalwire/message-status: public, signature-checked. */
+  webhook: FastifyPluginAsync;
+  /** The `app-sms-redaction` consumer (redaction worker). */
+  consumer: Consumer;
+}
+
+/** Maps the app's configuration onto the SMS configuration (SIGNALWIRE_PROJECT_ID set). */
+export function smsConfigOf(config: AppConfig): SmsConfig {
+  return {
+    projectId: config.SIGNALWIRE_PROJECT_ID!,
+    apiToken: config.SIGNALWIRE_API_TOKEN!,
+    spaceUrl: config.SIGNALWIRE_SPACE_URL!,
+    signingKey: config.SIGNALWIRE_SIGNING_KEY!,
+    fromNumber: config.SIGNALWIRE_FROM_NUMBER!,
+    publicBaseUrl: config.PUBLIC_BASE_URL!,
+    ...(config.SIGNALWIRE_WEBHOOK_USER && config.SIGNALWIRE_WEBHOOK_PASSWORD
+      ? { webhookBasicAuth: { user: config.SIGNALWIRE_WEBHOOK_USER, password: config.SIGNALWIRE_WEBHOOK_PASSWORD } }
+      : {}),
+    redactionMode: config.REDACTION_MODE,
+    sentGraceSeconds: config.REDACTION_SENT_GRACE_SECONDS,
+    fallbackDelaySeconds: config.REDACTION_FALLBACK_DELAY_SECONDS,
+    redactionWindowSeconds: config.REDACTION_WINDOW_SECONDS,
+    hmacKey: config.HMAC_KEY,
+    allowInsecure: config.SIGNALWIRE_ALLOW_INSECURE,
+  };
+}
+
+const sendSchema = {
+  type: 'object',
+  required: ['to', 'body'],
+  additionalProperties: false,
+  properties: {
+    to: { type: 'string', maxLength: 16, description: 'E.164 destination number' },
+    body: { type: 'string', maxLength: 1600 },
+    mediaUrls: { type: 'array', maxItems: 10, items: { type: 'string', maxLength: 2048 } },
+  },
+} as const;
+
+/**
+ * Builds the SMS routes, webhook and redaction worker on the service's runtime: the SDK
+ * client, the producer that enqueues redaction jobs (the fallback job at send time and
+ * the job a terminal callback triggers), and the consumer that runs them.
+ */
+export function createSms(config: AppConfig, rt: Runtime<'app-sms-redaction'>): SmsParts {
+  const sms = smsConfigOf(config);
+  const log = rt.logger.child({ part: 'sms' });
+  const metrics = createSmsMetrics(rt.metrics.registry);
+  const api = createSignalWireClient({ projectId: sms.projectId, apiToken: sms.apiToken, spaceUrl: sms.spaceUrl, allowInsecure: sms.allowInsecure ?? false });
+  const queue = rt.queues['app-sms-redaction'];
+  const producer = createProducer({ client: rt.sqs, queueUrl: queue.url, queueName: 'app-sms-redaction', logger: log, metrics: rt.metrics });
+  const enqueue: EnqueueRedaction = async (job, delaySeconds) => {
+    // The job names a message sid only; the id keys the send result and nothing else.
+    await producer.send({ id: `${job.sid}:${job.trigger}:${job.enqueuedAt}`, body: JSON.stringify(job), delaySeconds });
+  };
+  const sendSms = createSmsSender({ config: sms, api, enqueue, audit: rt.audit, logger: log, metrics });
+
+  const routes: FastifyPluginAsync = async (app: FastifyInstance) => {
+    app.post<{ Body: SendSmsInput }>(
+      '/v1/messages',
+      {
+        config: { role: 'messenger' },
+        bodyLimit: 64 * 1024,
+        schema: {
+          summary: 'Send an SMS/MMS through SignalWire; its body and media are redacted once delivered',
+          body: sendSchema,
+          response: { 202: { type: 'object', required: ['sid'], properties: { sid: { type: 'string' }, status: { type: 'string' } } } },
+        },
+        onRequest: async () => {
+          if (rt.emergency.active) throw httpErrors.emergency();
+        },
+      },
+      async (request, reply) => {
+        const result = await sendSms(request.body, { actor: request.principal?.name ?? 'unknown', sourceIp: request.ip });
+        return reply.code(202).send({ sid: result.sid, status: result.status });
+      },
+    );
+  };
+
+  const webhook: FastifyPluginAsync = async (app: FastifyInstance) => {
+    await statusWebhook(app, { config: sms, enqueue, audit: rt.audit, logger: log, metrics });
+  };
+
+  const consumer = createConsumer({
+    client: rt.sqs,
+    queueUrl: queue.url,
+    dlqUrl: queue.dlqUrl,
+    quarantineUrl: queue.quarantineUrl,
+    queueName: 'app-sms-redaction',
+    service: 'app',
+    logger: log,
+    metrics: rt.metrics,
+    audit: rt.audit,
+    maxInFlight: 8,
+    visibilityTimeoutSeconds: config.VISIBILITY_TIMEOUT_SECONDS,
+    heartbeatIntervalSeconds: config.HEARTBEAT_INTERVAL_SECONDS,
+    handler: createRedactionHandler({ config: sms, api, audit: rt.audit, logger: log, metrics }),
+  });
+
+  return { routes, webhook, consumer };
+}
