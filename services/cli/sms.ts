@@ -113,7 +113,7 @@ async function sweep(argv: string[], io: SmsCliIo): Promise<number> {
     io.stdout(USAGE + '\n');
     return 0;
   }
-  const env = resolveFileSecrets(io.env);
+  const env = resolveFileSecrets(io.env, ['SIGNALWIRE_API_TOKEN']);
   const mode = (values.mode ?? env.REDACTION_MODE ?? 'redact') as RedactionMode;
   if (mode !== 'redact' && mode !== 'delete') throw new UsageError(`--mode: expected redact or delete, got "${mode}"`);
   const since = parseDate('--since', values.since, false);
