@@ -10,17 +10,24 @@ const DATA = /^[A-Za-z0-9+/=]+$/;
 const CHECKSUM = /^=[A-Za-z0-9+/]{4}$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
-/** CRC-24 of RFC 4880 section 6.1 (the armor checksum). */
-export function crc24(data: Uint8Array): number {
-  let crc = 0xb704ce;
-  for (const byte of data) {
-    crc ^= byte << 16;
+const CRC24_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let crc = n << 16;
     for (let i = 0; i < 8; i++) {
       crc <<= 1;
       if (crc & 0x1000000) crc ^= 0x1864cfb;
     }
+    table[n] = crc & 0xffffff;
   }
-  return crc & 0xffffff;
+  return table;
+})();
+
+/** CRC-24 of RFC 4880 section 6.1 (the armor checksum), table-driven. */
+export function crc24(data: Uint8Array): number {
+  let crc = 0xb704ce;
+  for (const byte of data) crc = ((crc << 8) & 0xffffff) ^ CRC24_TABLE[((crc >> 16) ^ byte) & 0xff]!;
+  return crc;
 }
 
 function reject(message: string): never {
