@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { envVar } from './env.ts';
 
@@ -45,6 +46,8 @@ export const commonEnvShape = {
   HMAC_KEY: z.string({ error: 'required (or HMAC_KEY_FILE)' }).min(32, 'expected at least 32 characters'),
   /** Start in emergency mode. */
   EMERGENCY_MODE: envVar.bool(false),
+  /** Crypto worker threads (seal/open off the event loop); 0 = in-thread. Default: the cores, or 0 on one core. */
+  CRYPTO_WORKERS: envVar.int(availableParallelism() < 2 ? 0 : availableParallelism(), 0, 256),
 };
 
 /** Secrets both services accept as `NAME_FILE` too. */

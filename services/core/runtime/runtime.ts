@@ -5,6 +5,7 @@ import { loadServiceKeys, type ServiceKeys } from '../keys/load.ts';
 import { createLogger, hashId } from '../log/logger.ts';
 import { createMetrics, type Metrics } from '../metrics/registry.ts';
 import { localCrypto, type RelayCrypto } from '../relay/crypto.ts';
+import { createCryptoPool } from '../relay/cryptoPool.ts';
 import { createDedupeSet, type DedupeSet } from '../transport/dedupe.ts';
 import { resolveQueues, type LogicalQueue, type ResolvedQueue } from '../transport/queues.ts';
 import { createSqsClient } from '../transport/sqsClient.ts';
@@ -24,6 +25,8 @@ export interface RuntimeConfig {
   MAX_CLOCK_SKEW_SECONDS: number;
   MESSAGE_MAX_AGE_SECONDS: number;
   EMERGENCY_MODE: boolean;
+  /** Crypto worker threads; 0 or absent = in-thread crypto. */
+  CRYPTO_WORKERS?: number | undefined;
 }
 
 /** What a service process is built from: logger, keys, crypto, audit, SQS, metrics. */
@@ -64,7 +67,7 @@ export interface StartRuntimeOptions<Q extends LogicalQueue> {
   queues: readonly Q[];
   /** Logger destination (tests). */
   logger?: Logger;
-  /** Replaces the in-thread crypto (the worker pool). */
+  /** Replaces the crypto chosen from CRYPTO_WORKERS (worker pool or in-thread). */
   crypto?: (keys: ServiceKeys) => RelayCrypto;
 }
 
@@ -90,9 +93,12 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
     });
     logger.info({ fingerprint: keys.own.fingerprint, peers: keys.peers.pinned.length }, 'keys loaded');
     const queues = await resolveQueues(sqs, { prefix: config.QUEUE_PREFIX, fifo: config.QUEUE_FIFO, queues: options.queues });
+    const limits = { self: service, maxSkewMs: config.MAX_CLOCK_SKEW_SECONDS * 1000, maxAgeMs: config.MESSAGE_MAX_AGE_SECONDS * 1000 };
     const crypto = options.crypto
       ? options.crypto(keys)
-      : localCrypto(keys, { self: service, maxSkewMs: config.MAX_CLOCK_SKEW_SECONDS * 1000, maxAgeMs: config.MESSAGE_MAX_AGE_SECONDS * 1000 });
+      : (config.CRYPTO_WORKERS ?? 0) > 0
+        ? await createCryptoPool({ keysDir: config.KEYS_DIR, passphrase: config.KEY_PASSPHRASE, limits, threads: config.CRYPTO_WORKERS! })
+        : localCrypto(keys, limits);
     const emergency = new EmergencySwitch(config.EMERGENCY_MODE, audit, service);
     return {
       service,
