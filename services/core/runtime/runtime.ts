@@ -99,7 +99,12 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
       : (config.CRYPTO_WORKERS ?? 0) > 0
         ? await createCryptoPool({ keysDir: config.KEYS_DIR, passphrase: config.KEY_PASSPHRASE, limits, threads: config.CRYPTO_WORKERS! })
         : localCrypto(keys, limits);
-    const emergency = new EmergencySwitch(config.EMERGENCY_MODE, audit, service);
+    const emergency = new EmergencySwitch(false, audit, service);
+    // Starting in emergency mode (EMERGENCY_MODE) is a switch too: audited with actor `config`.
+    if (config.EMERGENCY_MODE) {
+      await emergency.set(true, { actor: 'config' });
+      logger.warn({ active: true }, 'emergency mode on at start');
+    }
     return {
       service,
       logger,
