@@ -1,0 +1,156 @@
+import { execFileSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
+import { connect, type TLSSocket } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadInterfaceConfig } from '../../services/interface/config.ts';
+import { startInterfaceService, type InterfaceService } from '../../services/interface/service.ts';
+import { captureLogger } from '../helpers/logs.ts';
+import { startStack, type TestStack } from '../helpers/stack.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { auditFiles, bearer, readAudit } from './helpers.ts';
+
+const FHIR = JSON.stringify({ resourceType: 'Observation', status: 'final', code: { text: 'tls test' } });
+
+let stack: TestStack;
+let tlsService: InterfaceService;
+let cert: Buffer;
+let port: number;
+
+beforeAll(async () => {
+  stack = await startStack();
+  // A throwaway self-signed certificate for 127.0.0.1, made with the openssl CLI.
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    '-keyout', join(stack.dir, 'tls-key.pem'), '-out', join(stack.dir, 'tls-cert.pem'),
+  ], { stdio: 'ignore' });
+  cert = await readFile(join(stack.dir, 'tls-cert.pem'));
+  const config = loadInterfaceConfig({
+    ...stack.env.iface,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    TLS_CERT_FILE: join(stack.dir, 'tls-cert.pem'),
+    TLS_KEY_FILE: join(stack.dir, 'tls-key.pem'),
+    AUDIT_FILE: join(stack.dir, 'interface-tls-audit.jsonl'),
+  });
+  tlsService = await startInterfaceService(config, { logger: captureLogger('interface').logger });
+  port = (tlsService.server.server.address() as { port: number }).port;
+});
+afterAll(async () => {
+  await tlsService?.stop();
+  await stack?.stop();
+});
+
+interface HttpsAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  protocol: string | null;
+  body: string;
+}
+
+function httpsCall(path: string, options: { method?: string; headers?: Record<string, string>; body?: string; maxVersion?: 'TLSv1.2' | 'TLSv1.3' } = {}): Promise<HttpsAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      { host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers: options.headers, servername: 'localhost', ca: cert, agent: false, ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}) },
+      (res) => {
+        const protocol = (res.socket as TLSSocket).getProtocol();
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, protocol, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+describe('TLS on a real interface service (TLS_CERT_FILE / TLS_KEY_FILE)', () => {
+  it('serves HTTPS at TLS 1.2 or later with HSTS and the helmet headers; a submission over it is accepted', async () => {
+    const health = await httpsCall('/healthz');
+    expect(health.status).toBe(200);
+    expect(['TLSv1.2', 'TLSv1.3']).toContain(health.protocol);
+    expect(health.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
+    expect(health.headers['x-content-type-options']).toBe('nosniff');
+    expect(health.headers['x-frame-options']).toBe('SAMEORIGIN');
+    expect(health.headers['content-security-policy']).toContain("default-src 'none'");
+    expect(health.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    expect(health.headers['referrer-policy']).toBe('no-referrer');
+    expect(health.headers['cross-origin-opener-policy']).toBe('same-origin');
+    expect(health.headers['x-powered-by']).toBeUndefined();
+
+    expect((await httpsCall('/healthz', { maxVersion: 'TLSv1.2' })).protocol).toBe('TLSv1.2');
+
+    const res = await httpsCall('/v1/submissions', { method: 'POST', headers: { ...bearer(stack.tokens.partner), 'content-type': 'application/fhir+json' }, body: FHIR });
+    expect(res.status).toBe(202);
+    expect(res.headers['strict-transport-security']).toBeDefined();
+    const { id } = JSON.parse(res.body) as { id: string };
+    await waitFor(() => stack.app.inbox.get(id), { what: 'record relayed from the TLS service' });
+    stack.app.inbox.ack(id);
+  });
+
+  it('refuses a client that offers at most TLS 1.1', async () => {
+    // Security level 0 lets OpenSSL 3 really offer TLS 1.0/1.1; the server must refuse the handshake.
+    const refused = await new Promise<Error & { code?: string }>((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port, servername: 'localhost', minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0', rejectUnauthorized: false });
+      socket.on('secureConnect', () => {
+        socket.destroy();
+        reject(new Error(`TLS 1.1 handshake succeeded (${socket.getProtocol()})`));
+      });
+      socket.on('error', resolve);
+    });
+    expect(refused.code).toBe('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION');
+  });
+
+  it('does not answer plain HTTP on the TLS port', async () => {
+    const answer = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.status,
+      () => 'refused',
+    );
+    expect(answer).not.toBe(200);
+  });
+});
+
+describe('behind a proxy: PUBLIC_BASE_URL and TRUST_PROXY', () => {
+  it('with TRUST_PROXY, X-Forwarded-For is the audited source IP; the https PUBLIC_BASE_URL turns HSTS on and is the OpenAPI server', async () => {
+    const proxied = await startInterfaceService(
+      loadInterfaceConfig({ ...stack.env.iface, TRUST_PROXY: 'true', PUBLIC_BASE_URL: 'https://relay.example.org/', AUDIT_FILE: join(stack.dir, 'interface-proxy-audit.jsonl') }),
+      { logger: captureLogger('interface').logger, listen: false },
+    );
+    try {
+      const res = await proxied.server.inject({
+        method: 'POST',
+        url: '/v1/submissions',
+        headers: { ...bearer('unknown-token-value'), 'content-type': 'application/fhir+json', 'x-forwarded-for': '203.0.113.77', 'x-forwarded-proto': 'https' },
+        payload: FHIR,
+        remoteAddress: '10.0.0.5',
+      });
+      expect(res.statusCode).toBe(401);
+      expect(res.headers['strict-transport-security']).toContain('max-age=31536000');
+      const lines = await readAudit(join(stack.dir, 'interface-proxy-audit.jsonl'));
+      expect(lines.find((l) => l.action === 'auth.failure')?.sourceIp).toBe('203.0.113.77');
+      const doc = (await proxied.server.inject({ method: 'GET', url: '/openapi.json' })).json<{ servers?: { url: string }[] }>();
+      expect(doc.servers?.[0]?.url).toMatch(/^https:\/\/relay\.example\.org\/?$/);
+    } finally {
+      await proxied.stop();
+    }
+  });
+
+  it('without TRUST_PROXY, X-Forwarded-For is ignored: the audited source IP is the peer address', async () => {
+    const res = await stack.iface.server.inject({
+      method: 'POST',
+      url: '/v1/submissions',
+      headers: { ...bearer('unknown-token-value'), 'content-type': 'application/fhir+json', 'x-forwarded-for': '203.0.113.78' },
+      payload: FHIR,
+      remoteAddress: '10.0.0.6',
+    });
+    expect(res.statusCode).toBe(401);
+    expect(res.headers['strict-transport-security']).toBeUndefined();
+    const lines = await readAudit(auditFiles(stack).iface);
+    const line = lines.find((l) => l.action === 'auth.failure' && l.sourceIp === '10.0.0.6');
+    expect(line).toBeDefined();
+    expect(JSON.stringify(lines)).not.toContain('203.0.113.78');
+  });
+});
