@@ -48,6 +48,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   let wake: (() => void) | undefined;
   let heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   let heartbeatBusy = false;
+  let heartbeatRun: Promise<void> = Promise.resolve();
   let receiveErrors = 0;
   let lastReceiveError: string | undefined;
   let lastReceiveAt: number | undefined;
@@ -279,6 +280,11 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     const deadline = new AbortController();
     await Promise.race([Promise.all([...inFlight.values()].map((e) => e.finished)), sleep(deadlineMs, deadline.signal)]);
     deadline.abort();
+    // No extension may land after the release below, or it would hide the released
+    // messages for another visibility timeout instead of handing them over at once.
+    clearInterval(heartbeatTimer);
+    heartbeatTimer = undefined;
+    await heartbeatRun;
     const rest = [...inFlight.values()].filter((e) => e.phase === 'handling');
     for (const e of rest) {
       e.abandoned = true;
@@ -292,8 +298,6 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       log.info({ released: rest.length - failed.size, failed: failed.size }, 'released held messages at shutdown');
     }
     await Promise.all([...inFlight.values()].map((e) => e.finished));
-    clearInterval(heartbeatTimer);
-    heartbeatTimer = undefined;
     state = 'idle';
     log.info('consumer stopped');
   }
@@ -302,7 +306,9 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     start() {
       if (state !== 'idle') return;
       state = 'running';
-      heartbeatTimer = setInterval(() => void heartbeat(), heartbeatMs);
+      heartbeatTimer = setInterval(() => {
+        heartbeatRun = heartbeat();
+      }, heartbeatMs);
       loopDone = loop().catch((err: unknown) => log.error({ code: errorCode(err) }, 'receive loop failed'));
       log.info({ maxInFlight, visibility }, 'consumer started');
     },
