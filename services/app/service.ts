@@ -15,8 +15,11 @@ import { Inbox } from './inbox/inbox.ts';
 import { buildAppServer } from './server.ts';
 import { createSms } from './smsWiring.ts';
 
-/** The queues the app service uses. */
-export type AppQueues = 'interface-to-app' | 'app-to-interface' | 'app-sms-redaction';
+/** The queues the app service resolves at start (the redaction queue only when SMS is configured). */
+export const APP_QUEUES = ['interface-to-app', 'app-to-interface', 'app-sms-redaction'] as const;
+
+/** One of {@link APP_QUEUES}. */
+export type AppQueues = (typeof APP_QUEUES)[number];
 
 /** A running app service. */
 export interface AppService {
@@ -49,9 +52,7 @@ const INBOX_RELEASE_DEADLINE_MS = 2_000;
 
 /** Wires and starts the app service from a validated configuration. */
 export async function startAppService(config: AppConfig, options: StartAppOptions = {}): Promise<AppService> {
-  const queues: readonly AppQueues[] = config.SIGNALWIRE_PROJECT_ID
-    ? ['interface-to-app', 'app-to-interface', 'app-sms-redaction']
-    : ['interface-to-app', 'app-to-interface'];
+  const queues: readonly AppQueues[] = config.SIGNALWIRE_PROJECT_ID ? APP_QUEUES : APP_QUEUES.filter((q) => q !== 'app-sms-redaction');
   const rt = (await startRuntime({
     service: 'app',
     config,

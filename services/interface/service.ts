@@ -15,6 +15,9 @@ import { createEmrClient } from './delivery/emrClient.ts';
 import { partnerEntrySchema, type PartnerEntry } from './intake/partners.ts';
 import { buildInterfaceServer } from './server.ts';
 
+/** The queues the interface service resolves at start: it sends on the first, consumes the second. */
+export const INTERFACE_QUEUES = ['interface-to-app', 'app-to-interface'] as const;
+
 /** A running interface service. */
 export interface InterfaceService {
   /** The HTTP server (listening once `start` resolved). */
@@ -44,7 +47,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
   const rt = await startRuntime({
     service: 'interface',
     config,
-    queues: ['interface-to-app', 'app-to-interface'] as const,
+    queues: INTERFACE_QUEUES,
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.crypto ? { crypto: options.crypto } : {}),
   });
