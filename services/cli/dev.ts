@@ -1,0 +1,272 @@
+// `care-relay dev` (what `npm start` runs): the embedded default. Creates dev keys and
+// secrets if missing, starts the SQS emulator in-process with every queue, a demo EMR
+// sink, a fake SignalWire when no credentials are set, then the interface and app
+// services as separate processes, each given only its own key folder.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { hashToken } from '../core/http/auth.ts';
+import { ensureQueues } from '../core/transport/queues.ts';
+import { createSqsClient } from '../core/transport/sqsClient.ts';
+import { startEmrSink } from '../devtools/emrSink.ts';
+
+const usage = `usage: care-relay dev [--data DIR] [--keys DIR]
+
+Runs everything locally: SQS emulator, demo EMR sink, fake SignalWire (unless
+SIGNALWIRE_PROJECT_ID is set), the interface service and the app service.
+  --data DIR   dev state: tokens, audit trails, emulator data (default .data/dev)
+  --keys DIR   key folders (default keys); created with \`keys init\` if missing
+Ports: INTERFACE_PORT (8080), APP_PORT (8081), EMR_SINK_PORT (8090), SQS_PORT (4566).`;
+
+interface DevSecrets {
+  partnerToken: string;
+  readerToken: string;
+  writerToken: string;
+  messengerToken: string;
+  adminToken: string;
+  hmacKeyInterface: string;
+  hmacKeyApp: string;
+}
+
+function option(argv: string[], name: string, fallback: string): string {
+  const i = argv.indexOf(name);
+  return i >= 0 && argv[i + 1] ? argv[i + 1]! : fallback;
+}
+
+function token(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+async function loadSecrets(dir: string): Promise<DevSecrets> {
+  const file = join(dir, 'secrets.json');
+  if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as DevSecrets;
+  const secrets: DevSecrets = {
+    partnerToken: token(),
+    readerToken: token(),
+    writerToken: token(),
+    messengerToken: token(),
+    adminToken: token(),
+    hmacKeyInterface: randomBytes(32).toString('hex'),
+    hmacKeyApp: randomBytes(32).toString('hex'),
+  };
+  await writeFile(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  return secrets;
+}
+
+async function writeTokenFiles(dir: string, s: DevSecrets): Promise<void> {
+  const partners = { tokens: [{ name: 'demo-partner', sha256: hashToken(s.partnerToken), contentTypes: ['application/fhir+json', 'application/hl7-v2', 'application/xml'] }] };
+  const app = {
+    tokens: [
+      { name: 'demo-reader', sha256: hashToken(s.readerToken), roles: ['reader'] },
+      { name: 'demo-writer', sha256: hashToken(s.writerToken), roles: ['writer'] },
+      { name: 'demo-messenger', sha256: hashToken(s.messengerToken), roles: ['messenger'] },
+      { name: 'demo-admin', sha256: hashToken(s.adminToken), roles: ['admin'] },
+    ],
+  };
+  const admins = { tokens: [{ name: 'demo-admin', sha256: hashToken(s.adminToken), roles: ['admin'] }] };
+  await writeFile(join(dir, 'partners.json'), JSON.stringify(partners, null, 2), { mode: 0o600 });
+  await writeFile(join(dir, 'app-tokens.json'), JSON.stringify(app, null, 2), { mode: 0o600 });
+  await writeFile(join(dir, 'admin-tokens.json'), JSON.stringify(admins, null, 2), { mode: 0o600 });
+}
+
+async function waitReady(url: string, child: ChildProcess, name: string, deadlineMs = 30_000): Promise<void> {
+  const until = Date.now() + deadlineMs;
+  while (Date.now() < until) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode} before it was ready (see its output above)`);
+    try {
+      const res = await fetch(`${url}/readyz`);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${name} was not ready within ${deadlineMs / 1000} s`);
+}
+
+function prefixOutput(child: ChildProcess, name: string): void {
+  for (const stream of [child.stdout, child.stderr]) {
+    let buffered = '';
+    stream?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        process.stdout.write(`[${name}] ${buffered.slice(0, nl)}\n`);
+        buffered = buffered.slice(nl + 1);
+      }
+    });
+  }
+}
+
+/** Runs the local stack until Ctrl-C. */
+export async function run(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(usage);
+    return 0;
+  }
+  const env = process.env;
+  const dataDir = resolve(option(argv, '--data', '.data/dev'));
+  const keysDir = resolve(option(argv, '--keys', 'keys'));
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const ports = {
+    interface: Number(env.INTERFACE_PORT ?? 8080),
+    app: Number(env.APP_PORT ?? 8081),
+    sink: Number(env.EMR_SINK_PORT ?? 8090),
+    sqs: Number(env.SQS_PORT ?? 4566),
+  };
+
+  if (!existsSync(join(keysDir, 'app', 'private.asc')) || !existsSync(join(keysDir, 'interface', 'private.asc'))) {
+    console.log(`No keys in ${keysDir}: creating dev keys (care-relay keys init).`);
+    const keys = (await import('./keys.ts')) as { run: (argv: string[]) => Promise<number> };
+    const code = await keys.run(['init', '--dir', keysDir]);
+    if (code !== 0) return code;
+  }
+  const passphraseFile = (service: string): Record<string, string> =>
+    env.CARE_RELAY_KEY_PASSPHRASE ? { KEY_PASSPHRASE: env.CARE_RELAY_KEY_PASSPHRASE } : { KEY_PASSPHRASE_FILE: join(keysDir, service, 'passphrase') };
+
+  const secrets = await loadSecrets(dataDir);
+  await writeTokenFiles(dataDir, secrets);
+
+  const { startFauxqs } = await import('fauxqs');
+  const sqsServer = await startFauxqs({ port: ports.sqs, host: '127.0.0.1', logger: false, dataDir: join(dataDir, 'sqs') });
+  const sqsEndpoint = sqsServer.address;
+  const sqs = createSqsClient({ endpoint: sqsEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'dev', secretAccessKey: 'dev' } });
+  await ensureQueues(sqs, { prefix: '' });
+  sqs.destroy();
+
+  const sink = await startEmrSink({
+    port: ports.sink,
+    onDelivery: (d) => console.log(`[emr-sink] received chart update ${d.envelopeId} (${d.contentType}, ${d.bytes} bytes)`),
+  });
+
+  const signalwire: Record<string, string> = {};
+  let stopSignalWire: (() => Promise<void>) | undefined;
+  if (env.SIGNALWIRE_PROJECT_ID) {
+    for (const name of ['SIGNALWIRE_PROJECT_ID', 'SIGNALWIRE_API_TOKEN', 'SIGNALWIRE_SPACE_URL', 'SIGNALWIRE_SIGNING_KEY', 'SIGNALWIRE_FROM_NUMBER', 'PUBLIC_BASE_URL']) {
+      if (env[name]) signalwire[name] = env[name]!;
+    }
+  } else {
+    const fake = await startDevSignalWire(`http://127.0.0.1:${ports.app}`);
+    Object.assign(signalwire, fake.env);
+    stopSignalWire = fake.stop;
+  }
+
+  const common = {
+    PATH: env.PATH ?? '',
+    HOME: env.HOME ?? '',
+    LOG_LEVEL: env.LOG_LEVEL ?? 'info',
+    SQS_ENDPOINT: sqsEndpoint,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'dev',
+    AWS_SECRET_ACCESS_KEY: 'dev',
+    VISIBILITY_TIMEOUT_SECONDS: '30',
+    HEARTBEAT_INTERVAL_SECONDS: '10',
+  };
+  const children: Array<{ name: string; child: ChildProcess; url: string }> = [];
+  const spawnService = (name: 'interface' | 'app', extra: Record<string, string>): void => {
+    // Each service gets only its own key folder (and nothing of the other's).
+    const child = spawn(process.execPath, [resolve('services', name, 'main.ts')], {
+      env: { ...common, KEYS_DIR: join(keysDir, name), ...passphraseFile(name), AUDIT_FILE: join(dataDir, `${name}-audit.jsonl`), ...extra },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    prefixOutput(child, name);
+    children.push({ name, child, url: `http://127.0.0.1:${extra.PORT}` });
+  };
+  spawnService('interface', {
+    PORT: String(ports.interface),
+    PARTNERS_FILE: join(dataDir, 'partners.json'),
+    ADMIN_TOKENS_FILE: join(dataDir, 'admin-tokens.json'),
+    EMR_URL: `${sink.url}/deliveries`,
+    HMAC_KEY: secrets.hmacKeyInterface,
+  });
+  spawnService('app', {
+    PORT: String(ports.app),
+    APP_TOKENS_FILE: join(dataDir, 'app-tokens.json'),
+    HMAC_KEY: secrets.hmacKeyApp,
+    ...signalwire,
+  });
+
+  let stopping = false;
+  const stopAll = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    console.log('\nStopping...');
+    await Promise.all(
+      children.map(
+        ({ child }) =>
+          new Promise<void>((done) => {
+            if (child.exitCode !== null) return done();
+            child.once('exit', () => done());
+            child.kill('SIGTERM');
+          }),
+      ),
+    );
+    await sink.stop();
+    await stopSignalWire?.();
+    await sqsServer.stop();
+  };
+
+  try {
+    for (const { name, child, url } of children) await waitReady(url, child, name);
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+
+  const i = `http://127.0.0.1:${ports.interface}`;
+  const a = `http://127.0.0.1:${ports.app}`;
+  console.log(`
+care-relay is running (dev tokens are in ${join(dataDir, 'secrets.json')}).
+  interface  ${i}   (partner intake; OpenAPI at ${i}/openapi.json)
+  app        ${a}   (inbox, chart updates, SMS; OpenAPI at ${a}/openapi.json)
+  EMR sink   ${sink.url}/deliveries
+  SQS        ${sqsEndpoint} (in-process emulator)
+
+1. Submit as the demo partner:
+  curl -s -X POST ${i}/v1/submissions -H 'Authorization: Bearer ${secrets.partnerToken}' -H 'Content-Type: application/fhir+json' -d '{"resourceType":"Patient","id":"example"}'
+
+2. Read it from the app's inbox (list, then fetch by id, then acknowledge):
+  curl -s ${a}/v1/inbox -H 'Authorization: Bearer ${secrets.readerToken}'
+  curl -s ${a}/v1/inbox/<id> -H 'Authorization: Bearer ${secrets.readerToken}'
+  curl -s -X POST ${a}/v1/inbox/<id>/ack -H 'Authorization: Bearer ${secrets.readerToken}'
+
+3. Send a chart update back to the EMR:
+  curl -s -X POST ${a}/v1/chart-updates -H 'Authorization: Bearer ${secrets.writerToken}' -H 'Content-Type: application/hl7-v2' --data-binary $'MSH|^~\\\\&|APP|CARE|EMR|HOSP|202601011200||ORU^R01|1|P|2.5\\r'
+
+Ctrl-C stops everything.`);
+
+  await new Promise<void>((done) => {
+    const onSignal = (): void => void stopAll().then(done);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    for (const { name, child } of children) {
+      child.once('exit', (code) => {
+        if (!stopping) {
+          console.error(`${name} exited unexpectedly (code ${code}); stopping everything.`);
+          void stopAll().then(done);
+        }
+      });
+    }
+  });
+  return 0;
+}
+
+/** Starts the fake SignalWire for local development; returns the env the app needs. */
+async function startDevSignalWire(appUrl: string): Promise<{ env: Record<string, string>; stop: () => Promise<void> }> {
+  const { startFakeSignalWire } = await import('../../test/fakes/signalwire/index.ts');
+  const fake = await startFakeSignalWire({});
+  return {
+    env: {
+      SIGNALWIRE_PROJECT_ID: fake.projectId,
+      SIGNALWIRE_API_TOKEN: fake.token,
+      SIGNALWIRE_SPACE_URL: fake.url,
+      SIGNALWIRE_SIGNING_KEY: fake.signingKey,
+      SIGNALWIRE_FROM_NUMBER: '+15550100000',
+      SIGNALWIRE_ALLOW_INSECURE: 'true',
+      PUBLIC_BASE_URL: appUrl,
+    },
+    stop: () => fake.stop(),
+  };
+}
