@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { ConfigError, envVar, parseEnv } from '../core/config/env.ts';
 import { COMMON_SECRETS, checkCommon, commonEnvShape } from '../core/config/common.ts';
 
-const schema = z.object({
+/** The app service's environment: variable name → expected shape. */
+export const appEnvSchema = z.object({
   ...commonEnvShape,
   PORT: envVar.int(8081, 0, 65535),
   /** API tokens file: hashed bearer tokens with their roles (reader, writer, messenger, admin). */
@@ -38,13 +39,13 @@ const schema = z.object({
 });
 
 /** The app service's configuration: validated, typed, frozen. */
-export type AppConfig = Readonly<z.infer<typeof schema>>;
+export type AppConfig = Readonly<z.infer<typeof appEnvSchema>>;
 
 const smsVars = ['SIGNALWIRE_API_TOKEN', 'SIGNALWIRE_SPACE_URL', 'SIGNALWIRE_SIGNING_KEY', 'SIGNALWIRE_FROM_NUMBER', 'PUBLIC_BASE_URL'] as const;
 
 /** Reads and validates the app service's environment; throws ConfigError naming the variable. */
 export function loadAppConfig(env: Record<string, string | undefined> = process.env): AppConfig {
-  const cfg = parseEnv(schema, env, [...COMMON_SECRETS, 'SIGNALWIRE_API_TOKEN', 'SIGNALWIRE_SIGNING_KEY', 'SIGNALWIRE_WEBHOOK_PASSWORD']);
+  const cfg = parseEnv(appEnvSchema, env, [...COMMON_SECRETS, 'SIGNALWIRE_API_TOKEN', 'SIGNALWIRE_SIGNING_KEY', 'SIGNALWIRE_WEBHOOK_PASSWORD']);
   const problem = checkCommon(cfg);
   if (problem) throw new ConfigError(problem);
   if (cfg.SIGNALWIRE_PROJECT_ID) {

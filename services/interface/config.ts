@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { ConfigError, envVar, parseEnv } from '../core/config/env.ts';
 import { COMMON_SECRETS, checkCommon, commonEnvShape } from '../core/config/common.ts';
 
-const schema = z.object({
+/** The interface service's environment: variable name → expected shape. */
+export const interfaceEnvSchema = z.object({
   ...commonEnvShape,
   PORT: envVar.int(8080, 0, 65535),
   /** Partners file: hashed bearer tokens, allowed content types, allow-lists, rate limits. */
@@ -22,11 +23,11 @@ const schema = z.object({
 });
 
 /** The interface service's configuration: validated, typed, frozen. */
-export type InterfaceConfig = Readonly<z.infer<typeof schema>>;
+export type InterfaceConfig = Readonly<z.infer<typeof interfaceEnvSchema>>;
 
 /** Reads and validates the interface service's environment; throws ConfigError naming the variable. */
 export function loadInterfaceConfig(env: Record<string, string | undefined> = process.env): InterfaceConfig {
-  const cfg = parseEnv(schema, env, [...COMMON_SECRETS, 'EMR_AUTH_TOKEN']);
+  const cfg = parseEnv(interfaceEnvSchema, env, [...COMMON_SECRETS, 'EMR_AUTH_TOKEN']);
   const problem = checkCommon(cfg);
   if (problem) throw new ConfigError(problem);
   return cfg;

@@ -15,6 +15,8 @@ const cidr = z.string().refine((value) => {
 
 /** One partner in the partners file: its hashed token plus the controls on its submissions. */
 export const partnerEntrySchema = tokenEntrySchema.extend({
+  /** The partner id, carried in the envelope's `partner` field. */
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected a partner id of letters, digits, ".", "_" or "-" (at most 128)'),
   /** Roles default to `partner`: partners can only submit. */
   roles: z.array(z.literal('partner')).default(['partner']),
   /** Media types this partner may send (canonical or accepted aliases). */
