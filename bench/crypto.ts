@@ -1,0 +1,63 @@
+// (2) openpgp.js on the calling thread and (3) the project's crypto pool, seal and open.
+import { availableParallelism } from 'node:os';
+import { open } from '../services/core/envelope/open.ts';
+import { seal } from '../services/core/envelope/seal.ts';
+import { createCryptoPool } from '../services/core/relay/cryptoPool.ts';
+import { submissionEnvelope, timed, type BenchKeys, type Throughput } from './lib.ts';
+
+/** Seal and open throughput of one crypto path for one payload size. */
+export interface CryptoResult {
+  /** Payload bytes. */
+  size: number;
+  /** Sign + encrypt. */
+  seal: Throughput;
+  /** Decrypt + verify + envelope checks. */
+  open: Throughput;
+  /** Bytes of the armored message. */
+  armoredBytes: number;
+}
+
+/** Operations in flight for the concurrent runs (enough to keep every worker's queue full). */
+export const CRYPTO_CONCURRENCY = 16;
+
+const LIMITS = { maxSkewMs: 60_000, maxAgeMs: 3_600_000 };
+
+/** openpgp.js on this thread, keys already loaded, `concurrency` operations in flight (1 = one after the other). */
+export async function benchInThread(keys: BenchKeys, sizes: readonly number[], budget: { durationMs: number; maxOps: number }, concurrency: number): Promise<CryptoResult[]> {
+  const ctx = { own: keys.app.keys.own, peers: keys.app.keys.peers, self: 'app', queue: 'interface-to-app', ...LIMITS };
+  const results: CryptoResult[] = [];
+  for (const size of sizes) {
+    const envelope = submissionEnvelope(size);
+    const sealed = await seal(envelope, keys.interface.keys.own, keys.interface.keys.peers);
+    const s = await timed({ ...budget, concurrency, warmup: 20 }, () => seal(envelope, keys.interface.keys.own, keys.interface.keys.peers));
+    const o = await timed({ ...budget, concurrency, warmup: 20 }, () => open(sealed.body, ctx));
+    results.push({ size, seal: s, open: o, armoredBytes: sealed.body.length });
+  }
+  return results;
+}
+
+/** The crypto pool sized to the cores (one pool per side, as each service has its own). */
+export async function benchPool(keys: BenchKeys, sizes: readonly number[], budget: { durationMs: number; maxOps: number }): Promise<{ threads: number; results: CryptoResult[] }> {
+  const threads = availableParallelism();
+  const sealer = await createCryptoPool({ keysDir: keys.interface.dir, passphrase: keys.passphrase, limits: { self: 'interface', ...LIMITS }, threads });
+  const opener = await createCryptoPool({ keysDir: keys.app.dir, passphrase: keys.passphrase, limits: { self: 'app', ...LIMITS }, threads });
+  try {
+    const results: CryptoResult[] = [];
+    for (const size of sizes) {
+      const envelope = submissionEnvelope(size);
+      const sealed = await sealer.seal(envelope);
+      const s = await timed({ ...budget, concurrency: CRYPTO_CONCURRENCY, warmup: 40 }, () => sealer.seal(envelope));
+      // Only the pool being measured does work: the other one is idle.
+      const o = await timed({ ...budget, concurrency: CRYPTO_CONCURRENCY, warmup: 40 }, () => opener.open(sealed.body, { queue: 'interface-to-app' }));
+      results.push({ size, seal: s, open: o, armoredBytes: sealed.body.length });
+    }
+    return { threads, results };
+  } finally {
+    await Promise.all([sealer.close(), opener.close()]);
+  }
+}
+
+/** Messages per second if the cores did nothing but one seal and one open per message. */
+export function cryptoCeiling(r: CryptoResult): number {
+  return 1 / (1 / r.seal.perSecond + 1 / r.open.perSecond);
+}

@@ -1,0 +1,146 @@
+// (5) End to end: partner intake over HTTP (a real socket) → interface seals → SQS → app
+// opens → record held in the inbox; the bench acknowledges each record once it is visible.
+import { Agent, request } from 'node:http';
+import type { Envelope } from '../services/core/envelope/envelope.ts';
+import { fhirPayload, percentile, sleep, timed, type Throughput } from './lib.ts';
+import type { BenchStack } from './stack.ts';
+
+/** End-to-end figures for one payload size. */
+export interface E2eResult {
+  /** Payload bytes. */
+  size: number;
+  /** Closed loop: `clients` clients, each submit → visible in the inbox → ack, as fast as it goes. */
+  max: Throughput & { clients: number };
+  /** Open loop at half the maximum rate: submit → visible in the inbox, ms. */
+  halfRate: { targetPerSecond: number; sent: number; completed: number; skipped: number; p50Ms: number; p95Ms: number; p99Ms: number; maxMs: number };
+}
+
+/** Concurrent clients of the closed loop (bounded, like a partner's connection pool). */
+export const E2E_CLIENTS = 32;
+/** Most submissions outstanding in the open loop; beyond it a tick is skipped and counted. */
+const OPEN_LOOP_CAP = 256;
+
+/** Watches the app inbox: when each envelope id became visible. */
+function watchInbox(stack: BenchStack): { arrival(id: string): Promise<number>; forget(id: string): void } {
+  const arrived = new Map<string, number>();
+  const waiting = new Map<string, (t: number) => void>();
+  const inbox = stack.app.inbox;
+  const hold = inbox.hold.bind(inbox);
+  inbox.hold = (envelope: Envelope, signal: AbortSignal, now?: Date) => {
+    const outcome = hold(envelope, signal, now);
+    const t = performance.now();
+    const w = waiting.get(envelope.id);
+    if (w) {
+      waiting.delete(envelope.id);
+      w(t);
+    } else {
+      arrived.set(envelope.id, t);
+    }
+    return outcome;
+  };
+  return {
+    arrival(id) {
+      const t = arrived.get(id);
+      if (t !== undefined) {
+        arrived.delete(id);
+        return Promise.resolve(t);
+      }
+      return new Promise((resolve) => waiting.set(id, resolve));
+    },
+    forget(id) {
+      waiting.delete(id);
+      arrived.delete(id);
+    },
+  };
+}
+
+function submit(stack: BenchStack, agent: Agent, body: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${stack.url}/v1/submissions`,
+      { method: 'POST', agent, headers: { authorization: `Bearer ${stack.partnerToken}`, 'content-type': 'application/fhir+json', 'content-length': body.length } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          if (res.statusCode !== 202) return reject(new Error(`intake answered ${res.statusCode}`));
+          resolve((JSON.parse(text) as { id: string }).id);
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Measures the sustained maximum and the latency at half of it, for each size. */
+export async function benchE2e(stack: BenchStack, sizes: readonly number[], budget: { maxDurationMs: number; latencyDurationMs: number; maxOps: number }): Promise<E2eResult[]> {
+  const agent = new Agent({ keepAlive: true, maxSockets: OPEN_LOOP_CAP });
+  const watch = watchInbox(stack);
+  const inbox = stack.app.inbox;
+  const once = async (body: Buffer): Promise<{ latencyMs: number }> => {
+    const t0 = performance.now();
+    const id = await submit(stack, agent, body);
+    const t1 = await watch.arrival(id);
+    inbox.ack(id);
+    return { latencyMs: t1 - t0 };
+  };
+  const results: E2eResult[] = [];
+  try {
+    for (const size of sizes) {
+      const bodies = Array.from({ length: 64 }, () => fhirPayload(size));
+      const max = await timed({ durationMs: budget.maxDurationMs, maxOps: budget.maxOps, concurrency: E2E_CLIENTS, warmup: E2E_CLIENTS * 4 }, (i) => once(bodies[i % bodies.length]!));
+      const target = max.perSecond / 2;
+      const latencies: number[] = [];
+      let sent = 0;
+      let skipped = 0;
+      let outstanding = 0;
+      const pending: Promise<void>[] = [];
+      const start = performance.now();
+      const interval = 1000 / target;
+      for (let k = 0; performance.now() - start < budget.latencyDurationMs; k++) {
+        const due = start + k * interval;
+        const wait = due - performance.now();
+        if (wait > 1) await sleep(wait);
+        else await new Promise<void>((resolve) => setImmediate(resolve));
+        if (outstanding >= OPEN_LOOP_CAP) {
+          skipped++;
+          continue;
+        }
+        outstanding++;
+        sent++;
+        pending.push(
+          once(bodies[k % bodies.length]!).then(
+            (r) => {
+              latencies.push(r.latencyMs);
+              outstanding--;
+            },
+            () => {
+              outstanding--;
+            },
+          ),
+        );
+      }
+      await Promise.all(pending);
+      results.push({
+        size,
+        max: { ...max, clients: E2E_CLIENTS },
+        halfRate: {
+          targetPerSecond: target,
+          sent,
+          completed: latencies.length,
+          skipped,
+          p50Ms: percentile(latencies, 50),
+          p95Ms: percentile(latencies, 95),
+          p99Ms: percentile(latencies, 99),
+          maxMs: percentile(latencies, 100),
+        },
+      });
+    }
+    return results;
+  } finally {
+    agent.destroy();
+  }
+}

@@ -1,0 +1,186 @@
+// `npm run bench`: one run, bounded in time, of every figure in docs/benchmarks.md.
+// Prints a table with the ratios and writes bench/results/<timestamp>.json and latest.json.
+// Flags: --quick (short budgets, a smoke run), --only=gpg,thread,pool,sqs,e2e,memory.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism, totalmem } from 'node:os';
+import { benchInThread, benchPool, cryptoCeiling, CRYPTO_CONCURRENCY, type CryptoResult } from './crypto.ts';
+import { benchE2e, E2E_CLIENTS, type E2eResult } from './e2e.ts';
+import { benchGpg, gpgVersion, hasGpg, type GpgResult } from './gpg.ts';
+import { makeBenchKeys, round, SIZES, submissionEnvelope } from './lib.ts';
+import { benchMemory, type MemoryResult } from './memory.ts';
+import { benchSqs, SQS_CONCURRENCY, type SqsResult } from './sqs.ts';
+import { startBenchSqs, startBenchStack } from './stack.ts';
+import { seal } from '../services/core/envelope/seal.ts';
+
+const quick = process.argv.includes('--quick');
+const onlyArg = process.argv.find((a) => a.startsWith('--only='));
+const only = onlyArg ? new Set(onlyArg.slice('--only='.length).split(',')) : undefined;
+const want = (name: string): boolean => !only || only.has(name);
+const q = (full: number, short: number): number => (quick ? short : full);
+
+const budgets = {
+  gpg: { durationMs: q(3000, 600), maxOps: q(300, 20) },
+  crypto: { durationMs: q(2500, 500), maxOps: q(20_000, 500) },
+  sqs: { durationMs: q(2500, 500), maxOps: q(50_000, 500) },
+  e2e: { maxDurationMs: q(8000, 1500), latencyDurationMs: q(8000, 1500), maxOps: q(100_000, 2000) },
+  memory: { records: q(10_000, 1000), size: 4096 },
+};
+
+function cpuModel(): string {
+  try {
+    return /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+const kib = (n: number): string => `${n / 1024} KiB`;
+const fmt = (n: number | undefined, digits = 0): string => (n === undefined || !Number.isFinite(n) ? 'n/a' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const ratio = (a: number | undefined, b: number | undefined): number | undefined => (a === undefined || b === undefined || b === 0 ? undefined : a / b);
+const pair = (r: { seal: { perSecond: number }; open: { perSecond: number } }): number => 1 / (1 / r.seal.perSecond + 1 / r.open.perSecond);
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const machine = { cores: availableParallelism(), cpuModel: cpuModel(), node: process.version, memoryGiB: round(totalmem() / 1024 ** 3, 1), gpg: hasGpg() ? gpgVersion() : 'not installed' };
+  console.log(`care-relay bench: ${machine.cores} cores, ${machine.cpuModel}, Node ${machine.node}${quick ? ' (quick)' : ''}`);
+  const keys = await makeBenchKeys();
+  const sqs = await startBenchSqs();
+  const runId = randomBytes(3).toString('hex');
+  const results: {
+    gpg?: GpgResult[];
+    inThread?: CryptoResult[];
+    inThreadConcurrent?: CryptoResult[];
+    pool?: { threads: number; results: CryptoResult[] };
+    sqs?: SqsResult[];
+    e2e?: E2eResult[];
+    memory?: MemoryResult;
+  } = {};
+  const step = (name: string): void => console.log(`  [${round((performance.now() - t0) / 1000, 0)} s] ${name}`);
+  try {
+    if (want('gpg') && hasGpg()) {
+      step('(1) GnuPG, one process per message');
+      results.gpg = await benchGpg(keys, SIZES, budgets.gpg);
+    }
+    if (want('thread')) {
+      step('(2) openpgp.js on this thread');
+      results.inThread = await benchInThread(keys, SIZES, budgets.crypto, 1);
+      results.inThreadConcurrent = await benchInThread(keys, SIZES, budgets.crypto, CRYPTO_CONCURRENCY);
+    }
+    if (want('pool')) {
+      step('(3) crypto pool sized to the cores');
+      results.pool = await benchPool(keys, SIZES, budgets.crypto);
+    }
+    if (want('sqs')) {
+      step('(4) raw SQS round trip');
+      const bodies = await Promise.all(SIZES.map(async (size) => ({ size, body: (await seal(submissionEnvelope(size), keys.interface.keys.own, keys.interface.keys.peers)).body })));
+      results.sqs = await benchSqs(sqs.client, `b${runId}-`, bodies, budgets.sqs);
+    }
+    if (want('e2e')) {
+      step('(5) end to end');
+      const stack = await startBenchStack(sqs, keys, `e${runId}-`);
+      try {
+        results.e2e = await benchE2e(stack, SIZES, budgets.e2e);
+      } finally {
+        await stack.stop();
+      }
+    }
+    if (want('memory')) {
+      step('(6) app memory with records held');
+      results.memory = await benchMemory(sqs, keys, `m${runId}-`, budgets.memory.records, budgets.memory.size);
+    }
+  } finally {
+    await sqs.stop();
+    await keys.cleanup();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  step('done');
+
+  const bySize = <T extends { size: number }>(list: T[] | undefined, size: number): T | undefined => list?.find((r) => r.size === size);
+  const ratios = SIZES.map((size) => {
+    const g = bySize(results.gpg, size);
+    const t = bySize(results.inThread, size);
+    const tc = bySize(results.inThreadConcurrent, size);
+    const p = bySize(results.pool?.results, size);
+    const e = bySize(results.e2e, size);
+    return {
+      size,
+      poolVsThread: { seal: ratio(p?.seal.perSecond, t?.seal.perSecond), open: ratio(p?.open.perSecond, t?.open.perSecond), pair: p && t ? pair(p) / pair(t) : undefined },
+      poolVsThreadConcurrent: { seal: ratio(p?.seal.perSecond, tc?.seal.perSecond), open: ratio(p?.open.perSecond, tc?.open.perSecond), pair: p && tc ? pair(p) / pair(tc) : undefined },
+      poolVsGpg: { seal: ratio(p?.seal.perSecond, g?.seal.perSecond), open: ratio(p?.open.perSecond, g?.open.perSecond), pair: p && g ? pair(p) / pair(g) : undefined },
+      e2eVsCryptoCeiling: ratio(e?.max.perSecond, p ? cryptoCeiling(p) : undefined),
+      cryptoCeiling: p ? cryptoCeiling(p) : undefined,
+    };
+  });
+  const r4 = ratios.find((r) => r.size === 4096);
+  const e4 = bySize(results.e2e, 4096);
+  const m = results.memory;
+  const targets = [
+    { name: '(3) ≥ 1.8 × (2), seal+open, 4 KiB', value: r4?.poolVsThread.pair, goal: 1.8 },
+    { name: '(3) ≥ 10 × (1), seal+open, 4 KiB', value: r4?.poolVsGpg.pair, goal: 10 },
+    { name: '(5) ≥ 0.8 × crypto-only ceiling, 4 KiB', value: r4?.e2eVsCryptoCeiling, goal: 0.8 },
+    { name: '(5) ≥ 1,000 messages/s of 4 KiB', value: e4?.max.perSecond, goal: 1000 },
+    { name: '(5) p99 ≤ 50 ms at half rate, 4 KiB', value: e4?.halfRate.p99Ms, goal: 50, atMost: true },
+    { name: '(6) RSS delta ≤ 2.5 × payload + 100 MiB', value: m ? m.deltaRss / 1024 ** 2 : undefined, goal: m ? m.budgetBytes / 1024 ** 2 : 0, atMost: true },
+  ].map((t) => ({ ...t, met: t.value === undefined ? undefined : t.atMost ? t.value <= t.goal : t.value >= t.goal }));
+
+  // The table.
+  const rows: string[][] = [['', ...SIZES.map(kib)]];
+  const row = (label: string, f: (size: number) => string): void => void rows.push([label, ...SIZES.map(f)]);
+  const so = (r: CryptoResult | GpgResult | undefined): string => (r ? `${fmt(r.seal.perSecond)} / ${fmt(r.open.perSecond)}` : 'n/a');
+  row('(1) GnuPG, process per message: seal / open msg/s', (s) => so(bySize(results.gpg, s)));
+  row('(2) openpgp.js, 1 thread, 1 at a time: seal / open', (s) => so(bySize(results.inThread, s)));
+  row(`(2b) openpgp.js, 1 thread, ${CRYPTO_CONCURRENCY} in flight: seal / open`, (s) => so(bySize(results.inThreadConcurrent, s)));
+  row(`(3) crypto pool, ${results.pool?.threads ?? '?'} threads: seal / open`, (s) => so(bySize(results.pool?.results, s)));
+  row('    crypto-only ceiling (1 seal + 1 open per msg)', (s) => fmt(ratios.find((r) => r.size === s)?.cryptoCeiling));
+  row(`(4) SQS send+receive+delete, ${SQS_CONCURRENCY} loops: round trips/s`, (s) => fmt(bySize(results.sqs, s)?.roundTrip.perSecond));
+  row(`(5) end to end, ${E2E_CLIENTS} clients: msg/s`, (s) => fmt(bySize(results.e2e, s)?.max.perSecond));
+  row('    at half rate: p50 / p95 / p99 ms', (s) => {
+    const h = bySize(results.e2e, s)?.halfRate;
+    return h ? `${fmt(h.p50Ms, 1)} / ${fmt(h.p95Ms, 1)} / ${fmt(h.p99Ms, 1)}` : 'n/a';
+  });
+  row('ratio (3)/(2) seal / open / pair', (s) => {
+    const r = ratios.find((x) => x.size === s)!.poolVsThread;
+    return `${fmt(r.seal, 2)} / ${fmt(r.open, 2)} / ${fmt(r.pair, 2)}`;
+  });
+  row('ratio (3)/(2b) seal / open / pair', (s) => {
+    const r = ratios.find((x) => x.size === s)!.poolVsThreadConcurrent;
+    return `${fmt(r.seal, 2)} / ${fmt(r.open, 2)} / ${fmt(r.pair, 2)}`;
+  });
+  row('ratio (3)/(1) seal / open / pair', (s) => {
+    const r = ratios.find((x) => x.size === s)!.poolVsGpg;
+    return `${fmt(r.seal, 1)} / ${fmt(r.open, 1)} / ${fmt(r.pair, 1)}`;
+  });
+  row('ratio (5)/(3) e2e / crypto ceiling', (s) => fmt(ratios.find((x) => x.size === s)!.e2eVsCryptoCeiling, 2));
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  console.log('');
+  for (const r of rows) console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('   '));
+  if (m) {
+    console.log(
+      `\n(6) app RSS with ${fmt(m.records)} records of ${kib(m.size)} held: +${fmt(m.deltaRss / 1024 ** 2, 1)} MiB ` +
+        `(${fmt(m.deltaRss / m.payloadBytes, 2)} × payload; budget ${fmt(m.budgetBytes / 1024 ** 2, 0)} MiB), filled in ${fmt(m.secondsToFill, 1)} s`,
+    );
+  }
+  console.log('\nTargets:');
+  for (const t of targets) console.log(`  ${t.met === undefined ? '-' : t.met ? 'met   ' : 'MISSED'}  ${t.name}: ${fmt(t.value, 2)} (goal ${t.atMost ? '≤' : '≥'} ${fmt(t.goal, t.goal < 100 ? 1 : 0)})`);
+  console.log(`\n${round(seconds, 0)} s`);
+
+  const report = { startedAt: startedAt.toISOString(), seconds: round(seconds, 1), quick, machine, budgets, concurrency: { crypto: CRYPTO_CONCURRENCY, sqs: SQS_CONCURRENCY, e2eClients: E2E_CLIENTS }, results, ratios, targets };
+  const dir = new URL('./results/', import.meta.url);
+  await mkdir(dir, { recursive: true });
+  const json = `${JSON.stringify(report, null, 2)}\n`;
+  const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
+  await writeFile(new URL(`${stamp}.json`, dir), json);
+  await writeFile(new URL('latest.json', dir), json);
+  console.log(`results: bench/results/${stamp}.json and bench/results/latest.json`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,127 @@
+// Both services in this process on the in-process SQS emulator, the interface listening on a
+// real socket; each service with only its own key folder, logging at info to nowhere.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { loadAppConfig } from '../services/app/config.ts';
+import { startAppService, type AppService } from '../services/app/service.ts';
+import { hashToken } from '../services/core/http/auth.ts';
+import { createLogger } from '../services/core/log/logger.ts';
+import { ensureQueues } from '../services/core/transport/queues.ts';
+import { loadInterfaceConfig } from '../services/interface/config.ts';
+import { startInterfaceService, type InterfaceService } from '../services/interface/service.ts';
+import { nullDestination, type BenchKeys } from './lib.ts';
+
+/** The SQS emulator with a client. */
+export interface BenchSqs {
+  /** Endpoint URL. */
+  endpoint: string;
+  /** A client for it. */
+  client: SQSClient;
+  /** Stops the emulator. */
+  stop(): Promise<void>;
+}
+
+/** Starts fauxqs on loopback in this process. */
+export async function startBenchSqs(): Promise<BenchSqs> {
+  const { startFauxqs } = await import('fauxqs');
+  const server = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
+  const client = new SQSClient({ endpoint: server.address, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
+  return {
+    endpoint: server.address,
+    client,
+    stop: async () => {
+      client.destroy();
+      await server.stop();
+    },
+  };
+}
+
+/** A running relay: interface (listening) and app. */
+export interface BenchStack {
+  /** The interface service. */
+  iface: InterfaceService;
+  /** The app service. */
+  app: AppService;
+  /** Base URL of the interface's HTTP server. */
+  url: string;
+  /** The partner's bearer token. */
+  partnerToken: string;
+  /** Stops both services and removes the temp files. */
+  stop(): Promise<void>;
+}
+
+/** Environment shared by both services in the bench (and the memory child). */
+export function commonEnv(sqs: { endpoint: string }, prefix: string): Record<string, string> {
+  return {
+    SQS_ENDPOINT: sqs.endpoint,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'bench',
+    AWS_SECRET_ACCESS_KEY: 'bench',
+    QUEUE_PREFIX: prefix,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: 'info',
+    VISIBILITY_TIMEOUT_SECONDS: '60',
+    HEARTBEAT_INTERVAL_SECONDS: '20',
+    SHUTDOWN_DEADLINE_MS: '2000',
+  };
+}
+
+/** Writes the app's API tokens file (one reader token) into `dir`; returns its path and the token. */
+export async function writeAppTokens(dir: string): Promise<{ file: string; token: string }> {
+  const token = randomBytes(18).toString('base64url');
+  const file = join(dir, 'app-tokens.json');
+  await writeFile(file, JSON.stringify({ tokens: [{ name: 'bench-reader', sha256: hashToken(token), roles: ['reader'] }] }));
+  return { file, token };
+}
+
+/** Starts both services on fresh queues (`prefix`), with the crypto pools CRYPTO_WORKERS defaults to. */
+export async function startBenchStack(sqs: BenchSqs, keys: BenchKeys, prefix: string): Promise<BenchStack> {
+  await ensureQueues(sqs.client, { prefix, maxReceiveCount: 5, visibilityTimeoutSeconds: 60 });
+  const dir = await mkdtemp(join(tmpdir(), 'crb-stack-'));
+  const partnerToken = randomBytes(18).toString('base64url');
+  await writeFile(join(dir, 'partners.json'), JSON.stringify({ tokens: [{ name: 'bench-partner', sha256: hashToken(partnerToken), rateLimitPerMinute: 100_000 }] }));
+  const appTokens = await writeAppTokens(dir);
+  // The services' SQS clients use the default credential chain: give it the emulator's.
+  process.env.AWS_ACCESS_KEY_ID ??= 'bench';
+  process.env.AWS_SECRET_ACCESS_KEY ??= 'bench';
+  const common = commonEnv(sqs, prefix);
+  const iface = await startInterfaceService(
+    loadInterfaceConfig({
+      ...common,
+      KEYS_DIR: keys.interface.dir,
+      KEY_PASSPHRASE: keys.passphrase,
+      AUDIT_FILE: join(dir, 'interface-audit.jsonl'),
+      HMAC_KEY: randomBytes(32).toString('hex'),
+      PARTNERS_FILE: join(dir, 'partners.json'),
+      EMR_URL: 'http://127.0.0.1:9/deliveries',
+    }),
+    { logger: createLogger({ service: 'interface', level: 'info', destination: nullDestination() }) },
+  );
+  const app = await startAppService(
+    loadAppConfig({
+      ...common,
+      KEYS_DIR: keys.app.dir,
+      KEY_PASSPHRASE: keys.passphrase,
+      AUDIT_FILE: join(dir, 'app-audit.jsonl'),
+      HMAC_KEY: randomBytes(32).toString('hex'),
+      APP_TOKENS_FILE: appTokens.file,
+    }),
+    { logger: createLogger({ service: 'app', level: 'info', destination: nullDestination() }), listen: false },
+  );
+  const port = (iface.server.server.address() as AddressInfo).port;
+  return {
+    iface,
+    app,
+    url: `http://127.0.0.1:${port}`,
+    partnerToken,
+    async stop() {
+      await Promise.allSettled([iface.stop(), app.stop()]);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
