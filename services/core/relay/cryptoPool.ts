@@ -61,6 +61,7 @@ export async function createCryptoPool(options: CryptoPoolOptions): Promise<Cryp
     minThreads: threads,
     maxThreads: threads,
     idleTimeout: Infinity,
+    recordTiming: false,
     concurrentTasksPerWorker: Math.max(1, Math.floor(options.tasksPerThread ?? DEFAULT_TASKS_PER_THREAD)),
   });
   let closed: Promise<void> | undefined;
