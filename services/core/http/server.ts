@@ -68,10 +68,13 @@ function readPem(path: string, what: string): Buffer {
 
 /** Log serializers that keep no body, header, query string or token. */
 export const requestSerializers = {
-  /** Method, path without the query string, request id and remote address. */
+  /**
+   * Method, route pattern (`/v1/inbox/:id`; `unmatched` for a 404), request id and remote address.
+   * Never the raw path or query: a caller can put an MRN or a name in either.
+   */
   req: (req: FastifyRequest) => ({
     method: req.method,
-    url: typeof req.url === 'string' ? req.url.split('?')[0] : undefined,
+    url: req.routeOptions?.url ?? 'unmatched',
     reqId: req.id,
     remoteAddress: req.ip,
   }),
