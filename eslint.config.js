@@ -22,7 +22,7 @@ export default tseslint.config(
   },
   {
     // The CLI, tests and benchmarks talk to a person on the terminal.
-    files: ['services/cli/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
+    files: ['services/cli/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.{ts,mjs}'],
     rules: { 'no-console': 'off' },
   },
   {

@@ -3,12 +3,13 @@ import type { Logger } from 'pino';
 import { createTokenStore } from '../core/http/auth.ts';
 import type { ServiceKeys } from '../core/keys/load.ts';
 import type { RelayCrypto } from '../core/relay/crypto.ts';
-import { createInboundHandler } from '../core/relay/inbound.ts';
 import { IdempotencyCache } from '../core/relay/idempotency.ts';
-import { createOutbound, MAX_PAYLOAD_BYTES } from '../core/relay/outbound.ts';
+import { MAX_PAYLOAD_BYTES } from '../core/relay/outbound.ts';
 import { startRuntime, type Runtime } from '../core/runtime/runtime.ts';
-import { createConsumer, type Consumer } from '../core/transport/consumer.ts';
-import { createProducer } from '../core/transport/producer.ts';
+import type { Consumer } from '../core/transport/consumer.ts';
+import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
+import { createOutboundPath } from '../core/runtime/outboundPath.ts';
+import { tlsOf } from '../core/runtime/serviceServer.ts';
 import type { AppConfig } from './config.ts';
 import { inboxEffect } from './inbox/effect.ts';
 import { Inbox } from './inbox/inbox.ts';
@@ -65,36 +66,13 @@ export async function startAppService(config: AppConfig, options: StartAppOption
     const tokens = createTokenStore({ file: config.APP_TOKENS_FILE });
     const inbox = new Inbox(config.INBOX_CAPACITY);
 
-    const outQueue = rt.queues['app-to-interface'];
-    const producer = createProducer({ client: rt.sqs, queueUrl: outQueue.url, queueName: 'app-to-interface', fifo: config.QUEUE_FIFO, logger: log, metrics: rt.metrics });
-    const outbound = createOutbound({ crypto: rt.crypto, producer, from: 'app', to: 'interface', queue: 'app-to-interface', audit: rt.audit, logger: log });
-
-    const inQueue = rt.queues['interface-to-app'];
-    const inboxConsumer = createConsumer({
-      client: rt.sqs,
-      queueUrl: inQueue.url,
-      dlqUrl: inQueue.dlqUrl,
-      quarantineUrl: inQueue.quarantineUrl,
-      queueName: 'interface-to-app',
-      service: 'app',
-      logger: log,
-      metrics: rt.metrics,
-      audit: rt.audit,
-      dedupe: rt.dedupe,
-      fifo: config.QUEUE_FIFO,
+    const outbound = createOutboundPath(rt, { queue: 'app-to-interface', to: 'interface', fifo: config.QUEUE_FIFO });
+    const inboxConsumer = createInboundConsumer(rt, config, {
+      queue: 'interface-to-app',
+      kinds: ['care.submission'],
       // Backpressure: at most INBOX_CAPACITY records held; beyond that messages wait in SQS.
       maxInFlight: config.INBOX_CAPACITY,
-      visibilityTimeoutSeconds: config.VISIBILITY_TIMEOUT_SECONDS,
-      heartbeatIntervalSeconds: config.HEARTBEAT_INTERVAL_SECONDS,
-      handler: createInboundHandler({
-        crypto: rt.crypto,
-        queue: 'interface-to-app',
-        kinds: ['care.submission'],
-        service: 'app',
-        audit: rt.audit,
-        logger: log,
-        effect: inboxEffect(inbox),
-      }),
+      effect: inboxEffect(inbox),
     });
 
     const sms = config.SIGNALWIRE_PROJECT_ID ? createSms(config, rt) : undefined;
@@ -111,8 +89,8 @@ export async function startAppService(config: AppConfig, options: StartAppOption
       checks: { queue: () => inboxConsumer.ready(), keys: () => rt.keys.own.current.isPrivate() },
       bodyLimit: config.CHART_UPDATE_MAX_BODY_BYTES || MAX_PAYLOAD_BYTES,
       ...(sms ? { smsRoutes: sms.routes, smsWebhook: sms.webhook } : {}),
-      ...(config.TLS_CERT_FILE && config.TLS_KEY_FILE ? { tls: { certFile: config.TLS_CERT_FILE, keyFile: config.TLS_KEY_FILE } } : {}),
-      ...(config.PUBLIC_BASE_URL ? { publicBaseUrl: config.PUBLIC_BASE_URL } : {}),
+      tls: tlsOf(config),
+      publicBaseUrl: config.PUBLIC_BASE_URL,
       trustProxy: config.TRUST_PROXY,
     });
 

@@ -3,10 +3,9 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AuditSink } from '../core/audit/types.ts';
 import { authPlugin, type TokenStore } from '../core/http/auth.ts';
-import { healthPlugin, type ReadinessCheck } from '../core/http/health.ts';
-import { metricsPlugin } from '../core/http/metrics.ts';
-import { openapiPlugin } from '../core/http/openapi.ts';
-import { createHttpServer, type TlsFiles } from '../core/http/server.ts';
+import type { ReadinessCheck } from '../core/http/health.ts';
+import type { TlsFiles } from '../core/http/server.ts';
+import { createServiceServer } from '../core/runtime/serviceServer.ts';
 import type { IdempotencyCache } from '../core/relay/idempotency.ts';
 import type { Outbound } from '../core/relay/outbound.ts';
 import { adminRoutes } from '../core/runtime/adminRoutes.ts';
@@ -37,30 +36,26 @@ export interface InterfaceServerOptions {
   /** Largest submission body. */
   bodyLimit: number;
   /** HTTPS certificate and key files. */
-  tls?: TlsFiles;
+  tls?: TlsFiles | undefined;
   /** External URL behind a proxy. */
-  publicBaseUrl?: string;
+  publicBaseUrl?: string | undefined;
   /** Trust X-Forwarded-* from the proxy. */
-  trustProxy?: boolean;
+  trustProxy?: boolean | undefined;
 }
 
 /** Builds the interface service's fastify instance (not listening yet). */
 export async function buildInterfaceServer(options: InterfaceServerOptions): Promise<FastifyInstance> {
-  const app = createHttpServer({
-    logger: options.logger,
-    bodyLimit: options.bodyLimit,
-    ...(options.tls ? { tls: options.tls } : {}),
-    ...(options.publicBaseUrl ? { publicBaseUrl: options.publicBaseUrl } : {}),
-    ...(options.trustProxy ? { trustProxy: true } : {}),
-  });
-  await app.register(openapiPlugin, {
+  const app = await createServiceServer({
     title: 'care-relay interface',
-    version: '1',
     description: 'Partner intake of continuing-care data, relayed encrypted to the app service.',
-    ...(options.publicBaseUrl ? { publicBaseUrl: options.publicBaseUrl } : {}),
+    logger: options.logger,
+    registry: options.registry,
+    checks: options.checks,
+    bodyLimit: options.bodyLimit,
+    tls: options.tls,
+    publicBaseUrl: options.publicBaseUrl,
+    trustProxy: options.trustProxy,
   });
-  await app.register(metricsPlugin, { registry: options.registry });
-  await app.register(healthPlugin, { checks: options.checks });
   await app.register(intakeRoutes, {
     partners: options.partners,
     outbound: options.outbound,

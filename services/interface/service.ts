@@ -1,14 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createTokenStore, type TokenStore } from '../core/http/auth.ts';
-import { createInboundHandler } from '../core/relay/inbound.ts';
 import { IdempotencyCache } from '../core/relay/idempotency.ts';
-import { createOutbound, MAX_PAYLOAD_BYTES } from '../core/relay/outbound.ts';
+import { MAX_PAYLOAD_BYTES } from '../core/relay/outbound.ts';
 import type { RelayCrypto } from '../core/relay/crypto.ts';
 import type { ServiceKeys } from '../core/keys/load.ts';
 import { startRuntime, type Runtime } from '../core/runtime/runtime.ts';
-import { createConsumer, type Consumer } from '../core/transport/consumer.ts';
-import { createProducer } from '../core/transport/producer.ts';
+import type { Consumer } from '../core/transport/consumer.ts';
+import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
+import { createOutboundPath } from '../core/runtime/outboundPath.ts';
+import { tlsOf } from '../core/runtime/serviceServer.ts';
 import type { InterfaceConfig } from './config.ts';
 import { emrDeliveryEffect } from './delivery/handler.ts';
 import { createEmrClient } from './delivery/emrClient.ts';
@@ -56,39 +57,13 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
     const partners = createTokenStore<PartnerEntry>({ file: config.PARTNERS_FILE, entrySchema: partnerEntrySchema }) as TokenStore<PartnerEntry>;
     const admins = config.ADMIN_TOKENS_FILE ? createTokenStore({ file: config.ADMIN_TOKENS_FILE }) : undefined;
 
-    const outQueue = rt.queues['interface-to-app'];
-    const producer = createProducer({ client: rt.sqs, queueUrl: outQueue.url, queueName: 'interface-to-app', fifo: config.QUEUE_FIFO, logger: log, metrics: rt.metrics });
-    const outbound = createOutbound({ crypto: rt.crypto, producer, from: 'interface', to: 'app', queue: 'interface-to-app', audit: rt.audit, logger: log });
-
-    const inQueue = rt.queues['app-to-interface'];
-    const consumer = createConsumer({
-      client: rt.sqs,
-      queueUrl: inQueue.url,
-      dlqUrl: inQueue.dlqUrl,
-      quarantineUrl: inQueue.quarantineUrl,
-      queueName: 'app-to-interface',
-      service: 'interface',
-      logger: log,
-      metrics: rt.metrics,
-      audit: rt.audit,
-      dedupe: rt.dedupe,
-      fifo: config.QUEUE_FIFO,
+    const outbound = createOutboundPath(rt, { queue: 'interface-to-app', to: 'app', fifo: config.QUEUE_FIFO });
+    const emr = createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}) });
+    const consumer = createInboundConsumer(rt, config, {
+      queue: 'app-to-interface',
+      kinds: ['chart.update'],
       maxInFlight: config.EMR_CONCURRENCY,
-      visibilityTimeoutSeconds: config.VISIBILITY_TIMEOUT_SECONDS,
-      heartbeatIntervalSeconds: config.HEARTBEAT_INTERVAL_SECONDS,
-      handler: createInboundHandler({
-        crypto: rt.crypto,
-        queue: 'app-to-interface',
-        kinds: ['chart.update'],
-        service: 'interface',
-        audit: rt.audit,
-        logger: log,
-        effect: emrDeliveryEffect({
-          emr: createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}) }),
-          audit: rt.audit,
-          logger: log,
-        }),
-      }),
+      effect: emrDeliveryEffect({ emr, audit: rt.audit, logger: log }),
     });
 
     const server = await buildInterfaceServer({
@@ -102,8 +77,8 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       registry: rt.metrics.registry,
       checks: { queue: () => consumer.ready(), keys: () => rt.keys.own.current.isPrivate() },
       bodyLimit: config.INTAKE_MAX_BODY_BYTES || MAX_PAYLOAD_BYTES,
-      ...(config.TLS_CERT_FILE && config.TLS_KEY_FILE ? { tls: { certFile: config.TLS_CERT_FILE, keyFile: config.TLS_KEY_FILE } } : {}),
-      ...(config.PUBLIC_BASE_URL ? { publicBaseUrl: config.PUBLIC_BASE_URL } : {}),
+      tls: tlsOf(config),
+      publicBaseUrl: config.PUBLIC_BASE_URL,
       trustProxy: config.TRUST_PROXY,
     });
 

@@ -46,13 +46,8 @@ export interface RedactionQueueMessage {
   Body?: string;
 }
 
-/** A consumer handler's verdict (docs/architecture.md, Transport). */
-export type HandlerResult =
-  | { status: 'done' }
-  | { status: 'retry'; reason: string; afterSeconds?: number }
-  | { status: 'quarantine'; reason: string }
-  | { status: 'dead-letter'; reason: string }
-  | { status: 'release' };
+/** A consumer handler's verdict: the transport's own type (docs/architecture.md, Transport). */
+export type { HandlerResult } from '../../core/transport/consumer.ts';
 
 /** Counters the SMS code increments; `createSmsMetrics` backs them with prom-client. */
 export interface SmsMetrics {
