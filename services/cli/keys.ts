@@ -33,7 +33,7 @@ subcommands:
   generate     create one service's key (on the host that will use it)
   add-peer     pin a peer's public key (copies it into peers/)
   fingerprint  print the fingerprint of a key file
-  rotate       replace a service's key, keeping the old one to decrypt
+  rotate       rotate a service's key in two steps (--stage, --promote), keeping the old one to decrypt
 
 Run \`care-relay keys <subcommand> --help\` for details.`;
 
@@ -245,21 +245,64 @@ key is not decrypted), whether it is public or private, its user IDs, and its st
   },
 };
 
-const rotate: Command = {
-  usage: `usage: care-relay keys rotate --service NAME [--dir DIR] [--passphrase-file FILE]
+const STAGED_PRIVATE = 'private-next.asc';
+const STAGED_PUBLIC = 'public-next.asc';
 
-Replaces the service's current key (DIR, default keys/NAME): private.asc moves to
-private-<UTC timestamp>.asc, which the service keeps using to decrypt only, and a
-new private.asc and public.asc are generated. The passphrase comes from
---passphrase-file or ${PASSPHRASE_ENV} (use the same one as the old key, or give the
-service both). Then send the new public.asc to the peer to pin with add-peer.`,
-  options: { service: { type: 'string' }, dir: { type: 'string' }, 'passphrase-file': { type: 'string' } },
+async function archiveCurrent(dir: string): Promise<string> {
+  let archived = join(dir, `private-${timestamp(new Date())}.asc`);
+  if (await exists(archived)) archived = archived.replace(/\.asc$/, `-${randomBytes(3).toString('hex')}.asc`);
+  await rename(join(dir, 'private.asc'), archived);
+  return archived;
+}
+
+const rotate: Command = {
+  usage: `usage: care-relay keys rotate --service NAME [--dir DIR] (--stage | --promote | --now) [--passphrase-file FILE]
+
+Rotates the service's own key (DIR, default keys/NAME) without losing a message:
+  --stage    create the new key as ${STAGED_PRIVATE} (and ${STAGED_PUBLIC}). Restart the
+             service: it decrypts with both keys and still signs with the current one.
+             Then send ${STAGED_PUBLIC} to the peer, which pins it with add-peer and
+             restarts (it then encrypts to the new key, which this service can read).
+  --promote  once the peer has pinned the new key: private.asc moves to
+             private-<UTC timestamp>.asc (decrypt only), the staged key becomes
+             private.asc and public.asc. Restart the service: it signs with the new key.
+  --now      both steps at once, for a compromised key: messages the peer seals to the
+             old key still decrypt, but the peer quarantines this service's messages
+             until it has pinned the new key.
+The passphrase comes from --passphrase-file or ${PASSPHRASE_ENV} (use the same one as the
+old key, or give the service both). See docs/deploy.md, "Key rotation runbook".`,
+  options: {
+    service: { type: 'string' },
+    dir: { type: 'string' },
+    'passphrase-file': { type: 'string' },
+    stage: { type: 'boolean' },
+    promote: { type: 'boolean' },
+    now: { type: 'boolean' },
+  },
   async run(values) {
     const service = requireService(values);
     const dir = str(values, 'dir') ?? join('keys', service);
+    const steps = (['stage', 'promote', 'now'] as const).filter((step) => values[step] === true);
+    if (steps.length !== 1) throw new UsageError('expected exactly one of --stage, --promote or --now');
+    const step = steps[0]!;
     const currentPath = join(dir, 'private.asc');
+    const stagedPath = join(dir, STAGED_PRIVATE);
     const old = await readKeyFile(currentPath);
     if (!old.isPrivate()) throw new KeyError('CR_KEY_NOT_PRIVATE', `${currentPath}: is a public key where a private key is expected`);
+
+    if (step === 'promote') {
+      const staged = await readKeyFile(stagedPath);
+      if (!staged.isPrivate()) throw new KeyError('CR_KEY_NOT_PRIVATE', `${stagedPath}: is a public key where a private key is expected`);
+      const archived = await archiveCurrent(dir);
+      await rename(stagedPath, currentPath);
+      await writePublicKeyFile(join(dir, 'public.asc'), staged.toPublic().armor(), { overwrite: true });
+      await rm(join(dir, STAGED_PUBLIC), { force: true });
+      console.log(`old key ${fingerprintOf(old)} kept as ${archived} (decrypt only)`);
+      console.log(`new key ${fingerprintOf(staged)} is now ${currentPath}: restart this service; it signs with the new key`);
+      console.log(`after the queue retention period has passed, delete ${archived}, and the peer removes the old pin`);
+      return 0;
+    }
+
     const passphrase = await passphraseFrom(values);
     let samePassphrase = true;
     try {
@@ -267,18 +310,28 @@ service both). Then send the new public.asc to the peer to pin with add-peer.`,
     } catch {
       samePassphrase = false;
     }
+    if (step === 'stage' && (await exists(stagedPath))) {
+      throw new KeyError('CR_KEY_EXISTS', `${stagedPath}: a staged key already exists; promote it first, or remove it to stage another`);
+    }
     const key = await generateServiceKey({ service, passphrase });
-    let archived = join(dir, `private-${timestamp(new Date())}.asc`);
-    if (await exists(archived)) archived = archived.replace(/\.asc$/, `-${randomBytes(3).toString('hex')}.asc`);
-    await rename(currentPath, archived);
+    const samePassphraseNote = 'note: the old key uses another passphrase; give the service both, or it cannot load the old key';
+    if (step === 'stage') {
+      await writePrivateKeyFile(stagedPath, key.privateKey);
+      await writePublicKeyFile(join(dir, STAGED_PUBLIC), key.publicKey, { overwrite: true });
+      console.log(`staged new key ${key.fingerprint} in ${stagedPath} (decrypt only until promoted)`);
+      if (!samePassphrase) console.log(samePassphraseNote);
+      console.log('1. restart this service: it now decrypts with both keys and still signs with the current one');
+      console.log(`2. send ${join(dir, STAGED_PUBLIC)} to the peer; on its host: care-relay keys add-peer --dir <its key folder> --name ${service} FILE, then restart it`);
+      console.log(`3. care-relay keys rotate --service ${service} --dir ${dir} --promote, then restart this service`);
+      return 0;
+    }
+    const archived = await archiveCurrent(dir);
     await writePrivateKeyFile(currentPath, key.privateKey);
     await writePublicKeyFile(join(dir, 'public.asc'), key.publicKey, { overwrite: true });
     console.log(`old key ${fingerprintOf(old)} kept as ${archived} (decrypt only)`);
     console.log(`new key ${key.fingerprint} in ${currentPath}`);
-    if (!samePassphrase) console.log('note: the old key uses another passphrase; give the service both, or it cannot load the old key');
-    console.log(`next: send ${join(dir, 'public.asc')} to the peer; on its host: care-relay keys add-peer --dir <its key folder> --name ${service} FILE`);
-    console.log('restart this service (it now signs with the new key) and the peer (it then encrypts to the new key)');
-    console.log(`after the queue retention period has passed, delete ${archived}, and the peer removes the old pin`);
+    if (!samePassphrase) console.log(samePassphraseNote);
+    console.log(`next: send ${join(dir, 'public.asc')} to the peer to pin with add-peer; until it has, it quarantines this service's messages`);
     return 0;
   },
 };

@@ -3,6 +3,9 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildEnvelope } from '../../services/core/envelope/envelope.ts';
+import { open } from '../../services/core/envelope/open.ts';
+import { seal } from '../../services/core/envelope/seal.ts';
 import { loadServiceKeys } from '../../services/core/keys/load.ts';
 
 const MAIN = join(import.meta.dirname, '..', '..', 'services', 'cli', 'main.ts');
@@ -102,7 +105,7 @@ describe('care-relay keys', () => {
     expect(privateAsPeer.stderr).toMatch(/is a private key where a public key is expected/);
     expect((await cli(['add-peer', '--dir', app, join(iface, 'public.asc')])).code).toBe(0);
 
-    const rotated = await cli(['rotate', '--service', 'app', '--dir', app, '--passphrase-file', passFile]);
+    const rotated = await cli(['rotate', '--service', 'app', '--dir', app, '--now', '--passphrase-file', passFile]);
     expect(rotated.code, rotated.stderr).toBe(0);
     expect(rotated.stdout).toContain(`old key ${appFp}`);
     const files = await readdir(app);
@@ -116,6 +119,45 @@ describe('care-relay keys', () => {
     expect((await readdir(join(iface, 'peers'))).length).toBe(2);
     const ifaceKeys = await loadServiceKeys({ dir: iface, passphrase: 'env-pass' });
     expect(ifaceKeys.peers.pinned[0]!.fingerprint).toBe(loaded.own.fingerprint);
+  });
+
+  it('rotates in two steps without losing a message: stage (decrypts, does not sign), peer pins, promote (signs)', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'cr-cli-stage-'));
+    const init = await cli(['init', '--dir', root], { CARE_RELAY_KEY_PASSPHRASE: 'stage-pass' });
+    expect(init.code, init.stderr).toBe(0);
+    const app = join(root, 'app');
+    const iface = join(root, 'interface');
+    const before = await loadServiceKeys({ dir: app, passphrase: 'stage-pass' });
+
+    expect((await cli(['rotate', '--service', 'app', '--dir', app], { CARE_RELAY_KEY_PASSPHRASE: 'stage-pass' })).code).toBe(2);
+    const staged = await cli(['rotate', '--service', 'app', '--dir', app, '--stage'], { CARE_RELAY_KEY_PASSPHRASE: 'stage-pass' });
+    expect(staged.code, staged.stderr).toBe(0);
+    const stagedKeys = await loadServiceKeys({ dir: app, passphrase: 'stage-pass' });
+    // Still signs with the current key; the staged one only decrypts.
+    expect(stagedKeys.own.fingerprint).toBe(before.own.fingerprint);
+    expect(stagedKeys.own.older).toHaveLength(1);
+    const newFp = stagedKeys.own.older[0]!.getFingerprint().toUpperCase();
+    expect((await cli(['rotate', '--service', 'app', '--dir', app, '--stage'], { CARE_RELAY_KEY_PASSPHRASE: 'stage-pass' })).code).toBe(1);
+
+    // The peer pins the staged key and encrypts to it; the app can already read that.
+    expect((await cli(['add-peer', '--dir', iface, '--name', 'app', join(app, 'public-next.asc')])).code).toBe(0);
+    const ifaceKeys = await loadServiceKeys({ dir: iface, passphrase: 'stage-pass' });
+    expect(ifaceKeys.peers.pinned[0]!.fingerprint).toBe(newFp);
+    const envelope = buildEnvelope({ kind: 'care.submission', from: 'interface', to: 'app', queue: 'interface-to-app', contentType: 'application/fhir+json', body: '{"resourceType":"Patient"}' });
+    const sealedToNew = await seal(envelope, ifaceKeys.own, ifaceKeys.peers);
+    const limits = { self: 'app', queue: 'interface-to-app', maxSkewMs: 60_000, maxAgeMs: 3_600_000 };
+    expect((await open(sealedToNew.body, { own: stagedKeys.own, peers: stagedKeys.peers, ...limits })).id).toBe(envelope.id);
+
+    const promoted = await cli(['rotate', '--service', 'app', '--dir', app, '--promote']);
+    expect(promoted.code, promoted.stderr).toBe(0);
+    const after = await loadServiceKeys({ dir: app, passphrase: 'stage-pass' });
+    expect(after.own.fingerprint).toBe(newFp);
+    expect(after.own.older.map((k) => k.getFingerprint().toUpperCase())).toEqual([before.own.fingerprint]);
+    expect((await readFile(join(app, 'public.asc'), 'utf8')).includes('PUBLIC KEY')).toBe(true);
+    expect((await readdir(app)).filter((f) => f.includes('next'))).toEqual([]);
+    // The peer still pins the old key too, for what was signed before the promotion.
+    expect(ifaceKeys.peers.pinned.map((p) => p.fingerprint)).toContain(before.own.fingerprint);
+    await rm(root, { recursive: true, force: true });
   });
 
   it('prints help (exit 0) and reports usage errors (exit 2)', async () => {
