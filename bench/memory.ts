@@ -37,7 +37,7 @@ export interface MemoryResult {
 const MiB = 1024 * 1024;
 
 /** Runs the memory measurement with `records` records of `size` bytes. */
-export async function benchMemory(sqs: BenchSqs, keys: BenchKeys, prefix: string, records: number, size: number): Promise<MemoryResult> {
+export async function benchMemory(sqs: BenchSqs, keys: BenchKeys, prefix: string, records: number, size: number, cryptoWorkers?: string): Promise<MemoryResult> {
   const queues = await ensureQueues(sqs.client, { prefix, maxReceiveCount: 5, visibilityTimeoutSeconds: 120, queues: ['interface-to-app', 'app-to-interface'] });
   const url = queues['interface-to-app'].url;
   const dir = await mkdtemp(join(tmpdir(), 'crb-mem-'));
@@ -61,7 +61,7 @@ export async function benchMemory(sqs: BenchSqs, keys: BenchKeys, prefix: string
   };
   const tokens = await writeAppTokens(dir);
   const env = {
-    ...commonEnv(sqs, prefix),
+    ...commonEnv(sqs, prefix, cryptoWorkers),
     KEYS_DIR: keys.app.dir,
     KEY_PASSPHRASE: keys.passphrase,
     AUDIT_FILE: join(dir, 'app-audit.jsonl'),

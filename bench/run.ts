@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { availableParallelism, totalmem } from 'node:os';
+import { availableParallelism, loadavg, totalmem } from 'node:os';
 import { benchInThread, benchPool, cryptoCeiling, CRYPTO_CONCURRENCY, type CryptoResult } from './crypto.ts';
 import { benchE2e, E2E_CLIENTS, type E2eResult } from './e2e.ts';
 import { benchGpg, gpgVersion, hasGpg, type GpgResult } from './gpg.ts';
@@ -18,6 +18,8 @@ const quick = process.argv.includes('--quick');
 const onlyArg = process.argv.find((a) => a.startsWith('--only='));
 const only = onlyArg ? new Set(onlyArg.slice('--only='.length).split(',')) : undefined;
 const want = (name: string): boolean => !only || only.has(name);
+// CRYPTO_WORKERS for the services of (5) and (6); the services' default (the cores) when absent.
+const workersArg = process.argv.find((a) => a.startsWith('--crypto-workers='))?.slice('--crypto-workers='.length);
 const q = (full: number, short: number): number => (quick ? short : full);
 
 const budgets = {
@@ -44,8 +46,8 @@ const pair = (r: { seal: { perSecond: number }; open: { perSecond: number } }): 
 async function main(): Promise<void> {
   const startedAt = new Date();
   const t0 = performance.now();
-  const machine = { cores: availableParallelism(), cpuModel: cpuModel(), node: process.version, memoryGiB: round(totalmem() / 1024 ** 3, 1), gpg: hasGpg() ? gpgVersion() : 'not installed' };
-  console.log(`care-relay bench: ${machine.cores} cores, ${machine.cpuModel}, Node ${machine.node}${quick ? ' (quick)' : ''}`);
+  const machine = { cores: availableParallelism(), cpuModel: cpuModel(), node: process.version, memoryGiB: round(totalmem() / 1024 ** 3, 1), loadAverageAtStart: round(loadavg()[0]!, 2), gpg: hasGpg() ? gpgVersion() : 'not installed' };
+  console.log(`care-relay bench: ${machine.cores} cores, ${machine.cpuModel}, Node ${machine.node}, load average ${machine.loadAverageAtStart}${quick ? ' (quick)' : ''}`);
   const keys = await makeBenchKeys();
   const sqs = await startBenchSqs();
   const runId = randomBytes(3).toString('hex');
@@ -80,7 +82,7 @@ async function main(): Promise<void> {
     }
     if (want('e2e')) {
       step('(5) end to end');
-      const stack = await startBenchStack(sqs, keys, `e${runId}-`);
+      const stack = await startBenchStack(sqs, keys, `e${runId}-`, workersArg);
       try {
         results.e2e = await benchE2e(stack, SIZES, budgets.e2e);
       } finally {
@@ -89,13 +91,15 @@ async function main(): Promise<void> {
     }
     if (want('memory')) {
       step('(6) app memory with records held');
-      results.memory = await benchMemory(sqs, keys, `m${runId}-`, budgets.memory.records, budgets.memory.size);
+      results.memory = await benchMemory(sqs, keys, `m${runId}-`, budgets.memory.records, budgets.memory.size, workersArg);
     }
   } finally {
     await sqs.stop();
     await keys.cleanup();
   }
   const seconds = (performance.now() - t0) / 1000;
+  // Other work on the machine skews every figure: the 1-minute load average says how much there was.
+  const loadAverageAtEnd = round(loadavg()[0]!, 2);
   step('done');
 
   const bySize = <T extends { size: number }>(list: T[] | undefined, size: number): T | undefined => list?.find((r) => r.size === size);
@@ -165,9 +169,9 @@ async function main(): Promise<void> {
   }
   console.log('\nTargets:');
   for (const t of targets) console.log(`  ${t.met === undefined ? '-' : t.met ? 'met   ' : 'MISSED'}  ${t.name}: ${fmt(t.value, 2)} (goal ${t.atMost ? '≤' : '≥'} ${fmt(t.goal, t.goal < 100 ? 1 : 0)})`);
-  console.log(`\n${round(seconds, 0)} s`);
+  console.log(`\n${round(seconds, 0)} s; load average ${machine.loadAverageAtStart} at start, ${loadAverageAtEnd} at end`);
 
-  const report = { startedAt: startedAt.toISOString(), seconds: round(seconds, 1), quick, machine, budgets, concurrency: { crypto: CRYPTO_CONCURRENCY, sqs: SQS_CONCURRENCY, e2eClients: E2E_CLIENTS }, results, ratios, targets };
+  const report = { startedAt: startedAt.toISOString(), seconds: round(seconds, 1), quick, loadAverageAtEnd, cryptoWorkers: workersArg ?? 'default (cores)', machine, budgets, concurrency: { crypto: CRYPTO_CONCURRENCY, sqs: SQS_CONCURRENCY, e2eClients: E2E_CLIENTS }, results, ratios, targets };
   const dir = new URL('./results/', import.meta.url);
   await mkdir(dir, { recursive: true });
   const json = `${JSON.stringify(report, null, 2)}\n`;

@@ -55,8 +55,9 @@ export interface BenchStack {
 }
 
 /** Environment shared by both services in the bench (and the memory child). */
-export function commonEnv(sqs: { endpoint: string }, prefix: string): Record<string, string> {
+export function commonEnv(sqs: { endpoint: string }, prefix: string, cryptoWorkers?: string): Record<string, string> {
   return {
+    ...(cryptoWorkers === undefined ? {} : { CRYPTO_WORKERS: cryptoWorkers }),
     SQS_ENDPOINT: sqs.endpoint,
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'bench',
@@ -80,7 +81,7 @@ export async function writeAppTokens(dir: string): Promise<{ file: string; token
 }
 
 /** Starts both services on fresh queues (`prefix`), with the crypto pools CRYPTO_WORKERS defaults to. */
-export async function startBenchStack(sqs: BenchSqs, keys: BenchKeys, prefix: string): Promise<BenchStack> {
+export async function startBenchStack(sqs: BenchSqs, keys: BenchKeys, prefix: string, cryptoWorkers?: string): Promise<BenchStack> {
   await ensureQueues(sqs.client, { prefix, maxReceiveCount: 5, visibilityTimeoutSeconds: 60 });
   const dir = await mkdtemp(join(tmpdir(), 'crb-stack-'));
   const partnerToken = randomBytes(18).toString('base64url');
@@ -89,7 +90,7 @@ export async function startBenchStack(sqs: BenchSqs, keys: BenchKeys, prefix: st
   // The services' SQS clients use the default credential chain: give it the emulator's.
   process.env.AWS_ACCESS_KEY_ID ??= 'bench';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'bench';
-  const common = commonEnv(sqs, prefix);
+  const common = commonEnv(sqs, prefix, cryptoWorkers);
   const iface = await startInterfaceService(
     loadInterfaceConfig({
       ...common,
