@@ -79,6 +79,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** In-thread crypto: these tests are about the HTTP and audit controls, and a worker pool per service would only slow their start. */
+const IN_THREAD = { CRYPTO_WORKERS: '0' };
+
+/** {@link startStack} with in-thread crypto in both services (unless the options say otherwise). */
+export function startSecurityStack(options: StackOptions = {}): Promise<TestStack> {
+  return startStack({ ...options, ifaceEnv: { ...IN_THREAD, ...options.ifaceEnv }, appEnv: { ...IN_THREAD, ...options.appEnv } });
+}
+
 /** A stack whose app sends SMS through the fake SignalWire and listens on a real port for its callbacks. */
 export interface SmsStack {
   stack: TestStack;
@@ -93,7 +101,7 @@ export async function startSmsStack(options: StackOptions = {}): Promise<SmsStac
   const fake = await startFakeSignalWire({ stepMs: 20 });
   const port = await freePort();
   const appUrl = `http://127.0.0.1:${port}`;
-  const stack = await startStack({
+  const stack = await startSecurityStack({
     ...options,
     appEnv: {
       SIGNALWIRE_PROJECT_ID: fake.projectId,

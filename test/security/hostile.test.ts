@@ -5,13 +5,13 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashToken } from '../../services/core/http/auth.ts';
 import { ACCEPTED_MEDIA_TYPES } from '../../services/core/relay/contentTypes.ts';
-import { startStack, type TestStack } from '../helpers/stack.ts';
-import { bearer, expectProblem, problemType } from './helpers.ts';
+import type { TestStack } from '../helpers/stack.ts';
+import { bearer, expectProblem, problemType, startSecurityStack } from './helpers.ts';
 
 let stack: TestStack;
 
 beforeAll(async () => {
-  stack = await startStack({ ifaceEnv: { INTAKE_MAX_BODY_BYTES: '65536' } });
+  stack = await startSecurityStack({ ifaceEnv: { INTAKE_MAX_BODY_BYTES: '65536' } });
 });
 afterAll(async () => {
   await stack?.stop();

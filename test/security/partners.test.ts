@@ -4,9 +4,9 @@ import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashToken } from '../../services/core/http/auth.ts';
-import { startStack, type TestStack } from '../helpers/stack.ts';
+import type { TestStack } from '../helpers/stack.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { auditFiles, bearer, expectProblem, readAudit, submit } from './helpers.ts';
+import { auditFiles, bearer, expectProblem, readAudit, startSecurityStack, submit } from './helpers.ts';
 
 const FHIR = JSON.stringify({ resourceType: 'Observation', status: 'final', code: { text: 'partner test' } });
 const HL7 = 'MSH|^~\\&|LAB|CARE|EMR|HOSP|202601011200||ORU^R01|9|P|2.5\r';
@@ -29,7 +29,7 @@ function partners(rotatingToken: string): string {
 }
 
 beforeAll(async () => {
-  stack = await startStack();
+  stack = await startSecurityStack();
   await writeFile(partnersFile(), partners(t.rotating));
   stack.iface.reload();
 });

@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadInterfaceConfig } from '../../services/interface/config.ts';
 import { startInterfaceService, type InterfaceService } from '../../services/interface/service.ts';
 import { captureLogger } from '../helpers/logs.ts';
-import { startStack, type TestStack } from '../helpers/stack.ts';
+import type { TestStack } from '../helpers/stack.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { auditFiles, bearer, readAudit } from './helpers.ts';
+import { auditFiles, bearer, readAudit, startSecurityStack } from './helpers.ts';
 
 const FHIR = JSON.stringify({ resourceType: 'Observation', status: 'final', code: { text: 'tls test' } });
 
@@ -19,7 +19,7 @@ let cert: Buffer;
 let port: number;
 
 beforeAll(async () => {
-  stack = await startStack();
+  stack = await startSecurityStack();
   // A throwaway self-signed certificate for 127.0.0.1, made with the openssl CLI.
   execFileSync('openssl', [
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
