@@ -146,6 +146,9 @@ describe('hostile input on the intake route (fast-check)', () => {
     expectProblem(await post('application/fhir+json', '\u00ff\u00fe'.replace(/./g, (c) => c)), 400);
     expectProblem(await post('text/plain', 'hello'), 415, 'CR_HTTP_UNSUPPORTED_MEDIA_TYPE');
     expectProblem(await post('application/json', '{"resourceType":"Patient"}'), 415, 'CR_HTTP_UNSUPPORTED_MEDIA_TYPE');
+    // The detail names what is accepted, never what was sent.
+    const echoed = expectProblem(await post('application/x-zebulon-quatermaine', '{"resourceType":"Patient"}'), 415, 'CR_HTTP_UNSUPPORTED_MEDIA_TYPE');
+    expect(echoed.detail).not.toContain('zebulon');
   });
 });
 
