@@ -1,6 +1,7 @@
 import { decrypt, readMessage, type Message, type VerifyMessageResult } from 'openpgp';
 import { findPinnedByKeyId, keyStatus, ownDecryptionKeys, subkeyStatus, type OwnKeyring, type PeerKeyring } from '../keys/keyring.ts';
 import { MAX_ARMORED_CHARS, dearmorMessage } from './armor.ts';
+import { keyPacketsAreCanonical } from './canonical.ts';
 import { decodeEnvelope, digestMatches, type Envelope } from './envelope.ts';
 import { EnvelopeError } from './errors.ts';
 
@@ -103,6 +104,7 @@ async function openChecked(armored: unknown, ctx: OpenContext): Promise<OpenedMe
   } catch (err) {
     fail('CR_ENVELOPE_NOT_OPENPGP', 'not a well-formed OpenPGP message', err);
   }
+  if (!keyPacketsAreCanonical(binary, message)) fail('CR_ENVELOPE_NOT_OPENPGP', 'a session key packet is not canonically encoded (altered in transit)');
   if (message.getEncryptionKeyIDs().length === 0) {
     fail('CR_ENVELOPE_UNDECRYPTABLE', 'message is not encrypted to a public key (signed-only, literal or password-encrypted)');
   }

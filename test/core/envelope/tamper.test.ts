@@ -55,9 +55,36 @@ describe('tampering', () => {
         bytes[pos]! ^= mask;
         await rejection(rearmor(bytes));
       }),
-      { numRuns: 150 },
+      { numRuns: 400 },
     );
   });
+
+  it('regression: a flipped low bit of the session key packet\'s MPI bit count is rejected (the parser reads by byte count)', async () => {
+    // Byte 13 is the low byte of the ECDH ephemeral point's bit count in the PKESK packet.
+    for (const mask of [0x01, 0x02, 0x04]) {
+      const bytes = Uint8Array.from(binary);
+      bytes[13]! ^= mask;
+      expect((await rejection(rearmor(bytes))).code).toBe('CR_ENVELOPE_NOT_OPENPGP');
+    }
+  });
+
+  it('regression: a flipped top bit of the X25519 ephemeral key (ignored by X25519 itself) is rejected', async () => {
+    // PKESK body: version, key id (8), algorithm, MPI bit count (2), 0x40, 32 bytes little-endian.
+    const header = 2;
+    const bytes = Uint8Array.from(binary);
+    bytes[header + 44]! ^= 0x80;
+    expect((await rejection(rearmor(bytes))).code).toBe('CR_ENVELOPE_NOT_OPENPGP');
+  });
+
+  it('every single-bit flip anywhere in the binary message is rejected', async () => {
+    for (let pos = 0; pos < binary.length; pos++) {
+      for (let bit = 0; bit < 8; bit++) {
+        const bytes = Uint8Array.from(binary);
+        bytes[pos]! ^= 1 << bit;
+        await rejection(rearmor(bytes));
+      }
+    }
+  }, 120_000);
 
   it('property: truncation, insertion and deletion of ciphertext bytes are rejected', async () => {
     await fc.assert(
