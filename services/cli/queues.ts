@@ -21,7 +21,7 @@ const USAGE = `usage: care-relay queues init [--prefix P] [--fifo] [--max-receiv
 
 options:
   --prefix P              queue-name prefix (default: QUEUE_PREFIX, else none)
-  --fifo                  FIFO queues (names end .fifo)
+  --fifo                  FIFO queues (names end .fifo); default from QUEUE_FIFO
   --max-receive-count N   receives before a message moves to its DLQ (default 5)
 
 environment:
@@ -66,7 +66,7 @@ export async function run(argv: string[], io: QueuesCliIo = {}): Promise<number>
     err(`care-relay queues: --max-receive-count: expected an integer from 1 to 1000, got "${rawCount}"`);
     return 2;
   }
-  const layout = { prefix: parsed.values.prefix ?? env.QUEUE_PREFIX ?? '', fifo: parsed.values.fifo ?? false, maxReceiveCount };
+  const layout = { prefix: parsed.values.prefix ?? env.QUEUE_PREFIX ?? '', fifo: parsed.values.fifo ?? ['true', '1', 'yes'].includes(env.QUEUE_FIFO ?? ''), maxReceiveCount };
   if (sub === 'list') {
     out(JSON.stringify(queueDefinitions(layout), null, 2));
     return 0;

@@ -46,6 +46,13 @@ describe('care-relay queues', () => {
     await expect(resolveQueues(sqs.client, { prefix: `${sqs.prefix}f-`, fifo: true })).resolves.toBeDefined();
   });
 
+  it('QUEUE_FIFO=true means FIFO queues, as the services read it', async () => {
+    const t = io({ SQS_ENDPOINT: 'http://127.0.0.1:9', QUEUE_FIFO: 'true' });
+    expect(await run(['list', '--prefix', 'p-'], t)).toBe(0);
+    const defs = JSON.parse(t.stdout.join('\n')) as { name: string }[];
+    expect(defs.every((d) => d.name.endsWith('.fifo'))).toBe(true);
+  });
+
   it('list prints the definitions as JSON without calling SQS', async () => {
     const t = io({ SQS_ENDPOINT: 'http://127.0.0.1:9' });
     expect(await run(['list', '--prefix', 'p-'], t)).toBe(0);
