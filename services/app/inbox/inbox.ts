@@ -24,6 +24,8 @@ interface Held {
   summary: InboxSummary;
   settle: (outcome: HoldOutcome) => void;
   outcome: Promise<HoldOutcome>;
+  /** Set by `ack`: resolves with whether the queue message was deleted. */
+  deleted?: (deleted: boolean) => void;
 }
 
 /** How a hold ends: acknowledged by the application, or released back to SQS. */
@@ -36,6 +38,8 @@ export type HoldOutcome = 'acked' | 'released';
  */
 export class Inbox {
   readonly #records = new Map<string, Held>();
+  /** Acknowledged records whose queue message is being deleted. */
+  readonly #deleting = new Map<string, { held: Held; done: Promise<boolean> }>();
   readonly #capacity: number;
 
   /** `capacity` is the most records held; the consumer's maxInFlight is set to the same bound. */
@@ -72,6 +76,8 @@ export class Inbox {
       () => {
         if (this.#records.get(envelope.id) === held) this.#records.delete(envelope.id);
         settle('released');
+        // Given up (shutdown) between the ack and the delete: the message was released, not deleted.
+        this.deleted(envelope.id, false);
       },
       { once: true },
     );
@@ -90,13 +96,34 @@ export class Inbox {
     return this.#records.get(id)?.envelope;
   }
 
-  /** Acknowledges a record: removes it and lets its SQS message be deleted. False if not held. */
+  /**
+   * Acknowledges a record: removes it and lets its SQS message be deleted. False if not held.
+   * {@link Inbox.deletion} then says whether the delete happened.
+   */
   ack(id: string): boolean {
     const held = this.#records.get(id);
     if (!held) return false;
     this.#records.delete(id);
+    const done = new Promise<boolean>((resolve) => (held.deleted = resolve));
+    this.#deleting.set(id, { held, done });
     held.settle('acked');
     return true;
+  }
+
+  /**
+   * After `ack`: resolves true once the record's queue message is deleted, false when the
+   * delete failed (SQS may deliver the record again). Undefined when no ack is pending.
+   */
+  deletion(id: string): Promise<boolean> | undefined {
+    return this.#deleting.get(id)?.done;
+  }
+
+  /** Called by the consumer side once the acknowledged record's queue message was (or was not) deleted. */
+  deleted(id: string, deleted: boolean): void {
+    const pending = this.#deleting.get(id);
+    if (!pending) return;
+    this.#deleting.delete(id);
+    pending.held.deleted?.(deleted);
   }
 }
 

@@ -102,7 +102,19 @@ export const inboxRoutes: FastifyPluginAsync<InboxRoutesOptions> = async (app, o
     async (request) => {
       const { id } = request.params;
       if (!inbox.ack(id)) throw httpErrors.notFound('No record with this id is held in the inbox (already acknowledged?).');
-      await audit.record({ action: 'inbox.acked', actor: request.principal?.name ?? 'unknown', resourceType: 'inbox-record', resourceId: id, outcome: 'success', sourceIp: request.ip });
+      // 200 only once the queue message is deleted: a crash after a 200 must not bring it back.
+      const deleted = (await inbox.deletion(id)) ?? true;
+      await audit.record({
+        action: 'inbox.acked',
+        actor: request.principal?.name ?? 'unknown',
+        resourceType: 'inbox-record',
+        resourceId: id,
+        outcome: deleted ? 'success' : 'failure',
+        sourceIp: request.ip,
+      });
+      if (!deleted) {
+        throw httpErrors.unavailable(5, 'The record was acknowledged but its queue message could not be deleted yet; it may be delivered again. Acknowledge it again if it reappears.');
+      }
       return { id, acked: true };
     },
   );

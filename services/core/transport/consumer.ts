@@ -180,15 +180,20 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   async function settle(entry: Entry, result: Settlement): Promise<void> {
     const ids = { messageId: entry.message.messageId, envelopeId: entry.message.envelopeId };
     switch (result.status) {
-      case 'done':
+      case 'done': {
         if (entry.message.envelopeId !== undefined) options.dedupe?.add(entry.message.envelopeId);
         metrics?.done.inc({ queue });
-        return remove(entry);
+        // Whoever waits on the effect (an inbox ack) learns whether the message is really gone.
+        const deleted = await remove(entry);
+        result.onDeleted?.(deleted);
+        return;
+      }
       case 'duplicate':
         metrics?.duplicates.inc({ queue });
         log.info(ids, 'duplicate envelope id; acknowledged without processing');
         await record(entry, 'message.duplicate', {});
-        return remove(entry);
+        await remove(entry);
+        return;
       case 'release':
         metrics?.released.inc({ queue });
         return visibilityTo(entry, 0);
@@ -221,16 +226,18 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         else metrics?.deadLettered.inc({ queue, reason });
         log.warn({ ...ids, reason }, toQuarantine ? 'quarantined' : 'dead-lettered');
         await record(entry, toQuarantine ? 'message.quarantined' : 'message.dead-lettered', { reason });
-        return remove(entry);
+        await remove(entry);
+        return;
       }
     }
   }
 
-  async function remove(entry: Entry): Promise<void> {
+  async function remove(entry: Entry): Promise<boolean> {
     const res = await deleteMessage(client, queueUrl, entry.handle);
-    if (res.ok) return;
+    if (res.ok) return true;
     metrics?.deleteFailures.inc({ queue });
     log.error({ messageId: entry.message.messageId, envelopeId: entry.message.envelopeId, code: res.code }, 'delete failed; the message will be redelivered');
+    return false;
   }
 
   async function visibilityTo(entry: Entry, seconds: number): Promise<void> {

@@ -25,7 +25,7 @@ export interface ReceivedMessage {
 
 /** What a handler decides; expected outcomes are values, not exceptions. */
 export type HandlerResult =
-  | { status: 'done' }
+  | { status: 'done'; onDeleted?: (deleted: boolean) => void }
   | { status: 'retry'; reason: string; afterSeconds?: number }
   | { status: 'quarantine'; reason: string }
   | { status: 'dead-letter'; reason: string }
