@@ -1,0 +1,148 @@
+// Scenario 3: the EMR sink down (stopped), slow past EMR_TIMEOUT_MS, and flapping: chart
+// updates are retried with backoff and delivered once per id (attempts may exceed 1 only
+// when an earlier attempt reached the sink but its answer did not reach the interface: the
+// sink's idempotency key suppresses it). When the EMR never recovers, every message ends in
+// the DLQ by redrive after maxReceiveCount, nothing delivered, nothing lost.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureQueues } from '../../services/core/transport/queues.ts';
+import { startEmrSink, type EmrSink } from '../../services/devtools/emrSink.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { depth, drainQueue, fhir, pool, postWithRetry, report, scaled, sendSealedChartUpdate, startWorld, type ServiceProcess, type World } from './harness.ts';
+
+const EMR_TIMEOUT_MS = 1000;
+const DLQ_RECEIVES = 2;
+
+let world: World;
+let iface: ServiceProcess;
+let app: ServiceProcess;
+
+beforeAll(async () => {
+  world = await startWorld({ iface: { EMR_TIMEOUT_MS: String(EMR_TIMEOUT_MS) } });
+  [iface, app] = await Promise.all([world.service('interface'), world.service('app')]);
+});
+
+afterAll(async () => {
+  await world?.close();
+});
+
+async function chartUpdates(prefix: string, n: number): Promise<string[]> {
+  const ids: string[] = [];
+  await pool(n, 8, async (i) => {
+    const key = `${prefix}-${i}`;
+    const r = await postWithRetry({ url: `${app.url}/v1/chart-updates`, token: world.env.tokens.writer, body: fhir(key), key });
+    if (r.kind === 'accepted') ids.push(r.id);
+  });
+  expect(ids).toHaveLength(n);
+  return ids;
+}
+
+async function delivered(sink: () => EmrSink, ids: string[], what: string): Promise<void> {
+  const q = world.queues['app-to-interface'].url;
+  await waitFor(async () => ids.every((id) => sink().deliveries.has(id)) && (await depth(world.emulator.sqs, q)).total === 0, { timeoutMs: 60_000, intervalMs: 200, what });
+}
+
+function failuresLogged(reason: RegExp): number {
+  return iface.lines().filter((l) => l.includes('EMR delivery failed') && reason.test(l)).length;
+}
+
+describe('EMR failures', () => {
+  const totals = { sent: 0, delivered: 0, extra: 0, lost: 0 };
+  const perCase: Record<string, string> = {};
+  const account = (name: string, ids: string[], sink: EmrSink): void => {
+    const got = ids.filter((id) => sink.deliveries.has(id));
+    const extra = got.reduce((n, id) => n + sink.deliveries.get(id)!.attempts - 1, 0);
+    totals.sent += ids.length;
+    totals.delivered += got.length;
+    totals.extra += extra;
+    totals.lost += ids.length - got.length;
+    perCase[name] = `${got.length}/${ids.length}`;
+  };
+
+  afterAll(() => {
+    report('emr-down-slow-flapping', { sent: totals.sent, delivered: totals.delivered, duplicatesSuppressed: totals.extra, lost: totals.lost, extra: perCase });
+  });
+
+  it('EMR down (stopped): retried with backoff, delivered once when it is back', async () => {
+    const port = Number(new URL(world.sink.url).port);
+    await world.sink.stop();
+    const n = scaled(10, 5);
+    const ids = await chartUpdates('down', n);
+    await waitFor(() => failuresLogged(/CR_EMR_UNREACHABLE/) >= n, { timeoutMs: 30_000, what: 'delivery attempts refused while the EMR is down' });
+    world.sink = await startEmrSink({ port });
+    await delivered(() => world.sink, ids, 'delivered after the EMR came back');
+    account('down', ids, world.sink);
+    // The sink was down for the failed attempts: the first one it saw succeeded.
+    expect(ids.map((id) => world.sink.deliveries.get(id)!.attempts)).toEqual(ids.map(() => 1));
+  });
+
+  it('EMR slower than EMR_TIMEOUT_MS: the timed-out attempt is retried, one delivery per id', async () => {
+    const n = scaled(10, 5);
+    world.sink.setMode({ kind: 'slow', delayMs: EMR_TIMEOUT_MS * 2, count: n });
+    const ids = await chartUpdates('slow', n);
+    await delivered(() => world.sink, ids, 'delivered after timeouts');
+    expect(failuresLogged(/CR_EMR_TIMEOUT/)).toBeGreaterThanOrEqual(n);
+    account('slow', ids, world.sink);
+    // Each slow attempt was recorded by the sink after the interface gave up: the retry is
+    // the same idempotency key, so the sink counts an attempt, not a second delivery.
+    for (const id of ids) expect(world.sink.deliveries.get(id)!.attempts).toBeGreaterThanOrEqual(2);
+    expect(world.sink.deliveries.size).toBe(new Set(world.sink.requests.filter((r) => r.status === 200).map((r) => r.envelopeId)).size);
+  });
+
+  it('EMR flapping (503 bursts between successes): every update delivered once', async () => {
+    const n = scaled(30, 10);
+    let flapping = true;
+    const flapper = (async () => {
+      // Bounded: at most 100 toggles, about 15 s.
+      for (let i = 0; i < 100 && flapping; i++) {
+        world.sink.setMode(i % 2 === 0 ? { kind: 'fail', status: 503 } : { kind: 'ok' });
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      world.sink.setMode({ kind: 'ok' });
+    })();
+    const ids = await chartUpdates('flap', n);
+    try {
+      await waitFor(() => failuresLogged(/CR_EMR_HTTP_503/) >= 3, { timeoutMs: 20_000, what: 'some 503s' });
+    } finally {
+      flapping = false;
+      await flapper;
+    }
+    await delivered(() => world.sink, ids, 'delivered through the flapping');
+    account('flapping', ids, world.sink);
+    // A 503 is answered before the sink records anything: one attempt per delivery.
+    expect(ids.map((id) => world.sink.deliveries.get(id)!.attempts)).toEqual(ids.map(() => 1));
+  });
+
+  it('EMR never recovers: every message lands in the DLQ after maxReceiveCount, none lost', async () => {
+    const prefix = `${world.emulator.prefix}dlq-`;
+    const queues = await ensureQueues(world.emulator.sqs.client, { prefix, maxReceiveCount: DLQ_RECEIVES, visibilityTimeoutSeconds: 5, queues: ['interface-to-app', 'app-to-interface'] });
+    const dead = await startEmrSink();
+    dead.setMode({ kind: 'fail', status: 503 });
+    try {
+      await world.service('interface', { QUEUE_PREFIX: prefix, EMR_URL: `${dead.url}/deliveries`, EMR_TIMEOUT_MS: String(EMR_TIMEOUT_MS) });
+      const n = 3;
+      const ids: string[] = [];
+      for (let i = 0; i < n; i++) ids.push(await sendSealedChartUpdate(world, queues['app-to-interface'].url, `dead-${i}`));
+      const inDlq = await drainQueue(world.emulator.sqs, queues['app-to-interface'].dlqUrl, n, 60_000);
+      const main = await depth(world.emulator.sqs, queues['app-to-interface'].url);
+      const dlqIds = inDlq.map((m) => m.MessageAttributes?.['cr-envelope-id']?.StringValue);
+      const attempts = dead.requests.length;
+      const lost = ids.filter((id) => !dlqIds.includes(id)).length;
+      report('emr-never-recovers', {
+        sent: n,
+        delivered: dead.deliveries.size,
+        duplicatesSuppressed: 0,
+        lost,
+        extra: { 'dead-lettered': inDlq.length, 'emr-attempts': attempts, 'max-receive-count': DLQ_RECEIVES, 'left-in-main': main.total },
+      });
+      expect(dlqIds.sort()).toEqual([...ids].sort());
+      expect(dead.deliveries.size).toBe(0);
+      expect(main.total).toBe(0);
+      // Retried up to the redrive count, not beyond.
+      for (const id of ids) expect(dead.requests.filter((r) => r.envelopeId === id).length).toBe(DLQ_RECEIVES);
+      // The DLQ copy is the original: ciphertext and wire attributes as sent.
+      for (const m of inDlq) expect(m.Body).toMatch(/^-----BEGIN PGP MESSAGE-----/);
+    } finally {
+      await dead.stop();
+    }
+  });
+});
