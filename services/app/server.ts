@@ -1,11 +1,7 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
 import type { AuditSink } from '../core/audit/types.ts';
 import { authPlugin, type TokenStore } from '../core/http/auth.ts';
-import type { ReadinessCheck } from '../core/http/health.ts';
-import type { TlsFiles } from '../core/http/server.ts';
-import { createServiceServer } from '../core/runtime/serviceServer.ts';
+import { createServiceServer, type ServiceServerOptions } from '../core/runtime/serviceServer.ts';
 import type { IdempotencyCache } from '../core/relay/idempotency.ts';
 import type { Outbound } from '../core/relay/outbound.ts';
 import { adminRoutes } from '../core/runtime/adminRoutes.ts';
@@ -15,9 +11,7 @@ import type { Inbox } from './inbox/inbox.ts';
 import { inboxRoutes } from './inbox/routes.ts';
 
 /** Everything the app service's HTTP side needs. */
-export interface AppServerOptions {
-  /** Service logger. */
-  logger: Logger;
+export interface AppServerOptions extends Omit<ServiceServerOptions, 'title' | 'description' | 'bodyLimit'> {
   /** API tokens with roles (reader, writer, messenger, admin). */
   tokens: TokenStore;
   /** The inbox. */
@@ -30,22 +24,12 @@ export interface AppServerOptions {
   audit: AuditSink;
   /** Emergency switch. */
   emergency: EmergencySwitch;
-  /** Metrics registry. */
-  registry: Registry;
-  /** Readiness checks. */
-  checks: Record<string, ReadinessCheck>;
   /** Largest chart update body. */
   bodyLimit: number;
   /** Authenticated SMS routes (POST /v1/messages), when SMS is configured. */
   smsRoutes?: FastifyPluginAsync;
   /** Public, signature-checked SignalWire webhook routes, when SMS is configured. */
   smsWebhook?: FastifyPluginAsync;
-  /** HTTPS certificate and key files. */
-  tls?: TlsFiles | undefined;
-  /** External URL behind a proxy (webhook signatures are checked against it). */
-  publicBaseUrl?: string | undefined;
-  /** Trust X-Forwarded-* from the proxy. */
-  trustProxy?: boolean | undefined;
 }
 
 /** Builds the app service's fastify instance (not listening yet). */

@@ -1,11 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
 import type { AuditSink } from '../core/audit/types.ts';
 import { authPlugin, type TokenStore } from '../core/http/auth.ts';
-import type { ReadinessCheck } from '../core/http/health.ts';
-import type { TlsFiles } from '../core/http/server.ts';
-import { createServiceServer } from '../core/runtime/serviceServer.ts';
+import { createServiceServer, type ServiceServerOptions } from '../core/runtime/serviceServer.ts';
 import type { IdempotencyCache } from '../core/relay/idempotency.ts';
 import type { Outbound } from '../core/relay/outbound.ts';
 import { adminRoutes } from '../core/runtime/adminRoutes.ts';
@@ -14,9 +10,7 @@ import type { PartnerEntry } from './intake/partners.ts';
 import { intakeRoutes } from './intake/routes.ts';
 
 /** Everything the interface service's HTTP side needs. */
-export interface InterfaceServerOptions {
-  /** Service logger. */
-  logger: Logger;
+export interface InterfaceServerOptions extends Omit<ServiceServerOptions, 'title' | 'description' | 'bodyLimit'> {
   /** Partners (hashed tokens and controls). */
   partners: TokenStore<PartnerEntry>;
   /** Admin tokens (role `admin`), when configured. */
@@ -29,18 +23,8 @@ export interface InterfaceServerOptions {
   audit: AuditSink;
   /** Emergency switch. */
   emergency: EmergencySwitch;
-  /** Metrics registry. */
-  registry: Registry;
-  /** Readiness checks (queue reachable, keys loaded). */
-  checks: Record<string, ReadinessCheck>;
   /** Largest submission body. */
   bodyLimit: number;
-  /** HTTPS certificate and key files. */
-  tls?: TlsFiles | undefined;
-  /** External URL behind a proxy. */
-  publicBaseUrl?: string | undefined;
-  /** Trust X-Forwarded-* from the proxy. */
-  trustProxy?: boolean | undefined;
 }
 
 /** Builds the interface service's fastify instance (not listening yet). */

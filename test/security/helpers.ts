@@ -1,27 +1,18 @@
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
+import type { AuditEntry } from '../../services/core/audit/chain.ts';
 import { PROBLEM_TYPE_BASE } from '../../services/core/errors/relayError.ts';
 import { startFakeSignalWire, type FakeSignalWire } from '../fakes/signalwire/index.ts';
 import { startStack, type StackOptions, type TestStack } from '../helpers/stack.ts';
+import { freePort } from '../helpers/processes.ts';
+
+/** A free loopback port (so PUBLIC_BASE_URL is known before the server starts). */
+export { freePort };
 
 /** One line of an audit trail as the services wrote it. */
-export interface AuditLine {
-  seq: number;
-  ts: string;
-  service: string;
-  action: string;
-  actor: string;
-  resourceType: string;
-  resourceId?: string;
-  outcome: 'success' | 'failure';
-  sourceIp?: string;
-  details?: Record<string, string | number | boolean>;
-  prev: string;
-  hash: string;
-}
+export type AuditLine = AuditEntry;
 
 /** Parses an audit trail file (JSON lines) as written to disk. */
 export async function readAudit(file: string): Promise<AuditLine[]> {
@@ -67,17 +58,6 @@ export function bearer(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
 }
 
-/** A free loopback port (so PUBLIC_BASE_URL is known before the app listens). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** In-thread crypto: these tests are about the HTTP and audit controls, and a worker pool per service would only slow their start. */
 const IN_THREAD = { CRYPTO_WORKERS: '0' };

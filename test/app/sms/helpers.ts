@@ -1,14 +1,17 @@
 import { Writable } from 'node:stream';
-import { createServer } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { AuditEvent, AuditSink } from '../../../services/core/audit/types.ts';
 import { createLogger } from '../../../services/core/log/logger.ts';
 import { createSignalWireClient, type SignalWireApi } from '../../../services/app/sms/client.ts';
 import type { RedactionJob } from '../../../services/app/sms/redactionJob.ts';
 import type { HandlerResult, SmsConfig } from '../../../services/app/sms/types.ts';
 import { statusWebhook, type StatusWebhookOptions } from '../../../services/app/sms/webhook.ts';
+import { waitFor as waitUntil } from '../../helpers/wait.ts';
 import { startFakeSignalWire, type FakeSignalWire, type FakeSignalWireOptions } from '../../fakes/signalwire/index.ts';
+import { freePort } from '../../helpers/processes.ts';
+
+/** A free loopback port (so PUBLIC_BASE_URL is known before the server starts). */
+export { freePort };
 
 /** A pino logger whose JSON lines the test can read. */
 export function captureLogger(): { logger: Logger; lines: () => Record<string, unknown>[]; text: () => string } {
@@ -24,11 +27,8 @@ export function captureLogger(): { logger: Logger; lines: () => Record<string, u
   return { logger, text, lines: () => text().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
-/** An audit sink that keeps events in memory. */
-export function memoryAudit(): AuditSink & { events: AuditEvent[] } {
-  const events: AuditEvent[] = [];
-  return { events, record: async (e) => void events.push(structuredClone(e)) };
-}
+/** An audit sink that keeps events in memory (the core one). */
+export { memoryAudit } from '../../../services/core/audit/auditLog.ts';
 
 /** A queued job in {@link memoryQueue}. */
 export interface QueuedJob {
@@ -62,28 +62,11 @@ export function memoryQueue() {
   };
 }
 
-/** Polls `check` until it returns a truthy value or the deadline passes. */
-export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 10_000, what = 'condition'): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** Polls `check` until it returns a truthy value or the deadline passes (the shared helper, positional options). */
+export function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 10_000, what = 'condition'): Promise<NonNullable<T>> {
+  return waitUntil(check, { timeoutMs, what, intervalMs: 20 });
 }
 
-/** A free loopback port (so PUBLIC_BASE_URL is known before the server starts). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The fake, an SDK client for it and an SmsConfig pointing at it. */
 export interface SmsWorld {
