@@ -4,6 +4,7 @@ import { silentLogger } from '../log/logger.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { SqsAttributes } from './attributes.ts';
 import { backoffDelay, sleep } from './backoff.ts';
+import { createBatcher } from './batcher.ts';
 import { TransportError, TransportErrorCode, errorCode, isPermanentSqsError } from './errors.ts';
 import { SQS_MAX_MESSAGE_BYTES, sqsMessageSize } from './size.ts';
 
@@ -57,13 +58,18 @@ export interface ProducerOptions {
   retryBaseMs?: number;
   /** Backoff cap in ms; default 5000. */
   retryMaxMs?: number;
+  /** How long a `send` waits for concurrent sends to share its SendMessageBatch, ms; 0 (default) = until the next turn of the event loop. */
+  lingerMs?: number;
 }
 
 /** Sends messages to one queue, checking every entry's result. */
 export interface Producer {
   /** URL of the queue this producer sends to. */
   readonly queueUrl: string;
-  /** Sends one message; throws CR_TRANSPORT_MESSAGE_TOO_LARGE (413) or CR_TRANSPORT_SEND_FAILED (503). */
+  /**
+   * Sends one message and resolves once SQS accepted it; concurrent calls share SendMessageBatch
+   * calls. Throws CR_TRANSPORT_MESSAGE_TOO_LARGE (413) or CR_TRANSPORT_SEND_FAILED (503) for its own entry.
+   */
   send(message: OutgoingMessage): Promise<{ id: string; messageId: string }>;
   /** Sends many (batches of 10, within the size limit); resolves with one result per message, in order. */
   sendBatch(messages: readonly OutgoingMessage[]): Promise<SendResult[]>;
@@ -92,7 +98,7 @@ export function createProducer(options: ProducerOptions): Producer {
   }
 
   /** Groups indices into requests of at most 10 entries and at most 1 MiB in total. */
-  function chunk(indices: number[], sizes: number[]): number[][] {
+  function chunk(indices: readonly number[], sizes: readonly number[]): number[][] {
     const out: number[][] = [];
     let current: number[] = [];
     let bytes = 0;
@@ -117,75 +123,127 @@ export function createProducer(options: ProducerOptions): Producer {
     });
   }
 
-  async function sendBatch(messages: readonly OutgoingMessage[]): Promise<SendResult[]> {
-    const results: SendResult[] = messages.map((m) => ({ id: m.id, ok: false }));
-    const sizes = messages.map((m) => sqsMessageSize(m.body, m.attributes));
-    let pending: number[] = [];
-    messages.forEach((m, i) => {
-      if (sizes[i]! > SQS_MAX_MESSAGE_BYTES) {
-        results[i]!.error = new TransportError(
-          TransportErrorCode.MESSAGE_TOO_LARGE,
-          `message ${m.id} is ${sizes[i]} bytes with its attributes; SQS accepts at most ${SQS_MAX_MESSAGE_BYTES}`,
-          { details: { size: sizes[i], limit: SQS_MAX_MESSAGE_BYTES } },
-        );
-      } else {
-        pending.push(i);
-      }
-    });
+  /** Metrics and a PHI-free log line for a final result. */
+  function report(r: SendResult): void {
+    if (r.ok) {
+      metrics?.sent.inc({ queue });
+    } else {
+      metrics?.sendFailures.inc({ queue });
+      log.warn({ envelopeId: r.id, code: r.error?.code, sqsCode: r.error?.details?.sqsCode }, 'message not sent');
+    }
+  }
+
+  function tooLarge(message: OutgoingMessage, size: number): TransportError {
+    return new TransportError(
+      TransportErrorCode.MESSAGE_TOO_LARGE,
+      `message ${message.id} is ${size} bytes with its attributes; SQS accepts at most ${SQS_MAX_MESSAGE_BYTES}`,
+      { details: { size, limit: SQS_MAX_MESSAGE_BYTES } },
+    );
+  }
+
+  /**
+   * Sends `indices` of `messages` with SendMessageBatch, reading every entry's result, and
+   * retries transient failures with backoff; `final` is called once per index as soon as
+   * that entry is accepted, refused for good, or out of attempts.
+   */
+  async function deliver(messages: readonly OutgoingMessage[], sizes: readonly number[], indices: number[], final: (i: number, r: SendResult) => void): Promise<void> {
+    let pending = indices;
     for (let attempt = 1; pending.length > 0; attempt++) {
       const again: number[] = [];
+      const fail = (i: number, error: TransportError, retryable: boolean): void => {
+        if (retryable && attempt < maxAttempts) again.push(i);
+        else final(i, { id: messages[i]!.id, ok: false, error });
+      };
       await Promise.all(
-        chunk(pending, sizes).map(async (indices) => {
+        chunk(pending, sizes).map(async (chunkIndices) => {
           try {
-            const res = await client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: indices.map((i) => entryOf(messages[i]!, i)) }));
+            const res = await client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: chunkIndices.map((i) => entryOf(messages[i]!, i)) }));
             const answered = new Set<number>();
             for (const ok of res.Successful ?? []) {
               const i = Number(ok.Id?.slice(1));
-              if (!indices.includes(i)) continue;
+              if (!chunkIndices.includes(i) || answered.has(i)) continue;
               answered.add(i);
-              results[i] = { id: messages[i]!.id, ok: true, ...(ok.MessageId ? { messageId: ok.MessageId } : {}) };
+              final(i, { id: messages[i]!.id, ok: true, ...(ok.MessageId ? { messageId: ok.MessageId } : {}) });
             }
             for (const bad of res.Failed ?? []) {
               const i = Number(bad.Id?.slice(1));
-              if (!indices.includes(i)) continue;
+              if (!chunkIndices.includes(i) || answered.has(i)) continue;
               answered.add(i);
-              results[i]!.error = failure(messages[i]!, bad.Code ?? 'unknown');
-              if (!bad.SenderFault) again.push(i);
+              fail(i, failure(messages[i]!, bad.Code ?? 'unknown'), !bad.SenderFault);
             }
             // An entry SQS did not mention is not assumed sent.
-            for (const i of indices) {
-              if (answered.has(i)) continue;
-              results[i]!.error = failure(messages[i]!, 'NoResultForEntry');
-              again.push(i);
-            }
+            for (const i of chunkIndices) if (!answered.has(i)) fail(i, failure(messages[i]!, 'NoResultForEntry'), true);
           } catch (err) {
             const code = errorCode(err);
-            for (const i of indices) results[i]!.error = failure(messages[i]!, code, err);
-            if (!isPermanentSqsError(err)) again.push(...indices);
-            log.warn({ code, entries: indices.length, attempt }, 'SendMessageBatch failed');
+            const retryable = !isPermanentSqsError(err);
+            for (const i of chunkIndices) fail(i, failure(messages[i]!, code, err), retryable);
+            log.warn({ code, entries: chunkIndices.length, attempt }, 'SendMessageBatch failed');
           }
         }),
       );
-      if (again.length === 0 || attempt >= maxAttempts) break;
+      if (again.length === 0) break;
       pending = again.sort((a, b) => a - b);
       await sleep(backoffDelay(attempt, backoff));
     }
-    for (const r of results) {
-      if (r.ok) {
-        delete r.error;
-        metrics?.sent.inc({ queue });
-      } else {
-        metrics?.sendFailures.inc({ queue });
-        log.warn({ envelopeId: r.id, code: r.error?.code, sqsCode: r.error?.details?.sqsCode }, 'message not sent');
-      }
-    }
+  }
+
+  async function sendBatch(messages: readonly OutgoingMessage[]): Promise<SendResult[]> {
+    const results: SendResult[] = messages.map((m) => ({ id: m.id, ok: false }));
+    const sizes = messages.map((m) => sqsMessageSize(m.body, m.attributes));
+    const pending: number[] = [];
+    messages.forEach((m, i) => {
+      if (sizes[i]! > SQS_MAX_MESSAGE_BYTES) results[i]!.error = tooLarge(m, sizes[i]!);
+      else pending.push(i);
+    });
+    await deliver(messages, sizes, pending, (i, r) => {
+      results[i] = r;
+    });
+    for (const r of results) report(r);
     return results;
   }
 
-  async function send(message: OutgoingMessage): Promise<{ id: string; messageId: string }> {
-    const [result] = await sendBatch([message]);
-    if (result?.ok) return { id: message.id, messageId: result.messageId ?? '' };
-    throw result?.error ?? failure(message, 'unknown');
+  /** A send waiting in the coalescer for its batch. */
+  interface Queued {
+    message: OutgoingMessage;
+    size: number;
+    resolve: (sent: { id: string; messageId: string }) => void;
+    reject: (err: TransportError) => void;
+  }
+
+  // Concurrent send() calls share SendMessageBatch calls; each caller gets its own entry's result.
+  const coalescer = createBatcher<Queued>({
+    maxEntries: MAX_BATCH_ENTRIES,
+    maxBytes: SQS_MAX_MESSAGE_BYTES,
+    sizeOf: (q) => q.size,
+    lingerMs: Math.max(0, options.lingerMs ?? 0),
+    run: async (batch) => {
+      const messages = batch.map((q) => q.message);
+      await deliver(
+        messages,
+        batch.map((q) => q.size),
+        batch.map((_, i) => i),
+        (i, r) => {
+          report(r);
+          const q = batch[i]!;
+          if (r.ok) q.resolve({ id: q.message.id, messageId: r.messageId ?? '' });
+          else q.reject(r.error ?? failure(q.message, 'unknown'));
+        },
+      );
+    },
+    // Not expected (deliver reads failures as values); a caller is never left waiting.
+    onRunError: (batch, err) => {
+      for (const q of batch) q.reject(failure(q.message, errorCode(err), err));
+    },
+  });
+
+  function send(message: OutgoingMessage): Promise<{ id: string; messageId: string }> {
+    const size = sqsMessageSize(message.body, message.attributes);
+    if (size > SQS_MAX_MESSAGE_BYTES) {
+      const error = tooLarge(message, size);
+      report({ id: message.id, ok: false, error });
+      return Promise.reject(error);
+    }
+    return new Promise((resolve, reject) => coalescer.add({ message, size, resolve, reject }));
   }
 
   return { queueUrl, send, sendBatch };

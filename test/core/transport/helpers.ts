@@ -101,3 +101,18 @@ export async function deleteQueues(client: SQSClient, prefix: string): Promise<v
   const res = await client.send(new ListQueuesCommand({ QueueNamePrefix: prefix }));
   await Promise.all((res.QueueUrls ?? []).map((QueueUrl) => client.send(new DeleteQueueCommand({ QueueUrl })).catch(() => undefined)));
 }
+
+/** Counts a client's SQS calls by operation through its middleware stack, until `stop()`. */
+export function countCalls(client: SQSClient): { count(op: string): number; stop(): void } {
+  const counts = new Map<string, number>();
+  const name = `callCounter-${randomUUID()}`;
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      const op = context.commandName?.replace(/Command$/, '') ?? 'unknown';
+      counts.set(op, (counts.get(op) ?? 0) + 1);
+      return next(args);
+    },
+    { step: 'initialize', name },
+  );
+  return { count: (op) => counts.get(op) ?? 0, stop: () => void client.middlewareStack.remove(name) };
+}

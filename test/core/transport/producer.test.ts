@@ -7,7 +7,7 @@ import { createProducer, SQS_MAX_MESSAGE_BYTES, sqsMessageSize, type OutgoingMes
 import { ensureQueues, type EnsuredQueue } from '../../../services/core/transport/queues.ts';
 import { createSqsClient } from '../../../services/core/transport/sqsClient.ts';
 import { startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
-import { captureLogger, counterValue, deleteQueues, depth, takeAtLeast, wireAttributes } from './helpers.ts';
+import { captureLogger, countCalls, counterValue, deleteQueues, depth, takeAtLeast, wireAttributes } from './helpers.ts';
 
 let sqs: TestSqs;
 let q: EnsuredQueue;
@@ -35,6 +35,23 @@ describe('sqsMessageSize', () => {
 });
 
 describe('producer', () => {
+  it('coalesces ten concurrent send() calls into one SendMessageBatch call (counted on the SDK middleware stack)', async () => {
+    const { 'app-to-interface': own } = await ensureQueues(sqs.client, { prefix: `${sqs.prefix}co-`, queues: ['app-to-interface'] });
+    const producer = createProducer({ client: sqs.client, queueUrl: own.url, queueName: 'app-to-interface' });
+    const calls = countCalls(sqs.client);
+    try {
+      const batch = Array.from({ length: 10 }, (_, i) => message(`co-${i}`));
+      const sent = await Promise.all(batch.map((m) => producer.send(m)));
+      expect(sent.map((r) => r.id)).toEqual(batch.map((m) => m.id));
+      expect(new Set(sent.map((r) => r.messageId)).size).toBe(10);
+      expect(calls.count('SendMessageBatch')).toBe(1);
+    } finally {
+      calls.stop();
+    }
+    const got = await takeAtLeast(sqs.client, own.url, 10);
+    expect(got.map((m) => m.Body).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `co-${i}`).sort());
+  });
+
   it('sends a batch larger than 10 in chunks and reports every entry', async () => {
     const metrics = createMetrics('test', { defaultMetrics: false });
     const producer = createProducer({ client: sqs.client, queueUrl: q.url, queueName: 'app-to-interface', metrics });
