@@ -1,23 +1,29 @@
 import { ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { nullAudit, type AuditEvent } from '../audit/types.ts';
 import { silentLogger } from '../log/logger.ts';
-import { ATTR_QUARANTINED_AT, ATTR_REASON, ATTR_SOURCE_QUEUE, envelopeIdOf, safeReason, stringAttribute, type SqsAttributes } from './attributes.ts';
+import { ATTR_QUARANTINED_AT, ATTR_REASON, ATTR_SOURCE_QUEUE, safeReason, stringAttribute, type SqsAttributes } from './attributes.ts';
 import { backoffDelay, sleep } from './backoff.ts';
-import type { Consumer, ConsumerOptions, HandlerResult, ReceivedMessage } from './consumerTypes.ts';
+import type { Consumer, ConsumerOptions, HandlerResult } from './consumerTypes.ts';
 import { errorCode } from './errors.ts';
-import { changeVisibility, changeVisibilityBatch, copyAttributes, deleteMessage, forwardMessage } from './messageOps.ts';
+import { HeldMessage } from './heldMessage.ts';
+import { changeVisibilityBatch, copyAttributes, forwardMessage } from './messageOps.ts';
+import { createSettleOps } from './settleOps.ts';
 
 export type { Consumer, ConsumerHealth, ConsumerOptions, HandlerResult, MessageHandler, ReceivedMessage } from './consumerTypes.ts';
 
+/** What the consumer keeps per held message: only what settling, the heartbeat and stop need. */
 interface Entry {
-  handle: string;
-  message: ReceivedMessage;
-  groupId: string | undefined;
-  controller: AbortController;
-  phase: 'handling' | 'settling';
-  abandoned: boolean;
-  abandon: () => void;
-  abandonedP: Promise<void>;
+  /** Receipt handle: delete, visibility changes, heartbeat. */
+  readonly handle: string;
+  /** What the handler sees; its ciphertext may be released (HeldMessage.releaseBody). */
+  readonly message: HeldMessage;
+  /** Aborts the handler at a stop deadline. */
+  readonly controller: AbortController;
+  /** `handling` until the handler answers; `abandoned` once given up at stop (released, not settled). */
+  state: 'handling' | 'settling' | 'abandoned';
+  /** Ends the current wait (dedupe or handler) when the entry is abandoned. */
+  abandon: (() => void) | undefined;
+  /** Resolves once the entry is settled or abandoned. */
   finished: Promise<void>;
 }
 
@@ -38,8 +44,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   const retryBackoff = { base: options.retryBaseSeconds ?? 2, max: options.retryMaxSeconds ?? 300, random: options.random };
   const receiveBackoff = { base: options.receiveErrorBaseMs ?? 500, max: options.receiveErrorMaxMs ?? 15_000, random: options.random };
 
+  const ops = createSettleOps({ client, queueUrl, queue, log, metrics, lingerMs: Math.max(0, options.lingerMs ?? 0) });
   const inFlight = new Map<string, Entry>();
-  const byEnvelope = new Map<string, Promise<void>>();
+  /** Envelope ids being handled, for duplicate recognition (with `dedupe`). */
+  const byEnvelope = new Map<string, Entry>();
   let state: 'idle' | 'running' | 'stopping' = 'idle';
   let paused = false;
   let pollAbort: AbortController | undefined;
@@ -66,114 +74,120 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         await new Promise<void>((resolve) => (wake = resolve));
         continue;
       }
-      const abort = (pollAbort = new AbortController());
-      let messages: Message[];
-      try {
-        const res = await client.send(
-          new ReceiveMessageCommand({
-            QueueUrl: queueUrl,
-            MaxNumberOfMessages: Math.min(batchSize, maxInFlight - inFlight.size),
-            WaitTimeSeconds: options.waitTimeSeconds ?? 20,
-            VisibilityTimeout: visibility,
-            MessageAttributeNames: ['All'],
-            MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp', 'MessageGroupId'],
-          }),
-          { abortSignal: abort.signal },
-        );
-        messages = res.Messages ?? [];
-        if (receiveErrors > 0) log.info({ after: receiveErrors }, 'receive recovered');
-        receiveErrors = 0;
-        lastReceiveError = undefined;
-        lastReceiveAt = Date.now();
-      } catch (err) {
-        if (abort.signal.aborted) continue;
-        receiveErrors++;
-        lastReceiveError = errorCode(err);
-        metrics?.receiveErrors.inc({ queue });
-        log.warn({ code: lastReceiveError, attempt: receiveErrors }, 'receive failed; backing off');
-        await sleep(backoffDelay(receiveErrors, receiveBackoff), abort.signal);
-        continue;
-      } finally {
-        if (pollAbort === abort) pollAbort = undefined;
-      }
-      for (const m of messages) accept(m);
+      await receiveOnce();
     }
+  }
+
+  /**
+   * One long poll; accepts what it brings. Its own frame, so that the SDK's response (every
+   * body of the batch) is not kept alive by the loop while the next long poll waits.
+   */
+  async function receiveOnce(): Promise<void> {
+    const abort = (pollAbort = new AbortController());
+    let messages: Message[];
+    try {
+      const res = await client.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: Math.min(batchSize, maxInFlight - inFlight.size),
+          WaitTimeSeconds: options.waitTimeSeconds ?? 20,
+          VisibilityTimeout: visibility,
+          MessageAttributeNames: ['All'],
+          MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp', 'MessageGroupId'],
+        }),
+        { abortSignal: abort.signal },
+      );
+      if (receiveErrors > 0) log.info({ after: receiveErrors }, 'receive recovered');
+      receiveErrors = 0;
+      lastReceiveError = undefined;
+      lastReceiveAt = Date.now();
+      messages = res.Messages ?? [];
+    } catch (err) {
+      if (abort.signal.aborted) return;
+      receiveErrors++;
+      lastReceiveError = errorCode(err);
+      metrics?.receiveErrors.inc({ queue });
+      log.warn({ code: lastReceiveError, attempt: receiveErrors }, 'receive failed; backing off');
+      await sleep(backoffDelay(receiveErrors, receiveBackoff), abort.signal);
+      return;
+    } finally {
+      if (pollAbort === abort) pollAbort = undefined;
+    }
+    for (const m of messages) accept(m);
   }
 
   function accept(m: Message): void {
     if (!m.ReceiptHandle || m.Body === undefined) return;
-    const sent = Number(m.Attributes?.SentTimestamp);
-    const attributes = m.MessageAttributes ?? {};
-    const message: ReceivedMessage = {
-      messageId: m.MessageId ?? '',
-      body: m.Body,
-      attributes,
-      envelopeId: envelopeIdOf(attributes),
-      receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? 1) || 1,
-      sentAt: Number.isFinite(sent) && sent > 0 ? new Date(sent) : undefined,
-      queue,
-    };
-    let abandon!: () => void;
-    const abandonedP = new Promise<void>((resolve) => (abandon = resolve));
     const entry: Entry = {
       handle: m.ReceiptHandle,
-      message,
-      groupId: m.Attributes?.MessageGroupId,
+      message: new HeldMessage(m as Message & { Body: string }, queue),
       controller: new AbortController(),
-      phase: 'handling',
-      abandoned: false,
-      abandon,
-      abandonedP,
+      state: 'handling',
+      abandon: undefined,
       finished: Promise.resolve(),
     };
     inFlight.set(entry.handle, entry);
     metrics?.received.inc({ queue });
     gauge();
-    entry.finished = process(entry)
-      .catch((err: unknown) => log.error({ messageId: message.messageId, code: errorCode(err) }, 'settling failed'))
-      .finally(() => {
-        inFlight.delete(entry.handle);
-        gauge();
-        notify();
-      });
+    entry.finished = process(entry);
   }
 
+  /** Waits for `work`, or until the entry is abandoned at stop (then resolves undefined: check `entry.state`). */
+  function unlessAbandoned<T>(entry: Entry, work: () => T | Promise<T>): Promise<T | undefined> {
+    return new Promise<T | undefined>((resolve, reject) => {
+      entry.abandon = resolve as () => void;
+      Promise.resolve(work()).then(resolve, reject);
+    });
+  }
+
+  /** Handles and settles one message (never rejects); resolves once it is settled or abandoned. */
   async function process(entry: Entry): Promise<void> {
     const id = entry.message.envelopeId;
     const dedupe = options.dedupe;
-    let claimed: (() => void) | undefined;
-    if (id !== undefined && dedupe) {
-      // The same envelope id held twice by this consumer: the second waits for the first.
-      for (let prior = byEnvelope.get(id); prior; prior = byEnvelope.get(id)) {
-        await Promise.race([prior, entry.abandonedP]);
-        if (entry.abandoned) return;
-      }
-      if (dedupe.has(id)) return settle(entry, { status: 'duplicate' });
-      const mine = new Promise<void>((resolve) => (claimed = resolve));
-      byEnvelope.set(id, mine);
-    }
+    let claimed = false;
     try {
+      if (id !== undefined && dedupe) {
+        // The same envelope id held twice by this consumer: the second waits for the first.
+        for (let prior = byEnvelope.get(id); prior; prior = byEnvelope.get(id)) {
+          const wait = prior.finished;
+          await unlessAbandoned(entry, () => wait);
+          entry.abandon = undefined;
+          if (entry.state === 'abandoned') return;
+        }
+        if (dedupe.has(id)) return await settle(entry, { status: 'duplicate' });
+        byEnvelope.set(id, entry);
+        claimed = true;
+      }
       const started = performance.now();
+      let answer: unknown;
+      let thrown: { code: string } | undefined;
+      try {
+        answer = await unlessAbandoned(entry, () => handler(entry.message, entry.controller.signal));
+      } catch (err) {
+        thrown = { code: errorCode(err) };
+      }
+      entry.abandon = undefined;
+      if (entry.state === 'abandoned') return;
       let result: HandlerResult;
       let outcome: string;
-      try {
-        result = await Promise.race([handler(entry.message, entry.controller.signal), entry.abandonedP.then(() => ({ status: 'release' }) as const)]);
-        if (!isHandlerResult(result)) result = { status: 'retry', reason: 'CR_TRANSPORT_INVALID_HANDLER_RESULT' };
-        outcome = result.status;
-      } catch (err) {
-        result = { status: 'retry', reason: errorCode(err) };
+      if (thrown) {
+        result = { status: 'retry', reason: thrown.code };
         outcome = 'error';
         log.warn({ messageId: entry.message.messageId, envelopeId: id, code: result.reason }, 'handler threw; will retry');
+      } else {
+        result = isHandlerResult(answer) ? answer : { status: 'retry', reason: 'CR_TRANSPORT_INVALID_HANDLER_RESULT' };
+        outcome = result.status;
       }
-      if (entry.abandoned) return;
       metrics?.handlerDuration.observe({ queue, outcome }, (performance.now() - started) / 1000);
-      entry.phase = 'settling';
+      entry.state = 'settling';
       await settle(entry, result);
+    } catch (err) {
+      log.error({ messageId: entry.message.messageId, code: errorCode(err) }, 'settling failed');
     } finally {
-      if (id !== undefined && claimed) {
-        byEnvelope.delete(id);
-        claimed();
-      }
+      if (claimed) byEnvelope.delete(id!);
+      inFlight.delete(entry.handle);
+      gauge();
+      notify();
     }
   }
 
@@ -207,6 +221,11 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       case 'dead-letter': {
         const reason = safeReason(result.reason);
         const toQuarantine = result.status === 'quarantine';
+        if (entry.message.released) {
+          // The handler let the ciphertext go: no copy can be made, and never a delete without one.
+          log.error({ ...ids, reason }, `${result.status} asked after the body was released; retrying later instead`);
+          return settle(entry, { status: 'retry', reason });
+        }
         const extra: SqsAttributes = { [ATTR_REASON]: stringAttribute(reason), [ATTR_SOURCE_QUEUE]: stringAttribute(queue) };
         if (toQuarantine) extra[ATTR_QUARANTINED_AT] = stringAttribute(new Date().toISOString());
         const sent = await forwardMessage(client, {
@@ -214,7 +233,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           body: entry.message.body,
           attributes: { ...copyAttributes(entry.message.attributes), ...extra },
           ...(options.fifo
-            ? { fifo: { groupId: entry.groupId ?? 'care-relay', deduplicationId: entry.message.envelopeId ?? entry.message.messageId } }
+            ? { fifo: { groupId: entry.message.groupId ?? 'care-relay', deduplicationId: entry.message.envelopeId ?? entry.message.messageId } }
             : {}),
         });
         if (!sent.ok) {
@@ -232,19 +251,14 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     }
   }
 
-  async function remove(entry: Entry): Promise<boolean> {
-    const res = await deleteMessage(client, queueUrl, entry.handle);
-    if (res.ok) return true;
-    metrics?.deleteFailures.inc({ queue });
-    log.error({ messageId: entry.message.messageId, envelopeId: entry.message.envelopeId, code: res.code }, 'delete failed; the message will be redelivered');
-    return false;
+  /** Deletes the message (batched with others); false, counted and logged, when it will come back. */
+  function remove(entry: Entry): Promise<boolean> {
+    return ops.remove(entry.handle, { messageId: entry.message.messageId, envelopeId: entry.message.envelopeId });
   }
 
-  async function visibilityTo(entry: Entry, seconds: number): Promise<void> {
-    const res = await changeVisibility(client, queueUrl, entry.handle, seconds);
-    if (res.ok) return;
-    metrics?.visibilityFailures.inc({ queue });
-    log.warn({ messageId: entry.message.messageId, code: res.code, seconds }, 'visibility change failed; the message returns after its timeout');
+  /** Changes the message's visibility (batched with others); a failure is counted and logged. */
+  function visibilityTo(entry: Entry, seconds: number): Promise<void> {
+    return ops.setVisibility(entry.handle, seconds, { messageId: entry.message.messageId, envelopeId: entry.message.envelopeId });
   }
 
   async function record(entry: Entry, action: AuditEvent['action'], details: Record<string, string>): Promise<void> {
@@ -266,7 +280,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     if (heartbeatBusy || inFlight.size === 0) return;
     heartbeatBusy = true;
     try {
-      const handles = [...inFlight.values()].filter((e) => !e.abandoned).map((e) => e.handle);
+      const handles = [...inFlight.values()].filter((e) => e.state !== 'abandoned').map((e) => e.handle);
       const failed = await changeVisibilityBatch(client, queueUrl, handles, visibility);
       for (const [handle, code] of failed) {
         const entry = inFlight.get(handle);
@@ -292,11 +306,11 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     clearInterval(heartbeatTimer);
     heartbeatTimer = undefined;
     await heartbeatRun;
-    const rest = [...inFlight.values()].filter((e) => e.phase === 'handling');
+    const rest = [...inFlight.values()].filter((e) => e.state === 'handling');
     for (const e of rest) {
-      e.abandoned = true;
+      e.state = 'abandoned';
       e.controller.abort();
-      e.abandon();
+      e.abandon?.();
     }
     if (rest.length > 0) {
       const failed = await changeVisibilityBatch(client, queueUrl, rest.map((e) => e.handle), 0);

@@ -21,6 +21,12 @@ export interface ReceivedMessage {
   sentAt: Date | undefined;
   /** Logical queue name it came from. */
   queue: string;
+  /**
+   * Lets the consumer drop the ciphertext (body and attributes become empty) once the handler
+   * knows it will only answer done or release; a later quarantine or dead-letter is turned into
+   * a retry, since no copy can be made. Call it only after reading the body.
+   */
+  releaseBody?(): void;
 }
 
 /** What a handler decides; expected outcomes are values, not exceptions. */
@@ -76,6 +82,8 @@ export interface ConsumerOptions {
   receiveErrorBaseMs?: number;
   /** Backoff cap after failed receives, ms; default 15000. */
   receiveErrorMaxMs?: number;
+  /** How long a delete or visibility change waits for others to share its batch call, ms; 0 (default) = until the next turn of the event loop. */
+  lingerMs?: number;
   /** The queues are FIFO: copies to quarantine/DLQ carry a group and deduplication id. */
   fifo?: boolean;
   /** Random source in [0, 1) for jitter; tests pass a fixed one. */

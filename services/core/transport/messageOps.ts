@@ -1,7 +1,6 @@
 import {
   ChangeMessageVisibilityBatchCommand,
-  ChangeMessageVisibilityCommand,
-  DeleteMessageCommand,
+  DeleteMessageBatchCommand,
   SendMessageCommand,
   type MessageAttributeValue,
   type SQSClient,
@@ -16,29 +15,98 @@ export const SQS_BATCH_LIMIT = 10;
 /** The outcome of one SQS operation on a held message: ok, or the PHI-free error code. */
 export type OpResult = { ok: true } | { ok: false; code: string };
 
-/** Deletes a message, retrying transient failures; `ok: false` means it will come back. */
-export async function deleteMessage(client: SQSClient, queueUrl: string, receiptHandle: string, attempts = 3): Promise<OpResult> {
-  let code = 'unknown';
-  for (let attempt = 1; attempt <= attempts; attempt++) {
+/** Delete failures no retry can fix: the handle is stale or the request is wrong. */
+const FINAL_DELETE_CODES = /ReceiptHandleIsInvalid|InvalidParameterValue/;
+
+/**
+ * Deletes up to 10 messages with DeleteMessageBatch, reading every entry's result: failed
+ * entries (and entries SQS does not mention) are retried with backoff, up to `attempts`.
+ * `final` is called once per handle index, as soon as that entry is deleted or given up.
+ */
+export async function deleteMessageBatch(
+  client: SQSClient,
+  queueUrl: string,
+  receiptHandles: readonly string[],
+  final: (index: number, result: OpResult) => void,
+  attempts = 3,
+): Promise<void> {
+  let pending = receiptHandles.map((_, i) => i);
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    const again: number[] = [];
+    const fail = (i: number, code: string): void => {
+      if (attempt < attempts && !FINAL_DELETE_CODES.test(code)) again.push(i);
+      else final(i, { ok: false, code });
+    };
     try {
-      await client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle }));
-      return { ok: true };
+      const res = await client.send(
+        new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending.map((i) => ({ Id: `d${i}`, ReceiptHandle: receiptHandles[i]! })) }),
+      );
+      const answered = new Set<number>();
+      for (const ok of res.Successful ?? []) {
+        const i = Number(ok.Id?.slice(1));
+        if (!pending.includes(i) || answered.has(i)) continue;
+        answered.add(i);
+        final(i, { ok: true });
+      }
+      for (const bad of res.Failed ?? []) {
+        const i = Number(bad.Id?.slice(1));
+        if (!pending.includes(i) || answered.has(i)) continue;
+        answered.add(i);
+        fail(i, bad.Code ?? 'unknown');
+      }
+      // An entry SQS did not mention is not assumed deleted.
+      for (const i of pending) if (!answered.has(i)) fail(i, 'NoResultForEntry');
     } catch (err) {
-      code = errorCode(err);
-      if (/ReceiptHandleIsInvalid|InvalidParameterValue/.test(code)) break;
-      if (attempt < attempts) await sleep(backoffDelay(attempt, { base: 200, max: 2000 }));
+      const code = errorCode(err);
+      for (const i of pending) fail(i, code);
     }
+    if (again.length === 0) return;
+    pending = again.sort((a, b) => a - b);
+    await sleep(backoffDelay(attempt, { base: 200, max: 2000 }));
   }
-  return { ok: false, code };
 }
 
-/** Sets the visibility timeout of one held message (0 releases it at once). */
-export async function changeVisibility(client: SQSClient, queueUrl: string, receiptHandle: string, seconds: number): Promise<OpResult> {
+/** One visibility change of a batch. */
+export interface VisibilityEntry {
+  /** Receipt handle of the held message. */
+  receiptHandle: string;
+  /** New visibility timeout, seconds (0 releases it at once). */
+  seconds: number;
+}
+
+/**
+ * Changes the visibility of up to 10 held messages in one ChangeMessageVisibilityBatch call,
+ * each with its own timeout; one result per entry, in order, read from SQS's answer (one attempt,
+ * since a failed change only means the message returns after its timeout).
+ */
+export async function changeVisibilityEntries(client: SQSClient, queueUrl: string, entries: readonly VisibilityEntry[]): Promise<OpResult[]> {
   try {
-    await client.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds }));
-    return { ok: true };
+    const res = await client.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: entries.map((e, i) => ({ Id: `v${i}`, ReceiptHandle: e.receiptHandle, VisibilityTimeout: e.seconds })),
+      }),
+    );
+    const results: OpResult[] = entries.map(() => ({ ok: false, code: 'NoResultForEntry' }));
+    const answered = new Set<number>();
+    for (const ok of res.Successful ?? []) {
+      const i = Number(ok.Id?.slice(1));
+      if (i >= 0 && i < entries.length && !answered.has(i)) {
+        answered.add(i);
+        results[i] = { ok: true };
+      }
+    }
+    for (const bad of res.Failed ?? []) {
+      const i = Number(bad.Id?.slice(1));
+      if (i >= 0 && i < entries.length && !answered.has(i)) {
+        answered.add(i);
+        results[i] = { ok: false, code: bad.Code ?? 'unknown' };
+      }
+    }
+    return results;
   } catch (err) {
-    return { ok: false, code: errorCode(err) };
+    const code = errorCode(err);
+    return entries.map(() => ({ ok: false, code }));
   }
 }
 
@@ -57,22 +125,10 @@ export async function changeVisibilityBatch(
   for (let i = 0; i < receiptHandles.length; i += SQS_BATCH_LIMIT) chunks.push(receiptHandles.slice(i, i + SQS_BATCH_LIMIT));
   await Promise.all(
     chunks.map(async (handles) => {
-      try {
-        const res = await client.send(
-          new ChangeMessageVisibilityBatchCommand({
-            QueueUrl: queueUrl,
-            Entries: handles.map((h, i) => ({ Id: `v${i}`, ReceiptHandle: h, VisibilityTimeout: seconds })),
-          }),
-        );
-        const ok = new Set((res.Successful ?? []).map((s) => s.Id));
-        for (const bad of res.Failed ?? []) failed.set(handles[Number(bad.Id?.slice(1))] ?? '', bad.Code ?? 'unknown');
-        handles.forEach((h, i) => {
-          if (!ok.has(`v${i}`) && !failed.has(h)) failed.set(h, 'NoResultForEntry');
-        });
-      } catch (err) {
-        const code = errorCode(err);
-        for (const h of handles) failed.set(h, code);
-      }
+      const results = await changeVisibilityEntries(client, queueUrl, handles.map((receiptHandle) => ({ receiptHandle, seconds })));
+      results.forEach((r, i) => {
+        if (!r.ok) failed.set(handles[i]!, r.code);
+      });
     }),
   );
   failed.delete('');

@@ -6,7 +6,7 @@ import { createConsumer, type Consumer, type ConsumerOptions, type ReceivedMessa
 import { createDedupeSet } from '../../../services/core/transport/dedupe.ts';
 import { ensureQueues, type EnsuredQueue } from '../../../services/core/transport/queues.ts';
 import { startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
-import { captureLogger, counterValue, deleteQueues, depth, memoryAudit, put, take, takeAtLeast, waitFor, wireAttributes } from './helpers.ts';
+import { captureLogger, countCalls, counterValue, deleteQueues, depth, memoryAudit, put, take, takeAtLeast, waitFor, wireAttributes } from './helpers.ts';
 
 let sqs: TestSqs;
 let n = 0;
@@ -179,6 +179,30 @@ describe('consumer results', () => {
     consumer(q, async () => (++calls === 1 ? ({ status: 'ok' } as never) : { status: 'done' }), { retryBaseSeconds: 1, random: () => 0 });
     await put(sqs.client, q.url, secretBody());
     await waitFor(() => calls === 2, 8000, 'redelivery');
+  });
+});
+
+describe('batched acknowledgements', () => {
+  it('deletes of messages done together share DeleteMessageBatch calls, and every one is really gone', async () => {
+    const q = await freshQueue();
+    await Promise.all(Array.from({ length: 10 }, () => put(sqs.client, q.url, secretBody())));
+    const calls = countCalls(sqs.client);
+    try {
+      let handled = 0;
+      consumer(q, async () => {
+        handled++;
+        return { status: 'done' };
+      });
+      await waitFor(async () => handled === 10 && (await depth(sqs.client, q.url)).inFlight === 0, 10_000, 'all deleted');
+      expect(await depth(sqs.client, q.url)).toEqual({ visible: 0, inFlight: 0 });
+      expect(calls.count('DeleteMessage')).toBe(0);
+      // At most one delete call per receive that brought messages, never one per message.
+      expect(calls.count('DeleteMessageBatch')).toBeGreaterThan(0);
+      expect(calls.count('DeleteMessageBatch')).toBeLessThanOrEqual(calls.count('ReceiveMessage'));
+      expect(calls.count('DeleteMessageBatch')).toBeLessThan(10);
+    } finally {
+      calls.stop();
+    }
   });
 });
 

@@ -126,10 +126,11 @@ describe('consumer heartbeat (fake timers)', () => {
     });
     consumer.start();
     await vi.advanceTimersByTimeAsync(0);
-    const delays = Object.fromEntries(
-      calls.filter((c) => c.name === 'ChangeMessageVisibility').map((c) => [c.input.ReceiptHandle, c.input.VisibilityTimeout]),
-    );
-    expect(delays).toEqual({ rh1: 2, rh3: 8, rh20: 60 });
+    // The three retries leave in one batch call, each entry with its own delay.
+    const batches = calls.filter((c) => c.name === 'ChangeMessageVisibilityBatch');
+    expect(batches).toHaveLength(1);
+    const entries = batches[0]!.input.Entries as { ReceiptHandle: string; VisibilityTimeout: number }[];
+    expect(Object.fromEntries(entries.map((e) => [e.ReceiptHandle, e.VisibilityTimeout]))).toEqual({ rh1: 2, rh3: 8, rh20: 60 });
     const stopped = consumer.stop({ deadlineMs: 100 });
     await vi.advanceTimersByTimeAsync(100);
     await stopped;
