@@ -2,7 +2,7 @@
 // opens → record held in the inbox; the bench acknowledges each record once it is visible.
 import { Agent, request } from 'node:http';
 import type { Envelope } from '../services/core/envelope/envelope.ts';
-import { fhirPayload, percentile, sleep, timed, type Throughput } from './lib.ts';
+import { fhirPayload, percentile, round, sleep, timed, type Throughput } from './lib.ts';
 import type { BenchStack } from './stack.ts';
 
 /** End-to-end figures for one payload size. */
@@ -11,6 +11,8 @@ export interface E2eResult {
   size: number;
   /** Closed loop: `clients` clients, each submit → visible in the inbox → ack, as fast as it goes. */
   max: Throughput & { clients: number };
+  /** SQS calls both services made per message in the closed loop, by operation (ReceiveMessage includes empty long polls). */
+  sqsCallsPerMessage: Record<string, number>;
   /** Open loop at half the maximum rate: submit → visible in the inbox, ms. */
   halfRate: { targetPerSecond: number; sent: number; completed: number; skipped: number; p50Ms: number; p95Ms: number; p99Ms: number; maxMs: number };
 }
@@ -19,6 +21,30 @@ export interface E2eResult {
 export const E2E_CLIENTS = 32;
 /** Most submissions outstanding in the open loop; beyond it a tick is skipped and counted. */
 const OPEN_LOOP_CAP = 256;
+
+/** Counts the SQS calls of both services' clients by operation, until `stop()`. */
+function countSqsCalls(stack: BenchStack): { counts: Map<string, number>; reset(): void; stop(): void } {
+  const counts = new Map<string, number>();
+  const name = 'benchSqsCallCounter';
+  const clients = [stack.iface.runtime.sqs, stack.app.runtime.sqs];
+  for (const client of clients) {
+    client.middlewareStack.add(
+      (next, context) => (args) => {
+        const op = context.commandName?.replace(/Command$/, '') ?? 'unknown';
+        counts.set(op, (counts.get(op) ?? 0) + 1);
+        return next(args);
+      },
+      { step: 'initialize', name },
+    );
+  }
+  return {
+    counts,
+    reset: () => counts.clear(),
+    stop: () => {
+      for (const client of clients) client.middlewareStack.remove(name);
+    },
+  };
+}
 
 /** Watches the app inbox: when each envelope id became visible. */
 function watchInbox(stack: BenchStack): { arrival(id: string): Promise<number>; forget(id: string): void } {
@@ -76,9 +102,14 @@ function submit(stack: BenchStack, agent: Agent, body: Buffer): Promise<string> 
 }
 
 /** Measures the sustained maximum and the latency at half of it, for each size. */
-export async function benchE2e(stack: BenchStack, sizes: readonly number[], budget: { maxDurationMs: number; latencyDurationMs: number; maxOps: number }): Promise<E2eResult[]> {
+export async function benchE2e(
+  stack: BenchStack,
+  sizes: readonly number[],
+  budget: { maxDurationMs: number; latencyDurationMs: number; maxOps: number; latencyRates?: ReadonlyMap<number, number> },
+): Promise<E2eResult[]> {
   const agent = new Agent({ keepAlive: true, maxSockets: OPEN_LOOP_CAP });
   const watch = watchInbox(stack);
+  const calls = countSqsCalls(stack);
   const inbox = stack.app.inbox;
   const once = async (body: Buffer): Promise<{ latencyMs: number }> => {
     const t0 = performance.now();
@@ -91,8 +122,13 @@ export async function benchE2e(stack: BenchStack, sizes: readonly number[], budg
   try {
     for (const size of sizes) {
       const bodies = Array.from({ length: 64 }, () => fhirPayload(size));
-      const max = await timed({ durationMs: budget.maxDurationMs, maxOps: budget.maxOps, concurrency: E2E_CLIENTS, warmup: E2E_CLIENTS * 4 }, (i) => once(bodies[i % bodies.length]!));
-      const target = max.perSecond / 2;
+      const max = await timed(
+        { durationMs: budget.maxDurationMs, maxOps: budget.maxOps, concurrency: E2E_CLIENTS, warmup: E2E_CLIENTS * 4, onStart: () => calls.reset() },
+        (i) => once(bodies[i % bodies.length]!),
+      );
+      const sqsCallsPerMessage = Object.fromEntries([...calls.counts].sort().map(([op, n]) => [op, round(n / Math.max(1, max.ops), 2)]));
+      // Half the maximum, unless a fixed rate is asked for (to compare two builds at the same load).
+      const target = budget.latencyRates?.get(size) ?? max.perSecond / 2;
       const latencies: number[] = [];
       let sent = 0;
       let skipped = 0;
@@ -127,6 +163,7 @@ export async function benchE2e(stack: BenchStack, sizes: readonly number[], budg
       results.push({
         size,
         max: { ...max, clients: E2E_CLIENTS },
+        sqsCallsPerMessage,
         halfRate: {
           targetPerSecond: target,
           sent,
@@ -141,6 +178,7 @@ export async function benchE2e(stack: BenchStack, sizes: readonly number[], budg
     }
     return results;
   } finally {
+    calls.stop();
     agent.destroy();
   }
 }

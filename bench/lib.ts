@@ -92,6 +92,8 @@ export interface TimedOptions {
   concurrency: number;
   /** Operations run (and not counted) before the clock starts. */
   warmup?: number;
+  /** Called when the clock starts, after the warm-up. */
+  onStart?: () => void;
 }
 
 /** Runs `op` with bounded concurrency for a bounded time and reports the throughput. */
@@ -101,6 +103,7 @@ export async function timed(options: TimedOptions, op: (i: number) => Promise<un
   let started = 0;
   let done = 0;
   let busyMs = 0;
+  options.onStart?.();
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   const deadline = t0 + options.durationMs;

@@ -1,6 +1,7 @@
 // `npm run bench`: one run, bounded in time, of every figure in docs/benchmarks.md.
 // Prints a table with the ratios and writes bench/results/<timestamp>.json and latest.json.
-// Flags: --quick (short budgets, a smoke run), --only=gpg,thread,pool,sqs,e2e,memory.
+// Flags: --quick (short budgets, a smoke run), --only=gpg,thread,pool,sqs,e2e,memory,
+// --crypto-workers=N, --latency-rate=SIZE:RATE,... (fixed open-loop rates for (5)).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -21,12 +22,15 @@ const want = (name: string): boolean => !only || only.has(name);
 // CRYPTO_WORKERS for the services of (5) and (6); the services' default (the cores) when absent.
 const workersArg = process.argv.find((a) => a.startsWith('--crypto-workers='))?.slice('--crypto-workers='.length);
 const q = (full: number, short: number): number => (quick ? short : full);
+// --latency-rate=4096:150,65536:60 runs the latency loop of (5) at those rates instead of half the maximum.
+const latencyRateArg = process.argv.find((a) => a.startsWith('--latency-rate='))?.slice('--latency-rate='.length);
+const latencyRates = latencyRateArg ? new Map(latencyRateArg.split(',').map((p) => p.split(':').map(Number) as [number, number])) : undefined;
 
 const budgets = {
   gpg: { durationMs: q(3000, 600), maxOps: q(300, 20) },
   crypto: { durationMs: q(2500, 500), maxOps: q(20_000, 500) },
   sqs: { durationMs: q(2500, 500), maxOps: q(50_000, 500) },
-  e2e: { maxDurationMs: q(8000, 1500), latencyDurationMs: q(8000, 1500), maxOps: q(100_000, 2000) },
+  e2e: { maxDurationMs: q(8000, 1500), latencyDurationMs: q(8000, 1500), maxOps: q(100_000, 2000), ...(latencyRates ? { latencyRates } : {}) },
   memory: { records: q(10_000, 1000), size: 4096 },
 };
 
@@ -141,7 +145,11 @@ async function main(): Promise<void> {
   row('    crypto-only ceiling (1 seal + 1 open per msg)', (s) => fmt(ratios.find((r) => r.size === s)?.cryptoCeiling));
   row(`(4) SQS send+receive+delete, ${SQS_CONCURRENCY} loops: round trips/s`, (s) => fmt(bySize(results.sqs, s)?.roundTrip.perSecond));
   row(`(5) end to end, ${E2E_CLIENTS} clients: msg/s`, (s) => fmt(bySize(results.e2e, s)?.max.perSecond));
-  row('    at half rate: p50 / p95 / p99 ms', (s) => {
+  row('    SQS calls per message, both services', (s) => {
+    const c = bySize(results.e2e, s)?.sqsCallsPerMessage;
+    return c ? fmt(Object.values(c).reduce((a, b) => a + b, 0), 2) : 'n/a';
+  });
+  row(latencyRates ? '    at a fixed rate: p50 / p95 / p99 ms' : '    at half rate: p50 / p95 / p99 ms', (s) => {
     const h = bySize(results.e2e, s)?.halfRate;
     return h ? `${fmt(h.p50Ms, 1)} / ${fmt(h.p95Ms, 1)} / ${fmt(h.p99Ms, 1)}` : 'n/a';
   });
@@ -161,6 +169,9 @@ async function main(): Promise<void> {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   console.log('');
   for (const r of rows) console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('   '));
+  for (const e of results.e2e ?? []) {
+    console.log(`\n(5) SQS calls per message at ${kib(e.size)}: ${Object.entries(e.sqsCallsPerMessage).map(([op, n]) => `${op} ${fmt(n, 2)}`).join(', ')}`);
+  }
   if (m) {
     console.log(
       `\n(6) app RSS with ${fmt(m.records)} records of ${kib(m.size)} held: +${fmt(m.deltaRss / 1024 ** 2, 1)} MiB ` +
