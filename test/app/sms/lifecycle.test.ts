@@ -49,6 +49,9 @@ describe('SMS lifecycle against the fake and SQS', () => {
   it('send → signed callback → webhook → SQS job → worker: media deleted, body blank', async () => {
     const { sid } = await sender()({ to: '+15551230101', body: 'Lab results for Jane Roe', mediaUrls: ['https://m.example/scan.jpg', 'https://m.example/scan2.png'] });
     await waitFor(() => world.fake.message(sid)?.body === '' && world.fake.mediaOf(sid).length === 0, 15_000, 'redaction');
+    // The worker audits after its last SignalWire call, and the last callback's answer may still be on its way.
+    await waitFor(() => audit.events.some((e) => e.action === 'sms.redacted'), 5_000, 'redaction audited');
+    await waitFor(() => world.fake.callbacks.sent.filter((c) => c.params.MessageSid === sid).length === 3, 5_000, 'three callbacks answered');
     const cb = world.fake.callbacks.sent.filter((c) => c.params.MessageSid === sid);
     expect(cb.map((c) => c.params.MessageStatus)).toEqual(['sending', 'sent', 'delivered']);
     expect(cb.every((c) => c.responseStatus === 204)).toBe(true);
