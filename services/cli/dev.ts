@@ -16,7 +16,7 @@ const usage = `usage: care-relay dev [--data DIR] [--keys DIR]
 
 Runs everything locally: SQS emulator, demo EMR sink, fake SignalWire (unless
 SIGNALWIRE_PROJECT_ID is set), the interface service and the app service.
-  --data DIR   dev state: tokens, audit trails, emulator data (default .data/dev)
+  --data DIR   dev state: tokens and audit trails (default .data/dev)
   --keys DIR   key folders (default keys); created with \`keys init\` if missing
 Ports: INTERFACE_PORT (8080), APP_PORT (8081), EMR_SINK_PORT (8090), SQS_PORT (4566).`;
 
@@ -130,7 +130,10 @@ export async function run(argv: string[]): Promise<number> {
   await writeTokenFiles(dataDir, secrets);
 
   const { startFauxqs } = await import('fauxqs');
-  const sqsServer = await startFauxqs({ port: ports.sqs, host: '127.0.0.1', logger: false, dataDir: join(dataDir, 'sqs') });
+  // In memory: the emulator's SQLite persistence (fauxqs 2.4) loses track of in-flight
+  // messages after a visibility change, which would break heartbeats and releases.
+  // Queued dev messages therefore end with Ctrl-C.
+  const sqsServer = await startFauxqs({ port: ports.sqs, host: '127.0.0.1', logger: false });
   const sqsEndpoint = sqsServer.address;
   const sqs = createSqsClient({ endpoint: sqsEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'dev', secretAccessKey: 'dev' } });
   await ensureQueues(sqs, { prefix: '' });
