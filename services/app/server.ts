@@ -34,17 +34,7 @@ export interface AppServerOptions extends Omit<ServiceServerOptions, 'title' | '
 
 /** Builds the app service's fastify instance (not listening yet). */
 export async function buildAppServer(options: AppServerOptions): Promise<FastifyInstance> {
-  const app = await createServiceServer({
-    title: 'care-relay app',
-    description: 'Inbox of decrypted submissions, chart updates to the EMR, and SMS with redaction.',
-    logger: options.logger,
-    registry: options.registry,
-    checks: options.checks,
-    bodyLimit: options.bodyLimit,
-    tls: options.tls,
-    publicBaseUrl: options.publicBaseUrl,
-    trustProxy: options.trustProxy,
-  });
+  const app = await createServiceServer({ ...options, title: 'care-relay app', description: 'Inbox of decrypted submissions, chart updates to the EMR, and SMS with redaction.' });
   if (options.smsWebhook) await app.register(options.smsWebhook);
   await app.register(async (api) => {
     await api.register(authPlugin, { tokens: options.tokens, audit: options.audit });

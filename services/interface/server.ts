@@ -29,17 +29,7 @@ export interface InterfaceServerOptions extends Omit<ServiceServerOptions, 'titl
 
 /** Builds the interface service's fastify instance (not listening yet). */
 export async function buildInterfaceServer(options: InterfaceServerOptions): Promise<FastifyInstance> {
-  const app = await createServiceServer({
-    title: 'care-relay interface',
-    description: 'Partner intake of continuing-care data, relayed encrypted to the app service.',
-    logger: options.logger,
-    registry: options.registry,
-    checks: options.checks,
-    bodyLimit: options.bodyLimit,
-    tls: options.tls,
-    publicBaseUrl: options.publicBaseUrl,
-    trustProxy: options.trustProxy,
-  });
+  const app = await createServiceServer({ ...options, title: 'care-relay interface', description: 'Partner intake of continuing-care data, relayed encrypted to the app service.' });
   await app.register(intakeRoutes, {
     partners: options.partners,
     outbound: options.outbound,

@@ -29,6 +29,15 @@ async function submit(body: string, headers: Record<string, string> = {}) {
   });
 }
 
+function chartUpdate(body: string) {
+  return stack.app.server.inject({
+    method: 'POST',
+    url: '/v1/chart-updates',
+    headers: { authorization: `Bearer ${stack.tokens.writer}`, 'content-type': 'application/hl7-v2' },
+    payload: body,
+  });
+}
+
 function reader(url: string, method: 'GET' | 'POST' = 'GET') {
   return stack.app.server.inject({ method, url, headers: { authorization: `Bearer ${stack.tokens.reader}` } });
 }
@@ -86,12 +95,7 @@ describe('partner → inbox → ack', () => {
 
 describe('chart update → EMR', () => {
   it('delivers a chart update to the EMR sink once, with the envelope id as idempotency key', async () => {
-    const res = await stack.app.server.inject({
-      method: 'POST',
-      url: '/v1/chart-updates',
-      headers: { authorization: `Bearer ${stack.tokens.writer}`, 'content-type': 'application/hl7-v2' },
-      payload: HL7,
-    });
+    const res = await chartUpdate(HL7);
     expect(res.statusCode).toBe(202);
     const { id } = res.json() as { id: string };
     const delivery = await waitFor(() => stack.sink.deliveries.get(id), { what: 'EMR delivery' });
@@ -102,12 +106,7 @@ describe('chart update → EMR', () => {
 
   it('retries while the EMR fails and delivers once it recovers', async () => {
     stack.sink.setMode({ kind: 'fail', status: 503, count: 2 });
-    const res = await stack.app.server.inject({
-      method: 'POST',
-      url: '/v1/chart-updates',
-      headers: { authorization: `Bearer ${stack.tokens.writer}`, 'content-type': 'application/hl7-v2' },
-      payload: HL7,
-    });
+    const res = await chartUpdate(HL7);
     const { id } = res.json() as { id: string };
     const delivery = await waitFor(() => stack.sink.deliveries.get(id), { what: 'delivery after recovery', timeoutMs: 25_000 });
     expect(delivery.attempts).toBe(1);
@@ -116,12 +115,7 @@ describe('chart update → EMR', () => {
 
   it('dead-letters a chart update the EMR rejects permanently, with the reason', async () => {
     stack.sink.setMode({ kind: 'fail', status: 422, count: 1 });
-    const res = await stack.app.server.inject({
-      method: 'POST',
-      url: '/v1/chart-updates',
-      headers: { authorization: `Bearer ${stack.tokens.writer}`, 'content-type': 'application/hl7-v2' },
-      payload: HL7,
-    });
+    const res = await chartUpdate(HL7);
     const { id } = res.json() as { id: string };
     const dlq = stack.queues['app-to-interface'].dlqUrl;
     const got = await waitFor(

@@ -1,13 +1,12 @@
-import { execFileSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
-import { connect, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadInterfaceConfig } from '../../services/interface/config.ts';
 import { startInterfaceService, type InterfaceService } from '../../services/interface/service.ts';
 import { captureLogger } from '../helpers/logs.ts';
 import type { TestStack } from '../helpers/stack.ts';
+import { makeSelfSignedCert, offerTls11 } from '../helpers/tls.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { auditFiles, bearer, readAudit, startSecurityStack } from './helpers.ts';
 
@@ -20,19 +19,14 @@ let port: number;
 
 beforeAll(async () => {
   stack = await startSecurityStack();
-  // A throwaway self-signed certificate for 127.0.0.1, made with the openssl CLI.
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    '-keyout', join(stack.dir, 'tls-key.pem'), '-out', join(stack.dir, 'tls-cert.pem'),
-  ], { stdio: 'ignore' });
-  cert = await readFile(join(stack.dir, 'tls-cert.pem'));
+  const made = await makeSelfSignedCert(stack.dir);
+  cert = made.cert;
   const config = loadInterfaceConfig({
     ...stack.env.iface,
     HOST: '127.0.0.1',
     PORT: '0',
-    TLS_CERT_FILE: join(stack.dir, 'tls-cert.pem'),
-    TLS_KEY_FILE: join(stack.dir, 'tls-key.pem'),
+    TLS_CERT_FILE: made.certFile,
+    TLS_KEY_FILE: made.keyFile,
     AUDIT_FILE: join(stack.dir, 'interface-tls-audit.jsonl'),
   });
   tlsService = await startInterfaceService(config, { logger: captureLogger('interface').logger });
@@ -92,15 +86,7 @@ describe('TLS on a real interface service (TLS_CERT_FILE / TLS_KEY_FILE)', () =>
   });
 
   it('refuses a client that offers at most TLS 1.1', async () => {
-    // Security level 0 lets OpenSSL 3 really offer TLS 1.0/1.1; the server must refuse the handshake.
-    const refused = await new Promise<Error & { code?: string }>((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port, servername: 'localhost', minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0', rejectUnauthorized: false });
-      socket.on('secureConnect', () => {
-        socket.destroy();
-        reject(new Error(`TLS 1.1 handshake succeeded (${socket.getProtocol()})`));
-      });
-      socket.on('error', resolve);
-    });
+    const refused = await offerTls11(port);
     expect(refused.code).toBe('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION');
   });
 

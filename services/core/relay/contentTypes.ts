@@ -13,58 +13,46 @@ export interface PayloadFormat {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function decodeUtf8(body: Buffer): string | undefined {
-  try {
-    return utf8.decode(body);
-  } catch {
-    return undefined;
-  }
+/** A text format: the body must be UTF-8, then `check` looks at the text. */
+function textFormat(contentType: string, check: (text: string) => string | undefined): PayloadFormat {
+  return {
+    contentType,
+    bodyEncoding: 'utf8',
+    check(body) {
+      let text: string;
+      try {
+        text = utf8.decode(body);
+      } catch {
+        return 'expected UTF-8 text';
+      }
+      return check(text);
+    },
+  };
 }
 
-const fhirJson: PayloadFormat = {
-  contentType: 'application/fhir+json',
-  bodyEncoding: 'utf8',
-  check(body) {
-    const text = decodeUtf8(body);
-    if (text === undefined) return 'expected UTF-8 text';
-    let doc: unknown;
-    try {
-      doc = JSON.parse(text);
-    } catch {
-      return 'expected a JSON document';
-    }
-    if (typeof doc !== 'object' || doc === null || typeof (doc as { resourceType?: unknown }).resourceType !== 'string') {
-      return 'expected a FHIR resource (a JSON object with resourceType)';
-    }
-    return undefined;
-  },
-};
+const fhirJson = textFormat('application/fhir+json', (text) => {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return 'expected a JSON document';
+  }
+  if (typeof doc !== 'object' || doc === null || typeof (doc as { resourceType?: unknown }).resourceType !== 'string') {
+    return 'expected a FHIR resource (a JSON object with resourceType)';
+  }
+  return undefined;
+});
 
-const hl7v2: PayloadFormat = {
-  contentType: 'application/hl7-v2',
-  bodyEncoding: 'utf8',
-  check(body) {
-    const text = decodeUtf8(body);
-    if (text === undefined) return 'expected UTF-8 text';
-    // MLLP framing bytes are transport, not message: a partner must send the bare message.
-    if (!text.startsWith('MSH|')) return 'expected an HL7 v2 message starting with an MSH segment';
-    return undefined;
-  },
-};
+// MLLP framing bytes are transport, not message: a partner must send the bare message.
+const hl7v2 = textFormat('application/hl7-v2', (text) => (text.startsWith('MSH|') ? undefined : 'expected an HL7 v2 message starting with an MSH segment'));
 
-const cdaXml: PayloadFormat = {
-  contentType: 'application/xml',
-  bodyEncoding: 'utf8',
-  check(body) {
-    const text = decodeUtf8(body);
-    if (text === undefined) return 'expected UTF-8 text';
-    const trimmed = text.replace(/^\uFEFF/, '').trimStart();
-    if (!trimmed.startsWith('<')) return 'expected an XML document';
-    // A DOCTYPE can carry entity expansion attacks; C-CDA never needs one.
-    if (/<!DOCTYPE/i.test(trimmed)) return 'XML with a DOCTYPE is not accepted';
-    return undefined;
-  },
-};
+const cdaXml = textFormat('application/xml', (text) => {
+  const trimmed = text.replace(/^\uFEFF/, '').trimStart();
+  if (!trimmed.startsWith('<')) return 'expected an XML document';
+  // A DOCTYPE can carry entity expansion attacks; C-CDA never needs one.
+  if (/<!DOCTYPE/i.test(trimmed)) return 'XML with a DOCTYPE is not accepted';
+  return undefined;
+});
 
 /** Media types accepted on the wire, mapped to their canonical format. */
 const formats = new Map<string, PayloadFormat>([

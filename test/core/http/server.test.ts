@@ -1,30 +1,27 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpServer } from '../../../services/core/http/server.ts';
 import { silentLogger } from '../../../services/core/log/logger.ts';
+import { makeSelfSignedCert, offerTls11 } from '../../helpers/tls.ts';
 import { captureLogger } from './helpers.ts';
 
 let dir: string;
 let cert: Buffer;
+let files: { certFile: string; keyFile: string };
 let app: FastifyInstance | undefined;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cr-tls-'));
-  // A throwaway self-signed P-256 certificate for localhost, made with the openssl CLI.
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-  ], { stdio: 'ignore' });
-  cert = await readFile(join(dir, 'cert.pem'));
+  const made = await makeSelfSignedCert(dir);
+  cert = made.cert;
+  files = { certFile: made.certFile, keyFile: made.keyFile };
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -56,7 +53,7 @@ function httpsGet(port: number, path: string, maxVersion?: 'TLSv1.2' | 'TLSv1.3'
 
 describe('createHttpServer with TLS', () => {
   it('serves HTTPS with TLS 1.2 or later, HSTS, and refuses a TLS 1.1 client', async () => {
-    app = createHttpServer({ logger: silentLogger, bodyLimit: 1024, tls: { certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem') } });
+    app = createHttpServer({ logger: silentLogger, bodyLimit: 1024, tls: files });
     app.get('/ping', async () => ({ pong: true }));
     const port = await listen(app);
 
@@ -69,20 +66,13 @@ describe('createHttpServer with TLS', () => {
     const v12 = await httpsGet(port, '/ping', 'TLSv1.2');
     expect(v12.protocol).toBe('TLSv1.2');
 
-    // The client really offers TLS 1.1 (security level 0 lets OpenSSL 3 do so); the server must refuse it.
-    const refused = await new Promise<Error & { code?: string }>((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port, servername: 'localhost', minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0', rejectUnauthorized: false });
-      socket.on('secureConnect', () => {
-        socket.destroy();
-        reject(new Error(`TLS 1.1 handshake succeeded (${socket.getProtocol()})`));
-      });
-      socket.on('error', resolve);
-    });
+    // The client really offers TLS 1.1; the server must refuse it.
+    const refused = await offerTls11(port);
     expect(refused.code).toBe('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION');
   });
 
   it('accepts PEM contents as well as files', async () => {
-    app = createHttpServer({ logger: silentLogger, bodyLimit: 1024, tls: { cert, key: await readFile(join(dir, 'key.pem')) } });
+    app = createHttpServer({ logger: silentLogger, bodyLimit: 1024, tls: { cert, key: await readFile(files.keyFile) } });
     app.get('/ping', async () => ({ pong: true }));
     const port = await listen(app);
     expect((await httpsGet(port, '/ping')).status).toBe(200);

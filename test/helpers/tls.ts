@@ -1,0 +1,31 @@
+import { execFileSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { connect } from 'node:tls';
+
+/** A throwaway self-signed P-256 certificate for localhost and 127.0.0.1, made with the openssl CLI. */
+export async function makeSelfSignedCert(dir: string, name = 'tls'): Promise<{ certFile: string; keyFile: string; cert: Buffer }> {
+  const certFile = join(dir, `${name}-cert.pem`);
+  const keyFile = join(dir, `${name}-key.pem`);
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    '-keyout', keyFile, '-out', certFile,
+  ], { stdio: 'ignore' });
+  return { certFile, keyFile, cert: await readFile(certFile) };
+}
+
+/**
+ * Offers at most TLS 1.1 to a server on loopback (security level 0 lets OpenSSL 3 really
+ * offer it) and resolves with the handshake error; rejects if the handshake succeeds.
+ */
+export function offerTls11(port: number): Promise<Error & { code?: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, servername: 'localhost', minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0', rejectUnauthorized: false });
+    socket.on('secureConnect', () => {
+      socket.destroy();
+      reject(new Error(`TLS 1.1 handshake succeeded (${socket.getProtocol()})`));
+    });
+    socket.on('error', resolve);
+  });
+}
