@@ -1,11 +1,11 @@
 // `care-relay keys`: create, inspect and rotate the OpenPGP keys of the two services.
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KeyError } from '../core/keys/errors.ts';
 import { SERVICE_NAME_PATTERN, generateServiceKey } from '../core/keys/generate.ts';
-import { ensureKeyDir, writePrivateKeyFile, writePublicKeyFile, writeServiceKeyFolder } from '../core/keys/files.ts';
+import { ensureKeyDir, exists, writePrivateKeyFile, writePublicKeyFile, writeServiceKeyFolder } from '../core/keys/files.ts';
 import { fingerprintOf, keyStatus } from '../core/keys/keyring.ts';
 import { readKeyFile, readPrivateKeyFile, readPublicKeyFile } from '../core/keys/load.ts';
 
@@ -47,15 +47,6 @@ function requireService(values: Values): string {
   if (service === undefined) throw new UsageError('--service is required');
   if (!SERVICE_NAME_PATTERN.test(service)) throw new UsageError(`--service must be a lower-case name like "app" (${SERVICE_NAME_PATTERN})`);
   return service;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The passphrase for new keys: --passphrase-file, else the environment; never printed. */

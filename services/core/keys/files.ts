@@ -15,7 +15,8 @@ export async function ensureKeyDir(dir: string): Promise<void> {
   await chmod(dir, 0o700);
 }
 
-async function exists(path: string): Promise<boolean> {
+/** True when something exists at `path`. */
+export async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
     return true;

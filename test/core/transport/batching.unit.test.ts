@@ -6,35 +6,12 @@ import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { SQSClient } from '@aws-sdk/client-sqs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createMetrics } from '../../../services/core/metrics/registry.ts';
 import { createConsumer, type Consumer, type ConsumerOptions, type HandlerResult } from '../../../services/core/transport/consumer.ts';
 import { createProducer, SQS_MAX_MESSAGE_BYTES, type OutgoingMessage } from '../../../services/core/transport/producer.ts';
 import { captureLogger, counterValue, wireAttributes } from './helpers.ts';
-
-interface Call {
-  name: string;
-  input: Record<string, unknown>;
-}
-
-type Answer = (call: Call, signal?: AbortSignal) => Promise<unknown>;
-
-/** A fake SQS client: `answer` decides each command's reply; every call is recorded. */
-function fakeClient(answer: Answer): { client: SQSClient; calls: Call[] } {
-  const calls: Call[] = [];
-  const client = {
-    send: (command: { constructor: { name: string }; input: Record<string, unknown> }, opts?: { abortSignal?: AbortSignal }) => {
-      const call = { name: command.constructor.name.replace(/Command$/, ''), input: command.input };
-      calls.push(call);
-      return answer(call, opts?.abortSignal);
-    },
-  } as unknown as SQSClient;
-  return { client, calls };
-}
-
-const hang = (signal?: AbortSignal): Promise<never> =>
-  new Promise((_, reject) => signal?.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' }))));
+import { fakeClient, hang, type Call } from './fakeClient.ts';
 
 type Entries = { Id: string; MessageBody?: string; ReceiptHandle?: string; VisibilityTimeout?: number }[];
 const entriesOf = (call: Call): Entries => call.input.Entries as Entries;

@@ -1,31 +1,11 @@
-import type { SQSClient } from '@aws-sdk/client-sqs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createMetrics } from '../../../services/core/metrics/registry.ts';
 import { backoffDelay } from '../../../services/core/transport/backoff.ts';
 import { createConsumer } from '../../../services/core/transport/consumer.ts';
 import { createDedupeSet } from '../../../services/core/transport/dedupe.ts';
 import { counterValue } from './helpers.ts';
+import { fakeClient, hang } from './fakeClient.ts';
 
-interface Call {
-  name: string;
-  input: Record<string, unknown>;
-}
-
-/** A fake SQS client: `answer` decides each command's reply; the receive hangs until aborted once the script runs dry. */
-function fakeClient(answer: (call: Call, signal?: AbortSignal) => Promise<unknown>): { client: SQSClient; calls: Call[] } {
-  const calls: Call[] = [];
-  const client = {
-    send: (command: { constructor: { name: string }; input: Record<string, unknown> }, opts?: { abortSignal?: AbortSignal }) => {
-      const call = { name: command.constructor.name.replace(/Command$/, ''), input: command.input };
-      calls.push(call);
-      return answer(call, opts?.abortSignal);
-    },
-  } as unknown as SQSClient;
-  return { client, calls };
-}
-
-const hang = (signal?: AbortSignal): Promise<never> =>
-  new Promise((_, reject) => signal?.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' }))));
 
 const messages = (count: number, from = 0): unknown[] =>
   Array.from({ length: count }, (_, i) => ({ MessageId: `id-${from + i}`, ReceiptHandle: `rh-${from + i}`, Body: 'x', Attributes: { ApproximateReceiveCount: '1' } }));
