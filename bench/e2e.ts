@@ -3,6 +3,7 @@
 import { Agent, request } from 'node:http';
 import type { Envelope } from '../services/core/envelope/envelope.ts';
 import { fhirPayload, percentile, round, sleep, timed, type Throughput } from './lib.ts';
+import { countSqsCalls, type SqsCallCounter } from '../test/helpers/sqsCalls.ts';
 import type { BenchStack } from './stack.ts';
 
 /** End-to-end figures for one payload size. */
@@ -23,27 +24,8 @@ export const E2E_CLIENTS = 32;
 const OPEN_LOOP_CAP = 256;
 
 /** Counts the SQS calls of both services' clients by operation, until `stop()`. */
-function countSqsCalls(stack: BenchStack): { counts: Map<string, number>; reset(): void; stop(): void } {
-  const counts = new Map<string, number>();
-  const name = 'benchSqsCallCounter';
-  const clients = [stack.iface.runtime.sqs, stack.app.runtime.sqs];
-  for (const client of clients) {
-    client.middlewareStack.add(
-      (next, context) => (args) => {
-        const op = context.commandName?.replace(/Command$/, '') ?? 'unknown';
-        counts.set(op, (counts.get(op) ?? 0) + 1);
-        return next(args);
-      },
-      { step: 'initialize', name },
-    );
-  }
-  return {
-    counts,
-    reset: () => counts.clear(),
-    stop: () => {
-      for (const client of clients) client.middlewareStack.remove(name);
-    },
-  };
+function countStackSqsCalls(stack: BenchStack): SqsCallCounter {
+  return countSqsCalls([stack.iface.runtime.sqs, stack.app.runtime.sqs]);
 }
 
 /** Watches the app inbox: when each envelope id became visible. */
@@ -109,7 +91,7 @@ export async function benchE2e(
 ): Promise<E2eResult[]> {
   const agent = new Agent({ keepAlive: true, maxSockets: OPEN_LOOP_CAP });
   const watch = watchInbox(stack);
-  const calls = countSqsCalls(stack);
+  const calls = countStackSqsCalls(stack);
   const inbox = stack.app.inbox;
   const once = async (body: Buffer): Promise<{ latencyMs: number }> => {
     const t0 = performance.now();

@@ -1,12 +1,10 @@
-import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
-import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadInterfaceConfig } from '../../services/interface/config.ts';
 import { startInterfaceService, type InterfaceService } from '../../services/interface/service.ts';
 import { captureLogger } from '../helpers/logs.ts';
 import type { TestStack } from '../helpers/stack.ts';
-import { makeSelfSignedCert, offerTls11 } from '../helpers/tls.ts';
+import { httpsCall as httpsCallTo, makeSelfSignedCert, offerTls11, type HttpsAnswer, type HttpsCallOptions } from '../helpers/tls.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { auditFiles, bearer, readAudit, startSecurityStack } from './helpers.ts';
 
@@ -37,28 +35,8 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-interface HttpsAnswer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  protocol: string | null;
-  body: string;
-}
-
-function httpsCall(path: string, options: { method?: string; headers?: Record<string, string>; body?: string; maxVersion?: 'TLSv1.2' | 'TLSv1.3' } = {}): Promise<HttpsAnswer> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      { host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers: options.headers, servername: 'localhost', ca: cert, agent: false, ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}) },
-      (res) => {
-        const protocol = (res.socket as TLSSocket).getProtocol();
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, protocol, body }));
-      },
-    );
-    req.on('error', reject);
-    req.end(options.body);
-  });
+function httpsCall(path: string, options: HttpsCallOptions = {}): Promise<HttpsAnswer> {
+  return httpsCallTo(port, cert, path, options);
 }
 
 describe('TLS on a real interface service (TLS_CERT_FILE / TLS_KEY_FILE)', () => {

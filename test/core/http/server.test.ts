@@ -1,15 +1,13 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpServer } from '../../../services/core/http/server.ts';
 import { silentLogger } from '../../../services/core/log/logger.ts';
-import { makeSelfSignedCert, offerTls11 } from '../../helpers/tls.ts';
+import { httpsCall, makeSelfSignedCert, offerTls11 } from '../../helpers/tls.ts';
 import { captureLogger } from './helpers.ts';
 
 let dir: string;
@@ -37,18 +35,7 @@ async function listen(a: FastifyInstance): Promise<number> {
 }
 
 function httpsGet(port: number, path: string, maxVersion?: 'TLSv1.2' | 'TLSv1.3') {
-  return new Promise<{ status: number; headers: Record<string, unknown>; protocol: string | null; body: string }>((resolve, reject) => {
-    const options = { host: '127.0.0.1', port, path, servername: 'localhost', ca: cert, agent: false, ...(maxVersion ? { maxVersion } : {}) };
-    const req = httpsRequest(options, (res) => {
-      const protocol = (res.socket as TLSSocket).getProtocol();
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, protocol, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+  return httpsCall(port, cert, path, maxVersion ? { maxVersion } : {});
 }
 
 describe('createHttpServer with TLS', () => {

@@ -12,6 +12,7 @@ import type { Counter } from 'prom-client';
 import type { AuditEvent, AuditSink } from '../../../services/core/audit/types.ts';
 import { createLogger } from '../../../services/core/log/logger.ts';
 import { stringAttribute, type SqsAttributes } from '../../../services/core/transport/attributes.ts';
+import { countSqsCalls, type SqsCallCounter } from '../../helpers/sqsCalls.ts';
 
 /** Polls `check` until it returns a truthy value or the deadline passes. */
 export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 10_000, what = 'condition'): Promise<NonNullable<T>> {
@@ -103,16 +104,6 @@ export async function deleteQueues(client: SQSClient, prefix: string): Promise<v
 }
 
 /** Counts a client's SQS calls by operation through its middleware stack, until `stop()`. */
-export function countCalls(client: SQSClient): { count(op: string): number; stop(): void } {
-  const counts = new Map<string, number>();
-  const name = `callCounter-${randomUUID()}`;
-  client.middlewareStack.add(
-    (next, context) => (args) => {
-      const op = context.commandName?.replace(/Command$/, '') ?? 'unknown';
-      counts.set(op, (counts.get(op) ?? 0) + 1);
-      return next(args);
-    },
-    { step: 'initialize', name },
-  );
-  return { count: (op) => counts.get(op) ?? 0, stop: () => void client.middlewareStack.remove(name) };
+export function countCalls(client: SQSClient): SqsCallCounter {
+  return countSqsCalls([client]);
 }
