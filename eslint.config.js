@@ -1,6 +1,10 @@
 // Lint: typescript-eslint's recommended rules plus the house rules from STYLE.md.
 import tseslint from 'typescript-eslint';
 
+// An import of the test tree (later rules for the same files replace this one, so each repeats it).
+const TEST_CODE = { group: ['**/test/**'], message: 'services/ must not import test code; dev tools live in services/devtools.' };
+const otherService = (...group) => ({ group, message: 'The services never import each other; core imports neither.' });
+
 export default tseslint.config(
   { ignores: ['node_modules/**', '.tools/**', 'coverage/**', 'bench/results/**'] },
   ...tseslint.configs.recommended,
@@ -26,16 +30,24 @@ export default tseslint.config(
     rules: { 'no-console': 'off' },
   },
   {
+    // Run-time code never loads test code: what `npm start` needs lives in services/devtools.
+    files: ['services/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [TEST_CODE] }],
+      'no-restricted-syntax': ['error', { selector: String.raw`ImportExpression[source.value=/(^|\/)test\//]`, message: 'services/ must not load test code.' }],
+    },
+  },
+  {
     // The two services never import each other; core imports neither.
     files: ['services/core/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: ['**/interface/**', '**/app/**'] }] },
+    rules: { 'no-restricted-imports': ['error', { patterns: [TEST_CODE, otherService('**/interface/**', '**/app/**')] }] },
   },
   {
     files: ['services/interface/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: ['**/app/**'] }] },
+    rules: { 'no-restricted-imports': ['error', { patterns: [TEST_CODE, otherService('**/app/**')] }] },
   },
   {
     files: ['services/app/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: ['**/interface/**'] }] },
+    rules: { 'no-restricted-imports': ['error', { patterns: [TEST_CODE, otherService('**/interface/**')] }] },
   },
 );
