@@ -12,6 +12,7 @@ const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
   devDependencies: Record<string, string>;
   engines: { node: string };
   volta?: { node: string };
+  allowScripts?: Record<string, boolean>;
 };
 
 /** The major version a semver range or version starts with (`^24.1.0`, `>=24.0.0`, `24` → 24). */
@@ -51,6 +52,8 @@ describe('Node 24 on a machine with an older node', () => {
     expect(major(pkg.devDependencies.node ?? '')).toBe(24);
     expect(major(pkg.engines.node)).toBe(24);
     expect(major(pkg.volta?.node ?? '')).toBe(24);
+    // Its preinstall script fetches the binary: allowed explicitly, so npm neither warns nor skips it.
+    expect(pkg.allowScripts?.node).toBe(true);
     expect(readFileSync('.nvmrc', 'utf8').trim()).toBe('24');
     expect(readFileSync('.node-version', 'utf8').trim()).toBe('24');
   });
