@@ -170,6 +170,9 @@ export async function run(argv: string[]): Promise<number> {
     const child = spawn(process.execPath, [resolve('services', name, 'main.ts')], {
       env: { ...common, KEYS_DIR: join(keysDir, name), ...passphraseFile(name), AUDIT_FILE: join(dataDir, `${name}-audit.jsonl`), ...extra },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group: a terminal's Ctrl-C reaches only this command, which then stops
+      // each service once with SIGTERM (a second signal would make a service exit without draining).
+      detached: true,
     });
     prefixOutput(child, name);
     children.push({ name, child, url: `http://127.0.0.1:${extra.PORT}` });
@@ -186,6 +189,11 @@ export async function run(argv: string[]): Promise<number> {
     APP_TOKENS_FILE: join(dataDir, 'app-tokens.json'),
     HMAC_KEY: secrets.hmacKeyApp,
     ...signalwire,
+  });
+
+  // Should this command end any other way, the services (in their own process groups) end with it.
+  process.once('exit', () => {
+    for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   });
 
   let stopping = false;
