@@ -33,6 +33,12 @@ describe('lint: services/ never load test code', () => {
     expect(await ruleIds('services/core/x.ts', "import { Inbox } from '../app/inbox/inbox.ts';\nvoid Inbox;\n")).toContain('no-restricted-imports');
   });
 
+  it('refuses the dev tools (fakes, emulator, demo sink) in core and in either service', async () => {
+    for (const file of ['services/core/x.ts', 'services/interface/x.ts', 'services/app/x.ts']) {
+      expect(await ruleIds(file, "import { startEmrSink } from '../devtools/emrSink.ts';\nvoid startEmrSink;\n"), file).toContain('no-restricted-imports');
+    }
+  });
+
   it('allows the dev tools from the CLI, and test/ from the tests', async () => {
     expect(await ruleIds('services/cli/x.ts', "export const load = () => import('../devtools/signalwire/index.ts');\n")).toEqual([]);
     expect(await ruleIds('test/x.test.ts', "import { waitFor } from './helpers/wait.ts';\nvoid waitFor;\n")).toEqual([]);
