@@ -10,7 +10,8 @@ async function ruleIds(filePath: string, code: string): Promise<string[]> {
   return result!.messages.map((m) => m.ruleId ?? `fatal: ${m.message}`);
 }
 
-describe('lint: services/ never load test code', () => {
+// The first lint loads typescript-eslint and the whole config: slow on a busy machine.
+describe('lint: services/ never load test code', { timeout: 120_000 }, () => {
   it('refuses a static import of test/ from the CLI', async () => {
     const ids = await ruleIds('services/cli/x.ts', "import { startFakeSignalWire } from '../../test/fakes/signalwire/index.ts';\nvoid startFakeSignalWire;\n");
     expect(ids).toContain('no-restricted-imports');
