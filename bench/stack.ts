@@ -11,6 +11,7 @@ import { startAppService, type AppService } from '../services/app/service.ts';
 import { hashToken } from '../services/core/http/auth.ts';
 import { createLogger } from '../services/core/log/logger.ts';
 import { ensureQueues } from '../services/core/transport/queues.ts';
+import { startSqsEmulator } from '../services/devtools/sqsEmulator.ts';
 import { loadInterfaceConfig } from '../services/interface/config.ts';
 import { startInterfaceService, type InterfaceService } from '../services/interface/service.ts';
 import { nullDestination, type BenchKeys } from './lib.ts';
@@ -19,6 +20,8 @@ import { nullDestination, type BenchKeys } from './lib.ts';
 export interface BenchSqs {
   /** Endpoint URL. */
   endpoint: string;
+  /** The environment a service needs to reach it. */
+  serviceEnv(): Record<string, string>;
   /** A client for it. */
   client: SQSClient;
   /** Stops the emulator. */
@@ -27,11 +30,11 @@ export interface BenchSqs {
 
 /** Starts fauxqs on loopback in this process. */
 export async function startBenchSqs(): Promise<BenchSqs> {
-  const { startFauxqs } = await import('fauxqs');
-  const server = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
-  const client = new SQSClient({ endpoint: server.address, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
+  const server = await startSqsEmulator();
+  const client = new SQSClient({ endpoint: server.endpoint, region: server.region, credentials: server.credentials });
   return {
-    endpoint: server.address,
+    endpoint: server.endpoint,
+    serviceEnv: () => server.serviceEnv(),
     client,
     stop: async () => {
       client.destroy();
@@ -55,13 +58,10 @@ export interface BenchStack {
 }
 
 /** Environment shared by both services in the bench (and the memory child). */
-export function commonEnv(sqs: { endpoint: string }, prefix: string, cryptoWorkers?: string): Record<string, string> {
+export function commonEnv(sqs: Pick<BenchSqs, 'serviceEnv'>, prefix: string, cryptoWorkers?: string): Record<string, string> {
   return {
     ...(cryptoWorkers === undefined ? {} : { CRYPTO_WORKERS: cryptoWorkers }),
-    SQS_ENDPOINT: sqs.endpoint,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'bench',
-    AWS_SECRET_ACCESS_KEY: 'bench',
+    ...sqs.serviceEnv(),
     QUEUE_PREFIX: prefix,
     HOST: '127.0.0.1',
     PORT: '0',

@@ -7,6 +7,7 @@ import { IdempotencyCache } from '../core/relay/idempotency.ts';
 import { MAX_PAYLOAD_BYTES } from '../core/relay/outbound.ts';
 import { startRuntime, type Runtime } from '../core/runtime/runtime.ts';
 import type { Consumer } from '../core/transport/consumer.ts';
+import { startServiceLifecycle, type ManagedConsumer } from '../core/runtime/lifecycle.ts';
 import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
 import { createOutboundPath } from '../core/runtime/outboundPath.ts';
 import { tlsOf } from '../core/runtime/serviceServer.ts';
@@ -34,7 +35,7 @@ export interface AppService {
   runtime: Runtime<AppQueues>;
   /** Re-reads the API tokens file (SIGHUP). */
   reload(): void;
-  /** Graceful stop: close HTTP, release held records, drain within the deadline, close. */
+  /** Graceful stop (idempotent): not ready, stop accepting HTTP, release held records, drain within the deadline, close. */
   stop(): Promise<void>;
 }
 
@@ -54,76 +55,67 @@ const INBOX_RELEASE_DEADLINE_MS = 2_000;
 /** Wires and starts the app service from a validated configuration. */
 export async function startAppService(config: AppConfig, options: StartAppOptions = {}): Promise<AppService> {
   const queues: readonly AppQueues[] = config.SIGNALWIRE_PROJECT_ID ? APP_QUEUES : APP_QUEUES.filter((q) => q !== 'app-sms-redaction');
-  const rt = (await startRuntime({
-    service: 'app',
-    config,
-    queues,
-    ...(options.logger ? { logger: options.logger } : {}),
-    ...(options.crypto ? { crypto: options.crypto } : {}),
-  })) as Runtime<AppQueues>;
-  const log = rt.logger;
-  try {
-    const tokens = createTokenStore({ file: config.APP_TOKENS_FILE });
-    const inbox = new Inbox(config.INBOX_CAPACITY);
+  const service = await startServiceLifecycle({
+    runtime: async () =>
+      (await startRuntime({
+        service: 'app',
+        config,
+        queues,
+        ...(options.logger ? { logger: options.logger } : {}),
+        ...(options.crypto ? { crypto: options.crypto } : {}),
+      })) as Runtime<AppQueues>,
+    listen: (options.listen ?? true) ? { port: config.PORT, host: config.HOST } : false,
+    wire: async (rt, running) => {
+      const tokens = createTokenStore({ file: config.APP_TOKENS_FILE });
+      const inbox = new Inbox(config.INBOX_CAPACITY);
 
-    const outbound = createOutboundPath(rt, { queue: 'app-to-interface', to: 'interface', fifo: config.QUEUE_FIFO });
-    const inboxConsumer = createInboundConsumer(rt, config, {
-      queue: 'interface-to-app',
-      kinds: ['care.submission'],
-      // Backpressure: at most INBOX_CAPACITY records held; beyond that messages wait in SQS.
-      maxInFlight: config.INBOX_CAPACITY,
-      effect: inboxEffect(inbox),
-    });
+      const outbound = createOutboundPath(rt, { queue: 'app-to-interface', to: 'interface', fifo: config.QUEUE_FIFO });
+      const inboxConsumer = createInboundConsumer(rt, config, {
+        queue: 'interface-to-app',
+        kinds: ['care.submission'],
+        // Backpressure: at most INBOX_CAPACITY records held; beyond that messages wait in SQS.
+        maxInFlight: config.INBOX_CAPACITY,
+        effect: inboxEffect(inbox),
+      });
 
-    const sms = config.SIGNALWIRE_PROJECT_ID ? createSms(config, rt) : undefined;
+      const sms = config.SIGNALWIRE_PROJECT_ID ? createSms(config, rt) : undefined;
 
-    const server = await buildAppServer({
-      logger: log,
-      tokens,
-      inbox,
-      outbound,
-      idempotency: new IdempotencyCache(),
-      audit: rt.audit,
-      emergency: rt.emergency,
-      registry: rt.metrics.registry,
-      checks: { queue: () => inboxConsumer.ready(), keys: () => rt.keys.own.current.isPrivate() },
-      bodyLimit: config.CHART_UPDATE_MAX_BODY_BYTES || MAX_PAYLOAD_BYTES,
-      ...(sms ? { smsRoutes: sms.routes, smsWebhook: sms.webhook } : {}),
-      tls: tlsOf(config),
-      publicBaseUrl: config.PUBLIC_BASE_URL,
-      trustProxy: config.TRUST_PROXY,
-    });
+      const server = await buildAppServer({
+        logger: rt.logger,
+        tokens,
+        inbox,
+        outbound,
+        idempotency: new IdempotencyCache(),
+        audit: rt.audit,
+        emergency: rt.emergency,
+        registry: rt.metrics.registry,
+        checks: { running, queue: () => inboxConsumer.ready(), keys: () => rt.keys.own.current.isPrivate() },
+        bodyLimit: config.CHART_UPDATE_MAX_BODY_BYTES || MAX_PAYLOAD_BYTES,
+        ...(sms ? { smsRoutes: sms.routes, smsWebhook: sms.webhook } : {}),
+        tls: tlsOf(config),
+        publicBaseUrl: config.PUBLIC_BASE_URL,
+        trustProxy: config.TRUST_PROXY,
+      });
 
-    const consumers = [inboxConsumer, ...(sms ? [sms.consumer] : [])];
-    rt.emergency.onChange((active) => consumers.forEach((c) => (active ? c.pause() : c.resume())));
-    for (const c of consumers) {
-      c.start();
-      if (rt.emergency.active) c.pause();
-    }
-    if (options.listen ?? true) await server.listen({ port: config.PORT, host: config.HOST });
-    else await server.ready();
+      const consumers: ManagedConsumer[] = [
+        { consumer: inboxConsumer, deadlineMs: Math.min(config.SHUTDOWN_DEADLINE_MS, INBOX_RELEASE_DEADLINE_MS) },
+        ...(sms ? [{ consumer: sms.consumer, deadlineMs: config.SHUTDOWN_DEADLINE_MS }] : []),
+      ];
+      return { server, consumers, inbox, tokens };
+    },
+  });
+  const { runtime: rt, parts } = service;
 
-    return {
-      server,
-      inbox,
-      consumers,
-      runtime: rt,
-      reload() {
-        tokens.reload();
-        log.info({ tokens: tokens.size }, 'tokens reloaded');
-        void rt.audit.record({ action: 'config.reloaded', actor: 'app', resourceType: 'tokens', outcome: 'success' });
-      },
-      async stop() {
-        await server.close();
-        await Promise.all([
-          inboxConsumer.stop({ deadlineMs: Math.min(config.SHUTDOWN_DEADLINE_MS, INBOX_RELEASE_DEADLINE_MS) }),
-          ...(sms ? [sms.consumer.stop({ deadlineMs: config.SHUTDOWN_DEADLINE_MS })] : []),
-        ]);
-        await rt.close();
-      },
-    };
-  } catch (err) {
-    await rt.close();
-    throw err;
-  }
+  return {
+    server: parts.server,
+    inbox: parts.inbox,
+    consumers: parts.consumers.map((c) => c.consumer),
+    runtime: rt,
+    reload() {
+      parts.tokens.reload();
+      rt.logger.info({ tokens: parts.tokens.size }, 'tokens reloaded');
+      void rt.audit.record({ action: 'config.reloaded', actor: 'app', resourceType: 'tokens', outcome: 'success' });
+    },
+    stop: service.stop,
+  };
 }

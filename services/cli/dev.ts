@@ -11,6 +11,7 @@ import { hashToken } from '../core/http/auth.ts';
 import { ensureQueues } from '../core/transport/queues.ts';
 import { createSqsClient } from '../core/transport/sqsClient.ts';
 import { startEmrSink } from '../devtools/emrSink.ts';
+import { startSqsEmulator } from '../devtools/sqsEmulator.ts';
 
 const usage = `usage: care-relay dev [--data DIR] [--keys DIR]
 
@@ -129,13 +130,12 @@ export async function run(argv: string[]): Promise<number> {
   const secrets = await loadSecrets(dataDir);
   await writeTokenFiles(dataDir, secrets);
 
-  const { startFauxqs } = await import('fauxqs');
   // In memory: the emulator's SQLite persistence (fauxqs 2.4) loses track of in-flight
   // messages after a visibility change, which would break heartbeats and releases.
   // Queued dev messages therefore end with Ctrl-C.
-  const sqsServer = await startFauxqs({ port: ports.sqs, host: '127.0.0.1', logger: false });
-  const sqsEndpoint = sqsServer.address;
-  const sqs = createSqsClient({ endpoint: sqsEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'dev', secretAccessKey: 'dev' } });
+  const sqsServer = await startSqsEmulator({ port: ports.sqs });
+  const sqsEndpoint = sqsServer.endpoint;
+  const sqs = createSqsClient({ endpoint: sqsEndpoint, region: sqsServer.region, credentials: sqsServer.credentials });
   await ensureQueues(sqs, { prefix: '' });
   sqs.destroy();
 
@@ -160,10 +160,7 @@ export async function run(argv: string[]): Promise<number> {
     PATH: env.PATH ?? '',
     HOME: env.HOME ?? '',
     LOG_LEVEL: env.LOG_LEVEL ?? 'info',
-    SQS_ENDPOINT: sqsEndpoint,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'dev',
-    AWS_SECRET_ACCESS_KEY: 'dev',
+    ...sqsServer.serviceEnv(),
     VISIBILITY_TIMEOUT_SECONDS: '30',
     HEARTBEAT_INTERVAL_SECONDS: '10',
   };
@@ -173,6 +170,9 @@ export async function run(argv: string[]): Promise<number> {
     const child = spawn(process.execPath, [resolve('services', name, 'main.ts')], {
       env: { ...common, KEYS_DIR: join(keysDir, name), ...passphraseFile(name), AUDIT_FILE: join(dataDir, `${name}-audit.jsonl`), ...extra },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group: a terminal's Ctrl-C reaches only this command, which then stops
+      // each service once with SIGTERM (a second signal would make a service exit without draining).
+      detached: true,
     });
     prefixOutput(child, name);
     children.push({ name, child, url: `http://127.0.0.1:${extra.PORT}` });
@@ -181,7 +181,7 @@ export async function run(argv: string[]): Promise<number> {
     PORT: String(ports.interface),
     PARTNERS_FILE: join(dataDir, 'partners.json'),
     ADMIN_TOKENS_FILE: join(dataDir, 'admin-tokens.json'),
-    EMR_URL: `${sink.url}/deliveries`,
+    ...sink.serviceEnv(),
     HMAC_KEY: secrets.hmacKeyInterface,
   });
   spawnService('app', {
@@ -189,6 +189,11 @@ export async function run(argv: string[]): Promise<number> {
     APP_TOKENS_FILE: join(dataDir, 'app-tokens.json'),
     HMAC_KEY: secrets.hmacKeyApp,
     ...signalwire,
+  });
+
+  // Should this command end any other way, the services (in their own process groups) end with it.
+  process.once('exit', () => {
+    for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   });
 
   let stopping = false;
@@ -258,18 +263,10 @@ Ctrl-C stops everything.`);
 
 /** Starts the fake SignalWire for local development; returns the env the app needs. */
 async function startDevSignalWire(appUrl: string): Promise<{ env: Record<string, string>; stop: () => Promise<void> }> {
-  const { startFakeSignalWire } = await import('../../test/fakes/signalwire/index.ts');
-  const fake = await startFakeSignalWire({});
+  const { startFakeSignalWire } = await import('../devtools/signalwire/index.ts');
+  const fake = await startFakeSignalWire({ fromNumber: '+15550100000' });
   return {
-    env: {
-      SIGNALWIRE_PROJECT_ID: fake.projectId,
-      SIGNALWIRE_API_TOKEN: fake.token,
-      SIGNALWIRE_SPACE_URL: fake.url,
-      SIGNALWIRE_SIGNING_KEY: fake.signingKey,
-      SIGNALWIRE_FROM_NUMBER: '+15550100000',
-      SIGNALWIRE_ALLOW_INSECURE: 'true',
-      PUBLIC_BASE_URL: appUrl,
-    },
+    env: fake.serviceEnv(appUrl),
     stop: () => fake.stop(),
   };
 }

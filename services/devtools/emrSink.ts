@@ -27,6 +27,8 @@ export interface EmrSink {
   deliveries: Map<string, SinkDelivery>;
   /** Every request received, including failed ones (envelope id and the status answered). */
   requests: Array<{ envelopeId: string; status: number }>;
+  /** The environment the interface service needs to deliver here: EMR_URL. */
+  serviceEnv(): Record<string, string>;
   /** Sets how the next requests are answered. */
   setMode(mode: SinkMode): void;
   /** Stops listening. */
@@ -130,9 +132,11 @@ export async function startEmrSink(options: EmrSinkOptions = {}): Promise<EmrSin
   });
   const { port } = server.address() as AddressInfo;
   const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';
+  const url = `http://${host}:${port}`;
   return {
-    url: `http://${host}:${port}`,
+    url,
     deliveries,
+    serviceEnv: () => ({ EMR_URL: `${url}/deliveries` }),
     requests,
     setMode: (m) => {
       mode = m;

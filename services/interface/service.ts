@@ -7,6 +7,7 @@ import type { RelayCrypto } from '../core/relay/crypto.ts';
 import type { ServiceKeys } from '../core/keys/load.ts';
 import { startRuntime, type Runtime } from '../core/runtime/runtime.ts';
 import type { Consumer } from '../core/transport/consumer.ts';
+import { startServiceLifecycle } from '../core/runtime/lifecycle.ts';
 import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
 import { createOutboundPath } from '../core/runtime/outboundPath.ts';
 import { tlsOf } from '../core/runtime/serviceServer.ts';
@@ -29,7 +30,7 @@ export interface InterfaceService {
   runtime: Runtime<'interface-to-app' | 'app-to-interface'>;
   /** Re-reads the partners and admin token files (SIGHUP). */
   reload(): void;
-  /** Graceful stop: close HTTP, drain the consumer within the deadline, close the runtime. */
+  /** Graceful stop (idempotent): not ready, stop accepting HTTP, drain the consumer within the deadline, close the runtime. */
   stop(): Promise<void>;
 }
 
@@ -45,67 +46,59 @@ export interface StartInterfaceOptions {
 
 /** Wires and starts the interface service from a validated configuration. */
 export async function startInterfaceService(config: InterfaceConfig, options: StartInterfaceOptions = {}): Promise<InterfaceService> {
-  const rt = await startRuntime({
-    service: 'interface',
-    config,
-    queues: INTERFACE_QUEUES,
-    ...(options.logger ? { logger: options.logger } : {}),
-    ...(options.crypto ? { crypto: options.crypto } : {}),
+  const service = await startServiceLifecycle({
+    runtime: () =>
+      startRuntime({
+        service: 'interface',
+        config,
+        queues: INTERFACE_QUEUES,
+        ...(options.logger ? { logger: options.logger } : {}),
+        ...(options.crypto ? { crypto: options.crypto } : {}),
+      }),
+    listen: (options.listen ?? true) ? { port: config.PORT, host: config.HOST } : false,
+    wire: async (rt, running) => {
+      const partners = createTokenStore<PartnerEntry>({ file: config.PARTNERS_FILE, entrySchema: partnerEntrySchema }) as TokenStore<PartnerEntry>;
+      const admins = config.ADMIN_TOKENS_FILE ? createTokenStore({ file: config.ADMIN_TOKENS_FILE }) : undefined;
+
+      const outbound = createOutboundPath(rt, { queue: 'interface-to-app', to: 'app', fifo: config.QUEUE_FIFO });
+      const emr = createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}) });
+      const consumer = createInboundConsumer(rt, config, {
+        queue: 'app-to-interface',
+        kinds: ['chart.update'],
+        maxInFlight: config.EMR_CONCURRENCY,
+        effect: emrDeliveryEffect({ emr, audit: rt.audit, logger: rt.logger }),
+      });
+
+      const server = await buildInterfaceServer({
+        logger: rt.logger,
+        partners,
+        ...(admins ? { admins } : {}),
+        outbound,
+        idempotency: new IdempotencyCache(),
+        audit: rt.audit,
+        emergency: rt.emergency,
+        registry: rt.metrics.registry,
+        checks: { running, queue: () => consumer.ready(), keys: () => rt.keys.own.current.isPrivate() },
+        bodyLimit: config.INTAKE_MAX_BODY_BYTES || MAX_PAYLOAD_BYTES,
+        tls: tlsOf(config),
+        publicBaseUrl: config.PUBLIC_BASE_URL,
+        trustProxy: config.TRUST_PROXY,
+      });
+      return { server, consumers: [{ consumer, deadlineMs: config.SHUTDOWN_DEADLINE_MS }], partners, admins };
+    },
   });
-  const log = rt.logger;
-  try {
-    const partners = createTokenStore<PartnerEntry>({ file: config.PARTNERS_FILE, entrySchema: partnerEntrySchema }) as TokenStore<PartnerEntry>;
-    const admins = config.ADMIN_TOKENS_FILE ? createTokenStore({ file: config.ADMIN_TOKENS_FILE }) : undefined;
+  const { runtime: rt, parts } = service;
 
-    const outbound = createOutboundPath(rt, { queue: 'interface-to-app', to: 'app', fifo: config.QUEUE_FIFO });
-    const emr = createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}) });
-    const consumer = createInboundConsumer(rt, config, {
-      queue: 'app-to-interface',
-      kinds: ['chart.update'],
-      maxInFlight: config.EMR_CONCURRENCY,
-      effect: emrDeliveryEffect({ emr, audit: rt.audit, logger: log }),
-    });
-
-    const server = await buildInterfaceServer({
-      logger: log,
-      partners,
-      ...(admins ? { admins } : {}),
-      outbound,
-      idempotency: new IdempotencyCache(),
-      audit: rt.audit,
-      emergency: rt.emergency,
-      registry: rt.metrics.registry,
-      checks: { queue: () => consumer.ready(), keys: () => rt.keys.own.current.isPrivate() },
-      bodyLimit: config.INTAKE_MAX_BODY_BYTES || MAX_PAYLOAD_BYTES,
-      tls: tlsOf(config),
-      publicBaseUrl: config.PUBLIC_BASE_URL,
-      trustProxy: config.TRUST_PROXY,
-    });
-
-    rt.emergency.onChange((active) => (active ? consumer.pause() : consumer.resume()));
-    consumer.start();
-    if (rt.emergency.active) consumer.pause();
-    if (options.listen ?? true) await server.listen({ port: config.PORT, host: config.HOST });
-    else await server.ready();
-
-    return {
-      server,
-      consumer,
-      runtime: rt,
-      reload() {
-        partners.reload();
-        admins?.reload();
-        log.info({ partners: partners.size }, 'tokens reloaded');
-        void rt.audit.record({ action: 'config.reloaded', actor: 'interface', resourceType: 'tokens', outcome: 'success' });
-      },
-      async stop() {
-        await server.close();
-        await consumer.stop({ deadlineMs: config.SHUTDOWN_DEADLINE_MS });
-        await rt.close();
-      },
-    };
-  } catch (err) {
-    await rt.close();
-    throw err;
-  }
+  return {
+    server: parts.server,
+    consumer: parts.consumers[0]!.consumer,
+    runtime: rt,
+    reload() {
+      parts.partners.reload();
+      parts.admins?.reload();
+      rt.logger.info({ partners: parts.partners.size }, 'tokens reloaded');
+      void rt.audit.record({ action: 'config.reloaded', actor: 'interface', resourceType: 'tokens', outcome: 'success' });
+    },
+    stop: service.stop,
+  };
 }

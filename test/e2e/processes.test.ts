@@ -58,7 +58,7 @@ beforeAll(async () => {
   keys = await makeServiceKeyPair();
   sink = await startEmrSink();
   dir = await mkdtemp(join(tmpdir(), 'cr-proc-'));
-  env = await writeServiceEnv(dir, sqs, keys, { iface: { EMR_URL: `${sink.url}/deliveries` } });
+  env = await writeServiceEnv(dir, sqs, keys, { iface: { ...sink.serviceEnv() } });
   const port = await freePort();
   iface = runNode('services/interface/main.ts', [], { ...env.iface, PORT: String(port) });
   running.push(iface);

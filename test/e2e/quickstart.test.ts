@@ -21,7 +21,7 @@ beforeAll(async () => {
     APP_PORT: String(ports.app),
     EMR_SINK_PORT: String(ports.sink),
     SQS_PORT: String(ports.sqs),
-  });
+  }, { detached: true });
   await waitFor(() => dev.lines.some((l) => l.includes('Ctrl-C stops everything')) || (dev.child.exitCode !== null && Promise.reject(new Error(dev.lines.join('\n')))), {
     timeoutMs: 60_000,
     what: 'care-relay dev to be ready',
@@ -99,9 +99,15 @@ describe('npm start (care-relay dev)', () => {
     }
   });
 
-  it('stops everything cleanly on Ctrl-C', async () => {
-    const code = await dev.stop('SIGINT');
-    expect(code).toBe(0);
+  it("stops everything cleanly on a terminal's Ctrl-C (SIGINT to the whole process group): each service drains once, no second signal", async () => {
+    process.kill(-dev.child.pid!, 'SIGINT');
+    expect(await dev.exited).toBe(0);
+    for (const service of ['interface', 'app']) {
+      const lines = dev.lines.filter((l) => l.startsWith(`[${service}]`));
+      expect(lines.some((l) => l.includes('"msg":"consumer stopped"')), service).toBe(true);
+      expect(lines.filter((l) => l.includes('"msg":"stopping"')), service).toHaveLength(1);
+      expect(lines.some((l) => l.includes('second signal')), service).toBe(false);
+    }
     for (const port of [ports.iface, ports.app, ports.sink]) {
       await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
     }

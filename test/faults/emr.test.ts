@@ -118,7 +118,7 @@ describe('EMR failures', () => {
     const dead = await startEmrSink();
     dead.setMode({ kind: 'fail', status: 503 });
     try {
-      await world.service('interface', { QUEUE_PREFIX: prefix, EMR_URL: `${dead.url}/deliveries`, EMR_TIMEOUT_MS: String(EMR_TIMEOUT_MS) });
+      await world.service('interface', { QUEUE_PREFIX: prefix, ...dead.serviceEnv(), EMR_TIMEOUT_MS: String(EMR_TIMEOUT_MS) });
       const n = 3;
       const ids: string[] = [];
       for (let i = 0; i < n; i++) ids.push(await sendSealedChartUpdate(world, queues['app-to-interface'].url, `dead-${i}`));

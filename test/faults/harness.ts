@@ -188,7 +188,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const sink = await startEmrSink();
   const common = { LOG_LEVEL, CRYPTO_WORKERS: '1', ...options.common };
   const env = await writeServiceEnv(dir, emulator.sqs, keys, {
-    iface: { ...common, EMR_URL: `${sink.url}/deliveries`, ...options.iface },
+    iface: { ...common, ...sink.serviceEnv(), ...options.iface },
     app: { ...common, ...options.app },
   });
   const world: World = {

@@ -3,7 +3,7 @@
 // every message that was sent ends redacted, body blank and no media left. The redaction
 // fallback is 2 s and the `sent` grace 1 s so it completes quickly.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeSignalWire, type FakeSignalWire } from '../fakes/signalwire/index.ts';
+import { startFakeSignalWire, type FakeSignalWire } from '../../services/devtools/signalwire/index.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { depth, pool, report, rng, scaled, startWorld, type ServiceProcess, type World } from './harness.ts';
 
@@ -17,16 +17,10 @@ beforeAll(async () => {
   app = await world.service(
     'app',
     {
-      SIGNALWIRE_PROJECT_ID: fake.projectId,
-      SIGNALWIRE_API_TOKEN: fake.token,
-      SIGNALWIRE_SPACE_URL: fake.url,
-      SIGNALWIRE_SIGNING_KEY: fake.signingKey,
-      SIGNALWIRE_FROM_NUMBER: '+15550009999',
-      SIGNALWIRE_ALLOW_INSECURE: 'true',
       REDACTION_FALLBACK_DELAY_SECONDS: '2',
       REDACTION_SENT_GRACE_SECONDS: '1',
     },
-    (url) => ({ PUBLIC_BASE_URL: url }),
+    (url) => fake.serviceEnv(url),
   );
 });
 

@@ -28,10 +28,12 @@ export async function freePort(): Promise<number> {
 }
 
 /** Runs `node <script> ...args` from the repository root with exactly `env` (plus PATH and HOME). */
-export function runNode(script: string, args: string[], env: Record<string, string>): RunningProcess {
+export function runNode(script: string, args: string[], env: Record<string, string>, options: { detached?: boolean } = {}): RunningProcess {
   const child = spawn(process.execPath, [resolve(script), ...args], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, as a command started from a terminal (see `process.kill(-pid)`).
+    ...(options.detached ? { detached: true } : {}),
   });
   const lines: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {

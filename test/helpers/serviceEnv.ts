@@ -43,10 +43,8 @@ export async function writeServiceEnv(dir: string, sqs: TestSqs, keys: TestServi
   );
   await writeFile(join(dir, 'admins.json'), JSON.stringify({ tokens: [{ name: 'admin', sha256: hashToken(tokens.admin), roles: ['admin'] }] }));
   const common = {
-    SQS_ENDPOINT: sqs.endpoint,
-    AWS_REGION: sqs.region,
+    ...sqs.serviceEnv(),
     QUEUE_PREFIX: sqs.prefix,
-    ...(process.env.SQS_ENDPOINT ? {} : { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' }),
     HOST: '127.0.0.1',
     PORT: '0',
     LOG_LEVEL: 'info',

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { startSqsEmulator } from '../../services/devtools/sqsEmulator.ts';
 
 /** An SQS endpoint for a test: the in-process emulator, or whatever SQS_ENDPOINT names. */
 export interface TestSqs {
@@ -11,6 +12,8 @@ export interface TestSqs {
   client: SQSClient;
   /** A queue-name prefix unique to this test run, so suites never share queues. */
   prefix: string;
+  /** The environment a service needs to reach it (SQS_ENDPOINT, AWS_REGION, the emulator's static credentials). */
+  serviceEnv(): Record<string, string>;
   /** Stops the emulator (no-op for an external endpoint). */
   stop(): Promise<void>;
 }
@@ -34,18 +37,17 @@ export async function startTestSqs(options: StartTestSqsOptions = {}): Promise<T
   const external = process.env.SQS_ENDPOINT;
   if (external) {
     const client = new SQSClient({ endpoint: external, region });
-    return { endpoint: external, region, client, prefix, stop: async () => client.destroy() };
+    const serviceEnv = (): Record<string, string> => ({ SQS_ENDPOINT: external, AWS_REGION: region });
+    return { endpoint: external, region, client, prefix, serviceEnv, stop: async () => client.destroy() };
   }
-  const { startFauxqs } = await import('fauxqs');
-  const server = await startFauxqs({ port: options.port ?? 0, host: '127.0.0.1', logger: false, ...(options.dataDir ? { dataDir: options.dataDir } : {}) });
-  const endpoint = server.address;
-  // The emulator accepts any credentials; static ones keep the SDK from probing the host.
-  const client = new SQSClient({ endpoint, region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  const server = await startSqsEmulator({ ...(options.port ? { port: options.port } : {}), ...(options.dataDir ? { dataDir: options.dataDir } : {}) });
+  const client = new SQSClient({ endpoint: server.endpoint, region: server.region, credentials: server.credentials });
   return {
-    endpoint,
-    region,
+    endpoint: server.endpoint,
+    region: server.region,
     client,
     prefix,
+    serviceEnv: () => server.serviceEnv(),
     stop: async () => {
       client.destroy();
       await server.stop();

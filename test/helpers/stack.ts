@@ -52,7 +52,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   const sink = await startEmrSink();
   const dir = await mkdtemp(join(tmpdir(), 'cr-stack-'));
   const written = await writeServiceEnv(dir, sqs, keys, {
-    iface: { EMR_URL: `${sink.url}/deliveries`, ...options.ifaceEnv },
+    iface: { ...sink.serviceEnv(), ...options.ifaceEnv },
     app: { ...options.appEnv },
   });
   const { tokens } = written;

@@ -4,7 +4,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
 import type { AuditEntry } from '../../services/core/audit/chain.ts';
 import { PROBLEM_TYPE_BASE } from '../../services/core/errors/relayError.ts';
-import { startFakeSignalWire, type FakeSignalWire } from '../fakes/signalwire/index.ts';
+import { startFakeSignalWire, type FakeSignalWire } from '../../services/devtools/signalwire/index.ts';
 import { startStack, type StackOptions, type TestStack } from '../helpers/stack.ts';
 import { freePort } from '../helpers/processes.ts';
 
@@ -84,13 +84,7 @@ export async function startSmsStack(options: StackOptions = {}): Promise<SmsStac
   const stack = await startSecurityStack({
     ...options,
     appEnv: {
-      SIGNALWIRE_PROJECT_ID: fake.projectId,
-      SIGNALWIRE_API_TOKEN: fake.token,
-      SIGNALWIRE_SPACE_URL: fake.url,
-      SIGNALWIRE_SIGNING_KEY: fake.signingKey,
-      SIGNALWIRE_FROM_NUMBER: '+15550009999',
-      SIGNALWIRE_ALLOW_INSECURE: 'true',
-      PUBLIC_BASE_URL: appUrl,
+      ...fake.serviceEnv(appUrl),
       REDACTION_SENT_GRACE_SECONDS: '0',
       // The status callback drives redaction in these tests; the fallback job only backs it up.
       REDACTION_FALLBACK_DELAY_SECONDS: '600',

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEnvelope } from '../../services/core/envelope/envelope.ts';
 import { seal } from '../../services/core/envelope/seal.ts';
 import { stringAttribute } from '../../services/core/transport/attributes.ts';
-import { signCallback } from '../fakes/signalwire/index.ts';
+import { signCallback } from '../../services/devtools/signalwire/index.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { auditFiles, bearer, readAudit, startSmsStack, type SmsStack } from './helpers.ts';
 

@@ -82,6 +82,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
   const keys = await loadServiceKeys({ dir: config.KEYS_DIR, passphrase: config.KEY_PASSPHRASE });
   const audit = await openAuditLog({ file: config.AUDIT_FILE, service });
   const sqs = createSqsClient({ region: config.AWS_REGION, ...(config.SQS_ENDPOINT ? { endpoint: config.SQS_ENDPOINT } : {}) });
+  let crypto: RelayCrypto | undefined;
   try {
     await audit.record({
       action: 'key.loaded',
@@ -94,11 +95,12 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
     logger.info({ fingerprint: keys.own.fingerprint, peers: keys.peers.pinned.length }, 'keys loaded');
     const queues = await resolveQueues(sqs, { prefix: config.QUEUE_PREFIX, fifo: config.QUEUE_FIFO, queues: options.queues });
     const limits = { self: service, maxSkewMs: config.MAX_CLOCK_SKEW_SECONDS * 1000, maxAgeMs: config.MESSAGE_MAX_AGE_SECONDS * 1000 };
-    const crypto = options.crypto
+    const relayCrypto = options.crypto
       ? options.crypto(keys)
       : (config.CRYPTO_WORKERS ?? 0) > 0
         ? await createCryptoPool({ keysDir: config.KEYS_DIR, passphrase: config.KEY_PASSPHRASE, limits, threads: config.CRYPTO_WORKERS! })
         : localCrypto(keys, limits);
+    crypto = relayCrypto;
     const emergency = new EmergencySwitch(false, audit, service);
     // Starting in emergency mode (EMERGENCY_MODE) is a switch too: audited with actor `config`.
     if (config.EMERGENCY_MODE) {
@@ -109,7 +111,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
       service,
       logger,
       keys,
-      crypto,
+      crypto: relayCrypto,
       audit,
       sqs,
       queues,
@@ -118,12 +120,14 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
       emergency,
       hash: (value) => hashId(config.HMAC_KEY, value),
       close: async () => {
-        await crypto.close();
+        await relayCrypto.close();
         await audit.close();
         sqs.destroy();
       },
     };
   } catch (err) {
+    // Whatever was opened is closed again, the crypto worker pool included.
+    await crypto?.close();
     await audit.close();
     sqs.destroy();
     throw err;

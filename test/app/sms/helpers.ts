@@ -7,7 +7,7 @@ import type { RedactionJob } from '../../../services/app/sms/redactionJob.ts';
 import type { HandlerResult, SmsConfig } from '../../../services/app/sms/types.ts';
 import { statusWebhook, type StatusWebhookOptions } from '../../../services/app/sms/webhook.ts';
 import { waitFor as waitUntil } from '../../helpers/wait.ts';
-import { startFakeSignalWire, type FakeSignalWire, type FakeSignalWireOptions } from '../../fakes/signalwire/index.ts';
+import { startFakeSignalWire, type FakeSignalWire, type FakeSignalWireOptions } from '../../../services/devtools/signalwire/index.ts';
 import { freePort } from '../../helpers/processes.ts';
 
 /** A free loopback port (so PUBLIC_BASE_URL is known before the server starts). */

@@ -33,7 +33,7 @@ function io(w: SmsWorld) {
   return {
     out, err,
     io: {
-      env: { SIGNALWIRE_PROJECT_ID: w.fake.projectId, SIGNALWIRE_API_TOKEN: w.fake.token, SIGNALWIRE_SPACE_URL: w.fake.url, SIGNALWIRE_ALLOW_INSECURE: 'true', REDACTION_SENT_GRACE_SECONDS: '1' },
+      env: { ...w.fake.serviceEnv(), REDACTION_SENT_GRACE_SECONDS: '1' },
       stdout: (t: string) => void out.push(t),
       stderr: (t: string) => void err.push(t),
     },

@@ -27,7 +27,12 @@ export interface FakeSignalWireOptions {
   manual?: boolean;
   /** Final outcome when nothing else is configured (default `delivered`). */
   defaultOutcome?: Outcome;
+  /** The sending number a service is given (default {@link FAKE_FROM_NUMBER}). */
+  fromNumber?: string;
 }
+
+/** The sending number the fake hands out unless told otherwise. */
+export const FAKE_FROM_NUMBER = '+15550009999';
 
 /** Seeds a message straight into the store (no HTTP, no callbacks): for large sweeps. */
 export interface SeedInput {
@@ -81,6 +86,12 @@ export interface FakeSignalWire {
   message(sid: string): FakeMessage | undefined;
   /** Media remaining for a message sid (also after the message was deleted). */
   mediaOf(sid: string): ReturnType<FakeStore['mediaOf']>;
+  /**
+   * The environment the app service needs to send through this fake: the SIGNALWIRE_*
+   * variables (insecure http allowed: the fake is on loopback) and, when the app's own
+   * URL is given, PUBLIC_BASE_URL for its status callbacks.
+   */
+  serviceEnv(appUrl?: string): Record<string, string>;
   /** Stops timers and the server. */
   stop(): Promise<void>;
 }
@@ -90,6 +101,7 @@ export async function startFakeSignalWire(options: FakeSignalWireOptions = {}): 
   const projectId = options.projectId ?? randomUUID();
   const token = options.token ?? 'PT' + randomBytes(24).toString('hex');
   const signingKey = options.signingKey ?? 'PSK_' + randomBytes(18).toString('base64url');
+  const fromNumber = options.fromNumber ?? FAKE_FROM_NUMBER;
   const now = () => new Date();
   const store = new FakeStore(now);
   const callbacks = new CallbackSender(signingKey);
@@ -129,7 +141,7 @@ export async function startFakeSignalWire(options: FakeSignalWireOptions = {}): 
       store.create({
         accountSid: projectId,
         to: input.to ?? '+15550000001',
-        from: input.from ?? '+15550009999',
+        from: input.from ?? fromNumber,
         body: input.body ?? 'seeded',
         mediaUrls: input.mediaUrls ?? [],
         outcome: 'delivered',
@@ -138,6 +150,15 @@ export async function startFakeSignalWire(options: FakeSignalWireOptions = {}): 
       }),
     message: (sid) => store.messages.get(sid),
     mediaOf: (sid) => store.mediaOf(sid),
+    serviceEnv: (appUrl) => ({
+      SIGNALWIRE_PROJECT_ID: projectId,
+      SIGNALWIRE_API_TOKEN: token,
+      SIGNALWIRE_SPACE_URL: `http://${host}`,
+      SIGNALWIRE_SIGNING_KEY: signingKey,
+      SIGNALWIRE_FROM_NUMBER: fromNumber,
+      SIGNALWIRE_ALLOW_INSECURE: 'true',
+      ...(appUrl ? { PUBLIC_BASE_URL: appUrl } : {}),
+    }),
     stop: async () => {
       lifecycle.stop();
       await callbacks.idle();

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { RestClient } from '@signalwire/compatibility-api';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSignalWireClient } from '../../../services/app/sms/client.ts';
-import { startFakeSignalWire, type FakeSignalWire } from './index.ts';
+import { startFakeSignalWire, type FakeSignalWire } from '../../../services/devtools/signalwire/index.ts';
 
 let fake: FakeSignalWire | undefined;
 let sink: Server | undefined;

@@ -3,10 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashToken } from '../../services/core/http/auth.ts';
-import type { TestStack } from '../helpers/stack.ts';
-import { waitFor } from '../helpers/wait.ts';
-import { auditFiles, bearer, expectProblem, readAudit, startSecurityStack, submit } from './helpers.ts';
+import { hashToken } from '../../../services/core/http/auth.ts';
+import type { TestStack } from '../../helpers/stack.ts';
+import { waitFor } from '../../helpers/wait.ts';
+import { auditFiles, bearer, expectProblem, readAudit, startSecurityStack, submit } from '../../security/helpers.ts';
 
 const FHIR = JSON.stringify({ resourceType: 'Observation', status: 'final', code: { text: 'partner test' } });
 const HL7 = 'MSH|^~\\&|LAB|CARE|EMR|HOSP|202601011200||ORU^R01|9|P|2.5\r';
@@ -149,7 +149,7 @@ describe('SIGHUP on a running interface process', () => {
       PORT: '0',
       LOG_LEVEL: 'info',
     };
-    child = spawn(process.execPath, [resolve(import.meta.dirname, '../../services/interface/main.ts')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, [resolve(import.meta.dirname, '../../../services/interface/main.ts')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (c: Buffer) => (out += c.toString('utf8')));
     child.stderr!.on('data', (c: Buffer) => (out += c.toString('utf8')));

@@ -1,0 +1,152 @@
+// The app's in-memory inbox on its own: holds (leases), listing, ack and the delete it
+// waits for, release on abort (shutdown), and the capacity bound it reports.
+import { describe, expect, it } from 'vitest';
+import { inboxEffect } from '../../../services/app/inbox/effect.ts';
+import { Inbox } from '../../../services/app/inbox/inbox.ts';
+import { buildEnvelope, type Envelope } from '../../../services/core/envelope/envelope.ts';
+import type { ReceivedMessage } from '../../../services/core/transport/consumerTypes.ts';
+
+function submission(body = '{"resourceType":"Patient","id":"p1"}', bytes?: Uint8Array): Envelope {
+  return buildEnvelope({ kind: 'care.submission', from: 'interface', to: 'app', queue: 'interface-to-app', partner: 'acme', contentType: 'application/fhir+json', body: bytes ?? body });
+}
+
+/** Whether a promise has settled yet (after the microtasks queued so far). */
+async function settled(p: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  void p.then(() => (done = true));
+  await new Promise((r) => setImmediate(r));
+  return done;
+}
+
+describe('Inbox', () => {
+  it('holds a record until it is acknowledged: the hold stays pending, the record is listed and readable', async () => {
+    const inbox = new Inbox(10);
+    const e = submission();
+    const hold = inbox.hold(e, new AbortController().signal, new Date('2026-01-01T00:00:00Z'));
+    expect(await settled(hold)).toBe(false);
+    expect(inbox.size).toBe(1);
+    expect(inbox.get(e.id)).toEqual(e);
+    expect(inbox.list()).toEqual([
+      { id: e.id, kind: 'care.submission', partner: 'acme', contentType: 'application/fhir+json', sentAt: e.sentAt, receivedAt: '2026-01-01T00:00:00.000Z', bytes: Buffer.byteLength(e.body) },
+    ]);
+    expect(inbox.ack(e.id)).toBe(true);
+    expect(await hold).toBe('acked');
+    expect(inbox.size).toBe(0);
+    expect(inbox.get(e.id)).toBeUndefined();
+  });
+
+  it('lists metadata only, never the payload; counts decoded bytes of a base64 body', () => {
+    const inbox = new Inbox(10);
+    const secret = submission('{"resourceType":"Patient","name":[{"family":"Roe","given":["Jane"]}]}');
+    const binary = submission(undefined, new Uint8Array([0, 1, 2, 3, 4, 5, 6]));
+    void inbox.hold(secret, new AbortController().signal);
+    void inbox.hold(binary, new AbortController().signal);
+    expect(JSON.stringify(inbox.list())).not.toContain('Roe');
+    expect(inbox.list().find((s) => s.id === binary.id)?.bytes).toBe(7);
+  });
+
+  it('pages oldest first with limit and after', () => {
+    const inbox = new Inbox(10);
+    const ids = Array.from({ length: 5 }, () => submission()).map((e) => (void inbox.hold(e, new AbortController().signal), e.id));
+    expect(inbox.list(2).map((s) => s.id)).toEqual(ids.slice(0, 2));
+    expect(inbox.list(2, ids[1]).map((s) => s.id)).toEqual(ids.slice(2, 4));
+    expect(inbox.list(10, ids[4])).toEqual([]);
+  });
+
+  it('a second delivery of the same envelope joins the first hold: one record, both settle on one ack', async () => {
+    const inbox = new Inbox(10);
+    const e = submission();
+    const first = inbox.hold(e, new AbortController().signal);
+    const second = inbox.hold(e, new AbortController().signal);
+    expect(inbox.size).toBe(1);
+    inbox.ack(e.id);
+    expect(await Promise.all([first, second])).toEqual(['acked', 'acked']);
+  });
+
+  it('acking an unknown or already acknowledged record is false and changes nothing', () => {
+    const inbox = new Inbox(10);
+    const e = submission();
+    void inbox.hold(e, new AbortController().signal);
+    expect(inbox.ack('01900000-0000-7000-8000-000000000000')).toBe(false);
+    expect(inbox.ack(e.id)).toBe(true);
+    expect(inbox.ack(e.id)).toBe(false);
+    expect(inbox.deletion('01900000-0000-7000-8000-000000000000')).toBeUndefined();
+  });
+
+  it('after an ack, deletion() resolves with whether the queue message was deleted', async () => {
+    const inbox = new Inbox(10);
+    const [ok, failed] = [submission(), submission()];
+    void inbox.hold(ok, new AbortController().signal);
+    void inbox.hold(failed, new AbortController().signal);
+    inbox.ack(ok.id);
+    inbox.ack(failed.id);
+    const okDeletion = inbox.deletion(ok.id)!;
+    const failedDeletion = inbox.deletion(failed.id)!;
+    expect(await settled(okDeletion)).toBe(false);
+    inbox.deleted(ok.id, true);
+    inbox.deleted(failed.id, false);
+    expect(await okDeletion).toBe(true);
+    expect(await failedDeletion).toBe(false);
+    expect(inbox.deletion(ok.id)).toBeUndefined();
+  });
+
+  it('at close (the consumer aborts its handlers) every held record is released and removed', async () => {
+    const inbox = new Inbox(10);
+    const shutdown = new AbortController();
+    const holds = [submission(), submission(), submission()].map((e) => inbox.hold(e, shutdown.signal));
+    shutdown.abort();
+    expect(await Promise.all(holds)).toEqual(['released', 'released', 'released']);
+    expect(inbox.size).toBe(0);
+    expect(inbox.list()).toEqual([]);
+  });
+
+  it('an abort between ack and delete tells the waiting ack the message was not deleted', async () => {
+    const inbox = new Inbox(10);
+    const shutdown = new AbortController();
+    const e = submission();
+    void inbox.hold(e, shutdown.signal);
+    inbox.ack(e.id);
+    const deletion = inbox.deletion(e.id)!;
+    shutdown.abort();
+    expect(await deletion).toBe(false);
+  });
+
+  it('a hold that starts after the shutdown began is released at once and never listed', async () => {
+    const inbox = new Inbox(10);
+    const shutdown = new AbortController();
+    shutdown.abort();
+    expect(await inbox.hold(submission(), shutdown.signal)).toBe('released');
+    expect(inbox.size).toBe(0);
+  });
+
+  it('reports its capacity: the bound the consumer is given as maxInFlight (the inbox itself never evicts)', async () => {
+    const inbox = new Inbox(2);
+    expect(inbox.capacity).toBe(2);
+    const held = [submission(), submission()];
+    for (const e of held) void inbox.hold(e, new AbortController().signal);
+    expect(inbox.size).toBe(inbox.capacity);
+    expect(inbox.list().map((s) => s.id)).toEqual(held.map((e) => e.id));
+  });
+
+  it('as the consumer effect: done with an onDeleted hook on ack, release on shutdown; the ciphertext is dropped while held', async () => {
+    const inbox = new Inbox(10);
+    const effect = inboxEffect(inbox);
+    let released = 0;
+    const message = { receiveCount: 1, releaseBody: () => void released++ } as unknown as ReceivedMessage;
+    const e = submission();
+    const result = effect(e, message, new AbortController().signal);
+    await new Promise((r) => setImmediate(r));
+    expect(released).toBe(1);
+    inbox.ack(e.id);
+    const done = await result;
+    expect(done.status).toBe('done');
+    const deletion = inbox.deletion(e.id)!;
+    (done as { onDeleted: (deleted: boolean) => void }).onDeleted(true);
+    expect(await deletion).toBe(true);
+
+    const shutdown = new AbortController();
+    const later = effect(submission(), message, shutdown.signal);
+    shutdown.abort();
+    expect(await later).toEqual({ status: 'release' });
+  });
+});

@@ -1,0 +1,94 @@
+// startRuntime against the real emulator and real keys: what it opens, it closes again on failure.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ServiceKeys } from '../../../services/core/keys/load.ts';
+import { localCrypto, type RelayCrypto } from '../../../services/core/relay/crypto.ts';
+import { startRuntime, type RuntimeConfig } from '../../../services/core/runtime/runtime.ts';
+import { ensureQueues } from '../../../services/core/transport/queues.ts';
+import { makeServiceKeyPair, type TestServiceKeyPair } from '../../helpers/keys.ts';
+import { captureLogger } from '../../helpers/logs.ts';
+import { startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
+
+let sqs: TestSqs;
+let keys: TestServiceKeyPair;
+let dir: string;
+
+beforeAll(async () => {
+  sqs = await startTestSqs();
+  await ensureQueues(sqs.client, { prefix: sqs.prefix, queues: ['interface-to-app', 'app-to-interface'] });
+  keys = await makeServiceKeyPair();
+  dir = await mkdtemp(join(tmpdir(), 'cr-runtime-'));
+});
+
+afterAll(async () => {
+  await sqs?.stop();
+  await keys?.cleanup();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+function config(overrides: Partial<RuntimeConfig> = {}): RuntimeConfig {
+  const endpoint = sqs.serviceEnv();
+  return {
+    LOG_LEVEL: 'debug',
+    KEYS_DIR: keys.interface.dir,
+    KEY_PASSPHRASE: keys.interface.passphrase,
+    SQS_ENDPOINT: endpoint.SQS_ENDPOINT,
+    AWS_REGION: sqs.region,
+    QUEUE_PREFIX: sqs.prefix,
+    QUEUE_FIFO: false,
+    AUDIT_FILE: join(dir, `audit-${Math.random().toString(36).slice(2)}.jsonl`),
+    HMAC_KEY: 'k'.repeat(64),
+    MAX_CLOCK_SKEW_SECONDS: 60,
+    MESSAGE_MAX_AGE_SECONDS: 3600,
+    EMERGENCY_MODE: false,
+    ...overrides,
+  };
+}
+
+/** In-thread crypto that counts its close() calls, standing in for the worker pool. */
+function countingCrypto(): { factory: (k: ServiceKeys) => RelayCrypto; closed: () => number } {
+  let closed = 0;
+  return {
+    factory: (k) => {
+      const inner = localCrypto(k, { self: 'interface', maxSkewMs: 60_000, maxAgeMs: 3_600_000 });
+      return { seal: (e) => inner.seal(e), open: (a, c) => inner.open(a, c), close: async () => void closed++ };
+    },
+    closed: () => closed,
+  };
+}
+
+describe('startRuntime', () => {
+  it('closes the crypto pool when the start fails after the pool was created (it leaked before)', async () => {
+    const crypto = countingCrypto();
+    const { logger } = captureLogger('interface');
+    // The last step of the start (EMERGENCY_MODE's warning line) throws, after the crypto exists.
+    logger.warn = (() => {
+      throw new Error('log destination gone');
+    }) as typeof logger.warn;
+    await expect(startRuntime({ service: 'interface', config: config({ EMERGENCY_MODE: true }), queues: ['app-to-interface'], logger, crypto: crypto.factory })).rejects.toThrow(
+      'log destination gone',
+    );
+    expect(crypto.closed()).toBe(1);
+  });
+
+  it('creates no crypto at all when an earlier step fails (a missing queue), and says which queue', async () => {
+    const crypto = countingCrypto();
+    const { logger } = captureLogger('interface');
+    await expect(
+      startRuntime({ service: 'interface', config: config({ QUEUE_PREFIX: `${sqs.prefix}absent-` }), queues: ['app-to-interface'], logger, crypto: crypto.factory }),
+    ).rejects.toThrow(/app-to-interface/);
+    expect(crypto.closed()).toBe(0);
+  });
+
+  it('closes the crypto exactly once through close() after a successful start', async () => {
+    const crypto = countingCrypto();
+    const { logger } = captureLogger('interface');
+    const rt = await startRuntime({ service: 'interface', config: config({ EMERGENCY_MODE: true }), queues: ['app-to-interface'], logger, crypto: crypto.factory });
+    expect(rt.emergency.active).toBe(true);
+    expect(crypto.closed()).toBe(0);
+    await rt.close();
+    expect(crypto.closed()).toBe(1);
+  });
+});
