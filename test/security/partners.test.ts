@@ -13,7 +13,7 @@ const HL7 = 'MSH|^~\\&|LAB|CARE|EMR|HOSP|202601011200||ORU^R01|9|P|2.5\r';
 
 let stack: TestStack;
 const token = (): string => randomBytes(18).toString('base64url');
-const t = { cidr: token(), slow: token(), hl7: token(), rotating: token(), rotated: token() };
+const t = { cidr: token(), slow: token(), hl7: token(), xml: token(), rotating: token(), rotated: token() };
 const partnersFile = (): string => join(stack.dir, 'partners.json');
 
 function partners(rotatingToken: string): string {
@@ -23,6 +23,7 @@ function partners(rotatingToken: string): string {
       { name: 'cidr-clinic', sha256: hashToken(t.cidr), allowCidrs: ['203.0.113.0/24', '2001:db8::/32'] },
       { name: 'slow-lab', sha256: hashToken(t.slow), rateLimitPerMinute: 3 },
       { name: 'hl7-only', sha256: hashToken(t.hl7), contentTypes: ['application/hl7-v2'] },
+      { name: 'xml-alias', sha256: hashToken(t.xml), contentTypes: ['text/xml'] },
       { name: 'rotating', sha256: hashToken(rotatingToken) },
     ],
   });
@@ -104,6 +105,18 @@ describe('partner controls on the interface', () => {
     // A type no partner may send is refused before the body is read.
     expectProblem(await submit(stack, 'hello', { ...bearer(t.hl7), 'content-type': 'text/plain' }), 415, 'CR_HTTP_UNSUPPORTED_MEDIA_TYPE');
     await drain([ok.json<{ id: string }>().id]);
+  });
+
+  it('a content-type alias in the partners file (text/xml) admits the alias and its canonical type, relayed as application/xml', async () => {
+    const ids: string[] = [];
+    for (const type of ['text/xml', 'application/xml']) {
+      const res = await submit(stack, '<ClinicalDocument/>', { ...bearer(t.xml), 'content-type': type });
+      expect(res.statusCode, `${type}: ${res.body}`).toBe(202);
+      ids.push(res.json<{ id: string }>().id);
+    }
+    expectProblem(await submit(stack, FHIR, bearer(t.xml)), 415, 'CR_HTTP_UNSUPPORTED_MEDIA_TYPE');
+    for (const id of ids) expect((await waitFor(() => stack.app.inbox.get(id), { what: `record ${id}` })).contentType).toBe('application/xml');
+    await drain(ids);
   });
 
   it('rotates a token without a restart: new hash in the file + reload (SIGHUP) → new token works, old one refused', async () => {

@@ -1,7 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import { tokenEntrySchema } from '../../core/http/auth.ts';
-import { ACCEPTED_MEDIA_TYPES } from '../../core/relay/contentTypes.ts';
+import { ACCEPTED_MEDIA_TYPES, canonicalMediaType } from '../../core/relay/contentTypes.ts';
 
 const cidr = z.string().refine((value) => {
   const [address, bits, extra] = value.split('/');
@@ -19,8 +19,12 @@ export const partnerEntrySchema = tokenEntrySchema.extend({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected a partner id of letters, digits, ".", "_" or "-" (at most 128)'),
   /** Roles default to `partner`: partners can only submit. */
   roles: z.array(z.literal('partner')).default(['partner']),
-  /** Media types this partner may send (canonical or accepted aliases). */
-  contentTypes: z.array(z.enum(ACCEPTED_MEDIA_TYPES as [string, ...string[]])).min(1).default(['application/fhir+json', 'application/hl7-v2', 'application/xml']),
+  /** Media types this partner may send (canonical or accepted aliases); held canonical (`text/xml` → `application/xml`), each once. */
+  contentTypes: z
+    .array(z.enum(ACCEPTED_MEDIA_TYPES as [string, ...string[]]))
+    .min(1)
+    .default(['application/fhir+json', 'application/hl7-v2', 'application/xml'])
+    .transform((types) => [...new Set(types.map((t) => canonicalMediaType(t)!))]),
   /** Source addresses allowed; any when omitted. */
   allowCidrs: z.array(cidr).optional(),
   /** Submissions per minute. */
