@@ -130,6 +130,9 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   app.decorate('publicBaseUrl', publicBaseUrl);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // Authenticated answers carry PHI or access decisions, errors may too: never cached by a browser or proxy.
+    const config = request.routeOptions.config as { role?: unknown } | undefined;
+    if (config?.role !== undefined || reply.statusCode >= 400) reply.header('cache-control', 'no-store');
   });
   return app;
 }
