@@ -38,8 +38,8 @@ export const commonEnvShape = {
   TLS_KEY_FILE: z.string().min(1).optional(),
   /** The public URL clients and webhooks use, when behind a proxy. */
   PUBLIC_BASE_URL: envVar.url().optional(),
-  /** Trust X-Forwarded-* from the proxy in front. */
-  TRUST_PROXY: envVar.bool(false),
+  /** Proxies (addresses/CIDR blocks, comma-separated) whose X-Forwarded-* are trusted; `false` (default) trusts none. */
+  TRUST_PROXY: envVar.trustProxy(),
   /** The audit trail file (JSON lines, hash-chained). */
   AUDIT_FILE: z.string({ error: 'required: where the audit trail is written' }).min(1),
   /** Key for HMAC-hashing identifiers in logs and audit (or HMAC_KEY_FILE); at least 32 characters. */

@@ -40,8 +40,11 @@ export interface HttpServerOptions {
   tls?: TlsFiles | TlsMaterial;
   /** External URL clients use (behind a proxy); an https URL turns HSTS on. */
   publicBaseUrl?: string;
-  /** fastify `trustProxy`: true, a hop count, or the proxy addresses/CIDRs whose X-Forwarded-* to trust. */
-  trustProxy?: boolean | number | string | string[];
+  /**
+   * The proxy addresses/CIDR blocks whose X-Forwarded-* are trusted; the client address is the
+   * right-most one in X-Forwarded-For that is not a trusted proxy. Never "every hop".
+   */
+  trustProxy?: readonly string[];
   /** Longest time to receive a whole request, in ms (default 30000; 0 disables). */
   requestTimeoutMs?: number;
   /** Header whose value (letters, digits, `._-`, up to 64) is reused as request id, e.g. `x-request-id`; ids are generated otherwise. */
@@ -105,8 +108,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   const serverOptions: FastifyServerOptions = {
     loggerInstance: options.logger.child({}, { serializers: requestSerializers }),
     bodyLimit: options.bodyLimit,
-    // proxy-addr also takes a hop count; fastify's types omit it.
-    trustProxy: (options.trustProxy ?? false) as FastifyServerOptions['trustProxy'],
+    trustProxy: options.trustProxy && options.trustProxy.length > 0 ? [...options.trustProxy] : false,
     requestTimeout: options.requestTimeoutMs ?? 30_000,
     genReqId: (req) => {
       const given = idHeader === undefined ? undefined : req.headers[idHeader];

@@ -24,8 +24,8 @@ export interface ServiceServerOptions {
   tls?: TlsFiles | undefined;
   /** External URL behind a proxy. */
   publicBaseUrl?: string | undefined;
-  /** Trust X-Forwarded-* from the proxy. */
-  trustProxy?: boolean | undefined;
+  /** Addresses/CIDR blocks of the proxies whose X-Forwarded-* are trusted; none when empty. */
+  trustProxy?: readonly string[] | undefined;
 }
 
 /**
@@ -39,7 +39,7 @@ export async function createServiceServer(options: ServiceServerOptions): Promis
     bodyLimit: options.bodyLimit,
     ...(options.tls ? { tls: options.tls } : {}),
     ...(options.publicBaseUrl ? { publicBaseUrl: options.publicBaseUrl } : {}),
-    ...(options.trustProxy ? { trustProxy: true } : {}),
+    ...(options.trustProxy && options.trustProxy.length > 0 ? { trustProxy: [...options.trustProxy] } : {}),
   });
   await app.register(openapiPlugin, {
     title: options.title,

@@ -1,17 +1,10 @@
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
+import { isIpOrCidr } from '../../core/config/env.ts';
 import { tokenEntrySchema } from '../../core/http/auth.ts';
 import { ACCEPTED_MEDIA_TYPES, canonicalMediaType } from '../../core/relay/contentTypes.ts';
 
-const cidr = z.string().refine((value) => {
-  const [address, bits, extra] = value.split('/');
-  if (extra !== undefined || address === undefined) return false;
-  const family = isIP(address);
-  if (family === 0) return false;
-  if (bits === undefined) return true;
-  const n = Number(bits);
-  return Number.isInteger(n) && n >= 0 && n <= (family === 4 ? 32 : 128);
-}, 'expected an IP address or CIDR block like 203.0.113.0/24');
+const cidr = z.string().refine(isIpOrCidr, 'expected an IP address or CIDR block like 203.0.113.0/24');
 
 /** One partner in the partners file: its hashed token plus the controls on its submissions. */
 export const partnerEntrySchema = tokenEntrySchema.extend({
