@@ -9,7 +9,8 @@ import { startRuntime, type Runtime } from '../core/runtime/runtime.ts';
 import type { Consumer } from '../core/transport/consumer.ts';
 import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
 import { createOutboundPath } from '../core/runtime/outboundPath.ts';
-import { tlsOf } from '../core/runtime/serviceServer.ts';
+import { httpOptionsOf } from '../core/runtime/serviceServer.ts';
+import { closeHttpServer } from '../core/http/server.ts';
 import type { AppConfig } from './config.ts';
 import { inboxEffect } from './inbox/effect.ts';
 import { Inbox } from './inbox/inbox.ts';
@@ -89,9 +90,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
       checks: { queue: () => inboxConsumer.ready(), keys: () => rt.keys.own.current.isPrivate() },
       bodyLimit: config.CHART_UPDATE_MAX_BODY_BYTES || MAX_PAYLOAD_BYTES,
       ...(sms ? { smsRoutes: sms.routes, smsWebhook: sms.webhook } : {}),
-      tls: tlsOf(config),
-      publicBaseUrl: config.PUBLIC_BASE_URL,
-      trustProxy: config.TRUST_PROXY,
+      ...httpOptionsOf(config),
     });
 
     const consumers = [inboxConsumer, ...(sms ? [sms.consumer] : [])];
@@ -114,10 +113,13 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         void rt.audit.record({ action: 'config.reloaded', actor: 'app', resourceType: 'tokens', outcome: 'success' });
       },
       async stop() {
-        await server.close();
+        // One deadline for the whole stop: HTTP connections still open at it are closed.
+        const deadline = Date.now() + config.SHUTDOWN_DEADLINE_MS;
+        await closeHttpServer(server, config.SHUTDOWN_DEADLINE_MS);
+        const left = Math.max(0, deadline - Date.now());
         await Promise.all([
-          inboxConsumer.stop({ deadlineMs: Math.min(config.SHUTDOWN_DEADLINE_MS, INBOX_RELEASE_DEADLINE_MS) }),
-          ...(sms ? [sms.consumer.stop({ deadlineMs: config.SHUTDOWN_DEADLINE_MS })] : []),
+          inboxConsumer.stop({ deadlineMs: Math.min(left, INBOX_RELEASE_DEADLINE_MS) }),
+          ...(sms ? [sms.consumer.stop({ deadlineMs: left })] : []),
         ]);
         await rt.close();
       },

@@ -9,7 +9,8 @@ import { startRuntime, type Runtime } from '../core/runtime/runtime.ts';
 import type { Consumer } from '../core/transport/consumer.ts';
 import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
 import { createOutboundPath } from '../core/runtime/outboundPath.ts';
-import { tlsOf } from '../core/runtime/serviceServer.ts';
+import { httpOptionsOf } from '../core/runtime/serviceServer.ts';
+import { closeHttpServer } from '../core/http/server.ts';
 import type { InterfaceConfig } from './config.ts';
 import { emrDeliveryEffect } from './delivery/handler.ts';
 import { createEmrClient } from './delivery/emrClient.ts';
@@ -77,9 +78,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       registry: rt.metrics.registry,
       checks: { queue: () => consumer.ready(), keys: () => rt.keys.own.current.isPrivate() },
       bodyLimit: config.INTAKE_MAX_BODY_BYTES || MAX_PAYLOAD_BYTES,
-      tls: tlsOf(config),
-      publicBaseUrl: config.PUBLIC_BASE_URL,
-      trustProxy: config.TRUST_PROXY,
+      ...httpOptionsOf(config),
     });
 
     rt.emergency.onChange((active) => (active ? consumer.pause() : consumer.resume()));
@@ -99,8 +98,10 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         void rt.audit.record({ action: 'config.reloaded', actor: 'interface', resourceType: 'tokens', outcome: 'success' });
       },
       async stop() {
-        await server.close();
-        await consumer.stop({ deadlineMs: config.SHUTDOWN_DEADLINE_MS });
+        // One deadline for the whole stop: HTTP connections still open at it are closed.
+        const deadline = Date.now() + config.SHUTDOWN_DEADLINE_MS;
+        await closeHttpServer(server, config.SHUTDOWN_DEADLINE_MS);
+        await consumer.stop({ deadlineMs: Math.max(0, deadline - Date.now()) });
         await rt.close();
       },
     };

@@ -32,6 +32,10 @@ export const commonEnvShape = {
   MESSAGE_MAX_AGE_SECONDS: envVar.int(345_600, 60, 1_209_600),
   /** Milliseconds SIGTERM waits for in-flight work before releasing it. */
   SHUTDOWN_DEADLINE_MS: envVar.int(20_000, 0, 600_000),
+  /** Longest time to receive a whole request (headers and body), in ms; a slower client gets 408 and is disconnected. */
+  HTTP_REQUEST_TIMEOUT_MS: envVar.int(30_000, 1_000, 600_000),
+  /** Longest time to receive the request headers, in ms (at most HTTP_REQUEST_TIMEOUT_MS). */
+  HTTP_HEADERS_TIMEOUT_MS: envVar.int(20_000, 1_000, 600_000),
   /** TLS certificate (PEM) file; with TLS_KEY_FILE the service serves HTTPS. */
   TLS_CERT_FILE: z.string().min(1).optional(),
   /** TLS private key (PEM) file. */
@@ -54,8 +58,16 @@ export const commonEnvShape = {
 export const COMMON_SECRETS = ['KEY_PASSPHRASE', 'HMAC_KEY'] as const;
 
 /** Checks that hold across variables; returns the first problem, naming the variable. */
-export function checkCommon(cfg: { TLS_CERT_FILE?: string | undefined; TLS_KEY_FILE?: string | undefined; HEARTBEAT_INTERVAL_SECONDS: number; VISIBILITY_TIMEOUT_SECONDS: number }): string | undefined {
+export function checkCommon(cfg: {
+  TLS_CERT_FILE?: string | undefined;
+  TLS_KEY_FILE?: string | undefined;
+  HEARTBEAT_INTERVAL_SECONDS: number;
+  VISIBILITY_TIMEOUT_SECONDS: number;
+  HTTP_REQUEST_TIMEOUT_MS: number;
+  HTTP_HEADERS_TIMEOUT_MS: number;
+}): string | undefined {
   if (Boolean(cfg.TLS_CERT_FILE) !== Boolean(cfg.TLS_KEY_FILE)) return 'TLS_CERT_FILE: TLS_CERT_FILE and TLS_KEY_FILE must be set together';
+  if (cfg.HTTP_HEADERS_TIMEOUT_MS > cfg.HTTP_REQUEST_TIMEOUT_MS) return 'HTTP_HEADERS_TIMEOUT_MS: expected at most HTTP_REQUEST_TIMEOUT_MS';
   if (cfg.HEARTBEAT_INTERVAL_SECONDS >= cfg.VISIBILITY_TIMEOUT_SECONDS) {
     return 'HEARTBEAT_INTERVAL_SECONDS: expected less than VISIBILITY_TIMEOUT_SECONDS';
   }
