@@ -48,8 +48,10 @@ export const commonEnvShape = {
   AUDIT_FILE: z.string({ error: 'required: where the audit trail is written' }).min(1),
   /** Key for HMAC-hashing identifiers in logs and audit (or HMAC_KEY_FILE); at least 32 characters. */
   HMAC_KEY: z.string({ error: 'required (or HMAC_KEY_FILE)' }).min(32, 'expected at least 32 characters'),
-  /** Start in emergency mode. */
+  /** Start in emergency mode (a switch made at start: it overrides the persisted state). */
   EMERGENCY_MODE: envVar.bool(false),
+  /** File the emergency switch is persisted in (mode 0600); default `<AUDIT_FILE without extension>.emergency.json`. */
+  EMERGENCY_STATE_FILE: z.string().min(1).optional(),
   /** Crypto worker threads (seal/open off the event loop); 0 = in-thread. Default: the cores, or 0 on one core. */
   CRYPTO_WORKERS: envVar.int(availableParallelism() < 2 ? 0 : availableParallelism(), 0, 256),
 };
