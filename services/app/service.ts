@@ -9,6 +9,7 @@ import { startRuntime, type Runtime } from '../core/runtime/runtime.ts';
 import type { Consumer } from '../core/transport/consumer.ts';
 import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
 import { createOutboundPath } from '../core/runtime/outboundPath.ts';
+import { reloadAll } from '../core/runtime/reload.ts';
 import { httpOptionsOf } from '../core/runtime/serviceServer.ts';
 import { closeHttpServer } from '../core/http/server.ts';
 import type { AppConfig } from './config.ts';
@@ -33,7 +34,7 @@ export interface AppService {
   consumers: Consumer[];
   /** Keys, audit, SQS, metrics, emergency switch. */
   runtime: Runtime<AppQueues>;
-  /** Re-reads the API tokens file (SIGHUP). */
+  /** Re-reads the API tokens file (SIGHUP); audited. */
   reload(): void;
   /** Graceful stop: close HTTP, release held records, drain within the deadline, close. */
   stop(): Promise<void>;
@@ -108,9 +109,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
       consumers,
       runtime: rt,
       reload() {
-        tokens.reload();
-        log.info({ tokens: tokens.size }, 'tokens reloaded');
-        void rt.audit.record({ action: 'config.reloaded', actor: 'app', resourceType: 'tokens', outcome: 'success' });
+        reloadAll([{ file: config.APP_TOKENS_FILE, prepare: tokens.prepare }], { audit: rt.audit, logger: log, service: 'app' });
       },
       async stop() {
         // One deadline for the whole stop: HTTP connections still open at it are closed.

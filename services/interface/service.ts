@@ -9,6 +9,7 @@ import { startRuntime, type Runtime } from '../core/runtime/runtime.ts';
 import type { Consumer } from '../core/transport/consumer.ts';
 import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
 import { createOutboundPath } from '../core/runtime/outboundPath.ts';
+import { reloadAll } from '../core/runtime/reload.ts';
 import { httpOptionsOf } from '../core/runtime/serviceServer.ts';
 import { closeHttpServer } from '../core/http/server.ts';
 import type { InterfaceConfig } from './config.ts';
@@ -28,7 +29,7 @@ export interface InterfaceService {
   consumer: Consumer;
   /** Keys, audit, SQS, metrics, emergency switch. */
   runtime: Runtime<'interface-to-app' | 'app-to-interface'>;
-  /** Re-reads the partners and admin token files (SIGHUP). */
+  /** Re-reads the partners and admin token files (SIGHUP): both or neither; audited. */
   reload(): void;
   /** Graceful stop: close HTTP, drain the consumer within the deadline, close the runtime. */
   stop(): Promise<void>;
@@ -92,10 +93,8 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       consumer,
       runtime: rt,
       reload() {
-        partners.reload();
-        admins?.reload();
-        log.info({ partners: partners.size }, 'tokens reloaded');
-        void rt.audit.record({ action: 'config.reloaded', actor: 'interface', resourceType: 'tokens', outcome: 'success' });
+        const files = [{ file: config.PARTNERS_FILE, prepare: partners.prepare }, ...(admins && config.ADMIN_TOKENS_FILE ? [{ file: config.ADMIN_TOKENS_FILE, prepare: admins.prepare }] : [])];
+        reloadAll(files, { audit: rt.audit, logger: log, service: 'interface' });
       },
       async stop() {
         // One deadline for the whole stop: HTTP connections still open at it are closed.

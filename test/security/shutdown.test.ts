@@ -18,10 +18,11 @@ afterAll(async () => {
 });
 
 const DEADLINE_MS = 2_000;
-const MARGIN_MS = 2_000;
+// Generous for a loaded machine, still far below the 30 s a trickling client held before.
+const MARGIN_MS = 3_000;
 
 describe('SIGTERM on a real interface process', () => {
-  it('a client trickling a body does not hold the process past SHUTDOWN_DEADLINE_MS', async () => {
+  it('a client trickling a body does not hold the process past SHUTDOWN_DEADLINE_MS', { timeout: 90_000 }, async () => {
     const port = await freePort();
     proc = runNode('services/interface/main.ts', [], {
       ...stack.env.iface,
