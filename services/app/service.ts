@@ -10,7 +10,8 @@ import type { Consumer } from '../core/transport/consumer.ts';
 import { startServiceLifecycle, type ManagedConsumer } from '../core/runtime/lifecycle.ts';
 import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
 import { createOutboundPath } from '../core/runtime/outboundPath.ts';
-import { tlsOf } from '../core/runtime/serviceServer.ts';
+import { reloadAll } from '../core/runtime/reload.ts';
+import { httpOptionsOf } from '../core/runtime/serviceServer.ts';
 import type { AppConfig } from './config.ts';
 import { inboxEffect } from './inbox/effect.ts';
 import { Inbox } from './inbox/inbox.ts';
@@ -33,7 +34,7 @@ export interface AppService {
   consumers: Consumer[];
   /** Keys, audit, SQS, metrics, emergency switch. */
   runtime: Runtime<AppQueues>;
-  /** Re-reads the API tokens file (SIGHUP). */
+  /** Re-reads the API tokens file (SIGHUP); audited. */
   reload(): void;
   /** Graceful stop (idempotent): not ready, stop accepting HTTP, release held records, drain within the deadline, close. */
   stop(): Promise<void>;
@@ -65,6 +66,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         ...(options.crypto ? { crypto: options.crypto } : {}),
       })) as Runtime<AppQueues>,
     listen: (options.listen ?? true) ? { port: config.PORT, host: config.HOST } : false,
+    httpDeadlineMs: config.SHUTDOWN_DEADLINE_MS,
     wire: async (rt, running) => {
       const tokens = createTokenStore({ file: config.APP_TOKENS_FILE });
       const inbox = new Inbox(config.INBOX_CAPACITY);
@@ -92,9 +94,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         checks: { running, queue: () => inboxConsumer.ready(), keys: () => rt.keys.own.current.isPrivate() },
         bodyLimit: config.CHART_UPDATE_MAX_BODY_BYTES || MAX_PAYLOAD_BYTES,
         ...(sms ? { smsRoutes: sms.routes, smsWebhook: sms.webhook } : {}),
-        tls: tlsOf(config),
-        publicBaseUrl: config.PUBLIC_BASE_URL,
-        trustProxy: config.TRUST_PROXY,
+        ...httpOptionsOf(config),
       });
 
       const consumers: ManagedConsumer[] = [
@@ -112,9 +112,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
     consumers: parts.consumers.map((c) => c.consumer),
     runtime: rt,
     reload() {
-      parts.tokens.reload();
-      rt.logger.info({ tokens: parts.tokens.size }, 'tokens reloaded');
-      void rt.audit.record({ action: 'config.reloaded', actor: 'app', resourceType: 'tokens', outcome: 'success' });
+      reloadAll([{ file: config.APP_TOKENS_FILE, prepare: parts.tokens.prepare }], { audit: rt.audit, logger: rt.logger, service: 'app' });
     },
     stop: service.stop,
   };

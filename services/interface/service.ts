@@ -10,7 +10,8 @@ import type { Consumer } from '../core/transport/consumer.ts';
 import { startServiceLifecycle } from '../core/runtime/lifecycle.ts';
 import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
 import { createOutboundPath } from '../core/runtime/outboundPath.ts';
-import { tlsOf } from '../core/runtime/serviceServer.ts';
+import { reloadAll } from '../core/runtime/reload.ts';
+import { httpOptionsOf } from '../core/runtime/serviceServer.ts';
 import type { InterfaceConfig } from './config.ts';
 import { emrDeliveryEffect } from './delivery/handler.ts';
 import { createEmrClient } from './delivery/emrClient.ts';
@@ -28,7 +29,7 @@ export interface InterfaceService {
   consumer: Consumer;
   /** Keys, audit, SQS, metrics, emergency switch. */
   runtime: Runtime<'interface-to-app' | 'app-to-interface'>;
-  /** Re-reads the partners and admin token files (SIGHUP). */
+  /** Re-reads the partners and admin token files (SIGHUP): both or neither; audited. */
   reload(): void;
   /** Graceful stop (idempotent): not ready, stop accepting HTTP, drain the consumer within the deadline, close the runtime. */
   stop(): Promise<void>;
@@ -56,6 +57,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         ...(options.crypto ? { crypto: options.crypto } : {}),
       }),
     listen: (options.listen ?? true) ? { port: config.PORT, host: config.HOST } : false,
+    httpDeadlineMs: config.SHUTDOWN_DEADLINE_MS,
     wire: async (rt, running) => {
       const partners = createTokenStore<PartnerEntry>({ file: config.PARTNERS_FILE, entrySchema: partnerEntrySchema }) as TokenStore<PartnerEntry>;
       const admins = config.ADMIN_TOKENS_FILE ? createTokenStore({ file: config.ADMIN_TOKENS_FILE }) : undefined;
@@ -80,9 +82,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         registry: rt.metrics.registry,
         checks: { running, queue: () => consumer.ready(), keys: () => rt.keys.own.current.isPrivate() },
         bodyLimit: config.INTAKE_MAX_BODY_BYTES || MAX_PAYLOAD_BYTES,
-        tls: tlsOf(config),
-        publicBaseUrl: config.PUBLIC_BASE_URL,
-        trustProxy: config.TRUST_PROXY,
+        ...httpOptionsOf(config),
       });
       return { server, consumers: [{ consumer, deadlineMs: config.SHUTDOWN_DEADLINE_MS }], partners, admins };
     },
@@ -94,10 +94,11 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
     consumer: parts.consumers[0]!.consumer,
     runtime: rt,
     reload() {
-      parts.partners.reload();
-      parts.admins?.reload();
-      rt.logger.info({ partners: parts.partners.size }, 'tokens reloaded');
-      void rt.audit.record({ action: 'config.reloaded', actor: 'interface', resourceType: 'tokens', outcome: 'success' });
+      const files = [
+        { file: config.PARTNERS_FILE, prepare: parts.partners.prepare },
+        ...(parts.admins && config.ADMIN_TOKENS_FILE ? [{ file: config.ADMIN_TOKENS_FILE, prepare: parts.admins.prepare }] : []),
+      ];
+      reloadAll(files, { audit: rt.audit, logger: rt.logger, service: 'interface' });
     },
     stop: service.stop,
   };

@@ -78,9 +78,9 @@ describe('TLS on a real interface service (TLS_CERT_FILE / TLS_KEY_FILE)', () =>
 });
 
 describe('behind a proxy: PUBLIC_BASE_URL and TRUST_PROXY', () => {
-  it('with TRUST_PROXY, X-Forwarded-For is the audited source IP; the https PUBLIC_BASE_URL turns HSTS on and is the OpenAPI server', async () => {
+  it('with TRUST_PROXY naming the proxy, X-Forwarded-For is the audited source IP; the https PUBLIC_BASE_URL turns HSTS on and is the OpenAPI server', async () => {
     const proxied = await startInterfaceService(
-      loadInterfaceConfig({ ...stack.env.iface, TRUST_PROXY: 'true', PUBLIC_BASE_URL: 'https://relay.example.org/', AUDIT_FILE: join(stack.dir, 'interface-proxy-audit.jsonl') }),
+      loadInterfaceConfig({ ...stack.env.iface, TRUST_PROXY: '10.0.0.0/8', PUBLIC_BASE_URL: 'https://relay.example.org/', AUDIT_FILE: join(stack.dir, 'interface-proxy-audit.jsonl') }),
       { logger: captureLogger('interface').logger, listen: false },
     );
     try {

@@ -32,20 +32,26 @@ export const commonEnvShape = {
   MESSAGE_MAX_AGE_SECONDS: envVar.int(345_600, 60, 1_209_600),
   /** Milliseconds SIGTERM waits for in-flight work before releasing it. */
   SHUTDOWN_DEADLINE_MS: envVar.int(20_000, 0, 600_000),
+  /** Longest time to receive a whole request (headers and body), in ms; a slower client gets 408 and is disconnected. */
+  HTTP_REQUEST_TIMEOUT_MS: envVar.int(30_000, 1_000, 600_000),
+  /** Longest time to receive the request headers, in ms (at most HTTP_REQUEST_TIMEOUT_MS). */
+  HTTP_HEADERS_TIMEOUT_MS: envVar.int(20_000, 1_000, 600_000),
   /** TLS certificate (PEM) file; with TLS_KEY_FILE the service serves HTTPS. */
   TLS_CERT_FILE: z.string().min(1).optional(),
   /** TLS private key (PEM) file. */
   TLS_KEY_FILE: z.string().min(1).optional(),
   /** The public URL clients and webhooks use, when behind a proxy. */
   PUBLIC_BASE_URL: envVar.url().optional(),
-  /** Trust X-Forwarded-* from the proxy in front. */
-  TRUST_PROXY: envVar.bool(false),
+  /** Proxies (addresses/CIDR blocks, comma-separated) whose X-Forwarded-* are trusted; `false` (default) trusts none. */
+  TRUST_PROXY: envVar.trustProxy(),
   /** The audit trail file (JSON lines, hash-chained). */
   AUDIT_FILE: z.string({ error: 'required: where the audit trail is written' }).min(1),
   /** Key for HMAC-hashing identifiers in logs and audit (or HMAC_KEY_FILE); at least 32 characters. */
   HMAC_KEY: z.string({ error: 'required (or HMAC_KEY_FILE)' }).min(32, 'expected at least 32 characters'),
-  /** Start in emergency mode. */
+  /** Start in emergency mode (a switch made at start: it overrides the persisted state). */
   EMERGENCY_MODE: envVar.bool(false),
+  /** File the emergency switch is persisted in (mode 0600); default `<AUDIT_FILE without extension>.emergency.json`. */
+  EMERGENCY_STATE_FILE: z.string().min(1).optional(),
   /** Crypto worker threads (seal/open off the event loop); 0 = in-thread. Default: the cores, or 0 on one core. */
   CRYPTO_WORKERS: envVar.int(availableParallelism() < 2 ? 0 : availableParallelism(), 0, 256),
 };
@@ -54,8 +60,16 @@ export const commonEnvShape = {
 export const COMMON_SECRETS = ['KEY_PASSPHRASE', 'HMAC_KEY'] as const;
 
 /** Checks that hold across variables; returns the first problem, naming the variable. */
-export function checkCommon(cfg: { TLS_CERT_FILE?: string | undefined; TLS_KEY_FILE?: string | undefined; HEARTBEAT_INTERVAL_SECONDS: number; VISIBILITY_TIMEOUT_SECONDS: number }): string | undefined {
+export function checkCommon(cfg: {
+  TLS_CERT_FILE?: string | undefined;
+  TLS_KEY_FILE?: string | undefined;
+  HEARTBEAT_INTERVAL_SECONDS: number;
+  VISIBILITY_TIMEOUT_SECONDS: number;
+  HTTP_REQUEST_TIMEOUT_MS: number;
+  HTTP_HEADERS_TIMEOUT_MS: number;
+}): string | undefined {
   if (Boolean(cfg.TLS_CERT_FILE) !== Boolean(cfg.TLS_KEY_FILE)) return 'TLS_CERT_FILE: TLS_CERT_FILE and TLS_KEY_FILE must be set together';
+  if (cfg.HTTP_HEADERS_TIMEOUT_MS > cfg.HTTP_REQUEST_TIMEOUT_MS) return 'HTTP_HEADERS_TIMEOUT_MS: expected at most HTTP_REQUEST_TIMEOUT_MS';
   if (cfg.HEARTBEAT_INTERVAL_SECONDS >= cfg.VISIBILITY_TIMEOUT_SECONDS) {
     return 'HEARTBEAT_INTERVAL_SECONDS: expected less than VISIBILITY_TIMEOUT_SECONDS';
   }

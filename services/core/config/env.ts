@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { RelayError } from '../errors/relayError.ts';
 
@@ -49,6 +50,45 @@ export function parseEnv<S extends z.ZodObject>(schema: S, env: Record<string, s
   return Object.freeze(result.data);
 }
 
+/** True for an IPv4/IPv6 address or a CIDR block such as `203.0.113.0/24` or `2001:db8::/32`. */
+export function isIpOrCidr(value: string): boolean {
+  const [address, bits, extra] = value.split('/');
+  if (extra !== undefined || address === undefined) return false;
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d+$/.test(bits) && n <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * `TRUST_PROXY`: `false` (or unset) trusts no proxy; otherwise a comma-separated list of the
+ * proxies' addresses or CIDR blocks. `true` is refused: it would trust every hop, so a client
+ * could name any address in X-Forwarded-For.
+ */
+const trustProxy = () =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx): readonly string[] => {
+      const value = (v ?? '').trim();
+      if (['', 'false', '0', 'no'].includes(value.toLowerCase())) return [];
+      if (['true', '1', 'yes'].includes(value.toLowerCase())) {
+        ctx.addIssue({
+          code: 'custom',
+          message: '"true" would trust X-Forwarded-For from every hop (any client could claim any address); list the proxies instead, e.g. TRUST_PROXY=10.0.0.0/8,127.0.0.1, or false',
+        });
+        return z.NEVER;
+      }
+      const entries = value.split(',').map((e) => e.trim());
+      const bad = entries.find((e) => !isIpOrCidr(e));
+      if (bad !== undefined) {
+        ctx.addIssue({ code: 'custom', message: `expected false or a comma-separated list of proxy addresses or CIDR blocks like 10.0.0.0/8,127.0.0.1; "${bad}" is neither` });
+        return z.NEVER;
+      }
+      return Object.freeze(entries);
+    });
+
 /** zod helpers for common variable shapes. */
 export const envVar = {
   /** A boolean given as true/false/1/0/yes/no. */
@@ -71,6 +111,8 @@ export const envVar = {
         }
         return n;
       }),
+  /** Trusted proxy addresses/CIDR blocks (`false` = none; `true` refused): see {@link trustProxy}. */
+  trustProxy,
   /** A URL (http or https). */
   url: () => z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }),
 };

@@ -70,6 +70,12 @@ export interface TokenStore<E extends TokenEntry = TokenEntry> {
   byName(name: string): E | undefined;
   /** Re-reads the file; on error throws TokenFileError and keeps the previous tokens. */
   reload(): void;
+  /**
+   * Reads and validates the file now and returns the function that swaps it in; throws
+   * TokenFileError (changing nothing) when it is invalid. Lets a caller check several
+   * files before applying any of them.
+   */
+  prepare(): () => void;
   /** Number of tokens loaded. */
   readonly size: number;
 }
@@ -104,9 +110,13 @@ export function loadTokenFile<E extends TokenEntry>(file: string, entrySchema?: 
 /** Loads a tokens file into a store (throws TokenFileError at start if it is invalid). */
 export function createTokenStore<E extends TokenEntry = TokenEntry>(options: TokenStoreOptions<E>): TokenStore<E> {
   let entries: { entry: E; digest: Buffer }[] = [];
-  const load = (): void => {
-    entries = loadTokenFile(options.file, options.entrySchema).map((entry) => ({ entry, digest: Buffer.from(entry.sha256, 'hex') }));
+  const prepare = (): (() => void) => {
+    const next = loadTokenFile(options.file, options.entrySchema).map((entry) => ({ entry, digest: Buffer.from(entry.sha256, 'hex') }));
+    return () => {
+      entries = next;
+    };
   };
+  const load = (): void => prepare()();
   load();
   return {
     lookup(token) {
@@ -120,6 +130,7 @@ export function createTokenStore<E extends TokenEntry = TokenEntry>(options: Tok
     },
     byName: (name) => entries.find((e) => e.entry.name === name)?.entry,
     reload: load,
+    prepare,
     get size() {
       return entries.length;
     },

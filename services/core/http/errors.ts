@@ -43,6 +43,11 @@ export const HTTP_ERRORS = {
   CR_HTTP_VALIDATION: { code: 'CR_HTTP_VALIDATION', status: 400, title: 'Request validation failed' },
   CR_HTTP_MALFORMED_BODY: { code: 'CR_HTTP_MALFORMED_BODY', status: 400, title: 'Malformed request body' },
   CR_HTTP_BAD_REQUEST: { code: 'CR_HTTP_BAD_REQUEST', status: 400, title: 'Bad request' },
+  CR_HTTP_BAD_URL: { code: 'CR_HTTP_BAD_URL', status: 400, title: 'Malformed URL' },
+  CR_HTTP_METHOD_NOT_ALLOWED: { code: 'CR_HTTP_METHOD_NOT_ALLOWED', status: 405, title: 'Method not allowed' },
+  CR_HTTP_REQUEST_TIMEOUT: { code: 'CR_HTTP_REQUEST_TIMEOUT', status: 408, title: 'Request timeout' },
+  CR_HTTP_URI_TOO_LONG: { code: 'CR_HTTP_URI_TOO_LONG', status: 414, title: 'URI too long' },
+  CR_HTTP_HEADERS_TOO_LARGE: { code: 'CR_HTTP_HEADERS_TOO_LARGE', status: 431, title: 'Request headers too large' },
   CR_HTTP_NOT_FOUND: { code: 'CR_HTTP_NOT_FOUND', status: 404, title: 'Not found' },
   CR_HTTP_BODY_TOO_LARGE: { code: 'CR_HTTP_BODY_TOO_LARGE', status: 413, title: 'Request body too large' },
   CR_PAYLOAD_TOO_LARGE: { code: 'CR_PAYLOAD_TOO_LARGE', status: 413, title: 'Payload too large to relay' },
@@ -82,6 +87,16 @@ export const httpErrors = {
   malformedBody: () => make(HTTP_ERRORS.CR_HTTP_MALFORMED_BODY, 'The request body could not be parsed.'),
   /** 400: some other malformed request. */
   badRequest: (detail = 'The request is malformed.') => make(HTTP_ERRORS.CR_HTTP_BAD_REQUEST, detail),
+  /** 400: the URL cannot be decoded (bad percent-encoding); never quotes the URL. */
+  badUrl: () => make(HTTP_ERRORS.CR_HTTP_BAD_URL, 'The request URL is malformed.'),
+  /** 405: the method is not one this server knows. */
+  methodNotAllowed: () => make(HTTP_ERRORS.CR_HTTP_METHOD_NOT_ALLOWED, 'The request method is not supported.'),
+  /** 408: the request (headers or body) did not arrive within the server's timeout. */
+  requestTimeout: () => make(HTTP_ERRORS.CR_HTTP_REQUEST_TIMEOUT, 'The request was not received in time.'),
+  /** 414: a path segment is longer than the router accepts; never quotes it. */
+  uriTooLong: () => make(HTTP_ERRORS.CR_HTTP_URI_TOO_LONG, 'The request URL is too long.'),
+  /** 431: the request headers exceed the server's limit; never quotes them. */
+  headersTooLarge: () => make(HTTP_ERRORS.CR_HTTP_HEADERS_TOO_LARGE, 'The request headers are too large.'),
   /** 404: no such route or resource. */
   notFound: (detail = 'No such resource.') => make(HTTP_ERRORS.CR_HTTP_NOT_FOUND, detail),
   /** 413: the HTTP body exceeds the server's body limit. */

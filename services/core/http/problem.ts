@@ -39,6 +39,8 @@ export function sendProblem(reply: FastifyReply, err: RelayError): FastifyReply 
   const retry = err.details?.retryAfter;
   if (typeof retry === 'number' && !reply.hasHeader('retry-after')) reply.header('retry-after', String(Math.ceil(retry)));
   if (doc.status === 401 && !reply.hasHeader('www-authenticate')) reply.header('www-authenticate', 'Bearer realm="care-relay"');
+  // An error can describe a protected resource (or its absence): no cache may keep it.
+  reply.header('cache-control', 'no-store');
   return reply.code(doc.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(doc));
 }
 

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import helmet from '@fastify/helmet';
+import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import fastify, { type FastifyHttpsOptions, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import fastify, { type FastifyHttpOptions, type FastifyHttpsOptions, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import { RelayError } from '../errors/relayError.ts';
+import { createClientErrorHandler, frameworkErrorHandler } from './edgeErrors.ts';
 import { problemPlugin } from './problem.ts';
 
 declare module 'fastify' {
@@ -40,10 +42,15 @@ export interface HttpServerOptions {
   tls?: TlsFiles | TlsMaterial;
   /** External URL clients use (behind a proxy); an https URL turns HSTS on. */
   publicBaseUrl?: string;
-  /** fastify `trustProxy`: true, a hop count, or the proxy addresses/CIDRs whose X-Forwarded-* to trust. */
-  trustProxy?: boolean | number | string | string[];
+  /**
+   * The proxy addresses/CIDR blocks whose X-Forwarded-* are trusted; the client address is the
+   * right-most one in X-Forwarded-For that is not a trusted proxy. Never "every hop".
+   */
+  trustProxy?: readonly string[];
   /** Longest time to receive a whole request, in ms (default 30000; 0 disables). */
   requestTimeoutMs?: number;
+  /** Longest time to receive the request headers, in ms (default 20000, at most requestTimeoutMs). */
+  headersTimeoutMs?: number;
   /** Header whose value (letters, digits, `._-`, up to 64) is reused as request id, e.g. `x-request-id`; ids are generated otherwise. */
   requestIdHeader?: string;
 }
@@ -102,12 +109,19 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     publicBaseUrl = url.href.replace(/\/+$/, '');
   }
   const idHeader = options.requestIdHeader?.toLowerCase();
+  const requestTimeout = options.requestTimeoutMs ?? 30_000;
+  const headersTimeout = Math.min(options.headersTimeoutMs ?? 20_000, requestTimeout || Number.MAX_SAFE_INTEGER);
+  // Node enforces both timeouts only when it checks its connections (every 30 s by default),
+  // so a 30 s timeout could hold a socket for a minute: check a few times per timeout.
+  const connectionsCheckingInterval = Math.max(100, Math.min(1_000, Math.floor(Math.min(headersTimeout, requestTimeout || headersTimeout) / 4)));
+  const socketTimeouts = { headersTimeout, requestTimeout, connectionsCheckingInterval };
   const serverOptions: FastifyServerOptions = {
     loggerInstance: options.logger.child({}, { serializers: requestSerializers }),
     bodyLimit: options.bodyLimit,
-    // proxy-addr also takes a hop count; fastify's types omit it.
-    trustProxy: (options.trustProxy ?? false) as FastifyServerOptions['trustProxy'],
-    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    trustProxy: options.trustProxy && options.trustProxy.length > 0 ? [...options.trustProxy] : false,
+    requestTimeout,
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler: createClientErrorHandler(options.logger),
     genReqId: (req) => {
       const given = idHeader === undefined ? undefined : req.headers[idHeader];
       return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
@@ -115,7 +129,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   };
   let app: FastifyInstance;
   try {
-    app = (https ? fastify({ ...serverOptions, https } as FastifyHttpsOptions<HttpsServer>) : fastify(serverOptions)) as unknown as FastifyInstance;
+    app = (https ? fastify({ ...serverOptions, https: { ...https, ...socketTimeouts } } as FastifyHttpsOptions<HttpsServer>) : fastify({ ...serverOptions, http: socketTimeouts } as FastifyHttpOptions<HttpServer>)) as unknown as FastifyInstance;
   } catch (err) {
     const reason = err instanceof Error ? err.message : 'unusable';
     throw new TlsConfigError(`TLS certificate or key is not usable (${reason})`, err);
@@ -130,6 +144,23 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   app.decorate('publicBaseUrl', publicBaseUrl);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // Authenticated answers carry PHI or access decisions, errors may too: never cached by a browser or proxy.
+    const config = request.routeOptions.config as { role?: unknown } | undefined;
+    if (config?.role !== undefined || reply.statusCode >= 400) reply.header('cache-control', 'no-store');
   });
   return app;
+}
+
+/**
+ * Closes the server within `deadlineMs`: idle keep-alive connections at once (fastify's
+ * default), requests in progress may finish until the deadline, then every connection left
+ * (a client trickling a body, say) is closed.
+ */
+export async function closeHttpServer(app: FastifyInstance, deadlineMs: number): Promise<void> {
+  const timer = setTimeout(() => app.server.closeAllConnections(), Math.max(0, deadlineMs));
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -69,6 +69,11 @@ const formats = new Map<string, PayloadFormat>([
 /** Every media type the relay accepts (for parsers and the OpenAPI document). */
 export const ACCEPTED_MEDIA_TYPES: readonly string[] = [...formats.keys()];
 
+/** The canonical media type of an accepted type or alias (`text/xml` → `application/xml`), or undefined if not accepted. */
+export function canonicalMediaType(type: string): string | undefined {
+  return formats.get(type.trim().toLowerCase())?.contentType;
+}
+
 /** The bare media type of a Content-Type header value, lower-cased, without parameters. */
 export function mediaTypeOf(header: string | undefined): string {
   return (header ?? '').split(';')[0]!.trim().toLowerCase();
@@ -78,7 +83,8 @@ export function mediaTypeOf(header: string | undefined): string {
 export function formatFor(header: string | undefined, allowed: readonly string[] = ACCEPTED_MEDIA_TYPES): PayloadFormat {
   const type = mediaTypeOf(header);
   const format = formats.get(type);
-  if (!format || !allowed.includes(format.contentType)) {
+  // `allowed` may name aliases (a partners file can): compare canonical types.
+  if (!format || !allowed.some((a) => canonicalMediaType(a) === format.contentType)) {
     throw httpErrors.unsupportedMediaType(`Content-Type "${type || '(none)'}" is not accepted here; expected one of ${allowed.join(', ')}.`);
   }
   return format;

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ReadinessCheck } from '../http/health.ts';
+import { closeHttpServer } from '../http/server.ts';
 import type { LogicalQueue } from '../transport/queues.ts';
 import type { Consumer } from '../transport/consumerTypes.ts';
 import type { Runtime } from './runtime.ts';
@@ -31,6 +32,8 @@ export interface ServiceLifecycleOptions<Q extends LogicalQueue, P extends Servi
   wire: (rt: Runtime<Q>, running: ReadinessCheck) => Promise<P>;
   /** Where to listen; false for `inject()`-only use (the server is only made ready). */
   listen: { port: number; host: string } | false;
+  /** Milliseconds `stop` lets HTTP requests in flight finish; connections still open then are closed. */
+  httpDeadlineMs: number;
 }
 
 /** A started service: its runtime, its parts and the one way to stop it. */
@@ -51,8 +54,9 @@ export interface ServiceLifecycle<Q extends LogicalQueue, P extends ServiceParts
  * the emergency switch), then the server listens and the service reports ready.
  *
  * Stopping goes the other way: not ready, the server stops accepting requests (those in
- * flight finish), the consumers stop within their deadlines (held messages are released),
- * the server finishes closing, the runtime closes. A failure during start undoes what was
+ * flight finish; connections still open at `httpDeadlineMs` are closed), the consumers stop
+ * within their deadlines (held messages are released), the server finishes closing, the
+ * runtime closes. A failure during start undoes what was
  * started in the same order and rethrows.
  */
 export async function startServiceLifecycle<Q extends LogicalQueue, P extends ServiceParts>(
@@ -65,7 +69,8 @@ export async function startServiceLifecycle<Q extends LogicalQueue, P extends Se
 
   const shutdown = async (): Promise<void> => {
     running = false;
-    const closing = parts?.server.close();
+    // One deadline for the whole stop: HTTP connections still open at it are closed.
+    const closing = parts ? closeHttpServer(parts.server, options.httpDeadlineMs) : undefined;
     try {
       await Promise.all((parts?.consumers ?? []).map(({ consumer, deadlineMs }) => consumer.stop({ deadlineMs })));
       await closing;

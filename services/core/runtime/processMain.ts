@@ -5,7 +5,7 @@ import { handleSignals } from './runtime.ts';
 export interface RunningService {
   /** The service's logger. */
   runtime: { logger: Logger };
-  /** Re-reads token files; throws when a file is invalid (the previous tokens stay). */
+  /** Re-reads every token file or none; throws when a file is invalid (nothing changes; logged and audited). */
   reload(): void;
   /** Graceful stop. */
   stop(): Promise<void>;
@@ -26,8 +26,8 @@ export async function runServiceProcess(name: string, start: () => Promise<Runni
       () => {
         try {
           service.reload();
-        } catch (err) {
-          log.error({ code: (err as { code?: string }).code }, 'token reload failed; keeping the previous tokens');
+        } catch {
+          // Already logged and audited by the reload, naming the file; the process keeps serving.
         }
       },
     );

@@ -10,6 +10,7 @@ import { createDedupeSet, type DedupeSet } from '../transport/dedupe.ts';
 import { resolveQueues, type LogicalQueue, type ResolvedQueue } from '../transport/queues.ts';
 import { createSqsClient } from '../transport/sqsClient.ts';
 import { EmergencySwitch } from './emergency.ts';
+import { defaultEmergencyStateFile, fileEmergencyStore, type EmergencyStore } from './emergencyStore.ts';
 
 /** The configuration fields every service runtime needs (a subset of the service config). */
 export interface RuntimeConfig {
@@ -25,6 +26,8 @@ export interface RuntimeConfig {
   MAX_CLOCK_SKEW_SECONDS: number;
   MESSAGE_MAX_AGE_SECONDS: number;
   EMERGENCY_MODE: boolean;
+  /** Where the emergency switch is persisted; next to AUDIT_FILE when absent. */
+  EMERGENCY_STATE_FILE?: string | undefined;
   /** Crypto worker threads; 0 or absent = in-thread crypto. */
   CRYPTO_WORKERS?: number | undefined;
 }
@@ -69,6 +72,8 @@ export interface StartRuntimeOptions<Q extends LogicalQueue> {
   logger?: Logger;
   /** Replaces the crypto chosen from CRYPTO_WORKERS (worker pool or in-thread). */
   crypto?: (keys: ServiceKeys) => RelayCrypto;
+  /** Where the emergency switch is persisted; the EMERGENCY_STATE_FILE file store otherwise. */
+  emergencyStore?: EmergencyStore;
 }
 
 /**
@@ -101,11 +106,17 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
         ? await createCryptoPool({ keysDir: config.KEYS_DIR, passphrase: config.KEY_PASSPHRASE, limits, threads: config.CRYPTO_WORKERS! })
         : localCrypto(keys, limits);
     crypto = relayCrypto;
-    const emergency = new EmergencySwitch(false, audit, service);
-    // Starting in emergency mode (EMERGENCY_MODE) is a switch too: audited with actor `config`.
+    const store = options.emergencyStore ?? fileEmergencyStore(config.EMERGENCY_STATE_FILE ?? defaultEmergencyStateFile(config.AUDIT_FILE));
+    // An unreadable or invalid state throws here: the service does not start (fail closed).
+    const persisted = await store.load();
+    const emergency = new EmergencySwitch(persisted ?? false, audit, service, store);
+    // EMERGENCY_MODE=true is a switch made at this start (actor `config`), so it is newer than
+    // any persisted state; otherwise the persisted state stands until an admin changes it.
     if (config.EMERGENCY_MODE) {
       await emergency.set(true, { actor: 'config' });
       logger.warn({ active: true }, 'emergency mode on at start');
+    } else if (persisted?.active) {
+      logger.warn({ active: true, since: persisted.changedAt, actor: persisted.actor }, 'emergency mode on at start (persisted)');
     }
     return {
       service,

@@ -24,8 +24,12 @@ export interface ServiceServerOptions {
   tls?: TlsFiles | undefined;
   /** External URL behind a proxy. */
   publicBaseUrl?: string | undefined;
-  /** Trust X-Forwarded-* from the proxy. */
-  trustProxy?: boolean | undefined;
+  /** Longest time to receive a whole request, ms. */
+  requestTimeoutMs?: number | undefined;
+  /** Longest time to receive the request headers, ms. */
+  headersTimeoutMs?: number | undefined;
+  /** Addresses/CIDR blocks of the proxies whose X-Forwarded-* are trusted; none when empty. */
+  trustProxy?: readonly string[] | undefined;
 }
 
 /**
@@ -39,7 +43,9 @@ export async function createServiceServer(options: ServiceServerOptions): Promis
     bodyLimit: options.bodyLimit,
     ...(options.tls ? { tls: options.tls } : {}),
     ...(options.publicBaseUrl ? { publicBaseUrl: options.publicBaseUrl } : {}),
-    ...(options.trustProxy ? { trustProxy: true } : {}),
+    ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+    ...(options.headersTimeoutMs !== undefined ? { headersTimeoutMs: options.headersTimeoutMs } : {}),
+    ...(options.trustProxy && options.trustProxy.length > 0 ? { trustProxy: [...options.trustProxy] } : {}),
   });
   await app.register(openapiPlugin, {
     title: options.title,
@@ -55,4 +61,22 @@ export async function createServiceServer(options: ServiceServerOptions): Promis
 /** The TLS files of a configuration, when both are set. */
 export function tlsOf(config: { TLS_CERT_FILE?: string | undefined; TLS_KEY_FILE?: string | undefined }): TlsFiles | undefined {
   return config.TLS_CERT_FILE && config.TLS_KEY_FILE ? { certFile: config.TLS_CERT_FILE, keyFile: config.TLS_KEY_FILE } : undefined;
+}
+
+/** The HTTP options every service takes from its configuration: TLS, proxy, timeouts. */
+export function httpOptionsOf(config: {
+  TLS_CERT_FILE?: string | undefined;
+  TLS_KEY_FILE?: string | undefined;
+  PUBLIC_BASE_URL?: string | undefined;
+  TRUST_PROXY: readonly string[];
+  HTTP_REQUEST_TIMEOUT_MS: number;
+  HTTP_HEADERS_TIMEOUT_MS: number;
+}): Pick<ServiceServerOptions, 'tls' | 'publicBaseUrl' | 'trustProxy' | 'requestTimeoutMs' | 'headersTimeoutMs'> {
+  return {
+    tls: tlsOf(config),
+    publicBaseUrl: config.PUBLIC_BASE_URL,
+    trustProxy: config.TRUST_PROXY,
+    requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
+    headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS,
+  };
 }

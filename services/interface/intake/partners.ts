@@ -1,17 +1,10 @@
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
+import { isIpOrCidr } from '../../core/config/env.ts';
 import { tokenEntrySchema } from '../../core/http/auth.ts';
-import { ACCEPTED_MEDIA_TYPES } from '../../core/relay/contentTypes.ts';
+import { ACCEPTED_MEDIA_TYPES, canonicalMediaType } from '../../core/relay/contentTypes.ts';
 
-const cidr = z.string().refine((value) => {
-  const [address, bits, extra] = value.split('/');
-  if (extra !== undefined || address === undefined) return false;
-  const family = isIP(address);
-  if (family === 0) return false;
-  if (bits === undefined) return true;
-  const n = Number(bits);
-  return Number.isInteger(n) && n >= 0 && n <= (family === 4 ? 32 : 128);
-}, 'expected an IP address or CIDR block like 203.0.113.0/24');
+const cidr = z.string().refine(isIpOrCidr, 'expected an IP address or CIDR block like 203.0.113.0/24');
 
 /** One partner in the partners file: its hashed token plus the controls on its submissions. */
 export const partnerEntrySchema = tokenEntrySchema.extend({
@@ -19,8 +12,12 @@ export const partnerEntrySchema = tokenEntrySchema.extend({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected a partner id of letters, digits, ".", "_" or "-" (at most 128)'),
   /** Roles default to `partner`: partners can only submit. */
   roles: z.array(z.literal('partner')).default(['partner']),
-  /** Media types this partner may send (canonical or accepted aliases). */
-  contentTypes: z.array(z.enum(ACCEPTED_MEDIA_TYPES as [string, ...string[]])).min(1).default(['application/fhir+json', 'application/hl7-v2', 'application/xml']),
+  /** Media types this partner may send (canonical or accepted aliases); held canonical (`text/xml` → `application/xml`), each once. */
+  contentTypes: z
+    .array(z.enum(ACCEPTED_MEDIA_TYPES as [string, ...string[]]))
+    .min(1)
+    .default(['application/fhir+json', 'application/hl7-v2', 'application/xml'])
+    .transform((types) => [...new Set(types.map((t) => canonicalMediaType(t)!))]),
   /** Source addresses allowed; any when omitted. */
   allowCidrs: z.array(cidr).optional(),
   /** Submissions per minute. */

@@ -12,7 +12,7 @@ afterEach(async () => {
   await app.close();
 });
 
-const noTokens: TokenStore = { lookup: () => undefined, byName: () => undefined, reload: () => {}, size: 0 };
+const noTokens: TokenStore = { lookup: () => undefined, byName: () => undefined, reload: () => {}, prepare: () => () => {}, size: 0 };
 
 describe('openapiPlugin', () => {
   it('serves GET /openapi.json listing a route with its schema and bearer security', async () => {

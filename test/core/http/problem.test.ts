@@ -178,6 +178,7 @@ describe('HTTP error catalogue', () => {
       httpErrors.malformedBody(), httpErrors.badRequest(), httpErrors.notFound(), httpErrors.bodyTooLarge(10),
       httpErrors.payloadTooLarge(), httpErrors.unsupportedMediaType(), httpErrors.rateLimited(1), httpErrors.unavailable(),
       httpErrors.emergency(), httpErrors.notReady({ q: 'failed' }), httpErrors.internal(), httpErrors.clientError(403),
+      httpErrors.badUrl(), httpErrors.methodNotAllowed(), httpErrors.requestTimeout(), httpErrors.uriTooLong(), httpErrors.headersTooLarge(),
     ];
     for (const e of made) {
       const doc = HTTP_ERRORS[e.code as keyof typeof HTTP_ERRORS];

@@ -85,7 +85,7 @@ describe('createHttpServer over plain HTTP', () => {
     expect(app.publicBaseUrl).toBeUndefined();
     await app.close();
 
-    app = createHttpServer({ logger: silentLogger, bodyLimit: 1024, publicBaseUrl: 'https://relay.example.org/base/', trustProxy: true });
+    app = createHttpServer({ logger: silentLogger, bodyLimit: 1024, publicBaseUrl: 'https://relay.example.org/base/', trustProxy: ['127.0.0.1'] });
     app.get('/ip', async (request) => ({ ip: request.ip, protocol: request.protocol }));
     expect(app.publicBaseUrl).toBe('https://relay.example.org/base');
     const res = await app.inject({ url: '/ip', headers: { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https' } });

@@ -80,7 +80,7 @@ describe('service lifecycle', () => {
   it('starts the runtime, wires, starts the consumers, listens, and only then reports ready', async () => {
     const journal: string[] = [];
     const w = wiring(journal);
-    const service = await startServiceLifecycle({ runtime: w.runtime, wire: w.wire, listen: { port: 0, host: '127.0.0.1' } });
+    const service = await startServiceLifecycle({ runtime: w.runtime, wire: w.wire, httpDeadlineMs: 5000, listen: { port: 0, host: '127.0.0.1' } });
     expect(journal).toEqual(['wired(running=false)', 'a.start', 'b.start']);
     expect(service.running).toBe(true);
     const { port } = service.parts.server.server.address() as { port: number };
@@ -91,7 +91,7 @@ describe('service lifecycle', () => {
   it('stops in order: not ready, stop accepting, consumers with their deadlines, server closed, runtime last', async () => {
     const journal: string[] = [];
     const w = wiring(journal);
-    const service = await startServiceLifecycle({ runtime: w.runtime, wire: w.wire, listen: { port: 0, host: '127.0.0.1' } });
+    const service = await startServiceLifecycle({ runtime: w.runtime, wire: w.wire, httpDeadlineMs: 5000, listen: { port: 0, host: '127.0.0.1' } });
     const { port } = service.parts.server.server.address() as { port: number };
     journal.length = 0;
     const stopping = service.stop();
@@ -108,7 +108,7 @@ describe('service lifecycle', () => {
   it('is idempotent: a second stop (SIGTERM then a test teardown) returns the same promise and closes nothing twice', async () => {
     const journal: string[] = [];
     const w = wiring(journal);
-    const service = await startServiceLifecycle({ runtime: w.runtime, wire: w.wire, listen: false });
+    const service = await startServiceLifecycle({ runtime: w.runtime, wire: w.wire, httpDeadlineMs: 5000, listen: false });
     const first = service.stop();
     const second = service.stop();
     expect(second).toBe(first);
@@ -121,7 +121,7 @@ describe('service lifecycle', () => {
   it('starts the consumers paused in emergency mode; the switch pauses and resumes them, and nothing resumes after stop', async () => {
     const journal: string[] = [];
     const w = wiring(journal, { emergency: true });
-    const service = await startServiceLifecycle({ runtime: w.runtime, wire: w.wire, listen: false });
+    const service = await startServiceLifecycle({ runtime: w.runtime, wire: w.wire, httpDeadlineMs: 5000, listen: false });
     expect(journal).toEqual(['wired(running=false)', 'a.start', 'a.pause', 'b.start', 'b.pause']);
     await w.rt.emergency.set(false, { actor: 'test' });
     expect(journal.slice(-2)).toEqual(['a.resume', 'b.resume']);
@@ -138,7 +138,7 @@ describe('service lifecycle', () => {
     const w = wiring(journal);
     const taken = await busyPort();
     try {
-      await expect(startServiceLifecycle({ runtime: w.runtime, wire: w.wire, listen: { port: taken.port, host: '127.0.0.1' } })).rejects.toThrow(/EADDRINUSE/);
+      await expect(startServiceLifecycle({ runtime: w.runtime, wire: w.wire, httpDeadlineMs: 5000, listen: { port: taken.port, host: '127.0.0.1' } })).rejects.toThrow(/EADDRINUSE/);
     } finally {
       await taken.close();
     }
@@ -153,7 +153,7 @@ describe('service lifecycle', () => {
     const failing = async (): Promise<Wired> => {
       throw new Error('APP_TOKENS_FILE: not valid JSON');
     };
-    await expect(startServiceLifecycle({ runtime: w.runtime, wire: failing, listen: false })).rejects.toThrow('APP_TOKENS_FILE');
+    await expect(startServiceLifecycle({ runtime: w.runtime, wire: failing, httpDeadlineMs: 5000, listen: false })).rejects.toThrow('APP_TOKENS_FILE');
     expect(journal).toEqual(['runtime.close']);
   });
 });

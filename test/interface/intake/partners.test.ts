@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashToken } from '../../../services/core/http/auth.ts';
@@ -13,7 +13,7 @@ const HL7 = 'MSH|^~\\&|LAB|CARE|EMR|HOSP|202601011200||ORU^R01|9|P|2.5\r';
 
 let stack: TestStack;
 const token = (): string => randomBytes(18).toString('base64url');
-const t = { cidr: token(), slow: token(), hl7: token(), rotating: token(), rotated: token() };
+const t = { cidr: token(), slow: token(), hl7: token(), xml: token(), rotating: token(), rotated: token() };
 const partnersFile = (): string => join(stack.dir, 'partners.json');
 
 function partners(rotatingToken: string): string {
@@ -23,6 +23,7 @@ function partners(rotatingToken: string): string {
       { name: 'cidr-clinic', sha256: hashToken(t.cidr), allowCidrs: ['203.0.113.0/24', '2001:db8::/32'] },
       { name: 'slow-lab', sha256: hashToken(t.slow), rateLimitPerMinute: 3 },
       { name: 'hl7-only', sha256: hashToken(t.hl7), contentTypes: ['application/hl7-v2'] },
+      { name: 'xml-alias', sha256: hashToken(t.xml), contentTypes: ['text/xml'] },
       { name: 'rotating', sha256: hashToken(rotatingToken) },
     ],
   });
@@ -47,7 +48,6 @@ async function drain(ids: string[]): Promise<void> {
 
 describe('partner controls on the interface', () => {
   it('stores only token hashes: the partners file holds no token', async () => {
-    const { readFile } = await import('node:fs/promises');
     const text = await readFile(partnersFile(), 'utf8');
     for (const value of [stack.tokens.partner, ...Object.values(t)]) expect(text).not.toContain(value);
   });
@@ -106,6 +106,18 @@ describe('partner controls on the interface', () => {
     await drain([ok.json<{ id: string }>().id]);
   });
 
+  it('a content-type alias in the partners file (text/xml) admits the alias and its canonical type, relayed as application/xml', async () => {
+    const ids: string[] = [];
+    for (const type of ['text/xml', 'application/xml']) {
+      const res = await submit(stack, '<ClinicalDocument/>', { ...bearer(t.xml), 'content-type': type });
+      expect(res.statusCode, `${type}: ${res.body}`).toBe(202);
+      ids.push(res.json<{ id: string }>().id);
+    }
+    expectProblem(await submit(stack, FHIR, bearer(t.xml)), 415, 'CR_HTTP_UNSUPPORTED_MEDIA_TYPE');
+    for (const id of ids) expect((await waitFor(() => stack.app.inbox.get(id), { what: `record ${id}` })).contentType).toBe('application/xml');
+    await drain(ids);
+  });
+
   it('rotates a token without a restart: new hash in the file + reload (SIGHUP) → new token works, old one refused', async () => {
     const before = await submit(stack, FHIR, bearer(t.rotating));
     expect(before.statusCode).toBe(202);
@@ -134,16 +146,18 @@ describe('SIGHUP on a running interface process', () => {
     if (child && child.exitCode === null) child.kill('SIGKILL');
   });
 
-  it('reloads the partners file on SIGHUP: the rotated token works, the old one is refused', async () => {
+  it('reloads the partners file on SIGHUP: the rotated token works, the old one is refused; with a broken admin file nothing is applied and the failure is audited', { timeout: 90_000 }, async () => {
     const file = join(stack.dir, 'partners-process.json');
     const oldToken = token();
     const newToken = token();
     const write = (tok: string) => writeFile(file, JSON.stringify({ tokens: [{ name: 'proc-partner', sha256: hashToken(tok) }] }));
     await write(oldToken);
+    await writeFile(join(stack.dir, 'admins-process.json'), JSON.stringify({ tokens: [{ name: 'admin', sha256: hashToken(stack.tokens.admin), roles: ['admin'] }] }));
     const env = {
       ...process.env,
       ...stack.env.iface,
       PARTNERS_FILE: file,
+      ADMIN_TOKENS_FILE: join(stack.dir, 'admins-process.json'),
       AUDIT_FILE: join(stack.dir, 'interface-process-audit.jsonl'),
       HOST: '127.0.0.1',
       PORT: '0',
@@ -153,7 +167,7 @@ describe('SIGHUP on a running interface process', () => {
     let out = '';
     child.stdout!.on('data', (c: Buffer) => (out += c.toString('utf8')));
     child.stderr!.on('data', (c: Buffer) => (out += c.toString('utf8')));
-    const url = await waitFor(() => /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1], { what: `interface process to listen (output: ${out.slice(0, 500)})`, timeoutMs: 20_000 });
+    const url = await waitFor(() => /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1], { what: `interface process to listen (output: ${out.slice(0, 500)})`, timeoutMs: 60_000 });
     // An authenticated partner gets past auth to payload validation (400); an unknown token stops at 401.
     const status = async (tok: string) =>
       (await fetch(`${url}/v1/submissions`, { method: 'POST', headers: { ...bearer(tok), 'content-type': 'application/fhir+json' }, body: '{}' })).status;
@@ -164,6 +178,29 @@ describe('SIGHUP on a running interface process', () => {
     await waitFor(async () => (await status(newToken)) === 400, { what: 'rotated token accepted after SIGHUP' });
     expect(await status(oldToken)).toBe(401);
     expect(out).toContain('tokens reloaded');
+
+    // A valid partners file with a broken admin file: nothing is applied, and the failure is audited.
+    const adminFile = join(stack.dir, 'admins-process.json');
+    const newerToken = token();
+    await write(newerToken);
+    await writeFile(adminFile, '{"tokens": [ {"name": "admin", ');
+    child.kill('SIGHUP');
+    const audit = join(stack.dir, 'interface-process-audit.jsonl');
+    const failed = await waitFor(async () => (await readAudit(audit)).find((l) => l.action === 'config.reload_failed'), { what: 'config.reload_failed in the audit trail' });
+    expect(failed).toMatchObject({ actor: 'interface', outcome: 'failure', resourceId: 'admins-process.json', details: { files: 'partners-process.json,admins-process.json', reason: 'CR_AUTH_TOKENS_FILE_INVALID' } });
+    expect(await status(newToken)).toBe(400);
+    expect(await status(newerToken)).toBe(401);
+    expect(out).toContain('config reload failed; nothing changed');
+
+    // Both files valid: both applied, audited with the file names only.
+    await writeFile(adminFile, JSON.stringify({ tokens: [{ name: 'admin', sha256: hashToken(stack.tokens.admin), roles: ['admin'] }] }));
+    child.kill('SIGHUP');
+    await waitFor(async () => (await status(newerToken)) === 400, { what: 'both files applied after the admin file was fixed' });
+    expect(await status(newToken)).toBe(401);
+    const reloaded = await waitFor(async () => (await readAudit(audit)).filter((l) => l.action === 'config.reloaded').at(-1), { what: 'config.reloaded' });
+    expect(reloaded).toMatchObject({ outcome: 'success', details: { files: 'partners-process.json,admins-process.json' } });
+    const trail = await readFile(audit, 'utf8');
+    for (const secret of [oldToken, newToken, newerToken, stack.tokens.admin]) expect(trail).not.toContain(secret);
     const exited = new Promise<number | null>((done) => child!.once('exit', (code) => done(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
