@@ -183,7 +183,7 @@ export interface WorldOptions {
 export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const dir = await mkdtemp(join(tmpdir(), 'cr-faults-'));
   const emulator = await startEmulator(join(dir, 'sqs'));
-  const queues = await ensureQueues(emulator.sqs.client, { prefix: emulator.prefix, maxReceiveCount: options.maxReceiveCount ?? 10, visibilityTimeoutSeconds: 5 });
+  const queues = await ensureQueues(emulator.sqs.client, { prefix: emulator.prefix, fifo: emulator.sqs.fifo, maxReceiveCount: options.maxReceiveCount ?? 10, visibilityTimeoutSeconds: 5 });
   const keys = await makeServiceKeyPair();
   const sink = await startEmrSink();
   const common = { LOG_LEVEL, CRYPTO_WORKERS: '1', ...options.common };

@@ -46,6 +46,7 @@ export async function writeServiceEnv(dir: string, sqs: TestSqs, keys: TestServi
     SQS_ENDPOINT: sqs.endpoint,
     AWS_REGION: sqs.region,
     QUEUE_PREFIX: sqs.prefix,
+    QUEUE_FIFO: String(sqs.fifo),
     ...(process.env.SQS_ENDPOINT ? {} : { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' }),
     HOST: '127.0.0.1',
     PORT: '0',

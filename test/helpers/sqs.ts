@@ -11,6 +11,8 @@ export interface TestSqs {
   client: SQSClient;
   /** A queue-name prefix unique to this test run, so suites never share queues. */
   prefix: string;
+  /** FIFO queues (`TEST_QUEUE_FIFO=true`, or the `fifo` option): helpers create `.fifo` queues and set QUEUE_FIFO. */
+  fifo: boolean;
   /** Stops the emulator (no-op for an external endpoint). */
   stop(): Promise<void>;
 }
@@ -21,6 +23,13 @@ export interface StartTestSqsOptions {
   dataDir?: string;
   /** Emulator only: a fixed port (e.g. to restart on the same endpoint). */
   port?: number;
+  /** FIFO queues; default `TEST_QUEUE_FIFO` (true/1/yes), so whole suites can be run once with FIFO. */
+  fifo?: boolean;
+}
+
+/** True when the suites should run on FIFO queues (`TEST_QUEUE_FIFO=true`). */
+export function fifoFromEnv(): boolean {
+  return ['true', '1', 'yes'].includes(process.env.TEST_QUEUE_FIFO ?? '');
 }
 
 /**
@@ -31,10 +40,11 @@ export interface StartTestSqsOptions {
 export async function startTestSqs(options: StartTestSqsOptions = {}): Promise<TestSqs> {
   const region = process.env.AWS_REGION ?? 'us-east-1';
   const prefix = `t${Date.now().toString(36)}${randomBytes(3).toString('hex')}-`;
+  const fifo = options.fifo ?? fifoFromEnv();
   const external = process.env.SQS_ENDPOINT;
   if (external) {
     const client = new SQSClient({ endpoint: external, region });
-    return { endpoint: external, region, client, prefix, stop: async () => client.destroy() };
+    return { endpoint: external, region, client, prefix, fifo, stop: async () => client.destroy() };
   }
   const { startFauxqs } = await import('fauxqs');
   const server = await startFauxqs({ port: options.port ?? 0, host: '127.0.0.1', logger: false, ...(options.dataDir ? { dataDir: options.dataDir } : {}) });
@@ -46,6 +56,7 @@ export async function startTestSqs(options: StartTestSqsOptions = {}): Promise<T
     region,
     client,
     prefix,
+    fifo,
     stop: async () => {
       client.destroy();
       await server.stop();

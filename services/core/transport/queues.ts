@@ -67,13 +67,15 @@ export interface ResolvedQueue {
 }
 
 /**
- * How messages of a logical queue are grouped on FIFO queues (docs/architecture.md, "FIFO"):
- * `ordered` keeps one order per queue (one message group: the relayed envelopes, whose order
- * an EMR may depend on); `spread` gives each message its own group (redaction jobs, which are
- * idempotent and some of which wait: one group each means none holds up another).
+ * How messages of a logical queue are grouped on FIFO queues (docs/architecture.md, "FIFO
+ * queues"). `ordered`: one message group per queue, so messages are handled in the order sent
+ * (chart updates to the EMR, which applies them in order; a retried one holds up the ones
+ * after it, as an MLLP link would). `spread`: each message is its own group, so none waits for
+ * another (submissions, which the app inbox holds until a reader acks them and would otherwise
+ * be shown one at a time; redaction jobs, idempotent, some of them waiting for their delay).
  */
 export const FIFO_ORDERING: Readonly<Record<LogicalQueue, 'ordered' | 'spread'>> = {
-  'interface-to-app': 'ordered',
+  'interface-to-app': 'spread',
   'app-to-interface': 'ordered',
   'app-sms-redaction': 'spread',
 };
