@@ -12,7 +12,7 @@ import { startEmrSink, type EmrSink } from '../../services/devtools/emrSink.ts';
 import { makeServiceKeyPair, type TestServiceKeyPair } from '../helpers/keys.ts';
 import { freePort, runNode, waitReady, type RunningProcess } from '../helpers/processes.ts';
 import { writeServiceEnv, type ServiceEnv } from '../helpers/serviceEnv.ts';
-import { startTestSqs, type TestSqs } from '../helpers/sqs.ts';
+import { fifoSendIds, startTestSqs, type TestSqs } from '../helpers/sqs.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /** FAULTS_SCALE multiplies message counts (default 1); CI on a slow runner may lower it. */
@@ -314,6 +314,6 @@ export async function sendSealedChartUpdate(world: World, queueUrl: string, key:
     options.now ?? new Date(),
   );
   const sealed = await seal(envelope, world.keys.app.own, world.keys.app.peers, options.sealNow ? { now: options.sealNow } : {});
-  await world.emulator.sqs.client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: sealed.body, MessageAttributes: sealed.attributes }));
+  await world.emulator.sqs.client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: sealed.body, MessageAttributes: sealed.attributes, ...fifoSendIds(world.emulator.sqs, 'app-to-interface') }));
   return envelope.id;
 }

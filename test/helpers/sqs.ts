@@ -63,3 +63,12 @@ export async function startTestSqs(options: StartTestSqsOptions = {}): Promise<T
     },
   };
 }
+
+/**
+ * What a raw SendMessage to a test queue needs besides body and attributes: on FIFO queues a
+ * message group and a fresh deduplication id (so a deliberate re-send arrives again, as on a
+ * standard queue).
+ */
+export function fifoSendIds(sqs: Pick<TestSqs, 'fifo'>, groupId: string): { MessageGroupId?: string; MessageDeduplicationId?: string } {
+  return sqs.fifo ? { MessageGroupId: groupId, MessageDeduplicationId: randomBytes(16).toString('hex') } : {};
+}
