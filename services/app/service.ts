@@ -71,7 +71,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
       const tokens = createTokenStore({ file: config.APP_TOKENS_FILE });
       const inbox = new Inbox(config.INBOX_CAPACITY);
 
-      const outbound = createOutboundPath(rt, { queue: 'app-to-interface', to: 'interface', fifo: config.QUEUE_FIFO });
+      const outbound = createOutboundPath(rt, { queue: 'app-to-interface', to: 'interface' });
       const inboxConsumer = createInboundConsumer(rt, config, {
         queue: 'interface-to-app',
         kinds: ['care.submission'],

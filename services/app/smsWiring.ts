@@ -64,7 +64,7 @@ export function createSms(config: AppConfig, rt: Runtime<'app-sms-redaction'>): 
   const metrics = createSmsMetrics(rt.metrics.registry);
   const api = createSignalWireClient({ projectId: sms.projectId, apiToken: sms.apiToken, spaceUrl: sms.spaceUrl, allowInsecure: sms.allowInsecure ?? false });
   const queue = rt.queues['app-sms-redaction'];
-  const producer = createProducer({ client: rt.sqs, queueUrl: queue.url, queueName: 'app-sms-redaction', logger: log, metrics: rt.metrics });
+  const producer = createProducer({ client: rt.sqs, queue, logger: log, metrics: rt.metrics });
   const enqueue: EnqueueRedaction = async (job, delaySeconds) => {
     // The job names a message sid only; the id keys the send result and nothing else.
     await producer.send({ id: `${job.sid}:${job.trigger}:${job.enqueuedAt}`, body: JSON.stringify(job), delaySeconds });
@@ -99,10 +99,7 @@ export function createSms(config: AppConfig, rt: Runtime<'app-sms-redaction'>): 
 
   const consumer = createConsumer({
     client: rt.sqs,
-    queueUrl: queue.url,
-    dlqUrl: queue.dlqUrl,
-    quarantineUrl: queue.quarantineUrl,
-    queueName: 'app-sms-redaction',
+    queue,
     service: 'app',
     logger: log,
     metrics: rt.metrics,

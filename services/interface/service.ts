@@ -62,7 +62,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       const partners = createTokenStore<PartnerEntry>({ file: config.PARTNERS_FILE, entrySchema: partnerEntrySchema }) as TokenStore<PartnerEntry>;
       const admins = config.ADMIN_TOKENS_FILE ? createTokenStore({ file: config.ADMIN_TOKENS_FILE }) : undefined;
 
-      const outbound = createOutboundPath(rt, { queue: 'interface-to-app', to: 'app', fifo: config.QUEUE_FIFO });
+      const outbound = createOutboundPath(rt, { queue: 'interface-to-app', to: 'app' });
       const emr = createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}) });
       const consumer = createInboundConsumer(rt, config, {
         queue: 'app-to-interface',

@@ -54,7 +54,7 @@ async function queueDepth(url: string): Promise<{ visible: number; inFlight: num
 
 beforeAll(async () => {
   sqs = await startTestSqs();
-  queues = await ensureQueues(sqs.client, { prefix: sqs.prefix, maxReceiveCount: 5, visibilityTimeoutSeconds: 5 });
+  queues = await ensureQueues(sqs.client, { prefix: sqs.prefix, fifo: sqs.fifo, maxReceiveCount: 5, visibilityTimeoutSeconds: 5 });
   keys = await makeServiceKeyPair();
   sink = await startEmrSink();
   dir = await mkdtemp(join(tmpdir(), 'cr-proc-'));

@@ -114,7 +114,7 @@ describe('EMR failures', () => {
 
   it('EMR never recovers: every message lands in the DLQ after maxReceiveCount, none lost', async () => {
     const prefix = `${world.emulator.prefix}dlq-`;
-    const queues = await ensureQueues(world.emulator.sqs.client, { prefix, maxReceiveCount: DLQ_RECEIVES, visibilityTimeoutSeconds: 5, queues: ['interface-to-app', 'app-to-interface'] });
+    const queues = await ensureQueues(world.emulator.sqs.client, { prefix, fifo: world.emulator.sqs.fifo, maxReceiveCount: DLQ_RECEIVES, visibilityTimeoutSeconds: 5, queues: ['interface-to-app', 'app-to-interface'] });
     const dead = await startEmrSink();
     dead.setMode({ kind: 'fail', status: 503 });
     try {

@@ -12,7 +12,7 @@ import { startEmrSink, type EmrSink } from '../../services/devtools/emrSink.ts';
 import { makeServiceKeyPair, type TestServiceKeyPair } from '../helpers/keys.ts';
 import { freePort, runNode, waitReady, type RunningProcess } from '../helpers/processes.ts';
 import { writeServiceEnv, type ServiceEnv } from '../helpers/serviceEnv.ts';
-import { startTestSqs, type TestSqs } from '../helpers/sqs.ts';
+import { fifoSendIds, startTestSqs, type TestSqs } from '../helpers/sqs.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /** FAULTS_SCALE multiplies message counts (default 1); CI on a slow runner may lower it. */
@@ -183,7 +183,7 @@ export interface WorldOptions {
 export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const dir = await mkdtemp(join(tmpdir(), 'cr-faults-'));
   const emulator = await startEmulator(join(dir, 'sqs'));
-  const queues = await ensureQueues(emulator.sqs.client, { prefix: emulator.prefix, maxReceiveCount: options.maxReceiveCount ?? 10, visibilityTimeoutSeconds: 5 });
+  const queues = await ensureQueues(emulator.sqs.client, { prefix: emulator.prefix, fifo: emulator.sqs.fifo, maxReceiveCount: options.maxReceiveCount ?? 10, visibilityTimeoutSeconds: 5 });
   const keys = await makeServiceKeyPair();
   const sink = await startEmrSink();
   const common = { LOG_LEVEL, CRYPTO_WORKERS: '1', ...options.common };
@@ -314,6 +314,6 @@ export async function sendSealedChartUpdate(world: World, queueUrl: string, key:
     options.now ?? new Date(),
   );
   const sealed = await seal(envelope, world.keys.app.own, world.keys.app.peers, options.sealNow ? { now: options.sealNow } : {});
-  await world.emulator.sqs.client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: sealed.body, MessageAttributes: sealed.attributes }));
+  await world.emulator.sqs.client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: sealed.body, MessageAttributes: sealed.attributes, ...fifoSendIds(world.emulator.sqs, 'app-to-interface') }));
   return envelope.id;
 }

@@ -45,6 +45,7 @@ export async function writeServiceEnv(dir: string, sqs: TestSqs, keys: TestServi
   const common = {
     ...sqs.serviceEnv(),
     QUEUE_PREFIX: sqs.prefix,
+    QUEUE_FIFO: String(sqs.fifo),
     HOST: '127.0.0.1',
     PORT: '0',
     LOG_LEVEL: 'info',

@@ -14,6 +14,8 @@ export interface TestSqs {
   prefix: string;
   /** The environment a service needs to reach it (SQS_ENDPOINT, AWS_REGION, the emulator's static credentials). */
   serviceEnv(): Record<string, string>;
+  /** FIFO queues (`TEST_QUEUE_FIFO=true`, or the `fifo` option): helpers create `.fifo` queues and set QUEUE_FIFO. */
+  fifo: boolean;
   /** Stops the emulator (no-op for an external endpoint). */
   stop(): Promise<void>;
 }
@@ -24,6 +26,13 @@ export interface StartTestSqsOptions {
   dataDir?: string;
   /** Emulator only: a fixed port (e.g. to restart on the same endpoint). */
   port?: number;
+  /** FIFO queues; default `TEST_QUEUE_FIFO` (true/1/yes), so whole suites can be run once with FIFO. */
+  fifo?: boolean;
+}
+
+/** True when the suites should run on FIFO queues (`TEST_QUEUE_FIFO=true`). */
+export function fifoFromEnv(): boolean {
+  return ['true', '1', 'yes'].includes(process.env.TEST_QUEUE_FIFO ?? '');
 }
 
 /**
@@ -34,11 +43,12 @@ export interface StartTestSqsOptions {
 export async function startTestSqs(options: StartTestSqsOptions = {}): Promise<TestSqs> {
   const region = process.env.AWS_REGION ?? 'us-east-1';
   const prefix = `t${Date.now().toString(36)}${randomBytes(3).toString('hex')}-`;
+  const fifo = options.fifo ?? fifoFromEnv();
   const external = process.env.SQS_ENDPOINT;
   if (external) {
     const client = new SQSClient({ endpoint: external, region });
     const serviceEnv = (): Record<string, string> => ({ SQS_ENDPOINT: external, AWS_REGION: region });
-    return { endpoint: external, region, client, prefix, serviceEnv, stop: async () => client.destroy() };
+    return { endpoint: external, region, client, prefix, fifo, serviceEnv, stop: async () => client.destroy() };
   }
   const server = await startSqsEmulator({ ...(options.port ? { port: options.port } : {}), ...(options.dataDir ? { dataDir: options.dataDir } : {}) });
   const client = new SQSClient({ endpoint: server.endpoint, region: server.region, credentials: server.credentials });
@@ -47,10 +57,20 @@ export async function startTestSqs(options: StartTestSqsOptions = {}): Promise<T
     region: server.region,
     client,
     prefix,
+    fifo,
     serviceEnv: () => server.serviceEnv(),
     stop: async () => {
       client.destroy();
       await server.stop();
     },
   };
+}
+
+/**
+ * What a raw SendMessage to a test queue needs besides body and attributes: on FIFO queues a
+ * message group and a fresh deduplication id (so a deliberate re-send arrives again, as on a
+ * standard queue).
+ */
+export function fifoSendIds(sqs: Pick<TestSqs, 'fifo'>, groupId: string): { MessageGroupId?: string; MessageDeduplicationId?: string } {
+  return sqs.fifo ? { MessageGroupId: groupId, MessageDeduplicationId: randomBytes(16).toString('hex') } : {};
 }

@@ -47,7 +47,7 @@ export interface StackOptions {
 export async function startStack(options: StackOptions = {}): Promise<TestStack> {
   const ownSqs = !options.sqs;
   const sqs = options.sqs ?? (await startTestSqs());
-  const queues = await ensureQueues(sqs.client, { prefix: sqs.prefix, maxReceiveCount: 3, visibilityTimeoutSeconds: 5 });
+  const queues = await ensureQueues(sqs.client, { prefix: sqs.prefix, fifo: sqs.fifo, maxReceiveCount: 3, visibilityTimeoutSeconds: 5 });
   const keys = await makeServiceKeyPair();
   const sink = await startEmrSink();
   const dir = await mkdtemp(join(tmpdir(), 'cr-stack-'));

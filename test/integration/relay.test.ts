@@ -1,9 +1,11 @@
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEnvelope } from '../../services/core/envelope/envelope.ts';
 import { seal } from '../../services/core/envelope/seal.ts';
 import { generateServiceKey } from '../../services/core/keys/generate.ts';
 import { ownKeyring } from '../../services/core/keys/keyring.ts';
+import { fifoSendIds } from '../helpers/sqs.ts';
 import { startStack, type TestStack } from '../helpers/stack.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { decryptKey, readPrivateKey } from 'openpgp';
@@ -136,7 +138,7 @@ describe('hostile messages on the queue', () => {
     const decrypted = await decryptKey({ privateKey: await readPrivateKey({ armoredKey: impostorKey.privateKey }), passphrase: 'impostor-pass' });
     const envelope = buildEnvelope({ kind: 'care.submission', from: 'interface', to: 'app', queue: 'interface-to-app', contentType: 'application/fhir+json', body: FHIR });
     const sealed = await seal(envelope, ownKeyring(decrypted), stack.keys.interface.peers);
-    await stack.sqs.client.send(new SendMessageCommand({ QueueUrl: stack.queues['interface-to-app'].url, MessageBody: sealed.body, MessageAttributes: sealed.attributes }));
+    await stack.sqs.client.send(new SendMessageCommand({ QueueUrl: stack.queues['interface-to-app'].url, MessageBody: sealed.body, MessageAttributes: sealed.attributes, ...fifoSendIds(stack.sqs, randomUUID()) }));
     const quarantined = await waitFor(
       async () => {
         const r = await stack.sqs.client.send(new ReceiveMessageCommand({ QueueUrl: stack.queues['interface-to-app'].quarantineUrl, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }));
@@ -155,7 +157,7 @@ describe('hostile messages on the queue', () => {
     const lines = sealed.body.split('\n');
     const i = Math.floor(lines.length / 2);
     lines[i] = lines[i]!.replace(/[A-Za-z]/, (c) => (c === 'A' ? 'B' : 'A'));
-    await stack.sqs.client.send(new SendMessageCommand({ QueueUrl: stack.queues['interface-to-app'].url, MessageBody: lines.join('\n'), MessageAttributes: sealed.attributes }));
+    await stack.sqs.client.send(new SendMessageCommand({ QueueUrl: stack.queues['interface-to-app'].url, MessageBody: lines.join('\n'), MessageAttributes: sealed.attributes, ...fifoSendIds(stack.sqs, randomUUID()) }));
     const quarantined = await waitFor(
       async () => {
         const r = await stack.sqs.client.send(new ReceiveMessageCommand({ QueueUrl: stack.queues['interface-to-app'].quarantineUrl, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }));
@@ -170,7 +172,7 @@ describe('hostile messages on the queue', () => {
   it('applies a duplicated message once', async () => {
     const envelope = buildEnvelope({ kind: 'chart.update', from: 'app', to: 'interface', queue: 'app-to-interface', contentType: 'application/hl7-v2', body: HL7 });
     const sealed = await seal(envelope, stack.keys.app.own, stack.keys.app.peers);
-    const send = () => stack.sqs.client.send(new SendMessageCommand({ QueueUrl: stack.queues['app-to-interface'].url, MessageBody: sealed.body, MessageAttributes: sealed.attributes }));
+    const send = () => stack.sqs.client.send(new SendMessageCommand({ QueueUrl: stack.queues['app-to-interface'].url, MessageBody: sealed.body, MessageAttributes: sealed.attributes, ...fifoSendIds(stack.sqs, 'app-to-interface') }));
     await send();
     await waitFor(() => stack.sink.deliveries.get(envelope.id), { what: 'first delivery' });
     await send();

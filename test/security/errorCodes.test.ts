@@ -1,8 +1,34 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { SMS_ERRORS } from '../../services/app/sms/errors.ts';
+import { CORE_ERROR_CATALOGUES } from '../../services/core/errors/catalogue.ts';
+import type { ErrorCatalogue } from '../../services/core/errors/defineErrors.ts';
+import { EMR_REASONS } from '../../services/interface/delivery/reasons.ts';
 
 const root = join(import.meta.dirname, '..', '..');
+
+/** Every catalogue of the services: core's registry plus each service's own. */
+const CATALOGUES: Record<string, ErrorCatalogue> = { ...CORE_ERROR_CATALOGUES, sms: SMS_ERRORS, emr: EMR_REASONS };
+
+const entries = Object.entries(CATALOGUES).flatMap(([area, catalogue]) => Object.entries(catalogue).map(([code, def]) => ({ area, code, def })));
+
+/** The rows of docs/errors.md tables: `| \`CODE\` | status | meaning |`, by code. */
+async function documentedRows(): Promise<Map<string, string[]>> {
+  const doc = await readFile(join(root, 'docs', 'errors.md'), 'utf8');
+  const rows = new Map<string, string[]>();
+  for (const m of doc.matchAll(/^\| `(CR_[A-Za-z0-9_<>]+)` \| ([^|]+) \|[^|]*\S[^|]*\|$/gm)) {
+    rows.set(m[1]!, [...(rows.get(m[1]!) ?? []), m[2]!.trim()]);
+  }
+  return rows;
+}
+
+/** True when a documented status cell (`413`, `—`, `401 / 403`, `4xx`) allows the catalogued status. */
+function statusMatches(cell: string, status: number | undefined): boolean {
+  const parts = cell.split('/').map((p) => p.trim());
+  if (status === undefined) return parts.length === 1 && parts[0] === '—';
+  return parts.some((p) => p === String(status) || (/^\dxx$/.test(p) && p[0] === String(status)[0]));
+}
 
 async function sourceFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -14,37 +40,42 @@ async function sourceFiles(dir: string): Promise<string[]> {
   return out;
 }
 
-/**
- * Every code the services can emit: `'CR_...'` / `"CR_..."` string literals, and the fixed
- * prefix of template literals that build one (`CR_EMR_HTTP_${status}` → `CR_EMR_HTTP_`).
- */
-async function codesInServices(): Promise<{ codes: Map<string, string>; prefixes: Map<string, string> }> {
-  const codes = new Map<string, string>();
-  const prefixes = new Map<string, string>();
-  for (const file of await sourceFiles(join(root, 'services'))) {
-    const text = await readFile(file, 'utf8');
-    const where = relative(root, file);
-    for (const m of text.matchAll(/['"](CR_[A-Z0-9_]+)['"]/g)) codes.set(m[1]!, where);
-    for (const m of text.matchAll(/`(CR_[A-Z0-9_]*_)\$\{/g)) prefixes.set(m[1]!, where);
-  }
-  return { codes, prefixes };
-}
-
-describe('error codes', () => {
-  it('every public error code the services can emit is documented in docs/errors.md', async () => {
-    const doc = await readFile(join(root, 'docs', 'errors.md'), 'utf8');
-    // A documented code is the first cell of a table row: | `CODE` | status | meaning |
-    const rows = new Set([...doc.matchAll(/^\| `(CR_[A-Z0-9_]+(?:<[a-zA-Z]+>)?)` \|[^|]+\|[^|]*\S[^|]*\|$/gm)].map((m) => m[1]!));
-    const { codes, prefixes } = await codesInServices();
-    expect(codes.size).toBeGreaterThan(50);
-    const missing = [...codes].filter(([code]) => !rows.has(code)).map(([code, file]) => `${code} (${file})`);
-    const missingPrefixes = [...prefixes].filter(([prefix]) => ![...rows].some((r) => r.startsWith(`${prefix}<`))).map(([p, file]) => `${p}<...> (${file})`);
-    expect([...missing, ...missingPrefixes]).toEqual([]);
+describe('error catalogues', () => {
+  it('every catalogued code is documented in docs/errors.md with its HTTP status', async () => {
+    const rows = await documentedRows();
+    expect(entries.length).toBeGreaterThan(60);
+    const problems: string[] = [];
+    for (const { area, code, def } of entries) {
+      const cells = rows.get(code);
+      if (cells === undefined) problems.push(`${code} (${area}): not documented`);
+      else if (!statusMatches(cells[0]!, def.status)) problems.push(`${code} (${area}): documented status "${cells[0]}", catalogue ${def.status ?? '—'}`);
+      if (def.code !== code) problems.push(`${code} (${area}): entry carries code ${def.code}`);
+    }
+    expect(problems).toEqual([]);
   });
 
-  it('no code is documented twice', async () => {
-    const doc = await readFile(join(root, 'docs', 'errors.md'), 'utf8');
-    const all = [...doc.matchAll(/^\| `(CR_[A-Z0-9_<>a-z]+)` \|/gm)].map((m) => m[1]!);
-    expect(all.filter((c, i) => all.indexOf(c) !== i)).toEqual([]);
+  it('no code is declared in two catalogues, nor documented twice', async () => {
+    const codes = entries.map((e) => e.code);
+    expect(codes.filter((c, i) => codes.indexOf(c) !== i)).toEqual([]);
+    const twice = [...(await documentedRows())].filter(([, cells]) => cells.length > 1).map(([code]) => code);
+    expect(twice).toEqual([]);
+  });
+
+  it('every documented code is in a catalogue (the docs list no code the services cannot emit)', async () => {
+    const catalogued = new Set(entries.map((e) => e.code));
+    expect([...(await documentedRows()).keys()].filter((c) => !catalogued.has(c))).toEqual([]);
+  });
+
+  it('the services use no CR_* code outside the catalogues (declare new ones with defineErrors)', async () => {
+    const catalogued = new Set(entries.map((e) => e.code));
+    const families = [...catalogued].filter((c) => c.includes('<')).map((c) => c.slice(0, c.indexOf('<')));
+    const stray: string[] = [];
+    for (const file of await sourceFiles(join(root, 'services'))) {
+      const text = await readFile(file, 'utf8');
+      const where = relative(root, file);
+      for (const m of text.matchAll(/['"`](CR_[A-Z0-9_]+)['"`]/g)) if (!catalogued.has(m[1]!)) stray.push(`${m[1]} (${where})`);
+      for (const m of text.matchAll(/`(CR_[A-Z0-9_]*_)\$\{/g)) if (!families.includes(m[1]!)) stray.push(`${m[1]}<...> (${where})`);
+    }
+    expect(stray).toEqual([]);
   });
 });

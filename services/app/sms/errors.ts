@@ -1,35 +1,32 @@
-import { RelayError, type RelayErrorOptions } from '../../core/errors/relayError.ts';
+import { defineErrors, type ErrorCode } from '../../core/errors/defineErrors.ts';
+import { fromCatalogue, RelayError, type RelayErrorOptions } from '../../core/errors/relayError.ts';
 
-/** Codes of the SMS area (documented in docs/errors.md, "SMS"). */
-export const SMS_ERRORS = {
-  /** `to` is not an E.164 number. */
-  INVALID_TO: 'CR_SMS_INVALID_TO',
-  /** Body empty without media, or longer than 1600 characters. */
-  INVALID_BODY: 'CR_SMS_INVALID_BODY',
-  /** A media URL is not https (or http when allowed), or too many. */
-  INVALID_MEDIA_URL: 'CR_SMS_INVALID_MEDIA_URL',
-  /** SignalWire refused the message (4xx). */
-  PROVIDER_REJECTED: 'CR_SMS_PROVIDER_REJECTED',
-  /** SignalWire unavailable or rate-limiting after retries. */
-  PROVIDER_UNAVAILABLE: 'CR_SMS_PROVIDER_UNAVAILABLE',
-  /** Status callback signature missing or wrong. */
-  WEBHOOK_SIGNATURE: 'CR_SMS_WEBHOOK_SIGNATURE',
-  /** Status callback Basic Auth missing or wrong. */
-  WEBHOOK_AUTH: 'CR_SMS_WEBHOOK_AUTH',
-  /** Status callback without a valid MessageSid / MessageStatus. */
-  WEBHOOK_INVALID: 'CR_SMS_WEBHOOK_INVALID',
-  /** The redaction job could not be enqueued (the callback will be retried). */
-  ENQUEUE_FAILED: 'CR_SMS_ENQUEUE_FAILED',
-  /** A redaction job on the queue is not valid JSON of version 1 (internal). */
-  JOB_INVALID: 'CR_SMS_JOB_INVALID',
-  /** Media still listed after deletion (internal, retried). */
-  MEDIA_REMAINS: 'CR_SMS_MEDIA_REMAINS',
-} as const;
+/** Codes of the SMS area, with their HTTP status (docs/errors.md, "SMS"). */
+export const SMS_ERRORS = defineErrors({
+  CR_SMS_INVALID_TO: { status: 400, title: 'Bad Request', description: '`to` is not an E.164 number.' },
+  CR_SMS_INVALID_BODY: { status: 400, title: 'Bad Request', description: 'Body empty without media, or longer than 1600 characters.' },
+  CR_SMS_INVALID_MEDIA_URL: { status: 400, title: 'Bad Request', description: 'A media URL is not https (or http when allowed), or too many.' },
+  CR_SMS_PROVIDER_REJECTED: { status: 502, title: 'Bad Gateway', description: 'SignalWire refused the message (4xx).' },
+  CR_SMS_PROVIDER_UNAVAILABLE: { status: 503, title: 'Service Unavailable', description: 'SignalWire unavailable or rate-limiting after retries.' },
+  CR_SMS_WEBHOOK_SIGNATURE: { status: 403, title: 'Forbidden', description: 'Status callback signature missing or wrong.' },
+  CR_SMS_WEBHOOK_AUTH: { status: 401, title: 'Unauthorized', description: 'Status callback Basic Auth missing (401) or wrong (403).' },
+  CR_SMS_WEBHOOK_INVALID: { status: 400, title: 'Bad Request', description: 'Status callback without a valid MessageSid / MessageStatus.' },
+  CR_SMS_ENQUEUE_FAILED: { status: 503, title: 'Service Unavailable', description: 'The redaction job could not be enqueued (the callback will be retried).' },
+  CR_SMS_JOB_INVALID: { title: 'Invalid redaction job', description: 'A redaction job on the queue is not valid JSON of version 1 (quarantined).' },
+  CR_SMS_MEDIA_REMAINS: { title: 'Media remains', description: 'Media still listed after deletion (retried).' },
+} as const);
 
-/** An error of the SMS area. */
+/** One of the {@link SMS_ERRORS} codes. */
+export type SmsErrorCode = ErrorCode<typeof SMS_ERRORS>;
+
+/** An error of the SMS area: status and title from {@link SMS_ERRORS}; `status` only for CR_SMS_WEBHOOK_AUTH's 403. */
 export class SmsError extends RelayError {
-  constructor(code: string, message: string, options: RelayErrorOptions = {}) {
-    super(code, message, options);
+  /** The stable code (narrows in a `switch`). */
+  override readonly code: SmsErrorCode;
+
+  constructor(code: SmsErrorCode, message: string, options: RelayErrorOptions = {}) {
+    super(code, message, fromCatalogue(SMS_ERRORS[code], options));
     this.name = 'SmsError';
+    this.code = code;
   }
 }

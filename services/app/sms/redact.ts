@@ -1,5 +1,5 @@
 import { classifySignalWireError, withRetry, type RetryOptions, type SignalWireApi } from './client.ts';
-import { SMS_ERRORS, SmsError } from './errors.ts';
+import { SmsError } from './errors.ts';
 import { FINAL_STATUSES } from './statusMap.ts';
 import type { RedactionMode } from './types.ts';
 
@@ -79,7 +79,7 @@ export async function deleteAllMedia(deps: RedactDeps, sid: string): Promise<num
     }
   }
   const left = await listMediaSids(deps, sid);
-  if (left.length > 0) throw new SmsError(SMS_ERRORS.MEDIA_REMAINS, `${left.length} media item(s) still listed after deletion`);
+  if (left.length > 0) throw new SmsError('CR_SMS_MEDIA_REMAINS', `${left.length} media item(s) still listed after deletion`);
   return deleted;
 }
 

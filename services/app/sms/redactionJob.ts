@@ -1,4 +1,4 @@
-import { SMS_ERRORS, SmsError } from './errors.ts';
+import { SmsError } from './errors.ts';
 
 /** Why a job was enqueued. */
 export type RedactionTrigger = 'fallback' | 'status' | 'sweep';
@@ -32,15 +32,15 @@ export function parseRedactionJob(text: string): RedactionJob {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new SmsError(SMS_ERRORS.JOB_INVALID, 'redaction job: expected JSON', { cause: err });
+    throw new SmsError('CR_SMS_JOB_INVALID', 'redaction job: expected JSON', { cause: err });
   }
   const j = value as Partial<RedactionJob> | null;
-  if (!j || typeof j !== 'object') throw new SmsError(SMS_ERRORS.JOB_INVALID, 'redaction job: expected a JSON object');
-  if (j.v !== 1) throw new SmsError(SMS_ERRORS.JOB_INVALID, 'redaction job: expected v 1');
-  if (typeof j.sid !== 'string' || !SID.test(j.sid)) throw new SmsError(SMS_ERRORS.JOB_INVALID, 'redaction job: expected a message sid');
+  if (!j || typeof j !== 'object') throw new SmsError('CR_SMS_JOB_INVALID', 'redaction job: expected a JSON object');
+  if (j.v !== 1) throw new SmsError('CR_SMS_JOB_INVALID', 'redaction job: expected v 1');
+  if (typeof j.sid !== 'string' || !SID.test(j.sid)) throw new SmsError('CR_SMS_JOB_INVALID', 'redaction job: expected a message sid');
   for (const field of ['enqueuedAt', 'firstSeenAt'] as const) {
-    if (typeof j[field] !== 'string' || Number.isNaN(Date.parse(j[field]))) throw new SmsError(SMS_ERRORS.JOB_INVALID, `redaction job: expected ${field} as an RFC 3339 time`);
+    if (typeof j[field] !== 'string' || Number.isNaN(Date.parse(j[field]))) throw new SmsError('CR_SMS_JOB_INVALID', `redaction job: expected ${field} as an RFC 3339 time`);
   }
-  if (j.trigger !== 'fallback' && j.trigger !== 'status' && j.trigger !== 'sweep') throw new SmsError(SMS_ERRORS.JOB_INVALID, 'redaction job: expected trigger fallback, status or sweep');
+  if (j.trigger !== 'fallback' && j.trigger !== 'status' && j.trigger !== 'sweep') throw new SmsError('CR_SMS_JOB_INVALID', 'redaction job: expected trigger fallback, status or sweep');
   return j as RedactionJob;
 }

@@ -55,8 +55,8 @@ export function createRedactionHandler(deps: RedactionWorkerDeps): (message: Red
     try {
       job = parseRedactionJob(message.body ?? message.Body ?? '');
     } catch (err) {
-      log.warn({ code: SMS_ERRORS.JOB_INVALID, err: { message: (err as Error).message } }, 'invalid sms redaction job quarantined');
-      return { status: 'quarantine', reason: SMS_ERRORS.JOB_INVALID };
+      log.warn({ code: SMS_ERRORS.CR_SMS_JOB_INVALID.code, err: { message: (err as Error).message } }, 'invalid sms redaction job quarantined');
+      return { status: 'quarantine', reason: SMS_ERRORS.CR_SMS_JOB_INVALID.code };
     }
     const sidHash = hashId(config.hmacKey, job.sid);
     const ageSeconds = (now().getTime() - Date.parse(job.firstSeenAt)) / 1000;
@@ -99,7 +99,7 @@ export function createRedactionHandler(deps: RedactionWorkerDeps): (message: Red
     } catch (err) {
       if (signal.aborted) return { status: 'release' };
       const c = classifySignalWireError(err);
-      const reason = (err as { code?: unknown }).code === SMS_ERRORS.MEDIA_REMAINS ? 'media-remains' : c.status !== undefined ? `signalwire-${c.status}` : 'signalwire-unreachable';
+      const reason = (err as { code?: unknown }).code === SMS_ERRORS.CR_SMS_MEDIA_REMAINS.code ? 'media-remains' : c.status !== undefined ? `signalwire-${c.status}` : 'signalwire-unreachable';
       if (expired) return await failed(job, sidHash, reason);
       log.warn({ sidHash, reason, apiCode: c.apiCode }, 'sms redaction failed, will retry');
       return redelay(c.retryAfterSeconds ?? Math.max(base, ageSeconds / 4), reason);

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { AuditSink } from '../../core/audit/types.ts';
 import { hashId, silentLogger } from '../../core/log/logger.ts';
 import { classifySignalWireError, withRetry, type RetryOptions, type SignalWireApi } from './client.ts';
-import { SMS_ERRORS, SmsError } from './errors.ts';
+import { SmsError } from './errors.ts';
 import { buildRedactionJob } from './redactionJob.ts';
 import { nullSmsMetrics, type EnqueueRedaction, type SmsConfig, type SmsMetrics } from './types.ts';
 
@@ -62,22 +62,22 @@ const SQS_MAX_DELAY = 900;
 
 /** Validates a send request; throws SmsError (400) naming the field. */
 export function validateSendInput(input: SendSmsInput, allowInsecure = false): void {
-  if (typeof input.to !== 'string' || !E164.test(input.to)) throw new SmsError(SMS_ERRORS.INVALID_TO, 'to: expected an E.164 number like +15551230000', { status: 400 });
+  if (typeof input.to !== 'string' || !E164.test(input.to)) throw new SmsError('CR_SMS_INVALID_TO', 'to: expected an E.164 number like +15551230000');
   const media = input.mediaUrls ?? [];
-  if (typeof input.body !== 'string') throw new SmsError(SMS_ERRORS.INVALID_BODY, 'body: expected a string', { status: 400 });
-  if (input.body.length > MAX_BODY) throw new SmsError(SMS_ERRORS.INVALID_BODY, `body: expected at most ${MAX_BODY} characters`, { status: 400 });
-  if (input.body.length === 0 && media.length === 0) throw new SmsError(SMS_ERRORS.INVALID_BODY, 'body: expected text, or at least one media URL', { status: 400 });
-  if (!Array.isArray(media) || media.length > MAX_MEDIA) throw new SmsError(SMS_ERRORS.INVALID_MEDIA_URL, `mediaUrls: expected at most ${MAX_MEDIA} URLs`, { status: 400 });
+  if (typeof input.body !== 'string') throw new SmsError('CR_SMS_INVALID_BODY', 'body: expected a string');
+  if (input.body.length > MAX_BODY) throw new SmsError('CR_SMS_INVALID_BODY', `body: expected at most ${MAX_BODY} characters`);
+  if (input.body.length === 0 && media.length === 0) throw new SmsError('CR_SMS_INVALID_BODY', 'body: expected text, or at least one media URL');
+  if (!Array.isArray(media) || media.length > MAX_MEDIA) throw new SmsError('CR_SMS_INVALID_MEDIA_URL', `mediaUrls: expected at most ${MAX_MEDIA} URLs`);
   media.forEach((u, i) => {
     let url: URL;
     try {
       url = new URL(u);
     } catch {
-      throw new SmsError(SMS_ERRORS.INVALID_MEDIA_URL, `mediaUrls[${i}]: expected an absolute URL`, { status: 400 });
+      throw new SmsError('CR_SMS_INVALID_MEDIA_URL', `mediaUrls[${i}]: expected an absolute URL`);
     }
     const ok = url.protocol === 'https:' || (allowInsecure && url.protocol === 'http:');
-    if (!ok) throw new SmsError(SMS_ERRORS.INVALID_MEDIA_URL, `mediaUrls[${i}]: expected an https URL${allowInsecure ? ' (or http)' : ''}`, { status: 400 });
-    if (url.username || url.password) throw new SmsError(SMS_ERRORS.INVALID_MEDIA_URL, `mediaUrls[${i}]: expected a URL without credentials`, { status: 400 });
+    if (!ok) throw new SmsError('CR_SMS_INVALID_MEDIA_URL', `mediaUrls[${i}]: expected an https URL${allowInsecure ? ' (or http)' : ''}`);
+    if (url.username || url.password) throw new SmsError('CR_SMS_INVALID_MEDIA_URL', `mediaUrls[${i}]: expected a URL without credentials`);
   });
 }
 
@@ -119,8 +119,8 @@ export function createSmsSender(deps: SmsSenderDeps): (input: SendSmsInput, ctx?
       const c = classifySignalWireError(err);
       log.warn({ toHash, status: c.status, apiCode: c.apiCode }, 'sms send failed');
       await deps.audit.record({ action: 'sms.sent', actor: ctx.actor ?? 'app', resourceType: 'sms', resourceId: toHash, outcome: 'failure', ...(ctx.sourceIp ? { sourceIp: ctx.sourceIp } : {}), details: { status: c.status ?? 0, apiCode: c.apiCode ?? 0 } });
-      if (c.kind === 'transient') throw new SmsError(SMS_ERRORS.PROVIDER_UNAVAILABLE, 'SignalWire is unavailable; the message was not sent', { status: 503, cause: err, ...(c.retryAfterSeconds !== undefined ? { details: { retryAfter: c.retryAfterSeconds } } : {}) });
-      throw new SmsError(SMS_ERRORS.PROVIDER_REJECTED, `SignalWire refused the message${c.apiCode !== undefined ? ` (code ${c.apiCode})` : ''}`, { status: 502, cause: err, details: { providerCode: c.apiCode ?? null } });
+      if (c.kind === 'transient') throw new SmsError('CR_SMS_PROVIDER_UNAVAILABLE', 'SignalWire is unavailable; the message was not sent', { cause: err, ...(c.retryAfterSeconds !== undefined ? { details: { retryAfter: c.retryAfterSeconds } } : {}) });
+      throw new SmsError('CR_SMS_PROVIDER_REJECTED', `SignalWire refused the message${c.apiCode !== undefined ? ` (code ${c.apiCode})` : ''}`, { cause: err, details: { providerCode: c.apiCode ?? null } });
     }
     const sidHash = hashId(config.hmacKey, created.sid);
     metrics.inc('sms_sent_total');

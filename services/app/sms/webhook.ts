@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../../core/audit/types.ts';
 import { hashId, silentLogger } from '../../core/log/logger.ts';
-import { SMS_ERRORS, SmsError } from './errors.ts';
+import { SmsError } from './errors.ts';
 import { buildRedactionJob } from './redactionJob.ts';
 import { STATUS_WEBHOOK_PATH } from './send.ts';
 import { safeEqual, verifySignature, type CallbackParams } from './signature.ts';
@@ -81,11 +81,11 @@ export async function statusWebhook(fastify: FastifyInstance, opts: StatusWebhoo
       const header = request.headers.authorization;
       if (!header?.startsWith('Basic ')) {
         // A challenge, so a client that sends credentials only when asked does send them.
-        return reject(request, reply, new SmsError(SMS_ERRORS.WEBHOOK_AUTH, 'Basic authentication required', { status: 401 }), 'basic-auth-missing', { 'www-authenticate': 'Basic realm="care-relay"' });
+        return reject(request, reply, new SmsError('CR_SMS_WEBHOOK_AUTH', 'Basic authentication required'), 'basic-auth-missing', { 'www-authenticate': 'Basic realm="care-relay"' });
       }
       const expected = `${config.webhookBasicAuth.user}:${config.webhookBasicAuth.password}`;
       if (!safeEqual(Buffer.from(header.slice(6), 'base64').toString('utf8'), expected)) {
-        return reject(request, reply, new SmsError(SMS_ERRORS.WEBHOOK_AUTH, 'Basic authentication failed', { status: 403 }), 'basic-auth-wrong');
+        return reject(request, reply, new SmsError('CR_SMS_WEBHOOK_AUTH', 'Basic authentication failed', { status: 403 }), 'basic-auth-wrong');
       }
     }
     const params = (request.body && typeof request.body === 'object' ? request.body : {}) as CallbackParams;
@@ -93,12 +93,12 @@ export async function statusWebhook(fastify: FastifyInstance, opts: StatusWebhoo
     const url = base + request.url;
     if (typeof signature !== 'string' || !verifySignature(config.signingKey, signature, url, params)) {
       const reason = typeof signature === 'string' ? 'signature-invalid' : 'signature-missing';
-      return reject(request, reply, new SmsError(SMS_ERRORS.WEBHOOK_SIGNATURE, 'The X-SignalWire-Signature header is missing or does not match', { status: 403 }), reason);
+      return reject(request, reply, new SmsError('CR_SMS_WEBHOOK_SIGNATURE', 'The X-SignalWire-Signature header is missing or does not match'), reason);
     }
     const sid = first(params.MessageSid) ?? first(params.SmsSid);
     const status = first(params.MessageStatus) ?? first(params.SmsStatus);
     if (!sid || !status || !/^[A-Za-z0-9-]{8,64}$/.test(sid)) {
-      return problem(reply, new SmsError(SMS_ERRORS.WEBHOOK_INVALID, 'expected MessageSid and MessageStatus', { status: 400 }));
+      return problem(reply, new SmsError('CR_SMS_WEBHOOK_INVALID', 'expected MessageSid and MessageStatus'));
     }
     const sidHash = hashId(config.hmacKey, sid);
     const advanced = statuses.advance(sid, status);
@@ -115,7 +115,7 @@ export async function statusWebhook(fastify: FastifyInstance, opts: StatusWebhoo
       } catch (err) {
         log.error({ sidHash, status, err: { message: (err as Error).message } }, 'redaction job not enqueued');
         // SignalWire retries a failed callback; the entry stays un-enqueued so the retry enqueues.
-        return problem(reply, new SmsError(SMS_ERRORS.ENQUEUE_FAILED, 'The redaction job could not be queued; retry later', { status: 503 }));
+        return problem(reply, new SmsError('CR_SMS_ENQUEUE_FAILED', 'The redaction job could not be queued; retry later'));
       }
       statuses.markEnqueued(sid);
       log.info({ sidHash, status, delaySeconds: delay }, 'redaction job enqueued from status callback');

@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { GENESIS_HASH, entryHash, parseEntryLine, type AuditEntry } from './chain.ts';
-import { AUDIT_ERROR_CODES, AuditError } from './errors.ts';
+import { AuditError } from './errors.ts';
 import type { AuditEvent, AuditSink } from './types.ts';
 
 /** Options for {@link openAuditLog}. */
@@ -49,7 +49,7 @@ export async function openAuditLog(options: OpenAuditLogOptions): Promise<AuditL
   try {
     fh = await open(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
   } catch (err) {
-    throw new AuditError(AUDIT_ERROR_CODES.UNREADABLE, `audit trail ${file}: cannot open (${errCode(err)})`, err);
+    throw new AuditError('CR_AUDIT_UNREADABLE', `audit trail ${file}: cannot open (${errCode(err)})`, err);
   }
   let last: { seq: number; hash: string };
   try {
@@ -77,7 +77,7 @@ export async function openAuditLog(options: OpenAuditLogOptions): Promise<AuditL
         for (const p of batch) p.resolve();
       } catch (err) {
         // The file's tail is now unknown: fail closed rather than fork the chain.
-        failure = new AuditError(AUDIT_ERROR_CODES.WRITE_FAILED, `audit trail ${file}: write failed (${errCode(err)})`, err);
+        failure = new AuditError('CR_AUDIT_WRITE_FAILED', `audit trail ${file}: write failed (${errCode(err)})`, err);
         for (const p of [...batch, ...queue]) p.reject(failure);
         queue = [];
       }
@@ -89,7 +89,7 @@ export async function openAuditLog(options: OpenAuditLogOptions): Promise<AuditL
     file,
     record(event: AuditEvent): Promise<void> {
       if (failure) return Promise.reject(failure);
-      if (closed) return Promise.reject(new AuditError(AUDIT_ERROR_CODES.CLOSED, `audit trail ${file}: closed`));
+      if (closed) return Promise.reject(new AuditError('CR_AUDIT_CLOSED', `audit trail ${file}: closed`));
       const unhashed: Omit<AuditEntry, 'hash'> = {
         seq: seq + 1,
         ts: now().toISOString(),
@@ -125,14 +125,14 @@ export async function openAuditLog(options: OpenAuditLogOptions): Promise<AuditL
 async function readChainTail(file: string): Promise<{ seq: number; hash: string }> {
   const broken = (why: string): AuditError =>
     new AuditError(
-      AUDIT_ERROR_CODES.TAIL_BROKEN,
+      'CR_AUDIT_TAIL_BROKEN',
       `audit trail ${file}: cannot continue the chain, ${why}; run "care-relay audit verify" and archive the file`,
     );
   let fh: FileHandle;
   try {
     fh = await open(file, 'r');
   } catch (err) {
-    throw new AuditError(AUDIT_ERROR_CODES.UNREADABLE, `audit trail ${file}: cannot read (${errCode(err)})`, err);
+    throw new AuditError('CR_AUDIT_UNREADABLE', `audit trail ${file}: cannot read (${errCode(err)})`, err);
   }
   try {
     const { size } = await fh.stat();

@@ -1,21 +1,25 @@
-import { RelayError } from '../errors/relayError.ts';
+import { defineErrors, type ErrorCode } from '../errors/defineErrors.ts';
+import { fromCatalogue, RelayError } from '../errors/relayError.ts';
 
-/** Stable codes of the audit trail; none is public over HTTP. */
-export const AUDIT_ERROR_CODES = {
-  /** The existing file's last line is not a valid chained entry, so the chain cannot be continued. */
-  TAIL_BROKEN: 'CR_AUDIT_TAIL_BROKEN',
-  /** Writing or syncing a line failed; the trail refuses further records (fail closed). */
-  WRITE_FAILED: 'CR_AUDIT_WRITE_FAILED',
-  /** record() was called after close(). */
-  CLOSED: 'CR_AUDIT_CLOSED',
-  /** The audit file could not be opened or read. */
-  UNREADABLE: 'CR_AUDIT_UNREADABLE',
-} as const;
+/** Stable codes of the audit trail; none is public over HTTP (docs/errors.md, "Audit"). */
+export const AUDIT_ERRORS = defineErrors({
+  CR_AUDIT_TAIL_BROKEN: { title: 'Audit trail tail broken', description: "The existing file's last line is not a valid chained entry, so the chain cannot be continued." },
+  CR_AUDIT_WRITE_FAILED: { title: 'Audit write failed', description: 'Writing or syncing a line failed; the trail refuses further records (fail closed).' },
+  CR_AUDIT_CLOSED: { title: 'Audit trail closed', description: 'record() was called after close().' },
+  CR_AUDIT_UNREADABLE: { title: 'Audit trail unreadable', description: 'The audit file could not be opened or read.' },
+} as const);
+
+/** One of the {@link AUDIT_ERRORS} codes. */
+export type AuditErrorCode = ErrorCode<typeof AUDIT_ERRORS>;
 
 /** Raised by the audit trail; the message names the file and never contains event contents. */
 export class AuditError extends RelayError {
-  constructor(code: string, message: string, cause?: unknown) {
-    super(code, message, { cause });
+  /** The stable code (narrows in a `switch`). */
+  override readonly code: AuditErrorCode;
+
+  constructor(code: AuditErrorCode, message: string, cause?: unknown) {
+    super(code, message, fromCatalogue(AUDIT_ERRORS[code], { cause }));
     this.name = 'AuditError';
+    this.code = code;
   }
 }

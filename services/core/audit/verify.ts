@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { GENESIS_HASH, parseEntryLine } from './chain.ts';
-import { AUDIT_ERROR_CODES, AuditError } from './errors.ts';
+import { AuditError } from './errors.ts';
 
 /** Result of {@link verifyAuditFile}: the entry count, or the first bad line (1-based) and why. */
 export type AuditVerifyResult = { ok: true; count: number } | { ok: false; line: number; reason: string };
@@ -46,7 +46,7 @@ export async function verifyAuditFile(path: string): Promise<AuditVerifyResult> 
     }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new AuditError(AUDIT_ERROR_CODES.UNREADABLE, `audit trail ${path}: cannot read (${code})`, err);
+    throw new AuditError('CR_AUDIT_UNREADABLE', `audit trail ${path}: cannot read (${code})`, err);
   }
   if (carry.length > 0) return { ok: false, line: lineNo + 1, reason: 'incomplete last line (no trailing newline)' };
   return { ok: true, count: lineNo };

@@ -1,12 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { RelayError } from '../errors/relayError.ts';
+import { defineErrors } from '../errors/defineErrors.ts';
+import { fromCatalogue, RelayError } from '../errors/relayError.ts';
+
+/** The configuration's one code (docs/errors.md, "Relay"): the service does not start. */
+export const CONFIG_ERRORS = defineErrors({
+  CR_CONFIG_INVALID: { title: 'Configuration invalid', description: 'An environment variable is missing or invalid; the message names it and what was expected.' },
+} as const);
 
 /** Raised when configuration is missing or invalid; the message names the variable. */
 export class ConfigError extends RelayError {
   constructor(message: string, cause?: unknown) {
-    super('CR_CONFIG_INVALID', message, { cause });
+    super('CR_CONFIG_INVALID', message, fromCatalogue(CONFIG_ERRORS.CR_CONFIG_INVALID, { cause }));
     this.name = 'ConfigError';
   }
 }

@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { z } from 'zod';
-import { RelayError } from '../errors/relayError.ts';
+import { fromCatalogue, RelayError } from '../errors/relayError.ts';
 import type { AuditSink } from '../audit/types.ts';
-import { httpErrors } from './errors.ts';
+import { HTTP_SETUP_ERRORS, httpErrors } from './errors.ts';
 
 /** Who made an authenticated request: the token's name and roles. */
 export interface Principal {
@@ -49,7 +49,7 @@ export type TokenEntry = z.infer<typeof tokenEntrySchema>;
 /** Raised when a tokens file cannot be read or is invalid; names the file and the first problem. */
 export class TokenFileError extends RelayError {
   constructor(message: string, cause?: unknown) {
-    super('CR_AUTH_TOKENS_FILE_INVALID', message, { cause });
+    super('CR_AUTH_TOKENS_FILE_INVALID', message, fromCatalogue(HTTP_SETUP_ERRORS.CR_AUTH_TOKENS_FILE_INVALID, { cause }));
     this.name = 'TokenFileError';
   }
 }

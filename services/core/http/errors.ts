@@ -1,4 +1,5 @@
-import { RelayError } from '../errors/relayError.ts';
+import { defineErrors, type ErrorCode, type ErrorDefinition } from '../errors/defineErrors.ts';
+import { fromCatalogue, RelayError } from '../errors/relayError.ts';
 
 /** Options of an {@link HttpError} beyond code, status and text. */
 export interface HttpErrorOptions {
@@ -10,60 +11,70 @@ export interface HttpErrorOptions {
   cause?: unknown;
 }
 
-/** A public RelayError that also carries a problem `title` and response headers. */
+/** Every code the shared HTTP layer can send, with its status and title (docs/errors.md, "HTTP and auth"). */
+export const HTTP_ERRORS = defineErrors({
+  CR_AUTH_MISSING: { status: 401, title: 'Authentication required', description: 'No bearer token was sent.' },
+  CR_AUTH_INVALID: { status: 401, title: 'Invalid credentials', description: 'The bearer token is not (or no longer) valid.' },
+  CR_AUTH_FORBIDDEN: { status: 403, title: 'Forbidden', description: 'Authenticated, but not allowed to do this.' },
+  CR_HTTP_VALIDATION: { status: 400, title: 'Request validation failed', description: 'The request does not match the route schema.' },
+  CR_HTTP_MALFORMED_BODY: { status: 400, title: 'Malformed request body', description: 'The body could not be parsed.' },
+  CR_HTTP_BAD_REQUEST: { status: 400, title: 'Bad request', description: 'Some other malformed request.' },
+  CR_HTTP_BAD_URL: { status: 400, title: 'Malformed URL', description: 'The URL could not be decoded; it is not quoted back.' },
+  CR_HTTP_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed', description: 'The method is unknown to the server.' },
+  CR_HTTP_REQUEST_TIMEOUT: { status: 408, title: 'Request timeout', description: 'The request (headers or body) did not arrive within its timeout.' },
+  CR_HTTP_URI_TOO_LONG: { status: 414, title: 'URI too long', description: 'A path parameter is longer than the router accepts.' },
+  CR_HTTP_HEADERS_TOO_LARGE: { status: 431, title: 'Request headers too large', description: 'The request headers exceed the server limit.' },
+  CR_HTTP_NOT_FOUND: { status: 404, title: 'Not found', description: 'No such route or resource.' },
+  CR_HTTP_BODY_TOO_LARGE: { status: 413, title: 'Request body too large', description: 'The HTTP body exceeds the body limit.' },
+  CR_PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload too large to relay', description: 'The payload would not fit in one sealed message.' },
+  CR_HTTP_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type', description: 'The Content-Type is not accepted here.' },
+  CR_HTTP_RATE_LIMITED: { status: 429, title: 'Too many requests', description: 'Rate limit exceeded.' },
+  CR_HTTP_CLIENT_ERROR: { status: 400, title: 'Request rejected', description: 'Another 4xx a library raised; sent with that library\'s status.' },
+  CR_HTTP_INTERNAL: { status: 500, title: 'Internal error', description: 'An unexpected error; the body says nothing more.' },
+  CR_HTTP_UNAVAILABLE: { status: 503, title: 'Service unavailable', description: 'Temporarily unavailable (backpressure).' },
+  CR_HTTP_NOT_READY: { status: 503, title: 'Not ready', description: 'A readiness check failed.' },
+  CR_EMERGENCY_MODE: { status: 503, title: 'Emergency mode', description: 'Emergency mode is on.' },
+} as const);
+
+/** One of the {@link HTTP_ERRORS} codes. */
+export type HttpErrorCode = ErrorCode<typeof HTTP_ERRORS>;
+
+/** Start-up errors of the HTTP layer, never sent to a client (docs/errors.md, "HTTP and auth"). */
+export const HTTP_SETUP_ERRORS = defineErrors({
+  CR_HTTP_TLS_INVALID: { title: 'TLS configuration invalid', description: 'The TLS certificate or key file cannot be read or used.' },
+  CR_AUTH_TOKENS_FILE_INVALID: { title: 'Tokens file invalid', description: 'The tokens file cannot be read or is invalid.' },
+} as const);
+
+/** One of the {@link HTTP_SETUP_ERRORS} codes. */
+export type HttpSetupErrorCode = ErrorCode<typeof HTTP_SETUP_ERRORS>;
+
+/** A catalogued HTTP error: its code, status and title. */
+export type HttpErrorDoc = ErrorDefinition<HttpErrorCode>;
+
+/** A public RelayError of the HTTP layer: status and title from {@link HTTP_ERRORS}, plus response headers. */
 export class HttpError extends RelayError {
+  /** The stable code (narrows in a `switch`). */
+  override readonly code: HttpErrorCode;
   /** Short, fixed summary of the problem type (the problem document's `title`). */
-  readonly title: string;
+  override readonly title: string;
   /** Response headers sent with the problem document. */
   readonly headers: Readonly<Record<string, string>>;
 
-  constructor(code: string, status: number, title: string, detail: string, options: HttpErrorOptions = {}) {
-    super(code, detail, { status, details: options.details, cause: options.cause });
+  /** `status` overrides the catalogued one only for CR_HTTP_CLIENT_ERROR (sent with the library's 4xx). */
+  constructor(code: HttpErrorCode, detail: string, options: HttpErrorOptions & { status?: number } = {}) {
+    const entry = HTTP_ERRORS[code];
+    super(code, detail, fromCatalogue(entry, { status: options.status, details: options.details, cause: options.cause }));
     this.name = 'HttpError';
-    this.title = title;
+    this.code = code;
+    this.title = entry.title;
     this.headers = options.headers ?? {};
   }
 }
 
-/** One documented HTTP error code: its status, title and meaning (docs/errors.md mirrors this). */
-export interface HttpErrorDoc {
-  /** Stable code. */
-  code: string;
-  /** HTTP status it is sent with. */
-  status: number;
-  /** Problem `title`. */
-  title: string;
-}
-
-/** Every code the shared HTTP layer can send, with its status and title. */
-export const HTTP_ERRORS = {
-  CR_AUTH_MISSING: { code: 'CR_AUTH_MISSING', status: 401, title: 'Authentication required' },
-  CR_AUTH_INVALID: { code: 'CR_AUTH_INVALID', status: 401, title: 'Invalid credentials' },
-  CR_AUTH_FORBIDDEN: { code: 'CR_AUTH_FORBIDDEN', status: 403, title: 'Forbidden' },
-  CR_HTTP_VALIDATION: { code: 'CR_HTTP_VALIDATION', status: 400, title: 'Request validation failed' },
-  CR_HTTP_MALFORMED_BODY: { code: 'CR_HTTP_MALFORMED_BODY', status: 400, title: 'Malformed request body' },
-  CR_HTTP_BAD_REQUEST: { code: 'CR_HTTP_BAD_REQUEST', status: 400, title: 'Bad request' },
-  CR_HTTP_BAD_URL: { code: 'CR_HTTP_BAD_URL', status: 400, title: 'Malformed URL' },
-  CR_HTTP_METHOD_NOT_ALLOWED: { code: 'CR_HTTP_METHOD_NOT_ALLOWED', status: 405, title: 'Method not allowed' },
-  CR_HTTP_REQUEST_TIMEOUT: { code: 'CR_HTTP_REQUEST_TIMEOUT', status: 408, title: 'Request timeout' },
-  CR_HTTP_URI_TOO_LONG: { code: 'CR_HTTP_URI_TOO_LONG', status: 414, title: 'URI too long' },
-  CR_HTTP_HEADERS_TOO_LARGE: { code: 'CR_HTTP_HEADERS_TOO_LARGE', status: 431, title: 'Request headers too large' },
-  CR_HTTP_NOT_FOUND: { code: 'CR_HTTP_NOT_FOUND', status: 404, title: 'Not found' },
-  CR_HTTP_BODY_TOO_LARGE: { code: 'CR_HTTP_BODY_TOO_LARGE', status: 413, title: 'Request body too large' },
-  CR_PAYLOAD_TOO_LARGE: { code: 'CR_PAYLOAD_TOO_LARGE', status: 413, title: 'Payload too large to relay' },
-  CR_HTTP_UNSUPPORTED_MEDIA_TYPE: { code: 'CR_HTTP_UNSUPPORTED_MEDIA_TYPE', status: 415, title: 'Unsupported media type' },
-  CR_HTTP_RATE_LIMITED: { code: 'CR_HTTP_RATE_LIMITED', status: 429, title: 'Too many requests' },
-  CR_HTTP_CLIENT_ERROR: { code: 'CR_HTTP_CLIENT_ERROR', status: 400, title: 'Request rejected' },
-  CR_HTTP_INTERNAL: { code: 'CR_HTTP_INTERNAL', status: 500, title: 'Internal error' },
-  CR_HTTP_UNAVAILABLE: { code: 'CR_HTTP_UNAVAILABLE', status: 503, title: 'Service unavailable' },
-  CR_HTTP_NOT_READY: { code: 'CR_HTTP_NOT_READY', status: 503, title: 'Not ready' },
-  CR_EMERGENCY_MODE: { code: 'CR_EMERGENCY_MODE', status: 503, title: 'Emergency mode' },
-} as const satisfies Record<string, HttpErrorDoc>;
-
 const BEARER_REALM = 'Bearer realm="care-relay"';
 
-function make(doc: HttpErrorDoc, detail: string, options?: HttpErrorOptions, status = doc.status): HttpError {
-  return new HttpError(doc.code, status, doc.title, detail, options);
+function make(doc: HttpErrorDoc, detail: string, options: HttpErrorOptions = {}, status?: number): HttpError {
+  return new HttpError(doc.code, detail, status === undefined ? options : { ...options, status });
 }
 
 function retryAfter(seconds: number | undefined): Record<string, string> {

@@ -4,7 +4,7 @@ import fp from 'fastify-plugin';
 import { isRelayError, type RelayError } from '../errors/relayError.ts';
 import { HttpError, httpErrors } from './errors.ts';
 
-export { HTTP_ERRORS, HttpError, httpErrors, type HttpErrorDoc, type HttpErrorOptions } from './errors.ts';
+export { HTTP_ERRORS, HttpError, httpErrors, type HttpErrorCode, type HttpErrorDoc, type HttpErrorOptions } from './errors.ts';
 
 /** Media type of every error response (RFC 9457). */
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -28,7 +28,7 @@ export interface ProblemDocument {
 /** Builds the problem document of a public RelayError. */
 export function problemDocument(err: RelayError): ProblemDocument {
   const status = err.status ?? 500;
-  const title = err instanceof HttpError ? err.title : (STATUS_CODES[status] ?? 'Error');
+  const title = err.title ?? STATUS_CODES[status] ?? 'Error';
   return { ...err.details, type: err.type, title, status, detail: err.message, code: err.code };
 }
 

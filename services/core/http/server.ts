@@ -5,8 +5,9 @@ import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import fastify, { type FastifyHttpOptions, type FastifyHttpsOptions, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
-import { RelayError } from '../errors/relayError.ts';
+import { fromCatalogue, RelayError } from '../errors/relayError.ts';
 import { createClientErrorHandler, frameworkErrorHandler } from './edgeErrors.ts';
+import { HTTP_SETUP_ERRORS } from './errors.ts';
 import { problemPlugin } from './problem.ts';
 
 declare module 'fastify' {
@@ -58,7 +59,7 @@ export interface HttpServerOptions {
 /** Raised when the TLS certificate or key cannot be read or used; names the file or the problem. */
 export class TlsConfigError extends RelayError {
   constructor(message: string, cause?: unknown) {
-    super('CR_HTTP_TLS_INVALID', message, { cause });
+    super('CR_HTTP_TLS_INVALID', message, fromCatalogue(HTTP_SETUP_ERRORS.CR_HTTP_TLS_INVALID, { cause }));
     this.name = 'TlsConfigError';
   }
 }

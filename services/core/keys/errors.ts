@@ -1,23 +1,27 @@
-import { RelayError } from '../errors/relayError.ts';
+import { defineErrors, type ErrorCode } from '../errors/defineErrors.ts';
+import { fromCatalogue, RelayError } from '../errors/relayError.ts';
 
 /** Every code a key operation can fail with. */
-export const KEY_ERROR_CODES = [
-  'CR_KEY_FILE_MISSING',
-  'CR_KEY_UNREADABLE',
-  'CR_KEY_NOT_A_KEY',
-  'CR_KEY_NOT_PRIVATE',
-  'CR_KEY_NOT_PUBLIC',
-  'CR_KEY_UNPROTECTED',
-  'CR_KEY_WRONG_PASSPHRASE',
-  'CR_KEY_PASSPHRASE_MISSING',
-  'CR_KEY_EXPIRED',
-  'CR_KEY_REVOKED',
-  'CR_KEY_NO_PEERS',
-  'CR_KEY_EXISTS',
-] as const;
+export const KEY_ERRORS = defineErrors({
+  CR_KEY_FILE_MISSING: { title: 'Key file missing', description: 'The key file (e.g.' },
+  CR_KEY_UNREADABLE: { title: 'Key unreadable', description: 'The file or folder exists but cannot be read (the system error code is given).' },
+  CR_KEY_NOT_A_KEY: { title: 'Key not a key', description: 'Not one ASCII-armored OpenPGP key (garbage, several keys or armored blocks), or a key that cannot sign and decrypt now.' },
+  CR_KEY_NOT_PRIVATE: { title: 'Key not private', description: 'A public key where a private key is expected (`private.asc`, `private-*.asc`).' },
+  CR_KEY_NOT_PUBLIC: { title: 'Key not public', description: 'A private key where a public key is expected (`peers/*.asc`, `keys add-peer`): private keys never travel.' },
+  CR_KEY_UNPROTECTED: { title: 'Key unprotected', description: 'A private key without passphrase protection; re-export it with one.' },
+  CR_KEY_WRONG_PASSPHRASE: { title: 'Key wrong passphrase', description: 'The passphrase does not decrypt the private key.' },
+  CR_KEY_PASSPHRASE_MISSING: { title: 'Key passphrase missing', description: 'No passphrase given (empty), or for `keys generate`/`rotate` neither `CARE_RELAY_KEY_PASSPHRASE` nor `--passphrase-file`.' },
+  CR_KEY_EXPIRED: { title: 'Key expired', description: 'The own current key has expired, or every pinned peer key has (rotate; pin the peer\'s new key).' },
+  CR_KEY_REVOKED: { title: 'Key revoked', description: 'The own current key is revoked, or every pinned peer key is.' },
+  CR_KEY_NO_PEERS: { title: 'Key no peers', description: '`peers/` is missing or holds no `*.asc` key.' },
+  CR_KEY_EXISTS: { title: 'Key exists', description: 'A key file already exists; `keys init`/`generate` refuse to replace it without `--force`.' },
+} as const);
 
-/** One of {@link KEY_ERROR_CODES}. */
-export type KeyErrorCode = (typeof KEY_ERROR_CODES)[number];
+/** Every code of the catalogue, for membership checks. */
+export const KEY_ERROR_CODES = Object.keys(KEY_ERRORS) as KeyErrorCode[];
+
+/** One of the {@link KEY_ERRORS} codes. */
+export type KeyErrorCode = ErrorCode<typeof KEY_ERRORS>;
 
 /**
  * A key file or keyring that cannot be used. The message is one line naming the file
@@ -28,7 +32,7 @@ export class KeyError extends RelayError {
   override readonly code: KeyErrorCode;
 
   constructor(code: KeyErrorCode, message: string, cause?: unknown) {
-    super(code, message, cause === undefined ? {} : { cause });
+    super(code, message, fromCatalogue(KEY_ERRORS[code], cause === undefined ? {} : { cause }));
     this.name = 'KeyError';
     this.code = code;
   }

@@ -1,5 +1,5 @@
-import { RelayError } from '../errors/relayError.ts';
 import { httpErrors } from '../http/errors.ts';
+import { RelayPathError } from './errors.ts';
 
 /** A payload format care-relay carries, with how its body travels in the envelope. */
 export interface PayloadFormat {
@@ -92,7 +92,7 @@ export function formatFor(header: string | undefined, allowed: readonly string[]
 
 /** Checks a body against its format; throws a 400 RelayError saying what was expected. */
 export function checkPayload(format: PayloadFormat, body: Buffer): void {
-  if (body.length === 0) throw new RelayError('CR_PAYLOAD_EMPTY', 'the request body is empty; expected a payload', { status: 400 });
+  if (body.length === 0) throw new RelayPathError('CR_PAYLOAD_EMPTY', 'the request body is empty; expected a payload');
   const problem = format.check(body);
-  if (problem) throw new RelayError('CR_PAYLOAD_MALFORMED', `${format.contentType}: ${problem}`, { status: 400 });
+  if (problem) throw new RelayPathError('CR_PAYLOAD_MALFORMED', `${format.contentType}: ${problem}`);
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { RelayError } from '../errors/relayError.ts';
+import { RelayPathError } from './errors.ts';
 
 /** Options for {@link IdempotencyCache}. */
 export interface IdempotencyOptions {
@@ -42,7 +42,7 @@ export class IdempotencyCache {
   async run(caller: string, key: string | undefined, body: Buffer, contentType: string, create: () => Promise<string>): Promise<{ id: string; replayed: boolean }> {
     if (key === undefined) return { id: await create(), replayed: false };
     if (!/^[\x21-\x7e]{1,200}$/.test(key)) {
-      throw new RelayError('CR_IDEMPOTENCY_KEY_INVALID', 'Idempotency-Key: expected 1 to 200 visible ASCII characters', { status: 400 });
+      throw new RelayPathError('CR_IDEMPOTENCY_KEY_INVALID', 'Idempotency-Key: expected 1 to 200 visible ASCII characters');
     }
     const slot = `${caller}\u0000${key}`;
     const fingerprint = createHash('sha256').update(contentType).update('\u0000').update(body).digest('hex');
@@ -50,7 +50,7 @@ export class IdempotencyCache {
     const existing = this.#entries.get(slot);
     if (existing && existing.expires > now) {
       if (existing.fingerprint !== fingerprint) {
-        throw new RelayError('CR_IDEMPOTENCY_KEY_REUSED', 'Idempotency-Key was already used with a different request body', { status: 409 });
+        throw new RelayPathError('CR_IDEMPOTENCY_KEY_REUSED', 'Idempotency-Key was already used with a different request body');
       }
       return { id: await existing.result, replayed: true };
     }

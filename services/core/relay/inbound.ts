@@ -6,6 +6,7 @@ import { silentLogger } from '../log/logger.ts';
 import { checkWireAttributes } from '../transport/attributes.ts';
 import type { HandlerResult, MessageHandler, ReceivedMessage } from '../transport/consumer.ts';
 import type { RelayCrypto } from './crypto.ts';
+import { RELAY_ERRORS } from './errors.ts';
 
 /** Applies an opened envelope: the effect of a message (inbox hold, EMR delivery). */
 export type EnvelopeEffect = (envelope: Envelope, message: ReceivedMessage, signal: AbortSignal) => Promise<HandlerResult>;
@@ -51,9 +52,9 @@ export function createInboundHandler(options: InboundOptions): MessageHandler {
     }
     if (envelope.id !== message.envelopeId) {
       // The clear attribute must match the signed id, or dedupe could be steered from outside.
-      return { status: 'quarantine', reason: 'CR_ENVELOPE_ID_MISMATCH' };
+      return { status: 'quarantine', reason: RELAY_ERRORS.CR_ENVELOPE_ID_MISMATCH.code };
     }
-    if (!options.kinds.includes(envelope.kind)) return { status: 'quarantine', reason: 'CR_ENVELOPE_UNEXPECTED_KIND' };
+    if (!options.kinds.includes(envelope.kind)) return { status: 'quarantine', reason: RELAY_ERRORS.CR_ENVELOPE_UNEXPECTED_KIND.code };
     if (message.receiveCount === 1) {
       await audit.record({
         action: 'message.received',

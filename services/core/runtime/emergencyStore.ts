@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { z } from 'zod';
-import { RelayError } from '../errors/relayError.ts';
+import { defineErrors } from '../errors/defineErrors.ts';
+import { fromCatalogue, RelayError } from '../errors/relayError.ts';
 
 /** The emergency switch as persisted: its position, when and by whom it was last switched. */
 export interface EmergencyState {
@@ -27,10 +28,15 @@ export interface EmergencyStore {
 /** Longest `reason` accepted, in characters. */
 export const EMERGENCY_REASON_MAX = 500;
 
+/** The emergency store's one code (docs/errors.md): the service does not start. */
+export const EMERGENCY_ERRORS = defineErrors({
+  CR_EMERGENCY_STATE_INVALID: { title: 'Emergency state invalid', description: 'The persisted emergency state cannot be read or is invalid; the service does not start (fail closed).' },
+} as const);
+
 /** Raised when the persisted emergency state cannot be read or is invalid: the service does not start (fail closed). */
 export class EmergencyStateError extends RelayError {
   constructor(message: string, cause?: unknown) {
-    super('CR_EMERGENCY_STATE_INVALID', message, { cause });
+    super('CR_EMERGENCY_STATE_INVALID', message, fromCatalogue(EMERGENCY_ERRORS.CR_EMERGENCY_STATE_INVALID, { cause }));
     this.name = 'EmergencyStateError';
   }
 }

@@ -5,7 +5,6 @@ import type { Runtime } from './runtime.ts';
 
 /** The consumer settings a service's configuration carries. */
 export interface ConsumerConfig {
-  QUEUE_FIFO: boolean;
   VISIBILITY_TIMEOUT_SECONDS: number;
   HEARTBEAT_INTERVAL_SECONDS: number;
 }
@@ -28,19 +27,14 @@ export interface InboundConsumerOptions<Q extends LogicalQueue> {
  * runtime's shared set; failures quarantined, audited and counted.
  */
 export function createInboundConsumer<Q extends LogicalQueue>(rt: Runtime<Q>, config: ConsumerConfig, options: InboundConsumerOptions<Q>): Consumer {
-  const queue = rt.queues[options.queue];
   return createConsumer({
     client: rt.sqs,
-    queueUrl: queue.url,
-    dlqUrl: queue.dlqUrl,
-    quarantineUrl: queue.quarantineUrl,
-    queueName: options.queue,
+    queue: rt.queues[options.queue],
     service: rt.service,
     logger: rt.logger,
     metrics: rt.metrics,
     audit: rt.audit,
     dedupe: rt.dedupe,
-    fifo: config.QUEUE_FIFO,
     maxInFlight: options.maxInFlight,
     visibilityTimeoutSeconds: config.VISIBILITY_TIMEOUT_SECONDS,
     heartbeatIntervalSeconds: config.HEARTBEAT_INTERVAL_SECONDS,

@@ -7,12 +7,10 @@ import type { Runtime } from './runtime.ts';
  * The outbound path of a service: seals for `to` with the runtime's crypto and sends on
  * `queue` (a producer that checks every result), auditing each relayed message.
  */
-export function createOutboundPath<Q extends LogicalQueue>(rt: Runtime<Q>, options: { queue: Q; to: string; fifo: boolean }): Outbound {
+export function createOutboundPath<Q extends LogicalQueue>(rt: Runtime<Q>, options: { queue: Q; to: string }): Outbound {
   const producer = createProducer({
     client: rt.sqs,
-    queueUrl: rt.queues[options.queue].url,
-    queueName: options.queue,
-    fifo: options.fifo,
+    queue: rt.queues[options.queue],
     logger: rt.logger,
     metrics: rt.metrics,
   });

@@ -1,4 +1,5 @@
 import type { MessageAttributeValue } from '@aws-sdk/client-sqs';
+import { TRANSPORT_ERRORS } from './errors.ts';
 
 /** SQS message attribute map, as the SDK types it. */
 export type SqsAttributes = Record<string, MessageAttributeValue>;
@@ -19,9 +20,14 @@ export const ATTR_QUARANTINED_AT = 'cr-quarantined-at';
 export const WIRE_VERSION = '1';
 
 /** Quarantine reason: `cr-version` missing or not a supported version. */
-export const REASON_UNSUPPORTED_VERSION = 'CR_TRANSPORT_UNSUPPORTED_VERSION';
+export const REASON_UNSUPPORTED_VERSION = TRANSPORT_ERRORS.CR_TRANSPORT_UNSUPPORTED_VERSION.code;
 /** Quarantine reason: `cr-envelope-id` missing or not a UUID. */
-export const REASON_ENVELOPE_ID_INVALID = 'CR_TRANSPORT_ENVELOPE_ID_INVALID';
+export const REASON_ENVELOPE_ID_INVALID = TRANSPORT_ERRORS.CR_TRANSPORT_ENVELOPE_ID_INVALID.code;
+/**
+ * Added by the producer on a FIFO queue in place of a per-message delay (which FIFO queues
+ * refuse): epoch ms before which the consumer does not hand the message to its handler.
+ */
+export const ATTR_NOT_BEFORE = 'cr-not-before';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const REASON = /^[A-Za-z0-9_.:-]{1,80}$/;
@@ -61,5 +67,5 @@ export function checkWireAttributes(attributes: SqsAttributes | undefined): Wire
 
 /** A reason safe for an attribute, a metric label and the audit trail: a code, else `CR_REASON_INVALID`. */
 export function safeReason(reason: unknown): string {
-  return typeof reason === 'string' && REASON.test(reason) ? reason : 'CR_REASON_INVALID';
+  return typeof reason === 'string' && REASON.test(reason) ? reason : TRANSPORT_ERRORS.CR_REASON_INVALID.code;
 }

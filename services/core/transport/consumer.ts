@@ -1,13 +1,15 @@
 import { ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { nullAudit, type AuditEvent } from '../audit/types.ts';
 import { silentLogger } from '../log/logger.ts';
-import { ATTR_QUARANTINED_AT, ATTR_REASON, ATTR_SOURCE_QUEUE, safeReason, stringAttribute, type SqsAttributes } from './attributes.ts';
+import { ATTR_NOT_BEFORE, ATTR_QUARANTINED_AT, ATTR_REASON, ATTR_SOURCE_QUEUE, attributeString, safeReason, stringAttribute, type SqsAttributes } from './attributes.ts';
 import { backoffDelay, sleep } from './backoff.ts';
 import type { Consumer, ConsumerOptions, HandlerResult } from './consumerTypes.ts';
-import { errorCode } from './errors.ts';
+import { errorCode, TRANSPORT_ERRORS } from './errors.ts';
 import { HeldMessage } from './heldMessage.ts';
 import { changeVisibilityBatch, copyAttributes, forwardMessage } from './messageOps.ts';
+import { fifoGroupOf, type ResolvedQueue } from './queues.ts';
 import { createSettleOps } from './settleOps.ts';
+import { checkInteger, checkNumber, checkQueue } from './validation.ts';
 
 export type { Consumer, ConsumerHealth, ConsumerOptions, HandlerResult, MessageHandler, ReceivedMessage } from './consumerTypes.ts';
 
@@ -31,20 +33,23 @@ type Settlement = HandlerResult | { status: 'duplicate' };
 
 /** Creates a consumer for one queue (docs/architecture.md, "Transport"). */
 export function createConsumer(options: ConsumerOptions): Consumer {
-  const { client, queueUrl, handler } = options;
-  const queue = options.queueName ?? queueUrl.slice(queueUrl.lastIndexOf('/') + 1);
+  validateConsumerOptions(options);
+  const { client, handler } = options;
+  const target = options.queue;
+  const queueUrl = target.url;
+  const queue = target.logical;
   const log = (options.logger ?? silentLogger).child({ queue });
   const metrics = options.metrics?.transport;
   const audit = options.audit ?? nullAudit;
   const actor = options.service ?? 'care-relay';
-  const maxInFlight = Math.max(1, options.maxInFlight ?? 10);
-  const batchSize = Math.min(10, Math.max(1, options.batchSize ?? 10));
+  const maxInFlight = options.maxInFlight ?? 10;
+  const batchSize = options.batchSize ?? 10;
   const visibility = options.visibilityTimeoutSeconds ?? 30;
   const heartbeatMs = (options.heartbeatIntervalSeconds ?? Math.max(1, visibility / 3)) * 1000;
   const retryBackoff = { base: options.retryBaseSeconds ?? 2, max: options.retryMaxSeconds ?? 300, random: options.random };
   const receiveBackoff = { base: options.receiveErrorBaseMs ?? 500, max: options.receiveErrorMaxMs ?? 15_000, random: options.random };
 
-  const ops = createSettleOps({ client, queueUrl, queue, log, metrics, lingerMs: Math.max(0, options.lingerMs ?? 0) });
+  const ops = createSettleOps({ client, queue: target, log, metrics, lingerMs: options.lingerMs ?? 0 });
   const inFlight = new Map<string, Entry>();
   /** Envelope ids being handled, for duplicate recognition (with `dedupe`). */
   const byEnvelope = new Map<string, Entry>();
@@ -146,6 +151,13 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     const dedupe = options.dedupe;
     let claimed = false;
     try {
+      const early = notYetDue(entry.message.attributes);
+      if (early > 0) {
+        // A delayed message on a FIFO queue (see ATTR_NOT_BEFORE): hidden until due, unhandled.
+        entry.state = 'settling';
+        log.debug({ messageId: entry.message.messageId, afterSeconds: early }, 'not due yet; hidden until then');
+        return await visibilityTo(entry, early);
+      }
       if (id !== undefined && dedupe) {
         // The same envelope id held twice by this consumer: the second waits for the first.
         for (let prior = byEnvelope.get(id); prior; prior = byEnvelope.get(id)) {
@@ -175,7 +187,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         outcome = 'error';
         log.warn({ messageId: entry.message.messageId, envelopeId: id, code: result.reason }, 'handler threw; will retry');
       } else {
-        result = isHandlerResult(answer) ? answer : { status: 'retry', reason: 'CR_TRANSPORT_INVALID_HANDLER_RESULT' };
+        result = isHandlerResult(answer) ? answer : { status: 'retry', reason: TRANSPORT_ERRORS.CR_TRANSPORT_INVALID_HANDLER_RESULT.code };
         outcome = result.status;
       }
       metrics?.handlerDuration.observe({ queue, outcome }, (performance.now() - started) / 1000);
@@ -229,12 +241,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         const extra: SqsAttributes = { [ATTR_REASON]: stringAttribute(reason), [ATTR_SOURCE_QUEUE]: stringAttribute(queue) };
         if (toQuarantine) extra[ATTR_QUARANTINED_AT] = stringAttribute(new Date().toISOString());
         const sent = await forwardMessage(client, {
-          queueUrl: toQuarantine ? options.quarantineUrl : options.dlqUrl,
+          queueUrl: toQuarantine ? target.quarantineUrl : target.dlqUrl,
           body: entry.message.body,
           attributes: { ...copyAttributes(entry.message.attributes), ...extra },
-          ...(options.fifo
-            ? { fifo: { groupId: entry.message.groupId ?? 'care-relay', deduplicationId: entry.message.envelopeId ?? entry.message.messageId } }
-            : {}),
+          ...(target.fifo ? { fifo: fifoCopyIds(entry.message, target) } : {}),
         });
         if (!sent.ok) {
           // Never delete without a copy: fall back to a retry, so redrive still catches it.
@@ -363,6 +373,37 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       return { running: state === 'running', paused, inFlight: inFlight.size, consecutiveReceiveErrors: receiveErrors, lastReceiveError, lastReceiveAt };
     },
   };
+}
+
+/** Longest a message can be hidden at once (the SQS visibility timeout limit, 12 hours). */
+const MAX_VISIBILITY_SECONDS = 43_200;
+
+/** Whole seconds until a message's `cr-not-before` (0 when absent, malformed or due), at most 12 hours. */
+function notYetDue(attributes: SqsAttributes): number {
+  const at = Number(attributeString(attributes, ATTR_NOT_BEFORE));
+  if (!Number.isFinite(at)) return 0;
+  const seconds = Math.ceil((at - Date.now()) / 1000);
+  return seconds > 0 ? Math.min(seconds, MAX_VISIBILITY_SECONDS) : 0;
+}
+
+/** MessageGroupId and MessageDeduplicationId of a copy to a FIFO quarantine queue or DLQ: the original's group, the envelope id. */
+function fifoCopyIds(message: HeldMessage, queue: ResolvedQueue): { groupId: string; deduplicationId: string } {
+  const id = message.envelopeId ?? message.messageId;
+  return { groupId: message.groupId ?? fifoGroupOf(queue, id), deduplicationId: id };
+}
+
+function validateConsumerOptions(options: ConsumerOptions): void {
+  checkQueue('consumer', options.queue);
+  checkInteger('consumer', 'maxInFlight', options.maxInFlight, 1);
+  checkInteger('consumer', 'batchSize', options.batchSize, 1, 10);
+  checkInteger('consumer', 'waitTimeSeconds', options.waitTimeSeconds, 0, 20);
+  checkInteger('consumer', 'visibilityTimeoutSeconds', options.visibilityTimeoutSeconds, 1, MAX_VISIBILITY_SECONDS);
+  checkNumber('consumer', 'heartbeatIntervalSeconds', options.heartbeatIntervalSeconds, 0, true);
+  checkNumber('consumer', 'retryBaseSeconds', options.retryBaseSeconds, 0);
+  checkNumber('consumer', 'retryMaxSeconds', options.retryMaxSeconds, options.retryBaseSeconds ?? 0);
+  checkNumber('consumer', 'receiveErrorBaseMs', options.receiveErrorBaseMs, 0);
+  checkNumber('consumer', 'receiveErrorMaxMs', options.receiveErrorMaxMs, options.receiveErrorBaseMs ?? 0);
+  checkNumber('consumer', 'lingerMs', options.lingerMs, 0);
 }
 
 function isHandlerResult(value: unknown): value is HandlerResult {

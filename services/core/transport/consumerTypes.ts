@@ -4,6 +4,7 @@ import type { AuditSink } from '../audit/types.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { SqsAttributes } from './attributes.ts';
 import type { DedupeSet } from './dedupe.ts';
+import type { ResolvedQueue } from './queues.ts';
 
 /** A message as the handler sees it (the receipt handle stays inside the consumer). */
 export interface ReceivedMessage {
@@ -44,16 +45,10 @@ export type MessageHandler = (message: ReceivedMessage, signal: AbortSignal) => 
 export interface ConsumerOptions {
   /** The SQS client. */
   client: SQSClient;
-  /** URL of the queue to receive from. */
-  queueUrl: string;
-  /** URL of its dead-letter queue (handler `dead-letter`). */
-  dlqUrl: string;
-  /** URL of its quarantine queue (handler `quarantine`). */
-  quarantineUrl: string;
+  /** The queue to receive from, as resolved once: its URL, logical name (logs, metric labels, audit), FIFO flag, DLQ (handler `dead-letter`) and quarantine queue. */
+  queue: ResolvedQueue;
   /** Processes each message. */
   handler: MessageHandler;
-  /** Logical queue name for logs, metric labels and audit; default the last segment of the URL. */
-  queueName?: string;
   /** Service name: the audit actor; default `care-relay`. */
   service?: string;
   /** pino logger; silent by default. Bodies are never logged. */
@@ -70,9 +65,9 @@ export interface ConsumerOptions {
   batchSize?: number;
   /** Long-poll wait, seconds (0-20); default 20. */
   waitTimeSeconds?: number;
-  /** Visibility timeout requested on receive and renewed by the heartbeat, seconds; default 30. */
+  /** Visibility timeout requested on receive and renewed by the heartbeat, seconds (1-43200); default 30. */
   visibilityTimeoutSeconds?: number;
-  /** Heartbeat period, seconds; default a third of the visibility timeout. */
+  /** Heartbeat period, seconds (above 0, below the visibility timeout); default a third of the visibility timeout. */
   heartbeatIntervalSeconds?: number;
   /** Retry backoff: first delay, seconds; default 2. */
   retryBaseSeconds?: number;
@@ -84,8 +79,6 @@ export interface ConsumerOptions {
   receiveErrorMaxMs?: number;
   /** How long a delete or visibility change waits for others to share its batch call, ms; 0 (default) = until the next turn of the event loop. */
   lingerMs?: number;
-  /** The queues are FIFO: copies to quarantine/DLQ carry a group and deduplication id. */
-  fifo?: boolean;
   /** Random source in [0, 1) for jitter; tests pass a fixed one. */
   random?: () => number;
 }

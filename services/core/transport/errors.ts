@@ -1,30 +1,31 @@
-import { RelayError } from '../errors/relayError.ts';
+import { defineErrors, type ErrorCode } from '../errors/defineErrors.ts';
+import { fromCatalogue, RelayError } from '../errors/relayError.ts';
 
-/** Stable codes of the transport errors (documented in docs/errors.md, "Transport"). */
-export const TransportErrorCode = {
-  /** SQS refused the message or could not be reached (after retries). */
-  SEND_FAILED: 'CR_TRANSPORT_SEND_FAILED',
-  /** Body plus attributes exceed the SQS message size limit. */
-  MESSAGE_TOO_LARGE: 'CR_TRANSPORT_MESSAGE_TOO_LARGE',
-  /** A configured queue does not exist (or is not visible with these credentials). */
-  QUEUE_MISSING: 'CR_TRANSPORT_QUEUE_MISSING',
-  /** A queue exists with different attributes, or queue creation failed. */
-  QUEUE_SETUP_FAILED: 'CR_TRANSPORT_QUEUE_SETUP_FAILED',
-} as const;
+/** The transport's error codes and quarantine/retry reasons (docs/errors.md, "Transport"). */
+export const TRANSPORT_ERRORS = defineErrors({
+  CR_TRANSPORT_SEND_FAILED: { status: 503, title: 'Service Unavailable', description: 'SQS refused the message or could not be reached (after retries).' },
+  CR_TRANSPORT_MESSAGE_TOO_LARGE: { status: 413, title: 'Payload Too Large', description: 'Body plus attributes exceed the SQS message size limit.' },
+  CR_TRANSPORT_QUEUE_MISSING: { status: 503, title: 'Service Unavailable', description: 'A configured queue does not exist (or is not visible with these credentials).' },
+  CR_TRANSPORT_QUEUE_SETUP_FAILED: { title: 'Queue setup failed', description: 'A queue exists with different attributes, or queue creation failed.' },
+  CR_TRANSPORT_INVALID_OPTION: { title: 'Invalid transport option', description: 'A producer or consumer option is out of range; the message names it and what was expected.' },
+  CR_TRANSPORT_UNSUPPORTED_VERSION: { title: 'Unsupported wire version', description: 'Quarantine reason: `cr-version` missing or not a supported version.' },
+  CR_TRANSPORT_ENVELOPE_ID_INVALID: { title: 'Invalid envelope id attribute', description: 'Quarantine reason: `cr-envelope-id` missing or not a UUID.' },
+  CR_TRANSPORT_INVALID_HANDLER_RESULT: { title: 'Invalid handler result', description: 'Retry reason: a handler returned something that is not a HandlerResult.' },
+  CR_REASON_INVALID: { title: 'Invalid reason', description: 'A handler reason that is not a code, replaced so free text never reaches an attribute, a metric or the audit trail.' },
+} as const);
 
-/** HTTP status for each public transport code. */
-const STATUS: Record<string, number> = {
-  CR_TRANSPORT_SEND_FAILED: 503,
-  CR_TRANSPORT_MESSAGE_TOO_LARGE: 413,
-  CR_TRANSPORT_QUEUE_MISSING: 503,
-};
+/** One of the {@link TRANSPORT_ERRORS} codes. */
+export type TransportErrorCode = ErrorCode<typeof TRANSPORT_ERRORS>;
 
-/** A transport failure: one of {@link TransportErrorCode}, with the SQS error as `cause`. */
+/** A transport failure: one of {@link TRANSPORT_ERRORS}, with the SQS error as `cause`. */
 export class TransportError extends RelayError {
-  constructor(code: string, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
-    const status = STATUS[code];
-    super(code, message, { ...options, ...(status === undefined ? {} : { status }) });
+  /** The stable code (narrows in a `switch`). */
+  override readonly code: TransportErrorCode;
+
+  constructor(code: TransportErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(code, message, fromCatalogue(TRANSPORT_ERRORS[code], options));
     this.name = 'TransportError';
+    this.code = code;
   }
 }
 

@@ -7,7 +7,8 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { SqsAttributes } from './attributes.ts';
 import { backoffDelay, sleep } from './backoff.ts';
-import { errorCode } from './errors.ts';
+import { failedBatch, readBatchResult, type EntryOutcome } from './batchResult.ts';
+import { errorCode, isPermanentSqsError } from './errors.ts';
 
 /** Largest number of entries in an SQS batch call. */
 export const SQS_BATCH_LIMIT = 10;
@@ -19,9 +20,10 @@ export type OpResult = { ok: true } | { ok: false; code: string };
 const FINAL_DELETE_CODES = /ReceiptHandleIsInvalid|InvalidParameterValue/;
 
 /**
- * Deletes up to 10 messages with DeleteMessageBatch, reading every entry's result: failed
- * entries (and entries SQS does not mention) are retried with backoff, up to `attempts`.
- * `final` is called once per handle index, as soon as that entry is deleted or given up.
+ * Deletes up to 10 messages with DeleteMessageBatch, reading every entry's result
+ * ({@link readBatchResult}): retryable failures (and entries SQS does not mention) are retried
+ * with backoff, up to `attempts`. `final` is called once per handle index, as soon as that
+ * entry is deleted or given up.
  */
 export async function deleteMessageBatch(
   client: SQSClient,
@@ -32,36 +34,24 @@ export async function deleteMessageBatch(
 ): Promise<void> {
   let pending = receiptHandles.map((_, i) => i);
   for (let attempt = 1; pending.length > 0; attempt++) {
-    const again: number[] = [];
-    const fail = (i: number, code: string): void => {
-      if (attempt < attempts && !FINAL_DELETE_CODES.test(code)) again.push(i);
-      else final(i, { ok: false, code });
-    };
+    const ids = pending.map((i) => `d${i}`);
+    let outcomes: EntryOutcome[];
     try {
       const res = await client.send(
-        new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending.map((i) => ({ Id: `d${i}`, ReceiptHandle: receiptHandles[i]! })) }),
+        new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending.map((i, k) => ({ Id: ids[k]!, ReceiptHandle: receiptHandles[i]! })) }),
       );
-      const answered = new Set<number>();
-      for (const ok of res.Successful ?? []) {
-        const i = Number(ok.Id?.slice(1));
-        if (!pending.includes(i) || answered.has(i)) continue;
-        answered.add(i);
-        final(i, { ok: true });
-      }
-      for (const bad of res.Failed ?? []) {
-        const i = Number(bad.Id?.slice(1));
-        if (!pending.includes(i) || answered.has(i)) continue;
-        answered.add(i);
-        fail(i, bad.Code ?? 'unknown');
-      }
-      // An entry SQS did not mention is not assumed deleted.
-      for (const i of pending) if (!answered.has(i)) fail(i, 'NoResultForEntry');
+      outcomes = readBatchResult(ids, res, FINAL_DELETE_CODES);
     } catch (err) {
-      const code = errorCode(err);
-      for (const i of pending) fail(i, code);
+      outcomes = failedBatch(pending.length, err);
     }
+    const again: number[] = [];
+    outcomes.forEach((o, k) => {
+      const i = pending[k]!;
+      if (!o.ok && o.retryable && attempt < attempts) again.push(i);
+      else final(i, o);
+    });
     if (again.length === 0) return;
-    pending = again.sort((a, b) => a - b);
+    pending = again;
     await sleep(backoffDelay(attempt, { base: 200, max: 2000 }));
   }
 }
@@ -80,33 +70,17 @@ export interface VisibilityEntry {
  * since a failed change only means the message returns after its timeout).
  */
 export async function changeVisibilityEntries(client: SQSClient, queueUrl: string, entries: readonly VisibilityEntry[]): Promise<OpResult[]> {
+  const ids = entries.map((_, i) => `v${i}`);
   try {
     const res = await client.send(
       new ChangeMessageVisibilityBatchCommand({
         QueueUrl: queueUrl,
-        Entries: entries.map((e, i) => ({ Id: `v${i}`, ReceiptHandle: e.receiptHandle, VisibilityTimeout: e.seconds })),
+        Entries: entries.map((e, i) => ({ Id: ids[i]!, ReceiptHandle: e.receiptHandle, VisibilityTimeout: e.seconds })),
       }),
     );
-    const results: OpResult[] = entries.map(() => ({ ok: false, code: 'NoResultForEntry' }));
-    const answered = new Set<number>();
-    for (const ok of res.Successful ?? []) {
-      const i = Number(ok.Id?.slice(1));
-      if (i >= 0 && i < entries.length && !answered.has(i)) {
-        answered.add(i);
-        results[i] = { ok: true };
-      }
-    }
-    for (const bad of res.Failed ?? []) {
-      const i = Number(bad.Id?.slice(1));
-      if (i >= 0 && i < entries.length && !answered.has(i)) {
-        answered.add(i);
-        results[i] = { ok: false, code: bad.Code ?? 'unknown' };
-      }
-    }
-    return results;
+    return readBatchResult(ids, res);
   } catch (err) {
-    const code = errorCode(err);
-    return entries.map(() => ({ ok: false, code }));
+    return failedBatch(entries.length, err);
   }
 }
 
@@ -175,7 +149,7 @@ export async function forwardMessage(client: SQSClient, input: ForwardInput, att
       return { ok: true };
     } catch (err) {
       code = errorCode(err);
-      if ((err as { $fault?: string }).$fault === 'client' && !/Throttl/i.test(code)) break;
+      if (isPermanentSqsError(err)) break;
       if (attempt < attempts) await sleep(backoffDelay(attempt, { base: 200, max: 2000 }));
     }
   }

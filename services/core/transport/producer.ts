@@ -2,11 +2,14 @@ import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSCli
 import type { Logger } from 'pino';
 import { silentLogger } from '../log/logger.ts';
 import type { Metrics } from '../metrics/registry.ts';
-import type { SqsAttributes } from './attributes.ts';
+import { ATTR_NOT_BEFORE, stringAttribute, type SqsAttributes } from './attributes.ts';
 import { backoffDelay, sleep } from './backoff.ts';
 import { createBatcher } from './batcher.ts';
-import { TransportError, TransportErrorCode, errorCode, isPermanentSqsError } from './errors.ts';
+import { failedBatch, readBatchResult, type EntryOutcome } from './batchResult.ts';
+import { TransportError, errorCode } from './errors.ts';
+import { fifoGroupOf, type ResolvedQueue } from './queues.ts';
 import { SQS_MAX_MESSAGE_BYTES, sqsMessageSize } from './size.ts';
+import { checkInteger, checkNumber, checkQueue } from './validation.ts';
 
 export { SQS_MAX_MESSAGE_BYTES, sqsMessageSize } from './size.ts';
 
@@ -18,10 +21,12 @@ export interface OutgoingMessage {
   body: string;
   /** SQS message attributes (the wire attributes only: no PHI). */
   attributes?: SqsAttributes;
-  /** Delivery delay in seconds (standard queues only; 0-900). */
+  /**
+   * Delivery delay in seconds (0-900). A standard queue delays the message itself; a FIFO queue
+   * refuses per-message delays, so there it travels as the `cr-not-before` attribute and the
+   * consumer holds the message invisible until then, without handing it to its handler.
+   */
   delaySeconds?: number;
-  /** FIFO message group; defaults to the producer's `groupId`. */
-  groupId?: string;
 }
 
 /** The outcome of one message of a batch: never assumed, always read from SQS's answer. */
@@ -40,14 +45,8 @@ export interface SendResult {
 export interface ProducerOptions {
   /** The SQS client. */
   client: SQSClient;
-  /** URL of the queue to send to. */
-  queueUrl: string;
-  /** Logical queue name for logs and metric labels; default the last segment of the URL. */
-  queueName?: string;
-  /** The queue is FIFO: set MessageGroupId and MessageDeduplicationId (= envelope id). */
-  fifo?: boolean;
-  /** FIFO default message group; default `care-relay`. */
-  groupId?: string;
+  /** The queue to send to, as resolved once (URL, logical name for logs and metrics, FIFO: group and deduplication ids). */
+  queue: ResolvedQueue;
   /** pino logger; silent by default. */
   logger?: Logger;
   /** Metrics to update (`sent`, `sendFailures`). */
@@ -66,6 +65,8 @@ export interface ProducerOptions {
 export interface Producer {
   /** URL of the queue this producer sends to. */
   readonly queueUrl: string;
+  /** The queue this producer sends to. */
+  readonly queue: ResolvedQueue;
   /**
    * Sends one message and resolves once SQS accepted it; concurrent calls share SendMessageBatch
    * calls. Throws CR_TRANSPORT_MESSAGE_TOO_LARGE (413) or CR_TRANSPORT_SEND_FAILED (503) for its own entry.
@@ -79,21 +80,35 @@ const MAX_BATCH_ENTRIES = 10;
 
 /** Creates a producer for one queue. */
 export function createProducer(options: ProducerOptions): Producer {
-  const { client, queueUrl } = options;
-  const queue = options.queueName ?? queueUrl.slice(queueUrl.lastIndexOf('/') + 1);
+  checkQueue('producer', options.queue);
+  checkInteger('producer', 'maxAttempts', options.maxAttempts, 1);
+  checkNumber('producer', 'retryBaseMs', options.retryBaseMs, 0);
+  checkNumber('producer', 'retryMaxMs', options.retryMaxMs, options.retryBaseMs ?? 0);
+  checkNumber('producer', 'lingerMs', options.lingerMs, 0);
+  const { client } = options;
+  const target = options.queue;
+  const queueUrl = target.url;
+  const queue = target.logical;
   const log = (options.logger ?? silentLogger).child({ queue });
   const metrics = options.metrics?.transport;
-  const maxAttempts = Math.max(1, options.maxAttempts ?? 3);
+  const maxAttempts = options.maxAttempts ?? 3;
   const backoff = { base: options.retryBaseMs ?? 200, max: options.retryMaxMs ?? 5000 };
-  const defaultGroup = options.groupId ?? 'care-relay';
+
+  /** The message as it goes on the wire: on FIFO a delay becomes the `cr-not-before` attribute. */
+  function wireFormOf(message: OutgoingMessage): OutgoingMessage {
+    if (!target.fifo || !message.delaySeconds) return message;
+    const notBefore = String(Date.now() + message.delaySeconds * 1000);
+    const { delaySeconds: _delay, ...rest } = message;
+    return { ...rest, attributes: { ...message.attributes, [ATTR_NOT_BEFORE]: stringAttribute(notBefore) } };
+  }
 
   function entryOf(message: OutgoingMessage, index: number): SendMessageBatchRequestEntry {
     return {
       Id: `m${index}`,
       MessageBody: message.body,
       ...(message.attributes && Object.keys(message.attributes).length > 0 ? { MessageAttributes: message.attributes } : {}),
-      ...(message.delaySeconds !== undefined ? { DelaySeconds: message.delaySeconds } : {}),
-      ...(options.fifo ? { MessageGroupId: message.groupId ?? defaultGroup, MessageDeduplicationId: message.id } : {}),
+      ...(message.delaySeconds !== undefined && !target.fifo ? { DelaySeconds: message.delaySeconds } : {}),
+      ...(target.fifo ? { MessageGroupId: fifoGroupOf(target, message.id), MessageDeduplicationId: message.id } : {}),
     };
   }
 
@@ -117,7 +132,7 @@ export function createProducer(options: ProducerOptions): Producer {
   }
 
   function failure(message: OutgoingMessage, sqsCode: string, cause?: unknown): TransportError {
-    return new TransportError(TransportErrorCode.SEND_FAILED, `SQS did not accept message ${message.id} on ${queue} (${sqsCode})`, {
+    return new TransportError('CR_TRANSPORT_SEND_FAILED', `SQS did not accept message ${message.id} on ${queue} (${sqsCode})`, {
       ...(cause === undefined ? {} : { cause }),
       details: { sqsCode },
     });
@@ -135,7 +150,7 @@ export function createProducer(options: ProducerOptions): Producer {
 
   function tooLarge(message: OutgoingMessage, size: number): TransportError {
     return new TransportError(
-      TransportErrorCode.MESSAGE_TOO_LARGE,
+      'CR_TRANSPORT_MESSAGE_TOO_LARGE',
       `message ${message.id} is ${size} bytes with its attributes; SQS accepts at most ${SQS_MAX_MESSAGE_BYTES}`,
       { details: { size, limit: SQS_MAX_MESSAGE_BYTES } },
     );
@@ -156,29 +171,25 @@ export function createProducer(options: ProducerOptions): Producer {
       };
       await Promise.all(
         chunk(pending, sizes).map(async (chunkIndices) => {
+          const ids = chunkIndices.map((i) => `m${i}`);
+          let outcomes: EntryOutcome[];
           try {
             const res = await client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: chunkIndices.map((i) => entryOf(messages[i]!, i)) }));
-            const answered = new Set<number>();
-            for (const ok of res.Successful ?? []) {
-              const i = Number(ok.Id?.slice(1));
-              if (!chunkIndices.includes(i) || answered.has(i)) continue;
-              answered.add(i);
-              final(i, { id: messages[i]!.id, ok: true, ...(ok.MessageId ? { messageId: ok.MessageId } : {}) });
-            }
-            for (const bad of res.Failed ?? []) {
-              const i = Number(bad.Id?.slice(1));
-              if (!chunkIndices.includes(i) || answered.has(i)) continue;
-              answered.add(i);
-              fail(i, failure(messages[i]!, bad.Code ?? 'unknown'), !bad.SenderFault);
-            }
-            // An entry SQS did not mention is not assumed sent.
-            for (const i of chunkIndices) if (!answered.has(i)) fail(i, failure(messages[i]!, 'NoResultForEntry'), true);
+            outcomes = readBatchResult(ids, res);
           } catch (err) {
-            const code = errorCode(err);
-            const retryable = !isPermanentSqsError(err);
-            for (const i of chunkIndices) fail(i, failure(messages[i]!, code, err), retryable);
-            log.warn({ code, entries: chunkIndices.length, attempt }, 'SendMessageBatch failed');
+            outcomes = failedBatch(chunkIndices.length, err);
+            log.warn({ code: errorCode(err), entries: chunkIndices.length, attempt }, 'SendMessageBatch failed');
+            chunkIndices.forEach((i, k) => {
+              const o = outcomes[k]!;
+              if (!o.ok) fail(i, failure(messages[i]!, o.code, err), o.retryable);
+            });
+            return;
           }
+          chunkIndices.forEach((i, k) => {
+            const o = outcomes[k]!;
+            if (o.ok) final(i, { id: messages[i]!.id, ok: true, ...(o.messageId ? { messageId: o.messageId } : {}) });
+            else fail(i, failure(messages[i]!, o.code), o.retryable);
+          });
         }),
       );
       if (again.length === 0) break;
@@ -187,7 +198,8 @@ export function createProducer(options: ProducerOptions): Producer {
     }
   }
 
-  async function sendBatch(messages: readonly OutgoingMessage[]): Promise<SendResult[]> {
+  async function sendBatch(input: readonly OutgoingMessage[]): Promise<SendResult[]> {
+    const messages = input.map(wireFormOf);
     const results: SendResult[] = messages.map((m) => ({ id: m.id, ok: false }));
     const sizes = messages.map((m) => sqsMessageSize(m.body, m.attributes));
     const pending: number[] = [];
@@ -215,7 +227,7 @@ export function createProducer(options: ProducerOptions): Producer {
     maxEntries: MAX_BATCH_ENTRIES,
     maxBytes: SQS_MAX_MESSAGE_BYTES,
     sizeOf: (q) => q.size,
-    lingerMs: Math.max(0, options.lingerMs ?? 0),
+    lingerMs: options.lingerMs ?? 0,
     run: async (batch) => {
       const messages = batch.map((q) => q.message);
       await deliver(
@@ -236,7 +248,8 @@ export function createProducer(options: ProducerOptions): Producer {
     },
   });
 
-  function send(message: OutgoingMessage): Promise<{ id: string; messageId: string }> {
+  function send(input: OutgoingMessage): Promise<{ id: string; messageId: string }> {
+    const message = wireFormOf(input);
     const size = sqsMessageSize(message.body, message.attributes);
     if (size > SQS_MAX_MESSAGE_BYTES) {
       const error = tooLarge(message, size);
@@ -246,5 +259,5 @@ export function createProducer(options: ProducerOptions): Producer {
     return new Promise((resolve, reject) => coalescer.add({ message, size, resolve, reject }));
   }
 
-  return { queueUrl, send, sendBatch };
+  return { queueUrl, queue: target, send, sendBatch };
 }

@@ -1,7 +1,7 @@
 import { CreateQueueCommand, GetQueueAttributesCommand, GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from 'pino';
 import { silentLogger } from '../log/logger.ts';
-import { TransportError, TransportErrorCode, errorCode } from './errors.ts';
+import { TransportError, errorCode } from './errors.ts';
 import { SQS_MAX_MESSAGE_BYTES } from './size.ts';
 
 /** The logical queues of the relay (DESIGN "Flows"). */
@@ -47,16 +47,42 @@ export interface QueueDefinition {
   redrive?: { deadLetterQueue: string; maxReceiveCount: number };
 }
 
-/** URLs of one logical queue and its companions. */
+/**
+ * One logical queue, resolved once: what every producer, consumer and settle operation
+ * needs to know about it (names, URLs, FIFO), so that no caller repeats any of it.
+ */
 export interface ResolvedQueue {
+  /** Logical name: the metric label, the audit `queue` and the envelope `queue`. */
+  logical: LogicalQueue;
   /** Physical name of the main queue. */
   name: string;
   /** Main queue URL. */
   url: string;
+  /** FIFO queues: every send carries a MessageGroupId and a MessageDeduplicationId, never a per-message delay. */
+  fifo: boolean;
   /** Dead-letter queue URL. */
   dlqUrl: string;
   /** Quarantine queue URL. */
   quarantineUrl: string;
+}
+
+/**
+ * How messages of a logical queue are grouped on FIFO queues (docs/architecture.md, "FIFO
+ * queues"). `ordered`: one message group per queue, so messages are handled in the order sent
+ * (chart updates to the EMR, which applies them in order; a retried one holds up the ones
+ * after it, as an MLLP link would). `spread`: each message is its own group, so none waits for
+ * another (submissions, which the app inbox holds until a reader acks them and would otherwise
+ * be shown one at a time; redaction jobs, idempotent, some of them waiting for their delay).
+ */
+export const FIFO_ORDERING: Readonly<Record<LogicalQueue, 'ordered' | 'spread'>> = {
+  'interface-to-app': 'spread',
+  'app-to-interface': 'ordered',
+  'app-sms-redaction': 'spread',
+};
+
+/** The MessageGroupId of a message with id `messageId` sent to `queue` when it is FIFO (see {@link FIFO_ORDERING}). */
+export function fifoGroupOf(queue: Pick<ResolvedQueue, 'logical'>, messageId: string): string {
+  return FIFO_ORDERING[queue.logical] === 'spread' ? messageId : queue.logical;
 }
 
 /** A queue created (or found) by {@link ensureQueues}: URLs plus ARNs. */
@@ -89,7 +115,7 @@ export function queueDefinitions(options: QueueLayoutOptions, arnOf?: (name: str
   const fifo = options.fifo ?? false;
   const maxReceiveCount = options.maxReceiveCount ?? 5;
   if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1 || maxReceiveCount > 1000) {
-    throw new TransportError(TransportErrorCode.QUEUE_SETUP_FAILED, `maxReceiveCount must be an integer from 1 to 1000, got ${maxReceiveCount}`);
+    throw new TransportError('CR_TRANSPORT_QUEUE_SETUP_FAILED', `maxReceiveCount must be an integer from 1 to 1000, got ${maxReceiveCount}`);
   }
   const common: Record<string, string> = {
     VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? 30),
@@ -120,7 +146,7 @@ async function createOne(client: SQSClient, name: string, attributes: Record<str
     const why = /QueueAlreadyExists|QueueNameExists/.test(code)
       ? 'it exists with different attributes (change them with SetQueueAttributes or use another prefix)'
       : `CreateQueue failed (${code})`;
-    throw new TransportError(TransportErrorCode.QUEUE_SETUP_FAILED, `queue "${name}": ${why}`, { cause: err });
+    throw new TransportError('CR_TRANSPORT_QUEUE_SETUP_FAILED', `queue "${name}": ${why}`, { cause: err });
   }
 }
 
@@ -131,7 +157,7 @@ async function arnOfUrl(client: SQSClient, name: string, url: string): Promise<s
     if (!arn) throw new Error('no QueueArn');
     return arn;
   } catch (err) {
-    throw new TransportError(TransportErrorCode.QUEUE_SETUP_FAILED, `queue "${name}": cannot read its ARN (${errorCode(err)})`, { cause: err });
+    throw new TransportError('CR_TRANSPORT_QUEUE_SETUP_FAILED', `queue "${name}": cannot read its ARN (${errorCode(err)})`, { cause: err });
   }
 }
 
@@ -157,7 +183,7 @@ export async function ensureQueues<Q extends LogicalQueue = LogicalQueue>(
     const dlqArn = await arnOfUrl(client, dlq.name, dlqUrl);
     const url = await createOne(client, main.name, { ...main.attributes, RedrivePolicy: redrivePolicy(dlqArn, main.redrive!.maxReceiveCount) });
     const arn = await arnOfUrl(client, main.name, url);
-    out[logical] = { name: main.name, url, dlqUrl, quarantineUrl, arn, dlqArn };
+    out[logical] = { logical, name: main.name, url, fifo: options.fifo ?? false, dlqUrl, quarantineUrl, arn, dlqArn };
     logger.info({ queue: logical, name: main.name }, 'queue ready');
   }
   return out;
@@ -173,7 +199,7 @@ async function urlOf(client: SQSClient, name: string): Promise<string> {
     const why = /QueueDoesNotExist|NonExistentQueue/.test(code)
       ? 'does not exist (run `care-relay queues init` or check QUEUE_PREFIX and the region)'
       : `cannot be looked up (${code})`;
-    throw new TransportError(TransportErrorCode.QUEUE_MISSING, `queue "${name}" ${why}`, { cause: err, details: { queue: name } });
+    throw new TransportError('CR_TRANSPORT_QUEUE_MISSING', `queue "${name}" ${why}`, { cause: err, details: { queue: name } });
   }
 }
 
@@ -194,7 +220,7 @@ export async function resolveQueues<Q extends LogicalQueue = LogicalQueue>(
       urlOf(client, physicalQueueName(options.prefix, logical, 'dlq', fifo)),
       urlOf(client, physicalQueueName(options.prefix, logical, 'quarantine', fifo)),
     ]);
-    out[logical] = { name, url, dlqUrl, quarantineUrl };
+    out[logical] = { logical, name, url, fifo, dlqUrl, quarantineUrl };
   }
   return out;
 }

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/registry.ts';
 import { createBatcher } from './batcher.ts';
 import { errorCode } from './errors.ts';
+import type { ResolvedQueue } from './queues.ts';
 import { changeVisibilityEntries, deleteMessageBatch, SQS_BATCH_LIMIT, type OpResult } from './messageOps.ts';
 
 /** Ids a log line may carry about a message (never its body). */
@@ -19,10 +20,8 @@ export interface MessageIds {
 export interface SettleOpsOptions {
   /** The SQS client. */
   client: SQSClient;
-  /** URL of the queue the messages are held from. */
-  queueUrl: string;
-  /** Logical queue name, the metric label. */
-  queue: string;
+  /** The queue the messages are held from (its URL; its logical name is the metric label). */
+  queue: ResolvedQueue;
   /** The consumer's logger (bound to the queue). */
   log: Logger;
   /** Transport metrics (`deleteFailures`, `visibilityFailures`). */
@@ -56,7 +55,9 @@ interface PendingVisibility {
 
 /** Creates the batched settle operations of one consumer. */
 export function createSettleOps(options: SettleOpsOptions): SettleOps {
-  const { client, queueUrl, queue, log, metrics } = options;
+  const { client, log, metrics } = options;
+  const queueUrl = options.queue.url;
+  const queue = options.queue.logical;
 
   function deleted(d: PendingDelete, res: OpResult): void {
     if (d.settled) return;

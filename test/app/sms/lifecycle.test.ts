@@ -6,6 +6,7 @@ import { createSmsSender } from '../../../services/app/sms/send.ts';
 import type { EnqueueRedaction } from '../../../services/app/sms/types.ts';
 import { createConsumer, type Consumer } from '../../../services/core/transport/consumer.ts';
 import { startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
+import { testQueue } from '../../core/transport/helpers.ts';
 import { captureLogger, fastRetry, memoryAudit, startWebhook, startWorld, waitFor, type SmsWorld } from './helpers.ts';
 
 let sqs: TestSqs;
@@ -30,7 +31,7 @@ beforeAll(async () => {
   app = await startWebhook(world, { enqueue, logger: log.logger, audit });
   const handler = createRedactionHandler({ config: world.config, api: world.api, audit, logger: log.logger, retry: fastRetry });
   // The real transport consumer runs the handler (done deletes, retry re-delays by visibility).
-  consumer = createConsumer({ client: sqs.client, queueUrl, dlqUrl, quarantineUrl, handler, queueName: 'app-sms-redaction', service: 'app', waitTimeSeconds: 1, visibilityTimeoutSeconds: 30 });
+  consumer = createConsumer({ client: sqs.client, queue: testQueue(queueUrl, { logical: 'app-sms-redaction', dlqUrl, quarantineUrl }), handler, service: 'app', waitTimeSeconds: 1, visibilityTimeoutSeconds: 30 });
   consumer.start();
 });
 

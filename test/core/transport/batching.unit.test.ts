@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createMetrics } from '../../../services/core/metrics/registry.ts';
 import { createConsumer, type Consumer, type ConsumerOptions, type HandlerResult } from '../../../services/core/transport/consumer.ts';
 import { createProducer, SQS_MAX_MESSAGE_BYTES, type OutgoingMessage } from '../../../services/core/transport/producer.ts';
-import { captureLogger, counterValue, wireAttributes } from './helpers.ts';
+import { captureLogger, counterValue, testQueue, wireAttributes } from './helpers.ts';
 import { fakeClient, hang, type Call } from './fakeClient.ts';
 
 type Entries = { Id: string; MessageBody?: string; ReceiptHandle?: string; VisibilityTimeout?: number }[];
@@ -35,7 +35,7 @@ afterEach(() => {
 describe('producer: concurrent sends coalesce into SendMessageBatch', () => {
   it('ten concurrent sends make one call of ten entries, thirteen make two; each caller gets its own message id', async () => {
     const { client, calls } = fakeClient(async (call) => allOk(call));
-    const producer = createProducer({ client, queueUrl: 'http://sqs.local/000/q' });
+    const producer = createProducer({ client, queue: testQueue('http://sqs.local/000/q') });
     const ten = Array.from({ length: 10 }, (_, i) => message(`b${i}`));
     const sent = Promise.all(ten.map((m) => producer.send(m)));
     await vi.advanceTimersByTimeAsync(0);
@@ -60,7 +60,7 @@ describe('producer: concurrent sends coalesce into SendMessageBatch', () => {
       await gate;
       return allOk(call);
     });
-    const producer = createProducer({ client, queueUrl: 'http://sqs.local/000/q' });
+    const producer = createProducer({ client, queue: testQueue('http://sqs.local/000/q') });
     let done = false;
     const p = producer.send(message('alone')).then((r) => {
       done = true;
@@ -76,7 +76,7 @@ describe('producer: concurrent sends coalesce into SendMessageBatch', () => {
 
   it('keeps a batch within 1 MiB: two messages of 600 KB go in two calls', async () => {
     const { client, calls } = fakeClient(async (call) => allOk(call));
-    const producer = createProducer({ client, queueUrl: 'http://sqs.local/000/q' });
+    const producer = createProducer({ client, queue: testQueue('http://sqs.local/000/q') });
     const big = 'x'.repeat(600_000);
     const sent = Promise.all([producer.send(message(big)), producer.send(message(big))]);
     await vi.advanceTimersByTimeAsync(0);
@@ -86,7 +86,7 @@ describe('producer: concurrent sends coalesce into SendMessageBatch', () => {
 
   it('a message over 1 MiB is refused at once with CR_TRANSPORT_MESSAGE_TOO_LARGE, without a call, and does not hold up others', async () => {
     const { client, calls } = fakeClient(async (call) => allOk(call));
-    const producer = createProducer({ client, queueUrl: 'http://sqs.local/000/q' });
+    const producer = createProducer({ client, queue: testQueue('http://sqs.local/000/q') });
     const tooBig = producer.send(message('x'.repeat(SQS_MAX_MESSAGE_BYTES + 1)));
     const fine = producer.send(message('fine'));
     await expect(tooBig).rejects.toMatchObject({ code: 'CR_TRANSPORT_MESSAGE_TOO_LARGE', status: 413 });
@@ -111,7 +111,7 @@ describe('producer: concurrent sends coalesce into SendMessageBatch', () => {
         ],
       };
     });
-    const producer = createProducer({ client, queueUrl: 'http://sqs.local/000/q', queueName: 'q', metrics, logger: log.logger, maxAttempts: 3, retryBaseMs: 100, retryMaxMs: 1000 });
+    const producer = createProducer({ client, queue: testQueue('http://sqs.local/000/q'), metrics, logger: log.logger, maxAttempts: 3, retryBaseMs: 100, retryMaxMs: 1000 });
     const bodies = ['ok-a', 'refused', 'flaky', 'ok-b'];
     const settled = bodies.map((b) => producer.send(message(b)).then((r) => ({ ok: true as const, r }), (err: unknown) => ({ ok: false as const, err })));
     await vi.advanceTimersByTimeAsync(0);
@@ -139,7 +139,7 @@ describe('producer: concurrent sends coalesce into SendMessageBatch', () => {
       if (++attempt === 1) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
       return allOk(call);
     });
-    const producer = createProducer({ client, queueUrl: 'http://sqs.local/000/q', retryBaseMs: 100 });
+    const producer = createProducer({ client, queue: testQueue('http://sqs.local/000/q'), retryBaseMs: 100 });
     const sent = Promise.all([producer.send(message('x1')), producer.send(message('x2'))]);
     await vi.advanceTimersByTimeAsync(1000);
     await expect(sent).resolves.toHaveLength(2);
@@ -168,7 +168,7 @@ function consumerWith(count: number, handler: ConsumerOptions['handler'], answer
     }
     return answer(call);
   });
-  const consumer = createConsumer({ client, queueUrl: QUEUE, dlqUrl: `${QUEUE}-dlq`, quarantineUrl: `${QUEUE}-quarantine`, queueName: 'q', random: () => 1, ...extra, handler });
+  const consumer = createConsumer({ client, queue: testQueue(QUEUE, { logical: 'q' }), random: () => 1, ...extra, handler });
   return { consumer, calls };
 }
 
@@ -317,9 +317,7 @@ describe('releasing the body of a held message', () => {
     const seen: Buffer[] = [];
     const consumer = createConsumer({
       client,
-      queueUrl: QUEUE,
-      dlqUrl: `${QUEUE}-dlq`,
-      quarantineUrl: `${QUEUE}-quarantine`,
+      queue: testQueue(QUEUE),
       heartbeatIntervalSeconds: 3600,
       // id-0 is held after releasing its body (as the inbox does); id-1 is held with it.
       handler: (m) =>

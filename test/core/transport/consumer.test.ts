@@ -30,10 +30,7 @@ async function freshQueue(): Promise<EnsuredQueue> {
 function consumer(q: EnsuredQueue, handler: ConsumerOptions['handler'], extra: Partial<ConsumerOptions> = {}): Consumer {
   const c = createConsumer({
     client: sqs.client,
-    queueUrl: q.url,
-    dlqUrl: q.dlqUrl,
-    quarantineUrl: q.quarantineUrl,
-    queueName: 'interface-to-app',
+    queue: q,
     service: 'app',
     waitTimeSeconds: 1,
     handler,

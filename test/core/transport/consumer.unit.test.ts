@@ -3,7 +3,7 @@ import { createMetrics } from '../../../services/core/metrics/registry.ts';
 import { backoffDelay } from '../../../services/core/transport/backoff.ts';
 import { createConsumer } from '../../../services/core/transport/consumer.ts';
 import { createDedupeSet } from '../../../services/core/transport/dedupe.ts';
-import { counterValue } from './helpers.ts';
+import { counterValue, testQueue } from './helpers.ts';
 import { fakeClient, hang } from './fakeClient.ts';
 
 
@@ -50,10 +50,7 @@ describe('consumer heartbeat (fake timers)', () => {
     const metrics = createMetrics('t', { defaultMetrics: false });
     const consumer = createConsumer({
       client,
-      queueUrl: 'http://sqs.local/000/q',
-      dlqUrl: 'http://sqs.local/000/q-dlq',
-      quarantineUrl: 'http://sqs.local/000/q-quarantine',
-      queueName: 'q',
+      queue: testQueue('http://sqs.local/000/q'),
       maxInFlight: 12,
       visibilityTimeoutSeconds: 30,
       metrics,
@@ -96,9 +93,7 @@ describe('consumer heartbeat (fake timers)', () => {
     });
     const consumer = createConsumer({
       client,
-      queueUrl: 'http://sqs.local/000/q',
-      dlqUrl: 'd',
-      quarantineUrl: 'q',
+      queue: testQueue('http://sqs.local/000/q', { dlqUrl: 'd', quarantineUrl: 'q' }),
       retryBaseSeconds: 2,
       retryMaxSeconds: 60,
       random: () => 1,
@@ -125,9 +120,7 @@ describe('consumer heartbeat (fake timers)', () => {
     });
     const consumer = createConsumer({
       client,
-      queueUrl: 'http://sqs.local/000/q',
-      dlqUrl: 'd',
-      quarantineUrl: 'q',
+      queue: testQueue('http://sqs.local/000/q', { dlqUrl: 'd', quarantineUrl: 'q' }),
       receiveErrorBaseMs: 1000,
       receiveErrorMaxMs: 4000,
       random: () => 1,

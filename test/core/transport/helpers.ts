@@ -12,6 +12,7 @@ import type { Counter } from 'prom-client';
 import type { AuditEvent, AuditSink } from '../../../services/core/audit/types.ts';
 import { createLogger } from '../../../services/core/log/logger.ts';
 import { stringAttribute, type SqsAttributes } from '../../../services/core/transport/attributes.ts';
+import type { LogicalQueue, ResolvedQueue } from '../../../services/core/transport/queues.ts';
 import { countSqsCalls, type SqsCallCounter } from '../../helpers/sqsCalls.ts';
 
 /** Polls `check` until it returns a truthy value or the deadline passes. */
@@ -106,4 +107,16 @@ export async function deleteQueues(client: SQSClient, prefix: string): Promise<v
 /** Counts a client's SQS calls by operation through its middleware stack, until `stop()`. */
 export function countCalls(client: SQSClient): SqsCallCounter {
   return countSqsCalls([client]);
+}
+
+/** A resolved queue for a test that has only URLs (a fake client, a child process): `logical` is the metric label. */
+export function testQueue(url: string, options: { logical?: string; fifo?: boolean; dlqUrl?: string; quarantineUrl?: string } = {}): ResolvedQueue {
+  return {
+    logical: (options.logical ?? url.slice(url.lastIndexOf('/') + 1)) as LogicalQueue,
+    name: url.slice(url.lastIndexOf('/') + 1),
+    url,
+    fifo: options.fifo ?? false,
+    dlqUrl: options.dlqUrl ?? `${url}-dlq`,
+    quarantineUrl: options.quarantineUrl ?? `${url}-quarantine`,
+  };
 }

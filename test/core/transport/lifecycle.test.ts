@@ -31,10 +31,7 @@ describe('heartbeat', () => {
     let started = false;
     const consumer = createConsumer({
       client: sqs.client,
-      queueUrl: q.url,
-      dlqUrl: q.dlqUrl,
-      quarantineUrl: q.quarantineUrl,
-      queueName: 'app-to-interface',
+      queue: q,
       visibilityTimeoutSeconds: 2,
       waitTimeSeconds: 1,
       metrics,
@@ -70,10 +67,7 @@ describe('shutdown', () => {
     const aborted: string[] = [];
     const first = createConsumer({
       client: sqs.client,
-      queueUrl: q.url,
-      dlqUrl: q.dlqUrl,
-      quarantineUrl: q.quarantineUrl,
-      queueName: 'app-to-interface',
+      queue: q,
       maxInFlight: 4,
       waitTimeSeconds: 1,
       metrics,
@@ -107,9 +101,7 @@ describe('shutdown', () => {
     const again: ReceivedMessage[] = [];
     const second = createConsumer({
       client: sqs.client,
-      queueUrl: q.url,
-      dlqUrl: q.dlqUrl,
-      quarantineUrl: q.quarantineUrl,
+      queue: q,
       waitTimeSeconds: 1,
       handler: async (m) => {
         again.push(m);
@@ -147,9 +139,7 @@ describe('shutdown', () => {
     const again: ReceivedMessage[] = [];
     const survivor = createConsumer({
       client: sqs.client,
-      queueUrl: q.url,
-      dlqUrl: q.dlqUrl,
-      quarantineUrl: q.quarantineUrl,
+      queue: q,
       waitTimeSeconds: 1,
       handler: async (m) => {
         again.push(m);

@@ -37,7 +37,7 @@ describe('sqsMessageSize', () => {
 describe('producer', () => {
   it('coalesces ten concurrent send() calls into one SendMessageBatch call (counted on the SDK middleware stack)', async () => {
     const { 'app-to-interface': own } = await ensureQueues(sqs.client, { prefix: `${sqs.prefix}co-`, queues: ['app-to-interface'] });
-    const producer = createProducer({ client: sqs.client, queueUrl: own.url, queueName: 'app-to-interface' });
+    const producer = createProducer({ client: sqs.client, queue: own });
     const calls = countCalls(sqs.client);
     try {
       const batch = Array.from({ length: 10 }, (_, i) => message(`co-${i}`));
@@ -54,7 +54,7 @@ describe('producer', () => {
 
   it('sends a batch larger than 10 in chunks and reports every entry', async () => {
     const metrics = createMetrics('test', { defaultMetrics: false });
-    const producer = createProducer({ client: sqs.client, queueUrl: q.url, queueName: 'app-to-interface', metrics });
+    const producer = createProducer({ client: sqs.client, queue: q, metrics });
     const batch = Array.from({ length: 13 }, (_, i) => message(`m-${i}`));
     const results = await producer.sendBatch(batch);
     expect(results.map((r) => r.id)).toEqual(batch.map((m) => m.id));
@@ -67,7 +67,7 @@ describe('producer', () => {
   it('reports an entry SQS refuses instead of assuming it sent, and does not retry a sender fault', async () => {
     const metrics = createMetrics('test', { defaultMetrics: false });
     const log = captureLogger();
-    const producer = createProducer({ client: sqs.client, queueUrl: q.url, queueName: 'app-to-interface', metrics, logger: log.logger, retryBaseMs: 10 });
+    const producer = createProducer({ client: sqs.client, queue: q, metrics, logger: log.logger, retryBaseMs: 10 });
     const good = message('fine');
     const bad = message('contains a NUL \u0000 which SQS refuses');
     const results = await producer.sendBatch([good, bad]);
@@ -82,7 +82,7 @@ describe('producer', () => {
   });
 
   it('refuses a message over 1 MiB with CR_TRANSPORT_MESSAGE_TOO_LARGE (413), in a batch and alone', async () => {
-    const producer = createProducer({ client: sqs.client, queueUrl: q.url });
+    const producer = createProducer({ client: sqs.client, queue: q });
     const attributes = wireAttributes();
     const exact = 'x'.repeat(SQS_MAX_MESSAGE_BYTES - sqsMessageSize('', attributes));
     const fits = { id: randomUUID(), body: exact, attributes };
@@ -100,7 +100,7 @@ describe('producer', () => {
 
   it('throws CR_TRANSPORT_SEND_FAILED (503) when SQS cannot be reached, after its retries', async () => {
     const client = createSqsClient({ endpoint: 'http://127.0.0.1:9', region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, maxAttempts: 1 });
-    const producer = createProducer({ client, queueUrl: q.url, maxAttempts: 2, retryBaseMs: 10 });
+    const producer = createProducer({ client, queue: q, maxAttempts: 2, retryBaseMs: 10 });
     const err = await producer.send(message('nowhere')).catch((e: unknown) => e);
     client.destroy();
     expect(isRelayError(err, 'CR_TRANSPORT_SEND_FAILED')).toBe(true);
@@ -109,7 +109,7 @@ describe('producer', () => {
 
   it('sends to a FIFO queue with the envelope id as deduplication id', async () => {
     const { 'app-to-interface': fq } = await ensureQueues(sqs.client, { prefix: `${sqs.prefix}f-`, fifo: true, queues: ['app-to-interface'] });
-    const producer = createProducer({ client: sqs.client, queueUrl: fq.url, fifo: true, groupId: 'g1' });
+    const producer = createProducer({ client: sqs.client, queue: fq });
     const m = message('once');
     const first = await producer.send(m);
     const second = await producer.send(m);

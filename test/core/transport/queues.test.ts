@@ -49,7 +49,7 @@ describe('ensureQueues and resolveQueues', () => {
     const attrs = await sqs.client.send(new GetQueueAttributesCommand({ QueueUrl: q.url, AttributeNames: ['RedrivePolicy', 'MessageRetentionPeriod'] }));
     expect(JSON.parse(attrs.Attributes!.RedrivePolicy!)).toEqual(JSON.parse(redrivePolicy(q.dlqArn, 5)));
     const resolved = await resolveQueues(sqs.client, { prefix: sqs.prefix, queues: ['interface-to-app'] });
-    expect(resolved['interface-to-app']).toEqual({ name: q.name, url: q.url, dlqUrl: q.dlqUrl, quarantineUrl: q.quarantineUrl });
+    expect(resolved['interface-to-app']).toEqual({ logical: 'interface-to-app', name: q.name, url: q.url, fifo: false, dlqUrl: q.dlqUrl, quarantineUrl: q.quarantineUrl });
   });
 
   it('fails with a clear error when an existing queue has different attributes', async () => {
@@ -72,9 +72,7 @@ describe('ensureQueues and resolveQueues', () => {
     let calls = 0;
     const consumer = createConsumer({
       client: sqs.client,
-      queueUrl: q.url,
-      dlqUrl: q.dlqUrl,
-      quarantineUrl: q.quarantineUrl,
+      queue: q,
       waitTimeSeconds: 1,
       handler: async () => {
         calls++;

@@ -22,10 +22,7 @@ describe.runIf(!process.env.SQS_ENDPOINT)('endpoint outage', () => {
     const bodies: string[] = [];
     const consumer = createConsumer({
       client,
-      queueUrl: q.url,
-      dlqUrl: q.dlqUrl,
-      quarantineUrl: q.quarantineUrl,
-      queueName: 'interface-to-app',
+      queue: q,
       waitTimeSeconds: 1,
       receiveErrorBaseMs: 100,
       receiveErrorMaxMs: 400,
