@@ -14,6 +14,9 @@ export const KEY_ERROR_CODES = [
   'CR_KEY_REVOKED',
   'CR_KEY_NO_PEERS',
   'CR_KEY_EXISTS',
+  'CR_KEY_INSECURE_PERMISSIONS',
+  'CR_KEY_OWN_KEY_AS_PEER',
+  'CR_KEY_FINGERPRINT_MISMATCH',
 ] as const;
 
 /** One of {@link KEY_ERROR_CODES}. */
