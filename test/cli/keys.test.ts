@@ -40,7 +40,8 @@ beforeAll(async () => {
 });
 afterAll(() => rm(tmp, { recursive: true, force: true }));
 
-describe('care-relay keys', () => {
+// Each test spawns the real CLI several times; on a loaded machine one spawn can take seconds.
+describe('care-relay keys', { timeout: 180_000 }, () => {
   it('init creates both folders with the right files and modes, and the keys load', async () => {
     const root = join(tmp, 'keys');
     const r = await cli(['init', '--dir', root]);
@@ -198,7 +199,7 @@ describe('care-relay keys', () => {
     expect(right.code, right.stderr).toBe(0);
     expect(right.stdout).toContain(`pinned ${ifaceFp}`);
     await rm(root, { recursive: true, force: true });
-  }, 120_000);
+  });
 
   it('keys commands refuse a private key file its group or others can read', async () => {
     const root = await mkdtemp(join(tmpdir(), 'cr-cli-mode-'));
@@ -213,7 +214,7 @@ describe('care-relay keys', () => {
     }
     expect((await readdir(app)).sort()).toEqual(['peers', 'private.asc', 'public.asc']);
     await rm(root, { recursive: true, force: true });
-  }, 60_000);
+  });
 
   it('prints help (exit 0) and reports usage errors (exit 2)', async () => {
     for (const sub of ['init', 'generate', 'add-peer', 'fingerprint', 'rotate']) {
