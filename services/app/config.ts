@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import { z } from 'zod';
 import { ConfigError, envVar, parseEnv } from '../core/config/env.ts';
 import { COMMON_SECRETS, checkCommon, commonEnvShape } from '../core/config/common.ts';
@@ -43,11 +44,23 @@ export type AppConfig = Readonly<z.infer<typeof appEnvSchema>>;
 
 const smsVars = ['SIGNALWIRE_API_TOKEN', 'SIGNALWIRE_SPACE_URL', 'SIGNALWIRE_SIGNING_KEY', 'SIGNALWIRE_FROM_NUMBER', 'PUBLIC_BASE_URL'] as const;
 
+/** True for a host name that can only reach this machine: localhost, 127.0.0.0/8, [::1]. */
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || (isIPv4(hostname) && hostname.startsWith('127.'));
+}
+
 /** Reads and validates the app service's environment; throws ConfigError naming the variable. */
 export function loadAppConfig(env: Record<string, string | undefined> = process.env): AppConfig {
   const cfg = parseEnv(appEnvSchema, env, [...COMMON_SECRETS, 'SIGNALWIRE_API_TOKEN', 'SIGNALWIRE_SIGNING_KEY', 'SIGNALWIRE_WEBHOOK_PASSWORD']);
   const problem = checkCommon(cfg);
   if (problem) throw new ConfigError(problem);
+  // SignalWire posts message bodies, numbers and the webhook's Basic Auth password to this URL.
+  if (cfg.PUBLIC_BASE_URL) {
+    const url = new URL(cfg.PUBLIC_BASE_URL);
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+      throw new ConfigError(`PUBLIC_BASE_URL: expected an https URL (http only on a loopback host), got ${url.protocol}//${url.host}`);
+    }
+  }
   if (cfg.SIGNALWIRE_PROJECT_ID) {
     const missing = smsVars.find((name) => !cfg[name]);
     if (missing) throw new ConfigError(`${missing}: required when SIGNALWIRE_PROJECT_ID is set`);

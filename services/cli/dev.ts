@@ -13,12 +13,13 @@ import { createSqsClient } from '../core/transport/sqsClient.ts';
 import { startEmrSink } from '../devtools/emrSink.ts';
 import { startSqsEmulator } from '../devtools/sqsEmulator.ts';
 
-const usage = `usage: care-relay dev [--data DIR] [--keys DIR]
+const usage = `usage: care-relay dev [--data DIR] [--keys DIR] [--ready-timeout SECONDS]
 
 Runs everything locally: SQS emulator, demo EMR sink, fake SignalWire (unless
 SIGNALWIRE_PROJECT_ID is set), the interface service and the app service.
   --data DIR   dev state: tokens and audit trails (default .data/dev)
   --keys DIR   key folders (default keys); created with \`keys init\` if missing
+  --ready-timeout SECONDS  how long each service may take to become ready (default 30)
 Ports: INTERFACE_PORT (8080), APP_PORT (8081), EMR_SINK_PORT (8090), SQS_PORT (4566).`;
 
 interface DevSecrets {
@@ -217,7 +218,9 @@ export async function run(argv: string[]): Promise<number> {
   };
 
   try {
-    for (const { name, child, url } of children) await waitReady(url, child, name);
+    const readySeconds = Number(option(argv, '--ready-timeout', '30'));
+    if (!Number.isInteger(readySeconds) || readySeconds < 1) throw new Error('--ready-timeout: expected a whole number of seconds');
+    for (const { name, child, url } of children) await waitReady(url, child, name, readySeconds * 1000);
   } catch (err) {
     await stopAll();
     throw err;

@@ -2,12 +2,13 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import type { PrivateKey } from 'openpgp';
 import { parseArgs } from 'node:util';
 import { KeyError } from '../core/keys/errors.ts';
 import { SERVICE_NAME_PATTERN, generateServiceKey } from '../core/keys/generate.ts';
 import { ensureKeyDir, exists, writePrivateKeyFile, writePublicKeyFile, writeServiceKeyFolder } from '../core/keys/files.ts';
 import { fingerprintOf, keyStatus } from '../core/keys/keyring.ts';
-import { readKeyFile, readPrivateKeyFile, readPublicKeyFile } from '../core/keys/load.ts';
+import { checkPrivateKeyFileMode, ownKeyFingerprints, readKeyFile, readPrivateKeyFile, readPrivateKeyFileLocked, readPublicKeyFile } from '../core/keys/load.ts';
 
 /** Environment variable holding the passphrase for new private keys. */
 const PASSPHRASE_ENV = 'CARE_RELAY_KEY_PASSPHRASE';
@@ -166,27 +167,49 @@ it with \`care-relay keys add-peer\`; pin the peer's public.asc here the same wa
     await writePrivateKeyFile(privatePath, key.privateKey, { overwrite: force });
     await writePublicKeyFile(join(dir, 'public.asc'), key.publicKey, { overwrite: true });
     console.log(`${dir.padEnd(24)} ${key.fingerprint}  ${key.userId}`);
-    console.log(`send ${join(dir, 'public.asc')} to the peer; on its host: care-relay keys add-peer --dir <its key folder> FILE`);
+    console.log(`send ${join(dir, 'public.asc')} to the peer; on its host: care-relay keys add-peer --dir <its key folder> --expect-fingerprint ${key.fingerprint} FILE`);
     return 0;
   },
 };
 
+/** A fingerprint as people write it (spaces, lower case, `0x`) in the upper-case hex form keys use. */
+function normalizeFingerprint(text: string): string {
+  return text.replace(/\s+/g, '').replace(/^0x/i, '').toUpperCase();
+}
+
 const addPeer: Command = {
-  usage: `usage: care-relay keys add-peer --dir DIR [--name NAME] FILE
+  usage: `usage: care-relay keys add-peer --dir DIR [--name NAME] [--expect-fingerprint FPR] FILE
 
 Pins the peer public key in FILE for the service whose key folder is DIR: checks it
 is one valid public key, prints its fingerprint (compare it with the peer's over a
-second channel), and copies it to DIR/peers/NAME.asc. NAME defaults to the file name
-(or the e-mail local part of its user ID for public.asc). When NAME.asc already pins
-another key (a rotation), the new one is added beside it; both are accepted.`,
-  options: { dir: { type: 'string' }, name: { type: 'string' } },
+second channel), and copies it to DIR/peers/NAME.asc. NAME is the peer's service name
+(envelopes it signs must say \`from: NAME\`); it defaults to the file name (or the
+e-mail local part of its user ID for public.asc). When NAME.asc already pins another
+key (a rotation), the new one is added beside it as NAME-<last 16 hex digits>.asc;
+both are accepted.
+  --expect-fingerprint FPR  pin only when the key's primary fingerprint is FPR (the one
+                            the peer gave you over a second channel; spaces allowed)
+Refuses this service's own keys (private.asc, private-*.asc, public.asc).`,
+  options: { dir: { type: 'string' }, name: { type: 'string' }, 'expect-fingerprint': { type: 'string' } },
   async run(values, positionals) {
     const dir = str(values, 'dir');
     if (dir === undefined) throw new UsageError('--dir is required (the service key folder, e.g. keys/app)');
     if (positionals.length !== 1) throw new UsageError('expected exactly one FILE');
+    const expectedText = str(values, 'expect-fingerprint');
+    const expected = expectedText === undefined ? undefined : normalizeFingerprint(expectedText);
+    if (expected !== undefined && !/^[0-9A-F]{40}$|^[0-9A-F]{64}$/.test(expected)) {
+      throw new UsageError('--expect-fingerprint: expected a full primary-key fingerprint (40 hex digits, spaces allowed)');
+    }
     const file = positionals[0]!;
     const key = await readPublicKeyFile(file);
     const fingerprint = fingerprintOf(key);
+    if (expected !== undefined && expected !== fingerprint) {
+      throw new KeyError('CR_KEY_FINGERPRINT_MISMATCH', `${file}: key ${fingerprint} is not the expected ${expected}; not pinned`);
+    }
+    const ownFile = (await ownKeyFingerprints(dir)).get(fingerprint);
+    if (ownFile !== undefined) {
+      throw new KeyError('CR_KEY_OWN_KEY_AS_PEER', `${file}: key ${fingerprint} is this service's own key (${ownFile}); not pinned`);
+    }
     const status = await keyStatus(key);
     if (status === 'revoked') throw new KeyError('CR_KEY_REVOKED', `${file}: key ${fingerprint} is revoked; not pinned`);
     if (status === 'expired') throw new KeyError('CR_KEY_EXPIRED', `${file}: key ${fingerprint} has expired; not pinned`);
@@ -206,7 +229,8 @@ another key (a rotation), the new one is added beside it; both are accepted.`,
     }
     await writePublicKeyFile(target, key.armor(), { overwrite: true });
     console.log(`pinned ${fingerprint}  ${key.getUserIDs().join(', ')}  in ${target}`);
-    console.log('compare this fingerprint with the one the peer printed; restart the service to load it');
+    if (expected === undefined) console.log('compare this fingerprint with the one the peer printed (or pass --expect-fingerprint); restart the service to load it');
+    else console.log('fingerprint matches the expected one; restart the service to load it');
     return 0;
   },
 };
@@ -230,6 +254,7 @@ key is not decrypted), whether it is public or private, its user IDs, and its st
   async run(_values, positionals) {
     if (positionals.length !== 1) throw new UsageError('expected exactly one FILE');
     const key = await readKeyFile(positionals[0]!);
+    if (key.isPrivate()) await checkPrivateKeyFileMode(positionals[0]!);
     const status = await keyStatus(key);
     console.log(`${fingerprintOf(key)}  ${key.isPrivate() ? 'private' : 'public'}  ${status}  created ${key.getCreationTime().toISOString()}  ${key.getUserIDs().join(', ')}`);
     return 0;
@@ -278,15 +303,13 @@ old key, or give the service both). See docs/deploy.md, "Key rotation runbook".`
     const step = steps[0]!;
     const currentPath = join(dir, 'private.asc');
     const stagedPath = join(dir, STAGED_PRIVATE);
-    const old = await readKeyFile(currentPath);
-    if (!old.isPrivate()) throw new KeyError('CR_KEY_NOT_PRIVATE', `${currentPath}: is a public key where a private key is expected`);
+    const old = await readPrivateKeyFileLocked(currentPath);
 
     if (step === 'promote') {
-      const staged = await readKeyFile(stagedPath);
-      if (!staged.isPrivate()) throw new KeyError('CR_KEY_NOT_PRIVATE', `${stagedPath}: is a public key where a private key is expected`);
+      const staged = await readPrivateKeyFileLocked(stagedPath);
       const archived = await archiveCurrent(dir);
       await rename(stagedPath, currentPath);
-      await writePublicKeyFile(join(dir, 'public.asc'), staged.toPublic().armor(), { overwrite: true });
+      await writePublicKeyFile(join(dir, 'public.asc'), (staged as PrivateKey).toPublic().armor(), { overwrite: true });
       await rm(join(dir, STAGED_PUBLIC), { force: true });
       console.log(`old key ${fingerprintOf(old)} kept as ${archived} (decrypt only)`);
       console.log(`new key ${fingerprintOf(staged)} is now ${currentPath}: restart this service; it signs with the new key`);
@@ -312,7 +335,7 @@ old key, or give the service both). See docs/deploy.md, "Key rotation runbook".`
       console.log(`staged new key ${key.fingerprint} in ${stagedPath} (decrypt only until promoted)`);
       if (!samePassphrase) console.log(samePassphraseNote);
       console.log('1. restart this service: it now decrypts with both keys and still signs with the current one');
-      console.log(`2. send ${join(dir, STAGED_PUBLIC)} to the peer; on its host: care-relay keys add-peer --dir <its key folder> --name ${service} FILE, then restart it`);
+      console.log(`2. send ${join(dir, STAGED_PUBLIC)} to the peer; on its host: care-relay keys add-peer --dir <its key folder> --name ${service} --expect-fingerprint ${key.fingerprint} FILE, then restart it`);
       console.log(`3. care-relay keys rotate --service ${service} --dir ${dir} --promote, then restart this service`);
       return 0;
     }

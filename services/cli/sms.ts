@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { openAuditLog, type AuditLog } from '../core/audit/auditLog.ts';
 import { resolveFileSecrets } from '../core/config/env.ts';
 import { createSignalWireClient } from '../app/sms/client.ts';
 import { runSweep, type SweepState } from '../app/sms/sweep.ts';
@@ -17,7 +18,7 @@ export interface SmsCliIo {
   stdout: (text: string) => void;
 }
 
-const USAGE = `usage: care-relay sms sweep [--since DATE] [--until DATE] [--dry-run] [--mode redact|delete] [--state FILE] [--page-size N]
+const USAGE = `usage: care-relay sms sweep --audit FILE [--since DATE] [--until DATE] [--dry-run] [--mode redact|delete] [--state FILE] [--page-size N]
 
 Walks every message sent in the range and redacts each terminal one that still has a body or
 media: deletes every media item, confirms none is left, blanks the body, and in delete mode
@@ -29,9 +30,13 @@ deletes the message. Messages in progress (or \`sent\` within the grace period) 
   --mode M         redact (blank the body, default REDACTION_MODE or redact) or delete
   --state FILE     save progress after each page to FILE, and resume from it when it exists
   --page-size N    messages per page (default 100)
+  --audit FILE     the audit trail to append to (default AUDIT_FILE): one sms.redacted line per
+                   redaction and an sms.sweep summary; required unless --dry-run. One writer per
+                   file: give the sweep its own file, never the running app's trail.
 
 environment: SIGNALWIRE_PROJECT_ID, SIGNALWIRE_API_TOKEN (or _FILE), SIGNALWIRE_SPACE_URL,
-             REDACTION_SENT_GRACE_SECONDS (default 3600), SIGNALWIRE_ALLOW_INSECURE (loopback http only)`;
+             REDACTION_SENT_GRACE_SECONDS (default 3600), SIGNALWIRE_ALLOW_INSECURE (loopback http only),
+             AUDIT_FILE, HMAC_KEY (or _FILE; hashes sids in the audit lines as the app does)`;
 
 const defaultIo: SmsCliIo = {
   env: process.env,
@@ -102,7 +107,7 @@ async function sweep(argv: string[], io: SmsCliIo): Promise<number> {
       args: argv,
       options: {
         since: { type: 'string' }, until: { type: 'string' }, 'dry-run': { type: 'boolean', default: false },
-        mode: { type: 'string' }, state: { type: 'string' }, 'page-size': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        mode: { type: 'string' }, state: { type: 'string' }, 'page-size': { type: 'string' }, audit: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
       strict: true,
     }));
@@ -113,7 +118,7 @@ async function sweep(argv: string[], io: SmsCliIo): Promise<number> {
     io.stdout(USAGE + '\n');
     return 0;
   }
-  const env = resolveFileSecrets(io.env, ['SIGNALWIRE_API_TOKEN']);
+  const env = resolveFileSecrets(io.env, ['SIGNALWIRE_API_TOKEN', 'HMAC_KEY']);
   const mode = (values.mode ?? env.REDACTION_MODE ?? 'redact') as RedactionMode;
   if (mode !== 'redact' && mode !== 'delete') throw new UsageError(`--mode: expected redact or delete, got "${mode}"`);
   const since = parseDate('--since', values.since, false);
@@ -127,6 +132,8 @@ async function sweep(argv: string[], io: SmsCliIo): Promise<number> {
     if (!env[name]) throw new UsageError(`${name}: required`);
   }
   const dryRun = values['dry-run'] ?? false;
+  const auditFile = values.audit ?? env.AUDIT_FILE;
+  if (!dryRun && !auditFile) throw new UsageError('--audit FILE is required (or AUDIT_FILE): every redaction and the summary are audited');
   const params = { since: since?.toISOString() ?? null, until: until?.toISOString() ?? null, mode, dryRun };
 
   let resume: StateFile | undefined;
@@ -151,19 +158,26 @@ async function sweep(argv: string[], io: SmsCliIo): Promise<number> {
   } catch (err) {
     throw new UsageError(`SIGNALWIRE_SPACE_URL: ${(err as Error).message}`);
   }
-  const state = await runSweep(
-    // Nothing is logged; hashes only serve this run's audit-free progress.
-    { api, hmacKey: randomBytes(32).toString('hex') },
-    {
-      mode, dryRun, pageSize, sentGraceSeconds: grace,
-      ...(since ? { since } : {}), ...(until ? { until } : {}), ...(resume ? { resume } : {}),
-      onPage: async (s) => {
-        const c = s.counts;
-        io.stderr(`page ${s.pages}: scanned ${c.scanned}, ${dryRun ? 'would redact' : 'redacted'} ${c.redacted}, media ${c.mediaDeleted}, skipped ${c.skippedInProgress}, failed ${c.failed}\n`);
-        if (values.state) await saveState(values.state, { ...s, params });
-      },
+  const audit: AuditLog | undefined = auditFile ? await openAuditLog({ file: auditFile, service: 'app' }) : undefined;
+  let last: SweepState | undefined;
+  const sweepOptions = {
+    mode, dryRun, pageSize, sentGraceSeconds: grace,
+    ...(since ? { since } : {}), ...(until ? { until } : {}), ...(resume ? { resume } : {}),
+    onPage: async (s: SweepState) => {
+      const c = s.counts;
+      io.stderr(`page ${s.pages}: scanned ${c.scanned}, ${dryRun ? 'would redact' : 'redacted'} ${c.redacted}, media ${c.mediaDeleted}, skipped ${c.skippedInProgress}, failed ${c.failed}\n`);
+      last = s;
+      if (values.state) await saveState(values.state, { ...s, params });
     },
-  );
+  };
+  // Sids are hashed with the app's HMAC_KEY when given, so the sweep's audit lines correlate with the app's.
+  const deps = { api, hmacKey: env.HMAC_KEY || randomBytes(32).toString('hex'), ...(audit ? { audit } : {}) };
+  let state: SweepState;
+  try {
+    state = await sweepAudited(audit, { dryRun, mode }, () => runSweep(deps, sweepOptions), () => last);
+  } finally {
+    await audit?.close();
+  }
   const c = state.counts;
   io.stdout(
     [
@@ -177,4 +191,24 @@ async function sweep(argv: string[], io: SmsCliIo): Promise<number> {
     ].join('\n') + '\n',
   );
   return c.failed > 0 ? 1 : 0;
+}
+
+/** Runs a sweep and appends its `sms.sweep` summary to the trail, also when it stops on an error. */
+async function sweepAudited(audit: AuditLog | undefined, params: { dryRun: boolean; mode: RedactionMode }, sweepRun: () => Promise<SweepState>, lastState: () => SweepState | undefined): Promise<SweepState> {
+  const summary = async (state: SweepState | undefined, error?: string) => {
+    const c = state?.counts;
+    await audit?.record({
+      action: 'sms.sweep', actor: 'cli:sms-sweep', resourceType: 'sms', outcome: state?.done && c?.failed === 0 && !error ? 'success' : 'failure',
+      details: { ...c, pages: state?.pages ?? 0, done: state?.done ?? false, dryRun: params.dryRun, mode: params.mode, ...(error ? { error } : {}) },
+    });
+  };
+  let state: SweepState;
+  try {
+    state = await sweepRun();
+  } catch (err) {
+    await summary(lastState(), err instanceof Error ? err.name : 'Error');
+    throw err;
+  }
+  await summary(state);
+  return state;
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,7 +40,8 @@ beforeAll(async () => {
 });
 afterAll(() => rm(tmp, { recursive: true, force: true }));
 
-describe('care-relay keys', () => {
+// Each test spawns the real CLI several times; on a loaded machine one spawn can take seconds.
+describe('care-relay keys', { timeout: 180_000 }, () => {
   it('init creates both folders with the right files and modes, and the keys load', async () => {
     const root = join(tmp, 'keys');
     const r = await cli(['init', '--dir', root]);
@@ -157,6 +158,61 @@ describe('care-relay keys', () => {
     expect((await readdir(app)).filter((f) => f.includes('next'))).toEqual([]);
     // The peer still pins the old key too, for what was signed before the promotion.
     expect(ifaceKeys.peers.pinned.map((p) => p.fingerprint)).toContain(before.own.fingerprint);
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('add-peer refuses the own key (current, older, staged) and pins only the expected fingerprint', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'cr-cli-own-'));
+    const env = { CARE_RELAY_KEY_PASSPHRASE: 'own-pass' };
+    expect((await cli(['init', '--dir', root], env)).code).toBe(0);
+    const app = join(root, 'app');
+    const iface = join(root, 'interface');
+    const peersBefore = await readdir(join(app, 'peers'));
+    const appFp = /^([0-9A-F]{40})/.exec((await cli(['fingerprint', join(app, 'public.asc')])).stdout)![1]!;
+    const ifaceFp = /^([0-9A-F]{40})/.exec((await cli(['fingerprint', join(iface, 'public.asc')])).stdout)![1]!;
+
+    const self = await cli(['add-peer', '--dir', app, '--name', 'interface', join(app, 'public.asc')]);
+    expect(self.code).toBe(1);
+    expect(self.stderr).toMatch(new RegExp(`key ${appFp} is this service's own key .*private\\.asc\\); not pinned`));
+    // The older key after a rotation is still an own key.
+    expect((await cli(['rotate', '--service', 'app', '--dir', app, '--now'], env)).code).toBe(0);
+    const oldSelf = await cli(['add-peer', '--dir', app, '--name', 'interface', join(iface, 'peers', 'app.asc')]);
+    expect(oldSelf.code).toBe(1);
+    expect(oldSelf.stderr).toMatch(new RegExp(`key ${appFp} is this service's own key .*private-\\d{8}T\\d{6}Z\\.asc\\)`));
+    expect((await cli(['rotate', '--service', 'app', '--dir', app, '--stage'], env)).code).toBe(0);
+    const stagedSelf = await cli(['add-peer', '--dir', app, '--name', 'interface', join(app, 'public-next.asc')]);
+    expect(stagedSelf.code).toBe(1);
+    expect(stagedSelf.stderr).toMatch(/is this service's own key/);
+    expect(await readdir(join(app, 'peers'))).toEqual(peersBefore);
+
+    // --expect-fingerprint: a mismatch writes nothing; the compared one (as gpg prints it) is pinned.
+    const other = join(root, 'other');
+    expect((await cli(['generate', '--service', 'interface', '--dir', other], env)).code).toBe(0);
+    const wrong = await cli(['add-peer', '--dir', app, '--name', 'interface', '--expect-fingerprint', ifaceFp, join(other, 'public.asc')]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(new RegExp(`is not the expected ${ifaceFp}; not pinned`));
+    expect(await readdir(join(app, 'peers'))).toEqual(peersBefore);
+    expect((await cli(['add-peer', '--dir', app, '--expect-fingerprint', 'not-hex', join(iface, 'public.asc')])).code).toBe(2);
+    const spaced = ifaceFp.toLowerCase().replace(/(.{4})/g, '$1 ').trim();
+    await rm(join(app, 'peers', 'interface.asc'));
+    const right = await cli(['add-peer', '--dir', app, '--name', 'interface', '--expect-fingerprint', spaced, join(iface, 'public.asc')]);
+    expect(right.code, right.stderr).toBe(0);
+    expect(right.stdout).toContain(`pinned ${ifaceFp}`);
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('keys commands refuse a private key file its group or others can read', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'cr-cli-mode-'));
+    const env = { CARE_RELAY_KEY_PASSPHRASE: 'mode-pass' };
+    expect((await cli(['init', '--dir', root], env)).code).toBe(0);
+    const app = join(root, 'app');
+    await chmod(join(app, 'private.asc'), 0o644);
+    for (const args of [['fingerprint', join(app, 'private.asc')], ['rotate', '--service', 'app', '--dir', app, '--stage'], ['add-peer', '--dir', app, join(root, 'interface', 'public.asc')]]) {
+      const r = await cli(args, env);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(/private\.asc: mode 0644 lets its group or others read the private key; run chmod 600 on it/);
+    }
+    expect((await readdir(app)).sort()).toEqual(['peers', 'private.asc', 'public.asc']);
     await rm(root, { recursive: true, force: true });
   });
 

@@ -16,17 +16,18 @@ let ports: { iface: number; app: number; sink: number; sqs: number };
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cr-e2e-'));
   ports = { iface: await freePort(), app: await freePort(), sink: await freePort(), sqs: await freePort() };
-  dev = runNode('services/cli/main.ts', ['dev', '--data', join(dir, 'data'), '--keys', join(dir, 'keys')], {
+  dev = runNode('services/cli/main.ts', ['dev', '--data', join(dir, 'data'), '--keys', join(dir, 'keys'), '--ready-timeout', '150'], {
     INTERFACE_PORT: String(ports.iface),
     APP_PORT: String(ports.app),
     EMR_SINK_PORT: String(ports.sink),
     SQS_PORT: String(ports.sqs),
   }, { detached: true });
   await waitFor(() => dev.lines.some((l) => l.includes('Ctrl-C stops everything')) || (dev.child.exitCode !== null && Promise.reject(new Error(dev.lines.join('\n')))), {
-    timeoutMs: 60_000,
+    // Key generation and two services with their crypto workers: minutes on a loaded machine.
+    timeoutMs: 200_000,
     what: 'care-relay dev to be ready',
   });
-}, 90_000);
+}, 240_000);
 
 afterAll(async () => {
   await dev?.stop('SIGKILL');

@@ -42,5 +42,6 @@ export function parseRedactionJob(text: string): RedactionJob {
     if (typeof j[field] !== 'string' || Number.isNaN(Date.parse(j[field]))) throw new SmsError('CR_SMS_JOB_INVALID', `redaction job: expected ${field} as an RFC 3339 time`);
   }
   if (j.trigger !== 'fallback' && j.trigger !== 'status' && j.trigger !== 'sweep') throw new SmsError('CR_SMS_JOB_INVALID', 'redaction job: expected trigger fallback, status or sweep');
+  if (j.status !== undefined && (typeof j.status !== 'string' || !/^[a-z_-]{1,32}$/.test(j.status))) throw new SmsError('CR_SMS_JOB_INVALID', 'redaction job: expected status as a lower-case status name');
   return j as RedactionJob;
 }

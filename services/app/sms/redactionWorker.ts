@@ -81,7 +81,15 @@ export function createRedactionHandler(deps: RedactionWorkerDeps): (message: Red
           log.debug({ sidHash }, 'sms already redacted');
           return { status: 'done' };
         case 'not-found':
-          log.info({ sidHash, mediaDeleted: outcome.mediaDeleted }, 'sms message not found: nothing to redact');
+          log.info({ sidHash, mediaDeleted: outcome.mediaDeleted, trigger: job.trigger }, 'sms message not found: nothing to redact');
+          if (job.trigger === 'status') {
+            // A signed callback named a message SignalWire does not know: say so, not "redacted".
+            await deps.audit.record({
+              action: 'sms.callback_unknown', actor, resourceType: 'sms', resourceId: sidHash, outcome: 'failure',
+              details: { trigger: job.trigger, ...(job.status ? { status: job.status } : {}), mediaDeleted: outcome.mediaDeleted },
+            });
+            return { status: 'done' };
+          }
           await deps.audit.record({
             action: 'sms.redacted', actor, resourceType: 'sms', resourceId: sidHash, outcome: 'success',
             details: { messageFound: false, mediaDeleted: outcome.mediaDeleted, mode: config.redactionMode, trigger: job.trigger },

@@ -5,7 +5,8 @@ import { hashId, silentLogger } from '../../core/log/logger.ts';
 import { SmsError } from './errors.ts';
 import { buildRedactionJob } from './redactionJob.ts';
 import { STATUS_WEBHOOK_PATH } from './send.ts';
-import { safeEqual, verifySignature, type CallbackParams } from './signature.ts';
+import { formValue, parseForm } from './form.ts';
+import { safeEqual, signatureHeader, verifySignature, type CallbackParams } from './signature.ts';
 import { FINAL_STATUSES, StatusMap } from './statusMap.ts';
 import { nullSmsMetrics, type EnqueueRedaction, type SmsConfig, type SmsMetrics } from './types.ts';
 
@@ -29,15 +30,6 @@ export interface StatusWebhookOptions {
   bodyLimit?: number;
 }
 
-function parseForm(text: string): CallbackParams {
-  const out: CallbackParams = {};
-  for (const [k, v] of new URLSearchParams(text)) {
-    const prev = out[k];
-    out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
-  }
-  return out;
-}
-
 function problem(reply: FastifyReply, err: SmsError, headers: Record<string, string> = {}): FastifyReply {
   return reply
     .code(err.status ?? 500)
@@ -46,14 +38,11 @@ function problem(reply: FastifyReply, err: SmsError, headers: Record<string, str
     .send({ type: err.type, title: err.message, status: err.status, detail: err.message, code: err.code });
 }
 
-function first(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
-}
-
 /**
  * Fastify plugin (encapsulated, registers its own form parser): `POST /webhooks/signalwire/message-status`.
- * Verifies Basic Auth (when configured) and X-SignalWire-Signature over PUBLIC_BASE_URL + path + query
- * and every form parameter; rejects with 403 problem+json and no effect; on a terminal status (or `sent`,
+ * Verifies Basic Auth (when configured) and X-SignalWire-Signature (or its alias X-Twilio-Signature)
+ * over PUBLIC_BASE_URL + path + query, with or without the callback URL's credentials, and every form
+ * parameter as sent; rejects with 403 problem+json and no effect; on a terminal status (or `sent`,
  * delayed by the grace period) enqueues a redaction job once; never lets a late status undo a later one.
  */
 export async function statusWebhook(fastify: FastifyInstance, opts: StatusWebhookOptions): Promise<void> {
@@ -78,25 +67,26 @@ export async function statusWebhook(fastify: FastifyInstance, opts: StatusWebhoo
 
   fastify.post(STATUS_WEBHOOK_PATH, { bodyLimit: opts.bodyLimit ?? 64 * 1024 }, async (request, reply) => {
     if (config.webhookBasicAuth) {
-      const header = request.headers.authorization;
-      if (!header?.startsWith('Basic ')) {
+      // The scheme name is case-insensitive (RFC 9110 section 11.1).
+      const credentials = /^basic[ \t]+([A-Za-z0-9+/=]*)[ \t]*$/i.exec(request.headers.authorization ?? '')?.[1];
+      if (credentials === undefined) {
         // A challenge, so a client that sends credentials only when asked does send them.
         return reject(request, reply, new SmsError('CR_SMS_WEBHOOK_AUTH', 'Basic authentication required'), 'basic-auth-missing', { 'www-authenticate': 'Basic realm="care-relay"' });
       }
       const expected = `${config.webhookBasicAuth.user}:${config.webhookBasicAuth.password}`;
-      if (!safeEqual(Buffer.from(header.slice(6), 'base64').toString('utf8'), expected)) {
+      if (!safeEqual(Buffer.from(credentials, 'base64').toString('utf8'), expected)) {
         return reject(request, reply, new SmsError('CR_SMS_WEBHOOK_AUTH', 'Basic authentication failed', { status: 403 }), 'basic-auth-wrong');
       }
     }
-    const params = (request.body && typeof request.body === 'object' ? request.body : {}) as CallbackParams;
-    const signature = request.headers['x-signalwire-signature'];
+    const params = (request.body && typeof request.body === 'object' ? request.body : Object.create(null)) as CallbackParams;
+    const signature = signatureHeader(request.headers);
     const url = base + request.url;
-    if (typeof signature !== 'string' || !verifySignature(config.signingKey, signature, url, params)) {
+    if (typeof signature !== 'string' || !verifySignature(config.signingKey, signature, url, params, config.webhookBasicAuth)) {
       const reason = typeof signature === 'string' ? 'signature-invalid' : 'signature-missing';
-      return reject(request, reply, new SmsError('CR_SMS_WEBHOOK_SIGNATURE', 'The X-SignalWire-Signature header is missing or does not match'), reason);
+      return reject(request, reply, new SmsError('CR_SMS_WEBHOOK_SIGNATURE', 'The X-SignalWire-Signature (or X-Twilio-Signature) header is missing or does not match'), reason);
     }
-    const sid = first(params.MessageSid) ?? first(params.SmsSid);
-    const status = first(params.MessageStatus) ?? first(params.SmsStatus);
+    const sid = formValue(params, 'MessageSid') ?? formValue(params, 'SmsSid');
+    const status = formValue(params, 'MessageStatus') ?? formValue(params, 'SmsStatus');
     if (!sid || !status || !/^[A-Za-z0-9-]{8,64}$/.test(sid)) {
       return problem(reply, new SmsError('CR_SMS_WEBHOOK_INVALID', 'expected MessageSid and MessageStatus'));
     }

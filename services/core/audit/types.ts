@@ -15,6 +15,8 @@ export type AuditAction =
   | 'sms.sent'
   | 'sms.redacted'
   | 'sms.redaction-failed'
+  | 'sms.callback_unknown'
+  | 'sms.sweep'
   | 'key.loaded'
   | 'emergency.changed'
   | 'config.reloaded'

@@ -11,6 +11,7 @@ export const ENVELOPE_ERRORS = defineErrors({
   CR_ENVELOPE_SIGNING_KEY_EXPIRED: { title: 'Envelope signing key expired', description: 'The signing key or subkey of a pinned peer had expired at the signature\'s creation time.' },
   CR_ENVELOPE_SIGNING_KEY_REVOKED: { title: 'Envelope signing key revoked', description: 'The signing key or subkey of a pinned peer is revoked (hard revocations apply to every signature; "superseded"/"retired" from their date on).' },
   CR_ENVELOPE_WRONG_RECIPIENT: { title: 'Envelope wrong recipient', description: 'The envelope `to` is not this service.' },
+  CR_ENVELOPE_WRONG_SENDER: { title: 'Envelope wrong sender', description: 'The envelope `from` is not the service of the pinned peer key that signed it.' },
   CR_ENVELOPE_WRONG_QUEUE: { title: 'Envelope wrong queue', description: 'The envelope `queue` is not the queue it was received on.' },
   CR_ENVELOPE_DIGEST_MISMATCH: { title: 'Envelope digest mismatch', description: '`sha256` is not the SHA-256 of the decoded body (also refused by `seal`).' },
   CR_ENVELOPE_FROM_FUTURE: { title: 'Envelope from the future', description: '`sentAt` is later than now plus the allowed clock skew.' },

@@ -34,6 +34,8 @@ export interface OpenedMessage {
   signer: {
     /** Peer name (its file name under peers/). */
     name: string;
+    /** The peer service that key speaks for: the envelope `from` equals it. */
+    service: string;
     /** Primary-key fingerprint, upper-case hex. */
     fingerprint: string;
     /** Signature creation time. */
@@ -77,7 +79,7 @@ async function checkSignatures(signatures: Signatures, peers: PeerKeyring): Prom
     } catch (err) {
       fail('CR_ENVELOPE_SIGNATURE_INVALID', `signature by pinned peer ${pinned.name} ${pinned.fingerprint} does not verify`, err);
     }
-    signer ??= { name: pinned.name, fingerprint: pinned.fingerprint, signedAt };
+    signer ??= { name: pinned.name, service: pinned.service, fingerprint: pinned.fingerprint, signedAt };
   }
   return signer!;
 }
@@ -126,6 +128,10 @@ async function openChecked(armored: unknown, ctx: OpenContext): Promise<OpenedMe
   const signer = await checkSignatures(result.signatures, ctx.peers);
   const envelope = decodeEnvelope(result.data);
   if (envelope.to !== ctx.self) fail('CR_ENVELOPE_WRONG_RECIPIENT', `envelope is addressed to "${envelope.to}"; this service is "${ctx.self}"`);
+  // A pinned peer may speak only for itself: the interface key cannot send as "app".
+  if (envelope.from !== signer.service) {
+    fail('CR_ENVELOPE_WRONG_SENDER', `envelope says it is from "${envelope.from}" but is signed by pinned peer "${signer.service}" ${signer.fingerprint}`);
+  }
   if (envelope.queue !== ctx.queue) fail('CR_ENVELOPE_WRONG_QUEUE', `envelope was sent on "${envelope.queue}" but received on "${ctx.queue}"`);
   if (!digestMatches(envelope)) fail('CR_ENVELOPE_DIGEST_MISMATCH', 'envelope sha256 does not match the decoded body');
   const sentAt = Date.parse(envelope.sentAt);
@@ -155,7 +161,7 @@ export async function openMessage(armored: unknown, ctx: OpenContext): Promise<O
 /**
  * Decrypts with any own key, requires a valid signature from a pinned peer primary-key
  * fingerprint (signing key valid at signature time), then checks the envelope: schema,
- * `to`, `queue`, digest, and `sentAt` within skew and age. Throws EnvelopeError (`CR_ENVELOPE_*`).
+ * `to`, `from` (the signing peer's service), `queue`, digest, and `sentAt` within skew and age. Throws EnvelopeError (`CR_ENVELOPE_*`).
  */
 export async function open(armored: unknown, ctx: OpenContext): Promise<Envelope> {
   return (await openMessage(armored, ctx)).envelope;

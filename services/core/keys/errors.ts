@@ -3,7 +3,7 @@ import { fromCatalogue, RelayError } from '../errors/relayError.ts';
 
 /** Every code a key operation can fail with. */
 export const KEY_ERRORS = defineErrors({
-  CR_KEY_FILE_MISSING: { title: 'Key file missing', description: 'The key file (e.g.' },
+  CR_KEY_FILE_MISSING: { title: 'Key file missing', description: 'A key file the service or command needs (e.g. `private.asc`) does not exist.' },
   CR_KEY_UNREADABLE: { title: 'Key unreadable', description: 'The file or folder exists but cannot be read (the system error code is given).' },
   CR_KEY_NOT_A_KEY: { title: 'Key not a key', description: 'Not one ASCII-armored OpenPGP key (garbage, several keys or armored blocks), or a key that cannot sign and decrypt now.' },
   CR_KEY_NOT_PRIVATE: { title: 'Key not private', description: 'A public key where a private key is expected (`private.asc`, `private-*.asc`).' },
@@ -15,6 +15,9 @@ export const KEY_ERRORS = defineErrors({
   CR_KEY_REVOKED: { title: 'Key revoked', description: 'The own current key is revoked, or every pinned peer key is.' },
   CR_KEY_NO_PEERS: { title: 'Key no peers', description: '`peers/` is missing or holds no `*.asc` key.' },
   CR_KEY_EXISTS: { title: 'Key exists', description: 'A key file already exists; `keys init`/`generate` refuse to replace it without `--force`.' },
+  CR_KEY_INSECURE_PERMISSIONS: { title: 'Key file permissions too open', description: 'A private key file is readable or writable by group or others; make it 0600.' },
+  CR_KEY_OWN_KEY_AS_PEER: { title: 'Own key as peer', description: 'A key to pin as a peer (or one under `peers/`) is one of this service\'s own keys.' },
+  CR_KEY_FINGERPRINT_MISMATCH: { title: 'Key fingerprint mismatch', description: 'The key\'s primary fingerprint is not the one given with `--expect-fingerprint`.' },
 } as const);
 
 /** Every code of the catalogue, for membership checks. */

@@ -15,6 +15,8 @@ export interface OwnKeyring {
 export interface PinnedPeerKey {
   /** Peer name (the file name under peers/ without `.asc`). */
   readonly name: string;
+  /** The peer service this key speaks for (the name without a rotation suffix): envelopes it signs must say `from` this. */
+  readonly service: string;
   /** Primary-key fingerprint, upper-case hex: the pin. */
   readonly fingerprint: string;
   /** The public key. */
@@ -41,12 +43,23 @@ export function ownKeyring(current: PrivateKey, older: readonly PrivateKey[] = [
   return Object.freeze({ current, older: Object.freeze(sorted), fingerprint: fingerprintOf(current) });
 }
 
+/** Suffix `keys add-peer` gives a second key pinned for the same peer during a rotation: `-` and 16 hex digits. */
+const ROTATION_SUFFIX = /-[0-9A-Fa-f]{16}$/;
+
+/**
+ * The service a peer key file speaks for: its name (`peers/interface.asc` → `interface`), without the
+ * rotation suffix `keys add-peer` adds beside an existing pin (`interface-0123456789ABCDEF` → `interface`).
+ */
+export function peerServiceName(name: string): string {
+  return name.replace(ROTATION_SUFFIX, '');
+}
+
 /** Builds a peer keyring: public parts only, one entry per primary fingerprint, newest first. */
 export function peerKeyring(keys: ReadonlyArray<{ name: string; key: Key }>): PeerKeyring {
   const byFingerprint = new Map<string, PinnedPeerKey>();
   for (const { name, key } of keys) {
     const fingerprint = fingerprintOf(key);
-    if (!byFingerprint.has(fingerprint)) byFingerprint.set(fingerprint, Object.freeze({ name, fingerprint, key: key.toPublic() }));
+    if (!byFingerprint.has(fingerprint)) byFingerprint.set(fingerprint, Object.freeze({ name, service: peerServiceName(name), fingerprint, key: key.toPublic() }));
   }
   const pinned = [...byFingerprint.values()].sort((a, b) => b.key.getCreationTime().getTime() - a.key.getCreationTime().getTime());
   return Object.freeze({ pinned: Object.freeze(pinned) });

@@ -1,8 +1,8 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { decryptKey, readKeys, type Key, type PrivateKey, type PublicKey } from 'openpgp';
 import { KeyError } from './errors.ts';
-import { keyStatus, ownKeyring, peerEncryptionKey, peerKeyring, type OwnKeyring, type PeerKeyring } from './keyring.ts';
+import { fingerprintOf, keyStatus, ownKeyring, peerEncryptionKey, peerKeyring, type OwnKeyring, type PeerKeyring } from './keyring.ts';
 
 /** Options for {@link loadServiceKeys}. */
 export interface LoadServiceKeysOptions {
@@ -66,10 +66,35 @@ export async function readPublicKeyFile(path: string): Promise<PublicKey> {
   return key;
 }
 
-/** Reads and decrypts a passphrase-protected private key file. Throws KeyError. */
-export async function readPrivateKeyFile(path: string, passphrase: string | readonly string[]): Promise<PrivateKey> {
+/**
+ * Refuses a private key file that its group or others may read or write (mode & 077): the
+ * passphrase is then the only protection left. Throws KeyError `CR_KEY_INSECURE_PERMISSIONS`.
+ */
+export async function checkPrivateKeyFileMode(path: string): Promise<void> {
+  let mode: number;
+  try {
+    mode = (await stat(path)).mode & 0o777;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') throw new KeyError('CR_KEY_FILE_MISSING', `${path}: file not found`, err);
+    throw new KeyError('CR_KEY_UNREADABLE', `${path}: cannot read the file (${errnoCode(err)})`, err);
+  }
+  if ((mode & 0o077) !== 0) {
+    const octal = mode.toString(8).padStart(4, '0');
+    throw new KeyError('CR_KEY_INSECURE_PERMISSIONS', `${path}: mode ${octal} lets its group or others read the private key; run chmod 600 on it`);
+  }
+}
+
+/** Reads a private key file (not decrypted), refusing one its group or others can read. Throws KeyError. */
+export async function readPrivateKeyFileLocked(path: string): Promise<Key> {
   const key = await readKeyFile(path);
   if (!key.isPrivate()) throw new KeyError('CR_KEY_NOT_PRIVATE', `${path}: is a public key where a private key is expected`);
+  await checkPrivateKeyFileMode(path);
+  return key;
+}
+
+/** Reads and decrypts a passphrase-protected private key file (mode 0600 or stricter). Throws KeyError. */
+export async function readPrivateKeyFile(path: string, passphrase: string | readonly string[]): Promise<PrivateKey> {
+  const key = (await readPrivateKeyFileLocked(path)) as PrivateKey;
   if (key.isDecrypted()) {
     throw new KeyError('CR_KEY_UNPROTECTED', `${path}: private key is not protected by a passphrase; re-export it with one`);
   }
@@ -102,7 +127,8 @@ async function listAsc(dir: string, filter: (name: string) => boolean): Promise<
 
 /**
  * Loads a service key folder: private.asc (current: signs, decrypts), private-*.asc (older:
- * decrypt only), every peers/*.asc pinned by primary fingerprint. Throws KeyError with one
+ * decrypt only), every peers/*.asc pinned by primary fingerprint (never one of the own keys;
+ * private files must be mode 0600 or stricter). Throws KeyError with one
  * line naming the file and the cause; never the passphrase or key material.
  */
 export async function loadServiceKeys(options: LoadServiceKeysOptions): Promise<ServiceKeys> {
@@ -132,6 +158,12 @@ export async function loadServiceKeys(options: LoadServiceKeysOptions): Promise<
   if (peerNames.length === 0) throw new KeyError('CR_KEY_NO_PEERS', `${peersDir}: no *.asc peer key; add the peer public key there`);
   const pinned: Array<{ name: string; key: PublicKey }> = [];
   for (const file of peerNames) pinned.push({ name: basename(file, '.asc'), key: await readPublicKeyFile(join(peersDir, file)) });
+  const own = new Set([current, ...older].map((k) => fingerprintOf(k)));
+  for (const [i, { key }] of pinned.entries()) {
+    if (own.has(fingerprintOf(key))) {
+      throw new KeyError('CR_KEY_OWN_KEY_AS_PEER', `${join(peersDir, peerNames[i]!)}: pins this service's own key ${fingerprintOf(key)}; pin the peer's public key instead`);
+    }
+  }
   const peers = peerKeyring(pinned);
   try {
     await peerEncryptionKey(peers, now);
@@ -140,4 +172,26 @@ export async function loadServiceKeys(options: LoadServiceKeysOptions): Promise<
     throw err;
   }
   return { own: ownKeyring(current, older), peers };
+}
+
+/**
+ * Primary fingerprints of every own key in a service key folder, read without decrypting:
+ * private.asc, private-*.asc (older and staged), public.asc, public-next.asc. Maps each to its file.
+ */
+export async function ownKeyFingerprints(dir: string): Promise<Map<string, string>> {
+  let names: string[];
+  try {
+    names = await listAsc(dir, (n) => n === 'private.asc' || n.startsWith('private-') || n === 'public.asc' || n === 'public-next.asc');
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return new Map();
+    throw new KeyError('CR_KEY_UNREADABLE', `${dir}: cannot list the key folder (${errnoCode(err)})`, err);
+  }
+  const out = new Map<string, string>();
+  for (const name of names) {
+    const path = join(dir, name);
+    const key = name.startsWith('private') ? await readPrivateKeyFileLocked(path) : await readKeyFile(path);
+    // Sorted, private files come first: a key is reported by its private file.
+    if (!out.has(fingerprintOf(key))) out.set(fingerprintOf(key), path);
+  }
+  return out;
 }

@@ -29,14 +29,32 @@ export interface InboundOptions {
   logger?: Logger;
 }
 
+/** Envelope ids remembered as audited by one handler; the oldest are forgotten past this. */
+export const AUDITED_IDS_REMEMBERED = 100_000;
+
+/** Remembers ids in insertion order, forgetting the oldest beyond `limit`. */
+function boundedIdSet(limit: number): { has(id: string): boolean; add(id: string): void } {
+  const ids = new Set<string>();
+  return {
+    has: (id) => ids.has(id),
+    add(id) {
+      ids.add(id);
+      if (ids.size > limit) ids.delete(ids.values().next().value!);
+    },
+  };
+}
+
 /**
  * The consumer handler both services use: check the wire attributes, open (decrypt,
  * verify, check), then apply the effect. Every permanent failure quarantines with its
- * code as the reason; the ciphertext is never logged.
+ * code as the reason; the ciphertext is never logged. `message.received` is audited on
+ * this process's first successful open of an envelope, whatever SQS's receive count (a
+ * receive by an abandoned poll still counts there, though nothing read the message).
  */
 export function createInboundHandler(options: InboundOptions): MessageHandler {
   const log = options.logger ?? silentLogger;
   const audit = options.audit ?? nullAudit;
+  const audited = boundedIdSet(AUDITED_IDS_REMEMBERED);
   return async (message, signal) => {
     const wire = checkWireAttributes(message.attributes);
     if (!wire.ok) return { status: 'quarantine', reason: wire.reason };
@@ -55,7 +73,7 @@ export function createInboundHandler(options: InboundOptions): MessageHandler {
       return { status: 'quarantine', reason: RELAY_ERRORS.CR_ENVELOPE_ID_MISMATCH.code };
     }
     if (!options.kinds.includes(envelope.kind)) return { status: 'quarantine', reason: RELAY_ERRORS.CR_ENVELOPE_UNEXPECTED_KIND.code };
-    if (message.receiveCount === 1) {
+    if (!audited.has(envelope.id)) {
       await audit.record({
         action: 'message.received',
         actor: options.service,
@@ -64,6 +82,8 @@ export function createInboundHandler(options: InboundOptions): MessageHandler {
         outcome: 'success',
         details: { queue: options.queue, kind: envelope.kind },
       });
+      // Remembered only once written: a failed audit write is retried with the message.
+      audited.add(envelope.id);
     }
     return options.effect(envelope, message, signal);
   };

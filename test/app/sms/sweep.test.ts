@@ -57,7 +57,8 @@ describe('sms sweep', () => {
     seedHistory(world);
     dir = await mkdtemp(join(tmpdir(), 'sweep-'));
     const stateFile = join(dir, 'state.json');
-    const args = ['sweep', '--since', '2024-03-01', '--until', '2024-03-10', '--state', stateFile, '--page-size', '40'];
+    const auditFile = join(dir, 'sweep-audit.jsonl');
+    const args = ['sweep', '--since', '2024-03-01', '--until', '2024-03-10', '--state', stateFile, '--page-size', '40', '--audit', auditFile];
     // Interrupt: the 4th page fetch fails for longer than the retries last.
     const first = io(world);
     let pageGets = 0;
@@ -90,6 +91,16 @@ describe('sms sweep', () => {
     expect(history.filter((m) => m.status === 'delivered' && m.body !== '')).toHaveLength(0);
     expect(history.reduce((n, m) => n + world!.fake.mediaOf(m.sid).length, 0)).toBe(0);
     expect(world.fake.store.list({}).find((m) => m.body === 'out of range')).toBeDefined();
+    // Every redaction of both runs, and a summary of each, is in the audit file; no sid in clear.
+    const lines = (await readFile(auditFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { action: string; outcome: string; actor: string; resourceId?: string; details?: Record<string, unknown> });
+    expect(lines.filter((l) => l.action === 'sms.redacted')).toHaveLength(300);
+    expect(lines.every((l) => l.actor === 'cli:sms-sweep')).toBe(true);
+    const summaries = lines.filter((l) => l.action === 'sms.sweep');
+    expect(summaries.map((l) => [l.outcome, l.details?.done])).toEqual([['failure', false], ['success', true]]);
+    expect(summaries[1]!.details).toMatchObject({ scanned: 302, redacted: 300, mediaDeleted: 200, failed: 0, mode: 'redact', dryRun: false });
+    const sids = [...world.fake.store.messages.keys()];
+    const text = await readFile(auditFile, 'utf8');
+    expect(sids.some((sid) => text.includes(sid))).toBe(false);
     // A finished state file makes a re-run a no-op.
     const third = io(world);
     expect(await run(args, third.io)).toBe(0);
@@ -104,5 +115,10 @@ describe('sms sweep', () => {
     expect(await run(['sweep', '--since', 'yesterday'], a.io)).toBe(2);
     expect(await run(['sweep'], { ...a.io, env: {} })).toBe(2);
     expect(a.err.join('')).toContain('SIGNALWIRE_PROJECT_ID');
+    // A sweep that changes messages must be audited: without --audit (or AUDIT_FILE) it does not start.
+    const b = io(world);
+    expect(await run(['sweep'], b.io)).toBe(2);
+    expect(b.err.join('')).toMatch(/--audit FILE is required/);
+    expect(world.fake.requests).toHaveLength(0);
   });
 });

@@ -51,7 +51,7 @@ describe('status webhook', () => {
       { 'x-signalwire-signature': computeSignature(world.config.signingKey, url + '?x=1', p) },
       { 'x-signalwire-signature': computeSignature(world.config.signingKey, url, { ...p, MessageStatus: 'sent' }) },
       { 'x-signalwire-signature': computeSignature(world.config.signingKey, url, { ...p, Body: undefined as unknown as string }) },
-      { 'x-twilio-signature': computeSignature(world.config.signingKey, url, p) },
+      { 'x-twilio-signature': computeSignature(world.config.apiToken, url, p) },
     ];
     for (const headers of cases) {
       const res = await postForm(world, p, headers);

@@ -135,6 +135,16 @@ describe('redaction worker', () => {
     expect(audit.events.map((e) => [e.action, e.details?.messageFound, e.details?.mediaDeleted])).toEqual([['sms.redacted', false, 2], ['sms.redacted', false, 0]]);
   });
 
+  it('regression: a signed callback for an unknown MessageSid is audited as sms.callback_unknown, not as sms.redacted', async () => {
+    world = await startWorld({ manual: true });
+    const { handler, audit } = setup(world);
+    const unknown = '00000000-0000-4000-8000-00000000abcd';
+    const statusJob = { body: JSON.stringify(buildRedactionJob(unknown, 'status', new Date(), undefined, 'delivered')) };
+    expect(await handler(statusJob, abort())).toEqual({ status: 'done' });
+    expect(audit.events).toMatchObject([{ action: 'sms.callback_unknown', outcome: 'failure', resourceType: 'sms', details: { trigger: 'status', status: 'delivered', mediaDeleted: 0 } }]);
+    expect(JSON.stringify(audit.events)).not.toContain(unknown);
+  });
+
   it('dead-letters a message not redactable within the window, with a metric and an audit event', async () => {
     world = await startWorld({ manual: true }, { redactionWindowSeconds: 60 });
     const { handler, audit, counted } = setup(world);

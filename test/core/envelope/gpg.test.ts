@@ -115,7 +115,7 @@ describe.skipIf(!hasGpg)('GnuPG interoperability', () => {
     expect(gpg(home, ['--quick-add-key', fpr, 'cv25519', 'encr', 'never'], join(work, 'pass')).status).toBe(0);
     const dir = join(work, 'gpg-interface');
     await mkdir(join(dir, 'peers'), { recursive: true });
-    await writeFile(join(dir, 'private.asc'), gpg(home, ['--armor', '--export-secret-keys', fpr], join(work, 'pass')).stdout);
+    await writeFile(join(dir, 'private.asc'), gpg(home, ['--armor', '--export-secret-keys', fpr], join(work, 'pass')).stdout, { mode: 0o600 });
     await writeFile(join(dir, 'peers', 'app.asc'), keys.app.publicKey);
     const iface = await loadServiceKeys({ dir, passphrase: keys.app.passphrase });
     expect(iface.own.fingerprint).toBe(fpr);

@@ -186,6 +186,19 @@ describe('open rejects', () => {
     await expectRejected(open(await sealedRaw(sampleEnvelope({ to: 'interface' })), appContext(keys.app)), 'CR_ENVELOPE_WRONG_RECIPIENT');
   });
 
+  it('an envelope whose from is not the pinned peer that signed it (app signed by the interface key): CR_ENVELOPE_WRONG_SENDER', async () => {
+    for (const from of ['app', 'interface-old', 'emr']) {
+      const err = await expectRejected(open(await sealedRaw(sampleEnvelope({ from })), appContext(keys.app)), 'CR_ENVELOPE_WRONG_SENDER');
+      expect(err.message).toContain(`signed by pinned peer "interface"`);
+    }
+    // A key pinned during a rotation (peers/interface-<16 hex>.asc) still speaks for "interface".
+    const rotationPin = peerKeyring([{ name: `interface-${keys.interface.fingerprint.slice(-16)}`, key: keys.interface.own.current.toPublic() }]);
+    const ok = await openMessage(await sealedRaw(sampleEnvelope()), appContext(keys.app, { peers: rotationPin }));
+    expect(ok.signer).toMatchObject({ service: 'interface', fingerprint: keys.interface.fingerprint });
+    const otherPin = peerKeyring([{ name: 'partner', key: keys.interface.own.current.toPublic() }]);
+    await expectRejected(open(await sealedRaw(sampleEnvelope()), appContext(keys.app, { peers: otherPin })), 'CR_ENVELOPE_WRONG_SENDER');
+  });
+
   it('an envelope from another queue: CR_ENVELOPE_WRONG_QUEUE', async () => {
     await expectRejected(open(await sealedRaw(sampleEnvelope({ queue: 'app-sms-redaction' })), appContext(keys.app)), 'CR_ENVELOPE_WRONG_QUEUE');
   });

@@ -27,7 +27,7 @@ beforeAll(async () => {
   await writePrivateKeyFile(join(keys.app.dir, 'private.asc'), fresh.privateKey);
   await writePublicKeyFile(join(keys.app.dir, 'public.asc'), fresh.publicKey, { overwrite: true });
   rotatedApp = await loadServiceKeys({ dir: keys.app.dir, passphrase: keys.app.passphrase, now: new Date(Date.now() + 2000) });
-  await writePublicKeyFile(join(keys.interface.dir, 'peers', 'app-new.asc'), fresh.publicKey);
+  await writePublicKeyFile(join(keys.interface.dir, 'peers', `app-${fresh.fingerprint.slice(-16)}.asc`), fresh.publicKey);
   interfaceWithBoth = await loadServiceKeys({ dir: keys.interface.dir, passphrase: keys.interface.passphrase, now: new Date(Date.now() + 2000) });
 });
 afterAll(() => keys.cleanup());

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decryptKey, readPrivateKey, revokeKey, encryptKey } from 'openpgp';
@@ -138,6 +138,34 @@ describe('loadServiceKeys', () => {
     await mkdir(join(dir, 'peers'));
     await writeFile(join(dir, 'peers', 'interface.asc'), expired.publicKey);
     await expectCode(dir, 'CR_KEY_EXPIRED', new RegExp(`peers: no pinned peer key can encrypt now \\(interface ${expired.fingerprint} expired\\)`));
+  });
+});
+
+describe('loadServiceKeys refuses unsafe folders', () => {
+  it('CR_KEY_INSECURE_PERMISSIONS: a private.asc (or older private-*.asc) its group or others can read', async () => {
+    for (const mode of [0o640, 0o604, 0o660]) {
+      const dir = await appCopy();
+      await chmod(join(dir, 'private.asc'), mode);
+      await expectCode(dir, 'CR_KEY_INSECURE_PERMISSIONS', new RegExp(`private\\.asc: mode 0${mode.toString(8)} lets its group or others read the private key; run chmod 600`));
+    }
+    const dir = await appCopy();
+    const older = await generateServiceKey({ service: 'app', passphrase: keys.app.passphrase });
+    await writeFile(join(dir, 'private-20200101T000000Z.asc'), older.privateKey, { mode: 0o644 });
+    await expectCode(dir, 'CR_KEY_INSECURE_PERMISSIONS', /private-20200101T000000Z\.asc: mode 0644/);
+    await chmod(join(dir, 'private-20200101T000000Z.asc'), 0o400);
+    expect((await loadServiceKeys({ dir, passphrase: keys.app.passphrase })).own.older).toHaveLength(1);
+  });
+
+  it('CR_KEY_OWN_KEY_AS_PEER: a peers/ folder that pins the own current or an older own key', async () => {
+    const dir = await appCopy();
+    await writeFile(join(dir, 'peers', 'interface-next.asc'), keys.app.publicKey);
+    await expectCode(dir, 'CR_KEY_OWN_KEY_AS_PEER', new RegExp(`peers/interface-next\\.asc: pins this service's own key ${keys.app.fingerprint}`));
+
+    const rotated = await appCopy();
+    const older = await generateServiceKey({ service: 'app', passphrase: keys.app.passphrase });
+    await writePrivateKeyFile(join(rotated, 'private-20200101T000000Z.asc'), older.privateKey);
+    await writeFile(join(rotated, 'peers', 'app.asc'), older.publicKey);
+    await expectCode(rotated, 'CR_KEY_OWN_KEY_AS_PEER', new RegExp(`peers/app\\.asc: pins this service's own key ${older.fingerprint}`));
   });
 });
 
