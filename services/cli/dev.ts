@@ -247,12 +247,17 @@ care-relay is running (dev tokens are in ${join(dataDir, 'secrets.json')}).
 3. Send a chart update back to the EMR:
   curl -s -X POST ${a}/v1/chart-updates -H 'Authorization: Bearer ${secrets.writerToken}' -H 'Content-Type: application/hl7-v2' --data-binary $'MSH|^~\\\\&|APP|CARE|EMR|HOSP|202601011200||ORU^R01|1|P|2.5\\r'
 
+More tokens: npx care-relay tokens add --kind partner|app|admin --name NAME --hup ${process.pid}
 Ctrl-C stops everything.`);
 
   await new Promise<void>((done) => {
     const onSignal = (): void => void stopAll().then(done);
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+    // SIGHUP reloads the token files of both services (`care-relay tokens ... --hup PID`).
+    process.on('SIGHUP', () => {
+      for (const { child } of children) child.kill('SIGHUP');
+    });
     for (const { name, child } of children) {
       child.once('exit', (code) => {
         if (!stopping) {
