@@ -24,6 +24,9 @@ const printedToken = (stdout: string): string => {
   return lines[lines.findIndex((l) => l.includes('shown only this once')) + 1]!;
 };
 
+// Every step starts the real CLI (a Node process); on a loaded machine each can take seconds.
+const SLOW = 120_000;
+
 describe('care-relay tokens', () => {
   it('adds a partner token: printed once, only its hash stored, file 0600, loadable by the interface', () => {
     const file = join(dir, 'partners.json');
@@ -38,7 +41,7 @@ describe('care-relay tokens', () => {
     const store = createTokenStore<PartnerEntry>({ file, entrySchema: partnerEntrySchema });
     expect(store.lookup(token)).toMatchObject({ name: 'clinic-a', roles: ['partner'], contentTypes: ['application/fhir+json'], allowCidrs: ['10.0.0.0/8'] });
     expect(store.lookup('not-the-token')).toBeUndefined();
-  });
+  }, SLOW);
 
   it('adds app tokens with roles and admin tokens; list shows names and roles, never a hash', () => {
     const app = join(dir, 'app-tokens.json');
@@ -57,7 +60,7 @@ describe('care-relay tokens', () => {
     expect(list.stdout.trim().split('\n')).toEqual(['ward-reader  reader', 'integration  reader,writer']);
     expect(list.stdout).not.toContain(hashToken(printedToken(reader.stdout)));
     expect(list.stdout).not.toContain(printedToken(reader.stdout));
-  });
+  }, SLOW);
 
   it('revokes by name: the token stops working, the others stay', () => {
     const app = join(dir, 'revoke.json');
@@ -70,7 +73,7 @@ describe('care-relay tokens', () => {
     const missing = tokens('revoke', '--kind', 'app', '--name', 'a', '--file', app);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain('no token named "a"');
-  });
+  }, SLOW);
 
   it('refuses hostile or wrong input and leaves the file as it was', () => {
     const app = join(dir, 'hostile.json');
@@ -98,7 +101,7 @@ describe('care-relay tokens', () => {
     writeFileSync(broken, '{"tokens": [ {"name": "x"} ]}', { mode: 0o600 });
     expect(tokens('add', '--kind', 'admin', '--name', 'y', '--file', broken).status).toBe(1);
     expect(readFileSync(broken, 'utf8')).toBe('{"tokens": [ {"name": "x"} ]}');
-  }, 90_000);
+  }, SLOW);
 
   it('--hup sends SIGHUP to the given process', async () => {
     // A stand-in service: prints when it gets SIGHUP.
@@ -114,5 +117,5 @@ describe('care-relay tokens', () => {
     } finally {
       child.kill('SIGKILL');
     }
-  });
+  }, SLOW);
 });
