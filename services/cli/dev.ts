@@ -17,7 +17,8 @@ const usage = `usage: care-relay dev [--data DIR] [--keys DIR] [--ready-timeout 
 
 Runs everything locally: SQS emulator, demo EMR sink, fake SignalWire (unless
 SIGNALWIRE_PROJECT_ID is set), the interface service and the app service.
-  --data DIR   dev state: tokens and audit trails (default .data/dev)
+  --data DIR   dev state, kept across restarts: the queues (sqs/), tokens and
+               audit trails (default .data/dev)
   --keys DIR   key folders (default keys); created with \`keys init\` if missing
   --ready-timeout SECONDS  how long each service may take to become ready (default 30)
 Ports: INTERFACE_PORT (8080), APP_PORT (8081), EMR_SINK_PORT (8090), SQS_PORT (4566).`;
@@ -57,7 +58,8 @@ async function loadSecrets(dir: string): Promise<DevSecrets> {
   return secrets;
 }
 
-async function writeTokenFiles(dir: string, s: DevSecrets): Promise<void> {
+/** Writes the demo token files only where missing: tokens an operator added (`care-relay tokens`) stay. */
+async function ensureTokenFiles(dir: string, s: DevSecrets): Promise<void> {
   const partners = { tokens: [{ name: 'demo-partner', sha256: hashToken(s.partnerToken), contentTypes: ['application/fhir+json', 'application/hl7-v2', 'application/xml'] }] };
   const app = {
     tokens: [
@@ -68,9 +70,17 @@ async function writeTokenFiles(dir: string, s: DevSecrets): Promise<void> {
     ],
   };
   const admins = { tokens: [{ name: 'demo-admin', sha256: hashToken(s.adminToken), roles: ['admin'] }] };
-  await writeFile(join(dir, 'partners.json'), JSON.stringify(partners, null, 2), { mode: 0o600 });
-  await writeFile(join(dir, 'app-tokens.json'), JSON.stringify(app, null, 2), { mode: 0o600 });
-  await writeFile(join(dir, 'admin-tokens.json'), JSON.stringify(admins, null, 2), { mode: 0o600 });
+  const files: Array<[string, unknown]> = [
+    ['partners.json', partners],
+    ['app-tokens.json', app],
+    ['admin-tokens.json', admins],
+  ];
+  for (const [name, content] of files) {
+    // 'wx' fails when the file exists: an existing file is the operator's, never rewritten.
+    await writeFile(join(dir, name), JSON.stringify(content, null, 2), { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  }
 }
 
 async function waitReady(url: string, child: ChildProcess, name: string, deadlineMs = 30_000): Promise<void> {
@@ -129,12 +139,11 @@ export async function run(argv: string[]): Promise<number> {
     env.CARE_RELAY_KEY_PASSPHRASE ? { KEY_PASSPHRASE: env.CARE_RELAY_KEY_PASSPHRASE } : { KEY_PASSPHRASE_FILE: join(keysDir, service, 'passphrase') };
 
   const secrets = await loadSecrets(dataDir);
-  await writeTokenFiles(dataDir, secrets);
+  await ensureTokenFiles(dataDir, secrets);
 
-  // In memory: the emulator's SQLite persistence (fauxqs 2.4) loses track of in-flight
-  // messages after a visibility change, which would break heartbeats and releases.
-  // Queued dev messages therefore end with Ctrl-C.
-  const sqsServer = await startSqsEmulator({ port: ports.sqs });
+  // Persisted under the data folder: a stop or a crash of the whole stack loses no queued
+  // and no in-flight message (records held in the inbox come back after their visibility).
+  const sqsServer = await startSqsEmulator({ port: ports.sqs, dataDir: join(dataDir, 'sqs') });
   const sqsEndpoint = sqsServer.endpoint;
   const sqs = createSqsClient({ endpoint: sqsEndpoint, region: sqsServer.region, credentials: sqsServer.credentials });
   await ensureQueues(sqs, { prefix: '' });
@@ -246,12 +255,17 @@ care-relay is running (dev tokens are in ${join(dataDir, 'secrets.json')}).
 3. Send a chart update back to the EMR:
   curl -s -X POST ${a}/v1/chart-updates -H 'Authorization: Bearer ${secrets.writerToken}' -H 'Content-Type: application/hl7-v2' --data-binary $'MSH|^~\\\\&|APP|CARE|EMR|HOSP|202601011200||ORU^R01|1|P|2.5\\r'
 
+More tokens: npx care-relay tokens add --kind partner|app|admin --name NAME --hup ${process.pid}
 Ctrl-C stops everything.`);
 
   await new Promise<void>((done) => {
     const onSignal = (): void => void stopAll().then(done);
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+    // SIGHUP reloads the token files of both services (`care-relay tokens ... --hup PID`).
+    process.on('SIGHUP', () => {
+      for (const { child } of children) child.kill('SIGHUP');
+    });
     for (const { name, child } of children) {
       child.once('exit', (code) => {
         if (!stopping) {

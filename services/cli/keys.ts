@@ -286,7 +286,7 @@ Rotates the service's own key (DIR, default keys/NAME) without losing a message:
              old key still decrypt, but the peer quarantines this service's messages
              until it has pinned the new key.
 The passphrase comes from --passphrase-file or ${PASSPHRASE_ENV} (use the same one as the
-old key, or give the service both). See docs/deploy.md, "Key rotation runbook".`,
+old key, or give the service both: KEY_PASSPHRASE_FILE takes one passphrase per line). See docs/deploy.md, "Key rotation runbook".`,
   options: {
     service: { type: 'string' },
     dir: { type: 'string' },
@@ -328,7 +328,7 @@ old key, or give the service both). See docs/deploy.md, "Key rotation runbook".`
       throw new KeyError('CR_KEY_EXISTS', `${stagedPath}: a staged key already exists; promote it first, or remove it to stage another`);
     }
     const key = await generateServiceKey({ service, passphrase });
-    const samePassphraseNote = 'note: the old key uses another passphrase; give the service both, or it cannot load the old key';
+    const samePassphraseNote = 'note: the old key uses another passphrase; put both in the service\'s KEY_PASSPHRASE_FILE, one per line (tried in order), or it cannot load the old key';
     if (step === 'stage') {
       await writePrivateKeyFile(stagedPath, key.privateKey);
       await writePublicKeyFile(join(dir, STAGED_PUBLIC), key.publicKey, { overwrite: true });

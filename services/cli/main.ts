@@ -5,6 +5,8 @@
 const groups: Record<string, { file: string; summary: string }> = {
   keys: { file: './keys.ts', summary: 'create, inspect and rotate OpenPGP keys' },
   queues: { file: './queues.ts', summary: 'create the SQS queues, DLQs and quarantine queues' },
+  deploy: { file: './deploy.ts', summary: 'prepare keys, passphrases, HMAC keys and tokens for docker compose' },
+  tokens: { file: './tokens.ts', summary: 'add, revoke and list partner, app and admin bearer tokens' },
   audit: { file: './audit.ts', summary: 'verify the hash chain of an audit trail' },
   sms: { file: './sms.ts', summary: 'SignalWire tools (sweep: redact historical messages)' },
   dev: { file: './dev.ts', summary: 'run everything locally (what `npm start` does)' },

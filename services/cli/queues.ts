@@ -13,8 +13,8 @@ export interface QueuesCliIo {
   err?: (line: string) => void;
 }
 
-const USAGE = `usage: care-relay queues init [--prefix P] [--fifo] [--max-receive-count N]
-       care-relay queues list [--prefix P] [--fifo] [--max-receive-count N]
+const USAGE = `usage: care-relay queues init [--prefix P] [--fifo] [--max-receive-count N] [--kms-key KEY]
+       care-relay queues list [--prefix P] [--fifo] [--max-receive-count N] [--kms-key KEY]
 
   init   create every queue, its -dlq (redrive) and its -quarantine queue; idempotent
   list   print the queue definitions (names and attributes) as JSON, without calling SQS
@@ -23,11 +23,16 @@ options:
   --prefix P              queue-name prefix (default: QUEUE_PREFIX, else none)
   --fifo                  FIFO queues (names end .fifo); default from QUEUE_FIFO
   --max-receive-count N   receives before a message moves to its DLQ (default 5)
+  --kms-key KEY           SSE-KMS with this customer-managed key (key id, key ARN or
+                          alias/NAME) on every queue; default from QUEUE_KMS_KEY_ID,
+                          else SSE-SQS (docs/deploy.md: the key policy it needs)
 
 environment:
   SQS_ENDPOINT   endpoint URL (LocalStack, emulator); unset for AWS
   AWS_REGION     region (default us-east-1)
   QUEUE_PREFIX   default for --prefix
+  QUEUE_FIFO     default for --fifo (true/1/yes)
+  QUEUE_KMS_KEY_ID  default for --kms-key
   With SQS_ENDPOINT set and no AWS credentials in the environment, dummy credentials are used.`;
 
 /** Runs `care-relay queues <subcommand>`; resolves with the exit code. */
@@ -44,6 +49,7 @@ export async function run(argv: string[], io: QueuesCliIo = {}): Promise<number>
         prefix: { type: 'string' },
         fifo: { type: 'boolean' },
         'max-receive-count': { type: 'string' },
+        'kms-key': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -66,7 +72,12 @@ export async function run(argv: string[], io: QueuesCliIo = {}): Promise<number>
     err(`care-relay queues: --max-receive-count: expected an integer from 1 to 1000, got "${rawCount}"`);
     return 2;
   }
-  const layout = { prefix: parsed.values.prefix ?? env.QUEUE_PREFIX ?? '', fifo: parsed.values.fifo ?? ['true', '1', 'yes'].includes(env.QUEUE_FIFO ?? ''), maxReceiveCount };
+  const kmsMasterKeyId = parsed.values['kms-key'] ?? (env.QUEUE_KMS_KEY_ID || undefined);
+  if (kmsMasterKeyId !== undefined && !/^[A-Za-z0-9:/_-]{1,2048}$/.test(kmsMasterKeyId)) {
+    err(`care-relay queues: --kms-key: expected a KMS key id, key ARN or alias/NAME, got "${kmsMasterKeyId}"`);
+    return 2;
+  }
+  const layout = { prefix: parsed.values.prefix ?? env.QUEUE_PREFIX ?? '', fifo: parsed.values.fifo ?? ['true', '1', 'yes'].includes(env.QUEUE_FIFO ?? ''), maxReceiveCount, ...(kmsMasterKeyId ? { kmsMasterKeyId } : {}) };
   if (sub === 'list') {
     out(JSON.stringify(queueDefinitions(layout), null, 2));
     return 0;

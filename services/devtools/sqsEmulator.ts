@@ -1,5 +1,6 @@
 // The in-process SQS emulator (fauxqs) that `npm start`, the tests and the bench run on.
 // fauxqs is a development dependency: this file is loaded only by dev tooling.
+import { correctFauxqsPersistence } from './durableSqs.ts';
 
 /** Options for {@link startSqsEmulator}. */
 export interface SqsEmulatorOptions {
@@ -7,7 +8,7 @@ export interface SqsEmulatorOptions {
   port?: number;
   /** Address to listen on (default loopback). */
   host?: string;
-  /** A folder for SQLite persistence, so a restart keeps queued messages; in memory when omitted. */
+  /** A folder for SQLite persistence (with the correction of durableSqs.ts), so a restart keeps queued and in-flight messages; in memory when omitted. */
   dataDir?: string;
 }
 
@@ -27,6 +28,7 @@ export interface SqsEmulator {
 
 /** Starts the fauxqs emulator in-process. */
 export async function startSqsEmulator(options: SqsEmulatorOptions = {}): Promise<SqsEmulator> {
+  if (options.dataDir) await correctFauxqsPersistence();
   const { startFauxqs } = await import('fauxqs');
   const server = await startFauxqs({
     port: options.port ?? 0,

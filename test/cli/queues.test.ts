@@ -1,3 +1,4 @@
+import { GetQueueAttributesCommand, GetQueueUrlCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../services/cli/queues.ts';
 import { resolveQueues } from '../../services/core/transport/queues.ts';
@@ -77,5 +78,25 @@ describe('care-relay queues', () => {
     const t = io({ SQS_ENDPOINT: 'http://127.0.0.1:9', QUEUE_PREFIX: 'x-' });
     expect(await run(['init'], t)).toBe(1);
     expect(t.stderr.join('\n')).toMatch(/^care-relay queues: queue "x-interface-to-app-dlq": CreateQueue failed \(\w+\)$/);
+  });
+
+  it('--kms-key (or QUEUE_KMS_KEY_ID) sets SSE-KMS on every queue, DLQs and quarantine queues included', async () => {
+    const listed = io({ QUEUE_KMS_KEY_ID: 'alias/care-relay' });
+    expect(await run(['list'], listed)).toBe(0);
+    const defs = JSON.parse(listed.stdout.join('\n')) as Array<{ name: string; attributes: Record<string, string> }>;
+    expect(defs).toHaveLength(9);
+    for (const d of defs) expect(d.attributes.KmsMasterKeyId, d.name).toBe('alias/care-relay');
+
+    const prefix = `${sqs.prefix}kms-`;
+    const t = io({ ...baseEnv(), QUEUE_PREFIX: prefix });
+    expect(await run(['init', '--kms-key', 'alias/care-relay'], t)).toBe(0);
+    for (const name of [`${prefix}interface-to-app`, `${prefix}interface-to-app-dlq`, `${prefix}interface-to-app-quarantine`]) {
+      const { QueueUrl } = await sqs.client.send(new GetQueueUrlCommand({ QueueName: name }));
+      const { Attributes } = await sqs.client.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['KmsMasterKeyId'] }));
+      expect(Attributes?.KmsMasterKeyId, name).toBe('alias/care-relay');
+    }
+    const bad = io({});
+    expect(await run(['list', '--kms-key', 'alias/x"; rm -rf /'], bad)).toBe(2);
+    expect(bad.stderr.join('\n')).toContain('--kms-key: expected a KMS key id');
   });
 });

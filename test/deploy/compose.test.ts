@@ -28,7 +28,7 @@ interface Service {
 
 interface Compose {
   services: Record<string, Service>;
-  networks?: Record<string, { internal?: boolean } | null>;
+  networks?: Record<string, { internal?: boolean; driver_opts?: Record<string, string> } | null>;
   volumes?: Record<string, unknown>;
   secrets?: Record<string, { file?: string; environment?: string }>;
 }
@@ -149,6 +149,26 @@ describe('docker-compose.yml', () => {
     expect(url.port).toBe(envOf(svc('emr-sink')).PORT);
   });
 
+  it('lets the interface and the app share no network but the one to SQS (neither reaches the other\'s port)', () => {
+    const shared = networksOf(svc('interface')).filter((n) => networksOf(svc('app')).includes(n));
+    expect(shared).toEqual(networksOf(svc('localstack')));
+    for (const n of shared) expect(compose.networks?.[n]?.internal, `${n} is internal`).toBe(true);
+  });
+
+  it('gives a way out (a network that is neither internal nor without NAT) to the app only', () => {
+    const egress = (n: string): boolean => {
+      const net = compose.networks?.[n];
+      return net?.internal !== true && net?.driver_opts?.['com.docker.network.bridge.enable_ip_masquerade'] !== 'false';
+    };
+    const withEgress = Object.entries(services)
+      .filter(([name, s]) => name !== 'localstack' && networksOf(s).some(egress))
+      .map(([name]) => name);
+    expect(withEgress).toEqual(['app']);
+    // Every network is declared: an undeclared one would be a default bridge with NAT.
+    for (const [name, s] of Object.entries(services)) for (const n of networksOf(s)) expect(Object.keys(compose.networks ?? {}), `${name}: ${n}`).toContain(n);
+    expect(networksOf(svc('localstack')).some(egress), 'LocalStack has no way out').toBe(false);
+  });
+
   it('gives secrets as compose secret files under ./secrets, each service only its own', () => {
     for (const name of ['interface', 'app']) {
       const s = svc(name);
@@ -168,6 +188,7 @@ describe('docker-compose.yml', () => {
       }
     }
     expect(envOf(svc('interface')).PARTNERS_FILE).toMatch(/^\/run\/secrets\//);
+    expect(envOf(svc('interface')).ADMIN_TOKENS_FILE, 'the interface\'s admin routes have tokens').toMatch(/^\/run\/secrets\//);
     expect(envOf(svc('app')).APP_TOKENS_FILE).toMatch(/^\/run\/secrets\//);
   });
 
@@ -262,6 +283,14 @@ describe('docker-compose.yml', () => {
       const grace = /^(\d+)s$/.exec(svc(name).stop_grace_period ?? '');
       expect(grace, `${name} stop_grace_period in seconds`).not.toBeNull();
       expect(Number(grace![1]) * 1000).toBeGreaterThan(deadlineMs);
+    }
+  });
+
+  it('keeps each key passphrase out of the key folder mounted at /keys', () => {
+    for (const name of ['interface', 'app']) {
+      const file = compose.secrets?.[`${name}_key_passphrase`]?.file;
+      expect(file).toBe(`./secrets/${name}/key-passphrase`);
+      for (const m of mounts(svc(name))) expect(normalise(file!).startsWith(normalise(m.source)), `${file} is under ${m.source}`).toBe(false);
     }
   });
 

@@ -48,7 +48,7 @@ const family = (q: LogicalQueue): string[] => (['main', 'dlq', 'quarantine'] as 
 // The documented default: no prefix, standard queues.
 const defined = new Set(queueDefinitions({ prefix: '' }).map((d) => d.name));
 const messageActions = ['SendMessage', 'ReceiveMessage', 'DeleteMessage', 'ChangeMessageVisibility', 'PurgeQueue'];
-const serviceActions = ['SendMessage', 'ReceiveMessage', 'DeleteMessage', 'ChangeMessageVisibility', 'GetQueueAttributes', 'GetQueueUrl'];
+const serviceActions = ['SendMessage', 'ReceiveMessage', 'DeleteMessage', 'ChangeMessageVisibility', 'GetQueueUrl'];
 
 const policies = {
   interface: load('interface-policy.json'),
@@ -134,14 +134,36 @@ describe.each([
 describe('the bootstrap policy (`care-relay queues init`)', () => {
   const g = grants(policies.bootstrap);
 
-  it('may create and configure every queue the definitions hold', () => {
-    for (const action of ['CreateQueue', 'SetQueueAttributes', 'GetQueueAttributes', 'GetQueueUrl', 'TagQueue']) {
-      expect(on(g, action), action).toEqual([...defined].sort());
-    }
+  it('may create every queue the definitions hold, and read the ARN of each redrive target and main queue, nothing more', () => {
+    expect(on(g, 'CreateQueue')).toEqual([...defined].sort());
+    expect(on(g, 'GetQueueAttributes')).toEqual([...defined].filter((q) => !q.endsWith('-quarantine')).sort());
+    expect([...g.keys()].sort()).toEqual(['CreateQueue', 'GetQueueAttributes']);
     expect(defined.size).toBe(LOGICAL_QUEUES.length * 3);
   });
 
   it('can neither read nor write messages, nor delete queues', () => {
     for (const action of [...messageActions, 'DeleteQueue']) expect(g.has(action), action).toBe(false);
+  });
+});
+
+describe('KMS statements documented in docs/deploy.md', () => {
+  const blocks = [...read('docs/deploy.md').matchAll(/```json\n([\s\S]*?)```/g)].map((m) => m[1]!).filter((b) => b.includes('"kms:'));
+  const statements = blocks.flatMap((b) => {
+    const parsed = JSON.parse(b) as Statement | Policy;
+    return 'Statement' in parsed ? parsed.Statement : [parsed];
+  });
+
+  it('lets the services use the queue key only through SQS (kms:ViaService)', () => {
+    const usage = statements.filter((st) => list(st.Action).some((a) => a === 'kms:GenerateDataKey' || a === 'kms:Decrypt'));
+    expect(usage.length, 'the identity statement and the key policy statement').toBeGreaterThanOrEqual(2);
+    for (const st of usage) {
+      expect((st.Condition as { StringEquals?: Record<string, string> } | undefined)?.StringEquals?.['kms:ViaService'], st.Sid).toBe('sqs.REGION.amazonaws.com');
+      for (const a of list(st.Action)) expect(['kms:GenerateDataKey', 'kms:Decrypt'], st.Sid).toContain(a);
+    }
+  });
+
+  it('documents a key policy and how queues init sets the key', () => {
+    expect(blocks.some((b) => b.includes('"Principal"'))).toBe(true);
+    expect(read('docs/deploy.md')).toContain('queues init --prefix prod- --kms-key');
   });
 });

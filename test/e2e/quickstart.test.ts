@@ -1,6 +1,7 @@
 // The README quick start, as a new user runs it: `npm start` (care-relay dev) spawns the
 // emulator, the EMR sink and both services as separate processes; the printed curl
 // commands work; Ctrl-C stops everything.
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,15 +14,20 @@ let dir: string;
 let dev: RunningProcess;
 let ports: { iface: number; app: number; sink: number; sqs: number };
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cr-e2e-'));
-  ports = { iface: await freePort(), app: await freePort(), sink: await freePort(), sqs: await freePort() };
-  dev = runNode('services/cli/main.ts', ['dev', '--data', join(dir, 'data'), '--keys', join(dir, 'keys'), '--ready-timeout', '150'], {
+/** `care-relay dev` on this test's folders and ports, in its own process group (as a terminal runs it). */
+function startDev(): RunningProcess {
+  return runNode('services/cli/main.ts', ['dev', '--data', join(dir, 'data'), '--keys', join(dir, 'keys'), '--ready-timeout', '150'], {
     INTERFACE_PORT: String(ports.iface),
     APP_PORT: String(ports.app),
     EMR_SINK_PORT: String(ports.sink),
     SQS_PORT: String(ports.sqs),
   }, { detached: true });
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cr-e2e-'));
+  ports = { iface: await freePort(), app: await freePort(), sink: await freePort(), sqs: await freePort() };
+  dev = startDev();
   await waitFor(() => dev.lines.some((l) => l.includes('Ctrl-C stops everything')) || (dev.child.exitCode !== null && Promise.reject(new Error(dev.lines.join('\n')))), {
     // Key generation and two services with their crypto workers: minutes on a loaded machine.
     timeoutMs: 200_000,
@@ -39,6 +45,18 @@ function printed(prefix: string): string {
   const line = dev.lines.find((l) => l.trim().startsWith(prefix));
   if (!line) throw new Error(`no printed line starting with ${prefix}`);
   return line.trim();
+}
+
+let addedToken: string;
+
+/** Submits a small FHIR resource with this bearer token; resolves with the status. */
+async function submitAs(token: string): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${ports.iface}/v1/submissions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
+    body: '{"resourceType":"Patient","id":"again"}',
+  });
+  return res.status;
 }
 
 function bearer(line: string): string {
@@ -100,6 +118,13 @@ describe('npm start (care-relay dev)', () => {
     }
   });
 
+  it('takes a partner token added with `care-relay tokens add --hup` without a restart', async () => {
+    const added = spawnSync(process.execPath, ['services/cli/main.ts', 'tokens', 'add', '--kind', 'partner', '--name', 'added-partner', '--file', join(dir, 'data', 'partners.json'), '--hup', String(dev.child.pid)], { encoding: 'utf8' });
+    expect(added.status, added.stderr).toBe(0);
+    addedToken = added.stdout.split('\n')[added.stdout.split('\n').findIndex((l) => l.includes('shown only this once')) + 1]!;
+    await waitFor(async () => (await submitAs(addedToken)) === 202, { what: 'the added token accepted after SIGHUP' });
+  });
+
   it("stops everything cleanly on a terminal's Ctrl-C (SIGINT to the whole process group): each service drains once, no second signal", async () => {
     process.kill(-dev.child.pid!, 'SIGINT');
     expect(await dev.exited).toBe(0);
@@ -113,4 +138,17 @@ describe('npm start (care-relay dev)', () => {
       await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
     }
   });
+
+  it('keeps tokens an operator added, and prints the same demo tokens, when started again', async () => {
+    const demoBefore = bearer(printed(`curl -s -X POST http://127.0.0.1:${ports.iface}/v1/submissions`));
+    dev = startDev();
+    await waitFor(() => dev.lines.some((l) => l.includes('Ctrl-C stops everything')) || (dev.child.exitCode !== null && Promise.reject(new Error(dev.lines.join('\n')))), {
+      timeoutMs: 60_000,
+      what: 'care-relay dev to be ready again',
+    });
+    expect(bearer(printed(`curl -s -X POST http://127.0.0.1:${ports.iface}/v1/submissions`))).toBe(demoBefore);
+    expect(await submitAs(addedToken)).toBe(202);
+    expect(await submitAs(demoBefore)).toBe(202);
+    expect(await dev.stop('SIGINT')).toBe(0);
+  }, 90_000);
 });

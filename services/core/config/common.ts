@@ -12,8 +12,11 @@ export const commonEnvShape = {
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** This service's own key folder (private.asc, public.asc, peers/). */
   KEYS_DIR: z.string({ error: 'required: the folder with this service\'s keys' }).min(1),
-  /** Passphrase of this service's private keys (or KEY_PASSPHRASE_FILE). */
-  KEY_PASSPHRASE: z.string({ error: 'required (or KEY_PASSPHRASE_FILE)' }).min(1),
+  /** Passphrases of this service's private keys, one per line, tried in order (or KEY_PASSPHRASE_FILE). */
+  KEY_PASSPHRASE: z
+    .string({ error: 'required (or KEY_PASSPHRASE_FILE)' })
+    .transform((v) => v.split(/\r?\n/).filter((line) => line !== ''))
+    .refine((list) => list.length > 0, 'required: at least one non-empty line'),
   /** SQS endpoint; unset means AWS's regional endpoint. */
   SQS_ENDPOINT: envVar.url().optional(),
   /** AWS region. */
@@ -40,6 +43,8 @@ export const commonEnvShape = {
   TLS_CERT_FILE: z.string().min(1).optional(),
   /** TLS private key (PEM) file. */
   TLS_KEY_FILE: z.string().min(1).optional(),
+  /** OpenSSL cipher list for TLS 1.2 and 1.3; default: ECDHE with AEAD only, and TLS 1.3's suites. */
+  TLS_CIPHERS: z.string().min(1).optional(),
   /** The public URL clients and webhooks use, when behind a proxy. */
   PUBLIC_BASE_URL: envVar.url().optional(),
   /** Proxies (addresses/CIDR blocks, comma-separated) whose X-Forwarded-* are trusted; `false` (default) trusts none. */

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import helmet from '@fastify/helmet';
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
@@ -17,12 +18,30 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * The default cipher list: TLS 1.3's AEAD suites, and for TLS 1.2 only ECDHE key exchange
+ * (forward secrecy) with AEAD ciphers (GCM, ChaCha20-Poly1305); no RSA key exchange, no CBC.
+ */
+export const DEFAULT_TLS_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
 /** TLS certificate and key given as PEM file paths. */
 export interface TlsFiles {
   /** PEM certificate chain file. */
   certFile: string;
   /** PEM private key file. */
   keyFile: string;
+  /** OpenSSL cipher list (TLS 1.2 and 1.3 suites); default {@link DEFAULT_TLS_CIPHERS}. */
+  ciphers?: string | undefined;
 }
 
 /** TLS certificate and key given as PEM contents. */
@@ -31,6 +50,8 @@ export interface TlsMaterial {
   cert: string | Buffer;
   /** PEM private key. */
   key: string | Buffer;
+  /** OpenSSL cipher list (TLS 1.2 and 1.3 suites); default {@link DEFAULT_TLS_CIPHERS}. */
+  ciphers?: string | undefined;
 }
 
 /** Options for {@link createHttpServer}. */
@@ -97,12 +118,18 @@ export const requestSerializers = {
  * and the `publicBaseUrl` decorator. Register health/metrics/openapi/auth and routes on it.
  */
 export function createHttpServer(options: HttpServerOptions): FastifyInstance {
-  let https: { cert: string | Buffer; key: string | Buffer; minVersion: 'TLSv1.2' } | undefined;
+  let https: { cert: string | Buffer; key: string | Buffer; minVersion: 'TLSv1.2'; ciphers: string; honorCipherOrder: true } | undefined;
   if (options.tls) {
     const material = 'certFile' in options.tls
       ? { cert: readPem(options.tls.certFile, 'certificate'), key: readPem(options.tls.keyFile, 'key') }
       : { cert: options.tls.cert, key: options.tls.key };
-    https = { ...material, minVersion: 'TLSv1.2' };
+    const ciphers = options.tls.ciphers ?? DEFAULT_TLS_CIPHERS;
+    try {
+      createSecureContext({ ciphers, minVersion: 'TLSv1.2' });
+    } catch (err) {
+      throw new TlsConfigError(`TLS cipher list "${ciphers}" is not usable (${err instanceof Error ? err.message : 'unusable'})`, err);
+    }
+    https = { ...material, minVersion: 'TLSv1.2', ciphers, honorCipherOrder: true };
   }
   let publicBaseUrl: string | undefined;
   if (options.publicBaseUrl !== undefined) {

@@ -16,7 +16,7 @@ import { defaultEmergencyStateFile, fileEmergencyStore, type EmergencyStore } fr
 export interface RuntimeConfig {
   LOG_LEVEL: string;
   KEYS_DIR: string;
-  KEY_PASSPHRASE: string;
+  KEY_PASSPHRASE: string | readonly string[];
   SQS_ENDPOINT?: string | undefined;
   AWS_REGION: string;
   QUEUE_PREFIX: string;

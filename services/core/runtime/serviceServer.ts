@@ -58,9 +58,9 @@ export async function createServiceServer(options: ServiceServerOptions): Promis
   return app;
 }
 
-/** The TLS files of a configuration, when both are set. */
-export function tlsOf(config: { TLS_CERT_FILE?: string | undefined; TLS_KEY_FILE?: string | undefined }): TlsFiles | undefined {
-  return config.TLS_CERT_FILE && config.TLS_KEY_FILE ? { certFile: config.TLS_CERT_FILE, keyFile: config.TLS_KEY_FILE } : undefined;
+/** The TLS files (and cipher list) of a configuration, when both files are set. */
+export function tlsOf(config: { TLS_CERT_FILE?: string | undefined; TLS_KEY_FILE?: string | undefined; TLS_CIPHERS?: string | undefined }): TlsFiles | undefined {
+  return config.TLS_CERT_FILE && config.TLS_KEY_FILE ? { certFile: config.TLS_CERT_FILE, keyFile: config.TLS_KEY_FILE, ciphers: config.TLS_CIPHERS } : undefined;
 }
 
 /** The HTTP options every service takes from its configuration: TLS, proxy, timeouts. */

@@ -21,6 +21,8 @@ export interface QueueLayoutOptions {
   fifo?: boolean;
   /** Receives before SQS moves a message to the DLQ (redrive); default 5. */
   maxReceiveCount?: number;
+  /** SSE-KMS: the customer-managed KMS key (id, ARN or alias) of every queue; SSE-SQS when unset. */
+  kmsMasterKeyId?: string;
   /** Default visibility timeout of the main queues, seconds; default 30. */
   visibilityTimeoutSeconds?: number;
   /** Retention of the main queues, seconds; default 4 days. */
@@ -122,6 +124,7 @@ export function queueDefinitions(options: QueueLayoutOptions, arnOf?: (name: str
     ReceiveMessageWaitTimeSeconds: String(options.receiveWaitSeconds ?? 20),
     MaximumMessageSize: String(SQS_MAX_MESSAGE_BYTES),
     ...(fifo ? { FifoQueue: 'true', ContentBasedDeduplication: 'false' } : {}),
+    ...(options.kmsMasterKeyId ? { KmsMasterKeyId: options.kmsMasterKeyId, KmsDataKeyReusePeriodSeconds: '300' } : {}),
   };
   const hold = { ...common, MessageRetentionPeriod: String(options.holdRetentionSeconds ?? 14 * DAY) };
   const out: QueueDefinition[] = [];
