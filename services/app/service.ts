@@ -10,6 +10,8 @@ import type { Consumer } from '../core/transport/consumer.ts';
 import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
 import { createOutboundPath } from '../core/runtime/outboundPath.ts';
 import { tlsOf } from '../core/runtime/serviceServer.ts';
+import { startWitnessing, witnessEffect } from '../core/runtime/witness.ts';
+import { CHECKPOINT_KIND } from '../core/audit/checkpoint.ts';
 import type { AppConfig } from './config.ts';
 import { inboxEffect } from './inbox/effect.ts';
 import { Inbox } from './inbox/inbox.ts';
@@ -69,10 +71,9 @@ export async function startAppService(config: AppConfig, options: StartAppOption
     const outbound = createOutboundPath(rt, { queue: 'app-to-interface', to: 'interface', fifo: config.QUEUE_FIFO });
     const inboxConsumer = createInboundConsumer(rt, config, {
       queue: 'interface-to-app',
-      kinds: ['care.submission'],
       // Backpressure: at most INBOX_CAPACITY records held; beyond that messages wait in SQS.
       maxInFlight: config.INBOX_CAPACITY,
-      effect: inboxEffect(inbox),
+      effects: { 'care.submission': inboxEffect(inbox), [CHECKPOINT_KIND]: witnessEffect(rt) },
     });
 
     const sms = config.SIGNALWIRE_PROJECT_ID ? createSms(config, rt) : undefined;
@@ -100,6 +101,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
       c.start();
       if (rt.emergency.active) c.pause();
     }
+    startWitnessing(rt, outbound);
     if (options.listen ?? true) await server.listen({ port: config.PORT, host: config.HOST });
     else await server.ready();
 

@@ -10,6 +10,8 @@ import type { Consumer } from '../core/transport/consumer.ts';
 import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
 import { createOutboundPath } from '../core/runtime/outboundPath.ts';
 import { tlsOf } from '../core/runtime/serviceServer.ts';
+import { startWitnessing, witnessEffect } from '../core/runtime/witness.ts';
+import { CHECKPOINT_KIND } from '../core/audit/checkpoint.ts';
 import type { InterfaceConfig } from './config.ts';
 import { emrDeliveryEffect } from './delivery/handler.ts';
 import { createEmrClient } from './delivery/emrClient.ts';
@@ -61,9 +63,8 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
     const emr = createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}) });
     const consumer = createInboundConsumer(rt, config, {
       queue: 'app-to-interface',
-      kinds: ['chart.update'],
       maxInFlight: config.EMR_CONCURRENCY,
-      effect: emrDeliveryEffect({ emr, audit: rt.audit, logger: log }),
+      effects: { 'chart.update': emrDeliveryEffect({ emr, audit: rt.audit, logger: log }), [CHECKPOINT_KIND]: witnessEffect(rt) },
     });
 
     const server = await buildInterfaceServer({
@@ -85,6 +86,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
     rt.emergency.onChange((active) => (active ? consumer.pause() : consumer.resume()));
     consumer.start();
     if (rt.emergency.active) consumer.pause();
+    startWitnessing(rt, outbound);
     if (options.listen ?? true) await server.listen({ port: config.PORT, host: config.HOST });
     else await server.ready();
 

@@ -10,6 +10,10 @@ export const AUDIT_ERROR_CODES = {
   CLOSED: 'CR_AUDIT_CLOSED',
   /** The audit file could not be opened or read. */
   UNREADABLE: 'CR_AUDIT_UNREADABLE',
+  /** At start, the trail does not verify against its chain and signed checkpoints; the service refuses to start. */
+  TRAIL_UNVERIFIED: 'CR_AUDIT_TRAIL_UNVERIFIED',
+  /** Quarantine reason: an `audit.checkpoint` envelope whose body is not a checkpoint signed by the sending peer. */
+  CHECKPOINT_INVALID: 'CR_AUDIT_CHECKPOINT_INVALID',
 } as const;
 
 /** Raised by the audit trail; the message names the file and never contains event contents. */

@@ -10,16 +10,17 @@ import type { RelayCrypto } from './crypto.ts';
 /** Applies an opened envelope: the effect of a message (inbox hold, EMR delivery). */
 export type EnvelopeEffect = (envelope: Envelope, message: ReceivedMessage, signal: AbortSignal) => Promise<HandlerResult>;
 
+/** What each envelope kind accepted on a queue does: kind → effect. A kind not listed is quarantined. */
+export type EnvelopeEffects = Readonly<Record<string, EnvelopeEffect>>;
+
 /** Options for {@link createInboundHandler}. */
 export interface InboundOptions {
   /** Opens envelopes. */
   crypto: RelayCrypto;
   /** The logical queue received from. */
   queue: string;
-  /** Kinds this service accepts on that queue; anything else is quarantined. */
-  kinds: readonly string[];
-  /** What to do with a valid envelope. */
-  effect: EnvelopeEffect;
+  /** The kinds this service accepts on that queue and what each does; any other kind is quarantined. */
+  effects: EnvelopeEffects;
   /** This service's name, the audit actor. */
   service: string;
   /** Audit sink for `message.received`. */
@@ -30,7 +31,7 @@ export interface InboundOptions {
 
 /**
  * The consumer handler both services use: check the wire attributes, open (decrypt,
- * verify, check), then apply the effect. Every permanent failure quarantines with its
+ * verify, check), then apply the effect of the envelope's kind. Every permanent failure quarantines with its
  * code as the reason; the ciphertext is never logged.
  */
 export function createInboundHandler(options: InboundOptions): MessageHandler {
@@ -53,7 +54,8 @@ export function createInboundHandler(options: InboundOptions): MessageHandler {
       // The clear attribute must match the signed id, or dedupe could be steered from outside.
       return { status: 'quarantine', reason: 'CR_ENVELOPE_ID_MISMATCH' };
     }
-    if (!options.kinds.includes(envelope.kind)) return { status: 'quarantine', reason: 'CR_ENVELOPE_UNEXPECTED_KIND' };
+    const effect = Object.hasOwn(options.effects, envelope.kind) ? options.effects[envelope.kind] : undefined;
+    if (!effect) return { status: 'quarantine', reason: 'CR_ENVELOPE_UNEXPECTED_KIND' };
     if (message.receiveCount === 1) {
       await audit.record({
         action: 'message.received',
@@ -64,6 +66,6 @@ export function createInboundHandler(options: InboundOptions): MessageHandler {
         details: { queue: options.queue, kind: envelope.kind },
       });
     }
-    return options.effect(envelope, message, signal);
+    return effect(envelope, message, signal);
   };
 }

@@ -1,6 +1,11 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from 'pino';
+import { S3Client } from '@aws-sdk/client-s3';
 import { openAuditLog, type AuditLog } from '../audit/auditLog.ts';
+import { createCheckpointer, type Checkpointer } from '../audit/checkpointer.ts';
+import { parseS3Uri, s3CheckpointSink } from '../audit/checkpointShip.ts';
+import { checkpointStore, type CheckpointStore } from '../audit/checkpointStore.ts';
+import { checkTrailAtStart } from '../audit/startCheck.ts';
 import { loadServiceKeys, type ServiceKeys } from '../keys/load.ts';
 import { createLogger, hashId } from '../log/logger.ts';
 import { createMetrics, type Metrics } from '../metrics/registry.ts';
@@ -21,6 +26,11 @@ export interface RuntimeConfig {
   QUEUE_PREFIX: string;
   QUEUE_FIFO: boolean;
   AUDIT_FILE: string;
+  AUDIT_CHECKPOINT_FILE?: string | undefined;
+  AUDIT_CHECKPOINT_INTERVAL_SECONDS: number;
+  AUDIT_CHECKPOINT_S3_URI?: string | undefined;
+  AUDIT_CHECKPOINT_S3_ENDPOINT?: string | undefined;
+  AUDIT_ACCEPT_BROKEN_TRAIL?: string | undefined;
   HMAC_KEY: string;
   MAX_CLOCK_SKEW_SECONDS: number;
   MESSAGE_MAX_AGE_SECONDS: number;
@@ -41,6 +51,10 @@ export interface Runtime<Q extends LogicalQueue> {
   crypto: RelayCrypto;
   /** The audit trail. */
   audit: AuditLog;
+  /** Signs the trail's head at start, every AUDIT_CHECKPOINT_INTERVAL_SECONDS and at close. */
+  checkpoints: Checkpointer;
+  /** The checkpoint file (own and witnessed checkpoints). */
+  checkpointStore: CheckpointStore;
   /** The SQS client. */
   sqs: SQSClient;
   /** URLs of the queues this service uses. */
@@ -53,7 +67,7 @@ export interface Runtime<Q extends LogicalQueue> {
   emergency: EmergencySwitch;
   /** HMAC of an identifier for logs and audit. */
   hash(value: string): string;
-  /** Closes what the runtime opened (crypto workers, audit file, SQS client). */
+  /** Signs a last checkpoint, then closes what the runtime opened (crypto workers, audit file, SQS client). */
   close(): Promise<void>;
 }
 
@@ -72,7 +86,9 @@ export interface StartRuntimeOptions<Q extends LogicalQueue> {
 }
 
 /**
- * Builds a service's runtime: loads and audits its keys, opens the audit trail,
+ * Builds a service's runtime: loads its keys, verifies the audit trail against its signed
+ * checkpoints (refusing to start on a trail that does not verify, unless the operator's
+ * AUDIT_ACCEPT_BROKEN_TRAIL names it), opens it, audits the keys, signs a start checkpoint,
  * resolves its queues (failing with the missing queue's name) and sets up metrics.
  * Any failure is one clear error; nothing is left half-open.
  */
@@ -80,9 +96,50 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
   const { config, service } = options;
   const logger = options.logger ?? createLogger({ service, level: config.LOG_LEVEL });
   const keys = await loadServiceKeys({ dir: config.KEYS_DIR, passphrase: config.KEY_PASSPHRASE });
+  const checkpointFile = config.AUDIT_CHECKPOINT_FILE ?? `${config.AUDIT_FILE}.checkpoints`;
+  const trail = await checkTrailAtStart({
+    file: config.AUDIT_FILE,
+    checkpointFile,
+    service,
+    keys: [keys.own.current, ...keys.own.older].map((k) => k.toPublic()),
+    acceptDigest: config.AUDIT_ACCEPT_BROKEN_TRAIL,
+  });
   const audit = await openAuditLog({ file: config.AUDIT_FILE, service });
   const sqs = createSqsClient({ region: config.AWS_REGION, ...(config.SQS_ENDPOINT ? { endpoint: config.SQS_ENDPOINT } : {}) });
+  const s3Location = config.AUDIT_CHECKPOINT_S3_URI ? parseS3Uri(config.AUDIT_CHECKPOINT_S3_URI) : undefined;
+  const s3 = s3Location
+    ? new S3Client({ region: config.AWS_REGION, forcePathStyle: true, ...(config.AUDIT_CHECKPOINT_S3_ENDPOINT ? { endpoint: config.AUDIT_CHECKPOINT_S3_ENDPOINT } : {}) })
+    : undefined;
+  const store = checkpointStore(checkpointFile);
+  const checkpoints = createCheckpointer({
+    service,
+    audit,
+    key: keys.own.current,
+    store,
+    intervalMs: config.AUDIT_CHECKPOINT_INTERVAL_SECONDS * 1000,
+    ship: s3 && s3Location ? s3CheckpointSink(s3, s3Location) : undefined,
+    logger,
+  });
   try {
+    if (trail.status === 'overridden') {
+      await audit.record({
+        action: 'audit.override',
+        actor: 'operator',
+        resourceType: 'audit-trail',
+        resourceId: trail.digest,
+        outcome: 'success',
+        details: {
+          reason: trail.reason,
+          previousSeq: trail.head.seq,
+          previousHash: trail.head.hash,
+          ...(trail.archived.trail ? { archivedTrail: trail.archived.trail } : {}),
+          ...(trail.archived.checkpoints ? { archivedCheckpoints: trail.archived.checkpoints } : {}),
+        },
+      });
+      logger.warn({ digest: trail.digest, archived: trail.archived.trail }, 'audit trail did not verify: archived by AUDIT_ACCEPT_BROKEN_TRAIL, new trail started');
+    } else if (trail.unusedOverride) {
+      logger.warn('AUDIT_ACCEPT_BROKEN_TRAIL is set but the trail verifies: ignored; remove it');
+    }
     await audit.record({
       action: 'key.loaded',
       actor: service,
@@ -92,6 +149,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
       details: { older: keys.own.older.length, peers: keys.peers.pinned.map((p) => p.fingerprint).join(',') },
     });
     logger.info({ fingerprint: keys.own.fingerprint, peers: keys.peers.pinned.length }, 'keys loaded');
+    await checkpoints.checkpoint('start');
     const queues = await resolveQueues(sqs, { prefix: config.QUEUE_PREFIX, fifo: config.QUEUE_FIFO, queues: options.queues });
     const limits = { self: service, maxSkewMs: config.MAX_CLOCK_SKEW_SECONDS * 1000, maxAgeMs: config.MESSAGE_MAX_AGE_SECONDS * 1000 };
     const crypto = options.crypto
@@ -111,6 +169,8 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
       keys,
       crypto,
       audit,
+      checkpoints,
+      checkpointStore: store,
       sqs,
       queues,
       metrics: createMetrics(service),
@@ -118,14 +178,17 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
       emergency,
       hash: (value) => hashId(config.HMAC_KEY, value),
       close: async () => {
+        await checkpoints.stop().catch((err: unknown) => logger.error({ code: (err as { code?: string }).code }, 'last audit checkpoint failed'));
         await crypto.close();
         await audit.close();
         sqs.destroy();
+        s3?.destroy();
       },
     };
   } catch (err) {
     await audit.close();
     sqs.destroy();
+    s3?.destroy();
     throw err;
   }
 }
