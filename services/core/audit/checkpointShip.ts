@@ -1,4 +1,4 @@
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { SignedCheckpoint } from './checkpoint.ts';
 import type { CheckpointSink } from './checkpointer.ts';
 
