@@ -93,6 +93,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
       tls: tlsOf(config),
       publicBaseUrl: config.PUBLIC_BASE_URL,
       trustProxy: config.TRUST_PROXY,
+      authFailures: rt.authFailures,
     });
 
     const consumers = [inboxConsumer, ...(sms ? [sms.consumer] : [])];

@@ -81,6 +81,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       tls: tlsOf(config),
       publicBaseUrl: config.PUBLIC_BASE_URL,
       trustProxy: config.TRUST_PROXY,
+      authFailures: rt.authFailures,
     });
 
     rt.emergency.onChange((active) => (active ? consumer.pause() : consumer.resume()));

@@ -6,6 +6,7 @@ import { createCheckpointer, type Checkpointer } from '../audit/checkpointer.ts'
 import { parseS3Uri, s3CheckpointSink } from '../audit/checkpointShip.ts';
 import { checkpointStore, type CheckpointStore } from '../audit/checkpointStore.ts';
 import { checkTrailAtStart } from '../audit/startCheck.ts';
+import { createAuthFailureLimiter, type AuthFailureLimiter } from '../http/authFailures.ts';
 import { loadServiceKeys, type ServiceKeys } from '../keys/load.ts';
 import { createLogger, hashId } from '../log/logger.ts';
 import { createMetrics, type Metrics } from '../metrics/registry.ts';
@@ -31,6 +32,8 @@ export interface RuntimeConfig {
   AUDIT_CHECKPOINT_S3_URI?: string | undefined;
   AUDIT_CHECKPOINT_S3_ENDPOINT?: string | undefined;
   AUDIT_ACCEPT_BROKEN_TRAIL?: string | undefined;
+  AUTH_FAILURE_LIMIT: number;
+  AUTH_FAILURE_WINDOW_SECONDS: number;
   HMAC_KEY: string;
   MAX_CLOCK_SKEW_SECONDS: number;
   MESSAGE_MAX_AGE_SECONDS: number;
@@ -55,6 +58,8 @@ export interface Runtime<Q extends LogicalQueue> {
   checkpoints: Checkpointer;
   /** The checkpoint file (own and witnessed checkpoints). */
   checkpointStore: CheckpointStore;
+  /** Failed authentications per source: limited (429) and aggregated into few audit lines. */
+  authFailures: AuthFailureLimiter;
   /** The SQS client. */
   sqs: SQSClient;
   /** URLs of the queues this service uses. */
@@ -120,6 +125,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
     ship: s3 && s3Location ? s3CheckpointSink(s3, s3Location) : undefined,
     logger,
   });
+  const authFailures = createAuthFailureLimiter({ audit, limit: config.AUTH_FAILURE_LIMIT, windowMs: config.AUTH_FAILURE_WINDOW_SECONDS * 1000, logger });
   try {
     if (trail.status === 'overridden') {
       await audit.record({
@@ -171,6 +177,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
       audit,
       checkpoints,
       checkpointStore: store,
+      authFailures,
       sqs,
       queues,
       metrics: createMetrics(service),
@@ -178,6 +185,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
       emergency,
       hash: (value) => hashId(config.HMAC_KEY, value),
       close: async () => {
+        await authFailures.close();
         await checkpoints.stop().catch((err: unknown) => logger.error({ code: (err as { code?: string }).code }, 'last audit checkpoint failed'));
         await crypto.close();
         await audit.close();
@@ -186,6 +194,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
       },
     };
   } catch (err) {
+    await authFailures.close();
     await audit.close();
     sqs.destroy();
     s3?.destroy();
