@@ -71,7 +71,7 @@ describe('care-relay audit verify', () => {
     expect(r.stdout).toMatch(/\(forged checkpoint\)\n$/);
   });
 
-  it('checks the peer\'s witnessed checkpoints with --witness', () => {
+  it('checks the checkpoints the peer witnessed, with --witness', () => {
     const r = cli('verify', join(dir, 'good.jsonl'), '--key', keys.app.dir, '--witness', join(dir, 'iface.jsonl'));
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^line 3: hash differs from the checkpoint witnessed by interface at \S+ \(trail rewritten\)\n$/);

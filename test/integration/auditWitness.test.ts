@@ -41,7 +41,7 @@ afterAll(async () => {
 });
 
 describe('audit checkpoints witnessed over the relay', () => {
-  it('each service records the other\'s signed checkpoints (audit.witnessed, its checkpoint file), never in the inbox or at the EMR', async () => {
+  it('each service records the signed checkpoints of the other (audit.witnessed, its checkpoint file), never in the inbox or at the EMR', async () => {
     const files = { iface: stack.env.iface.AUDIT_FILE!, app: stack.env.app.AUDIT_FILE! };
     const witnessedBy = async (file: string, peer: string) => (await trail(file)).filter((l) => l.action === 'audit.witnessed' && l.details?.service === peer);
     const byIface = await waitFor(async () => ((await witnessedBy(files.iface, 'app')).length >= 2 ? witnessedBy(files.iface, 'app') : undefined), { what: 'interface witnesses app checkpoints' });
