@@ -5,7 +5,7 @@
 const groups: Record<string, { file: string; summary: string }> = {
   keys: { file: './keys.ts', summary: 'create, inspect and rotate OpenPGP keys' },
   queues: { file: './queues.ts', summary: 'create the SQS queues, DLQs and quarantine queues' },
-  audit: { file: './audit.ts', summary: 'verify the hash chain of an audit trail' },
+  audit: { file: './audit.ts', summary: 'verify an audit trail: hash chain and signed checkpoints' },
   sms: { file: './sms.ts', summary: 'SignalWire tools (sweep: redact historical messages)' },
   dev: { file: './dev.ts', summary: 'run everything locally (what `npm start` does)' },
 };
