@@ -1,9 +1,8 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from 'pino';
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { openAuditLog, type AuditLog } from '../audit/auditLog.ts';
-import { createCheckpointer, type Checkpointer } from '../audit/checkpointer.ts';
-import { parseS3Uri, s3CheckpointSink } from '../audit/checkpointShip.ts';
+import { createCheckpointer, type Checkpointer, type CheckpointSink } from '../audit/checkpointer.ts';
 import { checkpointStore, type CheckpointStore } from '../audit/checkpointStore.ts';
 import { checkTrailAtStart } from '../audit/startCheck.ts';
 import { createAuthFailureLimiter, type AuthFailureLimiter } from '../http/authFailures.ts';
@@ -111,10 +110,16 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
   });
   const audit = await openAuditLog({ file: config.AUDIT_FILE, service });
   const sqs = createSqsClient({ region: config.AWS_REGION, ...(config.SQS_ENDPOINT ? { endpoint: config.SQS_ENDPOINT } : {}) });
-  const s3Location = config.AUDIT_CHECKPOINT_S3_URI ? parseS3Uri(config.AUDIT_CHECKPOINT_S3_URI) : undefined;
-  const s3 = s3Location
-    ? new S3Client({ region: config.AWS_REGION, forcePathStyle: true, ...(config.AUDIT_CHECKPOINT_S3_ENDPOINT ? { endpoint: config.AUDIT_CHECKPOINT_S3_ENDPOINT } : {}) })
-    : undefined;
+  // Loaded only when configured: the S3 client is a large module and most deployments start without it.
+  let s3: S3Client | undefined;
+  let ship: CheckpointSink | undefined;
+  if (config.AUDIT_CHECKPOINT_S3_URI) {
+    const { parseS3Uri, s3CheckpointSink } = await import('../audit/checkpointShip.ts');
+    const { S3Client: Client } = await import('@aws-sdk/client-s3');
+    const location = parseS3Uri(config.AUDIT_CHECKPOINT_S3_URI)!;
+    s3 = new Client({ region: config.AWS_REGION, forcePathStyle: true, ...(config.AUDIT_CHECKPOINT_S3_ENDPOINT ? { endpoint: config.AUDIT_CHECKPOINT_S3_ENDPOINT } : {}) });
+    ship = s3CheckpointSink(s3, location);
+  }
   const store = checkpointStore(checkpointFile);
   const checkpoints = createCheckpointer({
     service,
@@ -122,7 +127,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
     key: keys.own.current,
     store,
     intervalMs: config.AUDIT_CHECKPOINT_INTERVAL_SECONDS * 1000,
-    ship: s3 && s3Location ? s3CheckpointSink(s3, s3Location) : undefined,
+    ship,
     logger,
   });
   const authFailures = createAuthFailureLimiter({ audit, limit: config.AUTH_FAILURE_LIMIT, windowMs: config.AUTH_FAILURE_WINDOW_SECONDS * 1000, logger });
