@@ -33,7 +33,7 @@ beforeAll(async () => {
     ifaceEnv: every,
     appEnv: { ...every, AUDIT_CHECKPOINT_S3_URI: `s3://${bucket}/checkpoints`, AUDIT_CHECKPOINT_S3_ENDPOINT: sqs.endpoint },
   });
-});
+}, 120_000);
 afterAll(async () => {
   await stack?.stop();
   s3?.destroy();
@@ -44,8 +44,8 @@ describe('audit checkpoints witnessed over the relay', () => {
   it('each service records the signed checkpoints of the other (audit.witnessed, its checkpoint file), never in the inbox or at the EMR', async () => {
     const files = { iface: stack.env.iface.AUDIT_FILE!, app: stack.env.app.AUDIT_FILE! };
     const witnessedBy = async (file: string, peer: string) => (await trail(file)).filter((l) => l.action === 'audit.witnessed' && l.details?.service === peer);
-    const byIface = await waitFor(async () => ((await witnessedBy(files.iface, 'app')).length >= 2 ? witnessedBy(files.iface, 'app') : undefined), { what: 'interface witnesses app checkpoints' });
-    await waitFor(async () => (await witnessedBy(files.app, 'interface')).length >= 2, { what: 'app witnesses interface checkpoints' });
+    const byIface = await waitFor(async () => ((await witnessedBy(files.iface, 'app')).length >= 2 ? witnessedBy(files.iface, 'app') : undefined), { what: 'interface witnesses app checkpoints', timeoutMs: 30_000 });
+    await waitFor(async () => (await witnessedBy(files.app, 'interface')).length >= 2, { what: 'app witnesses interface checkpoints', timeoutMs: 30_000 });
 
     // What the interface witnessed is exactly what the app signed in its own checkpoint file.
     const appCheckpoints = await readCheckpointFile(`${files.app}.checkpoints`);
@@ -69,7 +69,7 @@ describe('audit checkpoints witnessed over the relay', () => {
     const listed = await waitFor(async () => {
       const r = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'checkpoints/app/' }));
       return (r.Contents?.length ?? 0) >= 2 ? r.Contents : undefined;
-    }, { what: 'checkpoints in S3' });
+    }, { what: 'checkpoints in S3', timeoutMs: 30_000 });
     const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: listed[0]!.Key! }));
     const shipped = JSON.parse(await object.Body!.transformToString()) as { checkpoint: { service: string; seq: number; at: string } };
     expect(shipped.checkpoint.service).toBe('app');
@@ -108,5 +108,5 @@ describe('audit checkpoints witnessed over the relay', () => {
     expect(fresh[0]).toMatchObject({ seq: 1, action: 'audit.override', actor: 'operator', resourceId: digest, details: { reason: expect.stringMatching(/trail rewritten/) } });
     expect(await stat(`${files.app}.broken-${digest.slice(0, 16)}`)).toBeTruthy();
     expect(fresh[1]).toMatchObject({ action: 'key.loaded' });
-  });
+  }, 120_000);
 });

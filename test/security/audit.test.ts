@@ -143,5 +143,5 @@ describe('audit trail written by the running services', () => {
     kept.splice(index, 1);
     await writeFile(deleted, kept.join('\n'));
     expect(careRelay('audit', 'verify', deleted, '--chain-only').stdout).toBe(`line ${index + 1}: seq ${index + 2}, expected ${index + 1}\n`);
-  });
+  }, 90_000);
 });

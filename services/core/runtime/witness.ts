@@ -36,9 +36,14 @@ export function witnessEffect<Q extends LogicalQueue>(rt: Runtime<Q>): EnvelopeE
   };
 }
 
-/** Starts the runtime's periodic checkpoints, each also sent to the peer on `outbound` as an `audit.checkpoint` envelope. */
+/**
+ * Starts the runtime's periodic checkpoints, each also sent to the peer on `outbound` as an
+ * `audit.checkpoint` envelope. Not while emergency mode is on: nothing new goes on the relay
+ * then (the checkpoint is still signed, stored and shipped); the first one after it goes out.
+ */
 export function startWitnessing<Q extends LogicalQueue>(rt: Runtime<Q>, outbound: Outbound): void {
   rt.checkpoints.start(async (signed) => {
+    if (rt.emergency.active) return;
     await outbound.send({
       kind: CHECKPOINT_KIND,
       contentType: 'application/json',
