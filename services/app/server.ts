@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { AuditSink } from '../core/audit/types.ts';
 import { authPlugin, type TokenStore } from '../core/http/auth.ts';
+import type { AuthFailureLimiter } from '../core/http/authFailures.ts';
 import { createServiceServer, type ServiceServerOptions } from '../core/runtime/serviceServer.ts';
 import type { IdempotencyCache } from '../core/relay/idempotency.ts';
 import type { Outbound } from '../core/relay/outbound.ts';
@@ -30,6 +31,8 @@ export interface AppServerOptions extends Omit<ServiceServerOptions, 'title' | '
   smsRoutes?: FastifyPluginAsync;
   /** Public, signature-checked SignalWire webhook routes, when SMS is configured. */
   smsWebhook?: FastifyPluginAsync;
+  /** Failed-authentication limiter of the service (429 and aggregated audit lines). */
+  authFailures?: AuthFailureLimiter | undefined;
 }
 
 /** Builds the app service's fastify instance (not listening yet). */
@@ -37,7 +40,7 @@ export async function buildAppServer(options: AppServerOptions): Promise<Fastify
   const app = await createServiceServer({ ...options, title: 'care-relay app', description: 'Inbox of decrypted submissions, chart updates to the EMR, and SMS with redaction.' });
   if (options.smsWebhook) await app.register(options.smsWebhook);
   await app.register(async (api) => {
-    await api.register(authPlugin, { tokens: options.tokens, audit: options.audit });
+    await api.register(authPlugin, { tokens: options.tokens, audit: options.audit, failures: options.authFailures });
     await api.register(inboxRoutes, { inbox: options.inbox, audit: options.audit, emergency: options.emergency });
     await api.register(chartUpdateRoutes, { outbound: options.outbound, idempotency: options.idempotency, emergency: options.emergency, bodyLimit: options.bodyLimit });
     await api.register(adminRoutes, { emergency: options.emergency });

@@ -12,6 +12,8 @@ import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
 import { createOutboundPath } from '../core/runtime/outboundPath.ts';
 import { reloadAll } from '../core/runtime/reload.ts';
 import { httpOptionsOf } from '../core/runtime/serviceServer.ts';
+import { startWitnessing, witnessEffect } from '../core/runtime/witness.ts';
+import { CHECKPOINT_KIND } from '../core/audit/checkpoint.ts';
 import type { AppConfig } from './config.ts';
 import { inboxEffect } from './inbox/effect.ts';
 import { Inbox } from './inbox/inbox.ts';
@@ -74,10 +76,9 @@ export async function startAppService(config: AppConfig, options: StartAppOption
       const outbound = createOutboundPath(rt, { queue: 'app-to-interface', to: 'interface' });
       const inboxConsumer = createInboundConsumer(rt, config, {
         queue: 'interface-to-app',
-        kinds: ['care.submission'],
         // Backpressure: at most INBOX_CAPACITY records held; beyond that messages wait in SQS.
         maxInFlight: config.INBOX_CAPACITY,
-        effect: inboxEffect(inbox),
+        effects: { 'care.submission': inboxEffect(inbox), [CHECKPOINT_KIND]: witnessEffect(rt) },
       });
 
       const sms = config.SIGNALWIRE_PROJECT_ID ? createSms(config, rt) : undefined;
@@ -95,7 +96,9 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         bodyLimit: config.CHART_UPDATE_MAX_BODY_BYTES || MAX_PAYLOAD_BYTES,
         ...(sms ? { smsRoutes: sms.routes, smsWebhook: sms.webhook } : {}),
         ...httpOptionsOf(config),
+        authFailures: rt.authFailures,
       });
+      startWitnessing(rt, outbound);
 
       const consumers: ManagedConsumer[] = [
         { consumer: inboxConsumer, deadlineMs: Math.min(config.SHUTDOWN_DEADLINE_MS, INBOX_RELEASE_DEADLINE_MS) },

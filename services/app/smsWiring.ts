@@ -94,7 +94,7 @@ export function createSms(config: AppConfig, rt: Runtime<'app-sms-redaction'>): 
   };
 
   const webhook: FastifyPluginAsync = async (app: FastifyInstance) => {
-    await statusWebhook(app, { config: sms, enqueue, audit: rt.audit, logger: log, metrics });
+    await statusWebhook(app, { config: sms, enqueue, audit: rt.audit, failures: rt.authFailures, logger: log, metrics });
   };
 
   const consumer = createConsumer({

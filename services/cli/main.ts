@@ -7,7 +7,7 @@ const groups: Record<string, { file: string; summary: string }> = {
   queues: { file: './queues.ts', summary: 'create the SQS queues, DLQs and quarantine queues' },
   deploy: { file: './deploy.ts', summary: 'prepare keys, passphrases, HMAC keys and tokens for docker compose' },
   tokens: { file: './tokens.ts', summary: 'add, revoke and list partner, app and admin bearer tokens' },
-  audit: { file: './audit.ts', summary: 'verify the hash chain of an audit trail' },
+  audit: { file: './audit.ts', summary: 'verify an audit trail: hash chain and signed checkpoints' },
   sms: { file: './sms.ts', summary: 'SignalWire tools (sweep: redact historical messages)' },
   dev: { file: './dev.ts', summary: 'run everything locally (what `npm start` does)' },
 };

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AuditSink } from '../core/audit/types.ts';
 import { authPlugin, type TokenStore } from '../core/http/auth.ts';
+import type { AuthFailureLimiter } from '../core/http/authFailures.ts';
 import { createServiceServer, type ServiceServerOptions } from '../core/runtime/serviceServer.ts';
 import type { IdempotencyCache } from '../core/relay/idempotency.ts';
 import type { Outbound } from '../core/relay/outbound.ts';
@@ -25,6 +26,8 @@ export interface InterfaceServerOptions extends Omit<ServiceServerOptions, 'titl
   emergency: EmergencySwitch;
   /** Largest submission body. */
   bodyLimit: number;
+  /** Failed-authentication limiter of the service (429 and aggregated audit lines). */
+  authFailures?: AuthFailureLimiter | undefined;
 }
 
 /** Builds the interface service's fastify instance (not listening yet). */
@@ -37,11 +40,12 @@ export async function buildInterfaceServer(options: InterfaceServerOptions): Pro
     audit: options.audit,
     emergency: options.emergency,
     bodyLimit: options.bodyLimit,
+    authFailures: options.authFailures,
   });
   const admins = options.admins;
   if (admins) {
     await app.register(async (scope) => {
-      await scope.register(authPlugin, { tokens: admins, audit: options.audit });
+      await scope.register(authPlugin, { tokens: admins, audit: options.audit, failures: options.authFailures });
       await scope.register(adminRoutes, { emergency: options.emergency });
     });
   }

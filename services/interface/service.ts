@@ -12,6 +12,8 @@ import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
 import { createOutboundPath } from '../core/runtime/outboundPath.ts';
 import { reloadAll } from '../core/runtime/reload.ts';
 import { httpOptionsOf } from '../core/runtime/serviceServer.ts';
+import { startWitnessing, witnessEffect } from '../core/runtime/witness.ts';
+import { CHECKPOINT_KIND } from '../core/audit/checkpoint.ts';
 import type { InterfaceConfig } from './config.ts';
 import { emrDeliveryEffect } from './delivery/handler.ts';
 import { createEmrClient } from './delivery/emrClient.ts';
@@ -66,9 +68,8 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       const emr = createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}) });
       const consumer = createInboundConsumer(rt, config, {
         queue: 'app-to-interface',
-        kinds: ['chart.update'],
         maxInFlight: config.EMR_CONCURRENCY,
-        effect: emrDeliveryEffect({ emr, audit: rt.audit, logger: rt.logger }),
+        effects: { 'chart.update': emrDeliveryEffect({ emr, audit: rt.audit, logger: rt.logger }), [CHECKPOINT_KIND]: witnessEffect(rt) },
       });
 
       const server = await buildInterfaceServer({
@@ -83,7 +84,9 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         checks: { running, queue: () => consumer.ready(), keys: () => rt.keys.own.current.isPrivate() },
         bodyLimit: config.INTAKE_MAX_BODY_BYTES || MAX_PAYLOAD_BYTES,
         ...httpOptionsOf(config),
+        authFailures: rt.authFailures,
       });
+      startWitnessing(rt, outbound);
       return { server, consumers: [{ consumer, deadlineMs: config.SHUTDOWN_DEADLINE_MS }], partners, admins };
     },
   });

@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../../core/audit/types.ts';
+import type { AuthFailureLimiter } from '../../core/http/authFailures.ts';
+import { httpErrors } from '../../core/http/errors.ts';
 import { hashId, silentLogger } from '../../core/log/logger.ts';
 import { SmsError } from './errors.ts';
 import { buildRedactionJob } from './redactionJob.ts';
@@ -18,6 +20,8 @@ export interface StatusWebhookOptions {
   enqueue: EnqueueRedaction;
   /** Audit trail: rejected callbacks are recorded as `auth.failure`. */
   audit?: AuditSink;
+  /** Limits and aggregates rejected callbacks per source (429 past the limit); each is one audit line when absent. */
+  failures?: AuthFailureLimiter | undefined;
   /** Logger (never given Body, To or From). */
   logger?: Logger;
   /** Counters. */
@@ -61,11 +65,17 @@ export async function statusWebhook(fastify: FastifyInstance, opts: StatusWebhoo
   async function reject(request: FastifyRequest, reply: FastifyReply, err: SmsError, reason: string, headers: Record<string, string> = {}) {
     metrics.inc('sms_webhook_rejected_total', { reason });
     log.warn({ reason, sourceIp: request.ip }, 'signalwire status callback rejected');
-    await opts.audit?.record({ action: 'auth.failure', actor: 'signalwire-webhook', resourceType: 'webhook', resourceId: STATUS_WEBHOOK_PATH, outcome: 'failure', sourceIp: request.ip, details: { reason } });
+    if (opts.failures) await opts.failures.fail(request.ip, { actor: 'signalwire-webhook', resourceType: 'webhook', resourceId: STATUS_WEBHOOK_PATH, reason });
+    else await opts.audit?.record({ action: 'auth.failure', actor: 'signalwire-webhook', resourceType: 'webhook', resourceId: STATUS_WEBHOOK_PATH, outcome: 'failure', sourceIp: request.ip, details: { reason } });
     return problem(reply, err, headers);
   }
 
   fastify.post(STATUS_WEBHOOK_PATH, { bodyLimit: opts.bodyLimit ?? 64 * 1024 }, async (request, reply) => {
+    const retryAfter = opts.failures?.refuse(request.ip) ?? 0;
+    if (retryAfter > 0) {
+      metrics.inc('sms_webhook_rejected_total', { reason: 'rate-limited' });
+      throw httpErrors.rateLimited(retryAfter);
+    }
     if (config.webhookBasicAuth) {
       // The scheme name is case-insensitive (RFC 9110 section 11.1).
       const credentials = /^basic[ \t]+([A-Za-z0-9+/=]*)[ \t]*$/i.exec(request.headers.authorization ?? '')?.[1];

@@ -19,6 +19,8 @@ export interface OpenAuditLogOptions {
 export interface AuditLog extends AuditSink {
   /** Path of the trail. */
   readonly file: string;
+  /** seq and hash of the last line that is durably written (what a checkpoint signs). */
+  head(): { seq: number; hash: string };
   /** Waits for queued records to be synced, then closes the file; later records reject. */
   close(): Promise<void>;
 }
@@ -28,6 +30,7 @@ const MAX_TAIL_LINE = 1024 * 1024;
 
 interface Pending {
   line: string;
+  head: { seq: number; hash: string };
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -62,6 +65,7 @@ export async function openAuditLog(options: OpenAuditLogOptions): Promise<AuditL
 
   let seq = last.seq;
   let prev = last.hash;
+  let durable = { seq: last.seq, hash: last.hash };
   let queue: Pending[] = [];
   let flushing: Promise<void> | undefined;
   let failure: AuditError | undefined;
@@ -74,6 +78,7 @@ export async function openAuditLog(options: OpenAuditLogOptions): Promise<AuditL
       try {
         await fh.appendFile(batch.map((p) => p.line).join(''), 'utf8');
         await fh.datasync();
+        durable = batch.at(-1)!.head;
         for (const p of batch) p.resolve();
       } catch (err) {
         // The file's tail is now unknown: fail closed rather than fork the chain.
@@ -87,6 +92,7 @@ export async function openAuditLog(options: OpenAuditLogOptions): Promise<AuditL
 
   return {
     file,
+    head: () => ({ ...durable }),
     record(event: AuditEvent): Promise<void> {
       if (failure) return Promise.reject(failure);
       if (closed) return Promise.reject(new AuditError('CR_AUDIT_CLOSED', `audit trail ${file}: closed`));
@@ -108,7 +114,7 @@ export async function openAuditLog(options: OpenAuditLogOptions): Promise<AuditL
       seq = entry.seq;
       prev = entry.hash;
       return new Promise<void>((resolve, reject) => {
-        queue.push({ line, resolve, reject });
+        queue.push({ line, head: { seq: entry.seq, hash: entry.hash }, resolve, reject });
         flushing ??= flush();
       });
     },

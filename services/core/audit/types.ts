@@ -20,7 +20,9 @@ export type AuditAction =
   | 'key.loaded'
   | 'emergency.changed'
   | 'config.reloaded'
-  | 'config.reload_failed';
+  | 'config.reload_failed'
+  | 'audit.override'
+  | 'audit.witnessed';
 
 /** One audit event as a caller records it; the trail adds time, sequence and chain hash. */
 export interface AuditEvent {

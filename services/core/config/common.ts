@@ -51,6 +51,20 @@ export const commonEnvShape = {
   TRUST_PROXY: envVar.trustProxy(),
   /** The audit trail file (JSON lines, hash-chained). */
   AUDIT_FILE: z.string({ error: 'required: where the audit trail is written' }).min(1),
+  /** Append-only file of signed checkpoints (own and witnessed); default `<AUDIT_FILE>.checkpoints`. */
+  AUDIT_CHECKPOINT_FILE: z.string().min(1).optional(),
+  /** Seconds between signed checkpoints of the trail's head (also signed at start and shutdown). */
+  AUDIT_CHECKPOINT_INTERVAL_SECONDS: envVar.int(300, 1, 86_400),
+  /** Copy each checkpoint off the host to this S3 location (`s3://bucket/prefix`); unset = local file only. */
+  AUDIT_CHECKPOINT_S3_URI: z.string().regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, 'expected s3://bucket/prefix').optional(),
+  /** S3 endpoint for the checkpoint copies; unset means AWS's regional endpoint. */
+  AUDIT_CHECKPOINT_S3_ENDPOINT: envVar.url().optional(),
+  /** Operator override: the sha256 of a trail that does not verify, to archive it and start a new one (audited). */
+  AUDIT_ACCEPT_BROKEN_TRAIL: z.string().regex(/^[0-9a-f]{64}$/, 'expected the 64 hex sha256 that the start error printed').optional(),
+  /** Failed authentications per source and window before further requests from it get 429. */
+  AUTH_FAILURE_LIMIT: envVar.int(10, 1, 100_000),
+  /** Window of AUTH_FAILURE_LIMIT, and of the aggregated `auth.failure` audit line, in seconds. */
+  AUTH_FAILURE_WINDOW_SECONDS: envVar.int(60, 1, 86_400),
   /** Key for HMAC-hashing identifiers in logs and audit (or HMAC_KEY_FILE); at least 32 characters. */
   HMAC_KEY: z.string({ error: 'required (or HMAC_KEY_FILE)' }).min(32, 'expected at least 32 characters'),
   /** Start in emergency mode (a switch made at start: it overrides the persisted state). */

@@ -5,6 +5,7 @@ import fp from 'fastify-plugin';
 import { z } from 'zod';
 import { fromCatalogue, RelayError } from '../errors/relayError.ts';
 import type { AuditSink } from '../audit/types.ts';
+import type { AuthFailureLimiter } from './authFailures.ts';
 import { HTTP_SETUP_ERRORS, httpErrors } from './errors.ts';
 
 /** Who made an authenticated request: the token's name and roles. */
@@ -143,6 +144,8 @@ export interface AuthPluginOptions {
   tokens: TokenStore<TokenEntry>;
   /** Where each authentication decision is recorded. */
   audit: AuditSink;
+  /** Limits and aggregates failed authentications per source (429 past the limit); each failure is one line when absent. */
+  failures?: AuthFailureLimiter | undefined;
 }
 
 function rolesOf(config: { role?: string | readonly string[] }): readonly string[] {
@@ -163,11 +166,12 @@ export function bearerToken(request: FastifyRequest): string | undefined {
  * `config: { public: true }`, else registration fails. Runs on `onRequest`, before the body
  * is read. 401 for a missing or unknown token, 403 for a missing role; every decision is
  * audited (`auth.success`, `auth.failure`, `auth.forbidden`) with the token name or
- * `anonymous` and the source IP. Sets `request.principal`.
+ * `anonymous` and the source IP; with `failures`, failed ones are aggregated per source and a
+ * source past the limit gets 429. Sets `request.principal`.
  */
 export const authPlugin: FastifyPluginAsync<AuthPluginOptions> = fp(
   async (app: FastifyInstance, options: AuthPluginOptions) => {
-    const { tokens, audit } = options;
+    const { tokens, audit, failures } = options;
     app.decorateRequest('principal', null);
 
     app.addHook('onRoute', (route: RouteOptions) => {
@@ -186,11 +190,15 @@ export const authPlugin: FastifyPluginAsync<AuthPluginOptions> = fp(
       const required = rolesOf(config);
       const resourceId = `${request.method} ${request.routeOptions.url}`;
       const base = { resourceType: 'route', resourceId, sourceIp: request.ip } as const;
+      // A source that failed too often in its window is refused before its token is even looked at.
+      const retryAfter = failures?.refuse(request.ip) ?? 0;
+      if (retryAfter > 0) throw httpErrors.rateLimited(retryAfter);
       const token = bearerToken(request);
       const entry = token === undefined ? undefined : tokens.lookup(token);
       if (entry === undefined) {
         const reason = token === undefined ? 'missing' : 'invalid';
-        await audit.record({ ...base, action: 'auth.failure', actor: 'anonymous', outcome: 'failure', details: { reason } });
+        if (failures) await failures.fail(request.ip, { actor: 'anonymous', resourceType: base.resourceType, resourceId, reason });
+        else await audit.record({ ...base, action: 'auth.failure', actor: 'anonymous', outcome: 'failure', details: { reason } });
         throw token === undefined ? httpErrors.authMissing() : httpErrors.authInvalid();
       }
       if (required.length > 0 && !required.some((r) => entry.roles.includes(r))) {

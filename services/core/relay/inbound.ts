@@ -11,16 +11,17 @@ import { RELAY_ERRORS } from './errors.ts';
 /** Applies an opened envelope: the effect of a message (inbox hold, EMR delivery). */
 export type EnvelopeEffect = (envelope: Envelope, message: ReceivedMessage, signal: AbortSignal) => Promise<HandlerResult>;
 
+/** What each envelope kind accepted on a queue does: kind → effect. A kind not listed is quarantined. */
+export type EnvelopeEffects = Readonly<Record<string, EnvelopeEffect>>;
+
 /** Options for {@link createInboundHandler}. */
 export interface InboundOptions {
   /** Opens envelopes. */
   crypto: RelayCrypto;
   /** The logical queue received from. */
   queue: string;
-  /** Kinds this service accepts on that queue; anything else is quarantined. */
-  kinds: readonly string[];
-  /** What to do with a valid envelope. */
-  effect: EnvelopeEffect;
+  /** The kinds this service accepts on that queue and what each does; any other kind is quarantined. */
+  effects: EnvelopeEffects;
   /** This service's name, the audit actor. */
   service: string;
   /** Audit sink for `message.received`. */
@@ -46,10 +47,10 @@ function boundedIdSet(limit: number): { has(id: string): boolean; add(id: string
 
 /**
  * The consumer handler both services use: check the wire attributes, open (decrypt,
- * verify, check), then apply the effect. Every permanent failure quarantines with its
- * code as the reason; the ciphertext is never logged. `message.received` is audited on
- * this process's first successful open of an envelope, whatever SQS's receive count (a
- * receive by an abandoned poll still counts there, though nothing read the message).
+ * verify, check), then apply the effect of the envelope's kind. Every permanent failure
+ * quarantines with its code as the reason; the ciphertext is never logged. `message.received`
+ * is audited on this process's first successful open of an envelope, whatever SQS's receive
+ * count (a receive by an abandoned poll still counts there, though nothing read the message).
  */
 export function createInboundHandler(options: InboundOptions): MessageHandler {
   const log = options.logger ?? silentLogger;
@@ -72,7 +73,8 @@ export function createInboundHandler(options: InboundOptions): MessageHandler {
       // The clear attribute must match the signed id, or dedupe could be steered from outside.
       return { status: 'quarantine', reason: RELAY_ERRORS.CR_ENVELOPE_ID_MISMATCH.code };
     }
-    if (!options.kinds.includes(envelope.kind)) return { status: 'quarantine', reason: RELAY_ERRORS.CR_ENVELOPE_UNEXPECTED_KIND.code };
+    const effect = Object.hasOwn(options.effects, envelope.kind) ? options.effects[envelope.kind] : undefined;
+    if (!effect) return { status: 'quarantine', reason: RELAY_ERRORS.CR_ENVELOPE_UNEXPECTED_KIND.code };
     if (!audited.has(envelope.id)) {
       await audit.record({
         action: 'message.received',
@@ -85,6 +87,6 @@ export function createInboundHandler(options: InboundOptions): MessageHandler {
       // Remembered only once written: a failed audit write is retried with the message.
       audited.add(envelope.id);
     }
-    return options.effect(envelope, message, signal);
+    return effect(envelope, message, signal);
   };
 }

@@ -1,4 +1,4 @@
-import { createInboundHandler, type EnvelopeEffect } from '../relay/inbound.ts';
+import { createInboundHandler, type EnvelopeEffects } from '../relay/inbound.ts';
 import { createConsumer, type Consumer } from '../transport/consumer.ts';
 import type { LogicalQueue } from '../transport/queues.ts';
 import type { Runtime } from './runtime.ts';
@@ -13,17 +13,15 @@ export interface ConsumerConfig {
 export interface InboundConsumerOptions<Q extends LogicalQueue> {
   /** The queue received from. */
   queue: Q;
-  /** Envelope kinds accepted on it; any other is quarantined. */
-  kinds: readonly string[];
-  /** What a valid envelope does (hold in the inbox, deliver to the EMR). */
-  effect: EnvelopeEffect;
+  /** Envelope kind → what it does (hold in the inbox, deliver to the EMR, witness a checkpoint); any other kind is quarantined. */
+  effects: EnvelopeEffects;
   /** Messages held at once (backpressure bound). */
   maxInFlight: number;
 }
 
 /**
  * A consumer of sealed envelopes on one of the runtime's queues: opened with the
- * runtime's crypto, checked, then applied by `effect`; duplicates recognised with the
+ * runtime's crypto, checked, then applied by the effect of its kind; duplicates recognised with the
  * runtime's shared set; failures quarantined, audited and counted.
  */
 export function createInboundConsumer<Q extends LogicalQueue>(rt: Runtime<Q>, config: ConsumerConfig, options: InboundConsumerOptions<Q>): Consumer {
@@ -41,11 +39,10 @@ export function createInboundConsumer<Q extends LogicalQueue>(rt: Runtime<Q>, co
     handler: createInboundHandler({
       crypto: rt.crypto,
       queue: options.queue,
-      kinds: options.kinds,
+      effects: options.effects,
       service: rt.service,
       audit: rt.audit,
       logger: rt.logger,
-      effect: options.effect,
     }),
   });
 }

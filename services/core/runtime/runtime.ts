@@ -1,6 +1,11 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from 'pino';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { openAuditLog, type AuditLog } from '../audit/auditLog.ts';
+import { createCheckpointer, type Checkpointer, type CheckpointSink } from '../audit/checkpointer.ts';
+import { checkpointStore, type CheckpointStore } from '../audit/checkpointStore.ts';
+import { checkTrailAtStart } from '../audit/startCheck.ts';
+import { createAuthFailureLimiter, type AuthFailureLimiter } from '../http/authFailures.ts';
 import { loadServiceKeys, type ServiceKeys } from '../keys/load.ts';
 import { createLogger, hashId } from '../log/logger.ts';
 import { createMetrics, type Metrics } from '../metrics/registry.ts';
@@ -22,6 +27,13 @@ export interface RuntimeConfig {
   QUEUE_PREFIX: string;
   QUEUE_FIFO: boolean;
   AUDIT_FILE: string;
+  AUDIT_CHECKPOINT_FILE?: string | undefined;
+  AUDIT_CHECKPOINT_INTERVAL_SECONDS: number;
+  AUDIT_CHECKPOINT_S3_URI?: string | undefined;
+  AUDIT_CHECKPOINT_S3_ENDPOINT?: string | undefined;
+  AUDIT_ACCEPT_BROKEN_TRAIL?: string | undefined;
+  AUTH_FAILURE_LIMIT: number;
+  AUTH_FAILURE_WINDOW_SECONDS: number;
   HMAC_KEY: string;
   MAX_CLOCK_SKEW_SECONDS: number;
   MESSAGE_MAX_AGE_SECONDS: number;
@@ -44,6 +56,12 @@ export interface Runtime<Q extends LogicalQueue> {
   crypto: RelayCrypto;
   /** The audit trail. */
   audit: AuditLog;
+  /** Signs the trail's head at start, every AUDIT_CHECKPOINT_INTERVAL_SECONDS and at close. */
+  checkpoints: Checkpointer;
+  /** The checkpoint file (own and witnessed checkpoints). */
+  checkpointStore: CheckpointStore;
+  /** Failed authentications per source: limited (429) and aggregated into few audit lines. */
+  authFailures: AuthFailureLimiter;
   /** The SQS client. */
   sqs: SQSClient;
   /** URLs of the queues this service uses. */
@@ -56,7 +74,7 @@ export interface Runtime<Q extends LogicalQueue> {
   emergency: EmergencySwitch;
   /** HMAC of an identifier for logs and audit. */
   hash(value: string): string;
-  /** Closes what the runtime opened (crypto workers, audit file, SQS client). */
+  /** Signs a last checkpoint, then closes what the runtime opened (crypto workers, audit file, SQS client). */
   close(): Promise<void>;
 }
 
@@ -77,7 +95,9 @@ export interface StartRuntimeOptions<Q extends LogicalQueue> {
 }
 
 /**
- * Builds a service's runtime: loads and audits its keys, opens the audit trail,
+ * Builds a service's runtime: loads its keys, verifies the audit trail against its signed
+ * checkpoints (refusing to start on a trail that does not verify, unless the operator's
+ * AUDIT_ACCEPT_BROKEN_TRAIL names it), opens it, audits the keys, signs a start checkpoint,
  * resolves its queues (failing with the missing queue's name) and sets up metrics.
  * Any failure is one clear error; nothing is left half-open.
  */
@@ -85,10 +105,58 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
   const { config, service } = options;
   const logger = options.logger ?? createLogger({ service, level: config.LOG_LEVEL });
   const keys = await loadServiceKeys({ dir: config.KEYS_DIR, passphrase: config.KEY_PASSPHRASE });
+  const checkpointFile = config.AUDIT_CHECKPOINT_FILE ?? `${config.AUDIT_FILE}.checkpoints`;
+  const trail = await checkTrailAtStart({
+    file: config.AUDIT_FILE,
+    checkpointFile,
+    service,
+    keys: [keys.own.current, ...keys.own.older].map((k) => k.toPublic()),
+    acceptDigest: config.AUDIT_ACCEPT_BROKEN_TRAIL,
+  });
   const audit = await openAuditLog({ file: config.AUDIT_FILE, service });
   const sqs = createSqsClient({ region: config.AWS_REGION, ...(config.SQS_ENDPOINT ? { endpoint: config.SQS_ENDPOINT } : {}) });
   let crypto: RelayCrypto | undefined;
+  // Loaded only when configured: the S3 client is a large module and most deployments start without it.
+  let s3: S3Client | undefined;
+  let ship: CheckpointSink | undefined;
+  if (config.AUDIT_CHECKPOINT_S3_URI) {
+    const { parseS3Uri, s3CheckpointSink } = await import('../audit/checkpointShip.ts');
+    const { S3Client: Client } = await import('@aws-sdk/client-s3');
+    const location = parseS3Uri(config.AUDIT_CHECKPOINT_S3_URI)!;
+    s3 = new Client({ region: config.AWS_REGION, forcePathStyle: true, ...(config.AUDIT_CHECKPOINT_S3_ENDPOINT ? { endpoint: config.AUDIT_CHECKPOINT_S3_ENDPOINT } : {}) });
+    ship = s3CheckpointSink(s3, location);
+  }
+  const store = checkpointStore(checkpointFile);
+  const checkpoints = createCheckpointer({
+    service,
+    audit,
+    key: keys.own.current,
+    store,
+    intervalMs: config.AUDIT_CHECKPOINT_INTERVAL_SECONDS * 1000,
+    ship,
+    logger,
+  });
+  const authFailures = createAuthFailureLimiter({ audit, limit: config.AUTH_FAILURE_LIMIT, windowMs: config.AUTH_FAILURE_WINDOW_SECONDS * 1000, logger });
   try {
+    if (trail.status === 'overridden') {
+      await audit.record({
+        action: 'audit.override',
+        actor: 'operator',
+        resourceType: 'audit-trail',
+        resourceId: trail.digest,
+        outcome: 'success',
+        details: {
+          reason: trail.reason,
+          previousSeq: trail.head.seq,
+          previousHash: trail.head.hash,
+          ...(trail.archived.trail ? { archivedTrail: trail.archived.trail } : {}),
+          ...(trail.archived.checkpoints ? { archivedCheckpoints: trail.archived.checkpoints } : {}),
+        },
+      });
+      logger.warn({ digest: trail.digest, archived: trail.archived.trail }, 'audit trail did not verify: archived by AUDIT_ACCEPT_BROKEN_TRAIL, new trail started');
+    } else if (trail.unusedOverride) {
+      logger.warn('AUDIT_ACCEPT_BROKEN_TRAIL is set but the trail verifies: ignored; remove it');
+    }
     await audit.record({
       action: 'key.loaded',
       actor: service,
@@ -98,6 +166,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
       details: { older: keys.own.older.length, peers: keys.peers.pinned.map((p) => p.fingerprint).join(',') },
     });
     logger.info({ fingerprint: keys.own.fingerprint, peers: keys.peers.pinned.length }, 'keys loaded');
+    await checkpoints.checkpoint('start');
     const queues = await resolveQueues(sqs, { prefix: config.QUEUE_PREFIX, fifo: config.QUEUE_FIFO, queues: options.queues });
     const limits = { self: service, maxSkewMs: config.MAX_CLOCK_SKEW_SECONDS * 1000, maxAgeMs: config.MESSAGE_MAX_AGE_SECONDS * 1000 };
     const relayCrypto = options.crypto
@@ -106,10 +175,10 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
         ? await createCryptoPool({ keysDir: config.KEYS_DIR, passphrase: config.KEY_PASSPHRASE, limits, threads: config.CRYPTO_WORKERS! })
         : localCrypto(keys, limits);
     crypto = relayCrypto;
-    const store = options.emergencyStore ?? fileEmergencyStore(config.EMERGENCY_STATE_FILE ?? defaultEmergencyStateFile(config.AUDIT_FILE));
+    const emergencyStore = options.emergencyStore ?? fileEmergencyStore(config.EMERGENCY_STATE_FILE ?? defaultEmergencyStateFile(config.AUDIT_FILE));
     // An unreadable or invalid state throws here: the service does not start (fail closed).
-    const persisted = await store.load();
-    const emergency = new EmergencySwitch(persisted ?? false, audit, service, store);
+    const persisted = await emergencyStore.load();
+    const emergency = new EmergencySwitch(persisted ?? false, audit, service, emergencyStore);
     // EMERGENCY_MODE=true is a switch made at this start (actor `config`), so it is newer than
     // any persisted state; otherwise the persisted state stands until an admin changes it.
     if (config.EMERGENCY_MODE) {
@@ -124,6 +193,9 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
       keys,
       crypto: relayCrypto,
       audit,
+      checkpoints,
+      checkpointStore: store,
+      authFailures,
       sqs,
       queues,
       metrics: createMetrics(service),
@@ -131,16 +203,21 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
       emergency,
       hash: (value) => hashId(config.HMAC_KEY, value),
       close: async () => {
+        await authFailures.close();
+        await checkpoints.stop().catch((err: unknown) => logger.error({ code: (err as { code?: string }).code }, 'last audit checkpoint failed'));
         await relayCrypto.close();
         await audit.close();
         sqs.destroy();
+        s3?.destroy();
       },
     };
   } catch (err) {
     // Whatever was opened is closed again, the crypto worker pool included.
     await crypto?.close();
+    await authFailures.close();
     await audit.close();
     sqs.destroy();
+    s3?.destroy();
     throw err;
   }
 }

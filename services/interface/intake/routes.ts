@@ -2,6 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { AuditSink } from '../../core/audit/types.ts';
 import { authPlugin, type TokenStore } from '../../core/http/auth.ts';
+import type { AuthFailureLimiter } from '../../core/http/authFailures.ts';
 import { httpErrors } from '../../core/http/errors.ts';
 import { rateLimitErrorResponseBuilder } from '../../core/http/problem.ts';
 import { ACCEPTED_MEDIA_TYPES, checkPayload, formatFor } from '../../core/relay/contentTypes.ts';
@@ -24,6 +25,8 @@ export interface IntakeOptions {
   emergency: EmergencySwitch;
   /** Largest body read, bytes. */
   bodyLimit: number;
+  /** Failed-authentication limiter of the service (429 and aggregated audit lines). */
+  authFailures?: AuthFailureLimiter | undefined;
 }
 
 const acceptedSchema = {
@@ -38,7 +41,7 @@ const acceptedSchema = {
  * seals it for the app service and answers 202 `{id}` only once SQS has accepted it.
  */
 export const intakeRoutes: FastifyPluginAsync<IntakeOptions> = async (app: FastifyInstance, options) => {
-  await app.register(authPlugin, { tokens: options.partners, audit: options.audit });
+  await app.register(authPlugin, { tokens: options.partners, audit: options.audit, failures: options.authFailures });
   await app.register(rateLimit, {
     global: false,
     hook: 'preHandler',

@@ -33,10 +33,12 @@ describe('inbound handler audit', () => {
     const audit = memoryAudit();
     let applied = 0;
     const handler = createInboundHandler({
-      crypto, queue: 'interface-to-app', kinds: ['care.submission'], service: 'app', audit,
-      effect: async () => {
-        applied++;
-        return { status: 'retry', reason: 'test', afterSeconds: 1 };
+      crypto, queue: 'interface-to-app', service: 'app', audit,
+      effects: {
+        'care.submission': async () => {
+          applied++;
+          return { status: 'retry', reason: 'test', afterSeconds: 1 };
+        },
       },
     });
     const signal = new AbortController().signal;

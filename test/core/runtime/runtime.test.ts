@@ -43,6 +43,9 @@ function config(overrides: Partial<RuntimeConfig> = {}): RuntimeConfig {
     MAX_CLOCK_SKEW_SECONDS: 60,
     MESSAGE_MAX_AGE_SECONDS: 3600,
     EMERGENCY_MODE: false,
+    AUDIT_CHECKPOINT_INTERVAL_SECONDS: 300,
+    AUTH_FAILURE_LIMIT: 10,
+    AUTH_FAILURE_WINDOW_SECONDS: 60,
     ...overrides,
   };
 }
