@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createTokenStore, type TokenStore } from '../core/http/auth.ts';
@@ -13,6 +14,9 @@ import { tlsOf } from '../core/runtime/serviceServer.ts';
 import type { InterfaceConfig } from './config.ts';
 import { emrDeliveryEffect } from './delivery/handler.ts';
 import { createEmrClient } from './delivery/emrClient.ts';
+import { createMllpClient } from './delivery/mllpClient.ts';
+import { routeByContentType } from './delivery/router.ts';
+import { mllpDestinationOf } from './mllp/config.ts';
 import { partnerEntrySchema, type PartnerEntry } from './intake/partners.ts';
 import { buildInterfaceServer } from './server.ts';
 
@@ -58,7 +62,10 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
     const admins = config.ADMIN_TOKENS_FILE ? createTokenStore({ file: config.ADMIN_TOKENS_FILE }) : undefined;
 
     const outbound = createOutboundPath(rt, { queue: 'interface-to-app', to: 'app', fifo: config.QUEUE_FIFO });
-    const emr = createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}) });
+    const http = createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}) });
+    // HL7 v2 chart updates go over MLLP when an MLLP destination is configured; the rest over HTTP(S).
+    const mllp = config.EMR_MLLP_URL ? createMllpClient(mllpDestinationOf({ ...config, EMR_MLLP_URL: config.EMR_MLLP_URL }, (f) => readFileSync(f))) : undefined;
+    const emr = routeByContentType({ http, ...(mllp ? { mllp } : {}) });
     const consumer = createInboundConsumer(rt, config, {
       queue: 'app-to-interface',
       kinds: ['chart.update'],
@@ -101,6 +108,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       async stop() {
         await server.close();
         await consumer.stop({ deadlineMs: config.SHUTDOWN_DEADLINE_MS });
+        mllp?.close();
         await rt.close();
       },
     };
