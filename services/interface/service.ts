@@ -18,6 +18,7 @@ import { createMllpClient } from './delivery/mllpClient.ts';
 import { routeByContentType } from './delivery/router.ts';
 import { mllpDestinationOf } from './mllp/config.ts';
 import { partnerEntrySchema, type PartnerEntry } from './intake/partners.ts';
+import { startMllpIntake, type MllpIntakeServer } from './intake/mllpServer.ts';
 import { buildInterfaceServer } from './server.ts';
 
 /** The queues the interface service resolves at start: it sends on the first, consumes the second. */
@@ -29,6 +30,8 @@ export interface InterfaceService {
   server: FastifyInstance;
   /** The `app-to-interface` consumer (EMR delivery). */
   consumer: Consumer;
+  /** The partner MLLP listener, when MLLP_INTAKE_PORT is set. */
+  mllp: MllpIntakeServer | undefined;
   /** Keys, audit, SQS, metrics, emergency switch. */
   runtime: Runtime<'interface-to-app' | 'app-to-interface'>;
   /** Re-reads the partners and admin token files (SIGHUP). */
@@ -61,6 +64,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
     const partners = createTokenStore<PartnerEntry>({ file: config.PARTNERS_FILE, entrySchema: partnerEntrySchema }) as TokenStore<PartnerEntry>;
     const admins = config.ADMIN_TOKENS_FILE ? createTokenStore({ file: config.ADMIN_TOKENS_FILE }) : undefined;
 
+    const idempotency = new IdempotencyCache();
     const outbound = createOutboundPath(rt, { queue: 'interface-to-app', to: 'app', fifo: config.QUEUE_FIFO });
     const http = createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}) });
     // HL7 v2 chart updates go over MLLP when an MLLP destination is configured; the rest over HTTP(S).
@@ -78,7 +82,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       partners,
       ...(admins ? { admins } : {}),
       outbound,
-      idempotency: new IdempotencyCache(),
+      idempotency,
       audit: rt.audit,
       emergency: rt.emergency,
       registry: rt.metrics.registry,
@@ -92,20 +96,24 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
     rt.emergency.onChange((active) => (active ? consumer.pause() : consumer.resume()));
     consumer.start();
     if (rt.emergency.active) consumer.pause();
+    const mllpIntake = config.MLLP_INTAKE_PORT === undefined ? undefined : await startMllpIntake(config, { outbound, idempotency, audit: rt.audit, emergency: rt.emergency, logger: log });
     if (options.listen ?? true) await server.listen({ port: config.PORT, host: config.HOST });
     else await server.ready();
 
     return {
       server,
       consumer,
+      mllp: mllpIntake,
       runtime: rt,
       reload() {
         partners.reload();
+        mllpIntake?.reload();
         admins?.reload();
         log.info({ partners: partners.size }, 'tokens reloaded');
         void rt.audit.record({ action: 'config.reloaded', actor: 'interface', resourceType: 'tokens', outcome: 'success' });
       },
       async stop() {
+        await mllpIntake?.listener.close(config.SHUTDOWN_DEADLINE_MS);
         await server.close();
         await consumer.stop({ deadlineMs: config.SHUTDOWN_DEADLINE_MS });
         mllp?.close();
