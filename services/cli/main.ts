@@ -7,6 +7,7 @@ const groups: Record<string, { file: string; summary: string }> = {
   queues: { file: './queues.ts', summary: 'create the SQS queues, DLQs and quarantine queues' },
   audit: { file: './audit.ts', summary: 'verify the hash chain of an audit trail' },
   sms: { file: './sms.ts', summary: 'SignalWire tools (sweep: redact historical messages)' },
+  hl7: { file: './hl7.ts', summary: 'send an HL7 v2 message over MLLP and print the ACK' },
   dev: { file: './dev.ts', summary: 'run everything locally (what `npm start` does)' },
 };
 
