@@ -98,9 +98,16 @@ export async function benchMllp(sqs: BenchSqs, keys: BenchKeys, prefix: string, 
     const clients = await Promise.all(Array.from({ length: MLLP_CONNECTIONS }, () => mllpClient(iface.mllp!.listener.port)));
     const run = randomBytes(3).toString('hex');
     console.log('      intake over MLLP');
+    // One message in flight per connection: each operation borrows an idle connection.
+    const idle = [...clients];
     const intakeMllp = await timed(loop, async (i) => {
-      const ack = await clients[i % MLLP_CONNECTIONS]!.send(hl7(`m${run}-${i}`));
-      if (!ack.includes('MSA|AA|')) throw new Error('MLLP intake was not acknowledged AA');
+      const client = idle.pop()!;
+      try {
+        const ack = await client.send(hl7(`m${run}-${i}`));
+        if (!ack.includes('MSA|AA|')) throw new Error('MLLP intake was not acknowledged AA');
+      } finally {
+        idle.push(client);
+      }
     });
     for (const c of clients) c.close();
     const port = (iface.server.server.address() as AddressInfo).port;
