@@ -1,6 +1,6 @@
 // `npm run bench`: one run, bounded in time, of every figure in docs/benchmarks.md.
 // Prints a table with the ratios and writes bench/results/<timestamp>.json and latest.json.
-// Flags: --quick (short budgets, a smoke run), --only=gpg,thread,pool,sqs,e2e,memory,
+// Flags: --quick (short budgets, a smoke run), --only=gpg,thread,pool,sqs,e2e,memory,mllp,
 // --crypto-workers=N, --latency-rate=SIZE:RATE,... (fixed open-loop rates for (5)).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { benchE2e, E2E_CLIENTS, type E2eResult } from './e2e.ts';
 import { benchGpg, gpgVersion, hasGpg, type GpgResult } from './gpg.ts';
 import { makeBenchKeys, round, SIZES, submissionEnvelope } from './lib.ts';
 import { benchMemory, type MemoryResult } from './memory.ts';
+import { benchMllp, type MllpResult } from './mllp.ts';
 import { benchSqs, SQS_CONCURRENCY, type SqsResult } from './sqs.ts';
 import { startBenchSqs, startBenchStack } from './stack.ts';
 import { seal } from '../services/core/envelope/seal.ts';
@@ -32,6 +33,7 @@ const budgets = {
   sqs: { durationMs: q(2500, 500), maxOps: q(50_000, 500) },
   e2e: { maxDurationMs: q(8000, 1500), latencyDurationMs: q(8000, 1500), maxOps: q(100_000, 2000), ...(latencyRates ? { latencyRates } : {}) },
   memory: { records: q(10_000, 1000), size: 4096 },
+  mllp: { durationMs: q(5000, 1000), maxOps: q(20_000, 200), deliveries: q(500, 30) },
 };
 
 function cpuModel(): string {
@@ -63,6 +65,7 @@ async function main(): Promise<void> {
     sqs?: SqsResult[];
     e2e?: E2eResult[];
     memory?: MemoryResult;
+    mllp?: MllpResult;
   } = {};
   const step = (name: string): void => console.log(`  [${round((performance.now() - t0) / 1000, 0)} s] ${name}`);
   try {
@@ -96,6 +99,10 @@ async function main(): Promise<void> {
     if (want('memory')) {
       step('(6) app memory with records held');
       results.memory = await benchMemory(sqs, keys, `m${runId}-`, budgets.memory.records, budgets.memory.size, workersArg);
+    }
+    if (want('mllp')) {
+      step('(7) HL7 v2 over MLLP next to HTTP');
+      results.mllp = await benchMllp(sqs, keys, `l${runId}-`, budgets.mllp);
     }
   } finally {
     await sqs.stop();
@@ -176,6 +183,13 @@ async function main(): Promise<void> {
     console.log(
       `\n(6) app RSS with ${fmt(m.records)} records of ${kib(m.size)} held: +${fmt(m.deltaRss / 1024 ** 2, 1)} MiB ` +
         `(${fmt(m.deltaRss / m.payloadBytes, 2)} × payload; budget ${fmt(m.budgetBytes / 1024 ** 2, 0)} MiB), filled in ${fmt(m.secondsToFill, 1)} s`,
+    );
+  }
+  const l = results.mllp;
+  if (l) {
+    console.log(
+      `\n(7) HL7 v2, 4 KiB: intake MLLP ${fmt(l.intakeMllp.perSecond)} msg/s vs HTTP ${fmt(l.intakeHttp.perSecond)} msg/s (${l.intakeMllp.connections} connections/clients); ` +
+        `EMR delivery MLLP ${fmt(l.deliveryMllp.perSecond)} msg/s (1 connection, 1 in flight) vs HTTP ${fmt(l.deliveryHttp.perSecond)} msg/s`,
     );
   }
   console.log('\nTargets:');

@@ -11,7 +11,11 @@ import { hashToken } from '../core/http/auth.ts';
 import { ensureQueues } from '../core/transport/queues.ts';
 import { createSqsClient } from '../core/transport/sqsClient.ts';
 import { startEmrSink } from '../devtools/emrSink.ts';
+import { startMllpSink } from '../devtools/mllpSink.ts';
 import { startSqsEmulator } from '../devtools/sqsEmulator.ts';
+
+// A synthetic lab result for the MLLP example (no real patient).
+const EXAMPLE_HL7 = ['MSH|^~\\&|DEMO-LIS|DEMO-LAB|CARE-RELAY|DEMO|20260101120000||ORU^R01^ORU_R01|DEMO-0001|P|2.5.1', 'PID|1||DEMO-1^^^DEMO-LAB^MR||Example^Pat', 'OBX|1|TX|NOTE^Note||synthetic result'].join('\n') + '\n';
 
 const usage = `usage: care-relay dev [--data DIR] [--keys DIR] [--ready-timeout SECONDS]
 
@@ -21,7 +25,8 @@ SIGNALWIRE_PROJECT_ID is set), the interface service and the app service.
                audit trails (default .data/dev)
   --keys DIR   key folders (default keys); created with \`keys init\` if missing
   --ready-timeout SECONDS  how long each service may take to become ready (default 30)
-Ports: INTERFACE_PORT (8080), APP_PORT (8081), EMR_SINK_PORT (8090), SQS_PORT (4566).`;
+Ports: INTERFACE_PORT (8080), APP_PORT (8081), EMR_SINK_PORT (8090), SQS_PORT (4566),
+MLLP_PORT (2575, partner intake over MLLP), EMR_MLLP_SINK_PORT (2576, the sink's MLLP side).`;
 
 interface DevSecrets {
   partnerToken: string;
@@ -60,7 +65,13 @@ async function loadSecrets(dir: string): Promise<DevSecrets> {
 
 /** Writes the demo token files only where missing: tokens an operator added (`care-relay tokens`) stay. */
 async function ensureTokenFiles(dir: string, s: DevSecrets): Promise<void> {
-  const partners = { tokens: [{ name: 'demo-partner', sha256: hashToken(s.partnerToken), contentTypes: ['application/fhir+json', 'application/hl7-v2', 'application/xml'] }] };
+  const partners = {
+    tokens: [
+      { name: 'demo-partner', sha256: hashToken(s.partnerToken), contentTypes: ['application/fhir+json', 'application/hl7-v2', 'application/xml'] },
+      // MLLP on loopback: recognised by source address plus MSH-4 (its token is never handed out).
+      { name: 'demo-mllp-partner', sha256: hashToken(randomBytes(24).toString('hex')), allowCidrs: ['127.0.0.1/32', '::1/128'], mllp: { sendingFacilities: ['DEMO-LAB'] } },
+    ],
+  };
   const app = {
     tokens: [
       { name: 'demo-reader', sha256: hashToken(s.readerToken), roles: ['reader'] },
@@ -127,6 +138,8 @@ export async function run(argv: string[]): Promise<number> {
     app: Number(env.APP_PORT ?? 8081),
     sink: Number(env.EMR_SINK_PORT ?? 8090),
     sqs: Number(env.SQS_PORT ?? 4566),
+    mllp: Number(env.MLLP_PORT ?? 2575),
+    mllpSink: Number(env.EMR_MLLP_SINK_PORT ?? 2576),
   };
 
   if (!existsSync(join(keysDir, 'app', 'private.asc')) || !existsSync(join(keysDir, 'interface', 'private.asc'))) {
@@ -153,6 +166,13 @@ export async function run(argv: string[]): Promise<number> {
     port: ports.sink,
     onDelivery: (d) => console.log(`[emr-sink] received chart update ${d.envelopeId} (${d.contentType}, ${d.bytes} bytes)`),
   });
+
+  const mllpSink = await startMllpSink({
+    port: ports.mllpSink,
+    onDelivery: (d) => console.log(`[emr-sink] received an HL7 v2 message over MLLP (${d.bytes} bytes)`),
+  });
+  const exampleHl7 = join(dataDir, 'example-oru.hl7');
+  await writeFile(exampleHl7, EXAMPLE_HL7);
 
   const signalwire: Record<string, string> = {};
   let stopSignalWire: (() => Promise<void>) | undefined;
@@ -193,6 +213,9 @@ export async function run(argv: string[]): Promise<number> {
     ADMIN_TOKENS_FILE: join(dataDir, 'admin-tokens.json'),
     ...sink.serviceEnv(),
     HMAC_KEY: secrets.hmacKeyInterface,
+    MLLP_INTAKE_PORT: String(ports.mllp),
+    // EMR_MLLP_URL=mllp://127.0.0.1:<EMR_MLLP_SINK_PORT> with EMR_MLLP_PLAIN=true sends HL7 chart updates to the sink over MLLP.
+    ...(env.DEV_EMR_MLLP === 'true' ? { EMR_MLLP_URL: `mllp://127.0.0.1:${mllpSink.port}`, EMR_MLLP_PLAIN: 'true' } : {}),
   });
   spawnService('app', {
     PORT: String(ports.app),
@@ -222,6 +245,7 @@ export async function run(argv: string[]): Promise<number> {
       ),
     );
     await sink.stop();
+    await mllpSink.stop();
     await stopSignalWire?.();
     await sqsServer.stop();
   };
@@ -241,7 +265,8 @@ export async function run(argv: string[]): Promise<number> {
 care-relay is running (dev tokens are in ${join(dataDir, 'secrets.json')}).
   interface  ${i}   (partner intake; OpenAPI at ${i}/openapi.json)
   app        ${a}   (inbox, chart updates, SMS; OpenAPI at ${a}/openapi.json)
-  EMR sink   ${sink.url}/deliveries
+  EMR sink   ${sink.url}/deliveries   (MLLP: 127.0.0.1:${mllpSink.port}; DEV_EMR_MLLP=true routes HL7 chart updates there)
+  MLLP       127.0.0.1:${ports.mllp}   (partner intake over MLLP, plain TCP on loopback)
   SQS        ${sqsEndpoint} (in-process emulator)
 
 1. Submit as the demo partner:
@@ -254,6 +279,9 @@ care-relay is running (dev tokens are in ${join(dataDir, 'secrets.json')}).
 
 3. Send a chart update back to the EMR:
   curl -s -X POST ${a}/v1/chart-updates -H 'Authorization: Bearer ${secrets.writerToken}' -H 'Content-Type: application/hl7-v2' --data-binary $'MSH|^~\\\\&|APP|CARE|EMR|HOSP|202601011200||ORU^R01|1|P|2.5\\r'
+
+4. Send an HL7 v2 message over MLLP as the demo MLLP partner (MSH-4 DEMO-LAB) and see the ACK:
+  node services/cli/main.ts hl7 send ${exampleHl7} --to 127.0.0.1:${ports.mllp}
 
 More tokens: npx care-relay tokens add --kind partner|app|admin --name NAME --hup ${process.pid}
 Ctrl-C stops everything.`);

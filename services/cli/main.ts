@@ -9,6 +9,7 @@ const groups: Record<string, { file: string; summary: string }> = {
   tokens: { file: './tokens.ts', summary: 'add, revoke and list partner, app and admin bearer tokens' },
   audit: { file: './audit.ts', summary: 'verify an audit trail: hash chain and signed checkpoints' },
   sms: { file: './sms.ts', summary: 'SignalWire tools (sweep: redact historical messages)' },
+  hl7: { file: './hl7.ts', summary: 'send an HL7 v2 message over MLLP and print the ACK' },
   dev: { file: './dev.ts', summary: 'run everything locally (what `npm start` does)' },
 };
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConfigError, envVar, parseEnv } from '../core/config/env.ts';
 import { COMMON_SECRETS, checkCommon, commonEnvShape } from '../core/config/common.ts';
+import { checkMllp, mllpEnvShape } from './mllp/config.ts';
 
 /** The interface service's environment: variable name → expected shape. */
 export const interfaceEnvSchema = z.object({
@@ -20,6 +21,7 @@ export const interfaceEnvSchema = z.object({
   EMR_CONCURRENCY: envVar.int(8, 1, 256),
   /** Largest partner body accepted; unset means the most that still fits one SQS message once sealed. */
   INTAKE_MAX_BODY_BYTES: envVar.int(0, 0, 1_048_576),
+  ...mllpEnvShape,
 });
 
 /** The interface service's configuration: validated, typed, frozen. */
@@ -28,7 +30,7 @@ export type InterfaceConfig = Readonly<z.infer<typeof interfaceEnvSchema>>;
 /** Reads and validates the interface service's environment; throws ConfigError naming the variable. */
 export function loadInterfaceConfig(env: Record<string, string | undefined> = process.env): InterfaceConfig {
   const cfg = parseEnv(interfaceEnvSchema, env, [...COMMON_SECRETS, 'EMR_AUTH_TOKEN']);
-  const problem = checkCommon(cfg);
+  const problem = checkCommon(cfg) ?? checkMllp(cfg);
   if (problem) throw new ConfigError(problem);
   return cfg;
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createTokenStore, type TokenStore } from '../core/http/auth.ts';
@@ -17,7 +18,11 @@ import { CHECKPOINT_KIND } from '../core/audit/checkpoint.ts';
 import type { InterfaceConfig } from './config.ts';
 import { emrDeliveryEffect } from './delivery/handler.ts';
 import { createEmrClient } from './delivery/emrClient.ts';
+import { createMllpClient } from './delivery/mllpClient.ts';
+import { routeByContentType } from './delivery/router.ts';
+import { mllpDestinationOf } from './mllp/config.ts';
 import { partnerEntrySchema, type PartnerEntry } from './intake/partners.ts';
+import { startMllpIntake, type MllpIntakeServer } from './intake/mllpServer.ts';
 import { buildInterfaceServer } from './server.ts';
 
 /** The queues the interface service resolves at start: it sends on the first, consumes the second. */
@@ -29,6 +34,8 @@ export interface InterfaceService {
   server: FastifyInstance;
   /** The `app-to-interface` consumer (EMR delivery). */
   consumer: Consumer;
+  /** The partner MLLP listener, when MLLP_INTAKE_PORT is set. */
+  mllp: MllpIntakeServer | undefined;
   /** Keys, audit, SQS, metrics, emergency switch. */
   runtime: Runtime<'interface-to-app' | 'app-to-interface'>;
   /** Re-reads the partners and admin token files (SIGHUP): both or neither; audited. */
@@ -64,8 +71,12 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       const partners = createTokenStore<PartnerEntry>({ file: config.PARTNERS_FILE, entrySchema: partnerEntrySchema }) as TokenStore<PartnerEntry>;
       const admins = config.ADMIN_TOKENS_FILE ? createTokenStore({ file: config.ADMIN_TOKENS_FILE }) : undefined;
 
+      const idempotency = new IdempotencyCache();
       const outbound = createOutboundPath(rt, { queue: 'interface-to-app', to: 'app' });
-      const emr = createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}) });
+      const http = createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}) });
+      // HL7 v2 chart updates go over MLLP when an MLLP destination is configured; the rest over HTTP(S).
+      const mllp = config.EMR_MLLP_URL ? createMllpClient(mllpDestinationOf({ ...config, EMR_MLLP_URL: config.EMR_MLLP_URL }, (f) => readFileSync(f))) : undefined;
+      const emr = routeByContentType({ http, ...(mllp ? { mllp } : {}) });
       const consumer = createInboundConsumer(rt, config, {
         queue: 'app-to-interface',
         maxInFlight: config.EMR_CONCURRENCY,
@@ -77,7 +88,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         partners,
         ...(admins ? { admins } : {}),
         outbound,
-        idempotency: new IdempotencyCache(),
+        idempotency,
         audit: rt.audit,
         emergency: rt.emergency,
         registry: rt.metrics.registry,
@@ -87,7 +98,17 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         authFailures: rt.authFailures,
       });
       startWitnessing(rt, outbound);
-      return { server, consumers: [{ consumer, deadlineMs: config.SHUTDOWN_DEADLINE_MS }], partners, admins };
+      const mllpIntake =
+        config.MLLP_INTAKE_PORT === undefined ? undefined : await startMllpIntake(config, { outbound, idempotency, audit: rt.audit, emergency: rt.emergency, logger: rt.logger });
+      return {
+        server,
+        consumers: [{ consumer, deadlineMs: config.SHUTDOWN_DEADLINE_MS }],
+        listeners: mllpIntake ? [mllpIntake.listener] : [],
+        connections: mllp ? [mllp] : [],
+        partners,
+        admins,
+        mllpIntake,
+      };
     },
   });
   const { runtime: rt, parts } = service;
@@ -95,6 +116,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
   return {
     server: parts.server,
     consumer: parts.consumers[0]!.consumer,
+    mllp: parts.mllpIntake,
     runtime: rt,
     reload() {
       const files = [
@@ -102,6 +124,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         ...(parts.admins && config.ADMIN_TOKENS_FILE ? [{ file: config.ADMIN_TOKENS_FILE, prepare: parts.admins.prepare }] : []),
       ];
       reloadAll(files, { audit: rt.audit, logger: rt.logger, service: 'interface' });
+      parts.mllpIntake?.reload();
     },
     stop: service.stop,
   };

@@ -19,6 +19,10 @@ export interface ServiceParts {
   server: FastifyInstance;
   /** The consumers, started by the lifecycle. */
   consumers: ManagedConsumer[];
+  /** Other listeners (MLLP intake): they stop accepting with the HTTP server, before the consumers stop. */
+  listeners?: Array<{ close(deadlineMs: number): Promise<void> }>;
+  /** Outbound connections (MLLP delivery): closed once the consumers have stopped. */
+  connections?: Array<{ close(): void | Promise<void> }>;
 }
 
 /** Options for {@link startServiceLifecycle}. */
@@ -53,10 +57,10 @@ export interface ServiceLifecycle<Q extends LogicalQueue, P extends ServiceParts
  * wiring, then its consumers (paused at once in emergency mode, and paused/resumed by
  * the emergency switch), then the server listens and the service reports ready.
  *
- * Stopping goes the other way: not ready, the server stops accepting requests (those in
- * flight finish; connections still open at `httpDeadlineMs` are closed), the consumers stop
- * within their deadlines (held messages are released), the server finishes closing, the
- * runtime closes. A failure during start undoes what was
+ * Stopping goes the other way: not ready, the server (and any other listener) stops
+ * accepting requests (those in flight finish; connections still open at `httpDeadlineMs` are
+ * closed), the consumers stop within their deadlines (held messages are released), the
+ * servers finish closing, outbound connections close, the runtime closes. A failure during start undoes what was
  * started in the same order and rethrows.
  */
 export async function startServiceLifecycle<Q extends LogicalQueue, P extends ServiceParts>(
@@ -71,9 +75,11 @@ export async function startServiceLifecycle<Q extends LogicalQueue, P extends Se
     running = false;
     // One deadline for the whole stop: HTTP connections still open at it are closed.
     const closing = parts ? closeHttpServer(parts.server, options.httpDeadlineMs) : undefined;
+    const listening = Promise.all((parts?.listeners ?? []).map((l) => l.close(options.httpDeadlineMs)));
     try {
       await Promise.all((parts?.consumers ?? []).map(({ consumer, deadlineMs }) => consumer.stop({ deadlineMs })));
-      await closing;
+      await Promise.all([closing, listening]);
+      await Promise.all((parts?.connections ?? []).map((c) => c.close()));
     } finally {
       await rt.close();
     }

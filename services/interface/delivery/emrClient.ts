@@ -1,11 +1,15 @@
 import type { Envelope } from '../../core/envelope/envelope.ts';
 import { bodyBytes } from '../../core/envelope/envelope.ts';
 
-/** How one delivery attempt ended. */
+/**
+ * How one delivery attempt ended. `status` is the HTTP status, `ackCode` the HL7 ACK code
+ * (MLLP): what a delivery receipt carries. `deadLetterOnAttempt`: a transient failure that
+ * is dead-lettered with its reason once the message has been received that many times.
+ */
 export type EmrOutcome =
-  | { kind: 'delivered'; status: number }
-  | { kind: 'transient'; reason: string; retryAfterSeconds?: number }
-  | { kind: 'rejected'; reason: string };
+  | { kind: 'delivered'; status?: number; ackCode?: string }
+  | { kind: 'transient'; reason: string; retryAfterSeconds?: number; ackCode?: string; deadLetterOnAttempt?: number }
+  | { kind: 'rejected'; reason: string; ackCode?: string };
 
 /** Options for {@link createEmrClient}. */
 export interface EmrClientOptions {

@@ -24,11 +24,18 @@ export function emrDeliveryEffect(options: EmrDeliveryOptions): EnvelopeEffect {
     const outcome = await options.emr.deliver(envelope, signal);
     const base = { actor: 'interface', resourceType: 'envelope', resourceId: envelope.id } as const;
     switch (outcome.kind) {
-      case 'delivered':
-        options.logger.info({ envelopeId: envelope.id, status: outcome.status, attempt: message.receiveCount }, 'delivered to EMR');
-        await options.audit.record({ ...base, action: 'message.delivered', outcome: 'success', details: { status: outcome.status, attempt: message.receiveCount } });
+      case 'delivered': {
+        const answer = { ...(outcome.status === undefined ? {} : { status: outcome.status }), ...(outcome.ackCode ? { ackCode: outcome.ackCode } : {}) };
+        options.logger.info({ envelopeId: envelope.id, ...answer, attempt: message.receiveCount }, 'delivered to EMR');
+        await options.audit.record({ ...base, action: 'message.delivered', outcome: 'success', details: { ...answer, attempt: message.receiveCount } });
         return { status: 'done' };
+      }
       case 'transient':
+        if (outcome.deadLetterOnAttempt !== undefined && message.receiveCount >= outcome.deadLetterOnAttempt) {
+          options.logger.warn({ envelopeId: envelope.id, reason: outcome.reason, attempt: message.receiveCount }, 'EMR delivery failed on the last attempt');
+          await options.audit.record({ ...base, action: 'message.dead-lettered', outcome: 'failure', details: { reason: outcome.reason, attempt: message.receiveCount } });
+          return { status: 'dead-letter', reason: outcome.reason };
+        }
         options.logger.warn({ envelopeId: envelope.id, reason: outcome.reason, attempt: message.receiveCount }, 'EMR delivery failed; will retry');
         return { status: 'retry', reason: outcome.reason, ...(outcome.retryAfterSeconds === undefined ? {} : { afterSeconds: outcome.retryAfterSeconds }) };
       case 'rejected':

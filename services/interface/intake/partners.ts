@@ -6,6 +6,20 @@ import { ACCEPTED_MEDIA_TYPES, canonicalMediaType } from '../../core/relay/conte
 
 const cidr = z.string().refine(isIpOrCidr, 'expected an IP address or CIDR block like 203.0.113.0/24');
 
+/** How a partner is recognised on the MLLP listener: its client certificate, or (plain TCP) its source CIDR plus MSH-4. */
+export const mllpIdentitySchema = z
+  .object({
+    /** SHA-256 fingerprint of the partner's client certificate (hex, colons optional). */
+    clientCertSha256: z
+      .string()
+      .regex(/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/, 'expected a SHA-256 certificate fingerprint (64 hex digits, colons optional)')
+      .transform((s) => s.replaceAll(':', '').toUpperCase())
+      .optional(),
+    /** MSH-4 sending facilities (namespace id) this partner sends as, from its allowCidrs; plain TCP on a private link. */
+    sendingFacilities: z.array(z.string().min(1).max(227)).min(1).optional(),
+  })
+  .refine((m) => m.clientCertSha256 || m.sendingFacilities, 'expected clientCertSha256 or sendingFacilities');
+
 /** One partner in the partners file: its hashed token plus the controls on its submissions. */
 export const partnerEntrySchema = tokenEntrySchema.extend({
   /** The partner id, carried in the envelope's `partner` field. */
@@ -22,6 +36,11 @@ export const partnerEntrySchema = tokenEntrySchema.extend({
   allowCidrs: z.array(cidr).optional(),
   /** Submissions per minute. */
   rateLimitPerMinute: z.number().int().min(1).max(100_000).default(600),
+  /** How this partner is recognised on the MLLP listener; absent means it does not use MLLP. */
+  mllp: mllpIdentitySchema.optional(),
+}).refine((p) => !p.mllp?.sendingFacilities || p.allowCidrs, {
+  message: 'mllp.sendingFacilities: expected allowCidrs too (a sending facility alone does not identify a partner)',
+  path: ['mllp', 'sendingFacilities'],
 });
 
 /** A partner as loaded from the partners file. */
