@@ -5,6 +5,8 @@ import type { ServiceKeys } from '../core/keys/load.ts';
 import type { RelayCrypto } from '../core/relay/crypto.ts';
 import { IdempotencyCache } from '../core/relay/idempotency.ts';
 import { MAX_PAYLOAD_BYTES } from '../core/relay/outbound.ts';
+import type { AlertMonitor } from '../core/alerts/monitor.ts';
+import { startServiceAlerts } from '../core/runtime/alerts.ts';
 import { startRuntime, type Runtime } from '../core/runtime/runtime.ts';
 import type { Consumer } from '../core/transport/consumer.ts';
 import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
@@ -32,6 +34,8 @@ export interface AppService {
   consumers: Consumer[];
   /** Keys, audit, SQS, metrics, emergency switch. */
   runtime: Runtime<AppQueues>;
+  /** Health gauges and built-in alert notifications. */
+  alerts: AlertMonitor;
   /** Re-reads the API tokens file (SIGHUP). */
   reload(): void;
   /** Graceful stop: close HTTP, release held records, drain within the deadline, close. */
@@ -77,6 +81,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
 
     const sms = config.SIGNALWIRE_PROJECT_ID ? createSms(config, rt) : undefined;
 
+    const checks = { queue: () => inboxConsumer.ready(), keys: () => rt.keys.own.current.isPrivate() };
     const server = await buildAppServer({
       logger: log,
       tokens,
@@ -86,7 +91,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
       audit: rt.audit,
       emergency: rt.emergency,
       registry: rt.metrics.registry,
-      checks: { queue: () => inboxConsumer.ready(), keys: () => rt.keys.own.current.isPrivate() },
+      checks,
       bodyLimit: config.CHART_UPDATE_MAX_BODY_BYTES || MAX_PAYLOAD_BYTES,
       ...(sms ? { smsRoutes: sms.routes, smsWebhook: sms.webhook } : {}),
       tls: tlsOf(config),
@@ -102,12 +107,18 @@ export async function startAppService(config: AppConfig, options: StartAppOption
     }
     if (options.listen ?? true) await server.listen({ port: config.PORT, host: config.HOST });
     else await server.ready();
+    const alerts = await startServiceAlerts(rt, config, {
+      consumed: sms ? ['interface-to-app', 'app-sms-redaction'] : ['interface-to-app'],
+      readiness: checks,
+      inbox: () => ({ size: inbox.size, capacity: inbox.capacity }),
+    });
 
     return {
       server,
       inbox,
       consumers,
       runtime: rt,
+      alerts,
       reload() {
         tokens.reload();
         log.info({ tokens: tokens.size }, 'tokens reloaded');
@@ -119,6 +130,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
           inboxConsumer.stop({ deadlineMs: Math.min(config.SHUTDOWN_DEADLINE_MS, INBOX_RELEASE_DEADLINE_MS) }),
           ...(sms ? [sms.consumer.stop({ deadlineMs: config.SHUTDOWN_DEADLINE_MS })] : []),
         ]);
+        await alerts.stop();
         await rt.close();
       },
     };

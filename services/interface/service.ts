@@ -5,6 +5,9 @@ import { IdempotencyCache } from '../core/relay/idempotency.ts';
 import { MAX_PAYLOAD_BYTES } from '../core/relay/outbound.ts';
 import type { RelayCrypto } from '../core/relay/crypto.ts';
 import type { ServiceKeys } from '../core/keys/load.ts';
+import { FailingSince } from '../core/alerts/failingSince.ts';
+import type { AlertMonitor } from '../core/alerts/monitor.ts';
+import { startServiceAlerts } from '../core/runtime/alerts.ts';
 import { startRuntime, type Runtime } from '../core/runtime/runtime.ts';
 import type { Consumer } from '../core/transport/consumer.ts';
 import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
@@ -13,6 +16,7 @@ import { tlsOf } from '../core/runtime/serviceServer.ts';
 import type { InterfaceConfig } from './config.ts';
 import { emrDeliveryEffect } from './delivery/handler.ts';
 import { createEmrClient } from './delivery/emrClient.ts';
+import { trackedEmrClient } from './delivery/trackedEmrClient.ts';
 import { partnerEntrySchema, type PartnerEntry } from './intake/partners.ts';
 import { buildInterfaceServer } from './server.ts';
 
@@ -27,6 +31,8 @@ export interface InterfaceService {
   consumer: Consumer;
   /** Keys, audit, SQS, metrics, emergency switch. */
   runtime: Runtime<'interface-to-app' | 'app-to-interface'>;
+  /** Health gauges and built-in alert notifications. */
+  alerts: AlertMonitor;
   /** Re-reads the partners and admin token files (SIGHUP). */
   reload(): void;
   /** Graceful stop: close HTTP, drain the consumer within the deadline, close the runtime. */
@@ -58,7 +64,11 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
     const admins = config.ADMIN_TOKENS_FILE ? createTokenStore({ file: config.ADMIN_TOKENS_FILE }) : undefined;
 
     const outbound = createOutboundPath(rt, { queue: 'interface-to-app', to: 'app', fifo: config.QUEUE_FIFO });
-    const emr = createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}) });
+    const emrHealth = new FailingSince();
+    const emr = trackedEmrClient(
+      createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}) }),
+      emrHealth,
+    );
     const consumer = createInboundConsumer(rt, config, {
       queue: 'app-to-interface',
       kinds: ['chart.update'],
@@ -66,6 +76,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       effect: emrDeliveryEffect({ emr, audit: rt.audit, logger: log }),
     });
 
+    const checks = { queue: () => consumer.ready(), keys: () => rt.keys.own.current.isPrivate() };
     const server = await buildInterfaceServer({
       logger: log,
       partners,
@@ -75,7 +86,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       audit: rt.audit,
       emergency: rt.emergency,
       registry: rt.metrics.registry,
-      checks: { queue: () => consumer.ready(), keys: () => rt.keys.own.current.isPrivate() },
+      checks,
       bodyLimit: config.INTAKE_MAX_BODY_BYTES || MAX_PAYLOAD_BYTES,
       tls: tlsOf(config),
       publicBaseUrl: config.PUBLIC_BASE_URL,
@@ -87,11 +98,13 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
     if (rt.emergency.active) consumer.pause();
     if (options.listen ?? true) await server.listen({ port: config.PORT, host: config.HOST });
     else await server.ready();
+    const alerts = await startServiceAlerts(rt, config, { consumed: ['app-to-interface'], readiness: checks, emr: emrHealth });
 
     return {
       server,
       consumer,
       runtime: rt,
+      alerts,
       reload() {
         partners.reload();
         admins?.reload();
@@ -101,6 +114,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       async stop() {
         await server.close();
         await consumer.stop({ deadlineMs: config.SHUTDOWN_DEADLINE_MS });
+        await alerts.stop();
         await rt.close();
       },
     };

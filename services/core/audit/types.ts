@@ -17,7 +17,8 @@ export type AuditAction =
   | 'sms.redaction-failed'
   | 'key.loaded'
   | 'emergency.changed'
-  | 'config.reloaded';
+  | 'config.reloaded'
+  | 'alert.notified';
 
 /** One audit event as a caller records it; the trail adds time, sequence and chain hash. */
 export interface AuditEvent {

@@ -1,5 +1,6 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from 'pino';
+import { watchAuditFailures, type WatchedAudit } from '../alerts/auditWatch.ts';
 import { openAuditLog, type AuditLog } from '../audit/auditLog.ts';
 import { loadServiceKeys, type ServiceKeys } from '../keys/load.ts';
 import { createLogger, hashId } from '../log/logger.ts';
@@ -39,8 +40,8 @@ export interface Runtime<Q extends LogicalQueue> {
   keys: ServiceKeys;
   /** Seal and open. */
   crypto: RelayCrypto;
-  /** The audit trail. */
-  audit: AuditLog;
+  /** The audit trail (its failed writes are remembered for the alerts). */
+  audit: WatchedAudit<AuditLog>;
   /** The SQS client. */
   sqs: SQSClient;
   /** URLs of the queues this service uses. */
@@ -80,7 +81,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
   const { config, service } = options;
   const logger = options.logger ?? createLogger({ service, level: config.LOG_LEVEL });
   const keys = await loadServiceKeys({ dir: config.KEYS_DIR, passphrase: config.KEY_PASSPHRASE });
-  const audit = await openAuditLog({ file: config.AUDIT_FILE, service });
+  const audit = watchAuditFailures(await openAuditLog({ file: config.AUDIT_FILE, service }));
   const sqs = createSqsClient({ region: config.AWS_REGION, ...(config.SQS_ENDPOINT ? { endpoint: config.SQS_ENDPOINT } : {}) });
   try {
     await audit.record({
