@@ -57,10 +57,10 @@ export function evaluate(s: AlertSnapshot, t: AlertThresholds): Evaluation {
       if (age >= t.queueAgeSeconds) active.push(finding('CareRelayQueueBacklogOld', queue, { oldestAgeSeconds: Math.round(age), threshold: t.queueAgeSeconds }));
     }
   }
-  if (s.emrFailingSeconds !== undefined) {
+  if (s.emr) {
     evaluated.add('CareRelayEmrDeliveryFailing');
-    if (s.emrFailingSeconds >= t.emrFailingSeconds) {
-      active.push(finding('CareRelayEmrDeliveryFailing', 'emr', { failingSeconds: Math.round(s.emrFailingSeconds), threshold: t.emrFailingSeconds }));
+    if (s.emr.failing && s.emr.seconds >= t.emrFailingSeconds) {
+      active.push(finding('CareRelayEmrDeliveryFailing', 'emr', { failingSeconds: Math.round(s.emr.seconds), threshold: t.emrFailingSeconds }));
     }
   }
   if (s.inbox) {
@@ -79,7 +79,7 @@ export function evaluate(s: AlertSnapshot, t: AlertThresholds): Evaluation {
       active.push(finding('CareRelayKeyExpiringSoon', k.fingerprint, { role: k.role, daysLeft: Math.max(0, Math.floor(days)) }, days <= 0 ? 'critical' : undefined));
     }
   }
-  if (s.notReadySeconds >= t.notReadySeconds) {
+  if (!s.ready && s.notReadySeconds >= t.notReadySeconds) {
     active.push(finding('CareRelayServiceNotReady', 'service', { notReadySeconds: Math.round(s.notReadySeconds) }));
   }
   return { active, evaluated };

@@ -15,6 +15,11 @@ export class FailingSince {
     this.#since ??= now;
   }
 
+  /** True from the first failure until the next success. */
+  get failing(): boolean {
+    return this.#since !== undefined;
+  }
+
   /** Seconds since failures began with no success since; 0 when the last attempt succeeded. */
   seconds(now = Date.now()): number {
     return this.#since === undefined ? 0 : Math.max(0, (now - this.#since) / 1000);

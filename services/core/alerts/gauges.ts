@@ -43,7 +43,7 @@ export function createAlertGauges(registry: Registry): AlertGauges {
         }
       }
       if (s.oldestAgeSeconds) for (const [queue, age] of Object.entries(s.oldestAgeSeconds)) oldestAge.set({ queue }, age);
-      if (s.emrFailingSeconds !== undefined) emrFailing.set(s.emrFailingSeconds);
+      if (s.emr) emrFailing.set(s.emr.seconds);
       if (s.inbox) {
         inboxRecords.set(s.inbox.size);
         inboxCapacity.set(s.inbox.capacity);

@@ -140,7 +140,7 @@ export async function startAlertMonitor(options: AlertMonitorOptions): Promise<A
       at,
       queues,
       oldestAgeSeconds: oldest,
-      emrFailingSeconds: sources.emr?.seconds(at),
+      emr: sources.emr ? { failing: sources.emr.failing, seconds: sources.emr.seconds(at) } : undefined,
       inbox: sources.inbox?.(),
       emergency: sources.emergency(),
       auditFailureAgeSeconds: auditFailure === undefined ? Infinity : Math.max(0, (at - auditFailure) / 1000),

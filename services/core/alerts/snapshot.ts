@@ -37,8 +37,8 @@ export interface AlertSnapshot {
   queues?: QueueDepth[] | undefined;
   /** Main queues this service consumes: upper bound of the oldest waiting message's age, seconds. */
   oldestAgeSeconds?: Record<string, number> | undefined;
-  /** Interface: seconds since EMR delivery started failing with no success since (0 when healthy). */
-  emrFailingSeconds?: number | undefined;
+  /** Interface: EMR delivery is failing (no success since the first failure), and for how long. */
+  emr?: { failing: boolean; seconds: number } | undefined;
   /** App: records held and the inbox's capacity. */
   inbox?: { size: number; capacity: number } | undefined;
   /** Emergency mode is on. */

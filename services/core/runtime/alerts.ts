@@ -40,7 +40,8 @@ export function startServiceAlerts<Q extends LogicalQueue>(
   return startAlertMonitor({
     sources: {
       sqs: rt.sqs,
-      queues: rt.queues,
+      // Each queue is watched by the service that consumes it: one alert per condition, not two.
+      queues: Object.fromEntries(sources.consumed.map((q) => [q, rt.queues[q as Q]])),
       consumed: sources.consumed,
       lastReceivedSentAt: async (queue) => {
         const v = (await rt.metrics.transport.lastReceivedSent.get()).values.find((x) => x.labels.queue === queue)?.value;

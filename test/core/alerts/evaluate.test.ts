@@ -27,7 +27,7 @@ const names = (s: AlertSnapshot) => evaluate(s, DEFAULT_THRESHOLDS).active.map((
 
 describe('alert conditions', () => {
   it('a healthy snapshot holds no condition', () => {
-    expect(names(healthy({ emrFailingSeconds: 0, inbox: { size: 10, capacity: 100 } }))).toEqual([]);
+    expect(names(healthy({ emr: { failing: false, seconds: 0 }, inbox: { size: 10, capacity: 100 } }))).toEqual([]);
   });
 
   it('a DLQ or quarantine with messages (visible or in flight) holds, per queue', () => {
@@ -60,10 +60,11 @@ describe('alert conditions', () => {
   it('old backlog, failing EMR, full inbox, emergency, audit failure and not-ready hold at their thresholds', () => {
     const s = healthy({
       oldestAgeSeconds: { 'app-to-interface': 900, 'interface-to-app': 899 },
-      emrFailingSeconds: 300,
+      emr: { failing: true, seconds: 300 },
       inbox: { size: 90, capacity: 100 },
       emergency: true,
       auditFailureAgeSeconds: 12,
+      ready: false,
       notReadySeconds: 120,
     });
     expect(names(s)).toEqual([
@@ -74,7 +75,13 @@ describe('alert conditions', () => {
       'CareRelayAuditTrailFailing:audit:critical',
       'CareRelayServiceNotReady:service:critical',
     ]);
-    expect(names(healthy({ emrFailingSeconds: 299, inbox: { size: 89, capacity: 100 }, notReadySeconds: 119, auditFailureAgeSeconds: 300 }))).toEqual([]);
+    expect(names(healthy({ emr: { failing: true, seconds: 299 }, inbox: { size: 89, capacity: 100 }, ready: false, notReadySeconds: 119, auditFailureAgeSeconds: 300 }))).toEqual([]);
+  });
+
+  it('a zero threshold still needs the condition itself: healthy EMR and a ready service hold nothing', () => {
+    const t = { ...DEFAULT_THRESHOLDS, emrFailingSeconds: 0, notReadySeconds: 0 };
+    expect(evaluate(healthy({ emr: { failing: false, seconds: 0 } }), t).active).toEqual([]);
+    expect(evaluate(healthy({ emr: { failing: true, seconds: 0 }, ready: false }), t).active.map((f) => f.condition)).toEqual(['CareRelayEmrDeliveryFailing', 'CareRelayServiceNotReady']);
   });
 
   it('a key expiring within the window is a warning, an expired one critical; a key without expiry never', () => {
