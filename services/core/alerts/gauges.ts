@@ -12,17 +12,25 @@ export interface AlertGauges {
   sent(state: AlertState): void;
 }
 
+/** Which service-specific gauges exist: the EMR's on the interface, the inbox's on the app. */
+export interface AlertGaugeParts {
+  /** Interface: `emr_failing_seconds`. */
+  emr: boolean;
+  /** App: `inbox_records`, `inbox_capacity`. */
+  inbox: boolean;
+}
+
 /** Registers the health gauges in `registry`; names are stable (the alert rules use them). */
-export function createAlertGauges(registry: Registry): AlertGauges {
+export function createAlertGauges(registry: Registry, parts: AlertGaugeParts): AlertGauges {
   const registers = [registry];
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
     new Gauge<L>({ name: METRIC_PREFIX + name, help, labelNames, registers });
   const queueMessages = gauge('queue_messages', 'Approximate messages in a queue, by role (main, dlq, quarantine) and state', ['queue', 'role', 'state'] as const);
   const queuePollOk = gauge('queue_depth_poll_success', '1 when the last queue depth poll succeeded');
   const oldestAge = gauge('queue_oldest_message_age_seconds', 'Upper bound of the oldest waiting message age in a consumed main queue', ['queue'] as const);
-  const emrFailing = gauge('emr_failing_seconds', 'Seconds since EMR delivery started failing with no success since (0 when healthy)');
-  const inboxRecords = gauge('inbox_records', 'Records held in the app inbox');
-  const inboxCapacity = gauge('inbox_capacity', 'Capacity of the app inbox');
+  const emrFailing = parts.emr ? gauge('emr_failing_seconds', 'Seconds since EMR delivery started failing with no success since (0 when healthy)') : undefined;
+  const inboxRecords = parts.inbox ? gauge('inbox_records', 'Records held in the app inbox') : undefined;
+  const inboxCapacity = parts.inbox ? gauge('inbox_capacity', 'Capacity of the app inbox') : undefined;
   const emergency = gauge('emergency_mode', '1 while emergency mode is on');
   const auditFailureAge = gauge('audit_last_write_failure_age_seconds', 'Seconds since the last failed audit write (+Inf when none)');
   const keyExpiry = gauge('key_expiry_seconds', 'Seconds until an own or pinned peer key expires (+Inf when it never does)', ['role', 'fingerprint'] as const);
@@ -43,10 +51,10 @@ export function createAlertGauges(registry: Registry): AlertGauges {
         }
       }
       if (s.oldestAgeSeconds) for (const [queue, age] of Object.entries(s.oldestAgeSeconds)) oldestAge.set({ queue }, age);
-      if (s.emr) emrFailing.set(s.emr.seconds);
+      if (s.emr) emrFailing?.set(s.emr.seconds);
       if (s.inbox) {
-        inboxRecords.set(s.inbox.size);
-        inboxCapacity.set(s.inbox.capacity);
+        inboxRecords?.set(s.inbox.size);
+        inboxCapacity?.set(s.inbox.capacity);
       }
       emergency.set(s.emergency ? 1 : 0);
       auditFailureAge.set(s.auditFailureAgeSeconds);

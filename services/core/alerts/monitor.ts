@@ -108,7 +108,7 @@ export async function startAlertMonitor(options: AlertMonitorOptions): Promise<A
   const log = options.logger ?? silentLogger;
   const now = options.now ?? Date.now;
   const startedAt = now();
-  const gauges = createAlertGauges(options.registry);
+  const gauges = createAlertGauges(options.registry, { emr: sources.emr !== undefined, inbox: sources.inbox !== undefined });
   const flood = new FloodControl({ reminderMs: options.reminderMs, clearAfterMs: options.clearAfterMs });
   const keys = await keyExpiries(sources.keys);
   let notReadySince: number | undefined;

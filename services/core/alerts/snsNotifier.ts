@@ -51,11 +51,16 @@ export function notificationMessage(service: string, n: AlertNotification): stri
   });
 }
 
-/** An SNS client for the given endpoint (LocalStack, the emulator) or AWS. */
-export function createSnsClient(options: { region: string; endpoint?: string | undefined }): SNSClient {
+/** An SNS client for the given endpoint (LocalStack, the emulator) or AWS; credentials from the default chain unless given. */
+export function createSnsClient(options: {
+  region: string;
+  endpoint?: string | undefined;
+  credentials?: { accessKeyId: string; secretAccessKey: string } | undefined;
+}): SNSClient {
   return new SNSClient({
     region: options.region,
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    ...(options.credentials ? { credentials: options.credentials } : {}),
     maxAttempts: 2,
     requestHandler: { connectionTimeout: 3000 },
   });
