@@ -1,4 +1,4 @@
-import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import type { TestSqs } from './sqs.ts';
 
@@ -17,8 +17,8 @@ export interface ReadNotification {
 export interface AlertTopic {
   /** The topic ARN to give the services (ALERT_SNS_TOPIC_ARN). */
   arn: string;
-  /** Reads and deletes every notification delivered so far (one short poll round until empty). */
-  drain(): Promise<ReadNotification[]>;
+  /** Reads and deletes every notification delivered so far (short polls until empty); `client` replaces the one it was made with (an emulator restarted). */
+  drain(client?: SQSClient): Promise<ReadNotification[]>;
   /** Closes the SNS client. */
   close(): void;
 }
@@ -40,14 +40,14 @@ export async function createAlertTopic(sqs: TestSqs, name = 'alerts'): Promise<A
   );
   return {
     arn: topic.TopicArn!,
-    async drain() {
+    async drain(client = sqs.client) {
       const out: ReadNotification[] = [];
       for (;;) {
-        const res = await sqs.client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+        const res = await client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
         const messages = res.Messages ?? [];
         if (messages.length === 0) return out;
         for (const m of messages) out.push(JSON.parse(m.Body!) as ReadNotification);
-        await sqs.client.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
+        await client.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
       }
     },
     close: () => sns.destroy(),
