@@ -5,6 +5,8 @@ import type { ServiceKeys } from '../core/keys/load.ts';
 import type { RelayCrypto } from '../core/relay/crypto.ts';
 import { IdempotencyCache } from '../core/relay/idempotency.ts';
 import { MAX_PAYLOAD_BYTES } from '../core/relay/outbound.ts';
+import type { AlertMonitor } from '../core/alerts/monitor.ts';
+import { startServiceAlerts } from '../core/runtime/alerts.ts';
 import { startRuntime, type Runtime } from '../core/runtime/runtime.ts';
 import type { Consumer } from '../core/transport/consumer.ts';
 import { startServiceLifecycle, type ManagedConsumer } from '../core/runtime/lifecycle.ts';
@@ -36,6 +38,8 @@ export interface AppService {
   consumers: Consumer[];
   /** Keys, audit, SQS, metrics, emergency switch. */
   runtime: Runtime<AppQueues>;
+  /** Health gauges and built-in alert notifications. */
+  alerts: AlertMonitor;
   /** Re-reads the API tokens file (SIGHUP); audited. */
   reload(): void;
   /** Graceful stop (idempotent): not ready, stop accepting HTTP, release held records, drain within the deadline, close. */
@@ -83,6 +87,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
 
       const sms = config.SIGNALWIRE_PROJECT_ID ? createSms(config, rt) : undefined;
 
+      const checks = { running, queue: () => inboxConsumer.ready(), keys: () => rt.keys.own.current.isPrivate() };
       const server = await buildAppServer({
         logger: rt.logger,
         tokens,
@@ -92,7 +97,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         audit: rt.audit,
         emergency: rt.emergency,
         registry: rt.metrics.registry,
-        checks: { running, queue: () => inboxConsumer.ready(), keys: () => rt.keys.own.current.isPrivate() },
+        checks,
         bodyLimit: config.CHART_UPDATE_MAX_BODY_BYTES || MAX_PAYLOAD_BYTES,
         ...(sms ? { smsRoutes: sms.routes, smsWebhook: sms.webhook } : {}),
         ...httpOptionsOf(config),
@@ -104,7 +109,13 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         { consumer: inboxConsumer, deadlineMs: Math.min(config.SHUTDOWN_DEADLINE_MS, INBOX_RELEASE_DEADLINE_MS) },
         ...(sms ? [{ consumer: sms.consumer, deadlineMs: config.SHUTDOWN_DEADLINE_MS }] : []),
       ];
-      return { server, consumers, inbox, tokens };
+      const alerts = await startServiceAlerts(rt, config, {
+        consumed: sms ? ['interface-to-app', 'app-sms-redaction'] : ['interface-to-app'],
+        readiness: checks,
+        inbox: () => ({ size: inbox.size, capacity: inbox.capacity }),
+      });
+      // The alert monitor stops last: pending notifications get their chance to go out.
+      return { server, consumers, connections: [{ close: () => alerts.stop() }], inbox, tokens, alerts };
     },
   });
   const { runtime: rt, parts } = service;
@@ -114,6 +125,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
     inbox: parts.inbox,
     consumers: parts.consumers.map((c) => c.consumer),
     runtime: rt,
+    alerts: parts.alerts,
     reload() {
       reloadAll([{ file: config.APP_TOKENS_FILE, prepare: parts.tokens.prepare }], { audit: rt.audit, logger: rt.logger, service: 'app' });
     },

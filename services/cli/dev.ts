@@ -8,6 +8,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { hashToken } from '../core/http/auth.ts';
+import { createSnsClient } from '../core/alerts/snsNotifier.ts';
+import { alertTopicName, ensureAlertTopic } from '../core/alerts/topic.ts';
 import { ensureQueues } from '../core/transport/queues.ts';
 import { createSqsClient } from '../core/transport/sqsClient.ts';
 import { startEmrSink } from '../devtools/emrSink.ts';
@@ -161,6 +163,10 @@ export async function run(argv: string[]): Promise<number> {
   const sqs = createSqsClient({ endpoint: sqsEndpoint, region: sqsServer.region, credentials: sqsServer.credentials });
   await ensureQueues(sqs, { prefix: '' });
   sqs.destroy();
+  // The emulator serves SNS too: both services send their alert notifications to this topic.
+  const sns = createSnsClient({ endpoint: sqsEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'dev', secretAccessKey: 'dev' } });
+  const alertTopicArn = await ensureAlertTopic(sns, alertTopicName(''));
+  sns.destroy();
 
   const sink = await startEmrSink({
     port: ports.sink,
@@ -193,6 +199,7 @@ export async function run(argv: string[]): Promise<number> {
     ...sqsServer.serviceEnv(),
     VISIBILITY_TIMEOUT_SECONDS: '30',
     HEARTBEAT_INTERVAL_SECONDS: '10',
+    ALERT_SNS_TOPIC_ARN: alertTopicArn,
   };
   const children: Array<{ name: string; child: ChildProcess; url: string }> = [];
   const spawnService = (name: 'interface' | 'app', extra: Record<string, string>): void => {

@@ -1,5 +1,7 @@
-// `care-relay queues`: create the SQS queues, their DLQs and quarantine queues.
+// `care-relay queues`: create the SQS queues, their DLQs and quarantine queues, and the alerts topic.
 import { parseArgs } from 'node:util';
+import { createSnsClient } from '../core/alerts/snsNotifier.ts';
+import { alertTopicName, ensureAlertTopic } from '../core/alerts/topic.ts';
 import { ensureQueues, queueDefinitions } from '../core/transport/queues.ts';
 import { createSqsClient } from '../core/transport/sqsClient.ts';
 
@@ -16,7 +18,8 @@ export interface QueuesCliIo {
 const USAGE = `usage: care-relay queues init [--prefix P] [--fifo] [--max-receive-count N] [--kms-key KEY]
        care-relay queues list [--prefix P] [--fifo] [--max-receive-count N] [--kms-key KEY]
 
-  init   create every queue, its -dlq (redrive) and its -quarantine queue; idempotent
+  init   create every queue, its -dlq (redrive) and its -quarantine queue, and the
+         SNS topic <prefix>care-relay-alerts for alert notifications; idempotent
   list   print the queue definitions (names and attributes) as JSON, without calling SQS
 
 options:
@@ -29,6 +32,7 @@ options:
 
 environment:
   SQS_ENDPOINT   endpoint URL (LocalStack, emulator); unset for AWS
+  SNS_ENDPOINT   SNS endpoint URL; default SQS_ENDPOINT
   AWS_REGION     region (default us-east-1)
   QUEUE_PREFIX   default for --prefix
   QUEUE_FIFO     default for --fifo (true/1/yes)
@@ -91,6 +95,8 @@ export async function run(argv: string[], io: QueuesCliIo = {}): Promise<number>
     // Local endpoints accept any credentials; this keeps the SDK from probing for real ones.
     ...(endpoint && !hasCredentials ? { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } : {}),
   });
+  const snsEndpoint = env.SNS_ENDPOINT || endpoint;
+  const sns = createSnsClient({ region, endpoint: snsEndpoint, ...(snsEndpoint && !hasCredentials ? { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } : {}) });
   try {
     const queues = await ensureQueues(client, layout);
     for (const [logical, q] of Object.entries(queues)) {
@@ -99,11 +105,13 @@ export async function run(argv: string[], io: QueuesCliIo = {}): Promise<number>
       out(`  dlq         ${q.dlqUrl}`);
       out(`  quarantine  ${q.quarantineUrl}`);
     }
+    out(`alerts topic  ${await ensureAlertTopic(sns, alertTopicName(layout.prefix))}  (ALERT_SNS_TOPIC_ARN)`);
     return 0;
   } catch (e) {
     err(`care-relay queues: ${(e as Error).message}`);
     return 1;
   } finally {
     client.destroy();
+    sns.destroy();
   }
 }

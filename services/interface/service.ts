@@ -6,6 +6,9 @@ import { IdempotencyCache } from '../core/relay/idempotency.ts';
 import { MAX_PAYLOAD_BYTES } from '../core/relay/outbound.ts';
 import type { RelayCrypto } from '../core/relay/crypto.ts';
 import type { ServiceKeys } from '../core/keys/load.ts';
+import { FailingSince } from '../core/alerts/failingSince.ts';
+import type { AlertMonitor } from '../core/alerts/monitor.ts';
+import { startServiceAlerts } from '../core/runtime/alerts.ts';
 import { startRuntime, type Runtime } from '../core/runtime/runtime.ts';
 import type { Consumer } from '../core/transport/consumer.ts';
 import { startServiceLifecycle } from '../core/runtime/lifecycle.ts';
@@ -20,6 +23,7 @@ import { emrDeliveryEffect } from './delivery/handler.ts';
 import { createEmrClient } from './delivery/emrClient.ts';
 import { createMllpClient } from './delivery/mllpClient.ts';
 import { routeByContentType } from './delivery/router.ts';
+import { trackedEmrClient } from './delivery/trackedEmrClient.ts';
 import { mllpDestinationOf } from './mllp/config.ts';
 import { partnerEntrySchema, type PartnerEntry } from './intake/partners.ts';
 import { startMllpIntake, type MllpIntakeServer } from './intake/mllpServer.ts';
@@ -38,6 +42,8 @@ export interface InterfaceService {
   mllp: MllpIntakeServer | undefined;
   /** Keys, audit, SQS, metrics, emergency switch. */
   runtime: Runtime<'interface-to-app' | 'app-to-interface'>;
+  /** Health gauges and built-in alert notifications. */
+  alerts: AlertMonitor;
   /** Re-reads the partners and admin token files (SIGHUP): both or neither; audited. */
   reload(): void;
   /** Graceful stop (idempotent): not ready, stop accepting HTTP, drain the consumer within the deadline, close the runtime. */
@@ -76,13 +82,16 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       const http = createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}) });
       // HL7 v2 chart updates go over MLLP when an MLLP destination is configured; the rest over HTTP(S).
       const mllp = config.EMR_MLLP_URL ? createMllpClient(mllpDestinationOf({ ...config, EMR_MLLP_URL: config.EMR_MLLP_URL }, (f) => readFileSync(f))) : undefined;
-      const emr = routeByContentType({ http, ...(mllp ? { mllp } : {}) });
+      // Every attempt, HTTP or MLLP, tells the alerts whether EMR delivery is failing.
+      const emrHealth = new FailingSince();
+      const emr = trackedEmrClient(routeByContentType({ http, ...(mllp ? { mllp } : {}) }), emrHealth);
       const consumer = createInboundConsumer(rt, config, {
         queue: 'app-to-interface',
         maxInFlight: config.EMR_CONCURRENCY,
         effects: { 'chart.update': emrDeliveryEffect({ emr, audit: rt.audit, logger: rt.logger }), [CHECKPOINT_KIND]: witnessEffect(rt) },
       });
 
+      const checks = { running, queue: () => consumer.ready(), keys: () => rt.keys.own.current.isPrivate() };
       const server = await buildInterfaceServer({
         logger: rt.logger,
         partners,
@@ -92,7 +101,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         audit: rt.audit,
         emergency: rt.emergency,
         registry: rt.metrics.registry,
-        checks: { running, queue: () => consumer.ready(), keys: () => rt.keys.own.current.isPrivate() },
+        checks,
         bodyLimit: config.INTAKE_MAX_BODY_BYTES || MAX_PAYLOAD_BYTES,
         ...httpOptionsOf(config),
         authFailures: rt.authFailures,
@@ -100,11 +109,14 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       startWitnessing(rt, outbound);
       const mllpIntake =
         config.MLLP_INTAKE_PORT === undefined ? undefined : await startMllpIntake(config, { outbound, idempotency, audit: rt.audit, emergency: rt.emergency, logger: rt.logger });
+      const alerts = await startServiceAlerts(rt, config, { consumed: ['app-to-interface'], readiness: checks, emr: emrHealth });
       return {
         server,
         consumers: [{ consumer, deadlineMs: config.SHUTDOWN_DEADLINE_MS }],
         listeners: mllpIntake ? [mllpIntake.listener] : [],
-        connections: mllp ? [mllp] : [],
+        // The alert monitor stops last: pending notifications get their chance to go out.
+        connections: [...(mllp ? [mllp] : []), { close: () => alerts.stop() }],
+        alerts,
         partners,
         admins,
         mllpIntake,
@@ -118,6 +130,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
     consumer: parts.consumers[0]!.consumer,
     mllp: parts.mllpIntake,
     runtime: rt,
+    alerts: parts.alerts,
     reload() {
       const files = [
         { file: config.PARTNERS_FILE, prepare: parts.partners.prepare },

@@ -40,6 +40,18 @@ describe('care-relay queues', () => {
     expect(Object.keys(resolved)).toHaveLength(3);
   });
 
+  it('init creates the alerts topic, idempotently, and prints the ARN to give the services', async () => {
+    const arns: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const t = io({ ...baseEnv(), QUEUE_PREFIX: sqs.prefix });
+      expect(await run(['init', '--max-receive-count', '3'], t)).toBe(0);
+      const line = t.stdout.find((l) => l.startsWith('alerts topic'));
+      arns.push(/(arn:\S+:sns:\S+)/.exec(line ?? '')?.[1] ?? 'none');
+    }
+    expect(arns[0]).toMatch(new RegExp(`:${sqs.prefix}care-relay-alerts$`));
+    expect(arns[1]).toBe(arns[0]);
+  });
+
   it('--prefix wins over QUEUE_PREFIX and --fifo creates .fifo queues', async () => {
     const t = io({ ...baseEnv(), QUEUE_PREFIX: 'ignored-' });
     expect(await run(['init', '--prefix', `${sqs.prefix}f-`, '--fifo'], t)).toBe(0);

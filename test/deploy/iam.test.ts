@@ -29,11 +29,15 @@ interface Policy {
 const list = (x: string | string[]): string[] => (Array.isArray(x) ? x : [x]);
 const load = (name: string): Policy => JSON.parse(read(`deploy/iam/${name}`)) as Policy;
 const ARN = /^arn:aws:sqs:REGION:ACCOUNT_ID:([A-Za-z0-9_-]+)$/;
+/** The alerts topic `queues init` creates (services/core/alerts/topic.ts, no prefix). */
+const TOPIC_ARN = 'arn:aws:sns:REGION:ACCOUNT_ID:care-relay-alerts';
+const isSqs = (st: Statement): boolean => list(st.Action).every((a) => a.startsWith('sqs:'));
+const sqsStatements = (policy: Policy): Statement[] => policy.Statement.filter(isSqs);
 
-/** action (without `sqs:`) → the queue names it is allowed on. */
+/** SQS action (without `sqs:`) → the queue names it is allowed on. */
 function grants(policy: Policy): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
-  for (const st of policy.Statement) {
+  for (const st of sqsStatements(policy)) {
     for (const action of list(st.Action)) {
       const set = out.get(action.replace(/^sqs:/, '')) ?? new Set<string>();
       for (const r of list(st.Resource)) set.add(ARN.exec(r)?.[1] ?? r);
@@ -48,7 +52,7 @@ const family = (q: LogicalQueue): string[] => (['main', 'dlq', 'quarantine'] as 
 // The documented default: no prefix, standard queues.
 const defined = new Set(queueDefinitions({ prefix: '' }).map((d) => d.name));
 const messageActions = ['SendMessage', 'ReceiveMessage', 'DeleteMessage', 'ChangeMessageVisibility', 'PurgeQueue'];
-const serviceActions = ['SendMessage', 'ReceiveMessage', 'DeleteMessage', 'ChangeMessageVisibility', 'GetQueueUrl'];
+const serviceActions = ['SendMessage', 'ReceiveMessage', 'DeleteMessage', 'ChangeMessageVisibility', 'GetQueueUrl', 'GetQueueAttributes'];
 
 const policies = {
   interface: load('interface-policy.json'),
@@ -57,25 +61,27 @@ const policies = {
 };
 
 describe.each(Object.entries(policies))('deploy/iam/%s policy', (name, policy) => {
-  it('is an identity policy of Allow statements on named SQS queues only', () => {
+  it('is an identity policy of Allow statements on named SQS queues and the alerts topic only', () => {
     expect(policy.Version).toBe('2012-10-17');
     expect(policy.Statement.length).toBeGreaterThan(0);
     for (const st of policy.Statement) {
       expect(st.Effect).toBe('Allow');
       expect(st.Sid, 'every statement says what it is for').toMatch(/^[A-Za-z0-9]+$/);
+      const sqs = isSqs(st);
       for (const a of list(st.Action)) {
         expect(a, 'no wildcard action').not.toContain('*');
-        expect(a).toMatch(/^sqs:[A-Za-z]+$/);
+        expect(a, 'one AWS service per statement').toMatch(sqs ? /^sqs:[A-Za-z]+$/ : /^sns:[A-Za-z]+$/);
       }
       for (const r of list(st.Resource)) {
         expect(r, 'no wildcard resource').not.toContain('*');
-        expect(r).toMatch(ARN);
+        if (sqs) expect(r).toMatch(ARN);
+        else expect(r, 'SNS only on the alerts topic').toBe(TOPIC_ARN);
       }
     }
   });
 
   it('names only queues that services/core/transport/queues.ts defines', () => {
-    for (const st of policy.Statement) {
+    for (const st of sqsStatements(policy)) {
       for (const r of list(st.Resource)) expect(defined.has(ARN.exec(r)![1]!), `${name}: ${r}`).toBe(true);
     }
   });
@@ -165,5 +171,20 @@ describe('KMS statements documented in docs/deploy.md', () => {
   it('documents a key policy and how queues init sets the key', () => {
     expect(blocks.some((b) => b.includes('"Principal"'))).toBe(true);
     expect(read('docs/deploy.md')).toContain('queues init --prefix prod- --kms-key');
+  });
+});
+
+describe('the alerts topic (SNS)', () => {
+  const snsActions = (policy: Policy): string[] => policy.Statement.filter((st) => !isSqs(st)).flatMap((st) => list(st.Action)).sort();
+
+  it('each service may only publish to it; queues init may only create it', () => {
+    expect(snsActions(policies.interface)).toEqual(['sns:Publish']);
+    expect(snsActions(policies.app)).toEqual(['sns:Publish']);
+    expect(snsActions(policies.bootstrap)).toEqual(['sns:CreateTopic']);
+  });
+
+  it('each service may read the depth of exactly the queues it consumes, with their DLQ and quarantine queue (the alerts)', () => {
+    expect(on(grants(policies.interface), 'GetQueueAttributes')).toEqual(family('app-to-interface').sort());
+    expect(on(grants(policies.app), 'GetQueueAttributes')).toEqual([...family('interface-to-app'), ...family('app-sms-redaction')].sort());
   });
 });

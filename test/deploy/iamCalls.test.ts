@@ -53,7 +53,9 @@ async function recordingProxy(upstream: string): Promise<{ url: string; calls: M
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      const operation = String(req.headers['x-amz-target'] ?? '').replace(/^AmazonSQS\./, '') || 'unknown';
+      const target = String(req.headers['x-amz-target'] ?? '');
+      // SNS (the alerts topic, same endpoint here) speaks the query protocol: `Action=...` in a form body.
+      const operation = target.startsWith('AmazonSQS.') ? target.slice('AmazonSQS.'.length) : `sns:${new URLSearchParams(body.toString('utf8')).get('Action') ?? 'unknown'}`;
       let queue = '?';
       try {
         const input = JSON.parse(body.toString('utf8')) as { QueueUrl?: string; QueueName?: string };
@@ -137,24 +139,34 @@ describe.runIf(!process.env.SQS_ENDPOINT)('deploy/iam policies against the SQS c
     );
   }, 180_000);
 
+  /** The SQS calls a party made (SNS calls, `sns:Action`, are compared on their own). */
+  const sqsCalls = (party: Party): Map<string, Set<string>> => new Map([...proxies[party].calls].filter(([action]) => !action.startsWith('sns:')));
+
+  it('bootstrap: the only SNS call, CreateTopic of the alerts topic, is the only SNS action granted', async () => {
+    const policy = JSON.parse(await readFile('deploy/iam/bootstrap-policy.json', 'utf8')) as { Statement: Statement[] };
+    const granted = policy.Statement.flatMap((st) => list(st.Action)).filter((a) => a.startsWith('sns:'));
+    expect([...proxies.bootstrap.calls.keys()].filter((a) => a.startsWith('sns:'))).toEqual(['sns:CreateTopic']);
+    expect(granted).toEqual(['sns:CreateTopic']);
+  });
+
   for (const party of ['bootstrap', 'interface', 'app'] as const) {
     it(`${party}: every SQS call made is granted, on that queue`, async () => {
       const grants = await sqsGrants(party);
-      for (const [action, queues] of proxies[party].calls) {
+      for (const [action, queues] of sqsCalls(party)) {
         for (const q of queues) expect([...(grants.get(action) ?? [])], `${party} calls ${action} on ${q}`).toContain(q);
       }
     });
 
     it(`${party}: every SQS action granted is one the code calls`, async () => {
       const grants = await sqsGrants(party);
-      const called = [...proxies[party].calls.keys()].sort();
+      const called = [...sqsCalls(party).keys()].sort();
       expect([...grants.keys()].sort()).toEqual(called);
     });
   }
 
   it('bootstrap: grants exactly the queues queues init touches, action by action', async () => {
     const grants = await sqsGrants('bootstrap');
-    for (const [action, queues] of proxies.bootstrap.calls) expect([...(grants.get(action) ?? [])].sort(), action).toEqual([...queues].sort());
+    for (const [action, queues] of sqsCalls('bootstrap')) expect([...(grants.get(action) ?? [])].sort(), action).toEqual([...queues].sort());
   });
 
   it('services: GetQueueUrl is granted on exactly the queues each service resolves', async () => {

@@ -2,7 +2,9 @@
 // updates are retried with backoff and delivered once per id (attempts may exceed 1 only
 // when an earlier attempt reached the sink but its answer did not reach the interface: the
 // sink's idempotency key suppresses it). When the EMR never recovers, every message ends in
-// the DLQ by redrive after maxReceiveCount, nothing delivered, nothing lost.
+// the DLQ by redrive after maxReceiveCount, nothing delivered, nothing lost. With alert
+// notifications on, the outage is exactly one `started` and one `cleared`
+// CareRelayEmrDeliveryFailing, and the flapping EMR at most one of each: never one per retry.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureQueues } from '../../services/core/transport/queues.ts';
 import { startEmrSink, type EmrSink } from '../../services/devtools/emrSink.ts';
@@ -17,7 +19,7 @@ let iface: ServiceProcess;
 let app: ServiceProcess;
 
 beforeAll(async () => {
-  world = await startWorld({ iface: { EMR_TIMEOUT_MS: String(EMR_TIMEOUT_MS) } });
+  world = await startWorld({ iface: { EMR_TIMEOUT_MS: String(EMR_TIMEOUT_MS) }, alerts: { ALERT_EMR_FAILING_SECONDS: '1' } });
   [iface, app] = await Promise.all([world.service('interface'), world.service('app')]);
 });
 
@@ -39,6 +41,13 @@ async function chartUpdates(prefix: string, n: number): Promise<string[]> {
 async function delivered(sink: () => EmrSink, ids: string[], what: string): Promise<void> {
   const q = world.queues['app-to-interface'].url;
   await waitFor(async () => ids.every((id) => sink().deliveries.has(id)) && (await depth(world.emulator.sqs, q)).total === 0, { timeoutMs: 60_000, intervalMs: 200, what });
+}
+
+/** Notifications read so far, once any EMR-failing episode that started has cleared. */
+async function settledNotes(): Promise<string[]> {
+  const lines = (await world.alerts!.read()).filter((n) => n.alert === 'CareRelayEmrDeliveryFailing').map((n) => n.state);
+  if (lines.at(-1) === 'started') await world.alerts!.waitFor('CareRelayEmrDeliveryFailing', 'cleared', 'interface');
+  return world.alerts!.lines();
 }
 
 function failuresLogged(reason: RegExp): number {
@@ -68,11 +77,15 @@ describe('EMR failures', () => {
     const n = scaled(10, 5);
     const ids = await chartUpdates('down', n);
     await waitFor(() => failuresLogged(/CR_EMR_UNREACHABLE/) >= n, { timeoutMs: 30_000, what: 'delivery attempts refused while the EMR is down' });
+    // The on-call engineer hears of it while the EMR is still down.
+    await world.alerts!.waitFor('CareRelayEmrDeliveryFailing', 'started', 'interface');
     world.sink = await startEmrSink({ port });
     await delivered(() => world.sink, ids, 'delivered after the EMR came back');
     account('down', ids, world.sink);
     // The sink was down for the failed attempts: the first one it saw succeeded.
     expect(ids.map((id) => world.sink.deliveries.get(id)!.attempts)).toEqual(ids.map(() => 1));
+    await world.alerts!.waitFor('CareRelayEmrDeliveryFailing', 'cleared', 'interface');
+    expect(world.alerts!.lines()).toEqual(['interface started CareRelayEmrDeliveryFailing', 'interface cleared CareRelayEmrDeliveryFailing']);
   });
 
   it('EMR slower than EMR_TIMEOUT_MS: the timed-out attempt is retried, one delivery per id', async () => {
@@ -99,6 +112,7 @@ describe('EMR failures', () => {
       }
       world.sink.setMode({ kind: 'ok' });
     })();
+    const notifiedBefore = (await settledNotes()).length;
     const ids = await chartUpdates('flap', n);
     try {
       await waitFor(() => failuresLogged(/CR_EMR_HTTP_503/) >= 3, { timeoutMs: 20_000, what: 'some 503s' });
@@ -108,6 +122,10 @@ describe('EMR failures', () => {
     }
     await delivered(() => world.sink, ids, 'delivered through the flapping');
     account('flapping', ids, world.sink);
+    // Flood control: the flapping is one episode at most, however many attempts failed.
+    const flapNotes = (await settledNotes()).slice(notifiedBefore);
+    expect(flapNotes.length, flapNotes.join('; ')).toBeLessThanOrEqual(2);
+    if (flapNotes.length > 0) expect(flapNotes).toEqual(['interface started CareRelayEmrDeliveryFailing', 'interface cleared CareRelayEmrDeliveryFailing']);
     // A 503 is answered before the sink records anything: one attempt per delivery.
     expect(ids.map((id) => world.sink.deliveries.get(id)!.attempts)).toEqual(ids.map(() => 1));
   });

@@ -13,6 +13,7 @@ import { makeServiceKeyPair, type TestServiceKeyPair } from '../helpers/keys.ts'
 import { freePort, runNode, waitReady, type RunningProcess } from '../helpers/processes.ts';
 import { writeServiceEnv, type ServiceEnv } from '../helpers/serviceEnv.ts';
 import { fifoSendIds, startTestSqs, type TestSqs } from '../helpers/sqs.ts';
+import { createAlertTopic, type AlertTopic, type ReadNotification } from '../helpers/alertTopic.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /** FAULTS_SCALE multiplies message counts (default 1); CI on a slow runner may lower it. */
@@ -162,6 +163,8 @@ export interface World {
   env: ServiceEnv;
   /** Processes started through {@link World.service}, stopped by `close`. */
   services: ServiceProcess[];
+  /** With `alerts`: the SNS topic both services notify, read back through an SQS subscription. */
+  alerts: AlertWatch | undefined;
   /** Creates and starts a service process with the world's env plus `extra` (and what `envFor` its URL adds). */
   service(name: 'app' | 'interface', extra?: Record<string, string>, envFor?: (url: string) => Record<string, string>): Promise<ServiceProcess>;
   close(): Promise<void>;
@@ -177,6 +180,37 @@ export interface WorldOptions {
   iface?: Record<string, string>;
   /** Extra env for the app service. */
   app?: Record<string, string>;
+  /** Built-in alert notifications to a topic of the world's (evaluated every second); the values are extra ALERT_* env. */
+  alerts?: Record<string, string>;
+}
+
+/** The notifications both services sent, as a subscriber reads them. */
+export interface AlertWatch {
+  /** Reads what arrived since the last call; returns everything read so far, in arrival order. */
+  read(): Promise<ReadNotification[]>;
+  /** Waits until a notification matching `alert`, `state` (and `service`) has arrived; returns everything read so far. */
+  waitFor(alert: string, state: ReadNotification['state'], service?: string, timeoutMs?: number): Promise<ReadNotification[]>;
+  /** `service state alert` for each notification read so far, e.g. `app started CareRelayQuarantineNotEmpty`. */
+  lines(): string[];
+}
+
+function alertWatch(topic: AlertTopic, client: () => TestSqs['client']): AlertWatch {
+  const all: ReadNotification[] = [];
+  const watch: AlertWatch = {
+    async read() {
+      all.push(...(await topic.drain(client())));
+      return all;
+    },
+    async waitFor(alert, state, service, timeoutMs = 60_000) {
+      await waitFor(async () => (await watch.read()).some((n) => n.alert === alert && n.state === state && (service === undefined || n.service === service)), {
+        timeoutMs,
+        what: `${service ?? 'a service'} ${state} ${alert}`,
+      });
+      return all;
+    },
+    lines: () => all.map((n) => `${n.service} ${n.state} ${n.alert}`),
+  };
+  return watch;
 }
 
 /** Starts the emulator (persistent, fixed port), creates queues with a prefix of its own, the sink and the env. */
@@ -186,7 +220,9 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const queues = await ensureQueues(emulator.sqs.client, { prefix: emulator.prefix, fifo: emulator.sqs.fifo, maxReceiveCount: options.maxReceiveCount ?? 10, visibilityTimeoutSeconds: 5 });
   const keys = await makeServiceKeyPair();
   const sink = await startEmrSink();
-  const common = { LOG_LEVEL, CRYPTO_WORKERS: '1', ...options.common };
+  const topic = options.alerts ? await createAlertTopic(emulator.sqs) : undefined;
+  const alertEnv = topic ? { ALERT_SNS_TOPIC_ARN: topic.arn, ALERT_INTERVAL_SECONDS: '1', ALERT_CLEAR_AFTER_SECONDS: '3', ...options.alerts } : {};
+  const common = { LOG_LEVEL, CRYPTO_WORKERS: '1', ...alertEnv, ...options.common };
   const env = await writeServiceEnv(dir, emulator.sqs, keys, {
     iface: { ...common, ...sink.serviceEnv(), ...options.iface },
     app: { ...common, ...options.app },
@@ -199,6 +235,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     dir,
     env,
     services: [],
+    alerts: undefined,
     async service(name, extra = {}, envFor) {
       const svc = await serviceProcess(name, { ...(name === 'app' ? env.app : env.iface), ...extra }, envFor);
       world.services.push(svc);
@@ -212,10 +249,12 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       }));
       await world.sink.stop().catch(() => undefined);
       await emulator.stop().catch(() => undefined);
+      topic?.close();
       await keys.cleanup();
       await rm(dir, { recursive: true, force: true });
     },
   };
+  if (topic) world.alerts = alertWatch(topic, () => world.emulator.sqs.client);
   return world;
 }
 

@@ -1,7 +1,8 @@
 // Scenario 4: the fake SignalWire answers 429 and 5xx in bursts and drops status callbacks,
 // against the real app process (its webhook on a real port, its redaction worker on SQS):
 // every message that was sent ends redacted, body blank and no media left. The redaction
-// fallback is 2 s and the `sent` grace 1 s so it completes quickly.
+// fallback is 2 s and the `sent` grace 1 s so it completes quickly. With alert notifications
+// on, the burst's redaction backlog is one `started` and one `cleared`, never one per job.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeSignalWire, type FakeSignalWire } from '../../services/devtools/signalwire/index.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -13,7 +14,7 @@ let app: ServiceProcess;
 
 beforeAll(async () => {
   fake = await startFakeSignalWire({ stepMs: 40 });
-  world = await startWorld();
+  world = await startWorld({ alerts: { ALERT_REDACTION_BACKLOG: '10', ALERT_CLEAR_AFTER_SECONDS: '5' } });
   app = await world.service(
     'app',
     {
@@ -69,13 +70,15 @@ describe('SMS redaction under SignalWire faults', () => {
     const [dlq, quarantine] = await Promise.all([depth(world.emulator.sqs, q.dlqUrl), depth(world.emulator.sqs, q.quarantineUrl)]);
     // Every message SignalWire holds was sent through the app: none escaped the books.
     const stored = [...fake.store.messages.keys()];
+    await world.alerts!.waitFor('CareRelaySmsRedactionBacklog', 'cleared', 'app', 90_000);
+    const notified = world.alerts!.lines();
     const dropped = fake.callbacks.sent.filter((c) => c.dropped).length;
     report('sms-redaction', {
       sent: sids.length,
       delivered: sids.length - unredacted().length,
       duplicatesSuppressed: 0,
       lost: unredacted().length,
-      extra: { 'not-sent': refused.length, 'callbacks-dropped': dropped, 'faults-left': fake.faults.remaining, 'stored-at-signalwire': stored.length, dlq: dlq.total, quarantine: quarantine.total },
+      extra: { 'not-sent': refused.length, 'callbacks-dropped': dropped, 'faults-left': fake.faults.remaining, 'stored-at-signalwire': stored.length, dlq: dlq.total, quarantine: quarantine.total, notifications: notified.length },
     });
     expect(done, `unredacted: ${unredacted().length}`).toBe(true);
     expect(refused, 'sends refused (the create is retried on 429/503)').toEqual([]);
@@ -83,5 +86,6 @@ describe('SMS redaction under SignalWire faults', () => {
     expect(dropped).toBeGreaterThan(0);
     expect(fake.faults.remaining).toBe(0);
     expect(dlq.total + quarantine.total).toBe(0);
+    expect(notified).toEqual(['app started CareRelaySmsRedactionBacklog', 'app cleared CareRelaySmsRedactionBacklog']);
   });
 });

@@ -1,6 +1,8 @@
 // Scenario 2: the SQS endpoint stops for a while (emulator stopped, restarted on the same
 // port with its SQLite data). Intake answers 503 and never 202 without a queued message;
-// both services recover without a restart; nothing queued before the outage is lost.
+// both services recover without a restart; nothing queued before the outage is lost. With
+// alert notifications on: none before the outage, and for each service exactly one
+// `started` and one `cleared` CareRelayServiceNotReady (sent once SNS is back).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.ts';
 import { depth, fhir, pool, postWithRetry, report, scaled, startWorld, type ServiceProcess, type World } from './harness.ts';
@@ -13,7 +15,7 @@ let iface: ServiceProcess;
 let app: ServiceProcess;
 
 beforeAll(async () => {
-  world = await startWorld();
+  world = await startWorld({ alerts: { ALERT_NOT_READY_SECONDS: '2' } });
   [iface, app] = await Promise.all([world.service('interface'), world.service('app')]);
 }, 120_000);
 
@@ -46,6 +48,7 @@ describe('SQS outage', () => {
       if (b.kind === 'accepted') sentOut.set(b.id, `pre-out-${i}`);
     });
     expect(sentIn.size + sentOut.size).toBe(2 * before);
+    expect(await world.alerts!.read(), 'no notification while healthy').toEqual([]);
 
     await world.emulator.stop();
     const outageStarted = Date.now();
@@ -87,6 +90,8 @@ describe('SQS outage', () => {
         { timeoutMs: 90_000, intervalMs: 250, what: 'drained after the outage' },
       ).catch(() => (drained = false));
       await reader.stop();
+      for (const svc of ['app', 'interface']) await world.alerts!.waitFor('CareRelayServiceNotReady', 'cleared', svc);
+      const notified = world.alerts!.lines();
       const books = reader.books;
       const lostIn = [...sentIn.keys()].filter((id) => !books.seen.has(id));
       const lostOut = [...sentOut.keys()].filter((id) => !world.sink.deliveries.has(id));
@@ -104,8 +109,12 @@ describe('SQS outage', () => {
           'accepted-during': accepted202,
           'outage-s': (outageMs / 1000).toFixed(1),
           restarts: iface.generation - 1 + app.generation - 1,
+          notifications: notified.length,
         },
       });
+      for (const svc of ['app', 'interface']) {
+        expect(notified.filter((l) => l.startsWith(`${svc} `))).toEqual([`${svc} started CareRelayServiceNotReady`, `${svc} cleared CareRelayServiceNotReady`]);
+      }
       expect(statuses.every((s) => s === 503), `intake answers during the outage: ${statuses.join(',')}`).toBe(true);
       expect([iface.proc.child.pid, app.proc.child.pid]).toEqual(pids);
       expect(iface.generation + app.generation).toBe(2);
@@ -118,5 +127,5 @@ describe('SQS outage', () => {
     } finally {
       await reader.stop();
     }
-  });
+  }, 300_000);
 });

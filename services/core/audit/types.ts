@@ -22,7 +22,8 @@ export type AuditAction =
   | 'config.reloaded'
   | 'config.reload_failed'
   | 'audit.override'
-  | 'audit.witnessed';
+  | 'audit.witnessed'
+  | 'alert.notified';
 
 /** One audit event as a caller records it; the trail adds time, sequence and chain hash. */
 export interface AuditEvent {

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { alertEnvShape } from './alerts.ts';
 import { envVar } from './env.ts';
 
 /** Environment variables both services read (each through its own config.ts). */
@@ -73,6 +74,7 @@ export const commonEnvShape = {
   EMERGENCY_STATE_FILE: z.string().min(1).optional(),
   /** Crypto worker threads (seal/open off the event loop); 0 = in-thread. Default: the cores, or 0 on one core. */
   CRYPTO_WORKERS: envVar.int(availableParallelism() < 2 ? 0 : availableParallelism(), 0, 256),
+  ...alertEnvShape,
 };
 
 /** Secrets both services accept as `NAME_FILE` too. */

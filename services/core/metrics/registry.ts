@@ -35,6 +35,8 @@ export interface TransportMetrics {
   sendFailures: Counter<'queue'>;
   /** Messages a producer sent. */
   sent: Counter<'queue'>;
+  /** SQS SentTimestamp (epoch seconds) of the last message received: the oldest-message estimate of the alerts. */
+  lastReceivedSent: Gauge<'queue'>;
 }
 
 /** A service's metrics: the registry `/metrics` serves, plus the typed transport metrics. */
@@ -84,6 +86,12 @@ export function createMetrics(service: string, options: CreateMetricsOptions = {
     receiveErrors: counter('receive_errors_total', 'ReceiveMessage calls that failed', q),
     sendFailures: counter('send_failures_total', 'Messages a producer could not send', q),
     sent: counter('messages_sent_total', 'Messages sent to SQS', q),
+    lastReceivedSent: new Gauge({
+      name: METRIC_PREFIX + 'queue_last_received_sent_timestamp_seconds',
+      help: 'SQS SentTimestamp of the last message received from a queue',
+      labelNames: q,
+      registers,
+    }),
   };
   return { service, registry, transport };
 }

@@ -1,6 +1,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from 'pino';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { watchAuditFailures, type WatchedAudit } from '../alerts/auditWatch.ts';
 import { openAuditLog, type AuditLog } from '../audit/auditLog.ts';
 import { createCheckpointer, type Checkpointer, type CheckpointSink } from '../audit/checkpointer.ts';
 import { checkpointStore, type CheckpointStore } from '../audit/checkpointStore.ts';
@@ -54,8 +55,8 @@ export interface Runtime<Q extends LogicalQueue> {
   keys: ServiceKeys;
   /** Seal and open. */
   crypto: RelayCrypto;
-  /** The audit trail. */
-  audit: AuditLog;
+  /** The audit trail (its failed writes are remembered for the alerts). */
+  audit: WatchedAudit<AuditLog>;
   /** Signs the trail's head at start, every AUDIT_CHECKPOINT_INTERVAL_SECONDS and at close. */
   checkpoints: Checkpointer;
   /** The checkpoint file (own and witnessed checkpoints). */
@@ -113,7 +114,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
     keys: [keys.own.current, ...keys.own.older].map((k) => k.toPublic()),
     acceptDigest: config.AUDIT_ACCEPT_BROKEN_TRAIL,
   });
-  const audit = await openAuditLog({ file: config.AUDIT_FILE, service });
+  const audit = watchAuditFailures(await openAuditLog({ file: config.AUDIT_FILE, service }));
   const sqs = createSqsClient({ region: config.AWS_REGION, ...(config.SQS_ENDPOINT ? { endpoint: config.SQS_ENDPOINT } : {}) });
   let crypto: RelayCrypto | undefined;
   // Loaded only when configured: the S3 client is a large module and most deployments start without it.

@@ -133,6 +133,8 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     };
     inFlight.set(entry.handle, entry);
     metrics?.received.inc({ queue });
+    const sentAt = entry.message.sentAt;
+    if (sentAt) metrics?.lastReceivedSent.set({ queue }, sentAt.getTime() / 1000);
     gauge();
     entry.finished = process(entry);
   }
