@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { createTokenStore } from '../core/http/auth.ts';
 import type { ServiceKeys } from '../core/keys/load.ts';
 import type { RelayCrypto } from '../core/relay/crypto.ts';
-import { IdempotencyCache } from '../core/relay/idempotency.ts';
+import { createIdempotency } from '../core/relay/idempotency.ts';
 import { MAX_PAYLOAD_BYTES } from '../core/relay/outbound.ts';
 import { startRuntime, type Runtime } from '../core/runtime/runtime.ts';
 import type { Consumer } from '../core/transport/consumer.ts';
@@ -11,6 +11,7 @@ import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
 import { createOutboundPath } from '../core/runtime/outboundPath.ts';
 import { tlsOf } from '../core/runtime/serviceServer.ts';
 import type { AppConfig } from './config.ts';
+import { createApplyLedger } from '../core/state/applyLedger.ts';
 import { inboxEffect } from './inbox/effect.ts';
 import { Inbox } from './inbox/inbox.ts';
 import { buildAppServer } from './server.ts';
@@ -72,7 +73,11 @@ export async function startAppService(config: AppConfig, options: StartAppOption
       kinds: ['care.submission'],
       // Backpressure: at most INBOX_CAPACITY records held; beyond that messages wait in SQS.
       maxInFlight: config.INBOX_CAPACITY,
-      effect: inboxEffect(inbox),
+      effect: inboxEffect(inbox, {
+        ledger: createApplyLedger({ table: rt.state, holder: rt.holder, leaseMs: config.VISIBILITY_TIMEOUT_SECONDS * 1000, ttlSeconds: rt.stateTtlSeconds }),
+        renewMs: config.HEARTBEAT_INTERVAL_SECONDS * 1000,
+        logger: log,
+      }),
     });
 
     const sms = config.SIGNALWIRE_PROJECT_ID ? createSms(config, rt) : undefined;
@@ -82,7 +87,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
       tokens,
       inbox,
       outbound,
-      idempotency: new IdempotencyCache(),
+      idempotency: createIdempotency({ table: rt.state, ttlSeconds: rt.stateTtlSeconds }),
       audit: rt.audit,
       emergency: rt.emergency,
       registry: rt.metrics.registry,

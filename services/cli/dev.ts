@@ -8,8 +8,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { hashToken } from '../core/http/auth.ts';
+import { createDynamoClient } from '../core/state/table.ts';
+import { ensureStateTable, STATE_SERVICES, stateTableName } from '../core/state/tables.ts';
 import { ensureQueues } from '../core/transport/queues.ts';
 import { createSqsClient } from '../core/transport/sqsClient.ts';
+import { startEmbeddedDynamo } from '../devtools/embeddedDynamo.ts';
 import { startEmrSink } from '../devtools/emrSink.ts';
 
 const usage = `usage: care-relay dev [--data DIR] [--keys DIR]
@@ -139,6 +142,12 @@ export async function run(argv: string[]): Promise<number> {
   await ensureQueues(sqs, { prefix: '' });
   sqs.destroy();
 
+  // The state tables persist under the data folder: idempotency keys and applied ids survive a restart.
+  const store = await startEmbeddedDynamo({ path: join(dataDir, 'dynamo') });
+  const dynamo = createDynamoClient({ endpoint: store.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'dev', secretAccessKey: 'dev' } });
+  for (const service of STATE_SERVICES) await ensureStateTable(dynamo, stateTableName('', service));
+  dynamo.destroy();
+
   const sink = await startEmrSink({
     port: ports.sink,
     onDelivery: (d) => console.log(`[emr-sink] received chart update ${d.envelopeId} (${d.contentType}, ${d.bytes} bytes)`),
@@ -161,6 +170,7 @@ export async function run(argv: string[]): Promise<number> {
     HOME: env.HOME ?? '',
     LOG_LEVEL: env.LOG_LEVEL ?? 'info',
     SQS_ENDPOINT: sqsEndpoint,
+    DYNAMODB_ENDPOINT: store.endpoint,
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'dev',
     AWS_SECRET_ACCESS_KEY: 'dev',
@@ -209,6 +219,7 @@ export async function run(argv: string[]): Promise<number> {
     await sink.stop();
     await stopSignalWire?.();
     await sqsServer.stop();
+    await store.stop();
   };
 
   try {
@@ -226,6 +237,7 @@ care-relay is running (dev tokens are in ${join(dataDir, 'secrets.json')}).
   app        ${a}   (inbox, chart updates, SMS; OpenAPI at ${a}/openapi.json)
   EMR sink   ${sink.url}/deliveries
   SQS        ${sqsEndpoint} (in-process emulator)
+  DynamoDB   ${store.endpoint} (in-process, state tables in ${join(dataDir, 'dynamo')})
 
 1. Submit as the demo partner:
   curl -s -X POST ${i}/v1/submissions -H 'Authorization: Bearer ${secrets.partnerToken}' -H 'Content-Type: application/fhir+json' -d '{"resourceType":"Patient","id":"example"}'

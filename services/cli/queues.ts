@@ -1,5 +1,7 @@
-// `care-relay queues`: create the SQS queues, their DLQs and quarantine queues.
+// `care-relay queues`: create the SQS queues, their DLQs and quarantine queues, and the state tables.
 import { parseArgs } from 'node:util';
+import { createDynamoClient } from '../core/state/table.ts';
+import { ensureStateTable, STATE_SERVICES, stateTableName } from '../core/state/tables.ts';
 import { ensureQueues, queueDefinitions } from '../core/transport/queues.ts';
 import { createSqsClient } from '../core/transport/sqsClient.ts';
 
@@ -16,7 +18,9 @@ export interface QueuesCliIo {
 const USAGE = `usage: care-relay queues init [--prefix P] [--fifo] [--max-receive-count N]
        care-relay queues list [--prefix P] [--fifo] [--max-receive-count N]
 
-  init   create every queue, its -dlq (redrive) and its -quarantine queue; idempotent
+  init   create every queue, its -dlq (redrive) and its -quarantine queue, and each
+         service's DynamoDB state table (<prefix>interface-state, <prefix>app-state,
+         TTL on "ttl"); idempotent
   list   print the queue definitions (names and attributes) as JSON, without calling SQS
 
 options:
@@ -25,10 +29,11 @@ options:
   --max-receive-count N   receives before a message moves to its DLQ (default 5)
 
 environment:
-  SQS_ENDPOINT   endpoint URL (LocalStack, emulator); unset for AWS
-  AWS_REGION     region (default us-east-1)
-  QUEUE_PREFIX   default for --prefix
-  With SQS_ENDPOINT set and no AWS credentials in the environment, dummy credentials are used.`;
+  SQS_ENDPOINT        endpoint URL (LocalStack, emulator); unset for AWS
+  DYNAMODB_ENDPOINT   DynamoDB endpoint URL (LocalStack, dynalite); unset for AWS
+  AWS_REGION          region (default us-east-1)
+  QUEUE_PREFIX        default for --prefix
+  With an endpoint set and no AWS credentials in the environment, dummy credentials are used.`;
 
 /** Runs `care-relay queues <subcommand>`; resolves with the exit code. */
 export async function run(argv: string[], io: QueuesCliIo = {}): Promise<number> {
@@ -80,6 +85,12 @@ export async function run(argv: string[], io: QueuesCliIo = {}): Promise<number>
     // Local endpoints accept any credentials; this keeps the SDK from probing for real ones.
     ...(endpoint && !hasCredentials ? { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } : {}),
   });
+  const dynamoEndpoint = env.DYNAMODB_ENDPOINT || undefined;
+  const dynamo = createDynamoClient({
+    region,
+    ...(dynamoEndpoint ? { endpoint: dynamoEndpoint } : {}),
+    ...(dynamoEndpoint && !hasCredentials ? { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } : {}),
+  });
   try {
     const queues = await ensureQueues(client, layout);
     for (const [logical, q] of Object.entries(queues)) {
@@ -88,11 +99,18 @@ export async function run(argv: string[], io: QueuesCliIo = {}): Promise<number>
       out(`  dlq         ${q.dlqUrl}`);
       out(`  quarantine  ${q.quarantineUrl}`);
     }
+    for (const service of STATE_SERVICES) {
+      const table = await ensureStateTable(dynamo, stateTableName(layout.prefix, service));
+      out(`${service} state table`);
+      out(`  table       ${table.name}${table.created ? ' (created)' : ''}`);
+      out(`  ttl         ${table.ttl === 'enabled' ? 'enabled (ttl)' : 'not supported by this endpoint'}`);
+    }
     return 0;
   } catch (e) {
     err(`care-relay queues: ${(e as Error).message}`);
     return 1;
   } finally {
     client.destroy();
+    dynamo.destroy();
   }
 }

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createTokenStore, type TokenStore } from '../core/http/auth.ts';
-import { IdempotencyCache } from '../core/relay/idempotency.ts';
+import { createIdempotency } from '../core/relay/idempotency.ts';
+import { createDeliveryLedger } from '../core/state/deliveryLedger.ts';
 import { MAX_PAYLOAD_BYTES } from '../core/relay/outbound.ts';
 import type { RelayCrypto } from '../core/relay/crypto.ts';
 import type { ServiceKeys } from '../core/keys/load.ts';
@@ -63,7 +64,12 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       queue: 'app-to-interface',
       kinds: ['chart.update'],
       maxInFlight: config.EMR_CONCURRENCY,
-      effect: emrDeliveryEffect({ emr, audit: rt.audit, logger: log }),
+      effect: emrDeliveryEffect({
+        emr,
+        audit: rt.audit,
+        logger: log,
+        ledger: createDeliveryLedger({ table: rt.state, holder: rt.holder, leaseMs: config.EMR_TIMEOUT_MS + 30_000, ttlSeconds: rt.stateTtlSeconds }),
+      }),
     });
 
     const server = await buildInterfaceServer({
@@ -71,7 +77,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       partners,
       ...(admins ? { admins } : {}),
       outbound,
-      idempotency: new IdempotencyCache(),
+      idempotency: createIdempotency({ table: rt.state, ttlSeconds: rt.stateTtlSeconds }),
       audit: rt.audit,
       emergency: rt.emergency,
       registry: rt.metrics.registry,

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { buildEnvelope } from '../../services/core/envelope/envelope.ts';
 import { seal } from '../../services/core/envelope/seal.ts';
 import { ensureQueues, type EnsuredQueue, type LogicalQueue } from '../../services/core/transport/queues.ts';
+import { startEmbeddedDynamo } from '../../services/devtools/embeddedDynamo.ts';
 import { startEmrSink, type EmrSink } from '../../services/devtools/emrSink.ts';
 import { makeServiceKeyPair, type TestServiceKeyPair } from '../helpers/keys.ts';
 import { freePort, runNode, waitReady, type RunningProcess } from '../helpers/processes.ts';
@@ -66,12 +67,17 @@ export interface Emulator {
   stop(): Promise<void>;
   /** Starts it again on the same port and data folder. */
   restart(): Promise<void>;
+  /** Stops it and the state store for good. */
+  dispose(): Promise<void>;
 }
 
 /** Starts the in-process emulator on a fixed port with SQLite persistence. */
 export async function startEmulator(dataDir: string): Promise<Emulator> {
   const port = await freePort();
-  let sqs = await startTestSqs({ dataDir, port });
+  // The store outlives the SQS emulator's outages: it is another service.
+  const store = process.env.DYNAMODB_ENDPOINT ? undefined : await startEmbeddedDynamo();
+  const dynamodbEndpoint = process.env.DYNAMODB_ENDPOINT ?? store!.endpoint;
+  let sqs = await startTestSqs({ dataDir, port, dynamodbEndpoint });
   const prefix = sqs.prefix;
   let running = true;
   const emu: Emulator = {
@@ -84,9 +90,13 @@ export async function startEmulator(dataDir: string): Promise<Emulator> {
     },
     async restart() {
       if (running) return;
-      sqs = await startTestSqs({ dataDir, port });
+      sqs = await startTestSqs({ dataDir, port, dynamodbEndpoint });
       running = true;
       emu.sqs = { ...sqs, prefix };
+    },
+    async dispose() {
+      await emu.stop();
+      await store?.stop();
     },
   };
   return emu;
@@ -211,7 +221,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         await s.proc?.stop('SIGKILL');
       }));
       await world.sink.stop().catch(() => undefined);
-      await emulator.stop().catch(() => undefined);
+      await emulator.dispose().catch(() => undefined);
       await keys.cleanup();
       await rm(dir, { recursive: true, force: true });
     },

@@ -44,6 +44,7 @@ export async function writeServiceEnv(dir: string, sqs: TestSqs, keys: TestServi
   await writeFile(join(dir, 'admins.json'), JSON.stringify({ tokens: [{ name: 'admin', sha256: hashToken(tokens.admin), roles: ['admin'] }] }));
   const common = {
     SQS_ENDPOINT: sqs.endpoint,
+    DYNAMODB_ENDPOINT: sqs.dynamodbEndpoint,
     AWS_REGION: sqs.region,
     QUEUE_PREFIX: sqs.prefix,
     ...(process.env.SQS_ENDPOINT ? {} : { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' }),

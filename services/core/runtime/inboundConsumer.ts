@@ -24,8 +24,9 @@ export interface InboundConsumerOptions<Q extends LogicalQueue> {
 
 /**
  * A consumer of sealed envelopes on one of the runtime's queues: opened with the
- * runtime's crypto, checked, then applied by `effect`; duplicates recognised with the
- * runtime's shared set; failures quarantined, audited and counted.
+ * runtime's crypto, checked, then applied by `effect`, which recognises duplicates by the
+ * signed envelope id in the state table (never by the clear attribute); failures quarantined,
+ * audited and counted.
  */
 export function createInboundConsumer<Q extends LogicalQueue>(rt: Runtime<Q>, config: ConsumerConfig, options: InboundConsumerOptions<Q>): Consumer {
   const queue = rt.queues[options.queue];
@@ -39,7 +40,6 @@ export function createInboundConsumer<Q extends LogicalQueue>(rt: Runtime<Q>, co
     logger: rt.logger,
     metrics: rt.metrics,
     audit: rt.audit,
-    dedupe: rt.dedupe,
     fifo: config.QUEUE_FIFO,
     maxInFlight: options.maxInFlight,
     visibilityTimeoutSeconds: config.VISIBILITY_TIMEOUT_SECONDS,

@@ -6,7 +6,9 @@ import { createLogger, hashId } from '../log/logger.ts';
 import { createMetrics, type Metrics } from '../metrics/registry.ts';
 import { localCrypto, type RelayCrypto } from '../relay/crypto.ts';
 import { createCryptoPool } from '../relay/cryptoPool.ts';
-import { createDedupeSet, type DedupeSet } from '../transport/dedupe.ts';
+import { holderId } from '../state/holder.ts';
+import { openStateTable, type StateTable } from '../state/table.ts';
+import { stateTableName } from '../state/tables.ts';
 import { resolveQueues, type LogicalQueue, type ResolvedQueue } from '../transport/queues.ts';
 import { createSqsClient } from '../transport/sqsClient.ts';
 import { EmergencySwitch } from './emergency.ts';
@@ -17,6 +19,8 @@ export interface RuntimeConfig {
   KEYS_DIR: string;
   KEY_PASSPHRASE: string;
   SQS_ENDPOINT?: string | undefined;
+  DYNAMODB_ENDPOINT?: string | undefined;
+  STATE_TABLE?: string | undefined;
   AWS_REGION: string;
   QUEUE_PREFIX: string;
   QUEUE_FIFO: boolean;
@@ -47,13 +51,17 @@ export interface Runtime<Q extends LogicalQueue> {
   queues: Record<Q, ResolvedQueue>;
   /** Metrics registry. */
   metrics: Metrics;
-  /** Completed envelope ids shared by the service's consumers. */
-  dedupe: DedupeSet;
+  /** The service's own state table (exactly-once state shared by its instances). */
+  state: StateTable;
+  /** This process's id for leases in the state table. */
+  holder: string;
+  /** Seconds state about a message is kept: the queue retention (MESSAGE_MAX_AGE_SECONDS). */
+  stateTtlSeconds: number;
   /** Emergency mode switch. */
   emergency: EmergencySwitch;
   /** HMAC of an identifier for logs and audit. */
   hash(value: string): string;
-  /** Closes what the runtime opened (crypto workers, audit file, SQS client). */
+  /** Closes what the runtime opened (crypto workers, audit file, SQS and DynamoDB clients). */
   close(): Promise<void>;
 }
 
@@ -73,7 +81,7 @@ export interface StartRuntimeOptions<Q extends LogicalQueue> {
 
 /**
  * Builds a service's runtime: loads and audits its keys, opens the audit trail,
- * resolves its queues (failing with the missing queue's name) and sets up metrics.
+ * checks its state table, resolves its queues (failing with the missing queue's name) and sets up metrics.
  * Any failure is one clear error; nothing is left half-open.
  */
 export async function startRuntime<Q extends LogicalQueue>(options: StartRuntimeOptions<Q>): Promise<Runtime<Q>> {
@@ -82,6 +90,11 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
   const keys = await loadServiceKeys({ dir: config.KEYS_DIR, passphrase: config.KEY_PASSPHRASE });
   const audit = await openAuditLog({ file: config.AUDIT_FILE, service });
   const sqs = createSqsClient({ region: config.AWS_REGION, ...(config.SQS_ENDPOINT ? { endpoint: config.SQS_ENDPOINT } : {}) });
+  const state = openStateTable({
+    table: config.STATE_TABLE ?? stateTableName(config.QUEUE_PREFIX, service),
+    region: config.AWS_REGION,
+    ...(config.DYNAMODB_ENDPOINT ? { endpoint: config.DYNAMODB_ENDPOINT } : {}),
+  });
   try {
     await audit.record({
       action: 'key.loaded',
@@ -92,6 +105,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
       details: { older: keys.own.older.length, peers: keys.peers.pinned.map((p) => p.fingerprint).join(',') },
     });
     logger.info({ fingerprint: keys.own.fingerprint, peers: keys.peers.pinned.length }, 'keys loaded');
+    await state.check();
     const queues = await resolveQueues(sqs, { prefix: config.QUEUE_PREFIX, fifo: config.QUEUE_FIFO, queues: options.queues });
     const limits = { self: service, maxSkewMs: config.MAX_CLOCK_SKEW_SECONDS * 1000, maxAgeMs: config.MESSAGE_MAX_AGE_SECONDS * 1000 };
     const crypto = options.crypto
@@ -114,18 +128,22 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
       sqs,
       queues,
       metrics: createMetrics(service),
-      dedupe: createDedupeSet(),
+      state,
+      holder: holderId(),
+      stateTtlSeconds: config.MESSAGE_MAX_AGE_SECONDS,
       emergency,
       hash: (value) => hashId(config.HMAC_KEY, value),
       close: async () => {
         await crypto.close();
         await audit.close();
         sqs.destroy();
+        state.close();
       },
     };
   } catch (err) {
     await audit.close();
     sqs.destroy();
+    state.close();
     throw err;
   }
 }

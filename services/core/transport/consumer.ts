@@ -27,8 +27,6 @@ interface Entry {
   finished: Promise<void>;
 }
 
-type Settlement = HandlerResult | { status: 'duplicate' };
-
 /** Creates a consumer for one queue (docs/architecture.md, "Transport"). */
 export function createConsumer(options: ConsumerOptions): Consumer {
   const { client, queueUrl, handler } = options;
@@ -191,7 +189,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     }
   }
 
-  async function settle(entry: Entry, result: Settlement): Promise<void> {
+  async function settle(entry: Entry, result: HandlerResult): Promise<void> {
     const ids = { messageId: entry.message.messageId, envelopeId: entry.message.envelopeId };
     switch (result.status) {
       case 'done': {
@@ -367,5 +365,5 @@ export function createConsumer(options: ConsumerOptions): Consumer {
 
 function isHandlerResult(value: unknown): value is HandlerResult {
   const status = (value as { status?: unknown } | null)?.status;
-  return status === 'done' || status === 'retry' || status === 'quarantine' || status === 'dead-letter' || status === 'release';
+  return status === 'done' || status === 'retry' || status === 'quarantine' || status === 'dead-letter' || status === 'release' || status === 'duplicate';
 }
