@@ -165,8 +165,8 @@ describe('the HEALTHCHECK command', () => {
 
 describe('what the runtime image holds', () => {
   // The image installs with --omit=dev: a service importing a devDependency would start
-  // everywhere but in its container. `care-relay dev` (the embedded emulator) is the exception.
-  const devOnly = new Set(['services/cli/dev.ts']);
+  // everywhere but in its container. `care-relay dev` (the embedded emulators) is the exception.
+  const devOnly = new Set(['services/cli/dev.ts', 'services/devtools/embeddedDynamo.ts']);
   const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };
   const files = (readdirSync(`${root}services`, { recursive: true }) as string[])
     .filter((f) => f.endsWith('.ts'))

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { APP_QUEUES } from '../../services/app/service.ts';
+import { STATE_SERVICES, stateTableName } from '../../services/core/state/tables.ts';
 import { LOGICAL_QUEUES, physicalQueueName, queueDefinitions, type LogicalQueue } from '../../services/core/transport/queues.ts';
 import { INTERFACE_QUEUES } from '../../services/interface/service.ts';
 
@@ -29,11 +30,13 @@ interface Policy {
 const list = (x: string | string[]): string[] => (Array.isArray(x) ? x : [x]);
 const load = (name: string): Policy => JSON.parse(read(`deploy/iam/${name}`)) as Policy;
 const ARN = /^arn:aws:sqs:REGION:ACCOUNT_ID:([A-Za-z0-9_-]+)$/;
+const TABLE_ARN = /^arn:aws:dynamodb:REGION:ACCOUNT_ID:table\/([A-Za-z0-9_.-]+)$/;
+const isSqs = (st: Statement): boolean => list(st.Action).every((a) => a.startsWith('sqs:'));
 
 /** action (without `sqs:`) → the queue names it is allowed on. */
 function grants(policy: Policy): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
-  for (const st of policy.Statement) {
+  for (const st of policy.Statement.filter(isSqs)) {
     for (const action of list(st.Action)) {
       const set = out.get(action.replace(/^sqs:/, '')) ?? new Set<string>();
       for (const r of list(st.Resource)) set.add(ARN.exec(r)?.[1] ?? r);
@@ -57,25 +60,26 @@ const policies = {
 };
 
 describe.each(Object.entries(policies))('deploy/iam/%s policy', (name, policy) => {
-  it('is an identity policy of Allow statements on named SQS queues only', () => {
+  it('is an identity policy of Allow statements on named SQS queues and named DynamoDB tables only', () => {
     expect(policy.Version).toBe('2012-10-17');
     expect(policy.Statement.length).toBeGreaterThan(0);
     for (const st of policy.Statement) {
       expect(st.Effect).toBe('Allow');
       expect(st.Sid, 'every statement says what it is for').toMatch(/^[A-Za-z0-9]+$/);
+      const sqs = isSqs(st);
       for (const a of list(st.Action)) {
         expect(a, 'no wildcard action').not.toContain('*');
-        expect(a).toMatch(/^sqs:[A-Za-z]+$/);
+        expect(a).toMatch(sqs ? /^sqs:[A-Za-z]+$/ : /^dynamodb:[A-Za-z]+$/);
       }
       for (const r of list(st.Resource)) {
         expect(r, 'no wildcard resource').not.toContain('*');
-        expect(r).toMatch(ARN);
+        expect(r).toMatch(sqs ? ARN : TABLE_ARN);
       }
     }
   });
 
   it('names only queues that services/core/transport/queues.ts defines', () => {
-    for (const st of policy.Statement) {
+    for (const st of policy.Statement.filter(isSqs)) {
       for (const r of list(st.Resource)) expect(defined.has(ARN.exec(r)![1]!), `${name}: ${r}`).toBe(true);
     }
   });
@@ -128,6 +132,49 @@ describe.each([
   it('has no access at all to queues it does not use', () => {
     const touched = new Set([...g.values()].flatMap((s) => [...s]));
     for (const q of never) for (const name of family(q)) expect(touched.has(name), `${svc} touches ${name}`).toBe(false);
+  });
+});
+
+/** DynamoDB action → table names it is allowed on. */
+function tableGrants(policy: Policy): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const st of policy.Statement.filter((s) => !isSqs(s))) {
+    for (const a of list(st.Action)) out.set(a, [...(out.get(a) ?? []), ...list(st.Resource).map((r) => TABLE_ARN.exec(r)?.[1] ?? r)].sort());
+  }
+  return out;
+}
+
+/** The StateTable methods each DynamoDB action serves (services/core/state/table.ts). */
+const METHOD_ACTION: Record<string, string> = { get: 'dynamodb:GetItem', put: 'dynamodb:PutItem', update: 'dynamodb:UpdateItem', delete: 'dynamodb:DeleteItem', check: 'dynamodb:DescribeTable' };
+
+/** The actions a service's code calls on its table: the StateTable methods its state modules use, plus the start check. */
+function tableActionsUsed(files: string[]): string[] {
+  const used = new Set<string>(['dynamodb:DescribeTable']);
+  for (const file of files) for (const m of read(file).matchAll(/\btable\.(get|put|update|delete|check)\(/g)) used.add(METHOD_ACTION[m[1]!]!);
+  return [...used].sort();
+}
+
+describe.each([
+  { svc: 'interface', files: ['services/core/relay/idempotency.ts', 'services/core/state/deliveryLedger.ts', 'services/core/state/emergencyStore.ts'], other: 'app' },
+  { svc: 'app', files: ['services/core/relay/idempotency.ts', 'services/core/state/applyLedger.ts', 'services/core/state/emergencyStore.ts'], other: 'interface' },
+] as const)('the $svc service\'s state table', ({ svc, files, other }) => {
+  const g = tableGrants(policies[svc]);
+
+  it('is granted exactly the DynamoDB actions its code uses, on its own table only', () => {
+    expect([...g.keys()].sort()).toEqual(tableActionsUsed([...files]));
+    for (const tables of g.values()) expect(tables).toEqual([stateTableName('', svc)]);
+  });
+
+  it(`cannot reach the ${other} service's table`, () => {
+    for (const tables of g.values()) expect(tables).not.toContain(stateTableName('', other));
+  });
+});
+
+describe('the bootstrap policy (`care-relay queues init`)', () => {
+  it('may create, describe and set TTL on both state tables, and nothing else in DynamoDB', () => {
+    const g = tableGrants(policies.bootstrap);
+    expect([...g.keys()].sort()).toEqual(['dynamodb:CreateTable', 'dynamodb:DescribeTable', 'dynamodb:UpdateTimeToLive']);
+    for (const tables of g.values()) expect(tables).toEqual(STATE_SERVICES.map((s) => stateTableName('', s)).sort());
   });
 });
 
