@@ -26,16 +26,16 @@ if [ -z "${SQS_ENDPOINT:-}" ]; then
   export SQS_ENDPOINT="https://sqs.${AWS_REGION}.amazonaws.com"
   export DYNAMODB_ENDPOINT="${DYNAMODB_ENDPOINT:-https://dynamodb.${AWS_REGION}.amazonaws.com}"
 fi
-export DYNAMODB_ENDPOINT="${DYNAMODB_ENDPOINT:-$SQS_ENDPOINT}"
-if ! [[ "$DYNAMODB_ENDPOINT" =~ ^https?://[^/]+ ]]; then
-  echo "test:remote: DYNAMODB_ENDPOINT: expected an http(s) URL, got \"$DYNAMODB_ENDPOINT\"" >&2
-  exit 2
-fi
 if ! [[ "$SQS_ENDPOINT" =~ ^https?://[^/]+ ]]; then
   echo "test:remote: SQS_ENDPOINT: expected an http(s) URL, got \"$SQS_ENDPOINT\"" >&2
   exit 2
 fi
 export AWS_REGION="${AWS_REGION:-us-east-1}"
+export DYNAMODB_ENDPOINT="${DYNAMODB_ENDPOINT:-$SQS_ENDPOINT}"
+if ! [[ "$DYNAMODB_ENDPOINT" =~ ^https?://[^/]+ ]]; then
+  echo "test:remote: DYNAMODB_ENDPOINT: expected an http(s) URL, got \"$DYNAMODB_ENDPOINT\"" >&2
+  exit 2
+fi
 
 case "$SQS_ENDPOINT" in
   https://sqs.*.amazonaws.com*) ;;
