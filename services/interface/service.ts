@@ -68,7 +68,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         emr,
         audit: rt.audit,
         logger: log,
-        ledger: createDeliveryLedger({ table: rt.state, holder: rt.holder, leaseMs: config.EMR_TIMEOUT_MS + 30_000, ttlSeconds: rt.stateTtlSeconds }),
+        ledger: createDeliveryLedger({ table: rt.state, holder: rt.holder, leaseMs: config.EMR_TIMEOUT_MS + 5_000, ttlSeconds: rt.stateTtlSeconds }),
       }),
     });
 

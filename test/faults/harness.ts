@@ -270,6 +270,8 @@ export interface PostOptions {
   deadlineMs?: number;
   /** Called with each answer status (0 for a network error). */
   onAttempt?: (status: number) => void;
+  /** Picks the URL of each attempt (a fleet: any instance); default `url` every time. */
+  pickUrl?: () => string;
 }
 
 /**
@@ -282,7 +284,7 @@ export async function postWithRetry(o: PostOptions): Promise<SubmitOutcome> {
   for (let attempt = 1; ; attempt++) {
     let status = 0;
     try {
-      const res = await fetch(o.url, {
+      const res = await fetch(o.pickUrl?.() ?? o.url, {
         method: 'POST',
         headers: { authorization: `Bearer ${o.token}`, 'content-type': o.contentType ?? 'application/fhir+json', 'idempotency-key': o.key },
         body: o.body,

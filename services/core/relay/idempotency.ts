@@ -9,9 +9,9 @@ export interface IdempotencyOptions {
   table: StateTable;
   /** How long a key is remembered, seconds (the queue retention). */
   ttlSeconds: number;
-  /** How long a claim whose send has not finished blocks others, ms; then a retry takes it over. */
+  /** How long a claim whose send has not finished blocks others, ms (default 10 s); then a retry takes it over. */
   leaseMs?: number;
-  /** How often a request waiting on another instance's claim looks again, ms. */
+  /** First wait of a request waiting on another instance's claim, ms (doubling up to 1 s). */
   pollMs?: number;
   /** Clock, for tests. */
   now?: () => number;
@@ -39,7 +39,7 @@ export interface Idempotency {
  */
 export function createIdempotency(options: IdempotencyOptions): Idempotency {
   const { table } = options;
-  const leaseMs = options.leaseMs ?? 30_000;
+  const leaseMs = options.leaseMs ?? 10_000;
   const pollMs = options.pollMs ?? 100;
   const now = options.now ?? Date.now;
   const reused = (): RelayError => new RelayError('CR_IDEMPOTENCY_KEY_REUSED', 'Idempotency-Key was already used with a different request body', { status: 409 });
@@ -63,7 +63,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
       }
       const pk = `idem#${caller}#${key}`;
       const digest = createHash('sha256').update(contentType).update('\u0000').update(body).digest('hex');
-      for (;;) {
+      for (let waited = 0; ; ) {
         const t = now();
         const envelopeId = uuidv7(t);
         const lease = t + leaseMs;
@@ -80,7 +80,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
         if (item.state === 'queued') return { id, replayed: true };
         if (Number(item.leaseUntil) > t) {
           // Another request (maybe on another instance) is sending it: wait for its outcome.
-          await new Promise((resolve) => setTimeout(resolve, pollMs));
+          await new Promise((resolve) => setTimeout(resolve, Math.min(1000, pollMs * 2 ** waited++)));
           continue;
         }
         const takeover = t + leaseMs;
