@@ -24,6 +24,9 @@ export function scaled(n: number, min = 1): number {
   return Math.max(min, Math.round(n * SCALE));
 }
 
+/** How long a (re)started service may take to answer /readyz, ms (FAULTS_READY_MS; a loaded machine needs more). */
+const READY_TIMEOUT_MS = Number(process.env.FAULTS_READY_MS ?? 60_000);
+
 /** Service log level for the suite (FAULTS_LOG_LEVEL); `info` is needed where a test reads log lines. */
 export const LOG_LEVEL = process.env.FAULTS_LOG_LEVEL ?? 'warn';
 
@@ -142,7 +145,7 @@ export async function serviceProcess(name: 'app' | 'interface', baseEnv: Record<
       if (svc.proc) past.push(svc.proc.lines);
       svc.proc = runNode(script, [], { ...env, PORT: String(port) });
       svc.generation++;
-      await waitReady(url, svc.proc, 60_000);
+      await waitReady(url, svc.proc, READY_TIMEOUT_MS);
     },
     async kill9() {
       await svc.proc.stop('SIGKILL');

@@ -27,8 +27,8 @@ export function inboxEffect(inbox: Inbox, options: InboxEffectOptions): Envelope
   const { ledger, logger } = options;
   return async (envelope, message, signal) => {
     const claim = await ledger.claim(envelope.id);
-    if (claim === 'applied') return { status: 'duplicate' };
-    if (claim === 'held-elsewhere') return { status: 'retry', reason: 'CR_INBOX_HELD_ELSEWHERE', afterSeconds: Math.ceil(options.renewMs / 1000) * 2 };
+    if (claim.status === 'applied') return { status: 'duplicate' };
+    if (claim.status === 'held-elsewhere') return { status: 'retry', reason: 'CR_INBOX_HELD_ELSEWHERE', afterSeconds: Math.max(1, Math.ceil(claim.leftMs / 1000)) };
     message.releaseBody?.();
     const renew = setInterval(() => {
       ledger.renew(envelope.id).catch((err: unknown) => logger.warn({ envelopeId: envelope.id, code: (err as { name?: string }).name }, 'hold lease renewal failed'));

@@ -1,7 +1,7 @@
 import { ttlAfter, type StateTable } from './table.ts';
 
-/** What a claim on an envelope id found. */
-export type ApplyClaim = 'claimed' | 'held-elsewhere' | 'applied';
+/** What a claim on an envelope id found (`leftMs`: how long the other holder's lease still runs). */
+export type ApplyClaim = { status: 'claimed' } | { status: 'held-elsewhere'; leftMs: number } | { status: 'applied' };
 
 /** Envelope ids applied once across the app fleet: held (with a lease) while in an inbox, then applied. */
 export interface ApplyLedger {
@@ -44,9 +44,10 @@ export function createApplyLedger(options: ApplyLedgerOptions): ApplyLedger {
         names,
         values: { ':held': 'held', ':me': holder, ':lease': t + leaseMs, ':ttl': ttlAfter(options.ttlSeconds, t), ':nowSec': Math.floor(t / 1000), ':now': t },
       });
-      if (claimed) return 'claimed';
+      if (claimed) return { status: 'claimed' };
       const item = await table.get(pk(envelopeId));
-      return item?.state === 'applied' ? 'applied' : 'held-elsewhere';
+      if (item?.state === 'applied') return { status: 'applied' };
+      return { status: 'held-elsewhere', leftMs: Math.max(0, Number(item?.leaseUntil ?? 0) - t) };
     },
     async renew(envelopeId) {
       const done = await table.update(pk(envelopeId), {

@@ -98,30 +98,30 @@ describe('apply ledger', () => {
     const a = createApplyLedger({ ...opts, holder: 'a' });
     const b = createApplyLedger({ ...opts, holder: 'b' });
     const id = crypto.randomUUID();
-    expect(await a.claim(id)).toBe('claimed');
-    expect(await a.claim(id)).toBe('claimed');
-    expect(await b.claim(id)).toBe('held-elsewhere');
+    expect(await a.claim(id)).toEqual({ status: 'claimed' });
+    expect(await a.claim(id)).toEqual({ status: 'claimed' });
+    expect(await b.claim(id)).toEqual({ status: 'held-elsewhere', leftMs: 1000 });
     clock += 800;
     expect(await a.renew(id)).toBe(true);
     clock += 800;
-    expect(await b.claim(id)).toBe('held-elsewhere');
+    expect(await b.claim(id)).toEqual({ status: 'held-elsewhere', leftMs: 200 });
     clock += 1500; // a crashed: no renewal
-    expect(await b.claim(id)).toBe('claimed');
+    expect(await b.claim(id)).toEqual({ status: 'claimed' });
     expect(await a.renew(id)).toBe(false);
     await b.applied(id);
-    expect(await a.claim(id)).toBe('applied');
-    expect(await b.claim(id)).toBe('applied');
+    expect(await a.claim(id)).toEqual({ status: 'applied' });
+    expect(await b.claim(id)).toEqual({ status: 'applied' });
   });
 
   it('a released hold is taken at once by another instance', async () => {
     const a = createApplyLedger({ table, holder: 'a', leaseMs: 600_000, ttlSeconds: 3600 });
     const b = createApplyLedger({ table, holder: 'b', leaseMs: 600_000, ttlSeconds: 3600 });
     const id = crypto.randomUUID();
-    expect(await a.claim(id)).toBe('claimed');
+    expect(await a.claim(id)).toEqual({ status: 'claimed' });
     await b.release(id); // not b's: nothing happens
-    expect(await b.claim(id)).toBe('held-elsewhere');
+    expect(await b.claim(id)).toMatchObject({ status: 'held-elsewhere' });
     await a.release(id);
-    expect(await b.claim(id)).toBe('claimed');
+    expect(await b.claim(id)).toEqual({ status: 'claimed' });
   });
 });
 
