@@ -30,10 +30,16 @@ export async function startEmbeddedDynamo(options: EmbeddedDynamoOptions = {}): 
   const { port } = server.address() as AddressInfo;
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    // Requests still being answered finish first: dynalite closes its database on close, and a
+    // request cut off mid-write would throw "Database is closed" out of the process.
     stop: () =>
       new Promise<void>((resolve) => {
-        server.closeAllConnections?.();
-        server.close(() => resolve());
+        const force = setTimeout(() => server.closeAllConnections(), 2000);
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        server.closeIdleConnections();
       }),
   };
 }

@@ -137,13 +137,13 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
         await crypto.close();
         await audit.close();
         sqs.destroy();
-        state.close();
+        await state.close();
       },
     };
   } catch (err) {
     await audit.close();
     sqs.destroy();
-    state.close();
+    await state.close();
     throw err;
   }
 }

@@ -37,8 +37,8 @@ export interface StateTable {
   delete(pk: string, condition?: Omit<StateUpdate, 'update'>): Promise<boolean>;
   /** Fails with CR_STATE_TABLE_MISSING when the table does not exist or cannot be described. */
   check(): Promise<void>;
-  /** Closes the client. */
-  close(): void;
+  /** Closes the client once the calls still in flight have settled (at most 5 s). */
+  close(): Promise<void>;
 }
 
 /** Options for {@link openStateTable}. */
@@ -70,6 +70,15 @@ export function openStateTable(options: StateTableOptions): StateTable {
   const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   const TableName = options.table;
   let calls = 0;
+  const inFlight = new Set<Promise<unknown>>();
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    inFlight.add(p);
+    void p.then(
+      () => inFlight.delete(p),
+      () => inFlight.delete(p),
+    );
+    return p;
+  };
   const expr = (c?: Omit<StateUpdate, 'update'>) => ({
     ...(c?.condition ? { ConditionExpression: c.condition } : {}),
     ...(c?.names ? { ExpressionAttributeNames: c.names } : {}),
@@ -78,7 +87,7 @@ export function openStateTable(options: StateTableOptions): StateTable {
   const conditional = async <T>(work: () => Promise<T>, failed: T): Promise<T> => {
     calls++;
     try {
-      return await work();
+      return await track(work());
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === 'ConditionalCheckFailedException') return failed;
       throw err;
@@ -91,7 +100,7 @@ export function openStateTable(options: StateTableOptions): StateTable {
     },
     async get(pk) {
       calls++;
-      const res = await doc.send(new GetCommand({ TableName, Key: { pk }, ConsistentRead: true }));
+      const res = await track(doc.send(new GetCommand({ TableName, Key: { pk }, ConsistentRead: true })));
       return res.Item as StateItem | undefined;
     },
     put(item, condition) {
@@ -120,7 +129,10 @@ export function openStateTable(options: StateTableOptions): StateTable {
         throw new RelayError('CR_STATE_TABLE_MISSING', `state table "${TableName}" (STATE_TABLE) is not reachable: ${(err as { name?: string }).name ?? 'error'}; create it with \`care-relay queues init\``, { cause: err });
       }
     },
-    close() {
+    async close() {
+      // A write cut off by destroying the client may still be applied; let it finish instead.
+      const deadline = new Promise((resolve) => setTimeout(resolve, 5000).unref());
+      await Promise.race([Promise.allSettled([...inFlight]), deadline]);
       doc.destroy();
       client.destroy();
     },

@@ -20,7 +20,7 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
-  table.close();
+  await table.close();
   await backend.stop();
 });
 
@@ -165,7 +165,7 @@ describe('dynamoEmergencyStore', () => {
       await two.save({ active: false, changedAt: '2026-01-01T01:00:00.000Z', actor: 'config' });
       expect(await one.load()).toEqual({ active: false, changedAt: '2026-01-01T01:00:00.000Z', actor: 'config' });
     } finally {
-      fresh.close();
+      await fresh.close();
     }
   });
 });
@@ -176,7 +176,7 @@ describe('state table', () => {
     try {
       await expect(missing.check()).rejects.toMatchObject({ code: 'CR_STATE_TABLE_MISSING', message: expect.stringContaining(`${backend.prefix}nope-state`) });
     } finally {
-      missing.close();
+      await missing.close();
     }
   });
 });
