@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { httpErrors } from '../core/http/errors.ts';
 import { ACCEPTED_MEDIA_TYPES, checkPayload, formatFor } from '../core/relay/contentTypes.ts';
-import type { IdempotencyCache } from '../core/relay/idempotency.ts';
+import type { Idempotency } from '../core/relay/idempotency.ts';
 import type { Outbound } from '../core/relay/outbound.ts';
 import type { EmergencySwitch } from '../core/runtime/emergency.ts';
 
@@ -10,7 +10,7 @@ export interface ChartUpdateOptions {
   /** Seals and sends to `app-to-interface`. */
   outbound: Outbound;
   /** Idempotency-Key memory. */
-  idempotency: IdempotencyCache;
+  idempotency: Idempotency;
   /** Emergency switch: refused while on. */
   emergency: EmergencySwitch;
   /** Largest body read, bytes. */
@@ -45,8 +45,8 @@ export const chartUpdateRoutes: FastifyPluginAsync<ChartUpdateOptions> = async (
       checkPayload(format, body);
       const actor = request.principal?.name ?? 'unknown';
       const key = request.headers['idempotency-key'];
-      const { id } = await options.idempotency.run(actor, typeof key === 'string' ? key : undefined, body, format.contentType, () =>
-        options.outbound.send({ kind: 'chart.update', contentType: format.contentType, bodyEncoding: format.bodyEncoding, body, actor, sourceIp: request.ip }),
+      const { id } = await options.idempotency.run(actor, typeof key === 'string' ? key : undefined, body, format.contentType, (id) =>
+        options.outbound.send({ id, kind: 'chart.update', contentType: format.contentType, bodyEncoding: format.bodyEncoding, body, actor, sourceIp: request.ip }),
       );
       return reply.code(202).send({ id });
     },

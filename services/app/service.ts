@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { createTokenStore } from '../core/http/auth.ts';
 import type { ServiceKeys } from '../core/keys/load.ts';
 import type { RelayCrypto } from '../core/relay/crypto.ts';
-import { IdempotencyCache } from '../core/relay/idempotency.ts';
+import { createIdempotency } from '../core/relay/idempotency.ts';
 import { MAX_PAYLOAD_BYTES } from '../core/relay/outbound.ts';
 import type { AlertMonitor } from '../core/alerts/monitor.ts';
 import { startServiceAlerts } from '../core/runtime/alerts.ts';
@@ -17,6 +17,7 @@ import { httpOptionsOf } from '../core/runtime/serviceServer.ts';
 import { startWitnessing, witnessEffect } from '../core/runtime/witness.ts';
 import { CHECKPOINT_KIND } from '../core/audit/checkpoint.ts';
 import type { AppConfig } from './config.ts';
+import { createApplyLedger } from '../core/state/applyLedger.ts';
 import { inboxEffect } from './inbox/effect.ts';
 import { Inbox } from './inbox/inbox.ts';
 import { buildAppServer } from './server.ts';
@@ -78,11 +79,15 @@ export async function startAppService(config: AppConfig, options: StartAppOption
       const inbox = new Inbox(config.INBOX_CAPACITY);
 
       const outbound = createOutboundPath(rt, { queue: 'app-to-interface', to: 'interface' });
+      const applyLedger = createApplyLedger({ table: rt.state, holder: rt.holder, leaseMs: config.VISIBILITY_TIMEOUT_SECONDS * 1000, ttlSeconds: rt.stateTtlSeconds });
       const inboxConsumer = createInboundConsumer(rt, config, {
         queue: 'interface-to-app',
         // Backpressure: at most INBOX_CAPACITY records held; beyond that messages wait in SQS.
         maxInFlight: config.INBOX_CAPACITY,
-        effects: { 'care.submission': inboxEffect(inbox), [CHECKPOINT_KIND]: witnessEffect(rt) },
+        effects: {
+          'care.submission': inboxEffect(inbox, { ledger: applyLedger, renewMs: config.HEARTBEAT_INTERVAL_SECONDS * 1000, logger: rt.logger }),
+          [CHECKPOINT_KIND]: witnessEffect(rt),
+        },
       });
 
       const sms = config.SIGNALWIRE_PROJECT_ID ? createSms(config, rt) : undefined;
@@ -93,7 +98,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         tokens,
         inbox,
         outbound,
-        idempotency: new IdempotencyCache(),
+        idempotency: createIdempotency({ table: rt.state, ttlSeconds: rt.stateTtlSeconds }),
         audit: rt.audit,
         emergency: rt.emergency,
         registry: rt.metrics.registry,

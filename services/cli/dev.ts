@@ -1,5 +1,5 @@
 // `care-relay dev` (what `npm start` runs): the embedded default. Creates dev keys and
-// secrets if missing, starts the SQS emulator in-process with every queue, a demo EMR
+// secrets if missing, starts the SQS emulator in-process with every queue, the embedded DynamoDB store with the state tables, a demo EMR
 // sink, a fake SignalWire when no credentials are set, then the interface and app
 // services as separate processes, each given only its own key folder.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -10,8 +10,11 @@ import { join, resolve } from 'node:path';
 import { hashToken } from '../core/http/auth.ts';
 import { createSnsClient } from '../core/alerts/snsNotifier.ts';
 import { alertTopicName, ensureAlertTopic } from '../core/alerts/topic.ts';
+import { createDynamoClient } from '../core/state/table.ts';
+import { ensureStateTable, STATE_SERVICES, stateTableName } from '../core/state/tables.ts';
 import { ensureQueues } from '../core/transport/queues.ts';
 import { createSqsClient } from '../core/transport/sqsClient.ts';
+import { startEmbeddedDynamo } from '../devtools/embeddedDynamo.ts';
 import { startEmrSink } from '../devtools/emrSink.ts';
 import { startMllpSink } from '../devtools/mllpSink.ts';
 import { startSqsEmulator } from '../devtools/sqsEmulator.ts';
@@ -168,6 +171,12 @@ export async function run(argv: string[]): Promise<number> {
   const alertTopicArn = await ensureAlertTopic(sns, alertTopicName(''));
   sns.destroy();
 
+  // The state tables persist under the data folder: idempotency keys and applied ids survive a restart.
+  const store = await startEmbeddedDynamo({ path: join(dataDir, 'dynamo') });
+  const dynamo = createDynamoClient({ endpoint: store.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'dev', secretAccessKey: 'dev' } });
+  for (const service of STATE_SERVICES) await ensureStateTable(dynamo, stateTableName('', service));
+  dynamo.destroy();
+
   const sink = await startEmrSink({
     port: ports.sink,
     onDelivery: (d) => console.log(`[emr-sink] received chart update ${d.envelopeId} (${d.contentType}, ${d.bytes} bytes)`),
@@ -197,6 +206,7 @@ export async function run(argv: string[]): Promise<number> {
     HOME: env.HOME ?? '',
     LOG_LEVEL: env.LOG_LEVEL ?? 'info',
     ...sqsServer.serviceEnv(),
+    DYNAMODB_ENDPOINT: store.endpoint,
     VISIBILITY_TIMEOUT_SECONDS: '30',
     HEARTBEAT_INTERVAL_SECONDS: '10',
     ALERT_SNS_TOPIC_ARN: alertTopicArn,
@@ -255,6 +265,7 @@ export async function run(argv: string[]): Promise<number> {
     await mllpSink.stop();
     await stopSignalWire?.();
     await sqsServer.stop();
+    await store.stop();
   };
 
   try {
@@ -275,6 +286,7 @@ care-relay is running (dev tokens are in ${join(dataDir, 'secrets.json')}).
   EMR sink   ${sink.url}/deliveries   (MLLP: 127.0.0.1:${mllpSink.port}; DEV_EMR_MLLP=true routes HL7 chart updates there)
   MLLP       127.0.0.1:${ports.mllp}   (partner intake over MLLP, plain TCP on loopback)
   SQS        ${sqsEndpoint} (in-process emulator)
+  DynamoDB   ${store.endpoint} (in-process, state tables in ${join(dataDir, 'dynamo')})
 
 1. Submit as the demo partner:
   curl -s -X POST ${i}/v1/submissions -H 'Authorization: Bearer ${secrets.partnerToken}' -H 'Content-Type: application/fhir+json' -d '{"resourceType":"Patient","id":"example"}'

@@ -1,7 +1,9 @@
-// `care-relay queues`: create the SQS queues, their DLQs and quarantine queues, and the alerts topic.
+// `care-relay queues`: create the SQS queues, their DLQs and quarantine queues, the alerts topic and the state tables.
 import { parseArgs } from 'node:util';
 import { createSnsClient } from '../core/alerts/snsNotifier.ts';
 import { alertTopicName, ensureAlertTopic } from '../core/alerts/topic.ts';
+import { createDynamoClient } from '../core/state/table.ts';
+import { ensureStateTable, STATE_SERVICES, stateTableName } from '../core/state/tables.ts';
 import { ensureQueues, queueDefinitions } from '../core/transport/queues.ts';
 import { createSqsClient } from '../core/transport/sqsClient.ts';
 
@@ -18,8 +20,10 @@ export interface QueuesCliIo {
 const USAGE = `usage: care-relay queues init [--prefix P] [--fifo] [--max-receive-count N] [--kms-key KEY]
        care-relay queues list [--prefix P] [--fifo] [--max-receive-count N] [--kms-key KEY]
 
-  init   create every queue, its -dlq (redrive) and its -quarantine queue, and the
-         SNS topic <prefix>care-relay-alerts for alert notifications; idempotent
+  init   create every queue, its -dlq (redrive) and its -quarantine queue, the
+         SNS topic <prefix>care-relay-alerts for alert notifications, and each
+         service's DynamoDB state table (<prefix>interface-state, <prefix>app-state,
+         TTL on "ttl"); idempotent
   list   print the queue definitions (names and attributes) as JSON, without calling SQS
 
 options:
@@ -31,13 +35,14 @@ options:
                           else SSE-SQS (docs/deploy.md: the key policy it needs)
 
 environment:
-  SQS_ENDPOINT   endpoint URL (LocalStack, emulator); unset for AWS
-  SNS_ENDPOINT   SNS endpoint URL; default SQS_ENDPOINT
-  AWS_REGION     region (default us-east-1)
-  QUEUE_PREFIX   default for --prefix
-  QUEUE_FIFO     default for --fifo (true/1/yes)
-  QUEUE_KMS_KEY_ID  default for --kms-key
-  With SQS_ENDPOINT set and no AWS credentials in the environment, dummy credentials are used.`;
+  SQS_ENDPOINT        endpoint URL (LocalStack, emulator); unset for AWS
+  SNS_ENDPOINT        SNS endpoint URL; default SQS_ENDPOINT
+  DYNAMODB_ENDPOINT   DynamoDB endpoint URL (LocalStack, dynalite); unset for AWS
+  AWS_REGION          region (default us-east-1)
+  QUEUE_PREFIX        default for --prefix
+  QUEUE_FIFO          default for --fifo (true/1/yes)
+  QUEUE_KMS_KEY_ID    default for --kms-key
+  With an endpoint set and no AWS credentials in the environment, dummy credentials are used.`;
 
 /** Runs `care-relay queues <subcommand>`; resolves with the exit code. */
 export async function run(argv: string[], io: QueuesCliIo = {}): Promise<number> {
@@ -97,6 +102,12 @@ export async function run(argv: string[], io: QueuesCliIo = {}): Promise<number>
   });
   const snsEndpoint = env.SNS_ENDPOINT || endpoint;
   const sns = createSnsClient({ region, endpoint: snsEndpoint, ...(snsEndpoint && !hasCredentials ? { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } : {}) });
+  const dynamoEndpoint = env.DYNAMODB_ENDPOINT || undefined;
+  const dynamo = createDynamoClient({
+    region,
+    ...(dynamoEndpoint ? { endpoint: dynamoEndpoint } : {}),
+    ...(dynamoEndpoint && !hasCredentials ? { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } : {}),
+  });
   try {
     const queues = await ensureQueues(client, layout);
     for (const [logical, q] of Object.entries(queues)) {
@@ -106,6 +117,12 @@ export async function run(argv: string[], io: QueuesCliIo = {}): Promise<number>
       out(`  quarantine  ${q.quarantineUrl}`);
     }
     out(`alerts topic  ${await ensureAlertTopic(sns, alertTopicName(layout.prefix))}  (ALERT_SNS_TOPIC_ARN)`);
+    for (const service of STATE_SERVICES) {
+      const table = await ensureStateTable(dynamo, stateTableName(layout.prefix, service));
+      out(`${service} state table`);
+      out(`  table       ${table.name}${table.created ? ' (created)' : ''}`);
+      out(`  ttl         ${table.ttl === 'enabled' ? 'enabled (ttl)' : 'not supported by this endpoint'}`);
+    }
     return 0;
   } catch (e) {
     err(`care-relay queues: ${(e as Error).message}`);
@@ -113,5 +130,6 @@ export async function run(argv: string[], io: QueuesCliIo = {}): Promise<number>
   } finally {
     client.destroy();
     sns.destroy();
+    dynamo.destroy();
   }
 }

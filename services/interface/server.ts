@@ -3,7 +3,7 @@ import type { AuditSink } from '../core/audit/types.ts';
 import { authPlugin, type TokenStore } from '../core/http/auth.ts';
 import type { AuthFailureLimiter } from '../core/http/authFailures.ts';
 import { createServiceServer, type ServiceServerOptions } from '../core/runtime/serviceServer.ts';
-import type { IdempotencyCache } from '../core/relay/idempotency.ts';
+import type { Idempotency } from '../core/relay/idempotency.ts';
 import type { Outbound } from '../core/relay/outbound.ts';
 import { adminRoutes } from '../core/runtime/adminRoutes.ts';
 import type { EmergencySwitch } from '../core/runtime/emergency.ts';
@@ -19,7 +19,7 @@ export interface InterfaceServerOptions extends Omit<ServiceServerOptions, 'titl
   /** Seals and sends submissions. */
   outbound: Outbound;
   /** Idempotency-Key memory. */
-  idempotency: IdempotencyCache;
+  idempotency: Idempotency;
   /** Audit trail. */
   audit: AuditSink;
   /** Emergency switch. */

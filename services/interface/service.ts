@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createTokenStore, type TokenStore } from '../core/http/auth.ts';
-import { IdempotencyCache } from '../core/relay/idempotency.ts';
+import { createIdempotency } from '../core/relay/idempotency.ts';
+import { createDeliveryLedger } from '../core/state/deliveryLedger.ts';
 import { MAX_PAYLOAD_BYTES } from '../core/relay/outbound.ts';
 import type { RelayCrypto } from '../core/relay/crypto.ts';
 import type { ServiceKeys } from '../core/keys/load.ts';
@@ -77,7 +78,8 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       const partners = createTokenStore<PartnerEntry>({ file: config.PARTNERS_FILE, entrySchema: partnerEntrySchema }) as TokenStore<PartnerEntry>;
       const admins = config.ADMIN_TOKENS_FILE ? createTokenStore({ file: config.ADMIN_TOKENS_FILE }) : undefined;
 
-      const idempotency = new IdempotencyCache();
+      // Idempotency-Key claims (HTTP) and MLLP control ids, shared by every instance.
+      const idempotency = createIdempotency({ table: rt.state, ttlSeconds: rt.stateTtlSeconds });
       const outbound = createOutboundPath(rt, { queue: 'interface-to-app', to: 'app' });
       const http = createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}) });
       // HL7 v2 chart updates go over MLLP when an MLLP destination is configured; the rest over HTTP(S).
@@ -85,10 +87,13 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       // Every attempt, HTTP or MLLP, tells the alerts whether EMR delivery is failing.
       const emrHealth = new FailingSince();
       const emr = trackedEmrClient(routeByContentType({ http, ...(mllp ? { mllp } : {}) }), emrHealth);
+      // A delivery's lease outlasts its longest attempt: the connect/HTTP timeout, plus the ACK wait over MLLP.
+      const leaseMs = config.EMR_TIMEOUT_MS + (mllp ? config.EMR_MLLP_ACK_TIMEOUT_MS : 0) + 5_000;
+      const ledger = createDeliveryLedger({ table: rt.state, holder: rt.holder, leaseMs, ttlSeconds: rt.stateTtlSeconds });
       const consumer = createInboundConsumer(rt, config, {
         queue: 'app-to-interface',
         maxInFlight: config.EMR_CONCURRENCY,
-        effects: { 'chart.update': emrDeliveryEffect({ emr, audit: rt.audit, logger: rt.logger }), [CHECKPOINT_KIND]: witnessEffect(rt) },
+        effects: { 'chart.update': emrDeliveryEffect({ emr, audit: rt.audit, logger: rt.logger, ledger }), [CHECKPOINT_KIND]: witnessEffect(rt) },
       });
 
       const checks = { running, queue: () => consumer.ready(), keys: () => rt.keys.own.current.isPrivate() };

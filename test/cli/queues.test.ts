@@ -1,5 +1,7 @@
 import { GetQueueAttributesCommand, GetQueueUrlCommand } from '@aws-sdk/client-sqs';
+import { DescribeTableCommand, DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDynamoClient } from '../../services/core/state/table.ts';
 import { run } from '../../services/cli/queues.ts';
 import { resolveQueues } from '../../services/core/transport/queues.ts';
 import { deleteQueues } from '../core/transport/helpers.ts';
@@ -21,7 +23,7 @@ function io(env: Record<string, string | undefined>): { env: Record<string, stri
 }
 
 // Against a real endpoint the credentials come from the environment; the emulator takes the CLI's dummy ones.
-const baseEnv = (): Record<string, string | undefined> => ({ ...process.env, SQS_ENDPOINT: sqs.endpoint, AWS_REGION: sqs.region });
+const baseEnv = (): Record<string, string | undefined> => ({ ...process.env, SQS_ENDPOINT: sqs.endpoint, DYNAMODB_ENDPOINT: sqs.dynamodbEndpoint, AWS_REGION: sqs.region });
 
 describe('care-relay queues', () => {
   it('init creates every queue, idempotently, and prints their URLs', async () => {
@@ -50,6 +52,29 @@ describe('care-relay queues', () => {
     }
     expect(arns[0]).toMatch(new RegExp(`:${sqs.prefix}care-relay-alerts$`));
     expect(arns[1]).toBe(arns[0]);
+  });
+
+  it('init also creates each service\'s state table, idempotently, with TTL where the endpoint has it', async () => {
+    const prefix = `${sqs.prefix}s-`;
+    const dynamo = createDynamoClient({ endpoint: sqs.dynamodbEndpoint, region: sqs.region, ...(process.env.DYNAMODB_ENDPOINT ? {} : { credentials: { accessKeyId: 't', secretAccessKey: 't' } }) });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const t = io({ ...baseEnv(), QUEUE_PREFIX: prefix });
+        expect(await run(['init'], t)).toBe(0);
+        const text = t.stdout.join('\n');
+        for (const service of ['interface', 'app']) expect(text).toContain(`  table       ${prefix}${service}-state${i === 0 ? ' (created)' : ''}\n`);
+      }
+      for (const service of ['interface', 'app']) {
+        const table = await dynamo.send(new DescribeTableCommand({ TableName: `${prefix}${service}-state` }));
+        expect(table.Table?.KeySchema).toEqual([{ AttributeName: 'pk', KeyType: 'HASH' }]);
+        if (process.env.DYNAMODB_ENDPOINT) {
+          const ttl = await dynamo.send(new DescribeTimeToLiveCommand({ TableName: `${prefix}${service}-state` }));
+          expect(ttl.TimeToLiveDescription?.AttributeName).toBe('ttl');
+        }
+      }
+    } finally {
+      dynamo.destroy();
+    }
   });
 
   it('--prefix wins over QUEUE_PREFIX and --fifo creates .fifo queues', async () => {

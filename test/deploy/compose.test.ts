@@ -108,7 +108,7 @@ describe('docker-compose.yml', () => {
     const ls = svc('localstack');
     expect(ls.image).toMatch(/^localstack\/localstack:4\.\d+(\.\d+)?$/);
     const env = envOf(ls);
-    expect(env.SERVICES).toBe('sqs,sns');
+    expect(env.SERVICES).toBe('sqs,sns,dynamodb');
     expect(env.LOCALSTACK_AUTH_TOKEN).toBe('${LOCALSTACK_AUTH_TOKEN:-}');
   });
 
@@ -244,7 +244,10 @@ describe('docker-compose.yml', () => {
     expect(init.entrypoint).toEqual(['node', 'services/cli/main.ts', 'queues', 'init']);
     expect(init.depends_on?.localstack?.condition).toBe('service_healthy');
     expect(envOf(init).SQS_ENDPOINT).toBe('http://localstack:4566');
+    // The same init creates the state tables, on LocalStack's DynamoDB, where the services look for them.
+    expect(envOf(init).DYNAMODB_ENDPOINT).toBe('http://localstack:4566');
     for (const name of ['interface', 'app']) {
+      expect(envOf(svc(name)).DYNAMODB_ENDPOINT, name).toBe('http://localstack:4566');
       expect(svc(name).depends_on?.['queues-init']?.condition, name).toBe('service_completed_successfully');
       expect(envOf(svc(name)).SQS_ENDPOINT).toBe('http://localstack:4566');
       expect(envOf(svc(name)).QUEUE_PREFIX).toBe(envOf(init).QUEUE_PREFIX);

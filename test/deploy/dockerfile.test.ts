@@ -165,9 +165,10 @@ describe('the HEALTHCHECK command', () => {
 
 describe('what the runtime image holds', () => {
   // The image installs with --omit=dev: a service importing a devDependency would start
-  // everywhere but in its container. `care-relay dev` and the SQS emulator it (and the tests)
-  // run in-process, with its persistence correction, are the exceptions: no service loads them.
-  const devOnly = new Set(['services/cli/dev.ts', 'services/devtools/sqsEmulator.ts', 'services/devtools/durableSqs.ts']);
+  // everywhere but in its container. `care-relay dev` and the embedded emulators it (and the
+  // tests) run in-process — the SQS emulator with its persistence correction, the DynamoDB
+  // store — are the exceptions: no service loads them.
+  const devOnly = new Set(['services/cli/dev.ts', 'services/devtools/sqsEmulator.ts', 'services/devtools/durableSqs.ts', 'services/devtools/embeddedDynamo.ts']);
   const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };
   const files = (readdirSync(`${root}services`, { recursive: true }) as string[])
     .filter((f) => f.endsWith('.ts'))

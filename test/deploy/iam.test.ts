@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { APP_QUEUES } from '../../services/app/service.ts';
+import { STATE_SERVICES, stateTableName } from '../../services/core/state/tables.ts';
 import { LOGICAL_QUEUES, physicalQueueName, queueDefinitions, type LogicalQueue } from '../../services/core/transport/queues.ts';
 import { INTERFACE_QUEUES } from '../../services/interface/service.ts';
 
@@ -31,7 +32,12 @@ const load = (name: string): Policy => JSON.parse(read(`deploy/iam/${name}`)) as
 const ARN = /^arn:aws:sqs:REGION:ACCOUNT_ID:([A-Za-z0-9_-]+)$/;
 /** The alerts topic `queues init` creates (services/core/alerts/topic.ts, no prefix). */
 const TOPIC_ARN = 'arn:aws:sns:REGION:ACCOUNT_ID:care-relay-alerts';
+const TABLE_ARN = /^arn:aws:dynamodb:REGION:ACCOUNT_ID:table\/([A-Za-z0-9_.-]+)$/;
+/** The AWS service a statement's actions belong to (each statement names one). */
+const serviceOf = (st: Statement): string => list(st.Action)[0]?.split(':')[0] ?? '';
 const isSqs = (st: Statement): boolean => list(st.Action).every((a) => a.startsWith('sqs:'));
+const isSns = (st: Statement): boolean => list(st.Action).every((a) => a.startsWith('sns:'));
+const isDynamo = (st: Statement): boolean => list(st.Action).every((a) => a.startsWith('dynamodb:'));
 const sqsStatements = (policy: Policy): Statement[] => policy.Statement.filter(isSqs);
 
 /** SQS action (without `sqs:`) → the queue names it is allowed on. */
@@ -61,21 +67,22 @@ const policies = {
 };
 
 describe.each(Object.entries(policies))('deploy/iam/%s policy', (name, policy) => {
-  it('is an identity policy of Allow statements on named SQS queues and the alerts topic only', () => {
+  it('is an identity policy of Allow statements on named SQS queues, the alerts topic and named DynamoDB tables only', () => {
     expect(policy.Version).toBe('2012-10-17');
     expect(policy.Statement.length).toBeGreaterThan(0);
     for (const st of policy.Statement) {
       expect(st.Effect).toBe('Allow');
       expect(st.Sid, 'every statement says what it is for').toMatch(/^[A-Za-z0-9]+$/);
-      const sqs = isSqs(st);
       for (const a of list(st.Action)) {
         expect(a, 'no wildcard action').not.toContain('*');
-        expect(a, 'one AWS service per statement').toMatch(sqs ? /^sqs:[A-Za-z]+$/ : /^sns:[A-Za-z]+$/);
+        expect(a, 'one AWS service per statement').toMatch(new RegExp(`^${serviceOf(st)}:[A-Za-z]+$`));
+        expect(['sqs', 'sns', 'dynamodb'], a).toContain(serviceOf(st));
       }
       for (const r of list(st.Resource)) {
         expect(r, 'no wildcard resource').not.toContain('*');
-        if (sqs) expect(r).toMatch(ARN);
-        else expect(r, 'SNS only on the alerts topic').toBe(TOPIC_ARN);
+        if (isSqs(st)) expect(r).toMatch(ARN);
+        else if (isSns(st)) expect(r, 'SNS only on the alerts topic').toBe(TOPIC_ARN);
+        else expect(r, 'DynamoDB only on a named table').toMatch(TABLE_ARN);
       }
     }
   });
@@ -137,6 +144,49 @@ describe.each([
   });
 });
 
+/** DynamoDB action → table names it is allowed on. */
+function tableGrants(policy: Policy): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const st of policy.Statement.filter(isDynamo)) {
+    for (const a of list(st.Action)) out.set(a, [...(out.get(a) ?? []), ...list(st.Resource).map((r) => TABLE_ARN.exec(r)?.[1] ?? r)].sort());
+  }
+  return out;
+}
+
+/** The StateTable methods each DynamoDB action serves (services/core/state/table.ts). */
+const METHOD_ACTION: Record<string, string> = { get: 'dynamodb:GetItem', put: 'dynamodb:PutItem', update: 'dynamodb:UpdateItem', delete: 'dynamodb:DeleteItem', check: 'dynamodb:DescribeTable' };
+
+/** The actions a service's code calls on its table: the StateTable methods its state modules use, plus the start check. */
+function tableActionsUsed(files: string[]): string[] {
+  const used = new Set<string>(['dynamodb:DescribeTable']);
+  for (const file of files) for (const m of read(file).matchAll(/\btable\.(get|put|update|delete|check)\(/g)) used.add(METHOD_ACTION[m[1]!]!);
+  return [...used].sort();
+}
+
+describe.each([
+  { svc: 'interface', files: ['services/core/relay/idempotency.ts', 'services/core/state/deliveryLedger.ts', 'services/core/state/emergencyStore.ts'], other: 'app' },
+  { svc: 'app', files: ['services/core/relay/idempotency.ts', 'services/core/state/applyLedger.ts', 'services/core/state/emergencyStore.ts'], other: 'interface' },
+] as const)('the $svc service\'s state table', ({ svc, files, other }) => {
+  const g = tableGrants(policies[svc]);
+
+  it('is granted exactly the DynamoDB actions its code uses, on its own table only', () => {
+    expect([...g.keys()].sort()).toEqual(tableActionsUsed([...files]));
+    for (const tables of g.values()) expect(tables).toEqual([stateTableName('', svc)]);
+  });
+
+  it(`cannot reach the ${other} service's table`, () => {
+    for (const tables of g.values()) expect(tables).not.toContain(stateTableName('', other));
+  });
+});
+
+describe('the bootstrap policy (`care-relay queues init`) in DynamoDB', () => {
+  it('may create, describe and set TTL on both state tables, and nothing else in DynamoDB', () => {
+    const g = tableGrants(policies.bootstrap);
+    expect([...g.keys()].sort()).toEqual(['dynamodb:CreateTable', 'dynamodb:DescribeTable', 'dynamodb:UpdateTimeToLive']);
+    for (const tables of g.values()) expect(tables).toEqual(STATE_SERVICES.map((s) => stateTableName('', s)).sort());
+  });
+});
+
 describe('the bootstrap policy (`care-relay queues init`)', () => {
   const g = grants(policies.bootstrap);
 
@@ -175,7 +225,7 @@ describe('KMS statements documented in docs/deploy.md', () => {
 });
 
 describe('the alerts topic (SNS)', () => {
-  const snsActions = (policy: Policy): string[] => policy.Statement.filter((st) => !isSqs(st)).flatMap((st) => list(st.Action)).sort();
+  const snsActions = (policy: Policy): string[] => policy.Statement.filter(isSns).flatMap((st) => list(st.Action)).sort();
 
   it('each service may only publish to it; queues init may only create it', () => {
     expect(snsActions(policies.interface)).toEqual(['sns:Publish']);

@@ -3,8 +3,9 @@
 // policy), then the interface and app services as real processes relaying both ways, each
 // quarantining a hostile message and holding records long enough to heartbeat. Every SQS
 // call recorded must be allowed by that party's policy, and every action the policy grants
-// must have been called. Only SQS statements are compared here (Action `sqs:*`); other
-// services' statements (KMS, DynamoDB) are checked by their own rules.
+// must have been called. The SNS calls (the alerts topic) and the DynamoDB calls (each
+// party's state tables, through a second recording proxy in front of the embedded store)
+// are compared with the `sns:` and `dynamodb:` statements; KMS is checked by its own rules.
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -31,6 +32,22 @@ interface Statement {
 const list = (x: string | string[]): string[] => (Array.isArray(x) ? x : [x]);
 const ARN = /^arn:aws:sqs:REGION:ACCOUNT_ID:([A-Za-z0-9_.-]+)$/;
 
+const TABLE_ARN = /^arn:aws:dynamodb:REGION:ACCOUNT_ID:table\/([A-Za-z0-9_.-]+)$/;
+
+/** The DynamoDB grants of a policy file: action (`dynamodb:X`) → table names. */
+async function dynamoGrants(party: Party): Promise<Map<string, Set<string>>> {
+  const policy = JSON.parse(await readFile(`deploy/iam/${party}-policy.json`, 'utf8')) as { Statement: Statement[] };
+  const out = new Map<string, Set<string>>();
+  for (const st of policy.Statement) {
+    for (const action of list(st.Action).filter((a) => a.startsWith('dynamodb:'))) {
+      const set = out.get(action) ?? new Set<string>();
+      for (const r of list(st.Resource)) set.add(TABLE_ARN.exec(r)?.[1] ?? `not a DynamoDB table ARN: ${r}`);
+      out.set(action, set);
+    }
+  }
+  return out;
+}
+
 /** The SQS grants of a policy file: action → queue names. */
 async function sqsGrants(party: Party): Promise<Map<string, Set<string>>> {
   const policy = JSON.parse(await readFile(`deploy/iam/${party}-policy.json`, 'utf8')) as { Statement: Statement[] };
@@ -45,7 +62,7 @@ async function sqsGrants(party: Party): Promise<Map<string, Set<string>>> {
   return out;
 }
 
-/** A proxy in front of the emulator that records each call's operation and queue name. */
+/** A proxy in front of an emulator that records each call's operation and queue (or table) name. */
 async function recordingProxy(upstream: string): Promise<{ url: string; calls: Map<string, Set<string>>; server: Server }> {
   const calls = new Map<string, Set<string>>();
   const server = createServer((req, res) => {
@@ -55,11 +72,16 @@ async function recordingProxy(upstream: string): Promise<{ url: string; calls: M
       const body = Buffer.concat(chunks);
       const target = String(req.headers['x-amz-target'] ?? '');
       // SNS (the alerts topic, same endpoint here) speaks the query protocol: `Action=...` in a form body.
-      const operation = target.startsWith('AmazonSQS.') ? target.slice('AmazonSQS.'.length) : `sns:${new URLSearchParams(body.toString('utf8')).get('Action') ?? 'unknown'}`;
+      // DynamoDB speaks JSON with `X-Amz-Target: DynamoDB_20120810.<Operation>` and names the table.
+      const operation = target.startsWith('AmazonSQS.')
+        ? target.slice('AmazonSQS.'.length)
+        : target.startsWith('DynamoDB_')
+          ? `dynamodb:${target.split('.')[1] ?? 'unknown'}`
+          : `sns:${new URLSearchParams(body.toString('utf8')).get('Action') ?? 'unknown'}`;
       let queue = '?';
       try {
-        const input = JSON.parse(body.toString('utf8')) as { QueueUrl?: string; QueueName?: string };
-        queue = input.QueueName ?? input.QueueUrl?.split('/').at(-1) ?? '?';
+        const input = JSON.parse(body.toString('utf8')) as { QueueUrl?: string; QueueName?: string; TableName?: string };
+        queue = input.QueueName ?? input.QueueUrl?.split('/').at(-1) ?? input.TableName ?? '?';
       } catch {
         // not JSON: recorded as '?', which no policy grants
       }
@@ -85,18 +107,22 @@ let dir: string;
 let sqs: TestSqs;
 let sink: EmrSink;
 const proxies = {} as Record<Party, Awaited<ReturnType<typeof recordingProxy>>>;
+const dynamoProxies = {} as Record<Party, Awaited<ReturnType<typeof recordingProxy>>>;
 const procs: RunningProcess[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cr-iam-calls-'));
   sqs = await startTestSqs();
   sink = await startEmrSink({});
-  for (const party of ['bootstrap', 'interface', 'app'] as const) proxies[party] = await recordingProxy(sqs.endpoint);
+  for (const party of ['bootstrap', 'interface', 'app'] as const) {
+    proxies[party] = await recordingProxy(sqs.endpoint);
+    dynamoProxies[party] = await recordingProxy(sqs.dynamodbEndpoint);
+  }
 }, 60_000);
 
 afterAll(async () => {
   await Promise.all(procs.map((p) => p.stop('SIGKILL')));
-  for (const p of Object.values(proxies)) p.server.close();
+  for (const p of [...Object.values(proxies), ...Object.values(dynamoProxies)]) p.server.close();
   await sink?.stop();
   await sqs?.stop();
   await rm(dir, { recursive: true, force: true });
@@ -104,7 +130,7 @@ afterAll(async () => {
 
 describe.runIf(!process.env.SQS_ENDPOINT)('deploy/iam policies against the SQS calls the code makes', () => {
   it('records queues init and a real run of both services (relay both ways, heartbeats, quarantine)', async () => {
-    const init = runNode('services/cli/main.ts', ['queues', 'init'], { SQS_ENDPOINT: proxies.bootstrap.url, AWS_REGION: sqs.region, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
+    const init = runNode('services/cli/main.ts', ['queues', 'init'], { SQS_ENDPOINT: proxies.bootstrap.url, DYNAMODB_ENDPOINT: dynamoProxies.bootstrap.url, AWS_REGION: sqs.region, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
     expect(await init.exited, init.lines.join('\n')).toBe(0);
 
     const keys = await makeServiceKeyPair();
@@ -112,7 +138,7 @@ describe.runIf(!process.env.SQS_ENDPOINT)('deploy/iam policies against the SQS c
     const urls = {} as Record<'interface' | 'app', string>;
     for (const name of ['interface', 'app'] as const) {
       const port = await freePort();
-      const proc = runNode(`services/${name}/main.ts`, [], { ...(name === 'interface' ? env.iface : env.app), SQS_ENDPOINT: proxies[name].url, PORT: String(port), AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
+      const proc = runNode(`services/${name}/main.ts`, [], { ...(name === 'interface' ? env.iface : env.app), SQS_ENDPOINT: proxies[name].url, DYNAMODB_ENDPOINT: dynamoProxies[name].url, PORT: String(port), AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
       procs.push(proc);
       urls[name] = `http://127.0.0.1:${port}`;
       await waitReady(urls[name], proc, 60_000);
@@ -141,6 +167,32 @@ describe.runIf(!process.env.SQS_ENDPOINT)('deploy/iam policies against the SQS c
 
   /** The SQS calls a party made (SNS calls, `sns:Action`, are compared on their own). */
   const sqsCalls = (party: Party): Map<string, Set<string>> => new Map([...proxies[party].calls].filter(([action]) => !action.startsWith('sns:')));
+  /** The DynamoDB calls a party made (`dynamodb:Action` → tables). */
+  const dynamoCalls = (party: Party): Map<string, Set<string>> => dynamoProxies[party].calls;
+
+  for (const party of ['bootstrap', 'interface', 'app'] as const) {
+    it(`${party}: every DynamoDB call made is granted, on that table`, async () => {
+      const grants = await dynamoGrants(party);
+      expect(dynamoCalls(party).size, `${party} reached its state table`).toBeGreaterThan(0);
+      for (const [action, tables] of dynamoCalls(party)) {
+        for (const t of tables) expect([...(grants.get(action) ?? [])], `${party} calls ${action} on ${t}`).toContain(t);
+      }
+    });
+  }
+
+  it('bootstrap: the DynamoDB actions granted are exactly the ones queues init calls, on both state tables', async () => {
+    const grants = await dynamoGrants('bootstrap');
+    expect([...grants.keys()].sort()).toEqual([...dynamoCalls('bootstrap').keys()].sort());
+    for (const [action, tables] of dynamoCalls('bootstrap')) expect([...tables].sort(), action).toEqual(['app-state', 'interface-state']);
+  });
+
+  it('services: each checks its own table at start and writes only to it', () => {
+    for (const party of ['interface', 'app'] as const) {
+      expect([...(dynamoCalls(party).get('dynamodb:DescribeTable') ?? [])], party).toEqual([`${party}-state`]);
+      const touched = new Set([...dynamoCalls(party).values()].flatMap((t) => [...t]));
+      expect([...touched], party).toEqual([`${party}-state`]);
+    }
+  });
 
   it('bootstrap: the only SNS call, CreateTopic of the alerts topic, is the only SNS action granted', async () => {
     const policy = JSON.parse(await readFile('deploy/iam/bootstrap-policy.json', 'utf8')) as { Statement: Statement[] };

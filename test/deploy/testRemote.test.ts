@@ -28,9 +28,10 @@ describe('scripts/test-remote.sh', () => {
     expect(res.stderr).toMatch(/set SQS_ENDPOINT .* or AWS_REGION/);
   });
 
-  it('refuses a malformed AWS_REGION or SQS_ENDPOINT, naming it', () => {
+  it('refuses a malformed AWS_REGION, SQS_ENDPOINT or DYNAMODB_ENDPOINT, naming it', () => {
     expect(run({ AWS_REGION: 'nowhere' })).toMatchObject({ status: 2, stderr: expect.stringMatching(/^test:remote: AWS_REGION: /) });
     expect(run({ SQS_ENDPOINT: 'localhost:4566' })).toMatchObject({ status: 2, stderr: expect.stringMatching(/^test:remote: SQS_ENDPOINT: expected an http\(s\) URL/) });
+    expect(run({ SQS_ENDPOINT: 'http://127.0.0.1:4566', DYNAMODB_ENDPOINT: 'localhost:8000' })).toMatchObject({ status: 2, stderr: expect.stringMatching(/^test:remote: DYNAMODB_ENDPOINT: expected an http\(s\) URL/) });
   });
 
   it('stops at once when nothing answers at SQS_ENDPOINT', async () => {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { buildEnvelope } from '../../services/core/envelope/envelope.ts';
 import { seal } from '../../services/core/envelope/seal.ts';
 import { ensureQueues, type EnsuredQueue, type LogicalQueue } from '../../services/core/transport/queues.ts';
+import { startEmbeddedDynamo } from '../../services/devtools/embeddedDynamo.ts';
 import { startEmrSink, type EmrSink } from '../../services/devtools/emrSink.ts';
 import { makeServiceKeyPair, type TestServiceKeyPair } from '../helpers/keys.ts';
 import { freePort, runNode, waitReady, type RunningProcess } from '../helpers/processes.ts';
@@ -23,6 +24,9 @@ export const SCALE = Math.max(0.01, Number(process.env.FAULTS_SCALE ?? '1') || 1
 export function scaled(n: number, min = 1): number {
   return Math.max(min, Math.round(n * SCALE));
 }
+
+/** How long a (re)started service may take to answer /readyz, ms (FAULTS_READY_MS; a loaded machine needs more). */
+const READY_TIMEOUT_MS = Number(process.env.FAULTS_READY_MS ?? 60_000);
 
 /** Service log level for the suite (FAULTS_LOG_LEVEL); `info` is needed where a test reads log lines. */
 export const LOG_LEVEL = process.env.FAULTS_LOG_LEVEL ?? 'warn';
@@ -67,12 +71,17 @@ export interface Emulator {
   stop(): Promise<void>;
   /** Starts it again on the same port and data folder. */
   restart(): Promise<void>;
+  /** Stops it and the state store for good. */
+  dispose(): Promise<void>;
 }
 
 /** Starts the in-process emulator on a fixed port with SQLite persistence. */
 export async function startEmulator(dataDir: string): Promise<Emulator> {
   const port = await freePort();
-  let sqs = await startTestSqs({ dataDir, port });
+  // The store outlives the SQS emulator's outages: it is another service.
+  const store = process.env.DYNAMODB_ENDPOINT ? undefined : await startEmbeddedDynamo();
+  const dynamodbEndpoint = process.env.DYNAMODB_ENDPOINT ?? store!.endpoint;
+  let sqs = await startTestSqs({ dataDir, port, dynamodbEndpoint });
   const prefix = sqs.prefix;
   let running = true;
   const emu: Emulator = {
@@ -85,9 +94,13 @@ export async function startEmulator(dataDir: string): Promise<Emulator> {
     },
     async restart() {
       if (running) return;
-      sqs = await startTestSqs({ dataDir, port });
+      sqs = await startTestSqs({ dataDir, port, dynamodbEndpoint });
       running = true;
       emu.sqs = { ...sqs, prefix };
+    },
+    async dispose() {
+      await emu.stop();
+      await store?.stop();
     },
   };
   return emu;
@@ -133,7 +146,7 @@ export async function serviceProcess(name: 'app' | 'interface', baseEnv: Record<
       if (svc.proc) past.push(svc.proc.lines);
       svc.proc = runNode(script, [], { ...env, PORT: String(port) });
       svc.generation++;
-      await waitReady(url, svc.proc, 60_000);
+      await waitReady(url, svc.proc, READY_TIMEOUT_MS);
     },
     async kill9() {
       await svc.proc.stop('SIGKILL');
@@ -248,7 +261,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         await s.proc?.stop('SIGKILL');
       }));
       await world.sink.stop().catch(() => undefined);
-      await emulator.stop().catch(() => undefined);
+      await emulator.dispose().catch(() => undefined);
       topic?.close();
       await keys.cleanup();
       await rm(dir, { recursive: true, force: true });
@@ -299,6 +312,8 @@ export interface PostOptions {
   deadlineMs?: number;
   /** Called with each answer status (0 for a network error). */
   onAttempt?: (status: number) => void;
+  /** Picks the URL of each attempt (a fleet: any instance); default `url` every time. */
+  pickUrl?: () => string;
 }
 
 /**
@@ -311,7 +326,7 @@ export async function postWithRetry(o: PostOptions): Promise<SubmitOutcome> {
   for (let attempt = 1; ; attempt++) {
     let status = 0;
     try {
-      const res = await fetch(o.url, {
+      const res = await fetch(o.pickUrl?.() ?? o.url, {
         method: 'POST',
         headers: { authorization: `Bearer ${o.token}`, 'content-type': o.contentType ?? 'application/fhir+json', 'idempotency-key': o.key },
         body: o.body,

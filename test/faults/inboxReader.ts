@@ -18,6 +18,11 @@ export interface InboxBooks {
   ackStatuses: Map<number, number>;
 }
 
+/** Empty books; readers of several app instances share one (pass it as `books`). */
+export function newBooks(): InboxBooks {
+  return { acked: new Set(), uncertain: new Set(), seen: new Map(), redelivered: 0, doubleEffects: [], ackStatuses: new Map() };
+}
+
 /** A running reader; `stop()` ends its loop. */
 export interface InboxReader {
   books: InboxBooks;
@@ -29,8 +34,8 @@ export interface InboxReader {
  * .../ack for every record listed, until stopped. A record listed again after a 200 ack is a
  * double effect; listed again in a later app generation without a 200 ack, a redelivery.
  */
-export function startInboxReader(app: ServiceProcess, token: string, options: { concurrency?: number } = {}): InboxReader {
-  const books: InboxBooks = { acked: new Set(), uncertain: new Set(), seen: new Map(), redelivered: 0, doubleEffects: [], ackStatuses: new Map() };
+export function startInboxReader(app: ServiceProcess, token: string, options: { concurrency?: number; books?: InboxBooks } = {}): InboxReader {
+  const books: InboxBooks = options.books ?? newBooks();
   const headers = { authorization: `Bearer ${token}` };
   const lastGeneration = new Map<string, number>();
   let running = true;
@@ -68,7 +73,7 @@ export function startInboxReader(app: ServiceProcess, token: string, options: { 
           continue;
         }
         if (!books.seen.has(id)) books.seen.set(id, generation);
-        else if ((lastGeneration.get(id) ?? generation) < generation) books.redelivered++;
+        else if ((lastGeneration.get(id) ?? -1) < generation) books.redelivered++;
         lastGeneration.set(id, generation);
       }
       const todo = ids.filter((id) => !books.acked.has(id));

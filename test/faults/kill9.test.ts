@@ -5,9 +5,9 @@
 // listed again after its ack answered 200 is a double effect; a record listed again in a
 // new app process before any 200 ack is a suppressed duplicate, as is an EMR delivery
 // attempt beyond the first for the same idempotency key (the sink records one delivery).
-// Idempotency-Key memory is per process: a retry that reaches a restarted service after
-// the first attempt was queued creates a second envelope the client never got a 202 for;
-// it is delivered too and reported as `unconfirmed`, not counted as sent.
+// Idempotency-Keys are claimed in the service's state table, so a retry that reaches a
+// restarted service answers the id of the first attempt: an envelope the client never got a
+// 202 for (`unconfirmed`) would be a second envelope for one key, and must not exist.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.ts';
 import { depth, fhir, pool, postWithRetry, report, rng, scaled, SCALE, startWorld, type ServiceProcess, type World } from './harness.ts';
@@ -122,6 +122,8 @@ describe('kill -9 under load', () => {
     expect(lostIn, 'lost inbox records').toEqual([]);
     expect(lostOut, 'lost chart updates').toEqual([]);
     expect(books.doubleEffects, 'records listed again after a 200 ack').toEqual([]);
+    expect(unconfirmedIn, 'inbox records for an envelope no partner got an id for (a second envelope for a key)').toBe(0);
+    expect(unconfirmedOut, 'EMR deliveries of an envelope the writer got no id for').toBe(0);
     expect(sideTotal, 'nothing dead-lettered or quarantined').toBe(0);
     expect(drained, 'queues drained').toBe(true);
     expect(sentIn.size + sentOut.size).toBe(TOTAL);

@@ -1,18 +1,28 @@
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { createDynamoClient } from '../../services/core/state/table.ts';
+import { ensureStateTable, STATE_SERVICES, stateTableName } from '../../services/core/state/tables.ts';
+import { startEmbeddedDynamo } from '../../services/devtools/embeddedDynamo.ts';
 import { startSqsEmulator } from '../../services/devtools/sqsEmulator.ts';
 
-/** An SQS endpoint for a test: the in-process emulator, or whatever SQS_ENDPOINT names. */
+/**
+ * The backend of a test: an SQS endpoint (the in-process emulator, or whatever SQS_ENDPOINT
+ * names) and a DynamoDB endpoint with both services' state tables for the prefix (in-process
+ * dynalite, or whatever DYNAMODB_ENDPOINT names).
+ */
 export interface TestSqs {
   /** Endpoint URL the services should be given. */
   endpoint: string;
+  /** DynamoDB endpoint of the state tables (DYNAMODB_ENDPOINT). */
+  dynamodbEndpoint: string;
   /** Region to use with it. */
   region: string;
   /** A client pointed at it. */
   client: SQSClient;
   /** A queue-name prefix unique to this test run, so suites never share queues. */
   prefix: string;
-  /** The environment a service needs to reach it (SQS_ENDPOINT, AWS_REGION, the emulator's static credentials). */
+  /** The environment a service needs to reach it (SQS_ENDPOINT, DYNAMODB_ENDPOINT, AWS_REGION, the emulator's static credentials). */
   serviceEnv(): Record<string, string>;
   /** FIFO queues (`TEST_QUEUE_FIFO=true`, or the `fifo` option): helpers create `.fifo` queues and set QUEUE_FIFO. */
   fifo: boolean;
@@ -22,8 +32,10 @@ export interface TestSqs {
 
 /** Options for {@link startTestSqs}. */
 export interface StartTestSqsOptions {
-  /** Emulator only: a folder for SQLite persistence, so a restart keeps queued messages. */
+  /** Emulator only: a folder for SQLite persistence (and the store's files), so a restart keeps queued messages and state. */
   dataDir?: string;
+  /** A DynamoDB endpoint started by the caller (kept across emulator restarts; not stopped here). */
+  dynamodbEndpoint?: string;
   /** Emulator only: a fixed port (e.g. to restart on the same endpoint). */
   port?: number;
   /** FIFO queues; default `TEST_QUEUE_FIFO` (true/1/yes), so whole suites can be run once with FIFO. */
@@ -44,24 +56,27 @@ export async function startTestSqs(options: StartTestSqsOptions = {}): Promise<T
   const region = process.env.AWS_REGION ?? 'us-east-1';
   const prefix = `t${Date.now().toString(36)}${randomBytes(3).toString('hex')}-`;
   const fifo = options.fifo ?? fifoFromEnv();
+  const store = await startTestStore(prefix, region, options.dynamodbEndpoint, options.dataDir ? join(options.dataDir, 'dynamo') : undefined);
   const external = process.env.SQS_ENDPOINT;
   if (external) {
     const client = new SQSClient({ endpoint: external, region });
-    const serviceEnv = (): Record<string, string> => ({ SQS_ENDPOINT: external, AWS_REGION: region });
-    return { endpoint: external, region, client, prefix, fifo, serviceEnv, stop: async () => client.destroy() };
+    const serviceEnv = (): Record<string, string> => ({ SQS_ENDPOINT: external, AWS_REGION: region, DYNAMODB_ENDPOINT: store.endpoint });
+    return { endpoint: external, dynamodbEndpoint: store.endpoint, region, client, prefix, fifo, serviceEnv, stop: async () => (client.destroy(), await store.stop()) };
   }
   const server = await startSqsEmulator({ ...(options.port ? { port: options.port } : {}), ...(options.dataDir ? { dataDir: options.dataDir } : {}) });
   const client = new SQSClient({ endpoint: server.endpoint, region: server.region, credentials: server.credentials });
   return {
     endpoint: server.endpoint,
+    dynamodbEndpoint: store.endpoint,
     region: server.region,
     client,
     prefix,
     fifo,
-    serviceEnv: () => server.serviceEnv(),
+    serviceEnv: () => ({ ...server.serviceEnv(), DYNAMODB_ENDPOINT: store.endpoint }),
     stop: async () => {
       client.destroy();
       await server.stop();
+      await store.stop();
     },
   };
 }
@@ -73,4 +88,18 @@ export async function startTestSqs(options: StartTestSqsOptions = {}): Promise<T
  */
 export function fifoSendIds(sqs: Pick<TestSqs, 'fifo'>, groupId: string): { MessageGroupId?: string; MessageDeduplicationId?: string } {
   return sqs.fifo ? { MessageGroupId: groupId, MessageDeduplicationId: randomBytes(16).toString('hex') } : {};
+}
+
+/** Starts dynalite unless an endpoint is given or DYNAMODB_ENDPOINT is set, and creates both state tables for `prefix`. */
+async function startTestStore(prefix: string, region: string, given: string | undefined, path: string | undefined): Promise<{ endpoint: string; stop(): Promise<void> }> {
+  const external = given ?? process.env.DYNAMODB_ENDPOINT;
+  const embedded = external ? undefined : await startEmbeddedDynamo(path ? { path } : {});
+  const endpoint = external ?? embedded!.endpoint;
+  const client = createDynamoClient({ endpoint, region, ...(external ? {} : { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }) });
+  try {
+    for (const service of STATE_SERVICES) await ensureStateTable(client, stateTableName(prefix, service));
+  } finally {
+    client.destroy();
+  }
+  return { endpoint, stop: async () => embedded?.stop() };
 }

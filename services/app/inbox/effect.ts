@@ -1,18 +1,54 @@
+import type { Logger } from 'pino';
 import type { EnvelopeEffect } from '../../core/relay/inbound.ts';
+import type { ApplyLedger } from '../../core/state/applyLedger.ts';
 import type { Inbox } from './inbox.ts';
 
+/** Options for {@link inboxEffect}. */
+export interface InboxEffectOptions {
+  /** Envelope ids held and applied, shared by every app instance. */
+  ledger: ApplyLedger;
+  /** How often a held record's lease is renewed, ms (less than the lease). */
+  renewMs: number;
+  /** Service logger. */
+  logger: Logger;
+}
+
 /**
- * The effect of a submission on the app service: hold it in the inbox. The handler
- * settles, and the SQS message is deleted, only when the application acknowledges
- * the record; at shutdown the hold is released and SQS redelivers it. The ack learns
- * whether the delete happened (`onDeleted`), so it never confirms a record SQS still holds.
- * Once opened, a held record ends only in done or release: the consumer may drop its
- * ciphertext for the (possibly long) hold.
+ * The effect of a submission on the app service: hold it in the inbox, once across the
+ * fleet. The envelope (already opened and checked: its signed id counts) is claimed in the
+ * state table first: an id already applied is a duplicate (acknowledged, audited, no second
+ * record); an id another live instance holds is retried after that holder's lease, never
+ * deleted (it may be the original of a crashed holder). The handler settles, and the SQS
+ * message is deleted, only when the application acknowledges the record, after the id is
+ * marked applied; at shutdown the hold is released and SQS redelivers it. The ack learns
+ * whether the delete happened (`onDeleted`). Once held, the consumer may drop its ciphertext.
  */
-export function inboxEffect(inbox: Inbox): EnvelopeEffect {
+export function inboxEffect(inbox: Inbox, options: InboxEffectOptions): EnvelopeEffect {
+  const { ledger, logger } = options;
   return async (envelope, message, signal) => {
+    const claim = await ledger.claim(envelope.id);
+    if (claim.status === 'applied') return { status: 'duplicate' };
+    if (claim.status === 'held-elsewhere') return { status: 'retry', reason: 'CR_INBOX_HELD_ELSEWHERE', afterSeconds: Math.max(1, Math.ceil(claim.leftMs / 1000)) };
     message.releaseBody?.();
-    const outcome = await inbox.hold(envelope, signal);
-    return outcome === 'acked' ? { status: 'done', onDeleted: (deleted) => inbox.deleted(envelope.id, deleted) } : { status: 'release' };
+    const renew = setInterval(() => {
+      ledger.renew(envelope.id).catch((err: unknown) => logger.warn({ envelopeId: envelope.id, code: (err as { name?: string }).name }, 'hold lease renewal failed'));
+    }, options.renewMs);
+    try {
+      const outcome = await inbox.hold(envelope, signal);
+      if (outcome !== 'acked') {
+        await ledger.release(envelope.id).catch(() => undefined);
+        return { status: 'release' };
+      }
+      try {
+        await ledger.applied(envelope.id);
+      } catch (err) {
+        // The record was acknowledged: showing it again would be a second effect. Delete it;
+        // only a replayed copy arriving after the lease could then be held again.
+        logger.error({ envelopeId: envelope.id, code: (err as { name?: string }).name }, 'could not mark the envelope applied');
+      }
+      return { status: 'done', onDeleted: (deleted) => inbox.deleted(envelope.id, deleted) };
+    } finally {
+      clearInterval(renew);
+    }
   };
 }

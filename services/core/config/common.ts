@@ -20,6 +20,10 @@ export const commonEnvShape = {
     .refine((list) => list.length > 0, 'required: at least one non-empty line'),
   /** SQS endpoint; unset means AWS's regional endpoint. */
   SQS_ENDPOINT: envVar.url().optional(),
+  /** DynamoDB endpoint of the state table (dynalite, LocalStack); unset means AWS's regional endpoint. */
+  DYNAMODB_ENDPOINT: envVar.url().optional(),
+  /** This service's state table; default `<QUEUE_PREFIX><service>-state`. */
+  STATE_TABLE: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, 'expected 3 to 255 letters, digits, _ . or -').optional(),
   /** AWS region. */
   AWS_REGION: z.string().min(1).default('us-east-1'),
   /** Prefix of every physical queue name. */

@@ -5,6 +5,7 @@ import { HTTP_ERRORS, HTTP_SETUP_ERRORS } from '../http/errors.ts';
 import { KEY_ERRORS } from '../keys/errors.ts';
 import { RELAY_ERRORS } from '../relay/errors.ts';
 import { EMERGENCY_ERRORS } from '../runtime/emergencyStore.ts';
+import { STATE_ERRORS } from '../state/errors.ts';
 import { TRANSPORT_ERRORS } from '../transport/errors.ts';
 import type { ErrorCatalogue } from './defineErrors.ts';
 
@@ -21,5 +22,6 @@ export const CORE_ERROR_CATALOGUES: Readonly<Record<string, ErrorCatalogue>> = {
   keys: KEY_ERRORS,
   relay: RELAY_ERRORS,
   emergency: EMERGENCY_ERRORS,
+  state: STATE_ERRORS,
   transport: TRANSPORT_ERRORS,
 };

@@ -1,75 +1,97 @@
 import { createHash } from 'node:crypto';
+import { uuidv7 } from '../envelope/uuidv7.ts';
+import { ttlAfter, type StateTable } from '../state/table.ts';
 import { RelayPathError } from './errors.ts';
 
-/** Options for {@link IdempotencyCache}. */
+/** Options for {@link createIdempotency}. */
 export interface IdempotencyOptions {
-  /** How long a key is remembered. */
-  ttlMs?: number;
-  /** Most keys remembered (oldest forgotten first). */
-  maxEntries?: number;
+  /** The interface's state table: claims are shared by every instance. */
+  table: StateTable;
+  /** How long a key is remembered, seconds (the queue retention). */
+  ttlSeconds: number;
+  /** How long a claim whose send has not finished blocks others, ms (default 10 s); then a retry takes it over. */
+  leaseMs?: number;
+  /** First wait of a request waiting on another instance's claim, ms (doubling up to 1 s). */
+  pollMs?: number;
   /** Clock, for tests. */
   now?: () => number;
 }
 
-interface Entry {
-  fingerprint: string;
-  result: Promise<string>;
-  expires: number;
+/** Sends the envelope `envelopeId` (decided when the key was claimed) and resolves with it. */
+export type CreateEnvelope = (envelopeId: string) => Promise<string>;
+
+/** Answers an `Idempotency-Key` once across the fleet. */
+export interface Idempotency {
+  /**
+   * Runs `create` once per (caller, key) in effect: concurrent and later calls, on any
+   * instance, before or after a restart, with the same body get the same id; a different
+   * body is a 409. Without a key, `create` runs with a fresh id.
+   */
+  run(caller: string, key: string | undefined, body: Buffer, contentType: string, create: CreateEnvelope): Promise<{ id: string; replayed: boolean }>;
 }
 
 /**
- * Remembers `Idempotency-Key` → envelope id per caller, so a retried request answers
- * the same id without sending twice. A key reused with a different body is a 409.
- * In-process and bounded: a retry that reaches another instance is deduplicated
- * downstream by envelope id only if it carries the same id (documented in docs/configuration.md).
+ * `Idempotency-Key` → envelope id and body digest, in the state table. A claim is a
+ * conditional put of a `pending` item holding the envelope id decided now; the send
+ * follows, then the item becomes `queued`. A claimer that crashed leaves a pending item
+ * whose lease expires: the next retry takes it over and sends the same envelope id, which
+ * the app applies once. A send that failed gives the lease up at once.
  */
-export class IdempotencyCache {
-  readonly #entries = new Map<string, Entry>();
-  readonly #ttlMs: number;
-  readonly #max: number;
-  readonly #now: () => number;
+export function createIdempotency(options: IdempotencyOptions): Idempotency {
+  const { table } = options;
+  const leaseMs = options.leaseMs ?? 10_000;
+  const pollMs = options.pollMs ?? 100;
+  const now = options.now ?? Date.now;
+  const reused = (): RelayPathError => new RelayPathError('CR_IDEMPOTENCY_KEY_REUSED', 'Idempotency-Key was already used with a different request body');
 
-  constructor(options: IdempotencyOptions = {}) {
-    this.#ttlMs = options.ttlMs ?? 24 * 3600_000;
-    this.#max = options.maxEntries ?? 100_000;
-    this.#now = options.now ?? Date.now;
-  }
-
-  /**
-   * Runs `create` once per (caller, key); concurrent and later calls with the same key
-   * and body get the same id. A failed `create` is forgotten, so the caller may retry.
-   */
-  async run(caller: string, key: string | undefined, body: Buffer, contentType: string, create: () => Promise<string>): Promise<{ id: string; replayed: boolean }> {
-    if (key === undefined) return { id: await create(), replayed: false };
-    if (!/^[\x21-\x7e]{1,200}$/.test(key)) {
-      throw new RelayPathError('CR_IDEMPOTENCY_KEY_INVALID', 'Idempotency-Key: expected 1 to 200 visible ASCII characters');
-    }
-    const slot = `${caller}\u0000${key}`;
-    const fingerprint = createHash('sha256').update(contentType).update('\u0000').update(body).digest('hex');
-    const now = this.#now();
-    const existing = this.#entries.get(slot);
-    if (existing && existing.expires > now) {
-      if (existing.fingerprint !== fingerprint) {
-        throw new RelayPathError('CR_IDEMPOTENCY_KEY_REUSED', 'Idempotency-Key was already used with a different request body');
-      }
-      return { id: await existing.result, replayed: true };
-    }
-    const result = create();
-    this.#entries.set(slot, { fingerprint, result, expires: now + this.#ttlMs });
-    this.#evict();
+  async function send(pk: string, envelopeId: string, lease: number, create: CreateEnvelope): Promise<string> {
     try {
-      return { id: await result, replayed: false };
+      await create(envelopeId);
     } catch (err) {
-      if (this.#entries.get(slot)?.result === result) this.#entries.delete(slot);
+      await table.update(pk, { update: 'SET leaseUntil = :zero', condition: 'lease = :lease', values: { ':zero': 0, ':lease': lease } }).catch(() => undefined);
       throw err;
     }
+    await table.update(pk, { update: 'SET #s = :queued REMOVE leaseUntil', condition: 'envelopeId = :id', names: { '#s': 'state' }, values: { ':queued': 'queued', ':id': envelopeId } });
+    return envelopeId;
   }
 
-  #evict(): void {
-    while (this.#entries.size > this.#max) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.#entries.delete(oldest);
-    }
-  }
+  return {
+    async run(caller, key, body, contentType, create) {
+      if (key === undefined) return { id: await create(uuidv7()), replayed: false };
+      if (!/^[\x21-\x7e]{1,200}$/.test(key)) {
+        throw new RelayPathError('CR_IDEMPOTENCY_KEY_INVALID', 'Idempotency-Key: expected 1 to 200 visible ASCII characters');
+      }
+      const pk = `idem#${caller}#${key}`;
+      const digest = createHash('sha256').update(contentType).update('\u0000').update(body).digest('hex');
+      for (let waited = 0; ; ) {
+        const t = now();
+        const envelopeId = uuidv7(t);
+        const lease = t + leaseMs;
+        const claimed = await table.put(
+          { pk, state: 'pending', envelopeId, digest, lease, leaseUntil: lease, ttl: ttlAfter(options.ttlSeconds, t) },
+          // An item past its TTL that DynamoDB has not deleted yet counts as absent.
+          { condition: 'attribute_not_exists(pk) OR #ttl < :nowSec', names: { '#ttl': 'ttl' }, values: { ':nowSec': Math.floor(t / 1000) } },
+        );
+        if (claimed) return { id: await send(pk, envelopeId, lease, create), replayed: false };
+        const item = await table.get(pk);
+        if (!item) continue;
+        if (item.digest !== digest) throw reused();
+        const id = String(item.envelopeId);
+        if (item.state === 'queued') return { id, replayed: true };
+        if (Number(item.leaseUntil) > t) {
+          // Another request (maybe on another instance) is sending it: wait for its outcome.
+          await new Promise((resolve) => setTimeout(resolve, Math.min(1000, pollMs * 2 ** waited++)));
+          continue;
+        }
+        const takeover = t + leaseMs;
+        const taken = await table.update(pk, {
+          update: 'SET lease = :lease, leaseUntil = :lease',
+          condition: '#s = :pending AND lease = :old',
+          names: { '#s': 'state' },
+          values: { ':lease': takeover, ':pending': 'pending', ':old': item.lease },
+        });
+        if (taken) return { id: await send(pk, id, takeover, create), replayed: true };
+      }
+    },
+  };
 }

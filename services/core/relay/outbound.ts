@@ -9,6 +9,8 @@ import type { RelayCrypto } from './crypto.ts';
 
 /** What a caller relays: the payload and what it is. */
 export interface OutboundPayload {
+  /** Envelope id decided beforehand (an idempotent retry sends the same id); a fresh UUIDv7 otherwise. */
+  id?: string;
   /** Envelope kind, e.g. `care.submission`. */
   kind: string;
   /** Canonical media type. */
@@ -56,6 +58,7 @@ export function createOutbound(options: OutboundOptions): Outbound {
   return {
     async send(payload) {
       const envelope = buildEnvelope({
+        ...(payload.id ? { id: payload.id } : {}),
         kind: payload.kind,
         from: options.from,
         to: options.to,

@@ -21,8 +21,9 @@ export interface InboundConsumerOptions<Q extends LogicalQueue> {
 
 /**
  * A consumer of sealed envelopes on one of the runtime's queues: opened with the
- * runtime's crypto, checked, then applied by the effect of its kind; duplicates recognised with the
- * runtime's shared set; failures quarantined, audited and counted.
+ * runtime's crypto, checked, then applied by the effect of its kind, which recognises duplicates
+ * by the signed envelope id in the state table where a second effect would matter (never by the
+ * clear attribute); failures quarantined, audited and counted.
  */
 export function createInboundConsumer<Q extends LogicalQueue>(rt: Runtime<Q>, config: ConsumerConfig, options: InboundConsumerOptions<Q>): Consumer {
   return createConsumer({
@@ -32,7 +33,6 @@ export function createInboundConsumer<Q extends LogicalQueue>(rt: Runtime<Q>, co
     logger: rt.logger,
     metrics: rt.metrics,
     audit: rt.audit,
-    dedupe: rt.dedupe,
     maxInFlight: options.maxInFlight,
     visibilityTimeoutSeconds: config.VISIBILITY_TIMEOUT_SECONDS,
     heartbeatIntervalSeconds: config.HEARTBEAT_INTERVAL_SECONDS,

@@ -12,7 +12,9 @@ import { createLogger, hashId } from '../log/logger.ts';
 import { createMetrics, type Metrics } from '../metrics/registry.ts';
 import { localCrypto, type RelayCrypto } from '../relay/crypto.ts';
 import { createCryptoPool } from '../relay/cryptoPool.ts';
-import { createDedupeSet, type DedupeSet } from '../transport/dedupe.ts';
+import { holderId } from '../state/holder.ts';
+import { openStateTable, type StateTable } from '../state/table.ts';
+import { stateTableName } from '../state/tables.ts';
 import { resolveQueues, type LogicalQueue, type ResolvedQueue } from '../transport/queues.ts';
 import { createSqsClient } from '../transport/sqsClient.ts';
 import { EmergencySwitch } from './emergency.ts';
@@ -24,6 +26,8 @@ export interface RuntimeConfig {
   KEYS_DIR: string;
   KEY_PASSPHRASE: string | readonly string[];
   SQS_ENDPOINT?: string | undefined;
+  DYNAMODB_ENDPOINT?: string | undefined;
+  STATE_TABLE?: string | undefined;
   AWS_REGION: string;
   QUEUE_PREFIX: string;
   QUEUE_FIFO: boolean;
@@ -69,13 +73,17 @@ export interface Runtime<Q extends LogicalQueue> {
   queues: Record<Q, ResolvedQueue>;
   /** Metrics registry. */
   metrics: Metrics;
-  /** Completed envelope ids shared by the service's consumers. */
-  dedupe: DedupeSet;
+  /** The service's own state table (exactly-once state shared by its instances). */
+  state: StateTable;
+  /** This process's id for leases in the state table. */
+  holder: string;
+  /** Seconds state about a message is kept: the queue retention (MESSAGE_MAX_AGE_SECONDS). */
+  stateTtlSeconds: number;
   /** Emergency mode switch. */
   emergency: EmergencySwitch;
   /** HMAC of an identifier for logs and audit. */
   hash(value: string): string;
-  /** Signs a last checkpoint, then closes what the runtime opened (crypto workers, audit file, SQS client). */
+  /** Signs a last checkpoint, then closes what the runtime opened (crypto workers, audit file, SQS and DynamoDB clients). */
   close(): Promise<void>;
 }
 
@@ -99,7 +107,7 @@ export interface StartRuntimeOptions<Q extends LogicalQueue> {
  * Builds a service's runtime: loads its keys, verifies the audit trail against its signed
  * checkpoints (refusing to start on a trail that does not verify, unless the operator's
  * AUDIT_ACCEPT_BROKEN_TRAIL names it), opens it, audits the keys, signs a start checkpoint,
- * resolves its queues (failing with the missing queue's name) and sets up metrics.
+ * checks its state table, resolves its queues (failing with the missing queue's name) and sets up metrics.
  * Any failure is one clear error; nothing is left half-open.
  */
 export async function startRuntime<Q extends LogicalQueue>(options: StartRuntimeOptions<Q>): Promise<Runtime<Q>> {
@@ -138,6 +146,11 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
     logger,
   });
   const authFailures = createAuthFailureLimiter({ audit, limit: config.AUTH_FAILURE_LIMIT, windowMs: config.AUTH_FAILURE_WINDOW_SECONDS * 1000, logger });
+  const state = openStateTable({
+    table: config.STATE_TABLE ?? stateTableName(config.QUEUE_PREFIX, service),
+    region: config.AWS_REGION,
+    ...(config.DYNAMODB_ENDPOINT ? { endpoint: config.DYNAMODB_ENDPOINT } : {}),
+  });
   try {
     if (trail.status === 'overridden') {
       await audit.record({
@@ -168,6 +181,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
     });
     logger.info({ fingerprint: keys.own.fingerprint, peers: keys.peers.pinned.length }, 'keys loaded');
     await checkpoints.checkpoint('start');
+    await state.check();
     const queues = await resolveQueues(sqs, { prefix: config.QUEUE_PREFIX, fifo: config.QUEUE_FIFO, queues: options.queues });
     const limits = { self: service, maxSkewMs: config.MAX_CLOCK_SKEW_SECONDS * 1000, maxAgeMs: config.MESSAGE_MAX_AGE_SECONDS * 1000 };
     const relayCrypto = options.crypto
@@ -200,7 +214,9 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
       sqs,
       queues,
       metrics: createMetrics(service),
-      dedupe: createDedupeSet(),
+      state,
+      holder: holderId(),
+      stateTtlSeconds: config.MESSAGE_MAX_AGE_SECONDS,
       emergency,
       hash: (value) => hashId(config.HMAC_KEY, value),
       close: async () => {
@@ -210,6 +226,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
         await audit.close();
         sqs.destroy();
         s3?.destroy();
+        await state.close();
       },
     };
   } catch (err) {
@@ -219,6 +236,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
     await audit.close();
     sqs.destroy();
     s3?.destroy();
+    await state.close();
     throw err;
   }
 }

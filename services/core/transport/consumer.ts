@@ -29,8 +29,6 @@ interface Entry {
   finished: Promise<void>;
 }
 
-type Settlement = HandlerResult | { status: 'duplicate' };
-
 /** Creates a consumer for one queue (docs/architecture.md, "Transport"). */
 export function createConsumer(options: ConsumerOptions): Consumer {
   validateConsumerOptions(options);
@@ -205,7 +203,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     }
   }
 
-  async function settle(entry: Entry, result: Settlement): Promise<void> {
+  async function settle(entry: Entry, result: HandlerResult): Promise<void> {
     const ids = { messageId: entry.message.messageId, envelopeId: entry.message.envelopeId };
     switch (result.status) {
       case 'done': {
@@ -410,5 +408,5 @@ function validateConsumerOptions(options: ConsumerOptions): void {
 
 function isHandlerResult(value: unknown): value is HandlerResult {
   const status = (value as { status?: unknown } | null)?.status;
-  return status === 'done' || status === 'retry' || status === 'quarantine' || status === 'dead-letter' || status === 'release';
+  return status === 'done' || status === 'retry' || status === 'quarantine' || status === 'dead-letter' || status === 'release' || status === 'duplicate';
 }

@@ -36,7 +36,9 @@ export type HandlerResult =
   | { status: 'retry'; reason: string; afterSeconds?: number }
   | { status: 'quarantine'; reason: string }
   | { status: 'dead-letter'; reason: string }
-  | { status: 'release' };
+  | { status: 'release' }
+  /** The envelope's effect was already applied (found by its signed id): delete, audit as a duplicate. */
+  | { status: 'duplicate' };
 
 /** Processes one message; `signal` aborts when the consumer gives up on it (stop deadline). A throw counts as a transient retry. */
 export type MessageHandler = (message: ReceivedMessage, signal: AbortSignal) => Promise<HandlerResult>;

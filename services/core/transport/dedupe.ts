@@ -21,8 +21,10 @@ export interface DedupeSet {
 }
 
 /**
- * Creates a set of completed envelope ids. It is per process: across instances the
- * effect itself must be idempotent by envelope id (the EMR idempotency key, the inbox).
+ * Creates a set of completed envelope ids, for a consumer's own duplicate recognition by
+ * the clear attribute. It is per process and trusts an unverified attribute: the services
+ * do not use it; they recognise duplicates after opening, by the signed id, in their state
+ * table (core/state).
  */
 export function createDedupeSet(options: DedupeSetOptions = {}): DedupeSet {
   const maxEntries = Math.max(1, options.maxEntries ?? 100_000);

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AuditSink } from '../../core/audit/types.ts';
 import type { EnvelopeEffect } from '../../core/relay/inbound.ts';
+import type { DeliveryLedger } from '../../core/state/deliveryLedger.ts';
 import type { EmrClient } from './emrClient.ts';
 
 /** Options for {@link emrDeliveryEffect}. */
@@ -11,36 +12,55 @@ export interface EmrDeliveryOptions {
   audit: AuditSink;
   /** Service logger. */
   logger: Logger;
+  /** Deliveries by envelope id, shared by every instance: once in effect, attempts counted. */
+  ledger: DeliveryLedger;
 }
 
 /**
- * The effect of a chart update on the interface service: deliver it to the EMR. The
- * SQS message is deleted only after a 2xx; transient failures retry with backoff (the
- * redrive policy moves it to the DLQ after maxReceiveCount); a permanent refusal goes
- * to the DLQ at once with the status as the reason.
+ * The effect of a chart update on the interface service: deliver it to the EMR, once in
+ * effect across restarts and instances (the ledger; the `Idempotency-Key` header covers
+ * the window between the EMR's answer and the ledger write). The SQS message is deleted
+ * only after a 2xx; transient failures retry with backoff (the redrive policy moves it to
+ * the DLQ after maxReceiveCount); a permanent refusal goes to the DLQ at once with the
+ * status as the reason. `attempt` counts delivery attempts, not SQS receives.
  */
 export function emrDeliveryEffect(options: EmrDeliveryOptions): EnvelopeEffect {
-  return async (envelope, message, signal) => {
-    const outcome = await options.emr.deliver(envelope, signal);
+  const { ledger } = options;
+  return async (envelope, _message, signal) => {
+    const start = await ledger.begin(envelope.id);
+    if (start.status === 'delivered') return { status: 'duplicate' };
+    if (start.status === 'busy') return { status: 'retry', reason: 'CR_DELIVERY_IN_PROGRESS', afterSeconds: start.retryAfterSeconds };
+    const attempt = start.attempt;
     const base = { actor: 'interface', resourceType: 'envelope', resourceId: envelope.id } as const;
+    let outcome;
+    try {
+      outcome = await options.emr.deliver(envelope, signal);
+    } catch (err) {
+      await ledger.abandon(envelope.id);
+      throw err;
+    }
     switch (outcome.kind) {
       case 'delivered': {
+        await ledger.delivered(envelope.id, outcome.status);
         const answer = { ...(outcome.status === undefined ? {} : { status: outcome.status }), ...(outcome.ackCode ? { ackCode: outcome.ackCode } : {}) };
-        options.logger.info({ envelopeId: envelope.id, ...answer, attempt: message.receiveCount }, 'delivered to EMR');
-        await options.audit.record({ ...base, action: 'message.delivered', outcome: 'success', details: { ...answer, attempt: message.receiveCount } });
+        options.logger.info({ envelopeId: envelope.id, ...answer, attempt }, 'delivered to EMR');
+        await options.audit.record({ ...base, action: 'message.delivered', outcome: 'success', details: { ...answer, attempt } });
         return { status: 'done' };
       }
       case 'transient':
-        if (outcome.deadLetterOnAttempt !== undefined && message.receiveCount >= outcome.deadLetterOnAttempt) {
-          options.logger.warn({ envelopeId: envelope.id, reason: outcome.reason, attempt: message.receiveCount }, 'EMR delivery failed on the last attempt');
-          await options.audit.record({ ...base, action: 'message.dead-lettered', outcome: 'failure', details: { reason: outcome.reason, attempt: message.receiveCount } });
+        if (outcome.deadLetterOnAttempt !== undefined && attempt >= outcome.deadLetterOnAttempt) {
+          await ledger.failed(envelope.id, outcome.reason);
+          options.logger.warn({ envelopeId: envelope.id, reason: outcome.reason, attempt }, 'EMR delivery failed on the last attempt');
+          await options.audit.record({ ...base, action: 'message.dead-lettered', outcome: 'failure', details: { reason: outcome.reason, attempt } });
           return { status: 'dead-letter', reason: outcome.reason };
         }
-        options.logger.warn({ envelopeId: envelope.id, reason: outcome.reason, attempt: message.receiveCount }, 'EMR delivery failed; will retry');
+        await ledger.abandon(envelope.id);
+        options.logger.warn({ envelopeId: envelope.id, reason: outcome.reason, attempt }, 'EMR delivery failed; will retry');
         return { status: 'retry', reason: outcome.reason, ...(outcome.retryAfterSeconds === undefined ? {} : { afterSeconds: outcome.retryAfterSeconds }) };
       case 'rejected':
-        options.logger.warn({ envelopeId: envelope.id, reason: outcome.reason }, 'EMR rejected the delivery');
-        await options.audit.record({ ...base, action: 'message.dead-lettered', outcome: 'failure', details: { reason: outcome.reason } });
+        await ledger.failed(envelope.id, outcome.reason);
+        options.logger.warn({ envelopeId: envelope.id, reason: outcome.reason, attempt }, 'EMR rejected the delivery');
+        await options.audit.record({ ...base, action: 'message.dead-lettered', outcome: 'failure', details: { reason: outcome.reason, attempt } });
         return { status: 'dead-letter', reason: outcome.reason };
     }
   };

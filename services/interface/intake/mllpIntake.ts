@@ -5,7 +5,7 @@ import { isRelayError } from '../../core/errors/relayError.ts';
 import { loadTokenFile } from '../../core/http/auth.ts';
 import { hashId } from '../../core/log/logger.ts';
 import { checkPayload, formatFor } from '../../core/relay/contentTypes.ts';
-import type { IdempotencyCache } from '../../core/relay/idempotency.ts';
+import type { Idempotency } from '../../core/relay/idempotency.ts';
 import type { Outbound } from '../../core/relay/outbound.ts';
 import type { EmergencySwitch } from '../../core/runtime/emergency.ts';
 import { buildAck, Hl7ParseError, parseHl7, type AckError, type ParsedHl7 } from '../mllp/hl7.ts';
@@ -54,8 +54,8 @@ export interface MllpIntakeOptions {
   partners: MllpPartners;
   /** Seals and sends to `interface-to-app`. */
   outbound: Outbound;
-  /** The idempotency store HTTP intake uses, keyed here by (partner, MSH-10). */
-  idempotency: IdempotencyCache;
+  /** The Idempotency-Key claims HTTP intake uses (state table, shared by every instance), keyed here by (partner, MSH-10). */
+  idempotency: Idempotency;
   /** Audit trail. */
   audit: AuditSink;
   /** Emergency switch: intake answers AE while on. */
@@ -137,8 +137,9 @@ export function createMllpIntake(options: MllpIntakeOptions): MllpIntake {
     if (overRate(partner)) return refuse('transient', refusal(206, 'CR_MLLP_RATE_LIMITED', 'rate limit reached; resend later'), partner.name);
 
     try {
-      const { id, replayed } = await options.idempotency.run(partner.name, keyFor(parsed.controlId), payload, format.contentType, async () => {
+      const { id, replayed } = await options.idempotency.run(partner.name, keyFor(parsed.controlId), payload, format.contentType, async (decidedId) => {
         const envelopeId = await options.outbound.send({
+          id: decidedId,
           kind: 'care.submission',
           partner: partner.name,
           contentType: format.contentType,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../../core/audit/types.ts';
-import type { IdempotencyCache } from '../../core/relay/idempotency.ts';
+import type { Idempotency } from '../../core/relay/idempotency.ts';
 import { MAX_PAYLOAD_BYTES, type Outbound } from '../../core/relay/outbound.ts';
 import type { EmergencySwitch } from '../../core/runtime/emergency.ts';
 import type { InterfaceConfig } from '../config.ts';
@@ -11,7 +11,7 @@ import { createMllpIntake, loadMllpPartners } from './mllpIntake.ts';
 /** What the MLLP intake needs from the service (the same pieces HTTP intake uses). */
 export interface MllpIntakeDeps {
   outbound: Outbound;
-  idempotency: IdempotencyCache;
+  idempotency: Idempotency;
   audit: AuditSink;
   emergency: EmergencySwitch;
   logger: Logger;

@@ -6,7 +6,7 @@ import type { AuthFailureLimiter } from '../../core/http/authFailures.ts';
 import { httpErrors } from '../../core/http/errors.ts';
 import { rateLimitErrorResponseBuilder } from '../../core/http/problem.ts';
 import { ACCEPTED_MEDIA_TYPES, checkPayload, formatFor } from '../../core/relay/contentTypes.ts';
-import type { IdempotencyCache } from '../../core/relay/idempotency.ts';
+import type { Idempotency } from '../../core/relay/idempotency.ts';
 import type { Outbound } from '../../core/relay/outbound.ts';
 import type { EmergencySwitch } from '../../core/runtime/emergency.ts';
 import { partnerAllows, type PartnerEntry } from './partners.ts';
@@ -17,8 +17,8 @@ export interface IntakeOptions {
   partners: TokenStore<PartnerEntry>;
   /** Seals and sends to `interface-to-app`. */
   outbound: Outbound;
-  /** Idempotency-Key memory. */
-  idempotency: IdempotencyCache;
+  /** Idempotency-Key claims, shared by every instance (state table). */
+  idempotency: Idempotency;
   /** Audit trail. */
   audit: AuditSink;
   /** Emergency switch: intake answers 503 while on. */
@@ -91,8 +91,9 @@ export const intakeRoutes: FastifyPluginAsync<IntakeOptions> = async (app: Fasti
       if (!Buffer.isBuffer(body)) throw httpErrors.unsupportedMediaType();
       checkPayload(format, body);
       const key = request.headers['idempotency-key'];
-      const { id, replayed } = await options.idempotency.run(partner.name, typeof key === 'string' ? key : undefined, body, format.contentType, async () => {
+      const { id, replayed } = await options.idempotency.run(partner.name, typeof key === 'string' ? key : undefined, body, format.contentType, async (decidedId) => {
         const envelopeId = await options.outbound.send({
+          id: decidedId,
           kind: 'care.submission',
           partner: partner.name,
           contentType: format.contentType,

@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { inboxEffect } from '../../../services/app/inbox/effect.ts';
 import { Inbox } from '../../../services/app/inbox/inbox.ts';
 import { buildEnvelope, type Envelope } from '../../../services/core/envelope/envelope.ts';
+import { silentLogger } from '../../../services/core/log/logger.ts';
 import type { ReceivedMessage } from '../../../services/core/transport/consumerTypes.ts';
+import { memoryApplyLedger } from '../../helpers/ledgers.ts';
 
 function submission(body = '{"resourceType":"Patient","id":"p1"}', bytes?: Uint8Array): Envelope {
   return buildEnvelope({ kind: 'care.submission', from: 'interface', to: 'app', queue: 'interface-to-app', partner: 'acme', contentType: 'application/fhir+json', body: bytes ?? body });
@@ -130,7 +132,8 @@ describe('Inbox', () => {
 
   it('as the consumer effect: done with an onDeleted hook on ack, release on shutdown; the ciphertext is dropped while held', async () => {
     const inbox = new Inbox(10);
-    const effect = inboxEffect(inbox);
+    const ledger = memoryApplyLedger();
+    const effect = inboxEffect(inbox, { ledger, renewMs: 60_000, logger: silentLogger });
     let released = 0;
     const message = { receiveCount: 1, releaseBody: () => void released++ } as unknown as ReceivedMessage;
     const e = submission();
@@ -140,6 +143,8 @@ describe('Inbox', () => {
     inbox.ack(e.id);
     const done = await result;
     expect(done.status).toBe('done');
+    expect(ledger.done.has(e.id), 'marked applied before the delete').toBe(true);
+    expect(await effect(e, message, new AbortController().signal), 'the same envelope again is a duplicate').toEqual({ status: 'duplicate' });
     const deletion = inbox.deletion(e.id)!;
     (done as { onDeleted: (deleted: boolean) => void }).onDeleted(true);
     expect(await deletion).toBe(true);

@@ -8,6 +8,7 @@ import type { AuditEvent } from '../../../services/core/audit/types.ts';
 import type { ReceivedMessage } from '../../../services/core/transport/consumerTypes.ts';
 import { createEmrClient, type EmrOutcome } from '../../../services/interface/delivery/emrClient.ts';
 import { emrDeliveryEffect } from '../../../services/interface/delivery/handler.ts';
+import { memoryDeliveryLedger } from '../../helpers/ledgers.ts';
 import { captureLogger } from '../../helpers/logs.ts';
 
 type Answer = (req: IncomingMessage, res: ServerResponse) => void;
@@ -47,7 +48,7 @@ async function deliverAgainst(status: number, headers: Record<string, string> = 
 /** What the consumer is told to do with the message for that outcome. */
 async function consumerAction(outcome: EmrOutcome): Promise<string> {
   const audit: AuditEvent[] = [];
-  const effect = emrDeliveryEffect({ emr: { deliver: async () => outcome }, audit: { record: async (e) => void audit.push(e) }, logger: captureLogger('interface').logger });
+  const effect = emrDeliveryEffect({ emr: { deliver: async () => outcome }, audit: { record: async (e) => void audit.push(e) }, logger: captureLogger('interface').logger, ledger: memoryDeliveryLedger() });
   const result = await effect(chartUpdate(), { receiveCount: 1 } as ReceivedMessage, new AbortController().signal);
   return result.status;
 }

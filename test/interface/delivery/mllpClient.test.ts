@@ -12,6 +12,7 @@ import type { ReceivedMessage } from '../../../services/core/transport/consumerT
 import { startMllpSink, type MllpSink } from '../../../services/devtools/mllpSink.ts';
 import { emrDeliveryEffect } from '../../../services/interface/delivery/handler.ts';
 import { createMllpClient, type MllpClient, type MllpClientOptions } from '../../../services/interface/delivery/mllpClient.ts';
+import { memoryDeliveryLedger } from '../../helpers/ledgers.ts';
 import { makeSelfSignedCert } from '../../helpers/tls.ts';
 
 const signal = new AbortController().signal;
@@ -63,9 +64,14 @@ describe('EMR delivery over MLLP', () => {
     expect(sink.deliveries.has('ae-1')).toBe(false);
 
     const audit: AuditEvent[] = [];
-    const effect = emrDeliveryEffect({ emr: c, audit: { record: async (e) => void audit.push(e) }, logger: silentLogger });
+    // The attempt is the delivery ledger's count (receives that found another instance delivering do not count).
+    const ledger = memoryDeliveryLedger();
+    const effect = emrDeliveryEffect({ emr: c, audit: { record: async (e) => void audit.push(e) }, logger: silentLogger, ledger });
     expect(await effect(chartUpdate('ae-2'), received(1), signal)).toMatchObject({ status: 'retry', reason: 'CR_MLLP_ACK_AE' });
-    expect(await effect(chartUpdate('ae-3'), received(3), signal)).toEqual({ status: 'dead-letter', reason: 'CR_MLLP_ACK_AE' });
+    const ae3 = chartUpdate('ae-3');
+    expect(await effect(ae3, received(1), signal)).toMatchObject({ status: 'retry', reason: 'CR_MLLP_ACK_AE' });
+    expect(await effect(ae3, received(2), signal)).toMatchObject({ status: 'retry', reason: 'CR_MLLP_ACK_AE' });
+    expect(await effect(ae3, received(3), signal)).toEqual({ status: 'dead-letter', reason: 'CR_MLLP_ACK_AE' });
     expect(audit.map((e) => [e.action, e.details?.reason])).toEqual([['message.dead-lettered', 'CR_MLLP_ACK_AE']]);
   });
 
@@ -74,7 +80,7 @@ describe('EMR delivery over MLLP', () => {
     sink.setMode({ kind: 'AR', count: 1 });
     expect(await c.deliver(chartUpdate('ar-1'), signal)).toEqual({ kind: 'rejected', reason: 'CR_MLLP_ACK_AR', ackCode: 'AR' });
     sink.setMode({ kind: 'CR', count: 1 });
-    const effect = emrDeliveryEffect({ emr: c, audit: { record: async () => {} }, logger: silentLogger });
+    const effect = emrDeliveryEffect({ emr: c, audit: { record: async () => {} }, logger: silentLogger, ledger: memoryDeliveryLedger() });
     expect(await effect(chartUpdate('cr-1'), received(1), signal)).toEqual({ status: 'dead-letter', reason: 'CR_MLLP_ACK_CR' });
   });
 

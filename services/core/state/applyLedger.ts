@@ -1,0 +1,73 @@
+import { ttlAfter, type StateTable } from './table.ts';
+
+/** What a claim on an envelope id found (`leftMs`: how long the other holder's lease still runs). */
+export type ApplyClaim = { status: 'claimed' } | { status: 'held-elsewhere'; leftMs: number } | { status: 'applied' };
+
+/** Envelope ids applied once across the app fleet: held (with a lease) while in an inbox, then applied. */
+export interface ApplyLedger {
+  /** Claims `envelopeId` for this process: `held-elsewhere` when another holder's lease runs, `applied` when it is done. */
+  claim(envelopeId: string): Promise<ApplyClaim>;
+  /** Extends this process's lease; false when the hold is no longer ours. */
+  renew(envelopeId: string): Promise<boolean>;
+  /** Marks it applied (before the queue message is deleted, so a lost delete is a duplicate, never a second record). */
+  applied(envelopeId: string): Promise<void>;
+  /** Gives up this process's hold (shutdown, release), so a redelivery is taken at once. */
+  release(envelopeId: string): Promise<void>;
+}
+
+/** Options for {@link createApplyLedger}. */
+export interface ApplyLedgerOptions {
+  /** The app's state table. */
+  table: StateTable;
+  /** This process (holderId()). */
+  holder: string;
+  /** A hold's lease, ms; renewed while the record is held. */
+  leaseMs: number;
+  /** How long an applied id is remembered, seconds (the queue retention). */
+  ttlSeconds: number;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+/** Creates the apply ledger on the app's state table (items `apply#<envelope id>`). */
+export function createApplyLedger(options: ApplyLedgerOptions): ApplyLedger {
+  const { table, holder, leaseMs } = options;
+  const now = options.now ?? Date.now;
+  const pk = (id: string): string => `apply#${id}`;
+  const names = { '#s': 'state', '#ttl': 'ttl' };
+  return {
+    async claim(envelopeId) {
+      const t = now();
+      const claimed = await table.update(pk(envelopeId), {
+        update: 'SET #s = :held, holder = :me, leaseUntil = :lease, #ttl = :ttl',
+        condition: 'attribute_not_exists(pk) OR #ttl < :nowSec OR (#s = :held AND (holder = :me OR leaseUntil < :now))',
+        names,
+        values: { ':held': 'held', ':me': holder, ':lease': t + leaseMs, ':ttl': ttlAfter(options.ttlSeconds, t), ':nowSec': Math.floor(t / 1000), ':now': t },
+      });
+      if (claimed) return { status: 'claimed' };
+      const item = await table.get(pk(envelopeId));
+      if (item?.state === 'applied') return { status: 'applied' };
+      return { status: 'held-elsewhere', leftMs: Math.max(0, Number(item?.leaseUntil ?? 0) - t) };
+    },
+    async renew(envelopeId) {
+      const done = await table.update(pk(envelopeId), {
+        update: 'SET leaseUntil = :lease',
+        condition: '#s = :held AND holder = :me',
+        names: { '#s': 'state' },
+        values: { ':lease': now() + leaseMs, ':held': 'held', ':me': holder },
+      });
+      return done !== undefined;
+    },
+    async applied(envelopeId) {
+      const t = now();
+      await table.update(pk(envelopeId), {
+        update: 'SET #s = :applied, appliedAt = :at, #ttl = :ttl REMOVE holder, leaseUntil',
+        names,
+        values: { ':applied': 'applied', ':at': new Date(t).toISOString(), ':ttl': ttlAfter(options.ttlSeconds, t) },
+      });
+    },
+    async release(envelopeId) {
+      await table.delete(pk(envelopeId), { condition: '#s = :held AND holder = :me', names: { '#s': 'state' }, values: { ':held': 'held', ':me': holder } });
+    },
+  };
+}

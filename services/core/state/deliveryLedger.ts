@@ -1,0 +1,79 @@
+import { ttlAfter, type StateTable } from './table.ts';
+
+/** What starting a delivery found. */
+export type DeliveryStart = { status: 'go'; attempt: number } | { status: 'delivered' } | { status: 'busy'; retryAfterSeconds: number };
+
+/** Chart updates delivered to the EMR once in effect, across restarts and instances. */
+export interface DeliveryLedger {
+  /** Starts an attempt (counted) under a lease, unless it was delivered or another attempt runs. */
+  begin(envelopeId: string): Promise<DeliveryStart>;
+  /** Records the delivery (the EMR's HTTP status; none over MLLP). */
+  delivered(envelopeId: string, status?: number): Promise<void>;
+  /** Ends this attempt without a delivery, so the next one may start at once. */
+  abandon(envelopeId: string): Promise<void>;
+  /** Records that the delivery failed for good (dead-lettered), with the reason code. */
+  failed(envelopeId: string, reason: string): Promise<void>;
+}
+
+/** Options for {@link createDeliveryLedger}. */
+export interface DeliveryLedgerOptions {
+  /** The interface's state table. */
+  table: StateTable;
+  /** This process (holderId()). */
+  holder: string;
+  /** An attempt's lease, ms: longer than the EMR timeout. */
+  leaseMs: number;
+  /** How long a delivery is remembered, seconds (the queue retention). */
+  ttlSeconds: number;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+/** Creates the delivery ledger on the interface's state table (items `emr#<envelope id>`). */
+export function createDeliveryLedger(options: DeliveryLedgerOptions): DeliveryLedger {
+  const { table, holder, leaseMs } = options;
+  const now = options.now ?? Date.now;
+  const pk = (id: string): string => `emr#${id}`;
+  const names = { '#s': 'state', '#ttl': 'ttl' };
+  return {
+    async begin(envelopeId) {
+      const t = now();
+      const started = await table.update(pk(envelopeId), {
+        update: 'SET #s = :delivering, holder = :me, leaseUntil = :lease, #ttl = :ttl ADD attempts :one',
+        // A failed (dead-lettered) delivery may be redriven: it starts again.
+        condition: 'attribute_not_exists(pk) OR #ttl < :nowSec OR #s = :failed OR (#s = :delivering AND leaseUntil < :now)',
+        names,
+        values: { ':delivering': 'delivering', ':failed': 'failed', ':me': holder, ':lease': t + leaseMs, ':ttl': ttlAfter(options.ttlSeconds, t), ':one': 1, ':nowSec': Math.floor(t / 1000), ':now': t },
+      });
+      if (started) return { status: 'go', attempt: Number(started.attempts) };
+      const item = await table.get(pk(envelopeId));
+      if (!item || item.state === 'delivering') {
+        const left = Math.max(1, Math.ceil((Number(item?.leaseUntil ?? 0) - t) / 1000));
+        return { status: 'busy', retryAfterSeconds: left };
+      }
+      return { status: 'delivered' };
+    },
+    async delivered(envelopeId, status) {
+      await table.update(pk(envelopeId), {
+        update: `SET #s = :delivered, ${status === undefined ? '' : 'httpStatus = :status, '}deliveredAt = :at REMOVE holder, leaseUntil`,
+        names: { '#s': 'state' },
+        values: { ':delivered': 'delivered', ...(status === undefined ? {} : { ':status': status }), ':at': new Date(now()).toISOString() },
+      });
+    },
+    async abandon(envelopeId) {
+      await table.update(pk(envelopeId), {
+        update: 'SET leaseUntil = :zero',
+        condition: '#s = :delivering AND holder = :me',
+        names: { '#s': 'state' },
+        values: { ':zero': 0, ':delivering': 'delivering', ':me': holder },
+      });
+    },
+    async failed(envelopeId, reason) {
+      await table.update(pk(envelopeId), {
+        update: 'SET #s = :failed, reason = :reason REMOVE holder, leaseUntil',
+        names: { '#s': 'state' },
+        values: { ':failed': 'failed', ':reason': reason },
+      });
+    },
+  };
+}

@@ -1,0 +1,24 @@
+import { defineErrors, type ErrorCode } from '../errors/defineErrors.ts';
+import { fromCatalogue, RelayError } from '../errors/relayError.ts';
+
+/** Codes of the state table and the effects that use it (docs/errors.md, "State"). */
+export const STATE_ERRORS = defineErrors({
+  CR_STATE_TABLE_MISSING: { title: 'State table missing', description: "At start: the service's DynamoDB state table cannot be described (missing, wrong endpoint, no permission)." },
+  CR_INBOX_HELD_ELSEWHERE: { title: 'Held by another instance', description: 'Retry reason (app): another app instance holds this envelope id in its inbox under a live lease.' },
+  CR_DELIVERY_IN_PROGRESS: { title: 'Delivery in progress', description: 'Retry reason (interface): another instance is delivering this chart update to the EMR under a live lease.' },
+} as const);
+
+/** One of the {@link STATE_ERRORS} codes. */
+export type StateErrorCode = ErrorCode<typeof STATE_ERRORS>;
+
+/** A state table failure: one of {@link STATE_ERRORS}, with the DynamoDB error as `cause`. */
+export class StateError extends RelayError {
+  /** The stable code (narrows in a `switch`). */
+  override readonly code: StateErrorCode;
+
+  constructor(code: StateErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, fromCatalogue(STATE_ERRORS[code], options));
+    this.name = 'StateError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,145 @@
+import { ConditionalCheckFailedException, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { StateError } from './errors.ts';
+
+/** One item of a state table: `pk` is the key, `ttl` (epoch seconds) when DynamoDB may delete it. */
+export type StateItem = Record<string, unknown> & { pk: string };
+
+/** An update: the expression and its placeholders, as DynamoDB takes them. */
+export interface StateUpdate {
+  /** `SET ...`, `ADD ...`, `REMOVE ...`. */
+  update: string;
+  /** Condition the item must meet, or the update is not made. */
+  condition?: string;
+  /** `#name` placeholders. */
+  names?: Record<string, string>;
+  /** `:value` placeholders. */
+  values?: Record<string, unknown>;
+}
+
+/**
+ * A service's own DynamoDB table, holding the state that makes its effects exactly-once
+ * across restarts and instances. Every read is strongly consistent; a write whose
+ * condition fails answers `undefined`/`false` instead of throwing.
+ */
+export interface StateTable {
+  /** Physical table name. */
+  readonly name: string;
+  /** Calls made to the store so far (for the benchmark). */
+  readonly calls: number;
+  /** Reads an item (consistent read). */
+  get(pk: string): Promise<StateItem | undefined>;
+  /** Writes an item; false when `condition` failed. */
+  put(item: StateItem, condition?: Omit<StateUpdate, 'update'>): Promise<boolean>;
+  /** Updates (or creates) an item; the new item, or undefined when the condition failed. */
+  update(pk: string, change: StateUpdate): Promise<StateItem | undefined>;
+  /** Deletes an item; false when `condition` failed. */
+  delete(pk: string, condition?: Omit<StateUpdate, 'update'>): Promise<boolean>;
+  /** Fails with CR_STATE_TABLE_MISSING when the table does not exist or cannot be described. */
+  check(): Promise<void>;
+  /** Closes the client once the calls still in flight have settled (at most 5 s). */
+  close(): Promise<void>;
+}
+
+/** Options for {@link openStateTable}. */
+export interface StateTableOptions {
+  /** Table name. */
+  table: string;
+  /** AWS region. */
+  region: string;
+  /** Endpoint (dynalite, LocalStack); omit for AWS. */
+  endpoint?: string;
+  /** Static credentials; omit for the default AWS credential chain. */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+}
+
+/** Creates the DynamoDB client for a state table (the SDK's own retry: 3 attempts). */
+export function createDynamoClient(options: Omit<StateTableOptions, 'table'>): DynamoDBClient {
+  return new DynamoDBClient({
+    region: options.region,
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    ...(options.credentials ? { credentials: options.credentials } : {}),
+    maxAttempts: 3,
+    requestHandler: { connectionTimeout: 5000 },
+  });
+}
+
+/** Opens a service's state table (no call is made until it is used). */
+export function openStateTable(options: StateTableOptions): StateTable {
+  const client = createDynamoClient(options);
+  const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  const TableName = options.table;
+  let calls = 0;
+  const inFlight = new Set<Promise<unknown>>();
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    inFlight.add(p);
+    void p.then(
+      () => inFlight.delete(p),
+      () => inFlight.delete(p),
+    );
+    return p;
+  };
+  const expr = (c?: Omit<StateUpdate, 'update'>) => ({
+    ...(c?.condition ? { ConditionExpression: c.condition } : {}),
+    ...(c?.names ? { ExpressionAttributeNames: c.names } : {}),
+    ...(c?.values ? { ExpressionAttributeValues: c.values } : {}),
+  });
+  const conditional = async <T>(work: () => Promise<T>, failed: T): Promise<T> => {
+    calls++;
+    try {
+      return await track(work());
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === 'ConditionalCheckFailedException') return failed;
+      throw err;
+    }
+  };
+  return {
+    name: TableName,
+    get calls() {
+      return calls;
+    },
+    async get(pk) {
+      calls++;
+      const res = await track(doc.send(new GetCommand({ TableName, Key: { pk }, ConsistentRead: true })));
+      return res.Item as StateItem | undefined;
+    },
+    put(item, condition) {
+      return conditional(async () => {
+        await doc.send(new PutCommand({ TableName, Item: item, ...expr(condition) }));
+        return true;
+      }, false);
+    },
+    update(pk, change) {
+      return conditional(async () => {
+        const res = await doc.send(new UpdateCommand({ TableName, Key: { pk }, UpdateExpression: change.update, ReturnValues: 'ALL_NEW', ...expr(change) }));
+        return res.Attributes as StateItem;
+      }, undefined);
+    },
+    delete(pk, condition) {
+      return conditional(async () => {
+        await doc.send(new DeleteCommand({ TableName, Key: { pk }, ...expr(condition) }));
+        return true;
+      }, false);
+    },
+    async check() {
+      calls++;
+      try {
+        await client.send(new DescribeTableCommand({ TableName }));
+      } catch (err) {
+        throw new StateError('CR_STATE_TABLE_MISSING', `state table "${TableName}" (STATE_TABLE) is not reachable: ${(err as { name?: string }).name ?? 'error'}; create it with \`care-relay queues init\``, { cause: err });
+      }
+    },
+    async close() {
+      // A write cut off by destroying the client may still be applied; let it finish instead.
+      const deadline = new Promise((resolve) => setTimeout(resolve, 5000).unref());
+      await Promise.race([Promise.allSettled([...inFlight]), deadline]);
+      doc.destroy();
+      client.destroy();
+    },
+  };
+}
+
+/** Epoch seconds `seconds` from `now`: the `ttl` attribute value. */
+export function ttlAfter(seconds: number, now: number = Date.now()): number {
+  return Math.floor(now / 1000) + seconds;
+}

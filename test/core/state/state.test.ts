@@ -1,0 +1,182 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createIdempotency } from '../../../services/core/relay/idempotency.ts';
+import { createApplyLedger } from '../../../services/core/state/applyLedger.ts';
+import { createDeliveryLedger } from '../../../services/core/state/deliveryLedger.ts';
+import { dynamoEmergencyStore } from '../../../services/core/state/emergencyStore.ts';
+import { openStateTable, type StateTable } from '../../../services/core/state/table.ts';
+import { stateTableName } from '../../../services/core/state/tables.ts';
+import { startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
+
+let backend: TestSqs;
+let table: StateTable;
+beforeAll(async () => {
+  backend = await startTestSqs();
+  table = openStateTable({
+    table: stateTableName(backend.prefix, 'interface'),
+    region: backend.region,
+    endpoint: backend.dynamodbEndpoint,
+    ...(process.env.DYNAMODB_ENDPOINT ? {} : { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
+  });
+});
+afterAll(async () => {
+  await table.close();
+  await backend.stop();
+});
+
+const key = (): string => `k-${randomBytes(6).toString('hex')}`;
+const body = Buffer.from('{"resourceType":"Patient"}');
+
+describe('Idempotency-Key claims in the state table', () => {
+  it('two concurrent identical requests on two instances make one envelope and answer the same id', async () => {
+    const a = createIdempotency({ table, ttlSeconds: 3600, pollMs: 10 });
+    const b = createIdempotency({ table, ttlSeconds: 3600, pollMs: 10 });
+    const sent: string[] = [];
+    const create = async (id: string): Promise<string> => {
+      sent.push(id);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return id;
+    };
+    const k = key();
+    const results = await Promise.all([a.run('acme', k, body, 'application/fhir+json', create), b.run('acme', k, body, 'application/fhir+json', create), a.run('acme', k, body, 'application/fhir+json', create)]);
+    expect(sent).toHaveLength(1);
+    expect(new Set(results.map((r) => r.id))).toEqual(new Set(sent));
+    expect(results.filter((r) => !r.replayed)).toHaveLength(1);
+  });
+
+  it('a retry after a restart (a new instance) answers the same id; another body is a 409', async () => {
+    const k = key();
+    const first = await createIdempotency({ table, ttlSeconds: 3600 }).run('acme', k, body, 'application/fhir+json', async (id) => id);
+    const restarted = createIdempotency({ table, ttlSeconds: 3600 });
+    const never = async (): Promise<string> => {
+      throw new Error('must not send again');
+    };
+    await expect(restarted.run('acme', k, body, 'application/fhir+json', never)).resolves.toEqual({ id: first.id, replayed: true });
+    await expect(restarted.run('acme', k, Buffer.from('{"other":1}'), 'application/fhir+json', never)).rejects.toMatchObject({ code: 'CR_IDEMPOTENCY_KEY_REUSED', status: 409 });
+    // Keys are per partner: the same key from another partner is another submission.
+    const other = await restarted.run('beta', k, body, 'application/fhir+json', async (id) => id);
+    expect(other.id).not.toBe(first.id);
+  });
+
+  it('a claimer that crashed before sending blocks only for its lease; the retry sends the same envelope id', async () => {
+    let clock = Date.now();
+    const crashed = createIdempotency({ table, ttlSeconds: 3600, leaseMs: 1000, now: () => clock });
+    const k = key();
+    let decided = '';
+    // The first claimer "crashes": its send never finishes.
+    void crashed.run('acme', k, body, 'application/fhir+json', (id) => {
+      decided = id;
+      return new Promise<string>(() => undefined);
+    });
+    await expect.poll(() => decided).not.toBe('');
+    clock += 1500;
+    const retry = createIdempotency({ table, ttlSeconds: 3600, leaseMs: 1000, now: () => clock });
+    const sent: string[] = [];
+    const res = await retry.run('acme', k, body, 'application/fhir+json', async (id) => (sent.push(id), id));
+    expect(sent).toEqual([decided]);
+    expect(res.id).toBe(decided);
+  });
+
+  it('a failed send gives the lease up at once: the next retry sends the same id without waiting', async () => {
+    const idem = createIdempotency({ table, ttlSeconds: 3600, leaseMs: 600_000 });
+    const k = key();
+    let first = '';
+    await expect(idem.run('acme', k, body, 'application/fhir+json', async (id) => ((first = id), Promise.reject(new Error('SQS down'))))).rejects.toThrow('SQS down');
+    const res = await idem.run('acme', k, body, 'application/fhir+json', async (id) => id);
+    expect(res.id).toBe(first);
+  });
+
+  it('refuses a malformed key with 400', async () => {
+    await expect(createIdempotency({ table, ttlSeconds: 60 }).run('acme', 'has space', body, 'text/plain', async (id) => id)).rejects.toMatchObject({ code: 'CR_IDEMPOTENCY_KEY_INVALID', status: 400 });
+  });
+});
+
+describe('apply ledger', () => {
+  it('one holder at a time; applied ids are duplicates for everyone; a crashed holder\'s lease expires', async () => {
+    let clock = Date.now();
+    const opts = { table, leaseMs: 1000, ttlSeconds: 3600, now: () => clock };
+    const a = createApplyLedger({ ...opts, holder: 'a' });
+    const b = createApplyLedger({ ...opts, holder: 'b' });
+    const id = crypto.randomUUID();
+    expect(await a.claim(id)).toEqual({ status: 'claimed' });
+    expect(await a.claim(id)).toEqual({ status: 'claimed' });
+    expect(await b.claim(id)).toEqual({ status: 'held-elsewhere', leftMs: 1000 });
+    clock += 800;
+    expect(await a.renew(id)).toBe(true);
+    clock += 800;
+    expect(await b.claim(id)).toEqual({ status: 'held-elsewhere', leftMs: 200 });
+    clock += 1500; // a crashed: no renewal
+    expect(await b.claim(id)).toEqual({ status: 'claimed' });
+    expect(await a.renew(id)).toBe(false);
+    await b.applied(id);
+    expect(await a.claim(id)).toEqual({ status: 'applied' });
+    expect(await b.claim(id)).toEqual({ status: 'applied' });
+  });
+
+  it('a released hold is taken at once by another instance', async () => {
+    const a = createApplyLedger({ table, holder: 'a', leaseMs: 600_000, ttlSeconds: 3600 });
+    const b = createApplyLedger({ table, holder: 'b', leaseMs: 600_000, ttlSeconds: 3600 });
+    const id = crypto.randomUUID();
+    expect(await a.claim(id)).toEqual({ status: 'claimed' });
+    await b.release(id); // not b's: nothing happens
+    expect(await b.claim(id)).toMatchObject({ status: 'held-elsewhere' });
+    await a.release(id);
+    expect(await b.claim(id)).toEqual({ status: 'claimed' });
+  });
+});
+
+describe('delivery ledger', () => {
+  it('counts attempts across instances, delivers once, and lets a failed (dead-lettered) delivery be redriven', async () => {
+    let clock = Date.now();
+    const opts = { table, leaseMs: 1000, ttlSeconds: 3600, now: () => clock };
+    const a = createDeliveryLedger({ ...opts, holder: 'a' });
+    const b = createDeliveryLedger({ ...opts, holder: 'b' });
+    const id = crypto.randomUUID();
+    expect(await a.begin(id)).toEqual({ status: 'go', attempt: 1 });
+    expect(await b.begin(id)).toMatchObject({ status: 'busy' });
+    await a.abandon(id);
+    expect(await b.begin(id)).toEqual({ status: 'go', attempt: 2 });
+    clock += 1500; // b crashed mid-attempt
+    expect(await a.begin(id)).toEqual({ status: 'go', attempt: 3 });
+    await a.delivered(id, 202);
+    expect(await b.begin(id)).toEqual({ status: 'delivered' });
+
+    const other = crypto.randomUUID();
+    expect(await a.begin(other)).toEqual({ status: 'go', attempt: 1 });
+    await a.failed(other, 'CR_EMR_HTTP_400');
+    expect(await b.begin(other)).toEqual({ status: 'go', attempt: 2 });
+  });
+});
+
+describe('dynamoEmergencyStore', () => {
+  it('loads nothing before a save, then the last state saved by any instance', async () => {
+    const fresh = openStateTable({
+      table: stateTableName(backend.prefix, 'app'),
+      region: backend.region,
+      endpoint: backend.dynamodbEndpoint,
+      ...(process.env.DYNAMODB_ENDPOINT ? {} : { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
+    });
+    try {
+      const one = dynamoEmergencyStore(fresh);
+      const two = dynamoEmergencyStore(fresh);
+      expect(await one.load()).toBeUndefined();
+      await one.save({ active: true, changedAt: '2026-01-01T00:00:00.000Z', actor: 'admin', reason: 'key compromise drill' });
+      expect(await two.load()).toEqual({ active: true, changedAt: '2026-01-01T00:00:00.000Z', actor: 'admin', reason: 'key compromise drill' });
+      await two.save({ active: false, changedAt: '2026-01-01T01:00:00.000Z', actor: 'config' });
+      expect(await one.load()).toEqual({ active: false, changedAt: '2026-01-01T01:00:00.000Z', actor: 'config' });
+    } finally {
+      await fresh.close();
+    }
+  });
+});
+
+describe('state table', () => {
+  it('check() names the missing table and the command that creates it', async () => {
+    const missing = openStateTable({ table: `${backend.prefix}nope-state`, region: backend.region, endpoint: backend.dynamodbEndpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    try {
+      await expect(missing.check()).rejects.toMatchObject({ code: 'CR_STATE_TABLE_MISSING', message: expect.stringContaining(`${backend.prefix}nope-state`) });
+    } finally {
+      await missing.close();
+    }
+  });
+});

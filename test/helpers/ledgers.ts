@@ -1,0 +1,41 @@
+// In-memory ledgers for unit tests of the effects (the DynamoDB ones are tested in test/core/state).
+import type { ApplyLedger } from '../../services/core/state/applyLedger.ts';
+import type { DeliveryLedger } from '../../services/core/state/deliveryLedger.ts';
+
+/** A delivery ledger of one process: attempts counted from `firstAttempt` per envelope id, delivered ids answered as such. */
+export function memoryDeliveryLedger(firstAttempt = 1): DeliveryLedger & { attempts: Map<string, number> } {
+  const attempts = new Map<string, number>();
+  const delivered = new Set<string>();
+  return {
+    attempts,
+    async begin(id) {
+      if (delivered.has(id)) return { status: 'delivered' };
+      const attempt = (attempts.get(id) ?? firstAttempt - 1) + 1;
+      attempts.set(id, attempt);
+      return { status: 'go', attempt };
+    },
+    async delivered(id) {
+      delivered.add(id);
+    },
+    async abandon() {},
+    async failed() {},
+  };
+}
+
+/** An apply ledger of one process: every id claimable until marked applied (`done`). */
+export function memoryApplyLedger(): ApplyLedger & { done: Set<string> } {
+  const done = new Set<string>();
+  return {
+    done,
+    async claim(id) {
+      return done.has(id) ? { status: 'applied' } : { status: 'claimed' };
+    },
+    async renew() {
+      return true;
+    },
+    async applied(id) {
+      done.add(id);
+    },
+    async release() {},
+  };
+}
