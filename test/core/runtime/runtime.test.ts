@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceKeys } from '../../../services/core/keys/load.ts';
 import { localCrypto, type RelayCrypto } from '../../../services/core/relay/crypto.ts';
 import { startRuntime, type RuntimeConfig } from '../../../services/core/runtime/runtime.ts';
+import { stateTableName } from '../../../services/core/state/tables.ts';
 import { ensureQueues } from '../../../services/core/transport/queues.ts';
 import { makeServiceKeyPair, type TestServiceKeyPair } from '../../helpers/keys.ts';
 import { captureLogger } from '../../helpers/logs.ts';
@@ -35,6 +36,7 @@ function config(overrides: Partial<RuntimeConfig> = {}): RuntimeConfig {
     KEYS_DIR: keys.interface.dir,
     KEY_PASSPHRASE: keys.interface.passphrase,
     SQS_ENDPOINT: endpoint.SQS_ENDPOINT,
+    DYNAMODB_ENDPOINT: endpoint.DYNAMODB_ENDPOINT,
     AWS_REGION: sqs.region,
     QUEUE_PREFIX: sqs.prefix,
     QUEUE_FIFO: false,
@@ -80,8 +82,17 @@ describe('startRuntime', () => {
     const crypto = countingCrypto();
     const { logger } = captureLogger('interface');
     await expect(
-      startRuntime({ service: 'interface', config: config({ QUEUE_PREFIX: `${sqs.prefix}absent-` }), queues: ['app-to-interface'], logger, crypto: crypto.factory }),
+      startRuntime({ service: 'interface', config: config({ QUEUE_PREFIX: `${sqs.prefix}absent-`, STATE_TABLE: stateTableName(sqs.prefix, 'interface') }), queues: ['app-to-interface'], logger, crypto: crypto.factory }),
     ).rejects.toThrow(/app-to-interface/);
+    expect(crypto.closed()).toBe(0);
+  });
+
+  it('refuses to start without its state table (CR_STATE_TABLE_MISSING, naming the table), creating no crypto', async () => {
+    const crypto = countingCrypto();
+    const { logger } = captureLogger('interface');
+    await expect(
+      startRuntime({ service: 'interface', config: config({ STATE_TABLE: `${sqs.prefix}no-such-state` }), queues: ['app-to-interface'], logger, crypto: crypto.factory }),
+    ).rejects.toMatchObject({ code: 'CR_STATE_TABLE_MISSING', message: expect.stringContaining(`${sqs.prefix}no-such-state`) });
     expect(crypto.closed()).toBe(0);
   });
 

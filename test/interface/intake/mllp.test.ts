@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashToken } from '../../../services/core/http/auth.ts';
 import { hashId } from '../../../services/core/log/logger.ts';
+import { loadInterfaceConfig } from '../../../services/interface/config.ts';
+import { startInterfaceService } from '../../../services/interface/service.ts';
+import { captureLogger } from '../../helpers/logs.ts';
 import { startStack, type TestStack } from '../../helpers/stack.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
@@ -42,8 +45,8 @@ function oru(controlId: string, facility = 'NORTH', extra = ''): string {
   return `MSH|^~\\&|LIS|${facility}|CARE|RELAY|20260101120000||ORU^R01^ORU_R01|${controlId}|P|2.5.1${extra}\rPID|1||77^^^NORTH^MR||Testperson^Alvina\rOBX|1|TX|note||a\\F\\b\r`;
 }
 
-async function partner(): Promise<Hl7Connection> {
-  const socket = connect({ host: '127.0.0.1', port: port() });
+async function partner(to = port()): Promise<Hl7Connection> {
+  const socket = connect({ host: '127.0.0.1', port: to });
   await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   return new Hl7Connection(socket);
 }
@@ -114,6 +117,24 @@ describe('partner intake over MLLP', () => {
       expect(relayed).toHaveLength(1);
     } finally {
       await conn.close();
+    }
+  });
+
+  it('a resend to a second interface instance (the same state table) gets the same envelope and is relayed once', async () => {
+    const logs = captureLogger('interface');
+    const second = await startInterfaceService(loadInterfaceConfig(stack.env.iface), { logger: logs.logger, listen: false });
+    const [a, b] = [await partner(), await partner(second.mllp!.listener.port)];
+    try {
+      const first = await send(a, oru('N-fleet'));
+      expect(first).toMatchObject({ code: 'AA', controlId: 'N-fleet' });
+      expect(await send(b, oru('N-fleet'))).toEqual(first);
+      expect(await send(b, oru('N-fleet').replace('Alvina', 'Other'))).toMatchObject({ code: 'AR', err: 'CR_MLLP_CONTROL_ID_REUSED' });
+      const relayed = [...stack.logs.iface.entries(), ...logs.entries()].filter((e) => e.msg === 'relayed' && e.envelopeId === first.envelopeId);
+      expect(relayed).toHaveLength(1);
+    } finally {
+      await a.close();
+      await b.close();
+      await second.stop();
     }
   });
 
