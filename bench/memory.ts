@@ -39,6 +39,7 @@ const MiB = 1024 * 1024;
 /** Runs the memory measurement with `records` records of `size` bytes. */
 export async function benchMemory(sqs: BenchSqs, keys: BenchKeys, prefix: string, records: number, size: number, cryptoWorkers?: string): Promise<MemoryResult> {
   const queues = await ensureQueues(sqs.client, { prefix, maxReceiveCount: 5, visibilityTimeoutSeconds: 120, queues: ['interface-to-app', 'app-to-interface'] });
+  await sqs.ensureTables(prefix);
   const url = queues['interface-to-app'].url;
   const dir = await mkdtemp(join(tmpdir(), 'crb-mem-'));
   const warmup = 500;

@@ -69,6 +69,7 @@ async function mllpClient(port: number): Promise<{ send(text: string): Promise<s
 /** Runs (7): intake and delivery, MLLP next to HTTP, `count` messages each (bounded by `durationMs` for intake). */
 export async function benchMllp(sqs: BenchSqs, keys: BenchKeys, prefix: string, budget: { durationMs: number; maxOps: number; deliveries: number }): Promise<MllpResult> {
   const queues = await ensureQueues(sqs.client, { prefix, maxReceiveCount: 5, visibilityTimeoutSeconds: 60 });
+  await sqs.ensureTables(prefix);
   const dir = await mkdtemp(join(tmpdir(), 'crb-mllp-'));
   const token = randomBytes(18).toString('base64url');
   await writeFile(join(dir, 'partners.json'), JSON.stringify({ tokens: [{ name: 'bench-partner', sha256: hashToken(token), rateLimitPerMinute: 100_000, allowCidrs: ['127.0.0.1/32'], mllp: { sendingFacilities: ['BENCH'] } }] }));

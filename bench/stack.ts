@@ -1,4 +1,5 @@
-// Both services in this process on the in-process SQS emulator, the interface listening on a
+// Both services in this process on the in-process SQS emulator and DynamoDB store (the state
+// tables), the interface listening on a
 // real socket; each service with only its own key folder, logging at info to nowhere.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -10,13 +11,16 @@ import { loadAppConfig } from '../services/app/config.ts';
 import { startAppService, type AppService } from '../services/app/service.ts';
 import { hashToken } from '../services/core/http/auth.ts';
 import { createLogger } from '../services/core/log/logger.ts';
+import { createDynamoClient } from '../services/core/state/table.ts';
+import { ensureStateTable, STATE_SERVICES, stateTableName } from '../services/core/state/tables.ts';
 import { ensureQueues } from '../services/core/transport/queues.ts';
+import { startEmbeddedDynamo } from '../services/devtools/embeddedDynamo.ts';
 import { startSqsEmulator } from '../services/devtools/sqsEmulator.ts';
 import { loadInterfaceConfig } from '../services/interface/config.ts';
 import { startInterfaceService, type InterfaceService } from '../services/interface/service.ts';
 import { nullDestination, type BenchKeys } from './lib.ts';
 
-/** The SQS emulator with a client. */
+/** The SQS emulator with a client, and the embedded DynamoDB store for the state tables. */
 export interface BenchSqs {
   /** Endpoint URL. */
   endpoint: string;
@@ -24,21 +28,30 @@ export interface BenchSqs {
   serviceEnv(): Record<string, string>;
   /** A client for it. */
   client: SQSClient;
-  /** Stops the emulator. */
+  /** Creates both services' state tables for a queue prefix (as `queues init` does). */
+  ensureTables(prefix: string): Promise<void>;
+  /** Stops the emulator and the store. */
   stop(): Promise<void>;
 }
 
-/** Starts fauxqs on loopback in this process. */
+/** Starts fauxqs and dynalite on loopback in this process. */
 export async function startBenchSqs(): Promise<BenchSqs> {
   const server = await startSqsEmulator();
+  const store = await startEmbeddedDynamo();
   const client = new SQSClient({ endpoint: server.endpoint, region: server.region, credentials: server.credentials });
+  const dynamo = createDynamoClient({ endpoint: store.endpoint, region: server.region, credentials: server.credentials });
   return {
     endpoint: server.endpoint,
-    serviceEnv: () => server.serviceEnv(),
+    serviceEnv: () => ({ ...server.serviceEnv(), DYNAMODB_ENDPOINT: store.endpoint }),
     client,
+    async ensureTables(prefix) {
+      for (const service of STATE_SERVICES) await ensureStateTable(dynamo, stateTableName(prefix, service));
+    },
     stop: async () => {
       client.destroy();
+      dynamo.destroy();
       await server.stop();
+      await store.stop();
     },
   };
 }
@@ -83,6 +96,7 @@ export async function writeAppTokens(dir: string): Promise<{ file: string; token
 /** Starts both services on fresh queues (`prefix`), with the crypto pools CRYPTO_WORKERS defaults to. */
 export async function startBenchStack(sqs: BenchSqs, keys: BenchKeys, prefix: string, cryptoWorkers?: string): Promise<BenchStack> {
   await ensureQueues(sqs.client, { prefix, maxReceiveCount: 5, visibilityTimeoutSeconds: 60 });
+  await sqs.ensureTables(prefix);
   const dir = await mkdtemp(join(tmpdir(), 'crb-stack-'));
   const partnerToken = randomBytes(18).toString('base64url');
   await writeFile(join(dir, 'partners.json'), JSON.stringify({ tokens: [{ name: 'bench-partner', sha256: hashToken(partnerToken), rateLimitPerMinute: 100_000 }] }));
