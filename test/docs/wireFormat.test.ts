@@ -18,16 +18,18 @@ export function shBlocks(markdown: string): string[] {
 
 let dir: string;
 let dev: RunningProcess;
-let ports: { iface: number; app: number; sink: number; sqs: number };
+let ports: { iface: number; app: number; sink: number; sqs: number; mllp: number; mllpSink: number };
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cr-wire-doc-'));
-  ports = { iface: await freePort(), app: await freePort(), sink: await freePort(), sqs: await freePort() };
+  ports = { iface: await freePort(), app: await freePort(), sink: await freePort(), sqs: await freePort(), mllp: await freePort(), mllpSink: await freePort() };
   dev = runNode('services/cli/main.ts', ['dev', '--data', join(dir, 'data'), '--keys', join(dir, 'keys'), '--ready-timeout', '150'], {
     INTERFACE_PORT: String(ports.iface),
     APP_PORT: String(ports.app),
     EMR_SINK_PORT: String(ports.sink),
     SQS_PORT: String(ports.sqs),
+    MLLP_PORT: String(ports.mllp),
+    EMR_MLLP_SINK_PORT: String(ports.mllpSink),
   });
   await waitFor(() => dev.lines.some((l) => l.includes('Ctrl-C stops everything')) || (dev.child.exitCode !== null && Promise.reject(new Error(dev.lines.join('\n')))), {
     timeoutMs: 200_000,

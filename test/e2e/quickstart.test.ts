@@ -12,7 +12,7 @@ import { waitFor } from '../helpers/wait.ts';
 
 let dir: string;
 let dev: RunningProcess;
-let ports: { iface: number; app: number; sink: number; sqs: number };
+let ports: { iface: number; app: number; sink: number; sqs: number; mllp: number; mllpSink: number };
 
 /** `care-relay dev` on this test's folders and ports, in its own process group (as a terminal runs it). */
 function startDev(): RunningProcess {
@@ -21,12 +21,14 @@ function startDev(): RunningProcess {
     APP_PORT: String(ports.app),
     EMR_SINK_PORT: String(ports.sink),
     SQS_PORT: String(ports.sqs),
+    MLLP_PORT: String(ports.mllp),
+    EMR_MLLP_SINK_PORT: String(ports.mllpSink),
   }, { detached: true });
 }
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cr-e2e-'));
-  ports = { iface: await freePort(), app: await freePort(), sink: await freePort(), sqs: await freePort() };
+  ports = { iface: await freePort(), app: await freePort(), sink: await freePort(), sqs: await freePort(), mllp: await freePort(), mllpSink: await freePort() };
   dev = startDev();
   await waitFor(() => dev.lines.some((l) => l.includes('Ctrl-C stops everything')) || (dev.child.exitCode !== null && Promise.reject(new Error(dev.lines.join('\n')))), {
     // Key generation and two services with their crypto workers: minutes on a loaded machine.

@@ -13,7 +13,7 @@ import { waitFor } from '../helpers/wait.ts';
 import { fhir } from './harness.ts';
 
 let dir: string;
-let ports: Record<'INTERFACE_PORT' | 'APP_PORT' | 'EMR_SINK_PORT' | 'SQS_PORT', string>;
+let ports: Record<'INTERFACE_PORT' | 'APP_PORT' | 'EMR_SINK_PORT' | 'SQS_PORT' | 'MLLP_PORT' | 'EMR_MLLP_SINK_PORT', string>;
 let dev: { child: ChildProcess; lines: string[] } | undefined;
 
 /** Starts `care-relay dev` as the leader of its own process group, as a terminal would. */
@@ -41,7 +41,7 @@ async function killGroup(child: ChildProcess): Promise<void> {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cr-dev-restart-'));
-  ports = { INTERFACE_PORT: String(await freePort()), APP_PORT: String(await freePort()), EMR_SINK_PORT: String(await freePort()), SQS_PORT: String(await freePort()) };
+  ports = { INTERFACE_PORT: String(await freePort()), APP_PORT: String(await freePort()), EMR_SINK_PORT: String(await freePort()), SQS_PORT: String(await freePort()), MLLP_PORT: String(await freePort()), EMR_MLLP_SINK_PORT: String(await freePort()) };
 });
 
 afterAll(async () => {
