@@ -1,7 +1,8 @@
 // Partner intake over MLLP on TLS, end to end through the real relay (SQS emulator, app
 // inbox): the partner is the client certificate whose SHA-256 fingerprint the partners file
-// names, and the CA in MLLP_INTAKE_CLIENT_CA_FILE must have signed it. The partner side is
-// node:tls with MLLP framing written by hand (<VT>message<FS><CR>), no relay code.
+// names; with MLLP_INTAKE_CLIENT_CA_FILE that CA must have signed it too (refused at the
+// handshake), without it the fingerprint alone decides. The partner side is node:tls with
+// MLLP framing written by hand (<VT>message<FS><CR>), no relay code.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,8 @@ import { waitFor } from '../../helpers/wait.ts';
 let stack: TestStack;
 let dir: string;
 let server: { certFile: string; keyFile: string; cert: Buffer };
+let caFile: string;
+let partnersFile: string;
 let partnerCert: TestCert;
 let strangerCert: TestCert;
 let foreignCert: TestCert;
@@ -23,14 +26,15 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mllp-tls-'));
   server = await makeSelfSignedCert(dir, 'server');
   const ca = await makeTestCa(dir, 'partners');
+  caFile = ca.certFile;
   partnerCert = await makeClientCert(dir, 'north-lab', ca);
   strangerCert = await makeClientCert(dir, 'stranger', ca);
   // Another CA's certificate whose fingerprint IS configured: the CA check must still refuse it.
   foreignCert = await makeClientCert(dir, 'rogue', await makeTestCa(dir, 'other'));
-  const partners = join(dir, 'partners.json');
+  partnersFile = join(dir, 'partners.json');
   // The partners file exactly as docs/configuration.md shows it (fingerprint as openssl prints it).
   await writeFile(
-    partners,
+    partnersFile,
     JSON.stringify({
       tokens: [
         { name: 'north-lab', sha256: hashToken('unused-north'), contentTypes: ['application/hl7-v2'], rateLimitPerMinute: 600, mllp: { clientCertSha256: partnerCert.sha256 } },
@@ -38,20 +42,28 @@ beforeAll(async () => {
       ],
     }),
   );
-  stack = await startStack({
-    ifaceEnv: {
-      PARTNERS_FILE: partners,
-      TLS_CERT_FILE: server.certFile,
-      TLS_KEY_FILE: server.keyFile,
-      MLLP_INTAKE_PORT: '0',
-      MLLP_INTAKE_CLIENT_CA_FILE: ca.certFile,
-    },
-  });
 });
 afterAll(async () => {
-  await stack?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
+
+/** The relay with MLLP intake on TLS (the client CA when `withCa`); stopped after the suite. */
+function tlsStack(withCa: boolean): void {
+  beforeAll(async () => {
+    stack = await startStack({
+      ifaceEnv: {
+        PARTNERS_FILE: partnersFile,
+        TLS_CERT_FILE: server.certFile,
+        TLS_KEY_FILE: server.keyFile,
+        MLLP_INTAKE_PORT: '0',
+        ...(withCa ? { MLLP_INTAKE_CLIENT_CA_FILE: caFile } : {}),
+      },
+    });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+}
 
 const port = (): number => stack.iface.mllp!.listener.port;
 
@@ -113,7 +125,9 @@ async function inboxHas(id: string): Promise<string> {
   return res.body;
 }
 
-describe('partner intake over MLLP on TLS', () => {
+describe('partner intake over MLLP on TLS, client CA required', () => {
+  tlsStack(true);
+
   it('the partner whose client certificate fingerprint is configured gets AA with the envelope id, and the app receives the message', async () => {
     const { ack, error } = await sendOverTls(oru('T-1'), { cert: partnerCert.cert, key: partnerCert.key });
     expect(error).toBeUndefined();
@@ -163,5 +177,21 @@ describe('partner intake over MLLP on TLS', () => {
     expect(cbc.error?.code).toMatch(/HANDSHAKE_FAILURE|NO_SHARED_CIPHER|ECONNRESET/);
     const gcm = await sendOverTls(oru('C-2'), { cert: partnerCert.cert, key: partnerCert.key, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' });
     expect(fields(gcm.ack!)).toMatchObject({ code: 'AA', controlId: 'C-2' });
+  });
+});
+
+describe('partner intake over MLLP on TLS, certificates pinned by fingerprint only (no client CA)', () => {
+  tlsStack(false);
+
+  it('the pinned certificate gets AA whatever CA signed it; no certificate, or an unknown one, gets AR and nothing is sent', async () => {
+    const pinned = await sendOverTls(oru('P-1'), { cert: foreignCert.cert, key: foreignCert.key });
+    expect(fields(pinned.ack!)).toMatchObject({ code: 'AA', controlId: 'P-1' });
+    expect(stack.logs.iface.entries().find((e) => e.msg === 'MLLP submission accepted' && e.envelopeId === fields(pinned.ack!).envelopeId)).toMatchObject({ partner: 'rogue-lab' });
+    const before = relayedCount();
+    const none = await sendOverTls(oru('P-2'));
+    expect(fields(none.ack!)).toEqual({ code: 'AR', controlId: 'P-2', envelopeId: '', err: 'CR_MLLP_PARTNER_UNKNOWN' });
+    const unknown = await sendOverTls(oru('P-3'), { cert: strangerCert.cert, key: strangerCert.key });
+    expect(fields(unknown.ack!)).toEqual({ code: 'AR', controlId: 'P-3', envelopeId: '', err: 'CR_MLLP_PARTNER_UNKNOWN' });
+    expect(relayedCount()).toBe(before);
   });
 });
