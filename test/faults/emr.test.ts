@@ -45,8 +45,9 @@ async function delivered(sink: () => EmrSink, ids: string[], what: string): Prom
 
 /** Notifications read so far, once any EMR-failing episode that started has cleared. */
 async function settledNotes(): Promise<string[]> {
-  const lines = (await world.alerts!.read()).filter((n) => n.alert === 'CareRelayEmrDeliveryFailing').map((n) => n.state);
-  if (lines.at(-1) === 'started') await world.alerts!.waitFor('CareRelayEmrDeliveryFailing', 'cleared', 'interface');
+  // Waits for a `cleared` after the last `started` (an earlier episode's `cleared` does not count).
+  const lastState = async (): Promise<string | undefined> => (await world.alerts!.read()).filter((n) => n.alert === 'CareRelayEmrDeliveryFailing').at(-1)?.state;
+  await waitFor(async () => (await lastState()) !== 'started', { timeoutMs: 60_000, what: 'the EMR-failing episode cleared' });
   return world.alerts!.lines();
 }
 
