@@ -8,7 +8,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     setupFiles: ['test/setup.ts'],
     exclude: ['test/faults/**', 'node_modules/**'],
-    testTimeout: 30_000,
+    // Generous: tests wait on conditions, and a loaded 2-core machine starts real processes slowly.
+    testTimeout: 90_000,
     hookTimeout: 60_000,
     // Two cores: keep crypto-heavy files from starving each other.
     maxWorkers: 2,

@@ -116,7 +116,8 @@ export async function startAppService(config: AppConfig, options: StartAppOption
       ];
       const alerts = await startServiceAlerts(rt, config, {
         consumed: sms ? ['interface-to-app', 'app-sms-redaction'] : ['interface-to-app'],
-        readiness: checks,
+        // Starting and stopping are not outages: the alerts watch the queue and the keys, not `running`.
+        readiness: { queue: checks.queue, keys: checks.keys },
         inbox: () => ({ size: inbox.size, capacity: inbox.capacity }),
       });
       // The alert monitor stops last: pending notifications get their chance to go out.

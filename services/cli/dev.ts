@@ -216,7 +216,8 @@ export async function run(argv: string[]): Promise<number> {
     // Each service gets only its own key folder (and nothing of the other's).
     const child = spawn(process.execPath, [resolve('services', name, 'main.ts')], {
       env: { ...common, KEYS_DIR: join(keysDir, name), ...passphraseFile(name), AUDIT_FILE: join(dataDir, `${name}-audit.jsonl`), ...extra },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      // The IPC channel tells the service when this process is gone (then it exits too).
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // Its own process group: a terminal's Ctrl-C reaches only this command, which then stops
       // each service once with SIGTERM (a second signal would make a service exit without draining).
       detached: true,

@@ -114,7 +114,8 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       startWitnessing(rt, outbound);
       const mllpIntake =
         config.MLLP_INTAKE_PORT === undefined ? undefined : await startMllpIntake(config, { outbound, idempotency, audit: rt.audit, emergency: rt.emergency, logger: rt.logger });
-      const alerts = await startServiceAlerts(rt, config, { consumed: ['app-to-interface'], readiness: checks, emr: emrHealth });
+      // Starting and stopping are not outages: the alerts watch the queue and the keys, not `running`.
+      const alerts = await startServiceAlerts(rt, config, { consumed: ['app-to-interface'], readiness: { queue: checks.queue, keys: checks.keys }, emr: emrHealth });
       return {
         server,
         consumers: [{ consumer, deadlineMs: config.SHUTDOWN_DEADLINE_MS }],

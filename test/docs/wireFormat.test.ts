@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, runNode, type RunningProcess } from '../helpers/processes.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { waitDevReady } from '../helpers/devStack.ts';
 
 const DOC = join(import.meta.dirname, '..', '..', 'docs', 'wire-format.md');
 
@@ -31,10 +31,7 @@ beforeAll(async () => {
     MLLP_PORT: String(ports.mllp),
     EMR_MLLP_SINK_PORT: String(ports.mllpSink),
   });
-  await waitFor(() => dev.lines.some((l) => l.includes('Ctrl-C stops everything')) || (dev.child.exitCode !== null && Promise.reject(new Error(dev.lines.join('\n')))), {
-    timeoutMs: 200_000,
-    what: 'care-relay dev to be ready',
-  });
+  await waitDevReady(dev, 200_000, 'care-relay dev to be ready');
 }, 240_000);
 
 afterAll(async () => {

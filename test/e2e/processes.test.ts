@@ -4,7 +4,7 @@ import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ensureQueues, type EnsuredQueue, type LogicalQueue } from '../../services/core/transport/queues.ts';
 import { startEmrSink, type EmrSink } from '../../services/devtools/emrSink.ts';
 import { makeServiceKeyPair, type TestServiceKeyPair } from '../helpers/keys.ts';
@@ -12,6 +12,10 @@ import { freePort, runNode, waitReady, type RunningProcess } from '../helpers/pr
 import { writeServiceEnv, type ServiceEnv } from '../helpers/serviceEnv.ts';
 import { startTestSqs, type TestSqs } from '../helpers/sqs.ts';
 import { waitFor } from '../helpers/wait.ts';
+
+// Each test starts and stops real service processes (key loading, crypto workers, audit checks):
+// on a loaded 2-core machine one start can take well over 30 s.
+vi.setConfig({ testTimeout: 150_000 });
 
 let sqs: TestSqs;
 let keys: TestServiceKeyPair;
@@ -99,7 +103,7 @@ describe('services as processes', () => {
     // Released with visibility 0, it comes back at once, unless a long poll the stopped
     // process had open is still pending at the server and takes it (SQS and the emulator
     // both may hand a message to an abandoned poll): then it returns one visibility timeout later.
-    await waitFor(async () => (await inboxIds(second.url)).includes(id), { what: 'record redelivered', timeoutMs: 15_000 });
+    await waitFor(async () => (await inboxIds(second.url)).includes(id), { what: 'record redelivered', timeoutMs: 60_000 });
     await fetch(`${second.url}/v1/inbox/${id}/ack`, { method: 'POST', headers: { authorization: `Bearer ${env.tokens.reader}` } });
     await second.proc.stop('SIGTERM');
   });
@@ -110,7 +114,7 @@ describe('services as processes', () => {
     await waitFor(async () => (await inboxIds(first.url)).includes(id), { what: 'record held' });
     expect(await first.proc.stop('SIGKILL')).toBe('SIGKILL');
     const second = await startApp();
-    await waitFor(async () => (await inboxIds(second.url)).includes(id), { what: 'record redelivered after crash', timeoutMs: 20_000 });
+    await waitFor(async () => (await inboxIds(second.url)).includes(id), { what: 'record redelivered after crash', timeoutMs: 60_000 });
     const ack = await fetch(`${second.url}/v1/inbox/${id}/ack`, { method: 'POST', headers: { authorization: `Bearer ${env.tokens.reader}` } });
     expect(ack.status).toBe(200);
     await waitFor(async () => (await queueDepth(queues['interface-to-app'].url)).inFlight === 0, { what: 'message deleted after ack' });

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, runNode, type RunningProcess } from '../helpers/processes.ts';
+import { waitDevReady } from '../helpers/devStack.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 let dir: string;
@@ -30,11 +31,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cr-e2e-'));
   ports = { iface: await freePort(), app: await freePort(), sink: await freePort(), sqs: await freePort(), mllp: await freePort(), mllpSink: await freePort() };
   dev = startDev();
-  await waitFor(() => dev.lines.some((l) => l.includes('Ctrl-C stops everything')) || (dev.child.exitCode !== null && Promise.reject(new Error(dev.lines.join('\n')))), {
-    // Key generation and two services with their crypto workers: minutes on a loaded machine.
-    timeoutMs: 200_000,
-    what: 'care-relay dev to be ready',
-  });
+  await waitDevReady(dev, 200_000, 'care-relay dev to be ready');
 }, 240_000);
 
 afterAll(async () => {
@@ -144,10 +141,7 @@ describe('npm start (care-relay dev)', () => {
   it('keeps tokens an operator added, and prints the same demo tokens, when started again', async () => {
     const demoBefore = bearer(printed(`curl -s -X POST http://127.0.0.1:${ports.iface}/v1/submissions`));
     dev = startDev();
-    await waitFor(() => dev.lines.some((l) => l.includes('Ctrl-C stops everything')) || (dev.child.exitCode !== null && Promise.reject(new Error(dev.lines.join('\n')))), {
-      timeoutMs: 60_000,
-      what: 'care-relay dev to be ready again',
-    });
+    await waitDevReady(dev, 60_000, 'care-relay dev to be ready again');
     expect(bearer(printed(`curl -s -X POST http://127.0.0.1:${ports.iface}/v1/submissions`))).toBe(demoBefore);
     expect(await submitAs(addedToken)).toBe(202);
     expect(await submitAs(demoBefore)).toBe(202);

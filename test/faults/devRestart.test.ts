@@ -3,6 +3,7 @@
 // and records are held unacknowledged in the inbox, then a restart on the same data folder.
 // Every submission answered 202 reaches the inbox again; every held record comes back; an
 // acknowledged record does not.
+import { connect } from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -37,6 +38,15 @@ async function killGroup(child: ChildProcess): Promise<void> {
   const exited = new Promise((done) => child.once('exit', done));
   process.kill(-child.pid!, 'SIGKILL');
   await exited;
+}
+
+/** True once nothing listens on the port any more (the services exit when their dev stack is gone). */
+function portFree(port: string): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = connect({ port: Number(port), host: '127.0.0.1' });
+    socket.once('connect', () => (socket.destroy(), done(false)));
+    socket.once('error', () => done(true));
+  });
 }
 
 beforeAll(async () => {
@@ -92,6 +102,7 @@ describe('npm start across kill -9 of the whole stack', () => {
     await killGroup(dev.child);
     flowing = false;
     await traffic;
+    await waitFor(async () => (await portFree(ports.INTERFACE_PORT)) && (await portFree(ports.APP_PORT)), { timeoutMs: 30_000, what: 'the services gone with their dev stack' });
 
     dev = await startDev();
     const expected = [...accepted].filter((id) => !acked.includes(id));

@@ -6,7 +6,7 @@
 // notifications on, the outage is exactly one `started` and one `cleared`
 // CareRelayEmrDeliveryFailing, and the flapping EMR at most one of each: never one per retry.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureQueues } from '../../services/core/transport/queues.ts';
+import { ensureQueues, FIFO_ORDERING } from '../../services/core/transport/queues.ts';
 import { startEmrSink, type EmrSink } from '../../services/devtools/emrSink.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { depth, drainQueue, fhir, pool, postWithRetry, report, scaled, sendSealedChartUpdate, startWorld, type ServiceProcess, type World } from './harness.ts';
@@ -45,8 +45,9 @@ async function delivered(sink: () => EmrSink, ids: string[], what: string): Prom
 
 /** Notifications read so far, once any EMR-failing episode that started has cleared. */
 async function settledNotes(): Promise<string[]> {
-  const lines = (await world.alerts!.read()).filter((n) => n.alert === 'CareRelayEmrDeliveryFailing').map((n) => n.state);
-  if (lines.at(-1) === 'started') await world.alerts!.waitFor('CareRelayEmrDeliveryFailing', 'cleared', 'interface');
+  // Waits for a `cleared` after the last `started` (an earlier episode's `cleared` does not count).
+  const lastState = async (): Promise<string | undefined> => (await world.alerts!.read()).filter((n) => n.alert === 'CareRelayEmrDeliveryFailing').at(-1)?.state;
+  await waitFor(async () => (await lastState()) !== 'started', { timeoutMs: 60_000, what: 'the EMR-failing episode cleared' });
   return world.alerts!.lines();
 }
 
@@ -97,7 +98,16 @@ describe('EMR failures', () => {
     account('slow', ids, world.sink);
     // Each slow attempt was recorded by the sink after the interface gave up: the retry is
     // the same idempotency key, so the sink counts an attempt, not a second delivery.
-    for (const id of ids) expect(world.sink.deliveries.get(id)!.attempts).toBeGreaterThanOrEqual(2);
+    const attempts = ids.map((id) => world.sink.deliveries.get(id)!.attempts);
+    expect(attempts.reduce((sum, a) => sum + a - 1, 0)).toBeGreaterThanOrEqual(n);
+    // Which ids the n slow answers fall on depends on the queue. On a standard queue (or a
+    // FIFO queue whose updates are spread) the n updates are attempted side by side, so each
+    // draws one slow answer and is retried. On a FIFO queue chart updates are one ordered
+    // group: delivered one at a time, the update at the head draws slow answers until they run
+    // out while the others wait behind it (docs/architecture.md, "FIFO queues"), so only the
+    // total above holds.
+    const sequential = world.emulator.sqs.fifo && FIFO_ORDERING['app-to-interface'] === 'ordered';
+    if (!sequential) for (const a of attempts) expect(a).toBeGreaterThanOrEqual(2);
     expect(world.sink.deliveries.size).toBe(new Set(world.sink.requests.filter((r) => r.status === 200).map((r) => r.envelopeId)).size);
   });
 

@@ -1,7 +1,7 @@
 // Shared pieces of the fault-injection suite: the emulator (restartable on the same port),
 // the services as real child processes (kill -9 and restart on the same port), clients
 // that retry the way a partner or the application would, and the summary line.
-import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, type Message } from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -282,13 +282,22 @@ export async function depth(sqs: TestSqs, url: string): Promise<{ visible: numbe
   return { visible, inFlight, delayed, total: visible + inFlight + delayed };
 }
 
-/** Drains a side queue (DLQ, quarantine) for inspection: receives until `count` messages or the deadline. */
+/**
+ * Drains a side queue (DLQ, quarantine) for inspection: receives until `count` messages or the
+ * deadline, deleting what it read. Never holds what it read: on a FIFO queue a received message
+ * locks its message group until deleted or visible again, so holding the first copy (as a long
+ * visibility timeout would) keeps every later copy of that group out of reach.
+ */
 export async function drainQueue(sqs: TestSqs, url: string, count: number, timeoutMs = 30_000): Promise<Message[]> {
   const got = new Map<string, Message>();
   await waitFor(
     async () => {
-      const res = await sqs.client.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 300, MessageAttributeNames: ['All'], MessageSystemAttributeNames: ['All'] }));
-      for (const m of res.Messages ?? []) got.set(m.MessageId ?? '', m);
+      const res = await sqs.client.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 30, MessageAttributeNames: ['All'], MessageSystemAttributeNames: ['All'] }));
+      const messages = res.Messages ?? [];
+      for (const m of messages) got.set(m.MessageId ?? '', m);
+      if (messages.length > 0) {
+        await sqs.client.send(new DeleteMessageBatchCommand({ QueueUrl: url, Entries: messages.map((m, i) => ({ Id: `d${i}`, ReceiptHandle: m.ReceiptHandle! })) }));
+      }
       return got.size >= count;
     },
     { timeoutMs, intervalMs: 10, what: `${count} messages on ${url.slice(url.lastIndexOf('/') + 1)}` },

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request as httpsRequest } from 'node:https';
 import { connect, type TLSSocket } from 'node:tls';
@@ -14,6 +14,47 @@ export async function makeSelfSignedCert(dir: string, name = 'tls'): Promise<{ c
     '-keyout', keyFile, '-out', certFile,
   ], { stdio: 'ignore' });
   return { certFile, keyFile, cert: await readFile(certFile) };
+}
+
+/** A certificate made by the helpers below: its PEM files and contents, and its SHA-256 fingerprint as openssl prints it. */
+export interface TestCert {
+  certFile: string;
+  keyFile: string;
+  cert: Buffer;
+  key: Buffer;
+  /** Upper-case hex with colons (`AB:CD:…`). */
+  sha256: string;
+}
+
+async function certFiles(certFile: string, keyFile: string): Promise<TestCert> {
+  const printed = execFileSync('openssl', ['x509', '-in', certFile, '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' });
+  const sha256 = /=([0-9A-F:]{95})/.exec(printed)?.[1];
+  if (!sha256) throw new Error('openssl printed no SHA-256 fingerprint');
+  return { certFile, keyFile, cert: await readFile(certFile), key: await readFile(keyFile), sha256 };
+}
+
+/** A throwaway P-256 certificate authority (self-signed, CA:TRUE), made with the openssl CLI. */
+export async function makeTestCa(dir: string, name: string): Promise<TestCert> {
+  const certFile = join(dir, `${name}-ca-cert.pem`);
+  const keyFile = join(dir, `${name}-ca-key.pem`);
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+    '-subj', `/CN=${name} test CA`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    '-keyout', keyFile, '-out', certFile,
+  ], { stdio: 'ignore' });
+  return certFiles(certFile, keyFile);
+}
+
+/** A P-256 TLS client certificate for `name`, signed by `ca` (made with the openssl CLI). */
+export async function makeClientCert(dir: string, name: string, ca: TestCert): Promise<TestCert> {
+  const certFile = join(dir, `${name}-cert.pem`);
+  const keyFile = join(dir, `${name}-key.pem`);
+  const csrFile = join(dir, `${name}.csr`);
+  const extFile = join(dir, `${name}.ext`);
+  execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${name}`, '-keyout', keyFile, '-out', csrFile], { stdio: 'ignore' });
+  await writeFile(extFile, 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
+  execFileSync('openssl', ['x509', '-req', '-in', csrFile, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial', '-days', '1', '-extfile', extFile, '-out', certFile], { stdio: 'ignore' });
+  return certFiles(certFile, keyFile);
 }
 
 /**

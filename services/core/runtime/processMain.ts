@@ -20,6 +20,16 @@ export async function runServiceProcess(name: string, start: () => Promise<Runni
   try {
     const service = await start();
     const log = service.runtime.logger;
+    // Started by `care-relay dev` (an IPC channel): when that process is gone, the stack is gone
+    // with it (its emulator and sink run inside it), so exit at once, as a crash would: nothing
+    // is lost, SQS returns what was in flight. Without this, a kill -9 of `npm start` left the
+    // services running in their own process groups.
+    if (process.connected) {
+      process.once('disconnect', () => {
+        log.error('the dev stack that started this service is gone: exiting');
+        process.exit(1);
+      });
+    }
     handleSignals(
       log,
       () => service.stop(),

@@ -7,7 +7,7 @@ import type { Consumer, ConsumerOptions, HandlerResult } from './consumerTypes.t
 import { errorCode, TRANSPORT_ERRORS } from './errors.ts';
 import { HeldMessage } from './heldMessage.ts';
 import { changeVisibilityBatch, copyAttributes, forwardMessage } from './messageOps.ts';
-import { fifoGroupOf, type ResolvedQueue } from './queues.ts';
+import { FIFO_ORDERING, fifoGroupOf, type ResolvedQueue } from './queues.ts';
 import { createSettleOps } from './settleOps.ts';
 import { checkInteger, checkNumber, checkQueue } from './validation.ts';
 
@@ -41,7 +41,11 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   const audit = options.audit ?? nullAudit;
   const actor = options.service ?? 'care-relay';
   const maxInFlight = options.maxInFlight ?? 10;
-  const batchSize = options.batchSize ?? 10;
+  // An ordered FIFO queue is received one message at a time: SQS returns up to 10 messages of
+  // one group per receive, which would be handled side by side (out of order, and the ones
+  // after a retried message would be delivered before it). One at a time, a retried message
+  // keeps its group locked until it is received again, so the ones after it wait.
+  const batchSize = target.fifo && FIFO_ORDERING[queue] === 'ordered' ? 1 : (options.batchSize ?? 10);
   const visibility = options.visibilityTimeoutSeconds ?? 30;
   const heartbeatMs = (options.heartbeatIntervalSeconds ?? Math.max(1, visibility / 3)) * 1000;
   const retryBackoff = { base: options.retryBaseSeconds ?? 2, max: options.retryMaxSeconds ?? 300, random: options.random };

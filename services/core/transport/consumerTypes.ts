@@ -63,7 +63,7 @@ export interface ConsumerOptions {
   dedupe?: DedupeSet;
   /** Most messages held at once; when reached the consumer stops receiving (backpressure). Default 10. */
   maxInFlight?: number;
-  /** Most messages per receive (1-10); default 10. */
+  /** Most messages per receive (1-10); default 10. Always 1 on an ordered FIFO queue (see FIFO_ORDERING). */
   batchSize?: number;
   /** Long-poll wait, seconds (0-20); default 20. */
   waitTimeSeconds?: number;

@@ -34,6 +34,7 @@ export async function startMllpIntake(config: InterfaceConfig, deps: MllpIntakeD
       ? {
           cert: readFileSync(config.TLS_CERT_FILE),
           key: readFileSync(config.TLS_KEY_FILE),
+          ciphers: config.TLS_CIPHERS,
           ...(config.MLLP_INTAKE_CLIENT_CA_FILE ? { ca: readFileSync(config.MLLP_INTAKE_CLIENT_CA_FILE) } : {}),
         }
       : undefined;

@@ -1,6 +1,7 @@
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import { DEFAULT_TLS_CIPHERS } from '../../core/http/server.ts';
 import { FrameDecoder, frame } from './frame.ts';
 import { buildAck } from './hl7.ts';
 
@@ -18,8 +19,11 @@ export interface MllpListenerOptions {
   port: number;
   /** Address. */
   host: string;
-  /** TLS: server certificate and key; `ca` verifies client certificates against it (else they are pinned by fingerprint only). */
-  tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
+  /**
+   * TLS (1.2 or later): server certificate and key; `ca` verifies client certificates against
+   * it (else they are pinned by fingerprint only); `ciphers` as the HTTP server's (TLS_CIPHERS).
+   */
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer; ciphers?: string | undefined };
   /** Largest message read. */
   maxFrameBytes: number;
   /** Milliseconds a started frame may take to arrive in full. */
@@ -128,12 +132,24 @@ export async function startMllpListener(options: MllpListenerOptions): Promise<M
 
   const server: Server = options.tls
     ? createTlsServer(
-        { cert: options.tls.cert, key: options.tls.key, requestCert: true, rejectUnauthorized: Boolean(options.tls.ca), ...(options.tls.ca ? { ca: options.tls.ca } : {}), minVersion: 'TLSv1.2' },
+        {
+          cert: options.tls.cert,
+          key: options.tls.key,
+          requestCert: true,
+          rejectUnauthorized: Boolean(options.tls.ca),
+          ...(options.tls.ca ? { ca: options.tls.ca } : {}),
+          minVersion: 'TLSv1.2',
+          ciphers: options.tls.ciphers ?? DEFAULT_TLS_CIPHERS,
+          honorCipherOrder: true,
+        },
         onConnection,
       )
     : createNetServer(onConnection);
   server.maxConnections = options.maxConnections;
-  server.on('tlsClientError', (err: Error & { code?: string }) => log.info({ code: err.code }, 'MLLP TLS handshake failed'));
+  // A client certificate the CA check refuses ends the handshake without an error of its own: say why.
+  server.on('tlsClientError', (err: Error & { code?: string }, socket?: TLSSocket) =>
+    log.info({ code: err.code, ...(socket?.authorizationError ? { certificate: String(socket.authorizationError) } : {}) }, 'MLLP TLS handshake failed'),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {

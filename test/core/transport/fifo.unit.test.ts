@@ -108,6 +108,22 @@ describe('consumer on a FIFO queue', () => {
     }
   });
 
+  it('receives an ordered queue one message at a time (SQS would hand over up to 10 of its one group, handled side by side)', async () => {
+    const received: number[] = [];
+    for (const [logical, fifo] of [['app-to-interface', true], ['app-to-interface', false], ['interface-to-app', true]] as const) {
+      const { client, calls } = fakeClient(async (call, signal) => (call.name === 'ReceiveMessage' ? hang(signal) : allOk(call)));
+      const queue = testQueue(`http://sqs.local/000/${logical}${fifo ? '.fifo' : ''}`, { logical, fifo });
+      const consumer = createConsumer({ client, queue, handler: async () => ({ status: 'done' }), maxInFlight: 8 });
+      consumer.start();
+      await vi.advanceTimersByTimeAsync(0);
+      received.push(calls.find((c) => c.name === 'ReceiveMessage')!.input.MaxNumberOfMessages as number);
+      const stopped = consumer.stop({ deadlineMs: 10 });
+      await vi.advanceTimersByTimeAsync(10);
+      await stopped;
+    }
+    expect(received).toEqual([1, 8, 8]);
+  });
+
   it('copies a quarantined message with its own group and the envelope id as deduplication id', async () => {
     const id = randomUUID();
     const { consumer, calls } = consumerOf(
