@@ -141,7 +141,7 @@ describe.runIf(!process.env.SQS_ENDPOINT)('deploy/iam policies against the SQS c
       const proc = runNode(`services/${name}/main.ts`, [], { ...(name === 'interface' ? env.iface : env.app), SQS_ENDPOINT: proxies[name].url, DYNAMODB_ENDPOINT: dynamoProxies[name].url, PORT: String(port), AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
       procs.push(proc);
       urls[name] = `http://127.0.0.1:${port}`;
-      await waitReady(urls[name], proc, 60_000);
+      await waitReady(urls[name], proc);
     }
 
     // A slow EMR keeps a chart update in flight across heartbeats; an unacknowledged inbox record too.
