@@ -323,6 +323,8 @@ export interface PostOptions {
   onAttempt?: (status: number) => void;
   /** Picks the URL of each attempt (a fleet: any instance); default `url` every time. */
   pickUrl?: () => string;
+  /** Chart updates: the record they change (`Ordering-Key`), kept in order at the EMR on FIFO queues. */
+  orderingKey?: string;
 }
 
 /**
@@ -337,7 +339,12 @@ export async function postWithRetry(o: PostOptions): Promise<SubmitOutcome> {
     try {
       const res = await fetch(o.pickUrl?.() ?? o.url, {
         method: 'POST',
-        headers: { authorization: `Bearer ${o.token}`, 'content-type': o.contentType ?? 'application/fhir+json', 'idempotency-key': o.key },
+        headers: {
+          authorization: `Bearer ${o.token}`,
+          'content-type': o.contentType ?? 'application/fhir+json',
+          'idempotency-key': o.key,
+          ...(o.orderingKey === undefined ? {} : { 'ordering-key': o.orderingKey }),
+        },
         body: o.body,
         signal: AbortSignal.timeout(15_000),
       });

@@ -8,6 +8,11 @@
 // Idempotency-Keys are claimed in the service's state table, so a retry that reaches a
 // restarted service answers the id of the first attempt: an envelope the client never got a
 // 202 for (`unconfirmed`) would be a second envelope for one key, and must not exist.
+// Chart updates are written the way an application writes them: each of RECORDS records (a
+// patient) gets its updates one after the other, naming the record as `Ordering-Key`. On FIFO
+// queues each record's updates must reach the EMR in the order they were accepted (first
+// delivery of each id, as the sink recorded them), through the kills; standard queues
+// promise no order, so there it is reported only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.ts';
 import { depth, fhir, pool, postWithRetry, report, rng, scaled, SCALE, startWorld, type ServiceProcess, type World } from './harness.ts';
@@ -19,6 +24,7 @@ const OUTBOUND = TOTAL - INBOUND;
 const MAX_KILLS = Number(process.env.FAULTS_KILLS ?? 6);
 const SEED = Number(process.env.FAULTS_SEED ?? Date.now() % 1_000_000);
 const CONCURRENCY = Number(process.env.FAULTS_CONCURRENCY ?? 32);
+const RECORDS = CONCURRENCY;
 
 let world: World;
 let iface: ServiceProcess;
@@ -66,11 +72,19 @@ describe('kill -9 under load', () => {
       if (r.kind === 'accepted') sentIn.set(r.id, key);
       else notSent.push(`${key}: ${r.kind} ${'status' in r ? r.status : 'last' in r ? r.last : ''}`);
     });
-    const outbound = pool(OUTBOUND, CONCURRENCY, async (i) => {
-      const key = `out-${SEED}-${i}`;
-      const r = await postWithRetry({ url: `${app.url}/v1/chart-updates`, token: world.env.tokens.writer, body: fhir(key), key });
-      if (r.kind === 'accepted') sentOut.set(r.id, key);
-      else notSent.push(`${key}: ${r.kind} ${'status' in r ? r.status : 'last' in r ? r.last : ''}`);
+    const acceptedOrder = new Map<string, string[]>();
+    const outbound = pool(RECORDS, RECORDS, async (record) => {
+      const orderingKey = `patient-${SEED}-${record}`;
+      const ids: string[] = [];
+      acceptedOrder.set(orderingKey, ids);
+      for (let i = record; i < OUTBOUND; i += RECORDS) {
+        const key = `out-${SEED}-${i}`;
+        const r = await postWithRetry({ url: `${app.url}/v1/chart-updates`, token: world.env.tokens.writer, body: fhir(key), key, orderingKey });
+        if (r.kind === 'accepted') {
+          sentOut.set(r.id, key);
+          ids.push(r.id);
+        } else notSent.push(`${key}: ${r.kind} ${'status' in r ? r.status : 'last' in r ? r.last : ''}`);
+      }
     });
     await Promise.all([inbound, outbound]);
     const trafficMs = Date.now() - started;
@@ -109,18 +123,22 @@ describe('kill -9 under load', () => {
     const extraAttempts = deliveredOut.reduce((n, id) => n + world.sink.deliveries.get(id)!.attempts - 1, 0);
     const unconfirmedOut = [...world.sink.deliveries.keys()].filter((id) => !sentOut.has(id)).length;
     const lostOut = [...sentOut.keys()].filter((id) => !world.sink.deliveries.has(id));
+    // The sink's map is in order of first delivery.
+    const deliveredAt = new Map([...world.sink.deliveries.keys()].map((id, n) => [id, n]));
+    const outOfOrder = [...acceptedOrder].filter(([, ids]) => ids.some((id, n) => n > 0 && (deliveredAt.get(id) ?? -1) < (deliveredAt.get(ids[n - 1]!) ?? -1))).map(([record]) => record);
     report('kill-9 emr', {
       sent: sentOut.size,
       delivered: deliveredOut.length,
       duplicatesSuppressed: extraAttempts,
       lost: lostOut.length,
-      extra: { 'double-effects': 0, unconfirmed: unconfirmedOut, 'dlq+quarantine': sideTotal, 'traffic-s': (trafficMs / 1000).toFixed(1), 'total-s': ((Date.now() - started) / 1000).toFixed(1) },
+      extra: { 'double-effects': 0, unconfirmed: unconfirmedOut, 'records-out-of-order': `${outOfOrder.length}/${RECORDS}`, fifo: String(world.emulator.sqs.fifo), 'dlq+quarantine': sideTotal, 'traffic-s': (trafficMs / 1000).toFixed(1), 'total-s': ((Date.now() - started) / 1000).toFixed(1) },
     });
 
     expect(notSent, 'every submission is eventually accepted (retried with the same key)').toEqual([]);
     expect(kills.length, 'kills happened while traffic flowed').toBeGreaterThan(0);
     expect(lostIn, 'lost inbox records').toEqual([]);
     expect(lostOut, 'lost chart updates').toEqual([]);
+    if (world.emulator.sqs.fifo) expect(outOfOrder, 'records whose updates reached the EMR out of the order accepted').toEqual([]);
     expect(books.doubleEffects, 'records listed again after a 200 ack').toEqual([]);
     expect(unconfirmedIn, 'inbox records for an envelope no partner got an id for (a second envelope for a key)').toBe(0);
     expect(unconfirmedOut, 'EMR deliveries of an envelope the writer got no id for').toBe(0);
