@@ -27,6 +27,8 @@ export interface AppServerOptions extends Omit<ServiceServerOptions, 'title' | '
   emergency: EmergencySwitch;
   /** Largest chart update body. */
   bodyLimit: number;
+  /** The service's keyed hash (chart updates' ordering buckets). */
+  hash: (value: string) => string;
   /** Authenticated SMS routes (POST /v1/messages), when SMS is configured. */
   smsRoutes?: FastifyPluginAsync;
   /** Public, signature-checked SignalWire webhook routes, when SMS is configured. */
@@ -42,7 +44,7 @@ export async function buildAppServer(options: AppServerOptions): Promise<Fastify
   await app.register(async (api) => {
     await api.register(authPlugin, { tokens: options.tokens, audit: options.audit, failures: options.authFailures });
     await api.register(inboxRoutes, { inbox: options.inbox, audit: options.audit, emergency: options.emergency });
-    await api.register(chartUpdateRoutes, { outbound: options.outbound, idempotency: options.idempotency, emergency: options.emergency, bodyLimit: options.bodyLimit });
+    await api.register(chartUpdateRoutes, { outbound: options.outbound, idempotency: options.idempotency, emergency: options.emergency, bodyLimit: options.bodyLimit, hash: options.hash });
     await api.register(adminRoutes, { emergency: options.emergency });
     if (options.smsRoutes) await api.register(options.smsRoutes);
   });

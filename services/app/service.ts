@@ -104,6 +104,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         registry: rt.metrics.registry,
         checks,
         bodyLimit: config.CHART_UPDATE_MAX_BODY_BYTES || MAX_PAYLOAD_BYTES,
+        hash: (value) => rt.hash(value),
         ...(sms ? { smsRoutes: sms.routes, smsWebhook: sms.webhook } : {}),
         ...httpOptionsOf(config),
         authFailures: rt.authFailures,
