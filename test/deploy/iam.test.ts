@@ -217,13 +217,18 @@ describe('KMS statements documented in docs/deploy.md', () => {
     return 'Statement' in parsed ? parsed.Statement : [parsed];
   });
 
-  it('lets the services use the queue key only through SQS (kms:ViaService)', () => {
+  it('lets the services use the queue key only through SQS, and the audit archive key only through S3 to write (kms:ViaService)', () => {
     const usage = statements.filter((st) => list(st.Action).some((a) => a === 'kms:GenerateDataKey' || a === 'kms:Decrypt'));
-    expect(usage.length, 'the identity statement and the key policy statement').toBeGreaterThanOrEqual(2);
-    for (const st of usage) {
-      expect((st.Condition as { StringEquals?: Record<string, string> } | undefined)?.StringEquals?.['kms:ViaService'], st.Sid).toBe('sqs.REGION.amazonaws.com');
+    const viaService = (st: Statement): string | undefined => (st.Condition as { StringEquals?: Record<string, string> } | undefined)?.StringEquals?.['kms:ViaService'];
+    const queueKey = usage.filter((st) => viaService(st) !== 's3.REGION.amazonaws.com');
+    expect(queueKey.length, 'the identity statement and the key policy statement').toBeGreaterThanOrEqual(2);
+    for (const st of queueKey) {
+      expect(viaService(st), st.Sid).toBe('sqs.REGION.amazonaws.com');
       for (const a of list(st.Action)) expect(['kms:GenerateDataKey', 'kms:Decrypt'], st.Sid).toContain(a);
     }
+    const archiveKey = usage.filter((st) => viaService(st) === 's3.REGION.amazonaws.com');
+    expect(archiveKey.map((st) => st.Sid)).toEqual(['AuditArchiveKmsKey']);
+    expect(list(archiveKey[0]!.Action), 'uploads need a data key; the services never read the archive').toEqual(['kms:GenerateDataKey']);
   });
 
   it('documents a key policy and how queues init sets the key', () => {
