@@ -69,6 +69,8 @@ export function createSegmentArchiver(options: SegmentArchiverOptions): SegmentA
   let wake: (() => void) | undefined;
   let timer: NodeJS.Timeout | undefined;
   let idleWaiters: Array<() => void> = [];
+  // Aborts an upload in flight at close, so a stop never waits on an unreachable S3.
+  const abort = new AbortController();
 
   const delay = (ms: number): Promise<void> =>
     new Promise<void>((resolve) => {
@@ -93,6 +95,7 @@ export function createSegmentArchiver(options: SegmentArchiverOptions): SegmentA
           ChecksumSHA256: sha.digest('base64'),
           IfNoneMatch: '*',
         }),
+        { abortSignal: abort.signal },
       );
     } catch (err) {
       const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -125,6 +128,7 @@ export function createSegmentArchiver(options: SegmentArchiverOptions): SegmentA
           else log.info({ segment: basename(segment.path), first: segment.first, last: segment.last }, 'audit segment archived');
           break;
         } catch (err) {
+          if (closed) break;
           const code = (err as { code?: string; name?: string }).code ?? (err as Error).name;
           log.warn({ segment: basename(segment.path), attempt, code, retryInMs: wait }, 'audit segment not archived, will retry');
           await delay(wait);
@@ -163,6 +167,7 @@ export function createSegmentArchiver(options: SegmentArchiverOptions): SegmentA
     },
     async close() {
       closed = true;
+      abort.abort();
       clearTimeout(timer);
       wake?.();
       await running;

@@ -166,6 +166,24 @@ describe('shipping closed segments to S3 (the emulator\'s in-process S3)', () =>
     expect((await listClosedSegments(file)).length).toBe(2);
   });
 
+  it('close() does not wait on an upload that hangs (an unreachable S3): the upload is aborted and nothing is recorded', async () => {
+    const log = await trail(1);
+    await log.close();
+    let started = 0;
+    const client = {
+      send: ((_c: PutObjectCommand, options: { abortSignal: AbortSignal }) => {
+        started += 1;
+        return new Promise((_resolve, reject) => options.abortSignal.addEventListener('abort', () => reject(new Error('aborted'))));
+      }) as unknown as S3Client['send'],
+    };
+    const a = createSegmentArchiver({ client, location, service: 'app', file, ledger: await openArchiveLedger(`${file}.archived`), keepLocal: false });
+    await a.start();
+    await waitFor(() => started === 1, { what: 'the upload started' });
+    await a.close();
+    expect(a.pending()).toBe(1);
+    expect(await readFile(`${file}.archived`, 'utf8').catch(() => '')).toBe('');
+  });
+
   it('a ledger cut mid-line by a crash: the incomplete record is dropped and the segment shipped again', async () => {
     await writeFile(`${file}.archived`, '{"segment":"app-audit.000000000001-0000');
     const ledger = await openArchiveLedger(`${file}.archived`);
