@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { APP_QUEUES } from '../../services/app/service.ts';
+import { segmentObjectKey } from '../../services/core/audit/archiver.ts';
+import { checkpointObjectKey, parseS3Uri } from '../../services/core/audit/checkpointShip.ts';
 import { STATE_SERVICES, stateTableName } from '../../services/core/state/tables.ts';
 import { LOGICAL_QUEUES, physicalQueueName, queueDefinitions, type LogicalQueue } from '../../services/core/transport/queues.ts';
 import { INTERFACE_QUEUES } from '../../services/interface/service.ts';
@@ -38,6 +40,9 @@ const serviceOf = (st: Statement): string => list(st.Action)[0]?.split(':')[0] ?
 const isSqs = (st: Statement): boolean => list(st.Action).every((a) => a.startsWith('sqs:'));
 const isSns = (st: Statement): boolean => list(st.Action).every((a) => a.startsWith('sns:'));
 const isDynamo = (st: Statement): boolean => list(st.Action).every((a) => a.startsWith('dynamodb:'));
+const isS3 = (st: Statement): boolean => list(st.Action).every((a) => a.startsWith('s3:'));
+/** An object prefix of the audit bucket (docs/deploy.md): `segments/` (AUDIT_ARCHIVE_S3_URI) or `checkpoints/` (AUDIT_CHECKPOINT_S3_URI), then the service. */
+const S3_ARN = /^arn:aws:s3:::AUDIT_BUCKET\/(segments|checkpoints)\/(interface|app)\/\*$/;
 const sqsStatements = (policy: Policy): Statement[] => policy.Statement.filter(isSqs);
 
 /** SQS action (without `sqs:`) → the queue names it is allowed on. */
@@ -67,7 +72,7 @@ const policies = {
 };
 
 describe.each(Object.entries(policies))('deploy/iam/%s policy', (name, policy) => {
-  it('is an identity policy of Allow statements on named SQS queues, the alerts topic and named DynamoDB tables only', () => {
+  it('is an identity policy of Allow statements on named SQS queues, the alerts topic, named DynamoDB tables and the audit archive prefixes only', () => {
     expect(policy.Version).toBe('2012-10-17');
     expect(policy.Statement.length).toBeGreaterThan(0);
     for (const st of policy.Statement) {
@@ -76,10 +81,13 @@ describe.each(Object.entries(policies))('deploy/iam/%s policy', (name, policy) =
       for (const a of list(st.Action)) {
         expect(a, 'no wildcard action').not.toContain('*');
         expect(a, 'one AWS service per statement').toMatch(new RegExp(`^${serviceOf(st)}:[A-Za-z]+$`));
-        expect(['sqs', 'sns', 'dynamodb'], a).toContain(serviceOf(st));
+        expect(['sqs', 'sns', 'dynamodb', 's3'], a).toContain(serviceOf(st));
       }
       for (const r of list(st.Resource)) {
-        expect(r, 'no wildcard resource').not.toContain('*');
+        // S3 object ARNs name a key prefix: the one wildcard allowed is the end of a service's own audit prefix.
+        if (isS3(st)) expect(r, 'S3 only on a service\'s audit prefix').toMatch(S3_ARN);
+        else expect(r, 'no wildcard resource').not.toContain('*');
+        if (isS3(st)) continue;
         if (isSqs(st)) expect(r).toMatch(ARN);
         else if (isSns(st)) expect(r, 'SNS only on the alerts topic').toBe(TOPIC_ARN);
         else expect(r, 'DynamoDB only on a named table').toMatch(TABLE_ARN);
@@ -209,13 +217,18 @@ describe('KMS statements documented in docs/deploy.md', () => {
     return 'Statement' in parsed ? parsed.Statement : [parsed];
   });
 
-  it('lets the services use the queue key only through SQS (kms:ViaService)', () => {
+  it('lets the services use the queue key only through SQS, and the audit archive key only through S3 to write (kms:ViaService)', () => {
     const usage = statements.filter((st) => list(st.Action).some((a) => a === 'kms:GenerateDataKey' || a === 'kms:Decrypt'));
-    expect(usage.length, 'the identity statement and the key policy statement').toBeGreaterThanOrEqual(2);
-    for (const st of usage) {
-      expect((st.Condition as { StringEquals?: Record<string, string> } | undefined)?.StringEquals?.['kms:ViaService'], st.Sid).toBe('sqs.REGION.amazonaws.com');
+    const viaService = (st: Statement): string | undefined => (st.Condition as { StringEquals?: Record<string, string> } | undefined)?.StringEquals?.['kms:ViaService'];
+    const queueKey = usage.filter((st) => viaService(st) !== 's3.REGION.amazonaws.com');
+    expect(queueKey.length, 'the identity statement and the key policy statement').toBeGreaterThanOrEqual(2);
+    for (const st of queueKey) {
+      expect(viaService(st), st.Sid).toBe('sqs.REGION.amazonaws.com');
       for (const a of list(st.Action)) expect(['kms:GenerateDataKey', 'kms:Decrypt'], st.Sid).toContain(a);
     }
+    const archiveKey = usage.filter((st) => viaService(st) === 's3.REGION.amazonaws.com');
+    expect(archiveKey.map((st) => st.Sid)).toEqual(['AuditArchiveKmsKey']);
+    expect(list(archiveKey[0]!.Action), 'uploads need a data key; the services never read the archive').toEqual(['kms:GenerateDataKey']);
   });
 
   it('documents a key policy and how queues init sets the key', () => {
@@ -236,5 +249,30 @@ describe('the alerts topic (SNS)', () => {
   it('each service may read the depth of exactly the queues it consumes, with their DLQ and quarantine queue (the alerts)', () => {
     expect(on(grants(policies.interface), 'GetQueueAttributes')).toEqual(family('app-to-interface').sort());
     expect(on(grants(policies.app), 'GetQueueAttributes')).toEqual([...family('interface-to-app'), ...family('app-sms-redaction')].sort());
+  });
+});
+
+describe('the audit archive (S3)', () => {
+  const s3Statements = (policy: Policy): Statement[] => policy.Statement.filter(isS3);
+
+  it.each(['interface', 'app'] as const)('%s may only put objects (no read, delete, list or retention change), under its own segments/ and checkpoints/ prefixes', (svc) => {
+    const sts = s3Statements(policies[svc]);
+    expect(sts.flatMap((st) => list(st.Action))).toEqual(['s3:PutObject']);
+    expect(sts.flatMap((st) => list(st.Resource)).sort()).toEqual([`arn:aws:s3:::AUDIT_BUCKET/checkpoints/${svc}/*`, `arn:aws:s3:::AUDIT_BUCKET/segments/${svc}/*`]);
+  });
+
+  it('the keys the code writes fall under those prefixes; the bootstrap has no S3 access', () => {
+    const location = parseS3Uri('s3://audit-bucket/segments')!;
+    const key = segmentObjectKey(location, 'app', { path: 'x', first: 1, last: 9, hashPrefix: 'a'.repeat(12) });
+    const granted = s3Statements(policies.app).flatMap((st) => list(st.Resource)).map((r) => new RegExp(`^${r.replace('arn:aws:s3:::AUDIT_BUCKET/', '').replace('*', '.+')}$`));
+    expect(granted.some((g) => g.test(key)), key).toBe(true);
+    const checkpointKey = checkpointObjectKey(parseS3Uri('s3://audit-bucket/checkpoints')!, { checkpoint: { service: 'app', seq: 1, headHash: 'b'.repeat(64), at: '2026-01-01T00:00:00.000Z' }, signer: 'C'.repeat(40), signature: 'x' });
+    expect(granted.some((g) => g.test(checkpointKey)), checkpointKey).toBe(true);
+    expect(s3Statements(policies.bootstrap)).toEqual([]);
+  });
+
+  it('is documented in docs/deploy.md with the bucket settings: Object Lock in compliance mode, six years, SSE-KMS', () => {
+    const doc = read('docs/deploy.md');
+    for (const text of ['ObjectLockEnabledForBucket', '"Mode": "COMPLIANCE"', '"Years": 6', 'aws:kms', 'AUDIT_ARCHIVE_S3_URI']) expect(doc).toContain(text);
   });
 });

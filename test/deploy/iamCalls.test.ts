@@ -5,7 +5,8 @@
 // call recorded must be allowed by that party's policy, and every action the policy grants
 // must have been called. The SNS calls (the alerts topic) and the DynamoDB calls (each
 // party's state tables, through a second recording proxy in front of the embedded store)
-// are compared with the `sns:` and `dynamodb:` statements; KMS is checked by its own rules.
+// are compared with the `sns:` and `dynamodb:` statements; KMS is checked by its own rules, and
+// the `s3:` statements of the audit archive by iamArchive.test.ts.
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
