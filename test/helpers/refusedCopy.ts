@@ -43,7 +43,8 @@ export async function swapForRefusedCopy(options: SwapOptions): Promise<void> {
       }
       return found;
     },
-    { what: `the sealed submission ${options.id} on interface-to-app` },
+    // A long poll the paused consumer abandoned may have taken it: it is back after its visibility timeout.
+    { timeoutMs: 90_000, what: `the sealed submission ${options.id} on interface-to-app` },
   );
   const copy = buildEnvelope({ id: options.id, kind: 'care.submission', from: 'interface', to: 'app', queue: 'app-to-interface', partner: options.partner, contentType: 'application/fhir+json', body: options.body });
   const sealed = await seal(copy, options.own, options.peers);
