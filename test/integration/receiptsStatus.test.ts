@@ -3,6 +3,7 @@
 // and a dead-lettered message, who may read it, and planted PHI nowhere.
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,11 +21,11 @@ let stack: TestStack;
 const events: SubmissionStatusEvent[] = [];
 
 beforeAll(async () => {
-  stack = await startStack();
+  stack = await startStack({ ifaceEnv: { MLLP_INTAKE_PORT: '0' } });
   // Two more partners: another clinic, and one allowed only from an address the tests never use.
   const file = join(stack.dir, 'partners.json');
   const partners = JSON.parse(await readFile(file, 'utf8')) as { tokens: unknown[] };
-  partners.tokens.push({ name: 'other-clinic', sha256: hashToken(tokens.other) }, { name: 'far-away', sha256: hashToken(tokens.far), allowCidrs: ['10.9.9.0/24'] });
+  partners.tokens.push({ name: 'other-clinic', sha256: hashToken(tokens.other), allowCidrs: ['127.0.0.1/32', '::1/128'], mllp: { sendingFacilities: ['OTHER-LAB'] } }, { name: 'far-away', sha256: hashToken(tokens.far), allowCidrs: ['10.9.9.0/24'] });
   await writeFile(file, JSON.stringify(partners));
   stack.iface.reload();
   stack.iface.statusEvents.subscribe((e) => events.push(e));
@@ -111,6 +112,29 @@ describe('submission status through receipts', () => {
     expect(view.reasonCode).toBe('CR_ENVELOPE_WRONG_QUEUE');
     expect(view.timeline.map((s) => s.status)).toEqual(['accepted', 'queued', 'rejected']);
     await waitFor(() => events.some((e) => e.submissionId === id && e.status === 'rejected' && e.reasonCode === 'CR_ENVELOPE_WRONG_QUEUE'), { what: 'the rejected event' });
+  });
+});
+
+describe('MLLP submissions', () => {
+  it('have the envelope id of their ACK (MSA-3) as status id: the partner reads accepted → queued → held over HTTP', async () => {
+    const hl7 = `MSH|^~\\&|LIS|OTHER-LAB|CARE|RELAY|20260101120000||ORU^R01^ORU_R01|ctl-${randomBytes(4).toString('hex')}|P|2.5.1\rPID|1||77^^^OTHER^MR||${PHI}\r`;
+    const ack = await new Promise<string>((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port: stack.iface.mllp!.listener.port });
+      let got = '';
+      socket.on('data', (c: Buffer) => {
+        got += c.toString('utf8');
+        if (got.includes('\x1c')) socket.end();
+      });
+      socket.on('close', () => resolve(got));
+      socket.on('error', reject);
+      socket.write(Buffer.concat([Buffer.from([0x0b]), Buffer.from(hl7, 'utf8'), Buffer.from([0x1c, 0x0d])]));
+    });
+    const msa = ack.split('\r').find((seg) => seg.replace(/^\x0b/, '').startsWith('MSA|'))!.replace(/^\x0b/, '').split('|');
+    expect(msa[1]).toBe('AA');
+    const id = msa[3]!;
+    const view = await statusReaches(() => submissionStatus(id, tokens.other), 'held');
+    expect(view.timeline.map((s) => s.status)).toEqual(['accepted', 'queued', 'held']);
+    expect((await submissionStatus(id)).statusCode).toBe(404);
   });
 });
 
