@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { createTokenStore } from '../core/http/auth.ts';
 import type { ServiceKeys } from '../core/keys/load.ts';
 import type { RelayCrypto } from '../core/relay/crypto.ts';
+import type { StateTable } from '../core/state/table.ts';
 import { createIdempotency } from '../core/relay/idempotency.ts';
 import { MAX_PAYLOAD_BYTES } from '../core/relay/outbound.ts';
 import type { AlertMonitor } from '../core/alerts/monitor.ts';
@@ -58,6 +59,8 @@ export interface StartAppOptions {
   logger?: Logger;
   /** Replaces the in-thread crypto (worker pool). */
   crypto?: (keys: ServiceKeys) => RelayCrypto;
+  /** Replaces the DynamoDB state table (the bench measures the relay without the store). */
+  stateTable?: (name: string) => StateTable;
   /** Listen on PORT/HOST; false for `inject()`-only tests. */
   listen?: boolean;
 }
@@ -76,6 +79,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         queues,
         ...(options.logger ? { logger: options.logger } : {}),
         ...(options.crypto ? { crypto: options.crypto } : {}),
+        ...(options.stateTable ? { stateTable: options.stateTable } : {}),
       })) as Runtime<AppQueues>,
     listen: (options.listen ?? true) ? { port: config.PORT, host: config.HOST } : false,
     httpDeadlineMs: config.SHUTDOWN_DEADLINE_MS,

@@ -6,6 +6,7 @@ import { createIdempotency } from '../core/relay/idempotency.ts';
 import { createDeliveryLedger } from '../core/state/deliveryLedger.ts';
 import { MAX_PAYLOAD_BYTES } from '../core/relay/outbound.ts';
 import type { RelayCrypto } from '../core/relay/crypto.ts';
+import type { StateTable } from '../core/state/table.ts';
 import type { ServiceKeys } from '../core/keys/load.ts';
 import { FailingSince } from '../core/alerts/failingSince.ts';
 import type { AlertMonitor } from '../core/alerts/monitor.ts';
@@ -66,6 +67,8 @@ export interface StartInterfaceOptions {
   logger?: Logger;
   /** Replaces the in-thread crypto (worker pool). */
   crypto?: (keys: ServiceKeys) => RelayCrypto;
+  /** Replaces the DynamoDB state table (the bench measures the relay without the store). */
+  stateTable?: (name: string) => StateTable;
   /** Listen on PORT/HOST; false for `inject()`-only tests. */
   listen?: boolean;
 }
@@ -80,6 +83,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         queues: INTERFACE_QUEUES,
         ...(options.logger ? { logger: options.logger } : {}),
         ...(options.crypto ? { crypto: options.crypto } : {}),
+        ...(options.stateTable ? { stateTable: options.stateTable } : {}),
       }),
     listen: (options.listen ?? true) ? { port: config.PORT, host: config.HOST } : false,
     httpDeadlineMs: config.SHUTDOWN_DEADLINE_MS,
