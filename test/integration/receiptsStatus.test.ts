@@ -98,6 +98,8 @@ describe('submission status through receipts', () => {
     expect((other.json() as { code: string }).code).toBe('CR_STATUS_NOT_FOUND');
     expect((await stack.iface.server.inject({ method: 'GET', url: `/v1/submissions/${ackedId}` })).statusCode).toBe(401);
     expect((await submissionStatus(ackedId, tokens.far)).statusCode).toBe(403);
+    const trail = (await readFile(join(stack.dir, 'interface-audit.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(trail.find((l) => l.action === 'auth.forbidden' && l.actor === 'far-away')).toMatchObject({ resourceId: 'GET /v1/submissions/:id', outcome: 'failure' });
     expect((await submissionStatus(ackedId, stack.tokens.writer)).statusCode).toBe(401);
     expect((await submissionStatus(ackedId, stack.tokens.admin)).statusCode).toBe(401);
   });

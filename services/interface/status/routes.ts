@@ -38,7 +38,18 @@ export const submissionStatusRoutes: FastifyPluginAsync<SubmissionStatusRouteOpt
       },
       onRequest: async (request) => {
         const partner = request.principal && options.partners.byName(request.principal.name);
-        if (!partner || !partnerAllows(partner, request.ip)) throw httpErrors.forbidden('This address may not read for this partner.');
+        if (!partner || !partnerAllows(partner, request.ip)) {
+          await options.audit.record({
+            action: 'auth.forbidden',
+            actor: request.principal?.name ?? 'anonymous',
+            resourceType: 'route',
+            resourceId: 'GET /v1/submissions/:id',
+            outcome: 'failure',
+            sourceIp: request.ip,
+            details: { reason: 'address-not-allowed' },
+          });
+          throw httpErrors.forbidden('This address may not read for this partner.');
+        }
       },
     },
     async (request) => {
