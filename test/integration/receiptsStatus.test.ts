@@ -29,7 +29,8 @@ beforeAll(async () => {
   await writeFile(file, JSON.stringify(partners));
   stack.iface.reload();
   stack.iface.statusEvents.subscribe((e) => events.push(e));
-});
+  // Two service runtimes and an MLLP listener start slowly on a loaded machine.
+}, 180_000);
 afterAll(async () => {
   await stack?.stop();
 });
