@@ -1,6 +1,6 @@
 // `npm run bench`: one run, bounded in time, of every figure in docs/benchmarks.md.
 // Prints a table with the ratios and writes bench/results/<timestamp>.json and latest.json.
-// Flags: --quick (short budgets, a smoke run), --only=gpg,thread,pool,sqs,e2e,memory,mllp,
+// Flags: --quick (short budgets, a smoke run), --only=gpg,thread,pool,sqs,e2e,memory,mllp,store,
 // --crypto-workers=N, --latency-rate=SIZE:RATE,... (fixed open-loop rates for (5)).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -14,6 +14,7 @@ import { benchMemory, type MemoryResult } from './memory.ts';
 import { benchMllp, type MllpResult } from './mllp.ts';
 import { benchSqs, SQS_CONCURRENCY, type SqsResult } from './sqs.ts';
 import { startBenchSqs, startBenchStack } from './stack.ts';
+import { benchStore, storeLines, type StoreRun } from './store.ts';
 import { seal } from '../services/core/envelope/seal.ts';
 
 const quick = process.argv.includes('--quick');
@@ -34,6 +35,7 @@ const budgets = {
   e2e: { maxDurationMs: q(8000, 1500), latencyDurationMs: q(8000, 1500), maxOps: q(100_000, 2000), ...(latencyRates ? { latencyRates } : {}) },
   memory: { records: q(10_000, 1000), size: 4096 },
   mllp: { durationMs: q(5000, 1000), maxOps: q(20_000, 200), deliveries: q(500, 30) },
+  store: { durationMs: q(6000, 1500), maxOps: q(50_000, 1000) },
 };
 
 function cpuModel(): string {
@@ -66,6 +68,7 @@ async function main(): Promise<void> {
     e2e?: E2eResult[];
     memory?: MemoryResult;
     mllp?: MllpResult;
+    store?: StoreRun[];
   } = {};
   const step = (name: string): void => console.log(`  [${round((performance.now() - t0) / 1000, 0)} s] ${name}`);
   try {
@@ -103,6 +106,10 @@ async function main(): Promise<void> {
     if (want('mllp')) {
       step('(7) HL7 v2 over MLLP next to HTTP');
       results.mllp = await benchMllp(sqs, keys, `l${runId}-`, budgets.mllp);
+    }
+    if (want('store')) {
+      step('(8) state store: calls per message, with and without it');
+      results.store = await benchStore(sqs, keys, `s${runId}-`, budgets.store, workersArg);
     }
   } finally {
     await sqs.stop();
@@ -192,6 +199,7 @@ async function main(): Promise<void> {
         `EMR delivery MLLP ${fmt(l.deliveryMllp.perSecond)} msg/s (1 connection, 1 in flight) vs HTTP ${fmt(l.deliveryHttp.perSecond)} msg/s`,
     );
   }
+  if (results.store) console.log(`\n${storeLines(results.store).join('\n')}`);
   console.log('\nTargets:');
   for (const t of targets) console.log(`  ${t.met === undefined ? '-' : t.met ? 'met   ' : 'MISSED'}  ${t.name}: ${fmt(t.value, 2)} (goal ${t.atMost ? '≤' : '≥'} ${fmt(t.goal, t.goal < 100 ? 1 : 0)})`);
   console.log(`\n${round(seconds, 0)} s; load average ${machine.loadAverageAtStart} at start, ${loadAverageAtEnd} at end`);

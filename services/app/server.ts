@@ -10,6 +10,8 @@ import type { EmergencySwitch } from '../core/runtime/emergency.ts';
 import { chartUpdateRoutes } from './chartUpdates.ts';
 import type { Inbox } from './inbox/inbox.ts';
 import { inboxRoutes } from './inbox/routes.ts';
+import type { ChartUpdateStatusTracker } from './status/chartUpdateStatus.ts';
+import { chartUpdateStatusRoutes } from './status/routes.ts';
 
 /** Everything the app service's HTTP side needs. */
 export interface AppServerOptions extends Omit<ServiceServerOptions, 'title' | 'description' | 'bodyLimit'> {
@@ -35,6 +37,8 @@ export interface AppServerOptions extends Omit<ServiceServerOptions, 'title' | '
   smsWebhook?: FastifyPluginAsync;
   /** Failed-authentication limiter of the service (429 and aggregated audit lines). */
   authFailures?: AuthFailureLimiter | undefined;
+  /** Chart update status records: GET /v1/chart-updates/{id} when given. */
+  chartUpdateStatus?: ChartUpdateStatusTracker;
 }
 
 /** Builds the app service's fastify instance (not listening yet). */
@@ -45,6 +49,7 @@ export async function buildAppServer(options: AppServerOptions): Promise<Fastify
     await api.register(authPlugin, { tokens: options.tokens, audit: options.audit, failures: options.authFailures });
     await api.register(inboxRoutes, { inbox: options.inbox, audit: options.audit, emergency: options.emergency });
     await api.register(chartUpdateRoutes, { outbound: options.outbound, idempotency: options.idempotency, emergency: options.emergency, bodyLimit: options.bodyLimit, hash: options.hash });
+    if (options.chartUpdateStatus) await api.register(chartUpdateStatusRoutes, { status: options.chartUpdateStatus });
     await api.register(adminRoutes, { emergency: options.emergency });
     if (options.smsRoutes) await api.register(options.smsRoutes);
   });

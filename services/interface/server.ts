@@ -9,6 +9,8 @@ import { adminRoutes } from '../core/runtime/adminRoutes.ts';
 import type { EmergencySwitch } from '../core/runtime/emergency.ts';
 import type { PartnerEntry } from './intake/partners.ts';
 import { intakeRoutes } from './intake/routes.ts';
+import { submissionStatusRoutes } from './status/routes.ts';
+import type { SubmissionStatusTracker } from './status/submissionStatus.ts';
 
 /** Everything the interface service's HTTP side needs. */
 export interface InterfaceServerOptions extends Omit<ServiceServerOptions, 'title' | 'description' | 'bodyLimit'> {
@@ -28,6 +30,8 @@ export interface InterfaceServerOptions extends Omit<ServiceServerOptions, 'titl
   bodyLimit: number;
   /** Failed-authentication limiter of the service (429 and aggregated audit lines). */
   authFailures?: AuthFailureLimiter | undefined;
+  /** Submission status records: GET /v1/submissions/{id} when given. */
+  submissionStatus?: SubmissionStatusTracker;
 }
 
 /** Builds the interface service's fastify instance (not listening yet). */
@@ -42,6 +46,10 @@ export async function buildInterfaceServer(options: InterfaceServerOptions): Pro
     bodyLimit: options.bodyLimit,
     authFailures: options.authFailures,
   });
+  const submissionStatus = options.submissionStatus;
+  if (submissionStatus) {
+    await app.register(submissionStatusRoutes, { partners: options.partners, status: submissionStatus, audit: options.audit, authFailures: options.authFailures });
+  }
   const admins = options.admins;
   if (admins) {
     await app.register(async (scope) => {

@@ -6,6 +6,7 @@ import { createIdempotency } from '../core/relay/idempotency.ts';
 import { createDeliveryLedger } from '../core/state/deliveryLedger.ts';
 import { MAX_PAYLOAD_BYTES } from '../core/relay/outbound.ts';
 import type { RelayCrypto } from '../core/relay/crypto.ts';
+import type { StateTable } from '../core/state/table.ts';
 import type { ServiceKeys } from '../core/keys/load.ts';
 import { FailingSince } from '../core/alerts/failingSince.ts';
 import type { AlertMonitor } from '../core/alerts/monitor.ts';
@@ -29,6 +30,11 @@ import { mllpDestinationOf } from './mllp/config.ts';
 import { partnerEntrySchema, type PartnerEntry } from './intake/partners.ts';
 import { startMllpIntake, type MllpIntakeServer } from './intake/mllpServer.ts';
 import { buildInterfaceServer } from './server.ts';
+import { createReceiptSender, receiptEffect } from '../core/receipts/receipts.ts';
+import { RECEIPT_KIND } from '../core/receipts/receipt.ts';
+import { SubmissionStatusEvents } from './status/events.ts';
+import { createSubmissionStatus, type SubmissionStatusTracker } from './status/submissionStatus.ts';
+import { trackedOutbound } from './status/trackedOutbound.ts';
 
 /** The queues the interface service resolves at start: it sends on the first, consumes the second. */
 export const INTERFACE_QUEUES = ['interface-to-app', 'app-to-interface'] as const;
@@ -45,6 +51,10 @@ export interface InterfaceService {
   runtime: Runtime<'interface-to-app' | 'app-to-interface'>;
   /** Health gauges and built-in alert notifications. */
   alerts: AlertMonitor;
+  /** Every submission status change (partner status callbacks subscribe here). */
+  statusEvents: SubmissionStatusEvents;
+  /** Submission status records (state table). */
+  submissionStatus: SubmissionStatusTracker;
   /** Re-reads the partners and admin token files (SIGHUP): both or neither; audited. */
   reload(): void;
   /** Graceful stop (idempotent): not ready, stop accepting HTTP, drain the consumer within the deadline, close the runtime. */
@@ -57,6 +67,8 @@ export interface StartInterfaceOptions {
   logger?: Logger;
   /** Replaces the in-thread crypto (worker pool). */
   crypto?: (keys: ServiceKeys) => RelayCrypto;
+  /** Replaces the DynamoDB state table (the bench measures the relay without the store). */
+  stateTable?: (name: string) => StateTable;
   /** Listen on PORT/HOST; false for `inject()`-only tests. */
   listen?: boolean;
 }
@@ -71,6 +83,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         queues: INTERFACE_QUEUES,
         ...(options.logger ? { logger: options.logger } : {}),
         ...(options.crypto ? { crypto: options.crypto } : {}),
+        ...(options.stateTable ? { stateTable: options.stateTable } : {}),
       }),
     listen: (options.listen ?? true) ? { port: config.PORT, host: config.HOST } : false,
     httpDeadlineMs: config.SHUTDOWN_DEADLINE_MS,
@@ -80,7 +93,12 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
 
       // Idempotency-Key claims (HTTP) and MLLP control ids, shared by every instance.
       const idempotency = createIdempotency({ table: rt.state, ttlSeconds: rt.stateTtlSeconds });
-      const outbound = createOutboundPath(rt, { queue: 'interface-to-app', to: 'app' });
+      const relay = createOutboundPath(rt, { queue: 'interface-to-app', to: 'app' });
+      // Submission status: HTTP and MLLP intake send through the tracked path (accepted, queued); app receipts move it on.
+      const statusEvents = new SubmissionStatusEvents();
+      const submissionStatus = createSubmissionStatus({ table: rt.state, ttlSeconds: rt.stateTtlSeconds, events: statusEvents, logger: rt.logger });
+      const outbound = trackedOutbound(relay, submissionStatus);
+      const receipts = createReceiptSender({ outbound: relay, service: 'interface', logger: rt.logger });
       const http = createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}) });
       // HL7 v2 chart updates go over MLLP when an MLLP destination is configured; the rest over HTTP(S).
       const mllp = config.EMR_MLLP_URL ? createMllpClient(mllpDestinationOf({ ...config, EMR_MLLP_URL: config.EMR_MLLP_URL }, (f) => readFileSync(f))) : undefined;
@@ -93,7 +111,15 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       const consumer = createInboundConsumer(rt, config, {
         queue: 'app-to-interface',
         maxInFlight: config.EMR_CONCURRENCY,
-        effects: { 'chart.update': emrDeliveryEffect({ emr, audit: rt.audit, logger: rt.logger, ledger }), [CHECKPOINT_KIND]: witnessEffect(rt) },
+        effects: {
+          'chart.update': emrDeliveryEffect({ emr, audit: rt.audit, logger: rt.logger, ledger, receipts }),
+          [CHECKPOINT_KIND]: witnessEffect(rt),
+          [RECEIPT_KIND]: receiptEffect({ table: rt.state, ttlSeconds: rt.stateTtlSeconds, apply: submissionStatus.applyReceipt, audit: rt.audit, service: 'interface', logger: rt.logger }),
+        },
+        // A chart update refused here after its signature verified: the app learns it failed (never for a receipt).
+        onRejected: (r) => {
+          if (r.kind === 'chart.update') void receipts.send({ ref: r.id, status: 'failed', reasonCode: r.reason, disposition: r.disposition });
+        },
       });
 
       const checks = { running, queue: () => consumer.ready(), keys: () => rt.keys.own.current.isPrivate() };
@@ -110,8 +136,9 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         bodyLimit: config.INTAKE_MAX_BODY_BYTES || MAX_PAYLOAD_BYTES,
         ...httpOptionsOf(config),
         authFailures: rt.authFailures,
+        submissionStatus,
       });
-      startWitnessing(rt, outbound);
+      startWitnessing(rt, relay);
       const mllpIntake =
         config.MLLP_INTAKE_PORT === undefined ? undefined : await startMllpIntake(config, { outbound, idempotency, audit: rt.audit, emergency: rt.emergency, logger: rt.logger });
       // Starting and stopping are not outages: the alerts watch the queue and the keys, not `running`.
@@ -126,6 +153,8 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         partners,
         admins,
         mllpIntake,
+        statusEvents,
+        submissionStatus,
       };
     },
   });
@@ -137,6 +166,8 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
     mllp: parts.mllpIntake,
     runtime: rt,
     alerts: parts.alerts,
+    statusEvents: parts.statusEvents,
+    submissionStatus: parts.submissionStatus,
     reload() {
       const files = [
         { file: config.PARTNERS_FILE, prepare: parts.partners.prepare },

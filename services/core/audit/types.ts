@@ -10,6 +10,8 @@ export type AuditAction =
   | 'message.dead-lettered'
   | 'message.quarantined'
   | 'message.duplicate'
+  | 'receipt.applied'
+  | 'receipt.unknown'
   | 'inbox.read'
   | 'inbox.acked'
   | 'sms.sent'

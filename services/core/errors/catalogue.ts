@@ -5,6 +5,7 @@ import { HTTP_ERRORS, HTTP_SETUP_ERRORS } from '../http/errors.ts';
 import { KEY_ERRORS } from '../keys/errors.ts';
 import { RELAY_ERRORS } from '../relay/errors.ts';
 import { EMERGENCY_ERRORS } from '../runtime/emergencyStore.ts';
+import { RECEIPT_ERRORS } from '../receipts/errors.ts';
 import { STATE_ERRORS } from '../state/errors.ts';
 import { TRANSPORT_ERRORS } from '../transport/errors.ts';
 import type { ErrorCatalogue } from './defineErrors.ts';
@@ -23,5 +24,6 @@ export const CORE_ERROR_CATALOGUES: Readonly<Record<string, ErrorCatalogue>> = {
   relay: RELAY_ERRORS,
   emergency: EMERGENCY_ERRORS,
   state: STATE_ERRORS,
+  receipts: RECEIPT_ERRORS,
   transport: TRANSPORT_ERRORS,
 };

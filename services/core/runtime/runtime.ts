@@ -107,6 +107,8 @@ export interface StartRuntimeOptions<Q extends LogicalQueue> {
   crypto?: (keys: ServiceKeys) => RelayCrypto;
   /** Where the emergency switch is persisted; the EMERGENCY_STATE_FILE file store otherwise. */
   emergencyStore?: EmergencyStore;
+  /** Replaces the DynamoDB state table (the bench's in-memory table, to measure the relay without the store). */
+  stateTable?: (name: string) => StateTable;
 }
 
 /**
@@ -153,11 +155,14 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
     logger,
   });
   const authFailures = createAuthFailureLimiter({ audit, limit: config.AUTH_FAILURE_LIMIT, windowMs: config.AUTH_FAILURE_WINDOW_SECONDS * 1000, logger });
-  const state = openStateTable({
-    table: config.STATE_TABLE ?? stateTableName(config.QUEUE_PREFIX, service),
-    region: config.AWS_REGION,
-    ...(config.DYNAMODB_ENDPOINT ? { endpoint: config.DYNAMODB_ENDPOINT } : {}),
-  });
+  const tableName = config.STATE_TABLE ?? stateTableName(config.QUEUE_PREFIX, service);
+  const state = options.stateTable
+    ? options.stateTable(tableName)
+    : openStateTable({
+        table: tableName,
+        region: config.AWS_REGION,
+        ...(config.DYNAMODB_ENDPOINT ? { endpoint: config.DYNAMODB_ENDPOINT } : {}),
+      });
   try {
     if (trail.status === 'overridden') {
       await audit.record({
