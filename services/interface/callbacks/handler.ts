@@ -3,6 +3,7 @@ import type { AuditEvent, AuditSink } from '../../core/audit/types.ts';
 import { backoffDelay } from '../../core/transport/backoff.ts';
 import type { HandlerResult, MessageHandler } from '../../core/transport/consumerTypes.ts';
 import { callbackPayload, parseCallbackJob, type CallbackJob } from './job.ts';
+import type { CallbackLedger } from './ledger.ts';
 import type { CallbackMetrics } from './metrics.ts';
 import type { CallbackPoster } from './post.ts';
 import { signWebhook } from './sign.ts';
@@ -14,6 +15,8 @@ export interface CallbackHandlerOptions {
   targets: CallbackTargets;
   /** Sends one attempt. */
   post: CallbackPoster;
+  /** Attempts counted fleet-wide; a finished callback is never sent again. */
+  ledger: CallbackLedger;
   /** Audit trail: delivered, stopped, dead-lettered, dropped. */
   audit: AuditSink;
   /** Logger: ids, status codes and reasons only. */
@@ -42,6 +45,8 @@ export function callbackRetryDelay(attempt: number, backoff: { baseSeconds: numb
  * asked to stop: done, audited as stopped. Anything else (another status, a redirect, a timeout,
  * no connection): retried with backoff, until the attempt that reaches PARTNER_CALLBACK_MAX_ATTEMPTS,
  * which dead-letters the job (audited). A job whose partner no longer has a callback is dropped (audited).
+ * Attempts are counted in the state table (not SQS receives), one at a time per callback, and a
+ * callback already delivered or stopped is acknowledged without a request (duplicate jobs, redeliveries).
  */
 export function createCallbackHandler(options: CallbackHandlerOptions): MessageHandler {
   const now = options.now ?? Date.now;
@@ -64,15 +69,22 @@ export function createCallbackHandler(options: CallbackHandlerOptions): MessageH
       options.metrics.inc('invalid');
       return { status: 'quarantine', reason: 'CR_CALLBACK_JOB_INVALID' };
     }
-    const attempt = message.receiveCount;
-    const ids = { webhookId: job.webhookId, submissionId: job.submissionId, partner: job.partner, attempt };
     const target = options.targets.get(job.partner);
     if (!target) {
       options.metrics.inc('dropped');
-      log.warn({ ...ids, reason: 'CR_CALLBACK_NOT_CONFIGURED' }, 'partner callback dropped: the partner has no callback now');
-      await record(job, 'callback.dropped', 'failure', { reason: 'CR_CALLBACK_NOT_CONFIGURED', attempt });
+      log.warn({ webhookId: job.webhookId, submissionId: job.submissionId, partner: job.partner, reason: 'CR_CALLBACK_NOT_CONFIGURED' }, 'partner callback dropped: the partner has no callback now');
+      await record(job, 'callback.dropped', 'failure', { reason: 'CR_CALLBACK_NOT_CONFIGURED' });
       return { status: 'done' };
     }
+    const start = await options.ledger.begin(job.webhookId);
+    if (start.status === 'finished') {
+      options.metrics.inc('duplicate');
+      log.info({ webhookId: job.webhookId, submissionId: job.submissionId, state: start.state }, 'partner callback already finished; not sent again');
+      return { status: 'done' };
+    }
+    if (start.status === 'busy') return { status: 'retry', reason: 'CR_CALLBACK_IN_PROGRESS', afterSeconds: start.retryAfterSeconds };
+    const attempt = start.attempt;
+    const ids = { webhookId: job.webhookId, submissionId: job.submissionId, partner: job.partner, attempt };
     const body = callbackPayload(job);
     const headers = signWebhook({ id: job.webhookId, timestamp: now() / 1000, body, keys: target.secrets.keys() });
     const started = performance.now();
@@ -80,20 +92,24 @@ export function createCallbackHandler(options: CallbackHandlerOptions): MessageH
     options.metrics.observeAttempt((performance.now() - started) / 1000);
 
     if (result.kind === 'answered' && result.status >= 200 && result.status < 300) {
+      await options.ledger.finish(job.webhookId, 'delivered', result.status);
       options.metrics.inc('delivered');
       log.info({ ...ids, httpStatus: result.status }, 'partner callback delivered');
       await record(job, 'callback.delivered', 'success', { httpStatus: result.status, attempt });
       return { status: 'done' };
     }
     if (result.kind === 'answered' && result.status === 410) {
+      await options.ledger.finish(job.webhookId, 'stopped', 410);
       options.metrics.inc('stopped');
       log.warn({ ...ids, httpStatus: 410 }, 'partner callback stopped: the receiver answered 410 Gone');
       await record(job, 'callback.stopped', 'failure', { httpStatus: 410, reason: 'CR_CALLBACK_HTTP_410', attempt });
       return { status: 'done' };
     }
     const reason = result.kind === 'answered' ? `CR_CALLBACK_HTTP_${result.status}` : result.reason;
+    if (signal.aborted || attempt < options.maxAttempts) await options.ledger.abandon(job.webhookId);
     if (signal.aborted) return { status: 'retry', reason };
     if (attempt >= options.maxAttempts) {
+      await options.ledger.failed(job.webhookId, 'CR_CALLBACK_ATTEMPTS_EXHAUSTED');
       options.metrics.inc('dead_lettered');
       log.error({ ...ids, reason }, 'partner callback dead-lettered: attempts exhausted');
       await record(job, 'callback.dead-lettered', 'failure', { reason: 'CR_CALLBACK_ATTEMPTS_EXHAUSTED', lastReason: reason, attempt });

@@ -1,7 +1,7 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 
 /** What became of a status change on its way to a partner's callback URL. */
-export type CallbackOutcome = 'enqueued' | 'enqueue_failed' | 'delivered' | 'retried' | 'stopped' | 'dead_lettered' | 'dropped' | 'invalid';
+export type CallbackOutcome = 'enqueued' | 'enqueue_failed' | 'delivered' | 'retried' | 'stopped' | 'dead_lettered' | 'dropped' | 'duplicate' | 'invalid';
 
 /** Counters of the partner status callbacks (no partner or URL label: outcomes only). */
 export interface CallbackMetrics {

@@ -13,6 +13,7 @@ export const CALLBACK_REASONS = defineErrors({
   'CR_CALLBACK_UNREACHABLE_<CODE>': { title: 'Callback unreachable', description: 'Retry reason: the callback URL could not be reached (DNS, connection, TLS); <CODE> is the system or TLS error.' },
   'CR_CALLBACK_HTTP_<status>': { title: 'Callback answered an error', description: 'The callback URL answered this non-2xx status: 410 stops the retries of this callback, any other (redirects included, never followed) is retried.' },
   CR_CALLBACK_ATTEMPTS_EXHAUSTED: { title: 'Callback attempts exhausted', description: 'Dead-letter reason: PARTNER_CALLBACK_MAX_ATTEMPTS attempts failed; the job is copied to the callbacks DLQ and audited.' },
+  CR_CALLBACK_IN_PROGRESS: { title: 'Callback in progress', description: 'Retry reason: another instance holds this callback\'s attempt (its lease in the state table); the job waits for the lease.' },
   CR_CALLBACK_NOT_CONFIGURED: { title: 'Callback no longer configured', description: 'A queued callback whose partner no longer has a callback (partners file reloaded); it is dropped and audited.' },
   CR_CALLBACK_JOB_INVALID: { title: 'Callback job invalid', description: 'A message on the callbacks queue that is not a valid callback job; quarantined.' },
   CR_CALLBACK_ENQUEUE_FAILED: { title: 'Callback not enqueued', description: 'A status change could not be put on the callbacks queue (SQS refused it after retries); logged, counted and audited, intake is not affected.' },

@@ -6,6 +6,7 @@ import type { InterfaceConfig } from '../config.ts';
 import type { SubmissionStatusEvent, SubmissionStatusEvents } from '../status/events.ts';
 import { createCallbackHandler } from './handler.ts';
 import { buildCallbackJob } from './job.ts';
+import { createCallbackLedger } from './ledger.ts';
 import { createCallbackMetrics } from './metrics.ts';
 import { createCallbackPoster } from './post.ts';
 import type { CallbackTargets } from './targets.ts';
@@ -88,6 +89,8 @@ export function createPartnerCallbacks(config: CallbackConfig, rt: Runtime<typeo
     heartbeatIntervalSeconds: config.HEARTBEAT_INTERVAL_SECONDS,
     handler: createCallbackHandler({
       targets,
+      // An attempt's lease outlasts its timeout.
+      ledger: createCallbackLedger({ table: rt.state, holder: rt.holder, leaseMs: config.PARTNER_CALLBACK_TIMEOUT_MS + 5_000, ttlSeconds: rt.stateTtlSeconds }),
       post: createCallbackPoster({
         timeoutMs: config.PARTNER_CALLBACK_TIMEOUT_MS,
         ...(config.PARTNER_CALLBACK_CA_FILE ? { ca: readFileSync(config.PARTNER_CALLBACK_CA_FILE) } : {}),

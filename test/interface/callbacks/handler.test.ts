@@ -4,6 +4,7 @@ import type { AuditEvent } from '../../../services/core/audit/types.ts';
 import type { ReceivedMessage } from '../../../services/core/transport/consumerTypes.ts';
 import { callbackRetryDelay, createCallbackHandler } from '../../../services/interface/callbacks/handler.ts';
 import { buildCallbackJob, type CallbackJob } from '../../../services/interface/callbacks/job.ts';
+import type { CallbackLedger } from '../../../services/interface/callbacks/ledger.ts';
 import type { CallbackOutcome } from '../../../services/interface/callbacks/metrics.ts';
 import type { CallbackAttempt } from '../../../services/interface/callbacks/post.ts';
 import { readCallbackSecrets } from '../../../services/interface/callbacks/secrets.ts';
@@ -19,17 +20,40 @@ const job: CallbackJob = buildCallbackJob({ submissionId: '0192f0a4-2222-7aaa-8b
 const message = (receiveCount: number, body = JSON.stringify(job)): ReceivedMessage => ({ messageId: 'm1', body, attributes: {}, envelopeId: undefined, receiveCount, sentAt: undefined, queue: 'interface-partner-callbacks' });
 const signal = (): AbortSignal => new AbortController().signal;
 
-function setup(answers: CallbackAttempt[], maxAttempts = 3) {
+/** The ledger of one process: attempts counted from `firstAttempt`, finished callbacks remembered. */
+function memoryLedger(firstAttempt: number): CallbackLedger & { finished: Map<string, string> } {
+  const attempts = new Map<string, number>();
+  const finished = new Map<string, string>();
+  return {
+    finished,
+    async begin(id) {
+      const state = finished.get(id);
+      if (state) return { status: 'finished', state };
+      const attempt = (attempts.get(id) ?? firstAttempt - 1) + 1;
+      attempts.set(id, attempt);
+      return { status: 'go', attempt };
+    },
+    async finish(id, state) {
+      finished.set(id, state);
+    },
+    async abandon() {},
+    async failed() {},
+  };
+}
+
+function setup(answers: CallbackAttempt[], maxAttempts = 3, firstAttempt = 1) {
   const sent: Array<{ url: URL; headers: WebhookHeaders; body: string }> = [];
   const events: AuditEvent[] = [];
   const counted: CallbackOutcome[] = [];
   const log = captureLogger('interface');
+  const ledger = memoryLedger(firstAttempt);
   const handler = createCallbackHandler({
     targets,
     post: async (url, headers, body) => {
       sent.push({ url, headers, body });
       return answers.shift() ?? { kind: 'answered', status: 200 };
     },
+    ledger,
     audit: { record: async (e) => void events.push(e) },
     logger: log.logger,
     metrics: { inc: (o) => void counted.push(o), observeAttempt: () => undefined },
@@ -37,7 +61,7 @@ function setup(answers: CallbackAttempt[], maxAttempts = 3) {
     backoff: { baseSeconds: 10, maxSeconds: 60 },
     random: () => 1,
   });
-  return { handler, sent, events, counted, log };
+  return { handler, sent, events, counted, log, ledger };
 }
 
 describe('callback handler', () => {
@@ -52,12 +76,23 @@ describe('callback handler', () => {
 
   it('500, a redirect, a timeout: retried with backoff under the same webhook id, with a fresh timestamp each time', async () => {
     const { handler, sent, counted } = setup([{ kind: 'answered', status: 500 }, { kind: 'answered', status: 302 }, { kind: 'failed', reason: 'CR_CALLBACK_TIMEOUT' }], 5);
+    // The attempt comes from the ledger, not from SQS's receive count.
     expect(await handler(message(1), signal())).toEqual({ status: 'retry', reason: 'CR_CALLBACK_HTTP_500', afterSeconds: 10 });
-    expect(await handler(message(2), signal())).toEqual({ status: 'retry', reason: 'CR_CALLBACK_HTTP_302', afterSeconds: 20 });
-    expect(await handler(message(3), signal())).toEqual({ status: 'retry', reason: 'CR_CALLBACK_TIMEOUT', afterSeconds: 40 });
+    expect(await handler(message(4), signal())).toEqual({ status: 'retry', reason: 'CR_CALLBACK_HTTP_302', afterSeconds: 20 });
+    expect(await handler(message(9), signal())).toEqual({ status: 'retry', reason: 'CR_CALLBACK_TIMEOUT', afterSeconds: 40 });
     expect(new Set(sent.map((s) => s.headers['webhook-id']))).toEqual(new Set([job.webhookId]));
     for (const s of sent) expect(Math.abs(Number(s.headers['webhook-timestamp']) - Date.now() / 1000)).toBeLessThan(60);
     expect(counted).toEqual(['retried', 'retried', 'retried']);
+  });
+
+  it('a callback already delivered is acknowledged without a request (a duplicate job, a redelivery after a crash)', async () => {
+    const { handler, sent, counted, ledger } = setup([{ kind: 'answered', status: 200 }]);
+    expect(await handler(message(1), signal())).toEqual({ status: 'done' });
+    expect(await handler(message(1), signal())).toEqual({ status: 'done' });
+    expect(await handler(message(2), signal())).toEqual({ status: 'done' });
+    expect(sent).toHaveLength(1);
+    expect(ledger.finished.get(job.webhookId)).toBe('delivered');
+    expect(counted).toEqual(['delivered', 'duplicate', 'duplicate']);
   });
 
   it('410 Gone: stops at once (done), audited as stopped', async () => {
@@ -69,8 +104,8 @@ describe('callback handler', () => {
   });
 
   it('the attempt that reaches PARTNER_CALLBACK_MAX_ATTEMPTS dead-letters, audited with the last reason', async () => {
-    const { handler, events, counted, log } = setup([{ kind: 'answered', status: 503 }], 3);
-    expect(await handler(message(3), signal())).toEqual({ status: 'dead-letter', reason: 'CR_CALLBACK_ATTEMPTS_EXHAUSTED' });
+    const { handler, events, counted, log } = setup([{ kind: 'answered', status: 503 }], 3, 3);
+    expect(await handler(message(1), signal())).toEqual({ status: 'dead-letter', reason: 'CR_CALLBACK_ATTEMPTS_EXHAUSTED' });
     expect(events).toMatchObject([{ action: 'callback.dead-lettered', outcome: 'failure', details: { reason: 'CR_CALLBACK_ATTEMPTS_EXHAUSTED', lastReason: 'CR_CALLBACK_HTTP_503', attempt: 3 } }]);
     expect(counted).toEqual(['dead_lettered']);
     expect(log.entries().find((e) => e.msg === 'partner callback dead-lettered: attempts exhausted')).toMatchObject({ webhookId: job.webhookId, reason: 'CR_CALLBACK_HTTP_503' });
