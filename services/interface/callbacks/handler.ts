@@ -33,6 +33,9 @@ export interface CallbackHandlerOptions {
   now?: () => number;
 }
 
+/** 410 Gone: the receiver asks the sender to stop (Standard Webhooks). */
+const GONE = 410;
+
 /** The delay before attempt `attempt + 1`, whole seconds: capped exponential backoff with jitter (at least 1). */
 export function callbackRetryDelay(attempt: number, backoff: { baseSeconds: number; maxSeconds: number }, random?: () => number): number {
   const seconds = backoffDelay(attempt, { base: backoff.baseSeconds, max: backoff.maxSeconds, ...(random ? { random } : {}) });
@@ -98,11 +101,11 @@ export function createCallbackHandler(options: CallbackHandlerOptions): MessageH
       await record(job, 'callback.delivered', 'success', { httpStatus: result.status, attempt });
       return { status: 'done' };
     }
-    if (result.kind === 'answered' && result.status === 410) {
-      await options.ledger.finish(job.webhookId, 'stopped', 410);
+    if (result.kind === 'answered' && result.status === GONE) {
+      await options.ledger.finish(job.webhookId, 'stopped', GONE);
       options.metrics.inc('stopped');
-      log.warn({ ...ids, httpStatus: 410 }, 'partner callback stopped: the receiver answered 410 Gone');
-      await record(job, 'callback.stopped', 'failure', { httpStatus: 410, reason: 'CR_CALLBACK_HTTP_410', attempt });
+      log.warn({ ...ids, httpStatus: GONE }, 'partner callback stopped: the receiver answered 410 Gone');
+      await record(job, 'callback.stopped', 'failure', { httpStatus: GONE, reason: `CR_CALLBACK_HTTP_${GONE}`, attempt });
       return { status: 'done' };
     }
     const reason = result.kind === 'answered' ? `CR_CALLBACK_HTTP_${result.status}` : result.reason;
