@@ -96,7 +96,7 @@ afterAll(async () => {
 });
 
 describe('partner status callbacks', () => {
-  it('a submission\'s accepted and queued reach the partner signed (reference library), ids and codes only: planted PHI is in no body, header, log line or audit line', async () => {
+  it('the accepted and queued of a submission reach the partner signed (reference library), ids and codes only: planted PHI is in no body, header, log line or audit line', async () => {
     const res = await iface.server.inject({
       method: 'POST',
       url: '/v1/submissions',
