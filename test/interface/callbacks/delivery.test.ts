@@ -52,6 +52,11 @@ async function depth(url: string): Promise<number> {
   return Number(res.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(res.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
 }
 
+async function enqueued(): Promise<number> {
+  const metric = await iface.runtime.metrics.registry.getSingleMetric('care_relay_partner_callbacks_total')?.get();
+  return metric?.values.find((v) => v.labels.outcome === 'enqueued')?.value ?? 0;
+}
+
 async function startIface(): Promise<InterfaceService> {
   return startInterfaceService(loadInterfaceConfig(env), { logger: log.logger, listen: false });
 }
@@ -181,8 +186,12 @@ describe('partner status callbacks', () => {
   it('the same status change published twice (two instances, a replay) reaches the partner once', async () => {
     const id = publish(8, 'acknowledged');
     await audited('callback.delivered', uuid(8));
+    const before = await enqueued();
     publish(8, 'acknowledged');
-    await waitFor(() => log.entries().some((e) => e.msg === 'partner callback already finished; not sent again' && e.webhookId === id), { what: 'the duplicate job acknowledged', timeoutMs: 60_000 });
+    await waitFor(async () => (await enqueued()) > before, { what: 'the second job enqueued' });
+    // A FIFO queue drops the second job itself (same deduplication id); a standard queue delivers it and the ledger answers.
+    if (!sqs.fifo) await waitFor(() => log.entries().some((e) => e.msg === 'partner callback already finished; not sent again' && e.webhookId === id), { what: 'the duplicate job acknowledged', timeoutMs: 60_000 });
+    await waitFor(async () => (await depth(queues['interface-partner-callbacks'].url)) === 0, { what: 'no job left' });
     expect(forId(id)).toHaveLength(1);
   });
 
