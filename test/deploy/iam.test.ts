@@ -107,8 +107,8 @@ describe.each(Object.entries(policies))('deploy/iam/%s policy', (name, policy) =
 });
 
 describe.each([
-  { svc: 'interface', sends: 'interface-to-app', receives: ['app-to-interface'], never: ['app-sms-redaction'] },
-  { svc: 'app', sends: 'app-to-interface', receives: ['interface-to-app', 'app-sms-redaction'], never: [] },
+  { svc: 'interface', sends: 'interface-to-app', receives: ['app-to-interface', 'interface-partner-callbacks'], never: ['app-sms-redaction'] },
+  { svc: 'app', sends: 'app-to-interface', receives: ['interface-to-app', 'app-sms-redaction'], never: ['interface-partner-callbacks'] },
 ] as const)('the $svc service', ({ svc, sends, receives, never }) => {
   const g = grants(policies[svc]);
   const peerDirection = sends === 'interface-to-app' ? 'app-to-interface' : 'interface-to-app';
@@ -132,6 +132,7 @@ describe.each([
   it('sends elsewhere only to the quarantine and dead-letter queues of what it consumes', () => {
     const allowed = new Set<string>([sends, ...receives.flatMap((q) => family(q).slice(1))]);
     if ((receives as readonly string[]).includes('app-sms-redaction')) allowed.add('app-sms-redaction'); // it enqueues its own redaction jobs
+    if ((receives as readonly string[]).includes('interface-partner-callbacks')) allowed.add('interface-partner-callbacks'); // it enqueues its own callback jobs
     for (const q of on(g, 'SendMessage')) expect(allowed.has(q), `${svc} may send to ${q}`).toBe(true);
     for (const q of receives) {
       expect(on(g, 'SendMessage'), `${svc} quarantines ${q}`).toContain(physicalQueueName('', q, 'quarantine'));
@@ -172,7 +173,7 @@ function tableActionsUsed(files: string[]): string[] {
 }
 
 describe.each([
-  { svc: 'interface', files: ['services/core/relay/idempotency.ts', 'services/core/state/deliveryLedger.ts', 'services/core/state/emergencyStore.ts'], other: 'app' },
+  { svc: 'interface', files: ['services/core/relay/idempotency.ts', 'services/core/state/deliveryLedger.ts', 'services/core/state/emergencyStore.ts', 'services/interface/callbacks/ledger.ts'], other: 'app' },
   { svc: 'app', files: ['services/core/relay/idempotency.ts', 'services/core/state/applyLedger.ts', 'services/core/state/emergencyStore.ts'], other: 'interface' },
 ] as const)('the $svc service\'s state table', ({ svc, files, other }) => {
   const g = tableGrants(policies[svc]);
@@ -247,7 +248,7 @@ describe('the alerts topic (SNS)', () => {
   });
 
   it('each service may read the depth of exactly the queues it consumes, with their DLQ and quarantine queue (the alerts)', () => {
-    expect(on(grants(policies.interface), 'GetQueueAttributes')).toEqual(family('app-to-interface').sort());
+    expect(on(grants(policies.interface), 'GetQueueAttributes')).toEqual([...family('app-to-interface'), ...family('interface-partner-callbacks')].sort());
     expect(on(grants(policies.app), 'GetQueueAttributes')).toEqual([...family('interface-to-app'), ...family('app-sms-redaction')].sort());
   });
 });

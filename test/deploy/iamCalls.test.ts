@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP_QUEUES } from '../../services/app/service.ts';
 import { physicalQueueName } from '../../services/core/transport/queues.ts';
 import { startEmrSink, type EmrSink } from '../../services/devtools/emrSink.ts';
+import { INTERFACE_QUEUES } from '../../services/interface/service.ts';
 import { makeServiceKeyPair } from '../helpers/keys.ts';
 import { freePort, runNode, waitReady, type RunningProcess } from '../helpers/processes.ts';
 import { writeServiceEnv } from '../helpers/serviceEnv.ts';
@@ -226,7 +227,10 @@ describe.runIf(!process.env.SQS_ENDPOINT)('deploy/iam policies against the SQS c
     // This run has SMS off; with SIGNALWIRE_PROJECT_ID set the app also resolves the SMS redaction queue's family.
     expect(APP_QUEUES).toContain('app-sms-redaction');
     const smsFamily = (['main', 'dlq', 'quarantine'] as const).map((role) => physicalQueueName('', 'app-sms-redaction', role));
-    const resolved = { interface: [...(proxies.interface.calls.get('GetQueueUrl') ?? [])], app: [...(proxies.app.calls.get('GetQueueUrl') ?? []), ...smsFamily] };
+    // The partners file of this run has no callback; with one the interface also resolves the partner callbacks queue's family.
+    expect(INTERFACE_QUEUES).toContain('interface-partner-callbacks');
+    const callbackFamily = (['main', 'dlq', 'quarantine'] as const).map((role) => physicalQueueName('', 'interface-partner-callbacks', role));
+    const resolved = { interface: [...(proxies.interface.calls.get('GetQueueUrl') ?? []), ...callbackFamily], app: [...(proxies.app.calls.get('GetQueueUrl') ?? []), ...smsFamily] };
     for (const party of ['interface', 'app'] as const) {
       expect([...((await sqsGrants(party)).get('GetQueueUrl') ?? [])].sort(), party).toEqual([...new Set(resolved[party])].sort());
     }

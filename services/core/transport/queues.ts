@@ -5,7 +5,7 @@ import { TransportError, errorCode } from './errors.ts';
 import { SQS_MAX_MESSAGE_BYTES } from './size.ts';
 
 /** The logical queues of the relay (DESIGN "Flows"). */
-export const LOGICAL_QUEUES = ['interface-to-app', 'app-to-interface', 'app-sms-redaction'] as const;
+export const LOGICAL_QUEUES = ['interface-to-app', 'app-to-interface', 'app-sms-redaction', 'interface-partner-callbacks'] as const;
 
 /** One of {@link LOGICAL_QUEUES}. */
 export type LogicalQueue = (typeof LOGICAL_QUEUES)[number];
@@ -75,12 +75,15 @@ export interface ResolvedQueue {
  * holds up the ones after it in its group, as an MLLP link would, while the other groups flow).
  * `spread`: each message is its own group, so none waits for another (submissions, which the
  * app inbox holds until a reader acks them and would otherwise be shown one at a time;
- * redaction jobs, idempotent, some of them waiting for their delay).
+ * redaction jobs, idempotent, some of them waiting for their delay; partner callback jobs, each
+ * signed and sent on its own).
  */
 export const FIFO_ORDERING: Readonly<Record<LogicalQueue, 'ordered' | 'spread'>> = {
   'interface-to-app': 'spread',
   'app-to-interface': 'ordered',
   'app-sms-redaction': 'spread',
+  // Callback jobs are independent: a partner whose receiver is down must not hold up another's.
+  'interface-partner-callbacks': 'spread',
 };
 
 /**
