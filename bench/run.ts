@@ -1,12 +1,13 @@
 // `npm run bench`: one run, bounded in time, of every figure in docs/benchmarks.md.
 // Prints a table with the ratios and writes bench/results/<timestamp>.json and latest.json.
-// Flags: --quick (short budgets, a smoke run), --only=gpg,thread,pool,sqs,e2e,memory,mllp,
+// Flags: --quick (short budgets, a smoke run), --only=gpg,thread,pool,sqs,e2e,memory,mllp,cpu,
 // --crypto-workers=N, --latency-rate=SIZE:RATE,... (fixed open-loop rates for (5)).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, totalmem } from 'node:os';
 import { benchInThread, benchPool, cryptoCeiling, CRYPTO_CONCURRENCY, type CryptoResult } from './crypto.ts';
+import { benchCpu, reportCpu, type CpuResult } from './cpu.ts';
 import { benchE2e, E2E_CLIENTS, type E2eResult } from './e2e.ts';
 import { benchGpg, gpgVersion, hasGpg, type GpgResult } from './gpg.ts';
 import { makeBenchKeys, round, SIZES, submissionEnvelope } from './lib.ts';
@@ -34,6 +35,7 @@ const budgets = {
   e2e: { maxDurationMs: q(8000, 1500), latencyDurationMs: q(8000, 1500), maxOps: q(100_000, 2000), ...(latencyRates ? { latencyRates } : {}) },
   memory: { records: q(10_000, 1000), size: 4096 },
   mllp: { durationMs: q(5000, 1000), maxOps: q(20_000, 200), deliveries: q(500, 30) },
+  cpu: { durationMs: q(6000, 1500), maxOps: q(20_000, 300) },
 };
 
 function cpuModel(): string {
@@ -67,6 +69,7 @@ async function main(): Promise<void> {
     e2e?: E2eResult[];
     memory?: MemoryResult;
     mllp?: MllpResult;
+    cpu?: CpuResult[];
   } = {};
   const step = (name: string): void => console.log(`  [${round((performance.now() - t0) / 1000, 0)} s] ${name}`);
   try {
@@ -107,6 +110,10 @@ async function main(): Promise<void> {
       step('(7) HL7 v2 over MLLP next to HTTP');
       results.mllp = await benchMllp(sqs, keys, `l${runId}-`, budgets.mllp);
     }
+    if (want('cpu')) {
+      step('(8) CPU per message, per service process');
+      results.cpu = await benchCpu(sqs, keys, `c${runId}-`, SIZES, budgets.cpu, workersArg);
+    }
   } finally {
     await sqs.stop();
     await keys.cleanup();
@@ -143,6 +150,8 @@ async function main(): Promise<void> {
     { name: '(5) ≥ 0.8 × crypto-only ceiling, 4 KiB', value: r4?.e2eVsCryptoCeiling, goal: 0.8 },
     { name: '(5) ≥ 1,000 messages/s of 4 KiB', value: e4?.max.perSecond, goal: 1000 },
     { name: '(5) p99 ≤ 50 ms at half rate, 4 KiB', value: e4?.halfRate.p99Ms, goal: 50, atMost: true },
+    { name: '(8) machinery ≤ 20 % of the interface\'s CPU per message, 4 KiB', value: bySize(results.cpu, 4096)?.interface.machineryShare, goal: 0.2, atMost: true },
+    { name: '(8) machinery ≤ 20 % of the app\'s CPU per message, 4 KiB', value: bySize(results.cpu, 4096)?.app.machineryShare, goal: 0.2, atMost: true },
     { name: '(6) RSS delta ≤ 2.5 × payload + 100 MiB', value: m ? m.deltaRss / 1024 ** 2 : undefined, goal: m ? m.budgetBytes / 1024 ** 2 : 0, atMost: true },
   ].map((t) => ({ ...t, met: t.value === undefined ? undefined : t.atMost ? t.value <= t.goal : t.value >= t.goal }));
 
@@ -206,6 +215,7 @@ async function main(): Promise<void> {
         `EMR delivery MLLP ${fmt(l.deliveryMllp.perSecond)} msg/s (1 connection, 1 in flight) vs HTTP ${fmt(l.deliveryHttp.perSecond)} msg/s`,
     );
   }
+  if (results.cpu) console.log(`\n${reportCpu(results.cpu).join('\n')}`);
   console.log('\nTargets:');
   for (const t of targets) console.log(`  ${t.met === undefined ? '-' : t.met ? 'met   ' : 'MISSED'}  ${t.name}: ${fmt(t.value, 2)} (goal ${t.atMost ? '≤' : '≥'} ${fmt(t.goal, t.goal < 100 ? 1 : 0)})`);
   console.log(`\n${round(seconds, 0)} s; load average ${machine.loadAverageAtStart} at start, ${loadAverageAtEnd} at end`);
