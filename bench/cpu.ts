@@ -30,6 +30,8 @@ export interface ServiceCpu {
   machineryShare: number;
   /** How the split was made (`proc`: per thread). */
   source: ThreadCpu['source'];
+  /** Calls to the state store (DynamoDB) per message. */
+  storeCallsPerMessage: number;
 }
 
 /** The figure for one payload size. */
@@ -91,16 +93,27 @@ function startChild(start: ServiceChildStart): Child {
   };
 }
 
-async function sample(child: Child): Promise<{ cpu: ThreadCpu; held: number }> {
+type Sample = { cpu: ThreadCpu; held: number; storeCalls: number };
+
+async function sample(child: Child): Promise<Sample> {
   child.proc.send({ type: 'cpu' });
   const m = (await child.next('cpu')) as Extract<ServiceChildMessage, { type: 'cpu' }>;
-  return { cpu: m.cpu, held: m.held };
+  return { cpu: m.cpu, held: m.held, storeCalls: m.storeCalls };
 }
 
-function perMessage(d: ThreadCpu, messages: number): ServiceCpu {
+function perMessage(a: Sample, b: Sample, messages: number): ServiceCpu {
+  const d = cpuDelta(a.cpu, b.cpu);
   const n = Math.max(1, messages);
   const total = d.main + d.crypto + d.other;
-  return { main: round(d.main / n, 0), crypto: round(d.crypto / n, 0), other: round(d.other / n, 0), total: round(total / n, 0), machineryShare: round(total === 0 ? 0 : (d.main + d.other) / total, 3), source: d.source };
+  return {
+    main: round(d.main / n, 0),
+    crypto: round(d.crypto / n, 0),
+    other: round(d.other / n, 0),
+    total: round(total / n, 0),
+    machineryShare: round(total === 0 ? 0 : (d.main + d.other) / total, 3),
+    source: d.source,
+    storeCallsPerMessage: round((b.storeCalls - a.storeCalls) / n, 2),
+  };
 }
 
 function submit(url: string, token: string, agent: Agent, body: Buffer): Promise<void> {
@@ -116,7 +129,7 @@ function submit(url: string, token: string, agent: Agent, body: Buffer): Promise
 }
 
 /** Waits until the app has held `count` records in all (or the deadline passes). */
-async function drained(app: Child, count: number, deadlineMs: number): Promise<{ cpu: ThreadCpu; held: number }> {
+async function drained(app: Child, count: number, deadlineMs: number): Promise<Sample> {
   const deadline = Date.now() + deadlineMs;
   for (;;) {
     const s = await sample(app);
@@ -167,7 +180,7 @@ export async function benchCpu(sqs: BenchSqs, keys: BenchKeys, prefix: string, s
       const seconds = (performance.now() - t0) / 1000;
       const i1 = await sample(iface);
       const messages = a1.held - a0.held;
-      results.push({ size, messages, perSecond: round(messages / seconds, 0), clients: CPU_CLIENTS, interface: perMessage(cpuDelta(i0.cpu, i1.cpu), run.ops), app: perMessage(cpuDelta(a0.cpu, a1.cpu), messages) });
+      results.push({ size, messages, perSecond: round(messages / seconds, 0), clients: CPU_CLIENTS, interface: perMessage(i0, i1, run.ops), app: perMessage(a0, a1, messages) });
     }
     return results;
   } finally {
@@ -193,7 +206,7 @@ export function reportCpu(results: readonly CpuResult[]): string[] {
       ['interface', r.interface],
       ['app', r.app],
     ] as const) {
-      lines.push(`    ${r.size / 1024} KiB ${name.padEnd(9)} ${String(s.main).padStart(6)} / ${String(s.crypto).padStart(6)} / ${String(s.other).padStart(5)} = ${String(s.total).padStart(6)} µs   machinery ${(s.machineryShare * 100).toFixed(1)} %`);
+      lines.push(`    ${r.size / 1024} KiB ${name.padEnd(9)} ${String(s.main).padStart(6)} / ${String(s.crypto).padStart(6)} / ${String(s.other).padStart(5)} = ${String(s.total).padStart(6)} µs   machinery ${(s.machineryShare * 100).toFixed(1)} %   state-store calls ${s.storeCallsPerMessage}/msg`);
     }
     lines.push(`    ${r.size / 1024} KiB both services: ${r.interface.total + r.app.total} µs per message (${r.messages} messages at ${r.perSecond}/s)`);
   }

@@ -21,12 +21,13 @@ export interface ServiceChildStart {
 /** What the child reports: `ready` once started (with the interface's port), then a `cpu` answer per `cpu` request. */
 export type ServiceChildMessage =
   | { type: 'ready'; port?: number }
-  | { type: 'cpu'; cpu: ThreadCpu; held: number }
+  | { type: 'cpu'; cpu: ThreadCpu; held: number; storeCalls: number }
   | { type: 'error'; message: string };
 
 async function main(start: ServiceChildStart): Promise<void> {
   for (const [k, v] of Object.entries(start.env)) if (k.startsWith('AWS_')) process.env[k] = v;
   let held = 0;
+  let storeCalls: () => number;
   let stop: () => Promise<void>;
   let port: number | undefined;
   if (start.service === 'app') {
@@ -39,14 +40,16 @@ async function main(start: ServiceChildStart): Promise<void> {
       queueMicrotask(() => inbox.ack(envelope.id));
       return outcome;
     };
+    storeCalls = () => app.runtime.state.calls;
     stop = () => app.stop();
   } else {
     const iface = await startInterfaceService(loadInterfaceConfig(start.env), { logger: createLogger({ service: 'interface', level: 'info', destination: nullDestination() }) });
     port = (iface.server.server.address() as { port: number }).port;
+    storeCalls = () => iface.runtime.state.calls;
     stop = () => iface.stop();
   }
   process.on('message', (m: { type: 'cpu' | 'stop' }) => {
-    if (m.type === 'cpu') process.send!({ type: 'cpu', cpu: threadCpu(), held } satisfies ServiceChildMessage);
+    if (m.type === 'cpu') process.send!({ type: 'cpu', cpu: threadCpu(), held, storeCalls: storeCalls() } satisfies ServiceChildMessage);
     else void stop().finally(() => process.disconnect());
   });
   process.send!({ type: 'ready', ...(port === undefined ? {} : { port }) } satisfies ServiceChildMessage);
