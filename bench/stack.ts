@@ -93,7 +93,7 @@ export async function writeAppTokens(dir: string): Promise<{ file: string; token
   return { file, token };
 }
 
-/** Starts both services on fresh queues (`prefix`), with the crypto pools CRYPTO_WORKERS defaults to; `stateTable` replaces the DynamoDB store (bench (8)). */
+/** Starts both services on fresh queues (`prefix`), with the crypto pools CRYPTO_WORKERS defaults to; `stateTable` replaces the DynamoDB store (bench (9)). */
 export async function startBenchStack(sqs: BenchSqs, keys: BenchKeys, prefix: string, cryptoWorkers?: string, stateTable?: (name: string) => StateTable): Promise<BenchStack> {
   await ensureQueues(sqs.client, { prefix, maxReceiveCount: 5, visibilityTimeoutSeconds: 60 });
   await sqs.ensureTables(prefix);

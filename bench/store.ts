@@ -1,4 +1,4 @@
-// (8) The state store (DynamoDB; dynalite in this run): its calls per message, and the
+// (9) The state store (DynamoDB; dynalite in this run): its calls per message, and the
 // end-to-end rate with it and without it (an in-memory table with the same conditions), side by
 // side. One message: partner intake over HTTP → interface → SQS → app inbox → ack, then the
 // `held` and `acknowledged` receipts back to the interface's submission status.
@@ -8,7 +8,7 @@ import { fhirPayload, round, sleep, timed, type BenchKeys, type Throughput } fro
 import { memoryStateTable } from './memoryStateTable.ts';
 import { startBenchStack, type BenchSqs, type BenchStack } from './stack.ts';
 
-/** One run of (8). */
+/** One run of (9). */
 export interface StoreRun {
   /** `dynamodb` (the embedded store over its API) or `memory` (no store). */
   store: 'dynamodb' | 'memory';
@@ -18,7 +18,7 @@ export interface StoreRun {
   callsPerMessage: { interface: number; app: number; total: number };
 }
 
-/** Concurrent clients of (8)'s closed loop. */
+/** Concurrent clients of (9)'s closed loop. */
 export const STORE_CLIENTS = 16;
 
 function submit(stack: BenchStack, agent: Agent, body: Buffer): Promise<string> {
@@ -98,18 +98,18 @@ async function runOnce(sqs: BenchSqs, keys: BenchKeys, prefix: string, store: St
   }
 }
 
-/** Runs (8): the same closed loop with the store and without it, each on fresh queues. */
+/** Runs (9): the same closed loop with the store and without it, each on fresh queues. */
 export async function benchStore(sqs: BenchSqs, keys: BenchKeys, prefix: string, budget: { durationMs: number; maxOps: number }, cryptoWorkers?: string): Promise<StoreRun[]> {
   const withStore = await runOnce(sqs, keys, `${prefix}d-`, 'dynamodb', budget, cryptoWorkers);
   const without = await runOnce(sqs, keys, `${prefix}m-`, 'memory', budget, cryptoWorkers);
   return [withStore, without];
 }
 
-/** The lines (8) prints. */
+/** The lines (9) prints. */
 export function storeLines(runs: readonly StoreRun[]): string[] {
   const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
   const [d, m] = [runs.find((r) => r.store === 'dynamodb'), runs.find((r) => r.store === 'memory')];
-  const lines = [`(8) state store, 4 KiB, ${STORE_CLIENTS} clients (intake → inbox → ack → receipts applied):`];
+  const lines = [`(9) state store, 4 KiB, ${STORE_CLIENTS} clients (intake → inbox → ack → receipts applied):`];
   for (const r of runs) {
     lines.push(
       `    ${r.store === 'dynamodb' ? 'with the store (DynamoDB API, dynalite)' : 'without (in-memory table)       '}: ${fmt(r.rate.perSecond)} msg/s; ` +
