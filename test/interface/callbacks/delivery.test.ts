@@ -125,6 +125,27 @@ describe('partner status callbacks', () => {
     expect(everything).not.toContain(secret.slice(6));
   });
 
+  it('intake does not wait for callbacks: with the receiver hanging on a callback, a submission still gets 202', async () => {
+    receiver.fallback = 'hang';
+    try {
+      const hangingBefore = receiver.received.length;
+      const first = await iface.server.inject({ method: 'POST', url: '/v1/submissions', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' }, payload: '{"resourceType":"Patient","id":"h1"}' });
+      expect(first.statusCode).toBe(202);
+      await waitFor(() => receiver.received.length > hangingBefore, { what: 'a callback hanging at the receiver' });
+      const second = await iface.server.inject({ method: 'POST', url: '/v1/submissions', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' }, payload: '{"resourceType":"Patient","id":"h2"}' });
+      expect(second.statusCode).toBe(202);
+      receiver.fallback = 200;
+      // Every callback of both submissions delivered before the next test scripts the receiver.
+      const ids = [first, second].flatMap((r) => ['accepted', 'queued'].map((status) => `msg_${(r.json() as { id: string }).id}_${status}`));
+      await waitFor(async () => {
+        const delivered = new Set((await readAudit(auditFile())).filter((l) => l.action === 'callback.delivered').map((l) => (l.details as { webhookId?: string } | undefined)?.webhookId));
+        return ids.every((id) => delivered.has(id));
+      }, { what: 'the held callbacks delivered', timeoutMs: 60_000 });
+    } finally {
+      receiver.fallback = 200;
+    }
+  });
+
   it('a receiver answering 500 then 200: retried with backoff under the same webhook id, each attempt signed', async () => {
     receiver.script.push(500);
     const id = publish(1, 'held');
