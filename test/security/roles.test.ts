@@ -38,6 +38,7 @@ const appRoutes = (): AppRoute[] => [
   { role: 'messenger', resource: 'POST /v1/messages', request: () => ({ method: 'POST', url: '/v1/messages', payload: { to: '+15551230001', body: 'Your appointment is confirmed' } }), ok: 202 },
   { role: 'admin', resource: 'GET /v1/admin/emergency', request: () => ({ method: 'GET', url: '/v1/admin/emergency' }), ok: 200 },
   { role: 'admin', resource: 'PUT /v1/admin/emergency', request: () => ({ method: 'PUT', url: '/v1/admin/emergency', payload: { active: false } }), ok: 200 },
+  { role: 'admin', resource: 'GET /v1/admin/status', request: () => ({ method: 'GET', url: '/v1/admin/status' }), ok: 200 },
   { role: 'reader', resource: 'POST /v1/inbox/:id/ack', request: () => ({ method: 'POST', url: `/v1/inbox/${recordId}/ack` }), ok: 200 },
 ];
 
