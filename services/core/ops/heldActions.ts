@@ -75,15 +75,22 @@ async function runAction(deps: OpsDeps, options: HeldActionOptions, action: 'red
   const items: HeldActionItem[] = [];
   const scan = scanHeld(deps.client, url, queue.logical, options.role, { limit, visibilitySeconds: 300, ...(options.signal ? { signal: options.signal } : {}) });
   const ctx = { url, queue };
+  // Only what was held when the run began: a redriven message that fails again comes back as a
+  // new copy, which this run must not redrive again (it would go round for ever).
+  const startedAt = Date.now();
+  const acted = new Set<string>();
+  const arrivedLater = (m: ScannedMessage): boolean =>
+    (m.info.envelopeId !== null && acted.has(m.info.envelopeId)) || (m.info.sentAt !== null && Date.parse(m.info.sentAt) > startedAt);
   try {
     for (let batch = await scan.next(); batch.length > 0; batch = await scan.next()) {
       for (const m of batch) {
         progress.scanned++;
-        if (!matches(m.info, options)) {
+        if (arrivedLater(m) || !matches(m.info, options)) {
           options.onProgress?.({ ...progress });
           continue;
         }
         progress.matched++;
+        if (m.info.envelopeId !== null) acted.add(m.info.envelopeId);
         const base = { messageId: m.info.messageId, envelopeId: m.info.envelopeId, reason: m.info.reason };
         if (dryRun) {
           progress.done++;

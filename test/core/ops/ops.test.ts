@@ -197,6 +197,24 @@ describe('redriveHeld / purgeHeld', () => {
     await expect(purgeHeld(deps, { queue: 'interface-to-app', role: 'dlq', reasons: [PHI], audit, actor: 'a' })).rejects.toMatchObject({ code: 'CR_OPS_INVALID_OPTION' });
   });
 
+  it('a redriven message that is quarantined again while the run goes on is not redriven a second time (it went round for ever)', async () => {
+    const { q, deps } = await fresh();
+    const ids = [randomUUID(), randomUUID()];
+    await setAside(q, ids, () => ({ status: 'quarantine', reason: 'CR_ENVELOPE_SIGNER_NOT_PINNED' }));
+    // The consumer keeps rejecting: every redriven copy comes straight back.
+    const consumer = createConsumer({ client: sqs.client, queue: q, service: 'app', waitTimeSeconds: 0, handler: async () => ({ status: 'quarantine', reason: 'CR_ENVELOPE_SIGNER_NOT_PINNED' }) });
+    consumer.start();
+    try {
+      const audit = memoryAudit();
+      const r = await redriveHeld(deps, { queue: 'interface-to-app', role: 'quarantine', audit, actor: 'a' });
+      expect(r.items.map((i) => i.envelopeId).sort()).toEqual([...ids].sort());
+      expect(audit.events).toHaveLength(2);
+      await waitFor(async () => (await depth(sqs.client, q.quarantineUrl)).visible === 2, 15_000, 'both back in quarantine');
+    } finally {
+      await consumer.stop({ deadlineMs: 1000 });
+    }
+  });
+
   it('FIFO: a redriven message keeps its group and arrives although its original deduplication id is still in the window', async () => {
     const { q, deps } = await fresh(true);
     const id = randomUUID();
