@@ -15,7 +15,7 @@ import { startStack, type TestStack } from '../helpers/stack.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const main = resolve(import.meta.dirname, '../../services/cli/main.ts');
-const SLOW = 240_000;
+const SLOW = 480_000;
 // Planted PHI: it must appear in no output of any command.
 const PATIENT = 'Quillfeather^Ottoline';
 const MRN = 'MRN-7730991';
