@@ -15,11 +15,11 @@ describe('progress', () => {
     c.advance(100);
     c.progress.update(2, 4, 'matched 2');
     c.advance(100);
-    c.progress.finish(4, 4, 'matched 4, failed 0');
+    c.progress.finish(4, 4, 'done');
     expect(c.written).toHaveLength(3);
     for (const w of c.written.slice(0, 2)) expect(w).toMatch(/^\r\x1b\[2K\[[#.]+\] redrive interface-to-app dlq: \d\/4/);
     expect(c.written[1]).toContain(`[${'#'.repeat(20)}${'.'.repeat(20)}]`);
-    expect(c.written[2]).toMatch(/^\r\x1b\[2K\[#{40}\] redrive interface-to-app dlq: 4\/4 matched 4, failed 0\n$/);
+    expect(c.written[2]).toMatch(/^\r\x1b\[2K\[#{40}\] redrive interface-to-app dlq: 4\/4 done\n$/);
     for (const w of c.written) expect(w.replace(/\x1b\[2K|\r|\n/g, '').length).toBeLessThan(80);
   });
 
