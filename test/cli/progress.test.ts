@@ -4,7 +4,7 @@ import { createProgress } from '../../services/cli/progress.ts';
 function capture(tty: boolean, start = 0) {
   let t = start;
   const written: string[] = [];
-  const progress = createProgress({ write: (s) => void written.push(s), tty, label: 'redrive interface-to-app dlq', columns: 80, lineIntervalMs: 2000, now: () => t });
+  const progress = createProgress({ write: (s) => void written.push(s), tty, label: 'redrive interface-to-app dlq', columns: 100, lineIntervalMs: 2000, now: () => t });
   return { progress, written, advance: (ms: number) => (t += ms) };
 }
 
@@ -20,7 +20,7 @@ describe('progress', () => {
     for (const w of c.written.slice(0, 2)) expect(w).toMatch(/^\r\x1b\[2K\[[#.]+\] redrive interface-to-app dlq: \d\/4/);
     expect(c.written[1]).toContain(`[${'#'.repeat(20)}${'.'.repeat(20)}]`);
     expect(c.written[2]).toMatch(/^\r\x1b\[2K\[#{40}\] redrive interface-to-app dlq: 4\/4 done\n$/);
-    for (const w of c.written) expect(w.replace(/\x1b\[2K|\r|\n/g, '').length).toBeLessThan(80);
+    for (const w of c.written) expect(w.replace(/\x1b\[2K|\r|\n/g, '').length).toBeLessThan(100);
   });
 
   it('not a terminal: plain lines, at most one per interval, and always the last', () => {
