@@ -6,6 +6,7 @@ import { createServiceServer, type ServiceServerOptions } from '../core/runtime/
 import type { Idempotency } from '../core/relay/idempotency.ts';
 import type { Outbound } from '../core/relay/outbound.ts';
 import { adminRoutes } from '../core/runtime/adminRoutes.ts';
+import { statusRoutes } from '../core/runtime/statusRoutes.ts';
 import type { EmergencySwitch } from '../core/runtime/emergency.ts';
 import { chartUpdateRoutes } from './chartUpdates.ts';
 import type { Inbox } from './inbox/inbox.ts';
@@ -51,6 +52,7 @@ export async function buildAppServer(options: AppServerOptions): Promise<Fastify
     await api.register(chartUpdateRoutes, { outbound: options.outbound, idempotency: options.idempotency, emergency: options.emergency, bodyLimit: options.bodyLimit, hash: options.hash });
     if (options.chartUpdateStatus) await api.register(chartUpdateStatusRoutes, { status: options.chartUpdateStatus });
     await api.register(adminRoutes, { emergency: options.emergency });
+    await api.register(statusRoutes, { service: 'app', emergency: options.emergency, audit: options.audit, inbox: options.inbox });
     if (options.smsRoutes) await api.register(options.smsRoutes);
   });
   return app;

@@ -13,7 +13,8 @@ import { readPublicKeyFile } from '../core/keys/load.ts';
 import type { SignedCheckpoint } from '../core/audit/checkpoint.ts';
 import { readFile } from 'node:fs/promises';
 
-const USAGE = [
+/** Help of `care-relay audit`. */
+export const USAGE = [
   'usage: care-relay audit verify TRAIL... --key KEYS_DIR|PUBLIC_KEY_FILE [--checkpoints FILE]... [--witness PEER_AUDIT_FILE] [--service NAME]',
   '       care-relay audit verify TRAIL... --chain-only',
   '',
@@ -32,6 +33,15 @@ const USAGE = [
   'Prints "ok: N entries, head seq S hash H, ..." and exits 0, or one line naming the problem and exits 1.',
 ].join('\n');
 
+/** The options of `audit verify` (node:util parseArgs form; the runner declares the same to commander). */
+export const OPTIONS = {
+  key: { type: 'string', multiple: true },
+  checkpoints: { type: 'string', multiple: true },
+  witness: { type: 'string' },
+  service: { type: 'string' },
+  'chain-only': { type: 'boolean' },
+} as const;
+
 /** Runs `care-relay audit <subcommand>`; returns the process exit code (0 ok, 1 bad trail or unreadable, 2 usage). */
 export async function run(argv: string[]): Promise<number> {
   if (['--help', '-h', 'help'].includes(argv[0] ?? '')) {
@@ -43,13 +53,7 @@ export async function run(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: {
-        key: { type: 'string', multiple: true },
-        checkpoints: { type: 'string', multiple: true },
-        witness: { type: 'string' },
-        service: { type: 'string' },
-        'chain-only': { type: 'boolean' },
-      },
+      options: OPTIONS,
     });
   } catch (err) {
     console.error(`${(err as Error).message}\n\n${USAGE}`);

@@ -18,7 +18,8 @@ export interface DeployCliIo {
   err?: (line: string) => void;
 }
 
-const USAGE = `usage: care-relay deploy prepare [--out DIR] [--partner NAME]
+/** Help of `care-relay deploy`. */
+export const USAGE = `usage: care-relay deploy prepare [--out DIR] [--partner NAME]
 
 Prepares, under DIR (default: the current folder, where docker-compose.yml is):
   keys/interface/, keys/app/          each service's private key (passphrase-protected),
@@ -39,13 +40,16 @@ This is a single-host demo layout: for real data generate each key on its own ho
 
 const SERVICES = ['interface', 'app'] as const;
 
+/** The options of `deploy prepare` (node:util parseArgs form; the runner declares the same to commander). */
+export const OPTIONS = { out: { type: 'string' }, partner: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
+
 /** Runs `care-relay deploy <subcommand>`; resolves with the exit code. */
 export async function run(argv: string[], io: DeployCliIo = {}): Promise<number> {
   const out = io.out ?? ((line: string) => console.log(line));
   const err = io.err ?? ((line: string) => console.error(line));
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { out: { type: 'string' }, partner: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
   } catch (e) {
     err(`care-relay deploy: ${(e as Error).message}\n\n${USAGE}`);
     return 2;

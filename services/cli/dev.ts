@@ -23,7 +23,8 @@ import { startSqsEmulator } from '../devtools/sqsEmulator.ts';
 // A synthetic lab result for the MLLP example (no real patient).
 const EXAMPLE_HL7 = ['MSH|^~\\&|DEMO-LIS|DEMO-LAB|CARE-RELAY|DEMO|20260101120000||ORU^R01^ORU_R01|DEMO-0001|P|2.5.1', 'PID|1||DEMO-1^^^DEMO-LAB^MR||Example^Pat', 'OBX|1|TX|NOTE^Note||synthetic result'].join('\n') + '\n';
 
-const usage = `usage: care-relay dev [--data DIR] [--keys DIR] [--ready-timeout SECONDS]
+/** Help of `care-relay dev`. */
+export const usage = `usage: care-relay dev [--data DIR] [--keys DIR] [--ready-timeout SECONDS]
 
 Runs everything locally: SQS emulator, demo EMR sink, fake SignalWire (unless
 SIGNALWIRE_PROJECT_ID is set), the interface service and the app service.
@@ -43,6 +44,9 @@ interface DevSecrets {
   hmacKeyInterface: string;
   hmacKeyApp: string;
 }
+
+/** The options of `dev` (node:util parseArgs form): the runner declares them to commander, which checks them before `run`. */
+export const OPTIONS = { data: { type: 'string' }, keys: { type: 'string' }, 'ready-timeout': { type: 'string' } } as const;
 
 function option(argv: string[], name: string, fallback: string): string {
   const i = argv.indexOf(name);

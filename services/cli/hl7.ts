@@ -5,7 +5,8 @@ import { readFile } from 'node:fs/promises';
 import { MllpConnection } from '../interface/mllp/connection.ts';
 import { Hl7ParseError, parseHl7, readAck } from '../interface/mllp/hl7.ts';
 
-const usage = `usage: care-relay hl7 send FILE --to HOST:PORT [--tls --ca FILE [--cert FILE --key FILE] [--servername NAME]] [--timeout MS]
+/** Help of `care-relay hl7`. */
+export const usage = `usage: care-relay hl7 send FILE --to HOST:PORT [--tls --ca FILE [--cert FILE --key FILE] [--servername NAME]] [--timeout MS]
 
 Sends the HL7 v2 message in FILE over MLLP and prints the ACK (MSA and ERR).
 Line ends in FILE may be LF or CRLF: segments are sent separated by CR, as HL7 requires.
@@ -13,6 +14,17 @@ Line ends in FILE may be LF or CRLF: segments are sent separated by CR, as HL7 r
   --tls            use TLS; --ca pins the listener's CA, --cert/--key present a client certificate
   --timeout MS     how long to wait for the ACK (default 10000)
 Exit code: 0 for AA/CA, 1 for AE/CE/AR/CR or no ACK, 2 for usage errors.`;
+
+/** The options of `hl7 send` (node:util parseArgs form): the runner declares them to commander, which checks them before `run`. */
+export const OPTIONS = {
+  to: { type: 'string' },
+  tls: { type: 'boolean' },
+  ca: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  servername: { type: 'string' },
+  timeout: { type: 'string' },
+} as const;
 
 function option(argv: string[], name: string): string | undefined {
   const i = argv.indexOf(name);

@@ -17,7 +17,8 @@ const SERVICES = ['app', 'interface'] as const;
 class UsageError extends Error {}
 
 type Values = Record<string, string | boolean | undefined>;
-interface Command {
+/** One `keys` subcommand. */
+export interface Command {
   usage: string;
   options: Record<string, { type: 'string' | 'boolean' }>;
   run(values: Values, positionals: string[]): Promise<number>;
@@ -27,7 +28,8 @@ const HELP = {
   type: 'boolean',
 } as const;
 
-const MAIN_USAGE = `usage: care-relay keys <subcommand> [options]
+/** Help of `care-relay keys`. */
+export const MAIN_USAGE = `usage: care-relay keys <subcommand> [options]
 
 subcommands:
   init         create dev keys for both services (keys/app, keys/interface)
@@ -350,7 +352,8 @@ old key, or give the service both: KEY_PASSPHRASE_FILE takes one passphrase per 
   },
 };
 
-const commands: Record<string, Command> = { init, generate, 'add-peer': addPeer, fingerprint, rotate };
+/** The subcommands of `care-relay keys`, each with its usage and options (node:util parseArgs form). */
+export const commands: Record<string, Command> = { init, generate, 'add-peer': addPeer, fingerprint, rotate };
 
 /** Runs `care-relay keys <subcommand> ...`; returns the exit code (0 ok, 1 failure, 2 usage). */
 export async function run(argv: string[]): Promise<number> {

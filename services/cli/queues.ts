@@ -17,7 +17,8 @@ export interface QueuesCliIo {
   err?: (line: string) => void;
 }
 
-const USAGE = `usage: care-relay queues init [--prefix P] [--fifo] [--max-receive-count N] [--kms-key KEY]
+/** Help of `care-relay queues`. */
+export const USAGE = `usage: care-relay queues init [--prefix P] [--fifo] [--max-receive-count N] [--kms-key KEY]
        care-relay queues list [--prefix P] [--fifo] [--max-receive-count N] [--kms-key KEY]
 
   init   create every queue, its -dlq (redrive) and its -quarantine queue, the
@@ -44,6 +45,15 @@ environment:
   QUEUE_KMS_KEY_ID    default for --kms-key
   With an endpoint set and no AWS credentials in the environment, dummy credentials are used.`;
 
+/** The options of every `queues` subcommand (node:util parseArgs form; the runner declares the same to commander). */
+export const OPTIONS = {
+  prefix: { type: 'string' },
+  fifo: { type: 'boolean' },
+  'max-receive-count': { type: 'string' },
+  'kms-key': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 /** Runs `care-relay queues <subcommand>`; resolves with the exit code. */
 export async function run(argv: string[], io: QueuesCliIo = {}): Promise<number> {
   const env = io.env ?? process.env;
@@ -54,13 +64,7 @@ export async function run(argv: string[], io: QueuesCliIo = {}): Promise<number>
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: {
-        prefix: { type: 'string' },
-        fifo: { type: 'boolean' },
-        'max-receive-count': { type: 'string' },
-        'kms-key': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: OPTIONS,
     });
   } catch (e) {
     err(`care-relay queues: ${(e as Error).message}\n\n${USAGE}`);

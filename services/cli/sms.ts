@@ -18,7 +18,8 @@ export interface SmsCliIo {
   stdout: (text: string) => void;
 }
 
-const USAGE = `usage: care-relay sms sweep --audit FILE [--since DATE] [--until DATE] [--dry-run] [--mode redact|delete] [--state FILE] [--page-size N]
+/** Help of `care-relay sms`. */
+export const USAGE = `usage: care-relay sms sweep --audit FILE [--since DATE] [--until DATE] [--dry-run] [--mode redact|delete] [--state FILE] [--page-size N]
 
 Walks every message sent in the range and redacts each terminal one that still has a body or
 media: deletes every media item, confirms none is left, blanks the body, and in delete mode
@@ -78,6 +79,12 @@ async function saveState(file: string, state: StateFile): Promise<void> {
   await rename(tmp, file);
 }
 
+/** The options of `sms sweep` (node:util parseArgs form; the runner declares the same to commander). */
+export const OPTIONS = {
+  since: { type: 'string' }, until: { type: 'string' }, 'dry-run': { type: 'boolean', default: false },
+  mode: { type: 'string' }, state: { type: 'string' }, 'page-size': { type: 'string' }, audit: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+} as const;
+
 /** Runs `care-relay sms <subcommand>`; returns the exit code (0 done, 1 some failed, 2 usage). */
 export async function run(argv: string[], io: SmsCliIo = defaultIo): Promise<number> {
   const [sub, ...rest] = argv;
@@ -105,10 +112,7 @@ async function sweep(argv: string[], io: SmsCliIo): Promise<number> {
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: {
-        since: { type: 'string' }, until: { type: 'string' }, 'dry-run': { type: 'boolean', default: false },
-        mode: { type: 'string' }, state: { type: 'string' }, 'page-size': { type: 'string' }, audit: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-      },
+      options: OPTIONS,
       strict: true,
     }));
   } catch (err) {

@@ -14,7 +14,8 @@ export interface TokensCliIo {
   hup?: (pid: number) => void;
 }
 
-const USAGE = `usage: care-relay tokens add --kind KIND --name NAME [--role ROLE]... [--file FILE] [--hup PID]
+/** Help of `care-relay tokens`. */
+export const USAGE = `usage: care-relay tokens add --kind KIND --name NAME [--role ROLE]... [--file FILE] [--hup PID]
        care-relay tokens revoke --kind KIND --name NAME [--file FILE] [--hup PID]
        care-relay tokens list --kind KIND [--file FILE]
 
@@ -40,6 +41,19 @@ options:
 Files are written 0600. A running service reads the change on SIGHUP
 (\`kill -HUP <pid>\`, \`docker compose kill -s HUP interface\`), without a restart.`;
 
+/** The options of every `tokens` subcommand (node:util parseArgs form; the runner declares the same to commander). */
+export const OPTIONS = {
+  kind: { type: 'string' },
+  name: { type: 'string' },
+  file: { type: 'string' },
+  role: { type: 'string', multiple: true },
+  'content-type': { type: 'string', multiple: true },
+  'allow-cidr': { type: 'string', multiple: true },
+  'rate-limit': { type: 'string' },
+  hup: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 /** Runs `care-relay tokens <subcommand>`; resolves with the exit code. */
 export async function run(argv: string[], io: TokensCliIo = {}): Promise<number> {
   const out = io.out ?? ((line: string) => console.log(line));
@@ -50,17 +64,7 @@ export async function run(argv: string[], io: TokensCliIo = {}): Promise<number>
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: {
-        kind: { type: 'string' },
-        name: { type: 'string' },
-        file: { type: 'string' },
-        role: { type: 'string', multiple: true },
-        'content-type': { type: 'string', multiple: true },
-        'allow-cidr': { type: 'string', multiple: true },
-        'rate-limit': { type: 'string' },
-        hup: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: OPTIONS,
     });
   } catch (e) {
     err(`care-relay tokens: ${(e as Error).message}\n\n${USAGE}`);

@@ -6,6 +6,7 @@ import { createServiceServer, type ServiceServerOptions } from '../core/runtime/
 import type { Idempotency } from '../core/relay/idempotency.ts';
 import type { Outbound } from '../core/relay/outbound.ts';
 import { adminRoutes } from '../core/runtime/adminRoutes.ts';
+import { statusRoutes } from '../core/runtime/statusRoutes.ts';
 import type { EmergencySwitch } from '../core/runtime/emergency.ts';
 import type { PartnerEntry } from './intake/partners.ts';
 import { intakeRoutes } from './intake/routes.ts';
@@ -55,6 +56,7 @@ export async function buildInterfaceServer(options: InterfaceServerOptions): Pro
     await app.register(async (scope) => {
       await scope.register(authPlugin, { tokens: admins, audit: options.audit, failures: options.authFailures });
       await scope.register(adminRoutes, { emergency: options.emergency });
+      await scope.register(statusRoutes, { service: 'interface', emergency: options.emergency, audit: options.audit });
     });
   }
   return app;

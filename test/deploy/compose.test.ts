@@ -252,7 +252,7 @@ describe('docker-compose.yml', () => {
       expect(envOf(svc(name)).SQS_ENDPOINT).toBe('http://localstack:4566');
       expect(envOf(svc(name)).QUEUE_PREFIX).toBe(envOf(init).QUEUE_PREFIX);
     }
-    expect(read('services/cli/main.ts')).toMatch(/queues: \{ file: '\.\/queues\.ts'/);
+    expect(read('services/cli/program.ts')).toMatch(/queues: \{ file: '\.\/queues\.ts'/);
   });
 
   it('has healthchecks: LocalStack in the file, the Node containers from their image', () => {

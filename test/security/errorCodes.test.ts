@@ -2,6 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SMS_ERRORS } from '../../services/app/sms/errors.ts';
+import { CLI_ERRORS } from '../../services/cli/errors.ts';
 import { CORE_ERROR_CATALOGUES } from '../../services/core/errors/catalogue.ts';
 import type { ErrorCatalogue } from '../../services/core/errors/defineErrors.ts';
 import { CALLBACK_REASONS } from '../../services/interface/callbacks/reasons.ts';
@@ -11,7 +12,7 @@ import { MLLP_ERRORS } from '../../services/interface/mllp/errors.ts';
 const root = join(import.meta.dirname, '..', '..');
 
 /** Every catalogue of the services: core's registry plus each service's own. */
-const CATALOGUES: Record<string, ErrorCatalogue> = { ...CORE_ERROR_CATALOGUES, sms: SMS_ERRORS, emr: EMR_REASONS, mllp: MLLP_ERRORS, callbacks: CALLBACK_REASONS };
+const CATALOGUES: Record<string, ErrorCatalogue> = { ...CORE_ERROR_CATALOGUES, sms: SMS_ERRORS, emr: EMR_REASONS, mllp: MLLP_ERRORS, callbacks: CALLBACK_REASONS, cli: CLI_ERRORS };
 
 const entries = Object.entries(CATALOGUES).flatMap(([area, catalogue]) => Object.entries(catalogue).map(([code, def]) => ({ area, code, def })));
 

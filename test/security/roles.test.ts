@@ -42,6 +42,7 @@ const appRoutes = (): AppRoute[] => [
   { role: 'admin', resource: 'GET /v1/admin/emergency', request: () => ({ method: 'GET', url: '/v1/admin/emergency' }), ok: 200 },
   { role: 'admin', resource: 'PUT /v1/admin/emergency', request: () => ({ method: 'PUT', url: '/v1/admin/emergency', payload: { active: false } }), ok: 200 },
   { role: 'writer', resource: 'GET /v1/chart-updates/:id', request: () => ({ method: 'GET', url: `/v1/chart-updates/${chartUpdateId}` }), ok: 200 },
+  { role: 'admin', resource: 'GET /v1/admin/status', request: () => ({ method: 'GET', url: '/v1/admin/status' }), ok: 200 },
   { role: 'reader', resource: 'POST /v1/inbox/:id/ack', request: () => ({ method: 'POST', url: `/v1/inbox/${recordId}/ack` }), ok: 200 },
 ];
 

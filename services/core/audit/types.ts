@@ -16,6 +16,8 @@ export type AuditAction =
   | 'message.duplicate'
   | 'receipt.applied'
   | 'receipt.unknown'
+  | 'message.redriven'
+  | 'message.purged'
   | 'inbox.read'
   | 'inbox.acked'
   | 'sms.sent'
