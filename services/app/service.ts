@@ -7,6 +7,7 @@ import { createIdempotency } from '../core/relay/idempotency.ts';
 import { MAX_PAYLOAD_BYTES } from '../core/relay/outbound.ts';
 import type { AlertMonitor } from '../core/alerts/monitor.ts';
 import { startServiceAlerts } from '../core/runtime/alerts.ts';
+import { registerConsole } from '../core/console/wire.ts';
 import { startRuntime, type Runtime } from '../core/runtime/runtime.ts';
 import type { Consumer } from '../core/transport/consumer.ts';
 import { startServiceLifecycle, type ManagedConsumer } from '../core/runtime/lifecycle.ts';
@@ -108,6 +109,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         ...httpOptionsOf(config),
         authFailures: rt.authFailures,
       });
+      await registerConsole(server, rt, config, { tokens, checks, inbox: () => ({ size: inbox.size, capacity: inbox.capacity }) });
       startWitnessing(rt, outbound);
 
       const consumers: ManagedConsumer[] = [
