@@ -10,6 +10,8 @@ export type AuditAction =
   | 'message.dead-lettered'
   | 'message.quarantined'
   | 'message.duplicate'
+  | 'message.redriven'
+  | 'message.purged'
   | 'inbox.read'
   | 'inbox.acked'
   | 'sms.sent'

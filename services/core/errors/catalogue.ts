@@ -4,6 +4,7 @@ import { CONSOLE_ERRORS } from '../console/errors.ts';
 import { ENVELOPE_ERRORS } from '../envelope/errors.ts';
 import { HTTP_ERRORS, HTTP_SETUP_ERRORS } from '../http/errors.ts';
 import { KEY_ERRORS } from '../keys/errors.ts';
+import { OPS_ERRORS } from '../ops/errors.ts';
 import { RELAY_ERRORS } from '../relay/errors.ts';
 import { EMERGENCY_ERRORS } from '../runtime/emergencyStore.ts';
 import { STATE_ERRORS } from '../state/errors.ts';
@@ -26,4 +27,5 @@ export const CORE_ERROR_CATALOGUES: Readonly<Record<string, ErrorCatalogue>> = {
   state: STATE_ERRORS,
   console: CONSOLE_ERRORS,
   transport: TRANSPORT_ERRORS,
+  ops: OPS_ERRORS,
 };

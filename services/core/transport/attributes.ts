@@ -16,6 +16,8 @@ export const ATTR_REASON = 'cr-reason';
 export const ATTR_SOURCE_QUEUE = 'cr-source-queue';
 /** Added on quarantine: when it was quarantined (RFC 3339). */
 export const ATTR_QUARANTINED_AT = 'cr-quarantined-at';
+/** Added on consumer dead-letter: when it was dead-lettered (RFC 3339). */
+export const ATTR_DEAD_LETTERED_AT = 'cr-dead-lettered-at';
 /** The wire format version this code reads and writes. */
 export const WIRE_VERSION = '1';
 

@@ -1,7 +1,7 @@
 import { ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { nullAudit, type AuditEvent } from '../audit/types.ts';
 import { silentLogger } from '../log/logger.ts';
-import { ATTR_NOT_BEFORE, ATTR_QUARANTINED_AT, ATTR_REASON, ATTR_SOURCE_QUEUE, attributeString, safeReason, stringAttribute, type SqsAttributes } from './attributes.ts';
+import { ATTR_DEAD_LETTERED_AT, ATTR_NOT_BEFORE, ATTR_QUARANTINED_AT, ATTR_REASON, ATTR_SOURCE_QUEUE, attributeString, safeReason, stringAttribute, type SqsAttributes } from './attributes.ts';
 import { backoffDelay, sleep } from './backoff.ts';
 import type { Consumer, ConsumerOptions, HandlerResult } from './consumerTypes.ts';
 import { errorCode, TRANSPORT_ERRORS } from './errors.ts';
@@ -243,7 +243,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           return settle(entry, { status: 'retry', reason });
         }
         const extra: SqsAttributes = { [ATTR_REASON]: stringAttribute(reason), [ATTR_SOURCE_QUEUE]: stringAttribute(queue) };
-        if (toQuarantine) extra[ATTR_QUARANTINED_AT] = stringAttribute(new Date().toISOString());
+        extra[toQuarantine ? ATTR_QUARANTINED_AT : ATTR_DEAD_LETTERED_AT] = stringAttribute(new Date().toISOString());
         const sent = await forwardMessage(client, {
           queueUrl: toQuarantine ? target.quarantineUrl : target.dlqUrl,
           body: entry.message.body,
