@@ -109,7 +109,12 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         ...httpOptionsOf(config),
         authFailures: rt.authFailures,
       });
-      await registerConsole(server, rt, config, { tokens, checks, inbox: () => ({ size: inbox.size, capacity: inbox.capacity }) });
+      await registerConsole(server, rt, config, {
+        tokens,
+        checks,
+        consumed: sms ? ['interface-to-app', 'app-sms-redaction'] : ['interface-to-app'],
+        inbox: () => ({ size: inbox.size, capacity: inbox.capacity }),
+      });
       startWitnessing(rt, outbound);
 
       const consumers: ManagedConsumer[] = [

@@ -113,7 +113,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         authFailures: rt.authFailures,
       });
       // The operator console signs admins in with the admin tokens: without them there is no console.
-      if (admins) await registerConsole(server, rt, config, { tokens: admins, checks });
+      if (admins) await registerConsole(server, rt, config, { tokens: admins, checks, consumed: ['app-to-interface'] });
       startWitnessing(rt, outbound);
       const mllpIntake =
         config.MLLP_INTAKE_PORT === undefined ? undefined : await startMllpIntake(config, { outbound, idempotency, audit: rt.audit, emergency: rt.emergency, logger: rt.logger });

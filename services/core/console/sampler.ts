@@ -33,8 +33,10 @@ export interface QueueSampler {
 export interface QueueSamplerOptions {
   /** SQS client. */
   sqs: SQSClient;
-  /** The service's queues. */
+  /** The queues whose depths are sampled (with their DLQ and quarantine queues). */
   queues: Readonly<Record<string, ResolvedQueue>>;
+  /** Logical queues whose received and sent counters are sampled (default: those of `queues`). */
+  counters?: readonly string[];
   /** The service's transport metrics (received and sent counters). */
   transport: TransportMetrics;
   /** Interval between samples, ms. */
@@ -75,7 +77,7 @@ export function startQueueSampler(options: QueueSamplerOptions): QueueSampler {
     }
     const [received, sent] = await Promise.all([counterByQueue(options.transport.received), counterByQueue(options.transport.sent)]);
     const counters: QueueSample['counters'] = {};
-    for (const q of Object.keys(options.queues)) counters[q] = { received: received.get(q) ?? 0, sent: sent.get(q) ?? 0 };
+    for (const q of options.counters ?? Object.keys(options.queues)) counters[q] = { received: received.get(q) ?? 0, sent: sent.get(q) ?? 0 };
     const s: QueueSample = { at, depths, counters };
     samples.push(s);
     while (samples.length > 0 && samples[0]!.at < at - windowMs) samples.shift();

@@ -4,7 +4,8 @@ import type { TokenEntry, TokenStore } from '../http/auth.ts';
 import type { ReadinessCheck } from '../http/health.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import type { LogicalQueue } from '../transport/queues.ts';
-import { consolePlugin, type ConsolePages } from './plugin.ts';
+import { consolePlugin } from './plugin.ts';
+import { queuePages } from './queuePages.ts';
 import { startQueueSampler } from './sampler.ts';
 import { createConsoleSessions } from './sessions.ts';
 import { verifyTrail, type TrailVerification } from './trail.ts';
@@ -17,8 +18,8 @@ export interface ConsoleSources {
   checks: Readonly<Record<string, ReadinessCheck>>;
   /** App: inbox fill. */
   inbox?: () => { size: number; capacity: number };
-  /** DLQ and quarantine pages. */
-  queuePages?: ConsolePages;
+  /** The queues the service consumes: their depths are charted and their DLQ and quarantine are its to act on. */
+  consumed: readonly LogicalQueue[];
 }
 
 /**
@@ -28,7 +29,9 @@ export interface ConsoleSources {
  */
 export async function registerConsole<Q extends LogicalQueue>(server: FastifyInstance, rt: Runtime<Q>, config: ConsoleConfig, sources: ConsoleSources): Promise<void> {
   if (!config.CONSOLE_ENABLED) return;
-  const sampler = startQueueSampler({ sqs: rt.sqs, queues: rt.queues, transport: rt.metrics.transport, intervalMs: config.CONSOLE_SAMPLE_SECONDS * 1000, logger: rt.logger });
+  // Only the consumed queues: the service's IAM policy lets it read those (not the ones it only sends to).
+  const consumed = Object.fromEntries(sources.consumed.map((q) => [q, rt.queues[q as Q]]));
+  const sampler = startQueueSampler({ sqs: rt.sqs, queues: consumed, counters: Object.keys(rt.queues), transport: rt.metrics.transport, intervalMs: config.CONSOLE_SAMPLE_SECONDS * 1000, logger: rt.logger });
   let verification: TrailVerification | undefined;
   const verify = async (): Promise<TrailVerification> => {
     verification = await verifyTrail({
@@ -62,6 +65,6 @@ export async function registerConsole<Q extends LogicalQueue>(server: FastifyIns
       ...(sources.inbox ? { inbox: sources.inbox } : {}),
     },
     verifyTrail: verify,
-    ...(sources.queuePages ? { queuePages: sources.queuePages } : {}),
+    queuePages: queuePages({ sqs: rt.sqs, queues: consumed, audit: rt.audit }),
   });
 }

@@ -1,4 +1,9 @@
+import { randomUUID } from 'node:crypto';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildEnvelope } from '../../../services/core/envelope/envelope.ts';
+import { seal } from '../../../services/core/envelope/seal.ts';
+import { stringAttribute } from '../../../services/core/transport/attributes.ts';
 import { CONSOLE_CSP } from '../../../services/core/console/plugin.ts';
 import { cookiesOf, csrfOf, openSignIn, postForm, postSignIn, signIn } from '../../helpers/console.ts';
 import { startStack, type TestStack } from '../../helpers/stack.ts';
@@ -8,8 +13,9 @@ import { auditFiles, readAudit } from '../../security/helpers.ts';
 let stack: TestStack;
 
 beforeAll(async () => {
-  const env = { CONSOLE_IDLE_TIMEOUT_SECONDS: '2', CONSOLE_SAMPLE_SECONDS: '1', AUTH_FAILURE_LIMIT: '3' };
-  stack = await startStack({ ifaceEnv: env, appEnv: env });
+  const env = { CONSOLE_SAMPLE_SECONDS: '1', AUTH_FAILURE_LIMIT: '3' };
+  // The app's sessions end after 3 idle seconds (the idle test); the interface's last long enough for slow steps.
+  stack = await startStack({ ifaceEnv: { ...env, CONSOLE_IDLE_TIMEOUT_SECONDS: '120' }, appEnv: { ...env, CONSOLE_IDLE_TIMEOUT_SECONDS: '3' } });
 }, 60_000);
 afterAll(async () => {
   await stack?.stop();
@@ -146,5 +152,47 @@ describe('console actions', () => {
     expect(page.headers.location).toMatch(/^\/console\/login/);
     const audit = await readAudit(auditFiles(stack).app);
     expect(audit.some((e) => e.action === 'console.signed-out' && e.details?.reason === 'idle')).toBe(true);
+  });
+});
+
+describe('console DLQ and quarantine pages', () => {
+  it('lists a tampered message in the app\'s quarantine with its reason, metadata only', async () => {
+    const envelopeId = randomUUID();
+    await stack.sqs.client.send(
+      new SendMessageCommand({
+        QueueUrl: stack.queues['interface-to-app'].url,
+        MessageBody: 'tampered: not an OpenPGP message',
+        MessageAttributes: { 'cr-version': stringAttribute('1'), 'cr-envelope-id': stringAttribute(envelopeId), 'cr-signer': stringAttribute('A'.repeat(40)) },
+      }),
+    );
+    const page = await waitFor(
+      async () => {
+        // A fresh session each time: the app's sessions idle out after 3 s, and a slow poll must not end the test's.
+        const client = await signIn(stack.app.server, stack.tokens.admin);
+        const res = await stack.app.server.inject({ method: 'GET', url: '/console/quarantine', headers: { cookie: client.cookie } });
+        return res.body.includes(envelopeId) ? res : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 300, what: 'the tampered message in quarantine' },
+    );
+    expect(page.body).toContain('CR_ENVELOPE_NOT_OPENPGP');
+    expect(page.body).not.toContain('tampered:');
+  });
+
+  it('redrives a dead-lettered chart update after a dry run and confirmation: it is delivered, one audit line per message', async () => {
+    const envelope = buildEnvelope({ kind: 'chart.update', from: 'app', to: 'interface', queue: 'app-to-interface', contentType: 'application/fhir+json', body: '{"resourceType":"Observation"}' });
+    const sealed = await seal(envelope, stack.keys.app.own, stack.keys.app.peers);
+    await stack.sqs.client.send(new SendMessageCommand({ QueueUrl: stack.queues['app-to-interface'].dlqUrl, MessageBody: sealed.body, MessageAttributes: sealed.attributes }));
+    const client = await signIn(stack.iface.server, stack.tokens.admin);
+    const page = await stack.iface.server.inject({ method: 'GET', url: '/console/dlq', headers: { cookie: client.cookie } });
+    expect(page.body).toContain(envelope.id);
+    const dry = await postForm(stack.iface.server, client, '/console/held/dlq/app-to-interface', { action: 'redrive' });
+    expect(dry.statusCode).toBe(200);
+    expect(dry.body).toContain('would act on');
+    expect(stack.sink.deliveries.has(envelope.id)).toBe(false);
+    const done = await postForm(stack.iface.server, client, '/console/held/dlq/app-to-interface', { action: 'redrive', confirm: 'yes' });
+    expect(done.body).toMatch(/Redrive: <strong>1<\/strong> done/);
+    await waitFor(() => stack.sink.deliveries.has(envelope.id), { timeoutMs: 30_000, what: 'the redriven chart update delivered' });
+    const audit = await readAudit(auditFiles(stack).iface);
+    expect(audit.filter((e) => e.action === 'message.redriven' && e.actor === 'admin' && e.resourceId === envelope.id)).toHaveLength(1);
   });
 });
