@@ -81,6 +81,9 @@ export const consolePlugin: FastifyPluginAsync<ConsolePluginOptions> = async (ap
     reply.header('content-security-policy', CONSOLE_CSP);
     reply.header('cache-control', 'no-store');
     reply.header('x-content-type-options', 'nosniff');
+    // Not `no-referrer` (helmet's default): with it a browser sends `Origin: null` on the console's
+    // own form posts, and the origin check could not tell them from a forged cross-site post.
+    reply.header('referrer-policy', 'same-origin');
   });
 
   const record = (request: FastifyRequest, actor: string, event: Omit<AuditEvent, 'actor' | 'sourceIp'>): Promise<void> =>
