@@ -56,7 +56,8 @@ const keyOf = (id: string): string => `console#${createHash('sha256').update(id)
 /**
  * Creates the session store. Sessions live in the service's DynamoDB state table (item
  * `console#<sha256 of the id>`, TTL at the absolute expiry), so a load balancer may send an
- * admin's requests to any instance; a stolen table item is not a usable cookie.
+ * admin's requests to any instance; a stolen table item is not a usable cookie. An ended session
+ * is marked `ended` (the service's table role has no DeleteItem on the interface) and expires by TTL.
  */
 export function createConsoleSessions(options: ConsoleSessionsOptions): ConsoleSessions {
   const now = options.now ?? Date.now;
@@ -73,28 +74,29 @@ export function createConsoleSessions(options: ConsoleSessionsOptions): ConsoleS
       if (!id || id.length > 128) return { ended: 'missing' };
       const pk = keyOf(id);
       const item = await table.get(pk);
-      if (!item || typeof item.actor !== 'string' || typeof item.csrf !== 'string') return { ended: 'missing' };
+      if (!item || item.ended !== undefined || typeof item.actor !== 'string' || typeof item.csrf !== 'string') return { ended: 'missing' };
       const session: ConsoleSession = { actor: item.actor, csrf: item.csrf, createdAt: Number(item.createdAt), lastSeen: Number(item.lastSeen) };
       const t = now();
       const ended: SessionEnd | undefined = t - session.createdAt >= maxMs ? 'expired' : t - session.lastSeen >= idleMs ? 'idle' : undefined;
       if (ended) {
-        await table.delete(pk);
-        return { ended, actor: session.actor };
+        // Marked, not deleted (the table's TTL removes it): only the instance that marks it reports the end, once.
+        const marked = await table.update(pk, { update: 'SET ended = :why', condition: 'attribute_exists(pk) AND attribute_not_exists(ended)', values: { ':why': ended } });
+        return marked ? { ended, actor: session.actor } : { ended: 'missing' };
       }
       if (extend) {
         // Only while still within the idle window as stored: two instances racing cannot revive an idle session.
         const updated = await table.update(pk, {
           update: 'SET lastSeen = :t',
-          condition: 'attribute_exists(pk) AND lastSeen > :idleBefore',
+          condition: 'attribute_exists(pk) AND attribute_not_exists(ended) AND lastSeen > :idleBefore',
           values: { ':t': t, ':idleBefore': t - idleMs },
         });
-        if (!updated) return { ended: 'idle', actor: session.actor };
+        if (!updated) return { ended: 'missing' };
         session.lastSeen = t;
       }
       return { session };
     },
     async end(id) {
-      if (id && id.length <= 128) await table.delete(keyOf(id));
+      if (id && id.length <= 128) await table.update(keyOf(id), { update: 'SET ended = :why', condition: 'attribute_exists(pk)', values: { ':why': 'sign-out' } });
     },
   };
 }
