@@ -27,6 +27,7 @@ export type AuditAction =
   | 'audit.witnessed'
   | 'alert.notified'
   | 'console.viewed'
+  | 'console.action'
   | 'console.signed-out'
   | 'audit.verified';
 

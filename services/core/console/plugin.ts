@@ -175,10 +175,10 @@ export const consolePlugin: FastifyPluginAsync<ConsolePluginOptions> = async (ap
         throw new ConsoleError('CR_CONSOLE_CSRF', 'console form refused: missing or wrong CSRF token; reload the page');
       }
     });
+    // Every page view and every form post (a dry run included) leaves a line; the actions themselves add their own.
     signedIn.addHook('onResponse', async (request, reply) => {
-      if (request.method !== 'GET' || request.url.startsWith('/console/assets/')) return;
       await record(request, request.consoleSession?.actor ?? 'unknown', {
-        action: 'console.viewed',
+        action: request.method === 'GET' || request.method === 'HEAD' ? 'console.viewed' : 'console.action',
         resourceType: 'console',
         resourceId: request.routeOptions.url ?? 'unmatched',
         outcome: reply.statusCode < 400 ? 'success' : 'failure',
