@@ -20,7 +20,7 @@ let stack: TestStack;
 
 beforeAll(async () => {
   stack = await startStack({ ifaceEnv: { CONSOLE_SAMPLE_SECONDS: '1' }, appEnv: { CONSOLE_SAMPLE_SECONDS: '1' } });
-}, 60_000);
+}, 180_000);
 afterAll(async () => {
   await stack?.stop();
 });

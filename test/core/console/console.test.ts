@@ -16,7 +16,7 @@ beforeAll(async () => {
   const env = { CONSOLE_SAMPLE_SECONDS: '1', AUTH_FAILURE_LIMIT: '3' };
   // The app's sessions end after 3 idle seconds (the idle test); the interface's last long enough for slow steps.
   stack = await startStack({ ifaceEnv: { ...env, CONSOLE_IDLE_TIMEOUT_SECONDS: '120' }, appEnv: { ...env, CONSOLE_IDLE_TIMEOUT_SECONDS: '3' } });
-}, 60_000);
+}, 180_000);
 afterAll(async () => {
   await stack?.stop();
 });
