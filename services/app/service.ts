@@ -8,6 +8,7 @@ import { createIdempotency } from '../core/relay/idempotency.ts';
 import { MAX_PAYLOAD_BYTES } from '../core/relay/outbound.ts';
 import type { AlertMonitor } from '../core/alerts/monitor.ts';
 import { startServiceAlerts } from '../core/runtime/alerts.ts';
+import { registerConsole } from '../core/console/wire.ts';
 import { startRuntime, type Runtime } from '../core/runtime/runtime.ts';
 import type { Consumer } from '../core/transport/consumer.ts';
 import { startServiceLifecycle, type ManagedConsumer } from '../core/runtime/lifecycle.ts';
@@ -127,6 +128,12 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         ...httpOptionsOf(config),
         authFailures: rt.authFailures,
         chartUpdateStatus,
+      });
+      await registerConsole(server, rt, config, {
+        tokens,
+        checks,
+        consumed: sms ? ['interface-to-app', 'app-sms-redaction'] : ['interface-to-app'],
+        inbox: () => ({ size: inbox.size, capacity: inbox.capacity }),
       });
       startWitnessing(rt, relay);
 

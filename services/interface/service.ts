@@ -20,6 +20,7 @@ import { reloadAll } from '../core/runtime/reload.ts';
 import { httpOptionsOf } from '../core/runtime/serviceServer.ts';
 import { startWitnessing, witnessEffect } from '../core/runtime/witness.ts';
 import { CHECKPOINT_KIND } from '../core/audit/checkpoint.ts';
+import { registerConsole } from '../core/console/wire.ts';
 import type { InterfaceConfig } from './config.ts';
 import { emrDeliveryEffect } from './delivery/handler.ts';
 import { createEmrClient } from './delivery/emrClient.ts';
@@ -159,6 +160,8 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         authFailures: rt.authFailures,
         submissionStatus,
       });
+      // The operator console signs admins in with the admin tokens: without them there is no console.
+      if (admins) await registerConsole(server, rt, config, { tokens: admins, checks, consumed: ['app-to-interface'] });
       startWitnessing(rt, relay);
       const mllpIntake =
         config.MLLP_INTAKE_PORT === undefined ? undefined : await startMllpIntake(config, { outbound, idempotency, audit: rt.audit, emergency: rt.emergency, logger: rt.logger });

@@ -173,8 +173,8 @@ function tableActionsUsed(files: string[]): string[] {
 }
 
 describe.each([
-  { svc: 'interface', files: ['services/core/relay/idempotency.ts', 'services/core/state/deliveryLedger.ts', 'services/core/state/emergencyStore.ts', 'services/interface/callbacks/ledger.ts'], other: 'app' },
-  { svc: 'app', files: ['services/core/relay/idempotency.ts', 'services/core/state/applyLedger.ts', 'services/core/state/emergencyStore.ts'], other: 'interface' },
+  { svc: 'interface', files: ['services/core/relay/idempotency.ts', 'services/core/state/deliveryLedger.ts', 'services/core/state/emergencyStore.ts', 'services/interface/callbacks/ledger.ts', 'services/core/console/sessions.ts'], other: 'app' },
+  { svc: 'app', files: ['services/core/relay/idempotency.ts', 'services/core/state/applyLedger.ts', 'services/core/state/emergencyStore.ts', 'services/core/console/sessions.ts'], other: 'interface' },
 ] as const)('the $svc service\'s state table', ({ svc, files, other }) => {
   const g = tableGrants(policies[svc]);
 

@@ -31,7 +31,11 @@ export type AuditAction =
   | 'config.reload_failed'
   | 'audit.override'
   | 'audit.witnessed'
-  | 'alert.notified';
+  | 'alert.notified'
+  | 'console.viewed'
+  | 'console.action'
+  | 'console.signed-out'
+  | 'audit.verified';
 
 /** One audit event as a caller records it; the trail adds time, sequence and chain hash. */
 export interface AuditEvent {

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { alertEnvShape } from './alerts.ts';
+import { consoleEnvShape } from './console.ts';
 import { envVar } from './env.ts';
 
 /** Environment variables both services read (each through its own config.ts). */
@@ -89,6 +90,7 @@ export const commonEnvShape = {
   /** Crypto worker threads (seal/open off the event loop); 0 = in-thread. Default: the cores, or 0 on one core. */
   CRYPTO_WORKERS: envVar.int(availableParallelism() < 2 ? 0 : availableParallelism(), 0, 256),
   ...alertEnvShape,
+  ...consoleEnvShape,
 };
 
 /** Secrets both services accept as `NAME_FILE` too. */

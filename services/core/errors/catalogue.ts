@@ -1,5 +1,6 @@
 import { AUDIT_ERRORS } from '../audit/errors.ts';
 import { CONFIG_ERRORS } from '../config/env.ts';
+import { CONSOLE_ERRORS } from '../console/errors.ts';
 import { ENVELOPE_ERRORS } from '../envelope/errors.ts';
 import { HTTP_ERRORS, HTTP_SETUP_ERRORS } from '../http/errors.ts';
 import { KEY_ERRORS } from '../keys/errors.ts';
@@ -26,6 +27,7 @@ export const CORE_ERROR_CATALOGUES: Readonly<Record<string, ErrorCatalogue>> = {
   emergency: EMERGENCY_ERRORS,
   state: STATE_ERRORS,
   receipts: RECEIPT_ERRORS,
+  console: CONSOLE_ERRORS,
   transport: TRANSPORT_ERRORS,
   ops: OPS_ERRORS,
 };
