@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { createProgress } from './progress.ts';
 import { openAuditLog, type AuditLog } from '../core/audit/auditLog.ts';
 import { resolveFileSecrets } from '../core/config/env.ts';
 import { createSignalWireClient } from '../app/sms/client.ts';
@@ -16,6 +17,8 @@ export interface SmsCliIo {
   stderr: (text: string) => void;
   /** The summary. */
   stdout: (text: string) => void;
+  /** Standard error is a terminal: progress is a bar redrawn in place instead of a line per page. */
+  stderrIsTTY?: boolean;
 }
 
 /** Help of `care-relay sms`. */
@@ -43,6 +46,7 @@ const defaultIo: SmsCliIo = {
   env: process.env,
   stderr: (t) => process.stderr.write(t),
   stdout: (t) => process.stdout.write(t),
+  stderrIsTTY: process.stderr.isTTY === true,
 };
 
 function parseDate(name: string, value: string | undefined, endOfDay: boolean): Date | undefined {
@@ -164,12 +168,16 @@ async function sweep(argv: string[], io: SmsCliIo): Promise<number> {
   }
   const audit: AuditLog | undefined = auditFile ? await openAuditLog({ file: auditFile, service: 'app' }) : undefined;
   let last: SweepState | undefined;
+  const bar = io.stderrIsTTY ? createProgress({ write: io.stderr, tty: true, label: dryRun ? 'sms sweep (dry run)' : 'sms sweep', columns: process.stderr.columns ?? 80 }) : undefined;
   const sweepOptions = {
     mode, dryRun, pageSize, sentGraceSeconds: grace,
     ...(since ? { since } : {}), ...(until ? { until } : {}), ...(resume ? { resume } : {}),
     onPage: async (s: SweepState) => {
       const c = s.counts;
-      io.stderr(`page ${s.pages}: scanned ${c.scanned}, ${dryRun ? 'would redact' : 'redacted'} ${c.redacted}, media ${c.mediaDeleted}, skipped ${c.skippedInProgress}, failed ${c.failed}\n`);
+      const note = `page ${s.pages}: scanned ${c.scanned}, ${dryRun ? 'would redact' : 'redacted'} ${c.redacted}, media ${c.mediaDeleted}, skipped ${c.skippedInProgress}, failed ${c.failed}`;
+      // The total is unknown until the last page: the bar shows what was scanned so far.
+      if (bar) bar.update(c.scanned, 0, note);
+      else io.stderr(`${note}\n`);
       last = s;
       if (values.state) await saveState(values.state, { ...s, params });
     },
@@ -180,6 +188,7 @@ async function sweep(argv: string[], io: SmsCliIo): Promise<number> {
   try {
     state = await sweepAudited(audit, { dryRun, mode }, () => runSweep(deps, sweepOptions), () => last);
   } finally {
+    if (bar && last) bar.finish(last.counts.scanned, 0, `page ${last.pages}`);
     await audit?.close();
   }
   const c = state.counts;

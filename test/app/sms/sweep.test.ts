@@ -107,6 +107,25 @@ describe('sms sweep', () => {
     expect(third.err.join('')).toContain('already finished');
   });
 
+  it('on a terminal, shows one progress bar redrawn in place instead of a line per page; plain lines otherwise', async () => {
+    world = await startWorld();
+    seedHistory(world);
+    dir = await mkdtemp(join(tmpdir(), 'sweep-'));
+    const args = ['sweep', '--dry-run', '--since', '2024-03-01', '--until', '2024-03-10', '--page-size', '50', '--audit', join(dir, 'a.jsonl')];
+    const tty = io(world);
+    expect(await run(args, { ...tty.io, stderrIsTTY: true })).toBe(0);
+    const drawn = tty.err.join('');
+    expect(drawn).toContain('\r\x1b[2K[');
+    expect(drawn).toContain('sms sweep (dry run): 302');
+    // The bar ends with one newline; no page gets a line of its own.
+    expect(drawn.split('\n').filter((l) => l.includes('page ')).length).toBe(1);
+    const plain = io(world);
+    expect(await run(args, plain.io)).toBe(0);
+    const lines = plain.err.join('').split('\n').filter((l) => /^page \d+:/.test(l));
+    expect(lines.length).toBe(7);
+    expect(plain.err.join('')).not.toContain('\x1b[');
+  });
+
   it('refuses a state file saved for other options, and bad arguments', async () => {
     world = await startWorld();
     const a = io(world);
