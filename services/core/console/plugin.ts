@@ -175,8 +175,9 @@ export const consolePlugin: FastifyPluginAsync<ConsolePluginOptions> = async (ap
         throw new ConsoleError('CR_CONSOLE_CSRF', 'console form refused: missing or wrong CSRF token; reload the page');
       }
     });
-    // Every page view and every form post (a dry run included) leaves a line; the actions themselves add their own.
-    signedIn.addHook('onResponse', async (request, reply) => {
+    // Every page view and every form post (a dry run included) leaves a line, written before the
+    // answer leaves (onSend), so a page is never shown unaudited; the actions add their own lines.
+    signedIn.addHook('onSend', async (request, reply, payload) => {
       await record(request, request.consoleSession?.actor ?? 'unknown', {
         action: request.method === 'GET' || request.method === 'HEAD' ? 'console.viewed' : 'console.action',
         resourceType: 'console',
@@ -184,6 +185,7 @@ export const consolePlugin: FastifyPluginAsync<ConsolePluginOptions> = async (ap
         outcome: reply.statusCode < 400 ? 'success' : 'failure',
         details: { status: reply.statusCode },
       }).catch((err: unknown) => request.log.error({ code: (err as { code?: string }).code }, 'console page view not audited'));
+      return payload;
     });
 
     signedIn.get('/console', { config: { public: true } }, async (request, reply) => {
