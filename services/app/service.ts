@@ -21,6 +21,7 @@ import type { AppConfig } from './config.ts';
 import { createApplyLedger } from '../core/state/applyLedger.ts';
 import { inboxEffect } from './inbox/effect.ts';
 import { Inbox } from './inbox/inbox.ts';
+import { rejectionReceipt } from './inbox/rejections.ts';
 import { buildAppServer } from './server.ts';
 import { createSms } from './smsWiring.ts';
 import { createReceiptSender, receiptEffect } from '../core/receipts/receipts.ts';
@@ -109,7 +110,8 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         // A submission refused here after its signature verified, or failing on its last receive before
         // the redrive: the interface learns it was rejected (quarantined or dead-lettered; never for a receipt).
         onRejected: (r) => {
-          if (r.kind === 'care.submission') void receipts.send({ ref: r.id, status: 'rejected', reasonCode: r.reason, disposition: r.disposition });
+          const receipt = rejectionReceipt(r);
+          if (receipt) void receipts.send(receipt);
         },
       });
 
