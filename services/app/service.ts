@@ -22,10 +22,12 @@ import type { AppConfig } from './config.ts';
 import { createApplyLedger } from '../core/state/applyLedger.ts';
 import { inboxEffect } from './inbox/effect.ts';
 import { Inbox } from './inbox/inbox.ts';
+import { rejectionReceipt } from './inbox/rejections.ts';
 import { buildAppServer } from './server.ts';
 import { createSms } from './smsWiring.ts';
 import { createReceiptSender, receiptEffect } from '../core/receipts/receipts.ts';
 import { RECEIPT_KIND } from '../core/receipts/receipt.ts';
+import { readMaxReceiveCount } from '../core/transport/redrive.ts';
 import { createChartUpdateStatus, type ChartUpdateStatusTracker } from './status/chartUpdateStatus.ts';
 
 /** The queues the app service resolves at start (the redaction queue only when SMS is configured). */
@@ -94,8 +96,11 @@ export async function startAppService(config: AppConfig, options: StartAppOption
       const outbound = chartUpdateStatus.track(relay);
       const receipts = createReceiptSender({ outbound: relay, service: 'app', logger: rt.logger });
       const applyLedger = createApplyLedger({ table: rt.state, holder: rt.holder, leaseMs: config.VISIBILITY_TIMEOUT_SECONDS * 1000, ttlSeconds: rt.stateTtlSeconds });
+      // A submission that keeps failing goes to the DLQ by redrive after this many receives.
+      const maxReceiveCount = await readMaxReceiveCount(rt.sqs, rt.queues['interface-to-app'], rt.logger);
       const inboxConsumer = createInboundConsumer(rt, config, {
         queue: 'interface-to-app',
+        ...(maxReceiveCount !== undefined ? { maxReceiveCount } : {}),
         // Backpressure: at most INBOX_CAPACITY records held; beyond that messages wait in SQS.
         maxInFlight: config.INBOX_CAPACITY,
         effects: {
@@ -103,9 +108,11 @@ export async function startAppService(config: AppConfig, options: StartAppOption
           [CHECKPOINT_KIND]: witnessEffect(rt),
           [RECEIPT_KIND]: receiptEffect({ table: rt.state, ttlSeconds: rt.stateTtlSeconds, apply: chartUpdateStatus.applyReceipt, audit: rt.audit, service: 'app', logger: rt.logger }),
         },
-        // A submission refused here after its signature verified: the interface learns it was rejected (never for a receipt).
+        // A submission refused here after its signature verified, or failing on its last receive before
+        // the redrive: the interface learns it was rejected (quarantined or dead-lettered; never for a receipt).
         onRejected: (r) => {
-          if (r.kind === 'care.submission') void receipts.send({ ref: r.id, status: 'rejected', reasonCode: r.reason, disposition: r.disposition });
+          const receipt = rejectionReceipt(r);
+          if (receipt) void receipts.send(receipt);
         },
       });
 

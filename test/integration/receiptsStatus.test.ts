@@ -1,7 +1,7 @@
 // Signed delivery receipts and the status routes, through the real relay in one process (SQS
 // emulator, embedded DynamoDB, EMR sink): every status change of an acknowledged, a quarantined
 // and a dead-lettered message, who may read it, and planted PHI nowhere.
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -49,14 +49,14 @@ async function submissionStatus(id: string, token = stack.tokens.partner) {
 
 type View = { id: string; status: string; reasonCode?: string; timeline: Array<{ status: string; at: string; reasonCode?: string; emrStatus?: number }> };
 
-async function statusReaches(get: () => Promise<{ statusCode: number; json(): unknown }>, status: string): Promise<View> {
+async function statusReaches(get: () => Promise<{ statusCode: number; json(): unknown }>, status: string, timeoutMs = 15_000): Promise<View> {
   return waitFor(
     async () => {
       const res = await get();
       const view = res.statusCode === 200 ? (res.json() as View) : undefined;
       return view?.status === status ? view : undefined;
     },
-    { what: `status ${status}` },
+    { what: `status ${status}`, timeoutMs },
   );
 }
 
@@ -170,6 +170,37 @@ describe('chart update status through receipts', () => {
     expect(view.reasonCode).toBe('CR_EMR_HTTP_422');
     expect(view.timeline.map((s) => s.status)).toEqual(['accepted', 'queued', 'failed']);
   });
+});
+
+describe('dead-lettered by redrive', () => {
+  it('a submission whose hold failed on every receive stayed queued: the partner reads dead-lettered with the reason code, the message is in the DLQ, one receipt', async () => {
+    const table = stack.app.runtime.state;
+    const update = table.update.bind(table);
+    // The injected fault: the state table refuses every inbox claim (transient, no CR code).
+    table.update = (pk, change) => (pk.startsWith('apply#') ? Promise.reject(Object.assign(new Error('throttled'), { name: 'ProvisionedThroughputExceededException' })) : update(pk, change));
+    try {
+      const id = await submit();
+      // maxReceiveCount 3 on the stack's queues: the backoff after two failed receives is a few seconds.
+      const view = await statusReaches(() => submissionStatus(id), 'dead-lettered', 90_000);
+      expect(view.reasonCode).toBe('CR_ENVELOPE_EFFECT_FAILED');
+      expect(view.timeline.map((s) => s.status)).toEqual(['accepted', 'queued', 'dead-lettered']);
+      const failures = () => stack.logs.app.entries().filter((e) => e.msg === 'failed on its last receive; SQS will dead-letter it' && e.envelopeId === id);
+      expect(failures()).toHaveLength(1);
+      expect(failures()[0]).toMatchObject({ receiveCount: 3, code: 'CR_ENVELOPE_EFFECT_FAILED' });
+      // SQS moved it to the DLQ on the next receive, and the app told nothing twice.
+      await waitFor(
+        async () => {
+          const res = await stack.sqs.client.send(new ReceiveMessageCommand({ QueueUrl: stack.queues['interface-to-app'].dlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 1, MessageAttributeNames: ['All'] }));
+          return (res.Messages ?? []).some((m) => m.MessageAttributes?.['cr-envelope-id']?.StringValue === id);
+        },
+        { what: 'the submission in the DLQ', timeoutMs: 90_000 },
+      );
+      expect(failures()).toHaveLength(1);
+      await waitFor(() => events.some((e) => e.submissionId === id && e.status === 'dead-lettered' && e.reasonCode === 'CR_ENVELOPE_EFFECT_FAILED'), { what: 'the dead-lettered event' });
+    } finally {
+      table.update = update;
+    }
+  }, 240_000);
 });
 
 describe('no PHI outside the ciphertext', () => {

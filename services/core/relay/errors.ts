@@ -8,6 +8,7 @@ export const RELAY_ERRORS = defineErrors({
   CR_IDEMPOTENCY_KEY_INVALID: { status: 400, title: 'Bad Request', description: 'Idempotency-Key is not 1 to 200 visible ASCII characters.' },
   CR_IDEMPOTENCY_KEY_REUSED: { status: 409, title: 'Conflict', description: 'The Idempotency-Key was already used for a different request.' },
   CR_ENVELOPE_ID_MISMATCH: { title: 'Envelope id mismatch', description: 'Quarantine reason: the cr-envelope-id attribute differs from the id inside the signed envelope.' },
+  CR_ENVELOPE_EFFECT_FAILED: { title: 'Envelope effect failed', description: 'Dead-letter reason in a rejection receipt: the effect of an authentic envelope failed on its last allowed receive with an error that has no `CR_*` code (a state table outage), so SQS moves it to the DLQ.' },
   CR_ENVELOPE_UNEXPECTED_KIND: { title: 'Unexpected envelope kind', description: 'Quarantine reason: a valid envelope of a kind this queue does not carry.' },
 } as const);
 

@@ -4,6 +4,7 @@ import type { Envelope } from '../envelope/envelope.ts';
 import { isEnvelopeError } from '../envelope/errors.ts';
 import { silentLogger } from '../log/logger.ts';
 import { checkWireAttributes } from '../transport/attributes.ts';
+import { errorCode } from '../transport/errors.ts';
 import type { HandlerResult, MessageHandler, ReceivedMessage } from '../transport/consumer.ts';
 import type { RelayCrypto } from './crypto.ts';
 import { RELAY_ERRORS } from './errors.ts';
@@ -30,6 +31,12 @@ export interface InboundOptions {
   logger?: Logger;
   /** Told of each envelope refused after its signature verified (so its id is the sender's): the rejection receipt. */
   onRejected?: RejectionListener;
+  /**
+   * The queue's redrive maxReceiveCount, when known: an envelope whose effect fails transiently
+   * (retry or throw) on that receive or a later one is told to `onRejected` as dead-lettered,
+   * since SQS moves it to the DLQ instead of delivering it again; omitted, none is.
+   */
+  maxReceiveCount?: number;
 }
 
 /** An authentic envelope refused by a check or by its effect: its signed id and kind, the reason, where it went. */
@@ -49,6 +56,9 @@ export type RejectionListener = (rejected: RejectedEnvelope) => void;
 
 /** Envelope ids remembered as audited by one handler; the oldest are forgotten past this. */
 export const AUDITED_IDS_REMEMBERED = 100_000;
+
+/** A reason that may travel in a receipt; any other (an SDK error name) becomes CR_ENVELOPE_EFFECT_FAILED. */
+const RECEIPT_REASON = /^CR_[A-Z0-9_]{1,80}$/;
 
 /** Remembers ids in insertion order, forgetting the oldest beyond `limit`. */
 function boundedIdSet(limit: number): { has(id: string): boolean; add(id: string): void } {
@@ -73,6 +83,16 @@ export function createInboundHandler(options: InboundOptions): MessageHandler {
   const log = options.logger ?? silentLogger;
   const audit = options.audit ?? nullAudit;
   const audited = boundedIdSet(AUDITED_IDS_REMEMBERED);
+  const lastFailures = boundedIdSet(AUDITED_IDS_REMEMBERED);
+  /** A transient failure on the last receive SQS allows: the envelope is dead-lettered by redrive; told once per id. */
+  const failed = (envelope: Envelope, message: ReceivedMessage, reason: string): void => {
+    const max = options.maxReceiveCount;
+    if (max === undefined || message.receiveCount < max || lastFailures.has(envelope.id)) return;
+    lastFailures.add(envelope.id);
+    const code = RECEIPT_REASON.test(reason) ? reason : RELAY_ERRORS.CR_ENVELOPE_EFFECT_FAILED.code;
+    log.warn({ envelopeId: envelope.id, queue: options.queue, code, receiveCount: message.receiveCount }, 'failed on its last receive; SQS will dead-letter it');
+    options.onRejected?.({ id: envelope.id, kind: envelope.kind, reason: code, disposition: 'dead-lettered' });
+  };
   return async (message, signal) => {
     const wire = checkWireAttributes(message.attributes);
     if (!wire.ok) return { status: 'quarantine', reason: wire.reason };
@@ -93,21 +113,30 @@ export function createInboundHandler(options: InboundOptions): MessageHandler {
     }
     const effect = Object.hasOwn(options.effects, envelope.kind) ? options.effects[envelope.kind] : undefined;
     if (!effect) return { status: 'quarantine', reason: RELAY_ERRORS.CR_ENVELOPE_UNEXPECTED_KIND.code };
-    if (!audited.has(envelope.id)) {
-      await audit.record({
-        action: 'message.received',
-        actor: options.service,
-        resourceType: 'envelope',
-        resourceId: envelope.id,
-        outcome: 'success',
-        details: { queue: options.queue, kind: envelope.kind },
-      });
-      // Remembered only once written: a failed audit write is retried with the message.
-      audited.add(envelope.id);
+    let result: HandlerResult;
+    try {
+      if (!audited.has(envelope.id)) {
+        await audit.record({
+          action: 'message.received',
+          actor: options.service,
+          resourceType: 'envelope',
+          resourceId: envelope.id,
+          outcome: 'success',
+          details: { queue: options.queue, kind: envelope.kind },
+        });
+        // Remembered only once written: a failed audit write is retried with the message.
+        audited.add(envelope.id);
+      }
+      result = await effect(envelope, message, signal);
+    } catch (err) {
+      // The consumer retries a throw: on the last receive, that retry is the DLQ.
+      failed(envelope, message, errorCode(err));
+      throw err;
     }
-    const result = await effect(envelope, message, signal);
     if (result.status === 'quarantine' || result.status === 'dead-letter') {
       options.onRejected?.({ id: envelope.id, kind: envelope.kind, reason: result.reason, disposition: result.status === 'quarantine' ? 'quarantined' : 'dead-lettered' });
+    } else if (result.status === 'retry') {
+      failed(envelope, message, result.reason);
     }
     return result;
   };

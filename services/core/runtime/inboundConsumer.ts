@@ -19,6 +19,8 @@ export interface InboundConsumerOptions<Q extends LogicalQueue> {
   maxInFlight: number;
   /** Told of authentic envelopes refused (the rejection receipts). */
   onRejected?: RejectionListener;
+  /** The queue's redrive maxReceiveCount: a transient failure on that receive is told to `onRejected` as dead-lettered. */
+  maxReceiveCount?: number;
 }
 
 /**
@@ -46,6 +48,7 @@ export function createInboundConsumer<Q extends LogicalQueue>(rt: Runtime<Q>, co
       audit: rt.audit,
       logger: rt.logger,
       ...(options.onRejected ? { onRejected: options.onRejected } : {}),
+      ...(options.maxReceiveCount !== undefined ? { maxReceiveCount: options.maxReceiveCount } : {}),
     }),
   });
 }

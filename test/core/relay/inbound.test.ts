@@ -53,3 +53,54 @@ describe('inbound handler audit', () => {
     expect(lines[0]).toMatchObject({ actor: 'app', resourceType: 'envelope', outcome: 'success', details: { queue: 'interface-to-app', kind: 'care.submission' } });
   });
 });
+
+describe('inbound handler on the last receive before the redrive', () => {
+  it('a submission that kept failing was never reported dead-lettered: told once, on the maxReceiveCount receive, with the reason code', async () => {
+    const rejected: Array<{ id: string; kind: string; reason: string; disposition: string }> = [];
+    const handler = createInboundHandler({
+      crypto, queue: 'interface-to-app', service: 'app', maxReceiveCount: 3,
+      onRejected: (r) => rejected.push(r),
+      effects: { 'care.submission': async () => ({ status: 'retry', reason: 'CR_INBOX_HELD_ELSEWHERE', afterSeconds: 1 }) },
+    });
+    const signal = new AbortController().signal;
+    await handler(received('sealed-1', envelope.id, 1), signal);
+    await handler(received('sealed-1', envelope.id, 2), signal);
+    expect(rejected).toEqual([]);
+    expect(await handler(received('sealed-1', envelope.id, 3), signal)).toMatchObject({ status: 'retry' });
+    // A receive past the count (an approximate count, a redrive that lagged) tells nothing again.
+    await handler(received('sealed-1', envelope.id, 4), signal);
+    expect(rejected).toEqual([{ id: envelope.id, kind: 'care.submission', reason: 'CR_INBOX_HELD_ELSEWHERE', disposition: 'dead-lettered' }]);
+  });
+
+  it('a throw on the last receive is rethrown (the consumer retries it) and told with its CR code, or CR_ENVELOPE_EFFECT_FAILED for a code-less error', async () => {
+    const rejected: Array<{ id: string; reason: string; disposition: string }> = [];
+    const handler = createInboundHandler({
+      crypto, queue: 'interface-to-app', service: 'app', maxReceiveCount: 2,
+      onRejected: (r) => rejected.push(r),
+      effects: {
+        'care.submission': async (e) => {
+          throw e.id === envelope.id ? Object.assign(new Error('x'), { name: 'ProvisionedThroughputExceededException' }) : Object.assign(new Error('y'), { code: 'CR_STATE_TABLE_MISSING' });
+        },
+      },
+    });
+    const signal = new AbortController().signal;
+    await expect(handler(received('sealed-1', envelope.id, 1), signal)).rejects.toThrow();
+    expect(rejected).toEqual([]);
+    await expect(handler(received('sealed-1', envelope.id, 2), signal)).rejects.toThrow();
+    await expect(handler(received('sealed-2', other.id, 5), signal)).rejects.toThrow();
+    expect(rejected).toEqual([
+      { id: envelope.id, kind: 'care.submission', reason: 'CR_ENVELOPE_EFFECT_FAILED', disposition: 'dead-lettered' },
+      { id: other.id, kind: 'care.submission', reason: 'CR_STATE_TABLE_MISSING', disposition: 'dead-lettered' },
+    ]);
+  });
+
+  it('without a known maxReceiveCount nothing is told, however often it failed', async () => {
+    const rejected: unknown[] = [];
+    const handler = createInboundHandler({
+      crypto, queue: 'interface-to-app', service: 'app', onRejected: (r) => rejected.push(r),
+      effects: { 'care.submission': async () => ({ status: 'retry', reason: 'CR_INBOX_HELD_ELSEWHERE' }) },
+    });
+    await handler(received('sealed-1', envelope.id, 1000), new AbortController().signal);
+    expect(rejected).toEqual([]);
+  });
+});
