@@ -53,7 +53,7 @@ describe('one runner for every command', () => {
     // With arguments around it too: help wins and nothing runs.
     const io = memoryIo();
     expect(await runCli(['audit', 'verify', '--help', '--chain-only'], io)).toBe(0);
-    expect(io.out).toMatch(/^usage: care-relay audit verify FILE/);
+    expect(io.out).toMatch(/^usage: care-relay audit verify TRAIL\.\.\./);
     expect(io.err).toBe('');
   });
 
@@ -72,8 +72,8 @@ describe('one runner for every command', () => {
     const cases: [string[], string][] = [
       [['nope'], "unknown command 'nope'"],
       [['keys', 'nope'], "unknown command 'nope'"],
-      [['audit', 'verify'], "missing required argument 'file'"],
-      [['audit', 'verify', 'a.jsonl', 'b.jsonl'], 'too many arguments'],
+      [['audit', 'verify'], "missing required argument 'trail'"],
+      [['hl7', 'send', 'a.hl7', 'b.hl7'], 'too many arguments'],
       [['dlq', 'show', 'interface-to-app'], "missing required argument 'id'"],
       [['dlq', 'list', 'interface-to-app', '--limit', '0'], 'expected an integer from 1 to 10000'],
       [['status', '--service', 'billing'], 'Allowed choices are interface, app'],
