@@ -9,7 +9,7 @@ import { adminRoutes } from '../core/runtime/adminRoutes.ts';
 import type { EmergencySwitch } from '../core/runtime/emergency.ts';
 import { chartUpdateRoutes } from './chartUpdates.ts';
 import type { Inbox } from './inbox/inbox.ts';
-import { inboxRoutes } from './inbox/routes.ts';
+import { inboxRoutes, type InboxRoutesOptions } from './inbox/routes.ts';
 
 /** Everything the app service's HTTP side needs. */
 export interface AppServerOptions extends Omit<ServiceServerOptions, 'title' | 'description' | 'bodyLimit'> {
@@ -33,6 +33,8 @@ export interface AppServerOptions extends Omit<ServiceServerOptions, 'title' | '
   smsWebhook?: FastifyPluginAsync;
   /** Failed-authentication limiter of the service (429 and aggregated audit lines). */
   authFailures?: AuthFailureLimiter | undefined;
+  /** Opens a large inbox record's object (LARGE_OBJECT_BUCKET). */
+  readObject?: InboxRoutesOptions['readObject'];
 }
 
 /** Builds the app service's fastify instance (not listening yet). */
@@ -41,7 +43,7 @@ export async function buildAppServer(options: AppServerOptions): Promise<Fastify
   if (options.smsWebhook) await app.register(options.smsWebhook);
   await app.register(async (api) => {
     await api.register(authPlugin, { tokens: options.tokens, audit: options.audit, failures: options.authFailures });
-    await api.register(inboxRoutes, { inbox: options.inbox, audit: options.audit, emergency: options.emergency });
+    await api.register(inboxRoutes, { inbox: options.inbox, audit: options.audit, emergency: options.emergency, readObject: options.readObject });
     await api.register(chartUpdateRoutes, { outbound: options.outbound, idempotency: options.idempotency, emergency: options.emergency, bodyLimit: options.bodyLimit });
     await api.register(adminRoutes, { emergency: options.emergency });
     if (options.smsRoutes) await api.register(options.smsRoutes);

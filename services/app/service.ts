@@ -12,6 +12,9 @@ import type { Consumer } from '../core/transport/consumer.ts';
 import { startServiceLifecycle, type ManagedConsumer } from '../core/runtime/lifecycle.ts';
 import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
 import { createOutboundPath } from '../core/runtime/outboundPath.ts';
+import { openLargeObjects } from '../core/runtime/largeObjects.ts';
+import type { EnvelopeEffects } from '../core/relay/inbound.ts';
+import { largeRecordReader } from './inbox/largeRecords.ts';
 import { reloadAll } from '../core/runtime/reload.ts';
 import { httpOptionsOf } from '../core/runtime/serviceServer.ts';
 import { startWitnessing, witnessEffect } from '../core/runtime/witness.ts';
@@ -79,15 +82,18 @@ export async function startAppService(config: AppConfig, options: StartAppOption
       const inbox = new Inbox(config.INBOX_CAPACITY);
 
       const outbound = createOutboundPath(rt, { queue: 'app-to-interface', to: 'interface' });
+      const large = await openLargeObjects(config, { keys: rt.keys, logger: rt.logger, outbound, queue: 'app-to-interface' });
+      // A submission too large for one message is fetched from S3 and checked before it is held.
+      const receiving = (effects: EnvelopeEffects): EnvelopeEffects => (large ? large.receive(effects) : effects);
       const applyLedger = createApplyLedger({ table: rt.state, holder: rt.holder, leaseMs: config.VISIBILITY_TIMEOUT_SECONDS * 1000, ttlSeconds: rt.stateTtlSeconds });
       const inboxConsumer = createInboundConsumer(rt, config, {
         queue: 'interface-to-app',
         // Backpressure: at most INBOX_CAPACITY records held; beyond that messages wait in SQS.
         maxInFlight: config.INBOX_CAPACITY,
-        effects: {
+        effects: receiving({
           'care.submission': inboxEffect(inbox, { ledger: applyLedger, renewMs: config.HEARTBEAT_INTERVAL_SECONDS * 1000, logger: rt.logger }),
           [CHECKPOINT_KIND]: witnessEffect(rt),
-        },
+        }),
       });
 
       const sms = config.SIGNALWIRE_PROJECT_ID ? createSms(config, rt) : undefined;
@@ -107,6 +113,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         ...(sms ? { smsRoutes: sms.routes, smsWebhook: sms.webhook } : {}),
         ...httpOptionsOf(config),
         authFailures: rt.authFailures,
+        ...(large ? { readObject: largeRecordReader(large, rt.keys) } : {}),
       });
       startWitnessing(rt, outbound);
 
@@ -121,7 +128,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         inbox: () => ({ size: inbox.size, capacity: inbox.capacity }),
       });
       // The alert monitor stops last: pending notifications get their chance to go out.
-      return { server, consumers, connections: [{ close: () => alerts.stop() }], inbox, tokens, alerts };
+      return { server, consumers, connections: [...(large ? [large] : []), { close: () => alerts.stop() }], inbox, tokens, alerts };
     },
   });
   const { runtime: rt, parts } = service;

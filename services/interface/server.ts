@@ -9,6 +9,7 @@ import { adminRoutes } from '../core/runtime/adminRoutes.ts';
 import type { EmergencySwitch } from '../core/runtime/emergency.ts';
 import type { PartnerEntry } from './intake/partners.ts';
 import { intakeRoutes } from './intake/routes.ts';
+import type { LargeOutbound } from '../core/objects/largeOutbound.ts';
 
 /** Everything the interface service's HTTP side needs. */
 export interface InterfaceServerOptions extends Omit<ServiceServerOptions, 'title' | 'description' | 'bodyLimit'> {
@@ -28,6 +29,8 @@ export interface InterfaceServerOptions extends Omit<ServiceServerOptions, 'titl
   bodyLimit: number;
   /** Failed-authentication limiter of the service (429 and aggregated audit lines). */
   authFailures?: AuthFailureLimiter | undefined;
+  /** Streams documents too large for one message through S3 (LARGE_OBJECT_BUCKET). */
+  large?: LargeOutbound | undefined;
 }
 
 /** Builds the interface service's fastify instance (not listening yet). */
@@ -41,6 +44,7 @@ export async function buildInterfaceServer(options: InterfaceServerOptions): Pro
     emergency: options.emergency,
     bodyLimit: options.bodyLimit,
     authFailures: options.authFailures,
+    large: options.large,
   });
   const admins = options.admins;
   if (admins) {

@@ -15,6 +15,7 @@ import type { Consumer } from '../core/transport/consumer.ts';
 import { startServiceLifecycle } from '../core/runtime/lifecycle.ts';
 import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
 import { createOutboundPath } from '../core/runtime/outboundPath.ts';
+import { openLargeObjects } from '../core/runtime/largeObjects.ts';
 import { reloadAll } from '../core/runtime/reload.ts';
 import { httpOptionsOf } from '../core/runtime/serviceServer.ts';
 import { startWitnessing, witnessEffect } from '../core/runtime/witness.ts';
@@ -81,6 +82,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       // Idempotency-Key claims (HTTP) and MLLP control ids, shared by every instance.
       const idempotency = createIdempotency({ table: rt.state, ttlSeconds: rt.stateTtlSeconds });
       const outbound = createOutboundPath(rt, { queue: 'interface-to-app', to: 'app' });
+      const large = await openLargeObjects(config, { keys: rt.keys, logger: rt.logger, outbound, queue: 'interface-to-app' });
       const http = createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}) });
       // HL7 v2 chart updates go over MLLP when an MLLP destination is configured; the rest over HTTP(S).
       const mllp = config.EMR_MLLP_URL ? createMllpClient(mllpDestinationOf({ ...config, EMR_MLLP_URL: config.EMR_MLLP_URL }, (f) => readFileSync(f))) : undefined;
@@ -110,6 +112,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         bodyLimit: config.INTAKE_MAX_BODY_BYTES || MAX_PAYLOAD_BYTES,
         ...httpOptionsOf(config),
         authFailures: rt.authFailures,
+        large: large?.outbound,
       });
       startWitnessing(rt, outbound);
       const mllpIntake =
@@ -121,7 +124,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         consumers: [{ consumer, deadlineMs: config.SHUTDOWN_DEADLINE_MS }],
         listeners: mllpIntake ? [mllpIntake.listener] : [],
         // The alert monitor stops last: pending notifications get their chance to go out.
-        connections: [...(mllp ? [mllp] : []), { close: () => alerts.stop() }],
+        connections: [...(mllp ? [mllp] : []), ...(large ? [large] : []), { close: () => alerts.stop() }],
         alerts,
         partners,
         admins,

@@ -64,6 +64,14 @@ export const commonEnvShape = {
   AUDIT_CHECKPOINT_S3_URI: z.string().regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, 'expected s3://bucket/prefix').optional(),
   /** S3 endpoint for the checkpoint copies; unset means AWS's regional endpoint. */
   AUDIT_CHECKPOINT_S3_ENDPOINT: envVar.url().optional(),
+  /** S3 bucket for documents too large for one SQS message (sealed, streamed); unset = such documents get 413. */
+  LARGE_OBJECT_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name').optional(),
+  /** S3 endpoint of LARGE_OBJECT_BUCKET (fauxqs, LocalStack); unset means AWS's regional endpoint. */
+  LARGE_OBJECT_S3_ENDPOINT: envVar.url().optional(),
+  /** Largest document relayed through LARGE_OBJECT_BUCKET, in bytes (default 100 MiB). */
+  LARGE_OBJECT_MAX_BYTES: envVar.int(104_857_600, 1_048_576, 5_368_709_120),
+  /** SSE-KMS key (id, alias or ARN) the objects are encrypted with at rest; unset = the bucket's default encryption. */
+  LARGE_OBJECT_KMS_KEY_ID: z.string().min(1).optional(),
   /** Operator override: the sha256 of a trail that does not verify, to archive it and start a new one (audited). */
   AUDIT_ACCEPT_BROKEN_TRAIL: z.string().regex(/^[0-9a-f]{64}$/, 'expected the 64 hex sha256 that the start error printed').optional(),
   /** Failed authentications per source and window before further requests from it get 429. */

@@ -3,6 +3,7 @@ import { CONFIG_ERRORS } from '../config/env.ts';
 import { ENVELOPE_ERRORS } from '../envelope/errors.ts';
 import { HTTP_ERRORS, HTTP_SETUP_ERRORS } from '../http/errors.ts';
 import { KEY_ERRORS } from '../keys/errors.ts';
+import { OBJECT_ERRORS } from '../objects/errors.ts';
 import { RELAY_ERRORS } from '../relay/errors.ts';
 import { EMERGENCY_ERRORS } from '../runtime/emergencyStore.ts';
 import { STATE_ERRORS } from '../state/errors.ts';
@@ -21,6 +22,7 @@ export const CORE_ERROR_CATALOGUES: Readonly<Record<string, ErrorCatalogue>> = {
   envelope: ENVELOPE_ERRORS,
   keys: KEY_ERRORS,
   relay: RELAY_ERRORS,
+  objects: OBJECT_ERRORS,
   emergency: EMERGENCY_ERRORS,
   state: STATE_ERRORS,
   transport: TRANSPORT_ERRORS,
