@@ -53,9 +53,9 @@ export function createObjectStore(options: ObjectStoreOptions): ObjectStore {
         queueSize: QUEUE_SIZE,
         leavePartsOnError: false,
       });
+      // Failing the source takes the same path as a client gone away: the parts are aborted below.
       const onAbort = (): void => {
         body.destroy(new ObjectError('CR_OBJECT_STORE_UNAVAILABLE', 'upload aborted'));
-        void upload.abort();
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       try {
