@@ -33,6 +33,16 @@ const ARN = /^arn:aws:sqs:REGION:ACCOUNT_ID:([A-Za-z0-9_-]+)$/;
 /** The alerts topic `queues init` creates (services/core/alerts/topic.ts, no prefix). */
 const TOPIC_ARN = 'arn:aws:sns:REGION:ACCOUNT_ID:care-relay-alerts';
 const TABLE_ARN = /^arn:aws:dynamodb:REGION:ACCOUNT_ID:table\/([A-Za-z0-9_.-]+)$/;
+/** The large-object bucket, or one direction's key prefix in it (`<queue>/*`). */
+const S3_ARN = /^arn:aws:s3:::LARGE_OBJECT_BUCKET(\/(interface-to-app|app-to-interface)\/\*)?$/;
+/** S3 action → the resources (bucket, or `bucket/<queue>/*`) a policy grants it on. */
+function s3Grants(policy: Policy): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const st of policy.Statement.filter((x) => serviceOf(x) === 's3')) {
+    for (const a of list(st.Action)) out.set(a, [...(out.get(a) ?? []), ...list(st.Resource)].sort());
+  }
+  return out;
+}
 /** The AWS service a statement's actions belong to (each statement names one). */
 const serviceOf = (st: Statement): string => list(st.Action)[0]?.split(':')[0] ?? '';
 const isSqs = (st: Statement): boolean => list(st.Action).every((a) => a.startsWith('sqs:'));
@@ -76,9 +86,14 @@ describe.each(Object.entries(policies))('deploy/iam/%s policy', (name, policy) =
       for (const a of list(st.Action)) {
         expect(a, 'no wildcard action').not.toContain('*');
         expect(a, 'one AWS service per statement').toMatch(new RegExp(`^${serviceOf(st)}:[A-Za-z]+$`));
-        expect(['sqs', 'sns', 'dynamodb'], a).toContain(serviceOf(st));
+        expect(['sqs', 'sns', 'dynamodb', 's3'], a).toContain(serviceOf(st));
       }
       for (const r of list(st.Resource)) {
+        if (serviceOf(st) === 's3') {
+          // The one wildcard: a direction's key prefix in the large-object bucket.
+          expect(r, 'S3 only on the large-object bucket or a direction\'s prefix in it').toMatch(S3_ARN);
+          continue;
+        }
         expect(r, 'no wildcard resource').not.toContain('*');
         if (isSqs(st)) expect(r).toMatch(ARN);
         else if (isSns(st)) expect(r, 'SNS only on the alerts topic').toBe(TOPIC_ARN);
@@ -176,6 +191,34 @@ describe.each([
 
   it(`cannot reach the ${other} service's table`, () => {
     for (const tables of g.values()) expect(tables).not.toContain(stateTableName('', other));
+  });
+});
+
+describe.each([
+  { svc: 'interface', sends: 'interface-to-app', receives: 'app-to-interface' },
+  { svc: 'app', sends: 'app-to-interface', receives: 'interface-to-app' },
+] as const)('the $svc service in the large-object bucket', ({ svc, sends, receives }) => {
+  const g = s3Grants(policies[svc]);
+  const prefix = (queue: string): string => `arn:aws:s3:::LARGE_OBJECT_BUCKET/${queue}/*`;
+
+  it(`writes (multipart included) and aborts uploads only under ${sends}/, reads and deletes only under ${receives}/`, () => {
+    expect([...g.keys()].sort()).toEqual(['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:PutObject']);
+    expect(g.get('s3:PutObject')).toEqual([prefix(sends)]);
+    expect(g.get('s3:AbortMultipartUpload')).toEqual([prefix(sends)]);
+    expect(g.get('s3:GetObject')).toEqual([prefix(receives)]);
+    expect(g.get('s3:DeleteObject')).toEqual([prefix(receives)]);
+  });
+
+  it('cannot list, configure or delete the bucket', () => {
+    for (const resources of g.values()) expect(resources).not.toContain('arn:aws:s3:::LARGE_OBJECT_BUCKET');
+  });
+});
+
+describe('the bootstrap policy (`care-relay queues init`) in S3', () => {
+  it('may create the bucket, block public access and set the lifecycle rule, and touch no object', () => {
+    const g = s3Grants(policies.bootstrap);
+    expect([...g.keys()].sort()).toEqual(['s3:CreateBucket', 's3:PutBucketPublicAccessBlock', 's3:PutLifecycleConfiguration']);
+    for (const resources of g.values()) expect(resources).toEqual(['arn:aws:s3:::LARGE_OBJECT_BUCKET']);
   });
 });
 
