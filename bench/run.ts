@@ -1,6 +1,6 @@
 // `npm run bench`: one run, bounded in time, of every figure in docs/benchmarks.md.
 // Prints a table with the ratios and writes bench/results/<timestamp>.json and latest.json.
-// Flags: --quick (short budgets, a smoke run), --only=gpg,thread,pool,sqs,e2e,memory,mllp,
+// Flags: --quick (short budgets, a smoke run), --only=gpg,thread,pool,sqs,e2e,memory,mllp,large,
 // --crypto-workers=N, --latency-rate=SIZE:RATE,... (fixed open-loop rates for (5)).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { benchGpg, gpgVersion, hasGpg, type GpgResult } from './gpg.ts';
 import { makeBenchKeys, round, SIZES, submissionEnvelope } from './lib.ts';
 import { benchMemory, type MemoryResult } from './memory.ts';
 import { benchMllp, type MllpResult } from './mllp.ts';
+import { benchLarge, printLarge, type LargeResult } from './large.ts';
 import { benchSqs, SQS_CONCURRENCY, type SqsResult } from './sqs.ts';
 import { startBenchSqs, startBenchStack } from './stack.ts';
 import { seal } from '../services/core/envelope/seal.ts';
@@ -66,6 +67,7 @@ async function main(): Promise<void> {
     e2e?: E2eResult[];
     memory?: MemoryResult;
     mllp?: MllpResult;
+    large?: LargeResult;
   } = {};
   const step = (name: string): void => console.log(`  [${round((performance.now() - t0) / 1000, 0)} s] ${name}`);
   try {
@@ -103,6 +105,10 @@ async function main(): Promise<void> {
     if (want('mllp')) {
       step('(7) HL7 v2 over MLLP next to HTTP');
       results.mllp = await benchMllp(sqs, keys, `l${runId}-`, budgets.mllp);
+    }
+    if (want('large')) {
+      step('(8) large documents through S3 next to gpg streaming');
+      results.large = await benchLarge(sqs, keys, quick ? [10] : [10, 100]);
     }
   } finally {
     await sqs.stop();
@@ -192,6 +198,7 @@ async function main(): Promise<void> {
         `EMR delivery MLLP ${fmt(l.deliveryMllp.perSecond)} msg/s (1 connection, 1 in flight) vs HTTP ${fmt(l.deliveryHttp.perSecond)} msg/s`,
     );
   }
+  if (results.large) printLarge(results.large);
   console.log('\nTargets:');
   for (const t of targets) console.log(`  ${t.met === undefined ? '-' : t.met ? 'met   ' : 'MISSED'}  ${t.name}: ${fmt(t.value, 2)} (goal ${t.atMost ? '≤' : '≥'} ${fmt(t.goal, t.goal < 100 ? 1 : 0)})`);
   console.log(`\n${round(seconds, 0)} s; load average ${machine.loadAverageAtStart} at start, ${loadAverageAtEnd} at end`);
