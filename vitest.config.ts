@@ -10,7 +10,7 @@ export default defineConfig({
     exclude: ['test/faults/**', 'node_modules/**'],
     // Generous: tests wait on conditions, and a loaded 2-core machine starts real processes slowly.
     testTimeout: 90_000,
-    hookTimeout: 60_000,
+    hookTimeout: 120_000,
     // Two cores: keep crypto-heavy files from starving each other.
     maxWorkers: 2,
     reporters: report ? ['default', 'json'] : ['default'],

@@ -1,5 +1,7 @@
 // (1) The old way: one GnuPG process per message, sign+encrypt and decrypt+verify, with
-// throw-away GNUPGHOMEs holding the same keys as the services (imported).
+// throw-away GNUPGHOMEs holding the same keys as the services (imported). Two variants:
+// as deployed (passphrase-protected keys, unlocked by the agent for every message) and
+// (1b) GnuPG at its best (unprotected keys, warm home and agent), the baseline of the ratios.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -42,12 +44,19 @@ function gpg(home: string, pass: string | undefined, args: string[], input: Buff
   });
 }
 
-/** Runs the GnuPG baseline for each size, `concurrency` processes at a time (the cores by default). */
-export async function benchGpg(keys: BenchKeys, sizes: readonly number[], budget: { durationMs: number; maxOps: number }): Promise<GpgResult[]> {
+/** Which GnuPG set-up: `protected` (keys under the services' passphrase, as deployed) or `best` (unprotected keys). */
+export type GpgMode = 'protected' | 'best';
+
+/**
+ * Runs the GnuPG baseline for each size, as many processes at a time as cores. `best` imports
+ * the private keys without a passphrase (openpgp.js writes the decrypted keys), so no S2K runs per message.
+ */
+export async function benchGpg(keys: BenchKeys, sizes: readonly number[], budget: { durationMs: number; maxOps: number }, mode: GpgMode = 'protected'): Promise<GpgResult[]> {
   // Short path: gpg-agent's socket must fit the Unix socket path limit.
   const work = await mkdtemp(join(tmpdir(), 'crg-'));
-  const pass = join(work, 'pass');
-  await writeFile(pass, keys.passphrase, { mode: 0o600 });
+  const passFile = join(work, 'pass');
+  await writeFile(passFile, keys.passphrase, { mode: 0o600 });
+  const pass = mode === 'best' ? undefined : passFile;
   const homeI = join(work, 'i');
   const homeA = join(work, 'a');
   try {
@@ -57,8 +66,11 @@ export async function benchGpg(keys: BenchKeys, sizes: readonly number[], budget
     ] as const) {
       await mkdir(home, { mode: 0o700 });
       const peer = own === keys.app ? 'interface' : 'app';
+      // `best`: the decrypted key as openpgp.js holds it, armored without protection (a temp file, removed below).
+      const privateFile = join(work, `${peer}-of.asc`);
+      if (mode === 'best') await writeFile(privateFile, own.keys.own.current.armor(), { mode: 0o600 });
       for (const [file, secret] of [
-        [join(own.dir, 'private.asc'), pass],
+        [mode === 'best' ? privateFile : join(own.dir, 'private.asc'), pass],
         [join(own.dir, 'peers', `${peer}.asc`), undefined],
       ] as const) {
         const r = await gpg(home, secret, ['--import', file], '');

@@ -195,7 +195,7 @@ export async function benchLarge(sqs: BenchSqs, keys: BenchKeys, sizesMiB: reado
 
 /** Prints the section's table. */
 export function printLarge(r: LargeResult): void {
-  console.log('\n(8) Large documents through S3, end to end (POST → seal → S3 + SQS → check → GET streamed), one at a time');
+  console.log('\n(10) Large documents through S3, end to end (POST → seal → S3 + SQS → check → GET streamed), one at a time');
   console.log('  size      care-relay MiB/s   gpg sign+encrypt, decrypt MiB/s');
   for (const s of r.sizes) console.log(`  ${String(s.mib).padStart(4)} MiB  ${String(s.relayMiBps).padStart(16)}   ${String(s.gpgMiBps ?? 'n/a').padStart(10)}`);
   console.log(`  peak RSS rise during the largest: interface ${r.rssRiseMiB.interface} MiB, app ${r.rssRiseMiB.app} MiB (limit 64 MiB each)`);

@@ -80,6 +80,8 @@ export interface Throughput {
   meanMs: number;
   /** Process CPU (all threads) over wall time: cores busy on average. */
   cores: number;
+  /** Process CPU (all threads, libuv's pool included) per operation, µs: what holds on a busy machine. */
+  cpuUsPerOp: number;
 }
 
 /** Options of {@link timed}. */
@@ -120,7 +122,8 @@ export async function timed(options: TimedOptions, op: (i: number) => Promise<un
   );
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
-  return { ops: done, seconds: ms / 1000, perSecond: done / (ms / 1000), meanMs: busyMs / Math.max(1, done), cores: (cpu.user + cpu.system) / 1000 / ms };
+  const cpuUs = cpu.user + cpu.system;
+  return { ops: done, seconds: ms / 1000, perSecond: done / (ms / 1000), meanMs: busyMs / Math.max(1, done), cores: cpuUs / 1000 / ms, cpuUsPerOp: cpuUs / Math.max(1, done) };
 }
 
 /** The p-th percentile (0-100) of `values` (nearest rank). */

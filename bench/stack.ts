@@ -11,7 +11,7 @@ import { loadAppConfig } from '../services/app/config.ts';
 import { startAppService, type AppService } from '../services/app/service.ts';
 import { hashToken } from '../services/core/http/auth.ts';
 import { createLogger } from '../services/core/log/logger.ts';
-import { createDynamoClient } from '../services/core/state/table.ts';
+import { createDynamoClient, type StateTable } from '../services/core/state/table.ts';
 import { ensureStateTable, STATE_SERVICES, stateTableName } from '../services/core/state/tables.ts';
 import { ensureQueues } from '../services/core/transport/queues.ts';
 import { startEmbeddedDynamo } from '../services/devtools/embeddedDynamo.ts';
@@ -93,8 +93,8 @@ export async function writeAppTokens(dir: string): Promise<{ file: string; token
   return { file, token };
 }
 
-/** Starts both services on fresh queues (`prefix`), with the crypto pools CRYPTO_WORKERS defaults to. */
-export async function startBenchStack(sqs: BenchSqs, keys: BenchKeys, prefix: string, cryptoWorkers?: string): Promise<BenchStack> {
+/** Starts both services on fresh queues (`prefix`), with the crypto pools CRYPTO_WORKERS defaults to; `stateTable` replaces the DynamoDB store (bench (9)). */
+export async function startBenchStack(sqs: BenchSqs, keys: BenchKeys, prefix: string, cryptoWorkers?: string, stateTable?: (name: string) => StateTable): Promise<BenchStack> {
   await ensureQueues(sqs.client, { prefix, maxReceiveCount: 5, visibilityTimeoutSeconds: 60 });
   await sqs.ensureTables(prefix);
   const dir = await mkdtemp(join(tmpdir(), 'crb-stack-'));
@@ -115,7 +115,7 @@ export async function startBenchStack(sqs: BenchSqs, keys: BenchKeys, prefix: st
       PARTNERS_FILE: join(dir, 'partners.json'),
       EMR_URL: 'http://127.0.0.1:9/deliveries',
     }),
-    { logger: createLogger({ service: 'interface', level: 'info', destination: nullDestination() }) },
+    { logger: createLogger({ service: 'interface', level: 'info', destination: nullDestination() }), ...(stateTable ? { stateTable } : {}) },
   );
   const app = await startAppService(
     loadAppConfig({
@@ -126,7 +126,7 @@ export async function startBenchStack(sqs: BenchSqs, keys: BenchKeys, prefix: st
       HMAC_KEY: randomBytes(32).toString('hex'),
       APP_TOKENS_FILE: appTokens.file,
     }),
-    { logger: createLogger({ service: 'app', level: 'info', destination: nullDestination() }), listen: false },
+    { logger: createLogger({ service: 'app', level: 'info', destination: nullDestination() }), listen: false, ...(stateTable ? { stateTable } : {}) },
   );
   const port = (iface.server.server.address() as AddressInfo).port;
   return {

@@ -10,6 +10,8 @@ import type { EmergencySwitch } from '../core/runtime/emergency.ts';
 import { chartUpdateRoutes } from './chartUpdates.ts';
 import type { Inbox } from './inbox/inbox.ts';
 import { inboxRoutes, type InboxRoutesOptions } from './inbox/routes.ts';
+import type { ChartUpdateStatusTracker } from './status/chartUpdateStatus.ts';
+import { chartUpdateStatusRoutes } from './status/routes.ts';
 
 /** Everything the app service's HTTP side needs. */
 export interface AppServerOptions extends Omit<ServiceServerOptions, 'title' | 'description' | 'bodyLimit'> {
@@ -27,6 +29,8 @@ export interface AppServerOptions extends Omit<ServiceServerOptions, 'title' | '
   emergency: EmergencySwitch;
   /** Largest chart update body. */
   bodyLimit: number;
+  /** The service's keyed hash (chart updates' ordering buckets). */
+  hash: (value: string) => string;
   /** Authenticated SMS routes (POST /v1/messages), when SMS is configured. */
   smsRoutes?: FastifyPluginAsync;
   /** Public, signature-checked SignalWire webhook routes, when SMS is configured. */
@@ -35,6 +39,8 @@ export interface AppServerOptions extends Omit<ServiceServerOptions, 'title' | '
   authFailures?: AuthFailureLimiter | undefined;
   /** Opens a large inbox record's object (LARGE_OBJECT_BUCKET). */
   readObject?: InboxRoutesOptions['readObject'];
+  /** Chart update status records: GET /v1/chart-updates/{id} when given. */
+  chartUpdateStatus?: ChartUpdateStatusTracker;
 }
 
 /** Builds the app service's fastify instance (not listening yet). */
@@ -44,7 +50,8 @@ export async function buildAppServer(options: AppServerOptions): Promise<Fastify
   await app.register(async (api) => {
     await api.register(authPlugin, { tokens: options.tokens, audit: options.audit, failures: options.authFailures });
     await api.register(inboxRoutes, { inbox: options.inbox, audit: options.audit, emergency: options.emergency, readObject: options.readObject });
-    await api.register(chartUpdateRoutes, { outbound: options.outbound, idempotency: options.idempotency, emergency: options.emergency, bodyLimit: options.bodyLimit });
+    await api.register(chartUpdateRoutes, { outbound: options.outbound, idempotency: options.idempotency, emergency: options.emergency, bodyLimit: options.bodyLimit, hash: options.hash });
+    if (options.chartUpdateStatus) await api.register(chartUpdateStatusRoutes, { status: options.chartUpdateStatus });
     await api.register(adminRoutes, { emergency: options.emergency });
     if (options.smsRoutes) await api.register(options.smsRoutes);
   });

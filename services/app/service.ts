@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { createTokenStore } from '../core/http/auth.ts';
 import type { ServiceKeys } from '../core/keys/load.ts';
 import type { RelayCrypto } from '../core/relay/crypto.ts';
+import type { StateTable } from '../core/state/table.ts';
 import { createIdempotency } from '../core/relay/idempotency.ts';
 import { MAX_PAYLOAD_BYTES } from '../core/relay/outbound.ts';
 import type { AlertMonitor } from '../core/alerts/monitor.ts';
@@ -25,6 +26,9 @@ import { inboxEffect } from './inbox/effect.ts';
 import { Inbox } from './inbox/inbox.ts';
 import { buildAppServer } from './server.ts';
 import { createSms } from './smsWiring.ts';
+import { createReceiptSender, receiptEffect } from '../core/receipts/receipts.ts';
+import { RECEIPT_KIND } from '../core/receipts/receipt.ts';
+import { createChartUpdateStatus, type ChartUpdateStatusTracker } from './status/chartUpdateStatus.ts';
 
 /** The queues the app service resolves at start (the redaction queue only when SMS is configured). */
 export const APP_QUEUES = ['interface-to-app', 'app-to-interface', 'app-sms-redaction'] as const;
@@ -44,6 +48,8 @@ export interface AppService {
   runtime: Runtime<AppQueues>;
   /** Health gauges and built-in alert notifications. */
   alerts: AlertMonitor;
+  /** Chart update status records (state table). */
+  chartUpdateStatus: ChartUpdateStatusTracker;
   /** Re-reads the API tokens file (SIGHUP); audited. */
   reload(): void;
   /** Graceful stop (idempotent): not ready, stop accepting HTTP, release held records, drain within the deadline, close. */
@@ -56,6 +62,8 @@ export interface StartAppOptions {
   logger?: Logger;
   /** Replaces the in-thread crypto (worker pool). */
   crypto?: (keys: ServiceKeys) => RelayCrypto;
+  /** Replaces the DynamoDB state table (the bench measures the relay without the store). */
+  stateTable?: (name: string) => StateTable;
   /** Listen on PORT/HOST; false for `inject()`-only tests. */
   listen?: boolean;
 }
@@ -74,6 +82,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         queues,
         ...(options.logger ? { logger: options.logger } : {}),
         ...(options.crypto ? { crypto: options.crypto } : {}),
+        ...(options.stateTable ? { stateTable: options.stateTable } : {}),
       })) as Runtime<AppQueues>,
     listen: (options.listen ?? true) ? { port: config.PORT, host: config.HOST } : false,
     httpDeadlineMs: config.SHUTDOWN_DEADLINE_MS,
@@ -81,19 +90,28 @@ export async function startAppService(config: AppConfig, options: StartAppOption
       const tokens = createTokenStore({ file: config.APP_TOKENS_FILE });
       const inbox = new Inbox(config.INBOX_CAPACITY);
 
-      const outbound = createOutboundPath(rt, { queue: 'app-to-interface', to: 'interface' });
+      const relay = createOutboundPath(rt, { queue: 'app-to-interface', to: 'interface' });
+      // Chart update status: accepted and queued here, delivered or failed by the interface's receipts.
+      const chartUpdateStatus = createChartUpdateStatus({ table: rt.state, ttlSeconds: rt.stateTtlSeconds, logger: rt.logger });
+      const outbound = chartUpdateStatus.track(relay);
       const large = await openLargeObjects(config, { keys: rt.keys, logger: rt.logger, outbound, queue: 'app-to-interface' });
       // A submission too large for one message is fetched from S3 and checked before it is held.
       const receiving = (effects: EnvelopeEffects): EnvelopeEffects => (large ? large.receive(effects) : effects);
+      const receipts = createReceiptSender({ outbound: relay, service: 'app', logger: rt.logger });
       const applyLedger = createApplyLedger({ table: rt.state, holder: rt.holder, leaseMs: config.VISIBILITY_TIMEOUT_SECONDS * 1000, ttlSeconds: rt.stateTtlSeconds });
       const inboxConsumer = createInboundConsumer(rt, config, {
         queue: 'interface-to-app',
         // Backpressure: at most INBOX_CAPACITY records held; beyond that messages wait in SQS.
         maxInFlight: config.INBOX_CAPACITY,
         effects: receiving({
-          'care.submission': inboxEffect(inbox, { ledger: applyLedger, renewMs: config.HEARTBEAT_INTERVAL_SECONDS * 1000, logger: rt.logger }),
+          'care.submission': inboxEffect(inbox, { ledger: applyLedger, renewMs: config.HEARTBEAT_INTERVAL_SECONDS * 1000, logger: rt.logger, receipts }),
           [CHECKPOINT_KIND]: witnessEffect(rt),
+          [RECEIPT_KIND]: receiptEffect({ table: rt.state, ttlSeconds: rt.stateTtlSeconds, apply: chartUpdateStatus.applyReceipt, audit: rt.audit, service: 'app', logger: rt.logger }),
         }),
+        // A submission refused here after its signature verified: the interface learns it was rejected (never for a receipt).
+        onRejected: (r) => {
+          if (r.kind === 'care.submission') void receipts.send({ ref: r.id, status: 'rejected', reasonCode: r.reason, disposition: r.disposition });
+        },
       });
 
       const sms = config.SIGNALWIRE_PROJECT_ID ? createSms(config, rt) : undefined;
@@ -110,12 +128,14 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         registry: rt.metrics.registry,
         checks,
         bodyLimit: config.CHART_UPDATE_MAX_BODY_BYTES || MAX_PAYLOAD_BYTES,
+        hash: (value) => rt.hash(value),
         ...(sms ? { smsRoutes: sms.routes, smsWebhook: sms.webhook } : {}),
         ...httpOptionsOf(config),
         authFailures: rt.authFailures,
         ...(large ? { readObject: largeRecordReader(large, rt.keys) } : {}),
+        chartUpdateStatus,
       });
-      startWitnessing(rt, outbound);
+      startWitnessing(rt, relay);
 
       const consumers: ManagedConsumer[] = [
         { consumer: inboxConsumer, deadlineMs: Math.min(config.SHUTDOWN_DEADLINE_MS, INBOX_RELEASE_DEADLINE_MS) },
@@ -128,7 +148,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         inbox: () => ({ size: inbox.size, capacity: inbox.capacity }),
       });
       // The alert monitor stops last: pending notifications get their chance to go out.
-      return { server, consumers, connections: [...(large ? [large] : []), { close: () => alerts.stop() }], inbox, tokens, alerts };
+      return { server, consumers, connections: [...(large ? [large] : []), { close: () => alerts.stop() }], inbox, tokens, alerts, chartUpdateStatus };
     },
   });
   const { runtime: rt, parts } = service;
@@ -139,6 +159,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
     consumers: parts.consumers.map((c) => c.consumer),
     runtime: rt,
     alerts: parts.alerts,
+    chartUpdateStatus: parts.chartUpdateStatus,
     reload() {
       reloadAll([{ file: config.APP_TOKENS_FILE, prepare: parts.tokens.prepare }], { audit: rt.audit, logger: rt.logger, service: 'app' });
     },

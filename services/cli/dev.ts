@@ -14,6 +14,7 @@ import { createDynamoClient } from '../core/state/table.ts';
 import { ensureStateTable, STATE_SERVICES, stateTableName } from '../core/state/tables.ts';
 import { ensureQueues } from '../core/transport/queues.ts';
 import { createSqsClient } from '../core/transport/sqsClient.ts';
+import { ensureDevAuditArchive } from '../devtools/auditArchiveBucket.ts';
 import { startEmbeddedDynamo } from '../devtools/embeddedDynamo.ts';
 import { startEmrSink } from '../devtools/emrSink.ts';
 import { startMllpSink } from '../devtools/mllpSink.ts';
@@ -179,6 +180,8 @@ export async function run(argv: string[]): Promise<number> {
   const s3 = new S3Client({ endpoint: sqsEndpoint, region: sqsServer.region, credentials: sqsServer.credentials, forcePathStyle: true });
   await ensureObjectBucket(s3, { bucket: DEV_OBJECT_BUCKET, region: sqsServer.region, expireAfterDays: 5 });
   s3.destroy();
+  // And S3: each service ships its closed audit segments to the archive bucket there.
+  const auditArchive = await ensureDevAuditArchive(sqsEndpoint, sqsServer.credentials, env);
 
   // The state tables persist under the data folder: idempotency keys and applied ids survive a restart.
   const store = await startEmbeddedDynamo({ path: join(dataDir, 'dynamo') });
@@ -221,6 +224,7 @@ export async function run(argv: string[]): Promise<number> {
     ALERT_SNS_TOPIC_ARN: alertTopicArn,
     LARGE_OBJECT_BUCKET: DEV_OBJECT_BUCKET,
     LARGE_OBJECT_S3_ENDPOINT: sqsEndpoint,
+    ...auditArchive,
   };
   const children: Array<{ name: string; child: ChildProcess; url: string }> = [];
   const spawnService = (name: 'interface' | 'app', extra: Record<string, string>): void => {
@@ -297,7 +301,7 @@ care-relay is running (dev tokens are in ${join(dataDir, 'secrets.json')}).
   app        ${a}   (inbox, chart updates, SMS; OpenAPI at ${a}/openapi.json)
   EMR sink   ${sink.url}/deliveries   (MLLP: 127.0.0.1:${mllpSink.port}; DEV_EMR_MLLP=true routes HL7 chart updates there)
   MLLP       127.0.0.1:${ports.mllp}   (partner intake over MLLP, plain TCP on loopback)
-  SQS        ${sqsEndpoint} (in-process emulator)
+  SQS        ${sqsEndpoint} (in-process emulator; its S3 holds the closed audit segments: ${auditArchive.AUDIT_ARCHIVE_S3_URI})
   DynamoDB   ${store.endpoint} (in-process, state tables in ${join(dataDir, 'dynamo')})
 
 1. Submit as the demo partner:

@@ -10,6 +10,8 @@ import type { EmergencySwitch } from '../core/runtime/emergency.ts';
 import type { PartnerEntry } from './intake/partners.ts';
 import { intakeRoutes } from './intake/routes.ts';
 import type { LargeOutbound } from '../core/objects/largeOutbound.ts';
+import { submissionStatusRoutes } from './status/routes.ts';
+import type { SubmissionStatusTracker } from './status/submissionStatus.ts';
 
 /** Everything the interface service's HTTP side needs. */
 export interface InterfaceServerOptions extends Omit<ServiceServerOptions, 'title' | 'description' | 'bodyLimit'> {
@@ -31,6 +33,8 @@ export interface InterfaceServerOptions extends Omit<ServiceServerOptions, 'titl
   authFailures?: AuthFailureLimiter | undefined;
   /** Streams documents too large for one message through S3 (LARGE_OBJECT_BUCKET). */
   large?: LargeOutbound | undefined;
+  /** Submission status records: GET /v1/submissions/{id} when given. */
+  submissionStatus?: SubmissionStatusTracker;
 }
 
 /** Builds the interface service's fastify instance (not listening yet). */
@@ -46,6 +50,10 @@ export async function buildInterfaceServer(options: InterfaceServerOptions): Pro
     authFailures: options.authFailures,
     large: options.large,
   });
+  const submissionStatus = options.submissionStatus;
+  if (submissionStatus) {
+    await app.register(submissionStatusRoutes, { partners: options.partners, status: submissionStatus, audit: options.audit, authFailures: options.authFailures });
+  }
   const admins = options.admins;
   if (admins) {
     await app.register(async (scope) => {

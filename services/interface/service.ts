@@ -6,6 +6,7 @@ import { createIdempotency } from '../core/relay/idempotency.ts';
 import { createDeliveryLedger } from '../core/state/deliveryLedger.ts';
 import { MAX_PAYLOAD_BYTES } from '../core/relay/outbound.ts';
 import type { RelayCrypto } from '../core/relay/crypto.ts';
+import type { StateTable } from '../core/state/table.ts';
 import type { ServiceKeys } from '../core/keys/load.ts';
 import { FailingSince } from '../core/alerts/failingSince.ts';
 import type { AlertMonitor } from '../core/alerts/monitor.ts';
@@ -30,9 +31,18 @@ import { mllpDestinationOf } from './mllp/config.ts';
 import { partnerEntrySchema, type PartnerEntry } from './intake/partners.ts';
 import { startMllpIntake, type MllpIntakeServer } from './intake/mllpServer.ts';
 import { buildInterfaceServer } from './server.ts';
+import { createReceiptSender, receiptEffect } from '../core/receipts/receipts.ts';
+import { RECEIPT_KIND } from '../core/receipts/receipt.ts';
+import { createCallbackTargets } from './callbacks/targets.ts';
+import { CALLBACK_QUEUE, createPartnerCallbacks } from './callbacks/wiring.ts';
+import { SubmissionStatusEvents } from './status/events.ts';
+import { createSubmissionStatus, type SubmissionStatusTracker } from './status/submissionStatus.ts';
+import { trackedOutbound } from './status/trackedOutbound.ts';
 
 /** The queues the interface service resolves at start: it sends on the first, consumes the second. */
-export const INTERFACE_QUEUES = ['interface-to-app', 'app-to-interface'] as const;
+export const INTERFACE_QUEUES = ['interface-to-app', 'app-to-interface', 'interface-partner-callbacks'] as const;
+
+type InterfaceQueue = (typeof INTERFACE_QUEUES)[number];
 
 /** A running interface service. */
 export interface InterfaceService {
@@ -43,10 +53,16 @@ export interface InterfaceService {
   /** The partner MLLP listener, when MLLP_INTAKE_PORT is set. */
   mllp: MllpIntakeServer | undefined;
   /** Keys, audit, SQS, metrics, emergency switch. */
-  runtime: Runtime<'interface-to-app' | 'app-to-interface'>;
+  runtime: Runtime<InterfaceQueue>;
+  /** Submission status changes: the status store publishes, the partner callbacks listen. */
+  statusEvents: SubmissionStatusEvents;
+  /** The partner callbacks consumer, when the partners file had a callback at start. */
+  callbacks: Consumer | undefined;
   /** Health gauges and built-in alert notifications. */
   alerts: AlertMonitor;
-  /** Re-reads the partners and admin token files (SIGHUP): both or neither; audited. */
+  /** Submission status records (state table). */
+  submissionStatus: SubmissionStatusTracker;
+  /** Re-reads the partners file (tokens and callbacks with their secret files) and the admin token file (SIGHUP): all or none; audited. */
   reload(): void;
   /** Graceful stop (idempotent): not ready, stop accepting HTTP, drain the consumer within the deadline, close the runtime. */
   stop(): Promise<void>;
@@ -58,21 +74,38 @@ export interface StartInterfaceOptions {
   logger?: Logger;
   /** Replaces the in-thread crypto (worker pool). */
   crypto?: (keys: ServiceKeys) => RelayCrypto;
+  /** Replaces the DynamoDB state table (the bench measures the relay without the store). */
+  stateTable?: (name: string) => StateTable;
   /** Listen on PORT/HOST; false for `inject()`-only tests. */
   listen?: boolean;
+  /** The status channel to use (tests publish on it); a new one otherwise. */
+  statusEvents?: SubmissionStatusEvents;
+}
+
+function both(first: () => void, second: () => void): () => void {
+  return () => {
+    first();
+    second();
+  };
 }
 
 /** Wires and starts the interface service from a validated configuration. */
 export async function startInterfaceService(config: InterfaceConfig, options: StartInterfaceOptions = {}): Promise<InterfaceService> {
+  const statusEvents = options.statusEvents ?? new SubmissionStatusEvents();
+  // Partner callbacks (URLs and secret files) are checked before anything starts; the callbacks
+  // queue is needed, and resolved, only when a partner has one.
+  const callbackTargets = createCallbackTargets({ partnersFile: config.PARTNERS_FILE, allowInsecure: config.PARTNER_CALLBACK_ALLOW_INSECURE });
+  const queues: readonly InterfaceQueue[] = callbackTargets.size > 0 ? INTERFACE_QUEUES : INTERFACE_QUEUES.filter((q) => q !== CALLBACK_QUEUE);
   const service = await startServiceLifecycle({
-    runtime: () =>
-      startRuntime({
+    runtime: async () =>
+      (await startRuntime({
         service: 'interface',
         config,
-        queues: INTERFACE_QUEUES,
+        queues,
         ...(options.logger ? { logger: options.logger } : {}),
         ...(options.crypto ? { crypto: options.crypto } : {}),
-      }),
+        ...(options.stateTable ? { stateTable: options.stateTable } : {}),
+      })) as Runtime<InterfaceQueue>,
     listen: (options.listen ?? true) ? { port: config.PORT, host: config.HOST } : false,
     httpDeadlineMs: config.SHUTDOWN_DEADLINE_MS,
     wire: async (rt, running) => {
@@ -81,8 +114,14 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
 
       // Idempotency-Key claims (HTTP) and MLLP control ids, shared by every instance.
       const idempotency = createIdempotency({ table: rt.state, ttlSeconds: rt.stateTtlSeconds });
-      const outbound = createOutboundPath(rt, { queue: 'interface-to-app', to: 'app' });
+      const relay = createOutboundPath(rt, { queue: 'interface-to-app', to: 'app' });
+      // Submission status: HTTP and MLLP intake send through the tracked path (accepted, queued); app receipts move it on.
+      // Every change is published on statusEvents, where the partner callbacks listen.
+      const submissionStatus = createSubmissionStatus({ table: rt.state, ttlSeconds: rt.stateTtlSeconds, events: statusEvents, logger: rt.logger });
+      const outbound = trackedOutbound(relay, submissionStatus);
       const large = await openLargeObjects(config, { keys: rt.keys, logger: rt.logger, outbound, queue: 'interface-to-app' });
+      const receipts = createReceiptSender({ outbound: relay, service: 'interface', logger: rt.logger });
+      const callbacks = queues.includes(CALLBACK_QUEUE) ? createPartnerCallbacks(config, rt, callbackTargets, statusEvents) : undefined;
       const http = createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}) });
       // HL7 v2 chart updates go over MLLP when an MLLP destination is configured; the rest over HTTP(S).
       const mllp = config.EMR_MLLP_URL ? createMllpClient(mllpDestinationOf({ ...config, EMR_MLLP_URL: config.EMR_MLLP_URL }, (f) => readFileSync(f))) : undefined;
@@ -95,7 +134,15 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       const consumer = createInboundConsumer(rt, config, {
         queue: 'app-to-interface',
         maxInFlight: config.EMR_CONCURRENCY,
-        effects: { 'chart.update': emrDeliveryEffect({ emr, audit: rt.audit, logger: rt.logger, ledger }), [CHECKPOINT_KIND]: witnessEffect(rt) },
+        effects: {
+          'chart.update': emrDeliveryEffect({ emr, audit: rt.audit, logger: rt.logger, ledger, receipts }),
+          [CHECKPOINT_KIND]: witnessEffect(rt),
+          [RECEIPT_KIND]: receiptEffect({ table: rt.state, ttlSeconds: rt.stateTtlSeconds, apply: submissionStatus.applyReceipt, audit: rt.audit, service: 'interface', logger: rt.logger }),
+        },
+        // A chart update refused here after its signature verified: the app learns it failed (never for a receipt).
+        onRejected: (r) => {
+          if (r.kind === 'chart.update') void receipts.send({ ref: r.id, status: 'failed', reasonCode: r.reason, disposition: r.disposition });
+        },
       });
 
       const checks = { running, queue: () => consumer.ready(), keys: () => rt.keys.own.current.isPrivate() };
@@ -113,22 +160,26 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         ...httpOptionsOf(config),
         authFailures: rt.authFailures,
         large: large?.outbound,
+        submissionStatus,
       });
-      startWitnessing(rt, outbound);
+      startWitnessing(rt, relay);
       const mllpIntake =
         config.MLLP_INTAKE_PORT === undefined ? undefined : await startMllpIntake(config, { outbound, idempotency, audit: rt.audit, emergency: rt.emergency, logger: rt.logger });
       // Starting and stopping are not outages: the alerts watch the queue and the keys, not `running`.
-      const alerts = await startServiceAlerts(rt, config, { consumed: ['app-to-interface'], readiness: { queue: checks.queue, keys: checks.keys }, emr: emrHealth });
+      const alerts = await startServiceAlerts(rt, config, { consumed: callbacks ? ['app-to-interface', CALLBACK_QUEUE] : ['app-to-interface'], readiness: { queue: checks.queue, keys: checks.keys }, emr: emrHealth });
       return {
         server,
-        consumers: [{ consumer, deadlineMs: config.SHUTDOWN_DEADLINE_MS }],
+        consumers: [{ consumer, deadlineMs: config.SHUTDOWN_DEADLINE_MS }, ...(callbacks ? [{ consumer: callbacks.consumer, deadlineMs: config.SHUTDOWN_DEADLINE_MS }] : [])],
         listeners: mllpIntake ? [mllpIntake.listener] : [],
         // The alert monitor stops last: pending notifications get their chance to go out.
-        connections: [...(mllp ? [mllp] : []), ...(large ? [large] : []), { close: () => alerts.stop() }],
+        // Status changes of the last requests are enqueued before the runtime closes.
+        connections: [...(mllp ? [mllp] : []), ...(large ? [large] : []), ...(callbacks ? [{ close: () => callbacks.close() }] : []), { close: () => alerts.stop() }],
         alerts,
         partners,
         admins,
         mllpIntake,
+        submissionStatus,
+        callbacks,
       };
     },
   });
@@ -139,10 +190,14 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
     consumer: parts.consumers[0]!.consumer,
     mllp: parts.mllpIntake,
     runtime: rt,
+    statusEvents,
+    callbacks: parts.callbacks?.consumer,
     alerts: parts.alerts,
+    submissionStatus: parts.submissionStatus,
     reload() {
       const files = [
-        { file: config.PARTNERS_FILE, prepare: parts.partners.prepare },
+        // One file, two readings (tokens; callbacks with their secret files): both valid or neither applied.
+        { file: config.PARTNERS_FILE, prepare: () => both(parts.partners.prepare(), callbackTargets.prepare()) },
         ...(parts.admins && config.ADMIN_TOKENS_FILE ? [{ file: config.ADMIN_TOKENS_FILE, prepare: parts.admins.prepare }] : []),
       ];
       reloadAll(files, { audit: rt.audit, logger: rt.logger, service: 'interface' });

@@ -103,7 +103,7 @@ describe('care-relay audit verify', () => {
   it('exits 2 with usage for a wrong invocation or a missing --key', () => {
     const r = cli('check');
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('usage: care-relay audit verify FILE');
+    expect(r.stderr).toContain('usage: care-relay audit verify TRAIL...');
     expect(cli('verify', join(dir, 'good.jsonl'))).toMatchObject({ code: 2, stderr: expect.stringContaining('--key is required') });
   });
 });

@@ -32,14 +32,14 @@ describe('care-relay queues', () => {
       expect(await run(['init', '--max-receive-count', '3'], t)).toBe(0);
       expect(t.stderr).toEqual([]);
       const text = t.stdout.join('\n');
-      for (const q of ['interface-to-app', 'app-to-interface', 'app-sms-redaction']) {
+      for (const q of ['interface-to-app', 'app-to-interface', 'app-sms-redaction', 'interface-partner-callbacks']) {
         expect(text).toContain(`/${sqs.prefix}${q}\n`);
         expect(text).toContain(`/${sqs.prefix}${q}-dlq`);
         expect(text).toContain(`/${sqs.prefix}${q}-quarantine`);
       }
     }
     const resolved = await resolveQueues(sqs.client, { prefix: sqs.prefix });
-    expect(Object.keys(resolved)).toHaveLength(3);
+    expect(Object.keys(resolved)).toHaveLength(4);
   });
 
   it('init creates the alerts topic, idempotently, and prints the ARN to give the services', async () => {
@@ -95,7 +95,7 @@ describe('care-relay queues', () => {
     const t = io({ SQS_ENDPOINT: 'http://127.0.0.1:9' });
     expect(await run(['list', '--prefix', 'p-'], t)).toBe(0);
     const defs = JSON.parse(t.stdout.join('\n')) as { name: string }[];
-    expect(defs).toHaveLength(9);
+    expect(defs).toHaveLength(12);
     expect(defs[2]!.name).toBe('p-interface-to-app');
   });
 
@@ -121,7 +121,7 @@ describe('care-relay queues', () => {
     const listed = io({ QUEUE_KMS_KEY_ID: 'alias/care-relay' });
     expect(await run(['list'], listed)).toBe(0);
     const defs = JSON.parse(listed.stdout.join('\n')) as Array<{ name: string; attributes: Record<string, string> }>;
-    expect(defs).toHaveLength(9);
+    expect(defs).toHaveLength(12);
     for (const d of defs) expect(d.attributes.KmsMasterKeyId, d.name).toBe('alias/care-relay');
 
     const prefix = `${sqs.prefix}kms-`;

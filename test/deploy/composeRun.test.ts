@@ -132,7 +132,7 @@ describe('docs/deploy.md, then docker-compose.yml as written', () => {
       const proc = runNode(image(compose.services[name]!).entrypoint[1]!, [], env);
       running.push(proc);
       urls[name] = `http://127.0.0.1:${port}`;
-      await waitReady(urls[name], proc, 60_000);
+      await waitReady(urls[name], proc);
     }
 
     const submitted = await fetch(`${urls.interface}/v1/submissions`, {
@@ -155,5 +155,5 @@ describe('docs/deploy.md, then docker-compose.yml as written', () => {
     }
     expect((await fetch(`${urls.interface}/v1/admin/emergency`, { headers: { authorization: `Bearer ${printed.get('interface:partner')}` } })).status, 'a partner token is no admin token').toBe(401);
     expect((await fetch(`${urls.app}/v1/admin/emergency`, { headers: { authorization: `Bearer ${printed.get('interface:admin')}` } })).status, 'tokens are per service').toBe(401);
-  }, 120_000);
+  }, 240_000);
 });

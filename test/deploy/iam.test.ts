@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { APP_QUEUES } from '../../services/app/service.ts';
+import { segmentObjectKey } from '../../services/core/audit/archiver.ts';
+import { checkpointObjectKey, parseS3Uri } from '../../services/core/audit/checkpointShip.ts';
 import { STATE_SERVICES, stateTableName } from '../../services/core/state/tables.ts';
 import { LOGICAL_QUEUES, physicalQueueName, queueDefinitions, type LogicalQueue } from '../../services/core/transport/queues.ts';
 import { INTERFACE_QUEUES } from '../../services/interface/service.ts';
@@ -34,11 +36,13 @@ const ARN = /^arn:aws:sqs:REGION:ACCOUNT_ID:([A-Za-z0-9_-]+)$/;
 const TOPIC_ARN = 'arn:aws:sns:REGION:ACCOUNT_ID:care-relay-alerts';
 const TABLE_ARN = /^arn:aws:dynamodb:REGION:ACCOUNT_ID:table\/([A-Za-z0-9_.-]+)$/;
 /** The large-object bucket, or one direction's key prefix in it (`<queue>/*`). */
-const S3_ARN = /^arn:aws:s3:::LARGE_OBJECT_BUCKET(\/(interface-to-app|app-to-interface)\/\*)?$/;
-/** S3 action → the resources (bucket, or `bucket/<queue>/*`) a policy grants it on. */
+const LARGE_OBJECT_ARN = /^arn:aws:s3:::LARGE_OBJECT_BUCKET(\/(interface-to-app|app-to-interface)\/\*)?$/;
+/** Whether every resource of a statement is in the large-object bucket. */
+const onLargeObjects = (st: Statement): boolean => list(st.Resource).every((r) => LARGE_OBJECT_ARN.test(r));
+/** S3 action → the resources (bucket, or `bucket/<queue>/*`) a policy grants it on in the large-object bucket. */
 function s3Grants(policy: Policy): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const st of policy.Statement.filter((x) => serviceOf(x) === 's3')) {
+  for (const st of policy.Statement.filter((x) => serviceOf(x) === 's3' && onLargeObjects(x))) {
     for (const a of list(st.Action)) out.set(a, [...(out.get(a) ?? []), ...list(st.Resource)].sort());
   }
   return out;
@@ -48,6 +52,9 @@ const serviceOf = (st: Statement): string => list(st.Action)[0]?.split(':')[0] ?
 const isSqs = (st: Statement): boolean => list(st.Action).every((a) => a.startsWith('sqs:'));
 const isSns = (st: Statement): boolean => list(st.Action).every((a) => a.startsWith('sns:'));
 const isDynamo = (st: Statement): boolean => list(st.Action).every((a) => a.startsWith('dynamodb:'));
+const isS3 = (st: Statement): boolean => list(st.Action).every((a) => a.startsWith('s3:'));
+/** An object prefix of the audit bucket (docs/deploy.md): `segments/` (AUDIT_ARCHIVE_S3_URI) or `checkpoints/` (AUDIT_CHECKPOINT_S3_URI), then the service. */
+const AUDIT_ARN = /^arn:aws:s3:::AUDIT_BUCKET\/(segments|checkpoints)\/(interface|app)\/\*$/;
 const sqsStatements = (policy: Policy): Statement[] => policy.Statement.filter(isSqs);
 
 /** SQS action (without `sqs:`) → the queue names it is allowed on. */
@@ -77,7 +84,7 @@ const policies = {
 };
 
 describe.each(Object.entries(policies))('deploy/iam/%s policy', (name, policy) => {
-  it('is an identity policy of Allow statements on named SQS queues, the alerts topic and named DynamoDB tables only', () => {
+  it('is an identity policy of Allow statements on named SQS queues, the alerts topic, named DynamoDB tables and the audit archive prefixes only', () => {
     expect(policy.Version).toBe('2012-10-17');
     expect(policy.Statement.length).toBeGreaterThan(0);
     for (const st of policy.Statement) {
@@ -89,9 +96,10 @@ describe.each(Object.entries(policies))('deploy/iam/%s policy', (name, policy) =
         expect(['sqs', 'sns', 'dynamodb', 's3'], a).toContain(serviceOf(st));
       }
       for (const r of list(st.Resource)) {
-        if (serviceOf(st) === 's3') {
-          // The one wildcard: a direction's key prefix in the large-object bucket.
-          expect(r, 'S3 only on the large-object bucket or a direction\'s prefix in it').toMatch(S3_ARN);
+        // S3 object ARNs name a key prefix: the one wildcard allowed is the end of a direction's
+        // prefix in the large-object bucket or of a service's own audit prefix.
+        if (isS3(st)) {
+          expect(r, 'S3 only on the large-object bucket (or a direction\'s prefix in it) or a service\'s audit prefix').toSatisfy((x: string) => LARGE_OBJECT_ARN.test(x) || AUDIT_ARN.test(x));
           continue;
         }
         expect(r, 'no wildcard resource').not.toContain('*');
@@ -114,8 +122,8 @@ describe.each(Object.entries(policies))('deploy/iam/%s policy', (name, policy) =
 });
 
 describe.each([
-  { svc: 'interface', sends: 'interface-to-app', receives: ['app-to-interface'], never: ['app-sms-redaction'] },
-  { svc: 'app', sends: 'app-to-interface', receives: ['interface-to-app', 'app-sms-redaction'], never: [] },
+  { svc: 'interface', sends: 'interface-to-app', receives: ['app-to-interface', 'interface-partner-callbacks'], never: ['app-sms-redaction'] },
+  { svc: 'app', sends: 'app-to-interface', receives: ['interface-to-app', 'app-sms-redaction'], never: ['interface-partner-callbacks'] },
 ] as const)('the $svc service', ({ svc, sends, receives, never }) => {
   const g = grants(policies[svc]);
   const peerDirection = sends === 'interface-to-app' ? 'app-to-interface' : 'interface-to-app';
@@ -139,6 +147,7 @@ describe.each([
   it('sends elsewhere only to the quarantine and dead-letter queues of what it consumes', () => {
     const allowed = new Set<string>([sends, ...receives.flatMap((q) => family(q).slice(1))]);
     if ((receives as readonly string[]).includes('app-sms-redaction')) allowed.add('app-sms-redaction'); // it enqueues its own redaction jobs
+    if ((receives as readonly string[]).includes('interface-partner-callbacks')) allowed.add('interface-partner-callbacks'); // it enqueues its own callback jobs
     for (const q of on(g, 'SendMessage')) expect(allowed.has(q), `${svc} may send to ${q}`).toBe(true);
     for (const q of receives) {
       expect(on(g, 'SendMessage'), `${svc} quarantines ${q}`).toContain(physicalQueueName('', q, 'quarantine'));
@@ -179,7 +188,7 @@ function tableActionsUsed(files: string[]): string[] {
 }
 
 describe.each([
-  { svc: 'interface', files: ['services/core/relay/idempotency.ts', 'services/core/state/deliveryLedger.ts', 'services/core/state/emergencyStore.ts'], other: 'app' },
+  { svc: 'interface', files: ['services/core/relay/idempotency.ts', 'services/core/state/deliveryLedger.ts', 'services/core/state/emergencyStore.ts', 'services/interface/callbacks/ledger.ts'], other: 'app' },
   { svc: 'app', files: ['services/core/relay/idempotency.ts', 'services/core/state/applyLedger.ts', 'services/core/state/emergencyStore.ts'], other: 'interface' },
 ] as const)('the $svc service\'s state table', ({ svc, files, other }) => {
   const g = tableGrants(policies[svc]);
@@ -252,13 +261,18 @@ describe('KMS statements documented in docs/deploy.md', () => {
     return 'Statement' in parsed ? parsed.Statement : [parsed];
   });
 
-  it('lets the services use the queue key only through SQS (kms:ViaService)', () => {
+  it('lets the services use the queue key only through SQS, and the audit archive key only through S3 to write (kms:ViaService)', () => {
     const usage = statements.filter((st) => list(st.Action).some((a) => a === 'kms:GenerateDataKey' || a === 'kms:Decrypt'));
-    expect(usage.length, 'the identity statement and the key policy statement').toBeGreaterThanOrEqual(2);
-    for (const st of usage) {
-      expect((st.Condition as { StringEquals?: Record<string, string> } | undefined)?.StringEquals?.['kms:ViaService'], st.Sid).toBe('sqs.REGION.amazonaws.com');
+    const viaService = (st: Statement): string | undefined => (st.Condition as { StringEquals?: Record<string, string> } | undefined)?.StringEquals?.['kms:ViaService'];
+    const queueKey = usage.filter((st) => viaService(st) !== 's3.REGION.amazonaws.com');
+    expect(queueKey.length, 'the identity statement and the key policy statement').toBeGreaterThanOrEqual(2);
+    for (const st of queueKey) {
+      expect(viaService(st), st.Sid).toBe('sqs.REGION.amazonaws.com');
       for (const a of list(st.Action)) expect(['kms:GenerateDataKey', 'kms:Decrypt'], st.Sid).toContain(a);
     }
+    const archiveKey = usage.filter((st) => viaService(st) === 's3.REGION.amazonaws.com');
+    expect(archiveKey.map((st) => st.Sid)).toEqual(['AuditArchiveKmsKey']);
+    expect(list(archiveKey[0]!.Action), 'uploads need a data key; the services never read the archive').toEqual(['kms:GenerateDataKey']);
   });
 
   it('documents a key policy and how queues init sets the key', () => {
@@ -277,7 +291,32 @@ describe('the alerts topic (SNS)', () => {
   });
 
   it('each service may read the depth of exactly the queues it consumes, with their DLQ and quarantine queue (the alerts)', () => {
-    expect(on(grants(policies.interface), 'GetQueueAttributes')).toEqual(family('app-to-interface').sort());
+    expect(on(grants(policies.interface), 'GetQueueAttributes')).toEqual([...family('app-to-interface'), ...family('interface-partner-callbacks')].sort());
     expect(on(grants(policies.app), 'GetQueueAttributes')).toEqual([...family('interface-to-app'), ...family('app-sms-redaction')].sort());
+  });
+});
+
+describe('the audit archive (S3)', () => {
+  const s3Statements = (policy: Policy): Statement[] => policy.Statement.filter((st) => isS3(st) && list(st.Resource).every((r) => AUDIT_ARN.test(r)));
+
+  it.each(['interface', 'app'] as const)('%s may only put objects (no read, delete, list or retention change), under its own segments/ and checkpoints/ prefixes', (svc) => {
+    const sts = s3Statements(policies[svc]);
+    expect(sts.flatMap((st) => list(st.Action))).toEqual(['s3:PutObject']);
+    expect(sts.flatMap((st) => list(st.Resource)).sort()).toEqual([`arn:aws:s3:::AUDIT_BUCKET/checkpoints/${svc}/*`, `arn:aws:s3:::AUDIT_BUCKET/segments/${svc}/*`]);
+  });
+
+  it('the keys the code writes fall under those prefixes; the bootstrap has no access to the audit bucket', () => {
+    const location = parseS3Uri('s3://audit-bucket/segments')!;
+    const key = segmentObjectKey(location, 'app', { path: 'x', first: 1, last: 9, hashPrefix: 'a'.repeat(12) });
+    const granted = s3Statements(policies.app).flatMap((st) => list(st.Resource)).map((r) => new RegExp(`^${r.replace('arn:aws:s3:::AUDIT_BUCKET/', '').replace('*', '.+')}$`));
+    expect(granted.some((g) => g.test(key)), key).toBe(true);
+    const checkpointKey = checkpointObjectKey(parseS3Uri('s3://audit-bucket/checkpoints')!, { checkpoint: { service: 'app', seq: 1, headHash: 'b'.repeat(64), at: '2026-01-01T00:00:00.000Z' }, signer: 'C'.repeat(40), signature: 'x' });
+    expect(granted.some((g) => g.test(checkpointKey)), checkpointKey).toBe(true);
+    expect(s3Statements(policies.bootstrap)).toEqual([]);
+  });
+
+  it('is documented in docs/deploy.md with the bucket settings: Object Lock in compliance mode, six years, SSE-KMS', () => {
+    const doc = read('docs/deploy.md');
+    for (const text of ['ObjectLockEnabledForBucket', '"Mode": "COMPLIANCE"', '"Years": 6', 'aws:kms', 'AUDIT_ARCHIVE_S3_URI']) expect(doc).toContain(text);
   });
 });

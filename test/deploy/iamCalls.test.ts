@@ -5,7 +5,8 @@
 // call recorded must be allowed by that party's policy, and every action the policy grants
 // must have been called. The SNS calls (the alerts topic) and the DynamoDB calls (each
 // party's state tables, through a second recording proxy in front of the embedded store)
-// are compared with the `sns:` and `dynamodb:` statements; KMS is checked by its own rules.
+// are compared with the `sns:` and `dynamodb:` statements; KMS is checked by its own rules, and
+// the `s3:` statements of the audit archive by iamArchive.test.ts.
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -15,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP_QUEUES } from '../../services/app/service.ts';
 import { physicalQueueName } from '../../services/core/transport/queues.ts';
 import { startEmrSink, type EmrSink } from '../../services/devtools/emrSink.ts';
+import { INTERFACE_QUEUES } from '../../services/interface/service.ts';
 import { makeServiceKeyPair } from '../helpers/keys.ts';
 import { freePort, runNode, waitReady, type RunningProcess } from '../helpers/processes.ts';
 import { writeServiceEnv } from '../helpers/serviceEnv.ts';
@@ -141,7 +143,7 @@ describe.runIf(!process.env.SQS_ENDPOINT)('deploy/iam policies against the SQS c
       const proc = runNode(`services/${name}/main.ts`, [], { ...(name === 'interface' ? env.iface : env.app), SQS_ENDPOINT: proxies[name].url, DYNAMODB_ENDPOINT: dynamoProxies[name].url, PORT: String(port), AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
       procs.push(proc);
       urls[name] = `http://127.0.0.1:${port}`;
-      await waitReady(urls[name], proc, 60_000);
+      await waitReady(urls[name], proc);
     }
 
     // A slow EMR keeps a chart update in flight across heartbeats; an unacknowledged inbox record too.
@@ -225,7 +227,10 @@ describe.runIf(!process.env.SQS_ENDPOINT)('deploy/iam policies against the SQS c
     // This run has SMS off; with SIGNALWIRE_PROJECT_ID set the app also resolves the SMS redaction queue's family.
     expect(APP_QUEUES).toContain('app-sms-redaction');
     const smsFamily = (['main', 'dlq', 'quarantine'] as const).map((role) => physicalQueueName('', 'app-sms-redaction', role));
-    const resolved = { interface: [...(proxies.interface.calls.get('GetQueueUrl') ?? [])], app: [...(proxies.app.calls.get('GetQueueUrl') ?? []), ...smsFamily] };
+    // The partners file of this run has no callback; with one the interface also resolves the partner callbacks queue's family.
+    expect(INTERFACE_QUEUES).toContain('interface-partner-callbacks');
+    const callbackFamily = (['main', 'dlq', 'quarantine'] as const).map((role) => physicalQueueName('', 'interface-partner-callbacks', role));
+    const resolved = { interface: [...(proxies.interface.calls.get('GetQueueUrl') ?? []), ...callbackFamily], app: [...(proxies.app.calls.get('GetQueueUrl') ?? []), ...smsFamily] };
     for (const party of ['interface', 'app'] as const) {
       expect([...((await sqsGrants(party)).get('GetQueueUrl') ?? [])].sort(), party).toEqual([...new Set(resolved[party])].sort());
     }

@@ -76,12 +76,13 @@ export interface Emulator {
 }
 
 /** Starts the in-process emulator on a fixed port with SQLite persistence. */
-export async function startEmulator(dataDir: string): Promise<Emulator> {
+export async function startEmulator(dataDir: string, fifo?: boolean): Promise<Emulator> {
   const port = await freePort();
   // The store outlives the SQS emulator's outages: it is another service.
   const store = process.env.DYNAMODB_ENDPOINT ? undefined : await startEmbeddedDynamo();
   const dynamodbEndpoint = process.env.DYNAMODB_ENDPOINT ?? store!.endpoint;
-  let sqs = await startTestSqs({ dataDir, port, dynamodbEndpoint });
+  const queues = fifo === undefined ? {} : { fifo };
+  let sqs = await startTestSqs({ dataDir, port, dynamodbEndpoint, ...queues });
   const prefix = sqs.prefix;
   let running = true;
   const emu: Emulator = {
@@ -94,7 +95,7 @@ export async function startEmulator(dataDir: string): Promise<Emulator> {
     },
     async restart() {
       if (running) return;
-      sqs = await startTestSqs({ dataDir, port, dynamodbEndpoint });
+      sqs = await startTestSqs({ dataDir, port, dynamodbEndpoint, ...queues });
       running = true;
       emu.sqs = { ...sqs, prefix };
     },
@@ -193,6 +194,8 @@ export interface WorldOptions {
   iface?: Record<string, string>;
   /** Extra env for the app service. */
   app?: Record<string, string>;
+  /** FIFO queues whatever TEST_QUEUE_FIFO says (true or false); as it says when unset. */
+  fifo?: boolean;
   /** Built-in alert notifications to a topic of the world's (evaluated every second); the values are extra ALERT_* env. */
   alerts?: Record<string, string>;
 }
@@ -229,7 +232,7 @@ function alertWatch(topic: AlertTopic, client: () => TestSqs['client']): AlertWa
 /** Starts the emulator (persistent, fixed port), creates queues with a prefix of its own, the sink and the env. */
 export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const dir = await mkdtemp(join(tmpdir(), 'cr-faults-'));
-  const emulator = await startEmulator(join(dir, 'sqs'));
+  const emulator = await startEmulator(join(dir, 'sqs'), options.fifo);
   const queues = await ensureQueues(emulator.sqs.client, { prefix: emulator.prefix, fifo: emulator.sqs.fifo, maxReceiveCount: options.maxReceiveCount ?? 10, visibilityTimeoutSeconds: 5 });
   const keys = await makeServiceKeyPair();
   const sink = await startEmrSink();
@@ -323,6 +326,8 @@ export interface PostOptions {
   onAttempt?: (status: number) => void;
   /** Picks the URL of each attempt (a fleet: any instance); default `url` every time. */
   pickUrl?: () => string;
+  /** Chart updates: the record they change (`Ordering-Key`), kept in order at the EMR on FIFO queues. */
+  orderingKey?: string;
 }
 
 /**
@@ -337,7 +342,12 @@ export async function postWithRetry(o: PostOptions): Promise<SubmitOutcome> {
     try {
       const res = await fetch(o.pickUrl?.() ?? o.url, {
         method: 'POST',
-        headers: { authorization: `Bearer ${o.token}`, 'content-type': o.contentType ?? 'application/fhir+json', 'idempotency-key': o.key },
+        headers: {
+          authorization: `Bearer ${o.token}`,
+          'content-type': o.contentType ?? 'application/fhir+json',
+          'idempotency-key': o.key,
+          ...(o.orderingKey === undefined ? {} : { 'ordering-key': o.orderingKey }),
+        },
         body: o.body,
         signal: AbortSignal.timeout(15_000),
       });

@@ -14,6 +14,7 @@ import { seal } from '../../services/core/envelope/seal.ts';
 import { hashToken } from '../../services/core/http/auth.ts';
 import { startMllpSink, type MllpSink, type MllpSinkMode } from '../../services/devtools/mllpSink.ts';
 import { freePort } from '../helpers/processes.ts';
+import { fifoSendIds } from '../helpers/sqs.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { depth, report, scaled, startWorld, type ServiceProcess, type World } from './harness.ts';
 
@@ -58,7 +59,7 @@ async function chartUpdates(prefix: string, n: number): Promise<string[]> {
     const controlId = `${prefix}-${i}`;
     const envelope = buildEnvelope({ kind: 'chart.update', from: 'app', to: 'interface', queue: 'app-to-interface', contentType: 'application/hl7-v2', body: hl7(controlId) });
     const sealed = await seal(envelope, world.keys.app.own, world.keys.app.peers);
-    await world.emulator.sqs.client.send(new SendMessageCommand({ QueueUrl: world.queues['app-to-interface'].url, MessageBody: sealed.body, MessageAttributes: sealed.attributes }));
+    await world.emulator.sqs.client.send(new SendMessageCommand({ QueueUrl: world.queues['app-to-interface'].url, MessageBody: sealed.body, MessageAttributes: sealed.attributes, ...fifoSendIds(world.emulator.sqs, 'app-to-interface') }));
     ids.push(controlId);
   }
   return ids;

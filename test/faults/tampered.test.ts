@@ -6,6 +6,7 @@ import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEnvelope } from '../../services/core/envelope/envelope.ts';
 import { seal } from '../../services/core/envelope/seal.ts';
+import { fifoSendIds } from '../helpers/sqs.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { fhir, pool, postWithRetry, report, scaled, startWorld, type ServiceProcess, type World } from './harness.ts';
 import { startInboxReader } from './inboxReader.ts';
@@ -53,7 +54,7 @@ describe('alert notifications on a tampered message', () => {
     const lines = sealed.body.split('\n');
     const i = Math.floor(lines.length / 2);
     lines[i] = (lines[i]![0] === 'A' ? 'B' : 'A') + lines[i]!.slice(1);
-    await world.emulator.sqs.client.send(new SendMessageCommand({ QueueUrl: world.queues['interface-to-app'].url, MessageBody: lines.join('\n'), MessageAttributes: sealed.attributes }));
+    await world.emulator.sqs.client.send(new SendMessageCommand({ QueueUrl: world.queues['interface-to-app'].url, MessageBody: lines.join('\n'), MessageAttributes: sealed.attributes, ...fifoSendIds(world.emulator.sqs, envelope.id) }));
     await world.alerts!.waitFor('CareRelayQuarantineNotEmpty', 'started', 'app');
 
     // The operator looks at it and removes it.

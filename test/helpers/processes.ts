@@ -60,7 +60,7 @@ export function runNode(script: string, args: string[], env: Record<string, stri
 }
 
 /** Waits until `url` + /readyz answers 200, failing early with the output if the process died. */
-export async function waitReady(url: string, proc: RunningProcess, timeoutMs = 30_000): Promise<void> {
+export async function waitReady(url: string, proc: RunningProcess, timeoutMs = 90_000): Promise<void> {
   await waitFor(
     async () => {
       if (proc.child.exitCode !== null) throw new Error(`process exited (${proc.child.exitCode}):\n${proc.lines.slice(-20).join('\n')}`);

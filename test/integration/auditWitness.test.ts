@@ -3,14 +3,18 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GENESIS_HASH, entryHash, type AuditEntry } from '../../services/core/audit/chain.ts';
+import { CHECKPOINT_KIND, signCheckpoint } from '../../services/core/audit/checkpoint.ts';
 import { readCheckpointFile } from '../../services/core/audit/checkpointStore.ts';
+import { buildEnvelope } from '../../services/core/envelope/envelope.ts';
+import { seal } from '../../services/core/envelope/seal.ts';
 import { loadAppConfig } from '../../services/app/config.ts';
 import { startAppService } from '../../services/app/service.ts';
 import { captureLogger } from '../helpers/logs.ts';
 import { startStack, type TestStack } from '../helpers/stack.ts';
-import { startTestSqs, type TestSqs } from '../helpers/sqs.ts';
+import { fifoSendIds, startTestSqs, type TestSqs } from '../helpers/sqs.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const main = resolve(import.meta.dirname, '../../services/cli/main.ts');
@@ -63,6 +67,33 @@ describe('audit checkpoints witnessed over the relay', () => {
     // Witnessing is not a record for the application nor a delivery to the EMR.
     expect(stack.app.inbox.size).toBe(0);
     expect(stack.sink.deliveries.size).toBe(0);
+  });
+
+  it('a redelivered checkpoint envelope is witnessed once (SQS handing it over again appended it to the witness file twice)', async () => {
+    const files = { iface: stack.env.iface.AUDIT_FILE!, app: stack.env.app.AUDIT_FILE! };
+    const appCheckpoints = await readCheckpointFile(`${files.app}.checkpoints`);
+    if (!appCheckpoints.ok) throw new Error('app checkpoint file unreadable');
+    const last = appCheckpoints.checkpoints.findLast((c) => c.checkpoint.service === 'app')!;
+    // A checkpoint of the app's trail signed with the app's key now: no periodic envelope carries this signature.
+    const signed = await signCheckpoint({ ...last.checkpoint, at: new Date().toISOString() }, stack.keys.app.own.current);
+    // One envelope, on the queue twice: what SQS does after a lost delete.
+    const envelope = buildEnvelope({ kind: CHECKPOINT_KIND, from: 'app', to: 'interface', queue: 'app-to-interface', contentType: 'application/json', body: JSON.stringify(signed) });
+    const sealed = await seal(envelope, stack.keys.app.own, stack.keys.app.peers);
+    for (let copy = 0; copy < 2; copy++) {
+      await sqs.client.send(
+        new SendMessageCommand({ QueueUrl: stack.queues['app-to-interface'].url, MessageBody: sealed.body, MessageAttributes: sealed.attributes, ...fifoSendIds(sqs, 'app-to-interface') }),
+      );
+    }
+    // The second copy is acknowledged as a duplicate (audited), not witnessed again.
+    await waitFor(async () => (await trail(files.iface)).some((l) => l.action === 'message.duplicate' && l.resourceId === envelope.id), {
+      what: 'the second copy acknowledged as a duplicate',
+      timeoutMs: 60_000,
+    });
+    const witnessed = (await trail(files.iface)).filter((l) => l.action === 'audit.witnessed' && l.details?.envelopeId === envelope.id);
+    expect(witnessed).toHaveLength(1);
+    const ifaceCheckpoints = await readCheckpointFile(`${files.iface}.checkpoints`);
+    if (!ifaceCheckpoints.ok) throw new Error('interface checkpoint file unreadable');
+    expect(ifaceCheckpoints.checkpoints.filter((c) => c.signature === signed.signature)).toHaveLength(1);
   });
 
   it('the app ships every checkpoint to S3, one object each', async () => {

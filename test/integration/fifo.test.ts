@@ -89,6 +89,25 @@ describe('FIFO queues end to end', () => {
     await waitFor(() => stack.sink.deliveries.get(id), { what: 'EMR delivery', timeoutMs: 20_000 });
   });
 
+  it('chart updates naming a record (Ordering-Key) reach the EMR in the order accepted, per record, from any writer', async () => {
+    const records = ['MRN-100200', 'MRN-300400', 'MRN-500600'];
+    const accepted = new Map<string, string[]>(records.map((r) => [r, []]));
+    for (let i = 0; i < 4; i++) {
+      for (const record of records) {
+        const res = await app('POST', '/v1/chart-updates', stack.tokens.writer, FHIR(100 + i), { 'content-type': 'application/fhir+json', 'ordering-key': record });
+        expect(res.statusCode).toBe(202);
+        accepted.get(record)!.push((res.json() as { id: string }).id);
+      }
+    }
+    const all = [...accepted.values()].flat();
+    await waitFor(() => all.every((id) => stack.sink.deliveries.has(id)), { what: 'every update at the EMR', timeoutMs: 30_000 });
+    // The sink's map is in order of first delivery.
+    const order = [...stack.sink.deliveries.keys()];
+    for (const ids of accepted.values()) expect(ids.map((id) => order.indexOf(id))).toEqual(ids.map((id) => order.indexOf(id)).sort((a, b) => a - b));
+    // The record's key never leaves the app: not in the interface's logs.
+    expect(JSON.stringify(stack.logs.iface.entries())).not.toContain('MRN-100200');
+  });
+
   it('copies a message it cannot accept to the FIFO quarantine queue (with a group and deduplication id)', async () => {
     const q = stack.queues['interface-to-app'];
     const id = randomUUID();

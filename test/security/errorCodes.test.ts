@@ -4,13 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { SMS_ERRORS } from '../../services/app/sms/errors.ts';
 import { CORE_ERROR_CATALOGUES } from '../../services/core/errors/catalogue.ts';
 import type { ErrorCatalogue } from '../../services/core/errors/defineErrors.ts';
+import { CALLBACK_REASONS } from '../../services/interface/callbacks/reasons.ts';
 import { EMR_REASONS } from '../../services/interface/delivery/reasons.ts';
 import { MLLP_ERRORS } from '../../services/interface/mllp/errors.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 
 /** Every catalogue of the services: core's registry plus each service's own. */
-const CATALOGUES: Record<string, ErrorCatalogue> = { ...CORE_ERROR_CATALOGUES, sms: SMS_ERRORS, emr: EMR_REASONS, mllp: MLLP_ERRORS };
+const CATALOGUES: Record<string, ErrorCatalogue> = { ...CORE_ERROR_CATALOGUES, sms: SMS_ERRORS, emr: EMR_REASONS, mllp: MLLP_ERRORS, callbacks: CALLBACK_REASONS };
 
 const entries = Object.entries(CATALOGUES).flatMap(([area, catalogue]) => Object.entries(catalogue).map(([code, def]) => ({ area, code, def })));
 

@@ -52,13 +52,13 @@ const services = (): Array<{ name: string; server: FastifyInstance; secured: str
   {
     name: 'interface',
     server: world.stack.iface.server,
-    secured: ['POST /v1/submissions', 'GET /v1/admin/emergency', 'PUT /v1/admin/emergency'],
+    secured: ['POST /v1/submissions', 'GET /v1/submissions/{id}', 'GET /v1/admin/emergency', 'PUT /v1/admin/emergency'],
     open: [],
   },
   {
     name: 'app',
     server: world.stack.app.server,
-    secured: ['GET /v1/inbox', 'GET /v1/inbox/{id}', 'POST /v1/inbox/{id}/ack', 'POST /v1/chart-updates', 'POST /v1/messages', 'GET /v1/admin/emergency', 'PUT /v1/admin/emergency'],
+    secured: ['GET /v1/inbox', 'GET /v1/inbox/{id}', 'POST /v1/inbox/{id}/ack', 'POST /v1/chart-updates', 'GET /v1/chart-updates/{id}', 'POST /v1/messages', 'GET /v1/admin/emergency', 'PUT /v1/admin/emergency'],
     // Authenticated by the SignalWire signature, not a bearer token.
     open: ['POST /webhooks/signalwire/message-status'],
   },

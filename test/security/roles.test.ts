@@ -11,12 +11,15 @@ const ROLES: Role[] = ['reader', 'writer', 'messenger', 'admin'];
 
 let world: SmsStack;
 let recordId: string;
+let chartUpdateId: string;
 
 beforeAll(async () => {
   world = await startSmsStack();
   const res = await submit(world.stack, FHIR);
   recordId = res.json<{ id: string }>().id;
   await waitFor(() => world.stack.app.inbox.get(recordId), { what: 'record in inbox' });
+  const chart = await world.stack.app.server.inject({ method: 'POST', url: '/v1/chart-updates', headers: { ...bearer(world.stack.tokens.writer), 'content-type': 'application/hl7-v2' }, payload: HL7 });
+  chartUpdateId = chart.json<{ id: string }>().id;
 });
 afterAll(async () => {
   await world?.stop();
@@ -38,6 +41,7 @@ const appRoutes = (): AppRoute[] => [
   { role: 'messenger', resource: 'POST /v1/messages', request: () => ({ method: 'POST', url: '/v1/messages', payload: { to: '+15551230001', body: 'Your appointment is confirmed' } }), ok: 202 },
   { role: 'admin', resource: 'GET /v1/admin/emergency', request: () => ({ method: 'GET', url: '/v1/admin/emergency' }), ok: 200 },
   { role: 'admin', resource: 'PUT /v1/admin/emergency', request: () => ({ method: 'PUT', url: '/v1/admin/emergency', payload: { active: false } }), ok: 200 },
+  { role: 'writer', resource: 'GET /v1/chart-updates/:id', request: () => ({ method: 'GET', url: `/v1/chart-updates/${chartUpdateId}` }), ok: 200 },
   { role: 'reader', resource: 'POST /v1/inbox/:id/ack', request: () => ({ method: 'POST', url: `/v1/inbox/${recordId}/ack` }), ok: 200 },
 ];
 

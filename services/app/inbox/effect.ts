@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { EnvelopeEffect } from '../../core/relay/inbound.ts';
+import type { ReceiptSender } from '../../core/receipts/receipts.ts';
 import type { ApplyLedger } from '../../core/state/applyLedger.ts';
 import type { Inbox } from './inbox.ts';
 
@@ -11,6 +12,8 @@ export interface InboxEffectOptions {
   renewMs: number;
   /** Service logger. */
   logger: Logger;
+  /** Tells the interface `held` (in the inbox) and `acknowledged` (the application acked it). */
+  receipts?: ReceiptSender;
 }
 
 /**
@@ -34,7 +37,10 @@ export function inboxEffect(inbox: Inbox, options: InboxEffectOptions): Envelope
       ledger.renew(envelope.id).catch((err: unknown) => logger.warn({ envelopeId: envelope.id, code: (err as { name?: string }).name }, 'hold lease renewal failed'));
     }, options.renewMs);
     try {
-      const outcome = await inbox.hold(envelope, signal);
+      const held = inbox.hold(envelope, signal);
+      // A hold again after a release sends `held` again: the interface's status does not move twice.
+      void options.receipts?.send({ ref: envelope.id, status: 'held' });
+      const outcome = await held;
       if (outcome !== 'acked') {
         await ledger.release(envelope.id).catch(() => undefined);
         return { status: 'release' };
@@ -46,6 +52,7 @@ export function inboxEffect(inbox: Inbox, options: InboxEffectOptions): Envelope
         // only a replayed copy arriving after the lease could then be held again.
         logger.error({ envelopeId: envelope.id, code: (err as { name?: string }).name }, 'could not mark the envelope applied');
       }
+      await options.receipts?.send({ ref: envelope.id, status: 'acknowledged' });
       return { status: 'done', onDeleted: (deleted) => inbox.deleted(envelope.id, deleted) };
     } finally {
       clearInterval(renew);

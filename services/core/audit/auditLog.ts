@@ -1,62 +1,92 @@
 import { constants } from 'node:fs';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { GENESIS_HASH, entryHash, parseEntryLine, type AuditEntry } from './chain.ts';
+import { entryHash, type AuditEntry } from './chain.ts';
 import { AuditError } from './errors.ts';
+import { closedSegmentPath, listClosedSegments, readChainTail, readFirstEntry, type ClosedSegment } from './segments.ts';
 import type { AuditEvent, AuditSink } from './types.ts';
+
+/** When the open segment of a trail is closed and a new one begun (either limit, whichever comes first). */
+export interface RotationPolicy {
+  /** Close the segment once it holds at least this many bytes (AUDIT_ROTATE_BYTES); 0 or absent = no size limit. */
+  maxBytes?: number | undefined;
+  /** Close the segment once its first line is this old (AUDIT_ROTATE_SECONDS, in ms); 0 or absent = no age limit. */
+  maxAgeMs?: number | undefined;
+}
 
 /** Options for {@link openAuditLog}. */
 export interface OpenAuditLogOptions {
-  /** Path of the JSON-lines trail; created with mode 0600 if missing, appended to otherwise. */
+  /** Path of the open segment of the JSON-lines trail; created with mode 0600 if missing, appended to otherwise. */
   file: string;
   /** Service name written on every line. */
   service: string;
-  /** Clock for `ts` (tests inject a fixed one). */
+  /** Clock for `ts` and segment age (tests inject a fake one). */
   now?: () => Date;
+  /** Segment rotation; none when absent (one ever-growing file). */
+  rotation?: RotationPolicy;
+  /** Called after a segment was closed (renamed next to the trail) and a new one begun, or when a rotation failed. */
+  onRotation?: (event: { closed: ClosedSegment } | { error: AuditError }) => void;
 }
 
 /** A hash-chained, durable audit trail: one writer per file. */
 export interface AuditLog extends AuditSink {
-  /** Path of the trail. */
+  /** Path of the trail's open segment. */
   readonly file: string;
   /** seq and hash of the last line that is durably written (what a checkpoint signs). */
   head(): { seq: number; hash: string };
+  /** Closes the open segment if the rotation policy says it is due (age is checked here and before each write; size after each write). */
+  rotateIfDue(): Promise<void>;
   /** Waits for queued records to be synced, then closes the file; later records reject. */
   close(): Promise<void>;
 }
 
-/** The longest last line the trail will read back when continuing a chain. */
-const MAX_TAIL_LINE = 1024 * 1024;
-
 interface Pending {
   line: string;
   head: { seq: number; hash: string };
+  ts: Date;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
 
+const APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT;
+
 /**
- * Opens (or creates) an audit trail and continues its chain from the last line.
- * Records are serialized; each `record()` resolves only after its line is written and
- * fdatasync'ed (records queued while a sync runs are written and synced together).
+ * Opens (or creates) an audit trail and continues its chain from the last line of the open
+ * segment, or of the last closed segment when the open one is empty or missing (a crash
+ * between closing a segment and beginning the next). Records are serialized; each `record()`
+ * resolves only after its line is written and fdatasync'ed (records queued while a sync runs
+ * are written and synced together). Rotation runs in the same serialized writer, between
+ * batches: the segment is renamed (atomic) to its closed name and a new file begun, so no line
+ * is lost or written twice, and the next line links to the last one of the closed segment.
  * Refuses a file whose last line is not a valid chained entry: run `care-relay audit verify`.
  */
 export async function openAuditLog(options: OpenAuditLogOptions): Promise<AuditLog> {
   const { file, service } = options;
   const now = options.now ?? (() => new Date());
+  const maxBytes = options.rotation?.maxBytes ?? 0;
+  const maxAgeMs = options.rotation?.maxAgeMs ?? 0;
   const existed = await stat(file).then(
     () => true,
     () => false,
   );
   let fh: FileHandle;
   try {
-    fh = await open(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
+    fh = await open(file, APPEND, 0o600);
   } catch (err) {
     throw new AuditError('CR_AUDIT_UNREADABLE', `audit trail ${file}: cannot open (${errCode(err)})`, err);
   }
   let last: { seq: number; hash: string };
+  let first: AuditEntry | undefined;
+  let bytes: number;
   try {
     last = await readChainTail(file);
+    if (last.seq === 0) {
+      const closed = (await listClosedSegments(file)).at(-1);
+      if (closed) last = await readChainTail(closed.path);
+    } else {
+      first = await readFirstEntry(file);
+    }
+    bytes = (await fh.stat()).size;
     if (!existed) await syncDir(dirname(file));
   } catch (err) {
     await fh.close();
@@ -66,39 +96,87 @@ export async function openAuditLog(options: OpenAuditLogOptions): Promise<AuditL
   let seq = last.seq;
   let prev = last.hash;
   let durable = { seq: last.seq, hash: last.hash };
+  // The open segment: its first seq and when its first line was written (undefined while empty).
+  let segment: { first: number; startedAt: number } | undefined = first ? { first: first.seq, startedAt: Date.parse(first.ts) } : undefined;
   let queue: Pending[] = [];
+  let checks: Array<() => void> = [];
   let flushing: Promise<void> | undefined;
   let failure: AuditError | undefined;
   let closed = false;
 
+  const due = (): boolean =>
+    segment !== undefined && ((maxBytes > 0 && bytes >= maxBytes) || (maxAgeMs > 0 && now().getTime() - segment.startedAt >= maxAgeMs));
+
+  async function rotate(): Promise<void> {
+    const closing = { first: segment!.first, last: durable.seq, hash: durable.hash };
+    const target = closedSegmentPath(file, closing.first, closing.last, closing.hash);
+    await fh.close();
+    try {
+      await rename(file, target);
+    } catch (err) {
+      // Not renamed: the segment stays open and the writer goes on appending to it.
+      fh = await open(file, APPEND, 0o600);
+      options.onRotation?.({ error: new AuditError('CR_AUDIT_WRITE_FAILED', `audit trail ${file}: cannot close the segment (${errCode(err)})`, err) });
+      return;
+    }
+    // O_EXCL: the new segment is this writer's own; a file that appeared there is not appended to.
+    fh = await open(file, APPEND | constants.O_EXCL, 0o600);
+    await syncDir(dirname(file));
+    bytes = 0;
+    segment = undefined;
+    options.onRotation?.({ closed: { path: target, first: closing.first, last: closing.last, hashPrefix: closing.hash.slice(0, 12) } });
+  }
+
   async function flush(): Promise<void> {
-    while (queue.length > 0) {
+    // Yield first: `flushing` must hold this promise before the loop can end and clear it.
+    await Promise.resolve();
+    while (!failure && (queue.length > 0 || checks.length > 0)) {
+      const waiting = checks;
+      checks = [];
       const batch = queue;
       queue = [];
       try {
-        await fh.appendFile(batch.map((p) => p.line).join(''), 'utf8');
-        await fh.datasync();
-        durable = batch.at(-1)!.head;
-        for (const p of batch) p.resolve();
+        if (due()) await rotate();
+        if (batch.length > 0) {
+          const text = batch.map((p) => p.line).join('');
+          await fh.appendFile(text, 'utf8');
+          await fh.datasync();
+          durable = batch.at(-1)!.head;
+          bytes += Buffer.byteLength(text);
+          segment ??= { first: batch[0]!.head.seq, startedAt: batch[0]!.ts.getTime() };
+          for (const p of batch) p.resolve();
+          if (due()) await rotate();
+        }
       } catch (err) {
         // The file's tail is now unknown: fail closed rather than fork the chain.
         failure = new AuditError('CR_AUDIT_WRITE_FAILED', `audit trail ${file}: write failed (${errCode(err)})`, err);
         for (const p of [...batch, ...queue]) p.reject(failure);
         queue = [];
       }
+      for (const done of waiting) done();
     }
+    for (const done of checks) done();
+    checks = [];
     flushing = undefined;
   }
 
   return {
     file,
     head: () => ({ ...durable }),
+    rotateIfDue(): Promise<void> {
+      if (failure || closed) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        checks.push(resolve);
+        flushing ??= flush();
+      });
+    },
     record(event: AuditEvent): Promise<void> {
       if (failure) return Promise.reject(failure);
       if (closed) return Promise.reject(new AuditError('CR_AUDIT_CLOSED', `audit trail ${file}: closed`));
+      const ts = now();
       const unhashed: Omit<AuditEntry, 'hash'> = {
         seq: seq + 1,
-        ts: now().toISOString(),
+        ts: ts.toISOString(),
         service,
         action: event.action,
         actor: event.actor,
@@ -114,7 +192,7 @@ export async function openAuditLog(options: OpenAuditLogOptions): Promise<AuditL
       seq = entry.seq;
       prev = entry.hash;
       return new Promise<void>((resolve, reject) => {
-        queue.push({ line, head: { seq: entry.seq, hash: entry.hash }, resolve, reject });
+        queue.push({ line, head: { seq: entry.seq, hash: entry.hash }, ts, resolve, reject });
         flushing ??= flush();
       });
     },
@@ -125,51 +203,6 @@ export async function openAuditLog(options: OpenAuditLogOptions): Promise<AuditL
       await fh.close();
     },
   };
-}
-
-/** Reads the last line of a trail and returns its seq and hash (genesis for an empty or new file). */
-async function readChainTail(file: string): Promise<{ seq: number; hash: string }> {
-  const broken = (why: string): AuditError =>
-    new AuditError(
-      'CR_AUDIT_TAIL_BROKEN',
-      `audit trail ${file}: cannot continue the chain, ${why}; run "care-relay audit verify" and archive the file`,
-    );
-  let fh: FileHandle;
-  try {
-    fh = await open(file, 'r');
-  } catch (err) {
-    throw new AuditError('CR_AUDIT_UNREADABLE', `audit trail ${file}: cannot read (${errCode(err)})`, err);
-  }
-  try {
-    const { size } = await fh.stat();
-    if (size === 0) return { seq: 0, hash: GENESIS_HASH };
-    const lastByte = Buffer.alloc(1);
-    await fh.read(lastByte, 0, 1, size - 1);
-    if (lastByte[0] !== 0x0a) throw broken('the last line is incomplete (no trailing newline)');
-    const end = size - 1;
-    let start = end;
-    const chunk = Buffer.alloc(64 * 1024);
-    const parts: Buffer[] = [];
-    while (start > 0) {
-      const len = Math.min(chunk.length, start);
-      await fh.read(chunk, 0, len, start - len);
-      const nl = chunk.subarray(0, len).lastIndexOf(0x0a);
-      if (nl >= 0) {
-        parts.unshift(Buffer.from(chunk.subarray(nl + 1, len)));
-        start = start - len + nl + 1;
-        break;
-      }
-      parts.unshift(Buffer.from(chunk.subarray(0, len)));
-      start -= len;
-      if (end - start > MAX_TAIL_LINE) throw broken(`the last line is longer than ${MAX_TAIL_LINE} bytes`);
-    }
-    const line = Buffer.concat(parts).toString('utf8');
-    const parsed = parseEntryLine(line);
-    if ('reason' in parsed) throw broken(`the last line is invalid (${parsed.reason})`);
-    return { seq: parsed.entry.seq, hash: parsed.entry.hash };
-  } finally {
-    await fh.close();
-  }
 }
 
 /** Syncs a directory so a newly created file's entry survives a crash (best effort where unsupported). */

@@ -31,7 +31,7 @@ export interface CheckpointerOptions {
 /** Signs the trail's head now and then, keeps it apart from the trail, ships it and has the peer witness it. */
 export interface Checkpointer {
   /** Signs the current head, appends it to the store, ships it and sends it to the witness. Skips an empty trail. */
-  checkpoint(reason: 'start' | 'interval' | 'shutdown'): Promise<SignedCheckpoint | undefined>;
+  checkpoint(reason: 'start' | 'interval' | 'rotation' | 'shutdown'): Promise<SignedCheckpoint | undefined>;
   /** Starts the periodic checkpoints; `witness` sends each one to the peer (starting with the last one signed). */
   start(witness?: CheckpointSink): void;
   /** Stops the timer and signs a last checkpoint (shutdown). */
@@ -61,7 +61,7 @@ export function createCheckpointer(options: CheckpointerOptions): Checkpointer {
     }
   }
 
-  async function checkpoint(reason: 'start' | 'interval' | 'shutdown'): Promise<SignedCheckpoint | undefined> {
+  async function checkpoint(reason: 'start' | 'interval' | 'rotation' | 'shutdown'): Promise<SignedCheckpoint | undefined> {
     const head = options.audit.head();
     if (head.seq === 0) return undefined;
     const signed = await signCheckpoint({ service: options.service, seq: head.seq, headHash: head.hash, at: now().toISOString() }, options.key);
@@ -72,7 +72,7 @@ export function createCheckpointer(options: CheckpointerOptions): Checkpointer {
     return signed;
   }
 
-  const serial = (reason: 'start' | 'interval' | 'shutdown'): Promise<SignedCheckpoint | undefined> => {
+  const serial = (reason: 'start' | 'interval' | 'rotation' | 'shutdown'): Promise<SignedCheckpoint | undefined> => {
     const next = running.then(() => checkpoint(reason));
     running = next.catch(() => {});
     return next;

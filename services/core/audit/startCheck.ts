@@ -3,7 +3,9 @@ import { rename, stat } from 'node:fs/promises';
 import type { PublicKey } from 'openpgp';
 import { readCheckpointFile } from './checkpointStore.ts';
 import { AuditError } from './errors.ts';
-import { checkTrail, ownMarks } from './trailCheck.ts';
+import { checkRun, ownMarks, type RunFile, type TrailMark } from './trailCheck.ts';
+import { listClosedSegments, readChainTail, type ClosedSegment } from './segments.ts';
+import { basename } from 'node:path';
 import type { ChainHead } from './verify.ts';
 import { GENESIS_HASH } from './chain.ts';
 
@@ -24,7 +26,7 @@ export interface TrailStartOptions {
 /** What the start check decided: go on, or the broken trail was archived by the operator's override. */
 export type TrailStart =
   | { status: 'ok'; head: ChainHead; unusedOverride: boolean }
-  | { status: 'overridden'; digest: string; reason: string; head: ChainHead; archived: { trail?: string; checkpoints?: string } };
+  | { status: 'overridden'; digest: string; reason: string; head: ChainHead; archived: { trail?: string; checkpoints?: string; segments?: number } };
 
 const EMPTY_DIGEST = createHash('sha256').digest('hex');
 
@@ -38,12 +40,19 @@ async function exists(path: string): Promise<boolean> {
 /**
  * Verifies the trail against the chain and the service's signed checkpoints before the service
  * writes to it. A trail that does not verify stops the start (AuditError CR_AUDIT_TRAIL_UNVERIFIED
- * naming why and the file's sha256), unless `acceptDigest` is exactly that sha256: then the trail
- * and its checkpoint file are renamed aside (`.broken-<digest>`) and a new trail begins.
+ * naming why and the sha256 of what was read), unless `acceptDigest` is exactly that sha256: then
+ * the trail's local segments and its checkpoint file are renamed aside (`.broken-<digest>`) and a
+ * new trail begins.
+ *
+ * With closed segments, only the run from the segment that holds the newest signed checkpoint
+ * to the open segment is read (see {@link startRun}): the signature pins that line's hash, and
+ * the chain pins every line before it, so older segments need not be read at each start
+ * (`care-relay audit verify` checks the whole run).
  */
 export async function checkTrailAtStart(options: TrailStartOptions): Promise<TrailStart> {
   const { file, checkpointFile } = options;
-  const problem = await findProblem(options);
+  const closed = await listClosedSegments(file);
+  const problem = await findProblem(options, closed);
   if ('head' in problem && !('reason' in problem)) return { status: 'ok', head: problem.head, unusedOverride: options.acceptDigest !== undefined };
   if (options.acceptDigest !== problem.digest) {
     throw new AuditError(
@@ -52,35 +61,80 @@ export async function checkTrailAtStart(options: TrailStartOptions): Promise<Tra
     );
   }
   const suffix = `.broken-${problem.digest.slice(0, 16)}`;
-  const archived: { trail?: string; checkpoints?: string } = {};
+  const archived: { trail?: string; checkpoints?: string; segments?: number } = {};
   if (await exists(file)) await rename(file, (archived.trail = file + suffix));
   if (await exists(checkpointFile)) await rename(checkpointFile, (archived.checkpoints = checkpointFile + suffix));
+  // The new trail starts at seq 1 again: the old chain's closed segments are set aside with it.
+  for (const segment of closed) await rename(segment.path, segment.path + suffix);
+  if (closed.length > 0) archived.segments = closed.length;
   return { status: 'overridden', digest: problem.digest, reason: problem.reason, head: problem.head, archived };
 }
 
 type Finding = { reason: string; digest: string; head: ChainHead } | { head: ChainHead };
 
-async function findProblem(options: TrailStartOptions): Promise<Finding> {
+async function findProblem(options: TrailStartOptions, closed: ClosedSegment[]): Promise<Finding> {
   const { file, checkpointFile, service } = options;
-  const trailExists = await exists(file);
+  const openExists = await exists(file);
+  const trailExists = openExists || closed.length > 0;
   const genesis = { seq: 0, hash: GENESIS_HASH };
+  const everything = (): RunFile[] => [...closed.map((c) => ({ path: c.path, range: c })), ...(openExists ? [{ path: file }] : [])];
   const read = await readCheckpointFile(checkpointFile);
   const digestOnly = async (): Promise<{ digest: string; head: ChainHead }> => {
     if (!trailExists) return { digest: EMPTY_DIGEST, head: genesis };
-    const r = await checkTrail(file, []);
+    const r = await checkRun(everything(), []);
     return { digest: r.digest, head: r.head };
   };
   if (!read.ok) return { reason: `checkpoint file line ${read.line}: ${read.reason}`, ...(await digestOnly()) };
   const own = await ownMarks(read.checkpoints, service, options.keys, { all: false });
   if ('reason' in own) return { reason: own.reason, ...(await digestOnly()) };
+  const newest = own.marks.at(-1);
   if (!trailExists) {
-    const last = own.marks.at(-1);
-    return last ? { reason: `the trail is missing, but a signed checkpoint covers seq ${last.checkpoint.seq}`, digest: EMPTY_DIGEST, head: genesis } : { head: genesis };
+    return newest ? { reason: `the trail is missing, but a signed checkpoint covers seq ${newest.checkpoint.seq}`, digest: EMPTY_DIGEST, head: genesis } : { head: genesis };
   }
-  const result = await checkTrail(file, own.marks);
+  const run = newest ? await startRun(closed, newest) : { start: genesis, from: 0 };
+  if ('reason' in run) return { reason: run.reason, ...(await digestOnly()) };
+  const files: RunFile[] = [...closed.slice(run.from).map((c) => ({ path: c.path, range: c })), ...(openExists ? [{ path: file }] : [])];
+  const result = await checkRun(files, own.marks, run.start);
   if (!result.ok) return { reason: result.message, digest: result.digest, head: result.head };
-  if (result.count > 0 && own.marks.length === 0) {
+  if (result.head.seq > 0 && own.marks.length === 0) {
     return { reason: `the trail has ${result.count} lines but no signed checkpoint (checkpoint file missing or emptied)`, digest: result.digest, head: result.head };
   }
   return { head: result.head };
+}
+
+/**
+ * Where the start check begins reading: at the closed segment that holds the newest checkpoint's
+ * seq (from the last line of the segment before it), or, when that seq is a segment's last line
+ * (a checkpoint is signed at each rotation), only that line is read, checked against the signed
+ * hash, and reading goes on with the next segment.
+ */
+async function startRun(closed: ClosedSegment[], newest: TrailMark): Promise<{ start: ChainHead; from: number } | { reason: string }> {
+  const seq = newest.checkpoint.seq;
+  const tailOf = async (segment: ClosedSegment): Promise<ChainHead | { reason: string }> => {
+    try {
+      const tail = await readChainTail(segment.path);
+      if (tail.seq !== segment.last || !tail.hash.startsWith(segment.hashPrefix)) {
+        return { reason: `segment ${basename(segment.path)} ends at seq ${tail.seq}, but its name says seq ${segment.last}: the segment was truncated or replaced` };
+      }
+      return { seq: tail.seq, hash: tail.hash };
+    } catch (err) {
+      return { reason: (err as Error).message };
+    }
+  };
+  if (closed.length === 0) return { start: { seq: 0, hash: GENESIS_HASH }, from: 0 };
+  const i = closed.findIndex((c) => c.first <= seq && seq <= c.last);
+  if (i < 0 && seq > closed.at(-1)!.last) {
+    const tail = await tailOf(closed.at(-1)!);
+    return 'reason' in tail ? tail : { start: tail, from: closed.length };
+  }
+  if (i < 0) return { reason: `the newest checkpoint covers seq ${seq}, in a segment that is not on this host (restore it from the archive)` };
+  if (closed[i]!.last === seq) {
+    const tail = await tailOf(closed[i]!);
+    if ('reason' in tail) return tail;
+    if (tail.hash !== newest.checkpoint.headHash) return { reason: `seq ${seq}: hash differs from the checkpoint ${newest.source} at ${newest.checkpoint.at} (trail rewritten)` };
+    return { start: tail, from: i + 1 };
+  }
+  if (i === 0) return closed[0]!.first === 1 ? { start: { seq: 0, hash: GENESIS_HASH }, from: 0 } : { reason: `the first segment on this host begins at seq ${closed[0]!.first}: the segments before it are missing` };
+  const before = await tailOf(closed[i - 1]!);
+  return 'reason' in before ? before : { start: before, from: i };
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { GENESIS_HASH, parseEntryLine, type AuditEntry } from './chain.ts';
 import { AuditError } from './errors.ts';
@@ -35,22 +35,30 @@ function checkChainEntry(text: string, lineNo: number, last: ChainHead): AuditEn
   const { entry } = parsed;
   if (entry.seq !== last.seq + 1) return { reason: `seq ${entry.seq}, expected ${last.seq + 1}` };
   if (entry.prev !== last.hash) {
-    return { reason: lineNo === 1 ? 'prev is not the genesis hash' : `prev does not match the hash of line ${lineNo - 1}` };
+    if (lineNo > 1) return { reason: `prev does not match the hash of line ${lineNo - 1}` };
+    return { reason: last.seq === 0 ? 'prev is not the genesis hash' : `prev does not match the hash of seq ${last.seq} (the previous segment's last line)` };
   }
   return entry;
 }
 
 /**
  * Streams a trail once: checks the chain line by line, calls `onEntry` for each good line
- * (it may return a reason to stop at that line), and digests the whole file.
+ * (it may return a reason to stop at that line), and digests the whole file. `start` is the
+ * chain position before its first line: genesis for a whole trail, the previous segment's
+ * last line for a later segment. `digest` may be shared to digest a run of segments as one.
  * Throws AuditError (CR_AUDIT_UNREADABLE) when the file cannot be read.
  */
-export async function scanAuditFile(path: string, onEntry?: (entry: AuditEntry) => string | undefined): Promise<AuditScan> {
-  let head: ChainHead = { seq: 0, hash: GENESIS_HASH };
+export async function scanAuditFile(
+  path: string,
+  onEntry?: (entry: AuditEntry) => string | undefined,
+  start: ChainHead = { seq: 0, hash: GENESIS_HASH },
+  shared?: Hash,
+): Promise<AuditScan> {
+  let head: ChainHead = { ...start };
   let lineNo = 0;
   let carry = Buffer.alloc(0);
   let failure: { line: number; reason: string } | undefined;
-  const digest = createHash('sha256');
+  const digest = shared ?? createHash('sha256');
   try {
     for await (const chunk of createReadStream(path)) {
       digest.update(chunk as Buffer);
@@ -71,7 +79,8 @@ export async function scanAuditFile(path: string, onEntry?: (entry: AuditEntry) 
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     throw new AuditError('CR_AUDIT_UNREADABLE', `audit trail ${path}: cannot read (${code})`, err);
   }
-  const hex = digest.digest('hex');
+  // A shared digest goes on over the next segment; its caller finalizes it.
+  const hex = shared ? '' : digest.digest('hex');
   if (failure) return { ok: false, ...failure, head, digest: hex };
   if (carry.length > 0) return { ok: false, line: lineNo + 1, reason: 'incomplete last line (no trailing newline)', head, digest: hex };
   return { ok: true, count: lineNo, head, digest: hex };

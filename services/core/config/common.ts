@@ -72,6 +72,16 @@ export const commonEnvShape = {
   LARGE_OBJECT_MAX_BYTES: envVar.int(104_857_600, 1_048_576, 5_368_709_120),
   /** SSE-KMS key (id, alias or ARN) the objects are encrypted with at rest; unset = the bucket's default encryption. */
   LARGE_OBJECT_KMS_KEY_ID: z.string().min(1).optional(),
+  /** Close the open audit segment once it holds this many bytes (a new one begins, the chain continues); 0 = no size limit. */
+  AUDIT_ROTATE_BYTES: envVar.int(67_108_864, 0, 5_368_709_120),
+  /** Close the open audit segment once its first line is this many seconds old; 0 = no age limit. */
+  AUDIT_ROTATE_SECONDS: envVar.int(86_400, 0, 31_622_400),
+  /** Ship each closed audit segment to this S3 location (`s3://bucket/prefix`), under `<service>/`; unset = segments stay local only. */
+  AUDIT_ARCHIVE_S3_URI: z.string().regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, 'expected s3://bucket/prefix').optional(),
+  /** S3 endpoint of the segment archive; unset means AWS's regional endpoint. */
+  AUDIT_ARCHIVE_S3_ENDPOINT: envVar.url().optional(),
+  /** Keep closed segments on disk after their upload is confirmed (default); false removes them, except the newest. */
+  AUDIT_ARCHIVE_KEEP_LOCAL: envVar.bool(true),
   /** Operator override: the sha256 of a trail that does not verify, to archive it and start a new one (audited). */
   AUDIT_ACCEPT_BROKEN_TRAIL: z.string().regex(/^[0-9a-f]{64}$/, 'expected the 64 hex sha256 that the start error printed').optional(),
   /** Failed authentications per source and window before further requests from it get 429. */

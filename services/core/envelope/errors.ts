@@ -25,6 +25,14 @@ export const ENVELOPE_ERROR_CODES = Object.keys(ENVELOPE_ERRORS) as EnvelopeErro
 /** One of the {@link ENVELOPE_ERRORS} codes. */
 export type EnvelopeErrorCode = ErrorCode<typeof ENVELOPE_ERRORS>;
 
+/** The signed id and kind of a refused envelope whose signature by a pinned peer verified (so the sender can be told). */
+export interface AttributedEnvelope {
+  /** The envelope id, as signed. */
+  readonly id: string;
+  /** The envelope kind, as signed. */
+  readonly kind: string;
+}
+
 /**
  * A message that cannot be accepted (or an envelope that cannot be sealed). The message
  * names the check that failed and never contains the payload, PHI or key material.
@@ -32,11 +40,14 @@ export type EnvelopeErrorCode = ErrorCode<typeof ENVELOPE_ERRORS>;
 export class EnvelopeError extends RelayError {
   /** The stable rejection code; also the quarantine reason. */
   override readonly code: EnvelopeErrorCode;
+  /** Set when the envelope was decrypted, its signature verified and its fields read, and a later check refused it. */
+  readonly attributed: AttributedEnvelope | undefined;
 
-  constructor(code: EnvelopeErrorCode, message: string, cause?: unknown) {
+  constructor(code: EnvelopeErrorCode, message: string, cause?: unknown, attributed?: AttributedEnvelope) {
     super(code, message, fromCatalogue(ENVELOPE_ERRORS[code], cause === undefined ? {} : { cause }));
     this.name = 'EnvelopeError';
     this.code = code;
+    this.attributed = attributed;
   }
 }
 

@@ -127,19 +127,23 @@ async function openChecked(armored: unknown, ctx: OpenContext): Promise<OpenedMe
   }
   const signer = await checkSignatures(result.signatures, ctx.peers);
   const envelope = decodeEnvelope(result.data);
-  if (envelope.to !== ctx.self) fail('CR_ENVELOPE_WRONG_RECIPIENT', `envelope is addressed to "${envelope.to}"; this service is "${ctx.self}"`);
+  // From here the id and kind are signed by a pinned peer: a refusal can name them (a rejection receipt).
+  const refuse = (code: EnvelopeError['code'], message: string): never => {
+    throw new EnvelopeError(code, message, undefined, { id: envelope.id, kind: envelope.kind });
+  };
+  if (envelope.to !== ctx.self) refuse('CR_ENVELOPE_WRONG_RECIPIENT', `envelope is addressed to "${envelope.to}"; this service is "${ctx.self}"`);
   // A pinned peer may speak only for itself: the interface key cannot send as "app".
   if (envelope.from !== signer.service) {
-    fail('CR_ENVELOPE_WRONG_SENDER', `envelope says it is from "${envelope.from}" but is signed by pinned peer "${signer.service}" ${signer.fingerprint}`);
+    refuse('CR_ENVELOPE_WRONG_SENDER', `envelope says it is from "${envelope.from}" but is signed by pinned peer "${signer.service}" ${signer.fingerprint}`);
   }
-  if (envelope.queue !== ctx.queue) fail('CR_ENVELOPE_WRONG_QUEUE', `envelope was sent on "${envelope.queue}" but received on "${ctx.queue}"`);
-  if (!digestMatches(envelope)) fail('CR_ENVELOPE_DIGEST_MISMATCH', 'envelope sha256 does not match the decoded body');
+  if (envelope.queue !== ctx.queue) refuse('CR_ENVELOPE_WRONG_QUEUE', `envelope was sent on "${envelope.queue}" but received on "${ctx.queue}"`);
+  if (!digestMatches(envelope)) refuse('CR_ENVELOPE_DIGEST_MISMATCH', 'envelope sha256 does not match the decoded body');
   const sentAt = Date.parse(envelope.sentAt);
   if (sentAt > now.getTime() + ctx.maxSkewMs) {
-    fail('CR_ENVELOPE_FROM_FUTURE', `envelope sentAt ${envelope.sentAt} is more than ${ctx.maxSkewMs} ms ahead of ${now.toISOString()}`);
+    refuse('CR_ENVELOPE_FROM_FUTURE', `envelope sentAt ${envelope.sentAt} is more than ${ctx.maxSkewMs} ms ahead of ${now.toISOString()}`);
   }
   if (sentAt < now.getTime() - ctx.maxAgeMs) {
-    fail('CR_ENVELOPE_TOO_OLD', `envelope sentAt ${envelope.sentAt} is more than ${ctx.maxAgeMs} ms before ${now.toISOString()}`);
+    refuse('CR_ENVELOPE_TOO_OLD', `envelope sentAt ${envelope.sentAt} is more than ${ctx.maxAgeMs} ms before ${now.toISOString()}`);
   }
   return { envelope, signer };
 }

@@ -1,8 +1,10 @@
 import { createMessage, encrypt, enums } from 'openpgp';
 import { KeyError } from '../keys/errors.ts';
-import { keyStatus, peerEncryptionKey, type OwnKeyring, type PeerKeyring } from '../keys/keyring.ts';
+import type { OwnKeyring, PeerKeyring } from '../keys/keyring.ts';
+import { armorMessage } from './armor.ts';
 import { ENVELOPE_VERSION, digestMatches, encodeEnvelope, validateEnvelope, type Envelope } from './envelope.ts';
 import { EnvelopeError } from './errors.ts';
+import { sealKeys } from './sealKeys.ts';
 
 /** One SQS message attribute, in the shape SendMessage takes (`MessageAttributeValue`). */
 export interface WireAttribute {
@@ -55,18 +57,16 @@ export async function seal(envelope: Envelope, own: OwnKeyring, peers: PeerKeyri
   const now = options.now ?? new Date();
   const valid = validateEnvelope(envelope);
   if (!digestMatches(valid)) throw new EnvelopeError('CR_ENVELOPE_DIGEST_MISMATCH', 'envelope sha256 does not match its body; build it with buildEnvelope');
-  const ownStatus = await keyStatus(own.current, now);
-  if (ownStatus === 'revoked') throw new KeyError('CR_KEY_REVOKED', `own key ${own.fingerprint} is revoked; rotate to a new key`);
-  if (ownStatus === 'expired') throw new KeyError('CR_KEY_EXPIRED', `own key ${own.fingerprint} has expired; rotate to a new key`);
-  const recipient = await peerEncryptionKey(peers, now);
+  const recipient = await sealKeys(own, peers, now);
   const message = await createMessage({ binary: new TextEncoder().encode(encodeEnvelope(valid)), format: 'binary' });
-  let body: string;
+  let binary: Uint8Array;
   try {
-    body = await encrypt({
+    // Binary out of openpgp.js, armored here in one pass: the same text, for less CPU (armor.ts).
+    binary = await encrypt({
       message,
       encryptionKeys: recipient.key,
       signingKeys: own.current,
-      format: 'armored',
+      format: 'binary',
       date: now,
       // SEIPDv1 and no compression: what GnuPG 2.2 reads, and no size oracle from compression.
       config: { aeadProtect: false, preferredCompressionAlgorithm: enums.compression.uncompressed },
@@ -74,5 +74,5 @@ export async function seal(envelope: Envelope, own: OwnKeyring, peers: PeerKeyri
   } catch (err) {
     throw new KeyError('CR_KEY_NOT_A_KEY', `cannot sign with own key ${own.fingerprint} or encrypt to ${recipient.name} ${recipient.fingerprint}`, err);
   }
-  return { body, attributes: wireAttributes(valid.id, own.fingerprint) };
+  return { body: armorMessage(binary), attributes: wireAttributes(valid.id, own.fingerprint) };
 }

@@ -6,6 +6,7 @@ import { KEY_ERRORS } from '../keys/errors.ts';
 import { OBJECT_ERRORS } from '../objects/errors.ts';
 import { RELAY_ERRORS } from '../relay/errors.ts';
 import { EMERGENCY_ERRORS } from '../runtime/emergencyStore.ts';
+import { RECEIPT_ERRORS } from '../receipts/errors.ts';
 import { STATE_ERRORS } from '../state/errors.ts';
 import { TRANSPORT_ERRORS } from '../transport/errors.ts';
 import type { ErrorCatalogue } from './defineErrors.ts';
@@ -25,5 +26,6 @@ export const CORE_ERROR_CATALOGUES: Readonly<Record<string, ErrorCatalogue>> = {
   objects: OBJECT_ERRORS,
   emergency: EMERGENCY_ERRORS,
   state: STATE_ERRORS,
+  receipts: RECEIPT_ERRORS,
   transport: TRANSPORT_ERRORS,
 };

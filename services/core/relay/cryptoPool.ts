@@ -49,7 +49,7 @@ const WORKER_URL = new URL('./cryptoWorker.ts', import.meta.url).href;
 /** Rebuilds a worker's error as the same class with the same code, so callers can branch on it. */
 export function rebuildError(error: SerializedError): Error {
   if (error.kind === 'envelope' && (ENVELOPE_ERROR_CODES as readonly string[]).includes(error.code ?? '')) {
-    return new EnvelopeError(error.code as EnvelopeErrorCode, error.message);
+    return new EnvelopeError(error.code as EnvelopeErrorCode, error.message, undefined, error.attributed);
   }
   if (error.kind === 'key' && (KEY_ERROR_CODES as readonly string[]).includes(error.code ?? '')) {
     return new KeyError(error.code as KeyErrorCode, error.message);

@@ -31,6 +31,8 @@ export interface SerializedError {
   code?: string;
   /** The error's message (PHI-free by the error catalogues' rule). */
   message: string;
+  /** EnvelopeError: the signed id and kind of a refused envelope, when known. */
+  attributed?: { id: string; kind: string };
 }
 
 /** A worker's answer: a value, or the serialized error. */
@@ -38,7 +40,7 @@ export type CryptoReply = { ok: true; value: SealedMessage | Envelope | true } |
 
 /** Turns any thrown value into its serializable form, keeping the class and code. */
 function serializeError(err: unknown): SerializedError {
-  if (err instanceof EnvelopeError) return { kind: 'envelope', code: err.code, message: err.message };
+  if (err instanceof EnvelopeError) return { kind: 'envelope', code: err.code, message: err.message, ...(err.attributed ? { attributed: { ...err.attributed } } : {}) };
   if (err instanceof KeyError) return { kind: 'key', code: err.code, message: err.message };
   if (err instanceof TypeError) return { kind: 'type', message: err.message };
   return { kind: 'other', message: err instanceof Error ? err.message : 'crypto worker failed' };

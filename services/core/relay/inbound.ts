@@ -28,7 +28,24 @@ export interface InboundOptions {
   audit?: AuditSink;
   /** pino logger; silent by default. */
   logger?: Logger;
+  /** Told of each envelope refused after its signature verified (so its id is the sender's): the rejection receipt. */
+  onRejected?: RejectionListener;
 }
+
+/** An authentic envelope refused by a check or by its effect: its signed id and kind, the reason, where it went. */
+export interface RejectedEnvelope {
+  /** The signed envelope id. */
+  id: string;
+  /** The signed envelope kind. */
+  kind: string;
+  /** The `CR_*` reason code. */
+  reason: string;
+  /** Quarantined or dead-lettered. */
+  disposition: 'quarantined' | 'dead-lettered';
+}
+
+/** Receives {@link RejectedEnvelope}s; must not throw (it runs on the message's path). */
+export type RejectionListener = (rejected: RejectedEnvelope) => void;
 
 /** Envelope ids remembered as audited by one handler; the oldest are forgotten past this. */
 export const AUDITED_IDS_REMEMBERED = 100_000;
@@ -65,6 +82,7 @@ export function createInboundHandler(options: InboundOptions): MessageHandler {
     } catch (err) {
       if (isEnvelopeError(err)) {
         log.warn({ messageId: message.messageId, queue: options.queue, code: err.code }, 'rejected message');
+        if (err.attributed) options.onRejected?.({ ...err.attributed, reason: err.code, disposition: 'quarantined' });
         return { status: 'quarantine', reason: err.code };
       }
       throw err;
@@ -87,6 +105,10 @@ export function createInboundHandler(options: InboundOptions): MessageHandler {
       // Remembered only once written: a failed audit write is retried with the message.
       audited.add(envelope.id);
     }
-    return effect(envelope, message, signal);
+    const result = await effect(envelope, message, signal);
+    if (result.status === 'quarantine' || result.status === 'dead-letter') {
+      options.onRejected?.({ id: envelope.id, kind: envelope.kind, reason: result.reason, disposition: result.status === 'quarantine' ? 'quarantined' : 'dead-lettered' });
+    }
+    return result;
   };
 }

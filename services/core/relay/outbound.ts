@@ -25,6 +25,8 @@ export interface OutboundPayload {
   actor: string;
   /** Source address, for the audit trail. */
   sourceIp?: string;
+  /** Ordering bucket on an ordered FIFO queue (`orderingBucket`): same bucket, same order as sent. */
+  orderingKey?: string;
 }
 
 /** Options for {@link createOutbound}. */
@@ -72,7 +74,7 @@ export function createOutbound(options: OutboundOptions): Outbound {
       if (size > SQS_MAX_MESSAGE_BYTES) {
         throw httpErrors.payloadTooLarge(`The sealed message would be ${size} bytes; one relayed message holds at most ${SQS_MAX_MESSAGE_BYTES}. Send a smaller payload.`);
       }
-      await options.producer.send({ id: envelope.id, body: sealed.body, attributes: sealed.attributes });
+      await options.producer.send({ id: envelope.id, body: sealed.body, attributes: sealed.attributes, ...(payload.orderingKey === undefined ? {} : { orderingKey: payload.orderingKey }) });
       log.info({ envelopeId: envelope.id, queue: options.queue, kind: envelope.kind, bytes: payload.body.length }, 'relayed');
       await audit.record({
         action: 'message.relayed',

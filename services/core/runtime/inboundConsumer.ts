@@ -1,4 +1,4 @@
-import { createInboundHandler, type EnvelopeEffects } from '../relay/inbound.ts';
+import { createInboundHandler, type EnvelopeEffects, type RejectionListener } from '../relay/inbound.ts';
 import { createConsumer, type Consumer } from '../transport/consumer.ts';
 import type { LogicalQueue } from '../transport/queues.ts';
 import type { Runtime } from './runtime.ts';
@@ -17,6 +17,8 @@ export interface InboundConsumerOptions<Q extends LogicalQueue> {
   effects: EnvelopeEffects;
   /** Messages held at once (backpressure bound). */
   maxInFlight: number;
+  /** Told of authentic envelopes refused (the rejection receipts). */
+  onRejected?: RejectionListener;
 }
 
 /**
@@ -43,6 +45,7 @@ export function createInboundConsumer<Q extends LogicalQueue>(rt: Runtime<Q>, co
       service: rt.service,
       audit: rt.audit,
       logger: rt.logger,
+      ...(options.onRejected ? { onRejected: options.onRejected } : {}),
     }),
   });
 }

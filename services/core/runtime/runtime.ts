@@ -5,6 +5,7 @@ import { watchAuditFailures, type WatchedAudit } from '../alerts/auditWatch.ts';
 import { openAuditLog, type AuditLog } from '../audit/auditLog.ts';
 import { createCheckpointer, type Checkpointer, type CheckpointSink } from '../audit/checkpointer.ts';
 import { checkpointStore, type CheckpointStore } from '../audit/checkpointStore.ts';
+import { setUpRetention } from '../audit/retention.ts';
 import { checkTrailAtStart } from '../audit/startCheck.ts';
 import { createAuthFailureLimiter, type AuthFailureLimiter } from '../http/authFailures.ts';
 import { loadServiceKeys, type ServiceKeys } from '../keys/load.ts';
@@ -37,6 +38,11 @@ export interface RuntimeConfig {
   AUDIT_CHECKPOINT_S3_URI?: string | undefined;
   AUDIT_CHECKPOINT_S3_ENDPOINT?: string | undefined;
   AUDIT_ACCEPT_BROKEN_TRAIL?: string | undefined;
+  AUDIT_ROTATE_BYTES?: number | undefined;
+  AUDIT_ROTATE_SECONDS?: number | undefined;
+  AUDIT_ARCHIVE_S3_URI?: string | undefined;
+  AUDIT_ARCHIVE_S3_ENDPOINT?: string | undefined;
+  AUDIT_ARCHIVE_KEEP_LOCAL?: boolean | undefined;
   AUTH_FAILURE_LIMIT: number;
   AUTH_FAILURE_WINDOW_SECONDS: number;
   HMAC_KEY: string;
@@ -61,7 +67,7 @@ export interface Runtime<Q extends LogicalQueue> {
   crypto: RelayCrypto;
   /** The audit trail (its failed writes are remembered for the alerts). */
   audit: WatchedAudit<AuditLog>;
-  /** Signs the trail's head at start, every AUDIT_CHECKPOINT_INTERVAL_SECONDS and at close. */
+  /** Signs the trail's head at start, every AUDIT_CHECKPOINT_INTERVAL_SECONDS, at each segment rotation and at close. */
   checkpoints: Checkpointer;
   /** The checkpoint file (own and witnessed checkpoints). */
   checkpointStore: CheckpointStore;
@@ -101,6 +107,8 @@ export interface StartRuntimeOptions<Q extends LogicalQueue> {
   crypto?: (keys: ServiceKeys) => RelayCrypto;
   /** Where the emergency switch is persisted; the EMERGENCY_STATE_FILE file store otherwise. */
   emergencyStore?: EmergencyStore;
+  /** Replaces the DynamoDB state table (the bench's in-memory table, to measure the relay without the store). */
+  stateTable?: (name: string) => StateTable;
 }
 
 /**
@@ -122,7 +130,8 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
     keys: [keys.own.current, ...keys.own.older].map((k) => k.toPublic()),
     acceptDigest: config.AUDIT_ACCEPT_BROKEN_TRAIL,
   });
-  const audit = watchAuditFailures(await openAuditLog({ file: config.AUDIT_FILE, service }));
+  const retention = await setUpRetention(config, service, logger);
+  const audit = watchAuditFailures(await openAuditLog({ file: config.AUDIT_FILE, service, ...retention.rotation }));
   const sqs = createSqsClient({ region: config.AWS_REGION, ...(config.SQS_ENDPOINT ? { endpoint: config.SQS_ENDPOINT } : {}) });
   let crypto: RelayCrypto | undefined;
   // Loaded only when configured: the S3 client is a large module and most deployments start without it.
@@ -146,11 +155,14 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
     logger,
   });
   const authFailures = createAuthFailureLimiter({ audit, limit: config.AUTH_FAILURE_LIMIT, windowMs: config.AUTH_FAILURE_WINDOW_SECONDS * 1000, logger });
-  const state = openStateTable({
-    table: config.STATE_TABLE ?? stateTableName(config.QUEUE_PREFIX, service),
-    region: config.AWS_REGION,
-    ...(config.DYNAMODB_ENDPOINT ? { endpoint: config.DYNAMODB_ENDPOINT } : {}),
-  });
+  const tableName = config.STATE_TABLE ?? stateTableName(config.QUEUE_PREFIX, service);
+  const state = options.stateTable
+    ? options.stateTable(tableName)
+    : openStateTable({
+        table: tableName,
+        region: config.AWS_REGION,
+        ...(config.DYNAMODB_ENDPOINT ? { endpoint: config.DYNAMODB_ENDPOINT } : {}),
+      });
   try {
     if (trail.status === 'overridden') {
       await audit.record({
@@ -165,6 +177,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
           previousHash: trail.head.hash,
           ...(trail.archived.trail ? { archivedTrail: trail.archived.trail } : {}),
           ...(trail.archived.checkpoints ? { archivedCheckpoints: trail.archived.checkpoints } : {}),
+          ...(trail.archived.segments ? { archivedSegments: trail.archived.segments } : {}),
         },
       });
       logger.warn({ digest: trail.digest, archived: trail.archived.trail }, 'audit trail did not verify: archived by AUDIT_ACCEPT_BROKEN_TRAIL, new trail started');
@@ -181,6 +194,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
     });
     logger.info({ fingerprint: keys.own.fingerprint, peers: keys.peers.pinned.length }, 'keys loaded');
     await checkpoints.checkpoint('start');
+    await retention.start(audit, checkpoints);
     await state.check();
     const queues = await resolveQueues(sqs, { prefix: config.QUEUE_PREFIX, fifo: config.QUEUE_FIFO, queues: options.queues });
     const limits = { self: service, maxSkewMs: config.MAX_CLOCK_SKEW_SECONDS * 1000, maxAgeMs: config.MESSAGE_MAX_AGE_SECONDS * 1000 };
@@ -222,6 +236,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
       close: async () => {
         await authFailures.close();
         await checkpoints.stop().catch((err: unknown) => logger.error({ code: (err as { code?: string }).code }, 'last audit checkpoint failed'));
+        await retention.close();
         await relayCrypto.close();
         await audit.close();
         sqs.destroy();
@@ -233,6 +248,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
     // Whatever was opened is closed again, the crypto worker pool included.
     await crypto?.close();
     await authFailures.close();
+    await retention.close();
     await audit.close();
     sqs.destroy();
     s3?.destroy();

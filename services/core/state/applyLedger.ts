@@ -25,15 +25,18 @@ export interface ApplyLedgerOptions {
   leaseMs: number;
   /** How long an applied id is remembered, seconds (the queue retention). */
   ttlSeconds: number;
+  /** Item key prefix: `apply` (default, the app inbox) or another effect applied once, e.g. `witness`. */
+  prefix?: string;
   /** Clock, for tests. */
   now?: () => number;
 }
 
-/** Creates the apply ledger on the app's state table (items `apply#<envelope id>`). */
+/** Creates the apply ledger on a service's state table (items `<prefix>#<envelope id>`, `apply#` by default). */
 export function createApplyLedger(options: ApplyLedgerOptions): ApplyLedger {
   const { table, holder, leaseMs } = options;
   const now = options.now ?? Date.now;
-  const pk = (id: string): string => `apply#${id}`;
+  const prefix = options.prefix ?? 'apply';
+  const pk = (id: string): string => `${prefix}#${id}`;
   const names = { '#s': 'state', '#ttl': 'ttl' };
   return {
     async claim(envelopeId) {

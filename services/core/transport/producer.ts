@@ -27,6 +27,12 @@ export interface OutgoingMessage {
    * consumer holds the message invisible until then, without handing it to its handler.
    */
   delaySeconds?: number;
+  /**
+   * On an ordered FIFO queue: messages with the same key share a message group and are handled in
+   * the order sent (see `fifoGroupOf`). Travels in clear as part of the MessageGroupId: a short
+   * token that names nothing (an ordering bucket), never an identifier.
+   */
+  orderingKey?: string;
 }
 
 /** The outcome of one message of a batch: never assumed, always read from SQS's answer. */
@@ -108,7 +114,7 @@ export function createProducer(options: ProducerOptions): Producer {
       MessageBody: message.body,
       ...(message.attributes && Object.keys(message.attributes).length > 0 ? { MessageAttributes: message.attributes } : {}),
       ...(message.delaySeconds !== undefined && !target.fifo ? { DelaySeconds: message.delaySeconds } : {}),
-      ...(target.fifo ? { MessageGroupId: fifoGroupOf(target, message.id), MessageDeduplicationId: message.id } : {}),
+      ...(target.fifo ? { MessageGroupId: fifoGroupOf(target, message.id, message.orderingKey), MessageDeduplicationId: message.id } : {}),
     };
   }
 

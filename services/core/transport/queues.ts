@@ -5,7 +5,7 @@ import { TransportError, errorCode } from './errors.ts';
 import { SQS_MAX_MESSAGE_BYTES } from './size.ts';
 
 /** The logical queues of the relay (DESIGN "Flows"). */
-export const LOGICAL_QUEUES = ['interface-to-app', 'app-to-interface', 'app-sms-redaction'] as const;
+export const LOGICAL_QUEUES = ['interface-to-app', 'app-to-interface', 'app-sms-redaction', 'interface-partner-callbacks'] as const;
 
 /** One of {@link LOGICAL_QUEUES}. */
 export type LogicalQueue = (typeof LOGICAL_QUEUES)[number];
@@ -70,21 +70,30 @@ export interface ResolvedQueue {
 
 /**
  * How messages of a logical queue are grouped on FIFO queues (docs/architecture.md, "FIFO
- * queues"). `ordered`: one message group per queue, so messages are handled in the order sent
- * (chart updates to the EMR, which applies them in order; a retried one holds up the ones
- * after it, as an MLLP link would). `spread`: each message is its own group, so none waits for
- * another (submissions, which the app inbox holds until a reader acks them and would otherwise
- * be shown one at a time; redaction jobs, idempotent, some of them waiting for their delay).
+ * queues"). `ordered`: messages with the same ordering key share a group, so they are handled in
+ * the order sent (chart updates of one record, which the EMR applies in order; a retried one
+ * holds up the ones after it in its group, as an MLLP link would, while the other groups flow).
+ * `spread`: each message is its own group, so none waits for another (submissions, which the
+ * app inbox holds until a reader acks them and would otherwise be shown one at a time;
+ * redaction jobs, idempotent, some of them waiting for their delay; partner callback jobs, each
+ * signed and sent on its own).
  */
 export const FIFO_ORDERING: Readonly<Record<LogicalQueue, 'ordered' | 'spread'>> = {
   'interface-to-app': 'spread',
   'app-to-interface': 'ordered',
   'app-sms-redaction': 'spread',
+  // Callback jobs are independent: a partner whose receiver is down must not hold up another's.
+  'interface-partner-callbacks': 'spread',
 };
 
-/** The MessageGroupId of a message with id `messageId` sent to `queue` when it is FIFO (see {@link FIFO_ORDERING}). */
-export function fifoGroupOf(queue: Pick<ResolvedQueue, 'logical'>, messageId: string): string {
-  return FIFO_ORDERING[queue.logical] === 'spread' ? messageId : queue.logical;
+/**
+ * The MessageGroupId of a message with id `messageId` sent to `queue` when it is FIFO (see
+ * {@link FIFO_ORDERING}): its own id on a spread queue; on an ordered queue the queue's name plus
+ * the message's ordering key (`app-to-interface-17`), or the queue's name alone without one.
+ */
+export function fifoGroupOf(queue: Pick<ResolvedQueue, 'logical'>, messageId: string, orderingKey?: string): string {
+  if (FIFO_ORDERING[queue.logical] === 'spread') return messageId;
+  return orderingKey === undefined ? queue.logical : `${queue.logical}-${orderingKey}`;
 }
 
 /** A queue created (or found) by {@link ensureQueues}: URLs plus ARNs. */

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { AuditSink } from '../../core/audit/types.ts';
+import type { ReceiptSender } from '../../core/receipts/receipts.ts';
 import type { EnvelopeEffect } from '../../core/relay/inbound.ts';
 import type { DeliveryLedger } from '../../core/state/deliveryLedger.ts';
 import type { EmrClient } from './emrClient.ts';
@@ -14,6 +15,8 @@ export interface EmrDeliveryOptions {
   logger: Logger;
   /** Deliveries by envelope id, shared by every instance: once in effect, attempts counted. */
   ledger: DeliveryLedger;
+  /** Tells the app each chart update's end: `delivered` (EMR status or ACK code) or `failed` (dead-lettered, reason). */
+  receipts?: ReceiptSender;
 }
 
 /**
@@ -45,6 +48,7 @@ export function emrDeliveryEffect(options: EmrDeliveryOptions): EnvelopeEffect {
         const answer = { ...(outcome.status === undefined ? {} : { status: outcome.status }), ...(outcome.ackCode ? { ackCode: outcome.ackCode } : {}) };
         options.logger.info({ envelopeId: envelope.id, ...answer, attempt }, 'delivered to EMR');
         await options.audit.record({ ...base, action: 'message.delivered', outcome: 'success', details: { ...answer, attempt } });
+        await options.receipts?.send({ ref: envelope.id, status: 'delivered', ...(outcome.status === undefined ? {} : { emrStatus: outcome.status }), ...(outcome.ackCode ? { ackCode: outcome.ackCode } : {}) });
         return { status: 'done' };
       }
       case 'transient':
@@ -52,6 +56,7 @@ export function emrDeliveryEffect(options: EmrDeliveryOptions): EnvelopeEffect {
           await ledger.failed(envelope.id, outcome.reason);
           options.logger.warn({ envelopeId: envelope.id, reason: outcome.reason, attempt }, 'EMR delivery failed on the last attempt');
           await options.audit.record({ ...base, action: 'message.dead-lettered', outcome: 'failure', details: { reason: outcome.reason, attempt } });
+          await options.receipts?.send(failedReceipt(envelope.id, outcome.reason, outcome.ackCode));
           return { status: 'dead-letter', reason: outcome.reason };
         }
         await ledger.abandon(envelope.id);
@@ -61,7 +66,13 @@ export function emrDeliveryEffect(options: EmrDeliveryOptions): EnvelopeEffect {
         await ledger.failed(envelope.id, outcome.reason);
         options.logger.warn({ envelopeId: envelope.id, reason: outcome.reason, attempt }, 'EMR rejected the delivery');
         await options.audit.record({ ...base, action: 'message.dead-lettered', outcome: 'failure', details: { reason: outcome.reason, attempt } });
+        await options.receipts?.send(failedReceipt(envelope.id, outcome.reason, outcome.ackCode));
         return { status: 'dead-letter', reason: outcome.reason };
     }
   };
+}
+
+/** The `failed` receipt of a dead-lettered chart update. */
+function failedReceipt(ref: string, reason: string, ackCode: string | undefined): Parameters<ReceiptSender['send']>[0] {
+  return { ref, status: 'failed', reasonCode: reason, disposition: 'dead-lettered', ...(ackCode ? { ackCode } : {}) };
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { isIpOrCidr } from '../../core/config/env.ts';
 import { tokenEntrySchema } from '../../core/http/auth.ts';
 import { ACCEPTED_MEDIA_TYPES, canonicalMediaType } from '../../core/relay/contentTypes.ts';
+import { callbackEntrySchema } from '../callbacks/target.ts';
 
 const cidr = z.string().refine(isIpOrCidr, 'expected an IP address or CIDR block like 203.0.113.0/24');
 
@@ -38,6 +39,8 @@ export const partnerEntrySchema = tokenEntrySchema.extend({
   rateLimitPerMinute: z.number().int().min(1).max(100_000).default(600),
   /** How this partner is recognised on the MLLP listener; absent means it does not use MLLP. */
   mllp: mllpIdentitySchema.optional(),
+  /** Status callbacks (Standard Webhooks): the partner's HTTPS URL and its secret file; absent means none. */
+  callback: callbackEntrySchema.optional(),
 }).refine((p) => !p.mllp?.sendingFacilities || p.allowCidrs, {
   message: 'mllp.sendingFacilities: expected allowCidrs too (a sending facility alone does not identify a partner)',
   path: ['mllp', 'sendingFacilities'],

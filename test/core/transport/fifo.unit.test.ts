@@ -41,14 +41,19 @@ describe('producer on a FIFO queue', () => {
     expect(status!.MessageAttributes).toBeUndefined();
   });
 
-  it('chart updates: one group per queue (kept in order), deduplicated by envelope id', async () => {
+  it('chart updates: one group per ordering key (kept in order per record), deduplicated by envelope id', async () => {
     const { client, calls } = fakeClient(async (call) => allOk(call));
     const producer = createProducer({ client, queue: testQueue('http://sqs.local/000/app-to-interface.fifo', { logical: 'app-to-interface', fifo: true }) });
-    const ids = [randomUUID(), randomUUID()];
-    const sent = Promise.all(ids.map((id) => producer.send({ id, body: 'x', attributes: wireAttributes(id) })));
+    const ids = [randomUUID(), randomUUID(), randomUUID()];
+    const keys = ['7', '7', undefined];
+    const sent = Promise.all(ids.map((id, i) => producer.send({ id, body: 'x', attributes: wireAttributes(id), ...(keys[i] === undefined ? {} : { orderingKey: keys[i] }) })));
     await vi.advanceTimersByTimeAsync(0);
     await sent;
-    expect(entriesOf(calls[0]!).map((e) => [e.MessageGroupId, e.MessageDeduplicationId])).toEqual(ids.map((id) => ['app-to-interface', id]));
+    expect(entriesOf(calls[0]!).map((e) => [e.MessageGroupId, e.MessageDeduplicationId])).toEqual([
+      ['app-to-interface-7', ids[0]],
+      ['app-to-interface-7', ids[1]],
+      ['app-to-interface', ids[2]],
+    ]);
   });
 
   it('on a standard queue a delay stays DelaySeconds and no group is set', async () => {
@@ -122,6 +127,26 @@ describe('consumer on a FIFO queue', () => {
       await stopped;
     }
     expect(received).toEqual([1, 8, 8]);
+  });
+
+  it('holds up to maxInFlight messages of an ordered queue, each from its own receive, so other groups pass one being retried', async () => {
+    let n = 0;
+    const { client, calls } = fakeClient(async (call, signal) => {
+      if (call.name !== 'ReceiveMessage') return allOk(call);
+      if (n >= 5) return hang(signal);
+      n++;
+      return { Messages: [{ MessageId: `m-${n}`, ReceiptHandle: `rh-${n}`, Body: `body-${n}`, Attributes: { ApproximateReceiveCount: '1', MessageGroupId: `app-to-interface-${n}` } }] };
+    });
+    const handled: string[] = [];
+    const queue = testQueue('http://sqs.local/000/app-to-interface.fifo', { logical: 'app-to-interface', fifo: true });
+    const consumer = createConsumer({ client, queue, maxInFlight: 3, handler: async (m, signal) => (handled.push(m.messageId), hang(signal)) });
+    consumer.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(handled).toEqual(['m-1', 'm-2', 'm-3']);
+    expect(calls.filter((c) => c.name === 'ReceiveMessage').every((c) => c.input.MaxNumberOfMessages === 1)).toBe(true);
+    const stopped = consumer.stop({ deadlineMs: 10 });
+    await vi.advanceTimersByTimeAsync(10);
+    await stopped;
   });
 
   it('copies a quarantined message with its own group and the envelope id as deduplication id', async () => {

@@ -1,0 +1,64 @@
+// One service (interface or app) alone in its own process, for the CPU-per-message figure:
+// it reports its CPU by kind of thread on request, over IPC. The app acknowledges every
+// record as soon as it is held in the inbox and counts them.
+import { loadAppConfig } from '../services/app/config.ts';
+import { startAppService } from '../services/app/service.ts';
+import type { Envelope } from '../services/core/envelope/envelope.ts';
+import { createLogger } from '../services/core/log/logger.ts';
+import { loadInterfaceConfig } from '../services/interface/config.ts';
+import { startInterfaceService } from '../services/interface/service.ts';
+import { nullDestination } from './lib.ts';
+import { threadCpu, type ThreadCpu } from './threadCpu.ts';
+
+/** What the parent sends first: which service, and its environment (passphrase over IPC, never argv). */
+export interface ServiceChildStart {
+  /** The service to run. */
+  service: 'interface' | 'app';
+  /** Its environment. */
+  env: Record<string, string>;
+}
+
+/** What the child reports: `ready` once started (with the interface's port), then a `cpu` answer per `cpu` request. */
+export type ServiceChildMessage =
+  | { type: 'ready'; port?: number }
+  | { type: 'cpu'; cpu: ThreadCpu; held: number; storeCalls: number }
+  | { type: 'error'; message: string };
+
+async function main(start: ServiceChildStart): Promise<void> {
+  for (const [k, v] of Object.entries(start.env)) if (k.startsWith('AWS_')) process.env[k] = v;
+  let held = 0;
+  let storeCalls: () => number;
+  let stop: () => Promise<void>;
+  let port: number | undefined;
+  if (start.service === 'app') {
+    const app = await startAppService(loadAppConfig(start.env), { logger: createLogger({ service: 'app', level: 'info', destination: nullDestination() }), listen: false });
+    const inbox = app.inbox;
+    const hold = inbox.hold.bind(inbox);
+    inbox.hold = (envelope: Envelope, signal: AbortSignal, now?: Date) => {
+      const outcome = hold(envelope, signal, now);
+      held++;
+      queueMicrotask(() => inbox.ack(envelope.id));
+      return outcome;
+    };
+    storeCalls = () => app.runtime.state.calls;
+    stop = () => app.stop();
+  } else {
+    const iface = await startInterfaceService(loadInterfaceConfig(start.env), { logger: createLogger({ service: 'interface', level: 'info', destination: nullDestination() }) });
+    port = (iface.server.server.address() as { port: number }).port;
+    storeCalls = () => iface.runtime.state.calls;
+    stop = () => iface.stop();
+  }
+  process.on('message', (m: { type: 'cpu' | 'stop' }) => {
+    if (m.type === 'cpu') process.send!({ type: 'cpu', cpu: threadCpu(), held, storeCalls: storeCalls() } satisfies ServiceChildMessage);
+    else void stop().finally(() => process.disconnect());
+  });
+  process.send!({ type: 'ready', ...(port === undefined ? {} : { port }) } satisfies ServiceChildMessage);
+}
+
+process.once('message', (start: ServiceChildStart) => {
+  main(start).catch((err: unknown) => {
+    process.send?.({ type: 'error', message: err instanceof Error ? err.message : String(err) } satisfies ServiceChildMessage);
+    process.exitCode = 1;
+    process.disconnect();
+  });
+});

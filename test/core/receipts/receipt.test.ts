@@ -1,0 +1,157 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditEvent } from '../../../services/core/audit/types.ts';
+import { buildEnvelope, type Envelope } from '../../../services/core/envelope/envelope.ts';
+import { EnvelopeError } from '../../../services/core/envelope/errors.ts';
+import { open } from '../../../services/core/envelope/open.ts';
+import { seal } from '../../../services/core/envelope/seal.ts';
+import { uuidv7 } from '../../../services/core/envelope/uuidv7.ts';
+import { encodeReceipt, parseReceipt, RECEIPT_CONTENT_TYPE, RECEIPT_KIND, type Receipt } from '../../../services/core/receipts/receipt.ts';
+import { createReceiptSender, receiptEffect } from '../../../services/core/receipts/receipts.ts';
+import { createInboundHandler, type RejectedEnvelope } from '../../../services/core/relay/inbound.ts';
+import { localCrypto } from '../../../services/core/relay/crypto.ts';
+import type { OutboundPayload } from '../../../services/core/relay/outbound.ts';
+import { openStateTable, type StateTable } from '../../../services/core/state/table.ts';
+import { stateTableName } from '../../../services/core/state/tables.ts';
+import type { ReceivedMessage } from '../../../services/core/transport/consumer.ts';
+import { captureLogger } from '../../helpers/logs.ts';
+import { makeServiceKeyPair, type TestServiceKeyPair } from '../../helpers/keys.ts';
+import { startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
+import { appContext } from '../envelope/craft.ts';
+
+let keys: TestServiceKeyPair;
+let backend: TestSqs;
+let table: StateTable;
+beforeAll(async () => {
+  keys = await makeServiceKeyPair();
+  backend = await startTestSqs();
+  table = openStateTable({
+    table: stateTableName(backend.prefix, 'app'),
+    region: backend.region,
+    endpoint: backend.dynamodbEndpoint,
+    ...(process.env.DYNAMODB_ENDPOINT ? {} : { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
+  });
+});
+afterAll(async () => {
+  await table.close();
+  await backend.stop();
+  await keys.cleanup();
+});
+
+/** A receipt envelope as a sender builds it. */
+function receiptEnvelope(receipt: Receipt | Record<string, unknown>, from: 'app' | 'interface' = 'interface', extra: Partial<Parameters<typeof buildEnvelope>[0]> = {}): Envelope {
+  const to = from === 'app' ? 'interface' : 'app';
+  return buildEnvelope({ kind: RECEIPT_KIND, from, to, queue: `${from}-to-${to}`, contentType: RECEIPT_CONTENT_TYPE, body: JSON.stringify(receipt), ...extra });
+}
+
+const PHI = 'Jane Q. Sentinel-Patient 1957-03-14';
+
+describe('delivery receipts', () => {
+  it('a receipt sealed by the interface opens on the app to the same ids and codes, and carries nothing else', async () => {
+    const receipt: Receipt = { ref: uuidv7(), status: 'delivered', at: new Date().toISOString(), emrStatus: 201 };
+    const envelope = receiptEnvelope(JSON.parse(encodeReceipt(receipt)) as Receipt);
+    const sealed = await seal(envelope, keys.interface.own, keys.interface.peers);
+    const opened = await open(sealed.body, appContext(keys.app, { queue: 'interface-to-app' }));
+    expect(parseReceipt(opened)).toEqual(receipt);
+    expect(Object.keys(JSON.parse(opened.body) as object).sort()).toEqual(['at', 'emrStatus', 'ref', 'status']);
+    expect(opened.partner).toBeUndefined();
+  });
+
+  it('refuses a receipt with an extra field (no room for PHI), a status its sender may not report, or a reason code outside CR_*', () => {
+    const base = { ref: uuidv7(), at: new Date().toISOString() };
+    expect(parseReceipt(receiptEnvelope({ ...base, status: 'delivered', note: PHI }))).toBeUndefined();
+    // The app cannot claim an EMR delivery, nor the interface an inbox ack.
+    expect(parseReceipt(receiptEnvelope({ ...base, status: 'delivered' }, 'app'))).toBeUndefined();
+    expect(parseReceipt(receiptEnvelope({ ...base, status: 'acknowledged' }, 'interface'))).toBeUndefined();
+    expect(parseReceipt(receiptEnvelope({ ...base, status: 'failed', reasonCode: PHI }))).toBeUndefined();
+    expect(parseReceipt(receiptEnvelope({ ...base, status: 'failed' }))).toBeUndefined();
+    expect(parseReceipt(receiptEnvelope({ ...base, status: 'held', reasonCode: 'CR_X' }, 'app'))).toBeUndefined();
+    expect(parseReceipt(receiptEnvelope({ ...base, status: 'held' }, 'app', { contentType: 'application/json' }))).toBeUndefined();
+    expect(parseReceipt(receiptEnvelope({ ...base, status: 'held' }, 'app'))).toEqual({ ...base, status: 'held' });
+    expect(parseReceipt(receiptEnvelope({ ...base, status: 'rejected', reasonCode: 'CR_ENVELOPE_TOO_OLD', disposition: 'quarantined' }, 'app'))).toMatchObject({ status: 'rejected' });
+  });
+
+  it('a refused envelope whose signature verified names its signed id and kind; one from an unpinned signer names nothing', async () => {
+    const old = buildEnvelope({ kind: 'care.submission', from: 'interface', to: 'app', queue: 'interface-to-app', partner: 'acme', contentType: 'application/fhir+json', body: '{}' }, new Date(Date.now() - 10 * 86_400_000));
+    const sealed = await seal(old, keys.interface.own, keys.interface.peers);
+    const err = await open(sealed.body, appContext(keys.app)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EnvelopeError);
+    expect((err as EnvelopeError).code).toBe('CR_ENVELOPE_TOO_OLD');
+    expect((err as EnvelopeError).attributed).toEqual({ id: old.id, kind: 'care.submission' });
+
+    // Signed by the app itself (not a pinned peer of the app): nothing about it can be believed.
+    const forged = buildEnvelope({ kind: 'care.submission', from: 'interface', to: 'app', queue: 'interface-to-app', contentType: 'application/fhir+json', body: '{}' });
+    const unpinned = await seal(forged, keys.app.own, keys.interface.peers);
+    const err2 = await open(unpinned.body, appContext(keys.app)).catch((e: unknown) => e);
+    expect((err2 as EnvelopeError).code).toBe('CR_ENVELOPE_SIGNER_NOT_PINNED');
+    expect((err2 as EnvelopeError).attributed).toBeUndefined();
+  });
+
+  it('the inbound handler reports an authentic refused submission (for its rejection receipt), never an unattributable one', async () => {
+    const rejected: RejectedEnvelope[] = [];
+    const crypto = localCrypto(keys.app, { self: 'app', maxSkewMs: 60_000, maxAgeMs: 4 * 86_400_000 });
+    const handler = createInboundHandler({ crypto, queue: 'interface-to-app', effects: {}, service: 'app', onRejected: (r) => rejected.push(r) });
+    const message = (body: string, id: string): ReceivedMessage => ({
+      messageId: 'm',
+      body,
+      attributes: { 'cr-version': { DataType: 'String', StringValue: '1' }, 'cr-envelope-id': { DataType: 'String', StringValue: id }, 'cr-signer': { DataType: 'String', StringValue: keys.interface.fingerprint } },
+      envelopeId: id,
+      receiveCount: 1,
+      sentAt: undefined,
+      queue: 'interface-to-app',
+    });
+    const wrongQueue = buildEnvelope({ kind: 'care.submission', from: 'interface', to: 'app', queue: 'app-to-interface', partner: 'acme', contentType: 'application/fhir+json', body: '{}' });
+    const sealed = await seal(wrongQueue, keys.interface.own, keys.interface.peers);
+    expect(await handler(message(sealed.body, wrongQueue.id), new AbortController().signal)).toEqual({ status: 'quarantine', reason: 'CR_ENVELOPE_WRONG_QUEUE' });
+    expect(rejected).toEqual([{ id: wrongQueue.id, kind: 'care.submission', reason: 'CR_ENVELOPE_WRONG_QUEUE', disposition: 'quarantined' }]);
+    await handler(message('garbage', wrongQueue.id), new AbortController().signal);
+    expect(rejected).toHaveLength(1);
+    await crypto.close();
+  });
+
+  it('the receipt effect applies a receipt once (a second copy is a duplicate), audits an unknown id without an error, quarantines an invalid one', async () => {
+    const audit: AuditEvent[] = [];
+    const known = uuidv7();
+    const applied: string[] = [];
+    const effect = receiptEffect({
+      table,
+      ttlSeconds: 3600,
+      audit: { record: async (e) => void audit.push(e) },
+      service: 'app',
+      logger: captureLogger('app').logger,
+      apply: async (r) => {
+        applied.push(r.ref);
+        return r.ref === known ? { change: applied.filter((x) => x === known).length === 1 ? 'moved' : 'unchanged', owner: 'writer' } : { change: 'unknown' };
+      },
+    });
+    const signal = new AbortController().signal;
+    const msg = {} as ReceivedMessage;
+    const receipt = receiptEnvelope({ ref: known, status: 'delivered', at: new Date().toISOString(), emrStatus: 200 });
+    expect(await effect(receipt, msg, signal)).toEqual({ status: 'done' });
+    expect(await effect(receipt, msg, signal)).toEqual({ status: 'duplicate' });
+    expect(audit.map((e) => e.action)).toEqual(['receipt.applied']);
+    expect(audit[0]).toMatchObject({ resourceId: known, details: { status: 'delivered', change: 'moved', receiptId: receipt.id } });
+
+    const stray = receiptEnvelope({ ref: uuidv7(), status: 'failed', reasonCode: 'CR_EMR_HTTP_400', disposition: 'dead-lettered', at: new Date().toISOString() });
+    expect(await effect(stray, msg, signal)).toEqual({ status: 'done' });
+    expect(audit.at(-1)).toMatchObject({ action: 'receipt.unknown', outcome: 'failure', details: { reason: 'CR_RECEIPT_UNKNOWN_REF' } });
+    expect(await effect(stray, msg, signal)).toEqual({ status: 'duplicate' });
+
+    const invalid = receiptEnvelope({ ref: uuidv7(), status: 'delivered', at: new Date().toISOString(), patient: PHI });
+    expect(await effect(invalid, msg, signal)).toEqual({ status: 'quarantine', reason: 'CR_RECEIPT_INVALID' });
+    expect(JSON.stringify(audit)).not.toContain(PHI);
+  });
+
+  it('the receipt sender never throws: a failed send is logged with ids and codes only', async () => {
+    const log = captureLogger('app');
+    const sent: OutboundPayload[] = [];
+    const ok = createReceiptSender({ outbound: { send: async (p) => (sent.push(p), uuidv7()) }, service: 'app', logger: log.logger });
+    const ref = uuidv7();
+    await ok.send({ ref, status: 'held' });
+    expect(sent[0]).toMatchObject({ kind: RECEIPT_KIND, contentType: RECEIPT_CONTENT_TYPE, bodyEncoding: 'utf8', actor: 'app' });
+    expect(JSON.parse(sent[0]!.body.toString('utf8'))).toMatchObject({ ref, status: 'held' });
+    expect(sent[0]!.partner).toBeUndefined();
+    const failing = createReceiptSender({ outbound: { send: async () => Promise.reject(Object.assign(new Error('SQS down'), { code: 'CR_TRANSPORT_SEND_FAILED' })) }, service: 'app', logger: log.logger });
+    await expect(failing.send({ ref, status: 'acknowledged' })).resolves.toBeUndefined();
+    expect(log.entries().at(-1)).toMatchObject({ msg: 'receipt could not be sent', envelopeId: ref, status: 'acknowledged', code: 'CR_TRANSPORT_SEND_FAILED' });
+  });
+});

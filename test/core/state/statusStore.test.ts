@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { uuidv7 } from '../../../services/core/envelope/uuidv7.ts';
+import { createStatusStore } from '../../../services/core/state/statusStore.ts';
+import { openStateTable, type StateTable } from '../../../services/core/state/table.ts';
+import { stateTableName } from '../../../services/core/state/tables.ts';
+import { startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
+
+let backend: TestSqs;
+let table: StateTable;
+beforeAll(async () => {
+  backend = await startTestSqs();
+  table = openStateTable({
+    table: stateTableName(backend.prefix, 'interface'),
+    region: backend.region,
+    endpoint: backend.dynamodbEndpoint,
+    ...(process.env.DYNAMODB_ENDPOINT ? {} : { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
+  });
+});
+afterAll(async () => {
+  await table.close();
+  await backend.stop();
+});
+
+type S = 'accepted' | 'queued' | 'held' | 'acknowledged' | 'rejected';
+const ranks = { accepted: 0, queued: 1, held: 2, rejected: 3, acknowledged: 4 } as const;
+const store = (now?: () => number) => createStatusStore<S>({ table, prefix: 'test-status', ranks, ttlSeconds: 3600, ...(now ? { now } : {}) });
+const at = (s: number): Date => new Date(Date.UTC(2026, 0, 1, 12, 0, s));
+
+describe('status store (state table, conditional writes)', () => {
+  it('moves forward through the lifecycle, each step with its time, and keeps the owner', async () => {
+    const s = store();
+    const id = uuidv7();
+    expect(await s.begin(id, 'acme', 'accepted', at(0))).toBe('moved');
+    expect(await s.record(id, 'queued', {}, at(1))).toEqual({ change: 'moved', owner: 'acme' });
+    expect(await s.record(id, 'held', {}, at(2))).toEqual({ change: 'moved', owner: 'acme' });
+    expect(await s.record(id, 'acknowledged', {}, at(3))).toEqual({ change: 'moved', owner: 'acme' });
+    const record = await s.get(id);
+    expect(record).toEqual({
+      id,
+      owner: 'acme',
+      status: 'acknowledged',
+      timeline: [
+        { status: 'accepted', at: at(0).toISOString() },
+        { status: 'queued', at: at(1).toISOString() },
+        { status: 'held', at: at(2).toISOString() },
+        { status: 'acknowledged', at: at(3).toISOString() },
+      ],
+    });
+  });
+
+  it('an out-of-order step (acknowledged before held) never moves the status backwards, but fills the timeline once', async () => {
+    const s = store();
+    const id = uuidv7();
+    await s.begin(id, 'acme', 'accepted', at(0));
+    expect((await s.record(id, 'acknowledged', {}, at(3))).change).toBe('moved');
+    expect((await s.record(id, 'held', {}, at(2))).change).toBe('filled');
+    expect((await s.record(id, 'held', {}, at(5))).change).toBe('unchanged');
+    expect((await s.record(id, 'rejected', { reasonCode: 'CR_ENVELOPE_TOO_OLD' }, at(6))).change).toBe('filled');
+    const record = (await s.get(id))!;
+    expect(record.status).toBe('acknowledged');
+    expect(record.timeline.map((t) => t.status)).toEqual(['accepted', 'held', 'rejected', 'acknowledged']);
+    expect(record.timeline.find((t) => t.status === 'held')!.at).toBe(at(2).toISOString());
+  });
+
+  it('a second begin (an idempotent retry) changes nothing; an unknown id is unknown, not an error', async () => {
+    const s = store();
+    const id = uuidv7();
+    await s.begin(id, 'acme', 'accepted', at(0));
+    await s.record(id, 'queued', {}, at(1));
+    expect(await s.begin(id, 'acme', 'accepted', at(9))).toBe('unchanged');
+    expect((await s.get(id))!.status).toBe('queued');
+    expect(await s.record(uuidv7(), 'held')).toEqual({ change: 'unknown' });
+    expect(await s.get(uuidv7())).toBeUndefined();
+  });
+
+  it('concurrent writers of different steps on two instances converge on the furthest status and the whole timeline', async () => {
+    const id = uuidv7();
+    await store().begin(id, 'acme', 'accepted', at(0));
+    const a = store();
+    const b = store();
+    const results = await Promise.all([a.record(id, 'held', {}, at(2)), b.record(id, 'acknowledged', {}, at(3)), a.record(id, 'queued', {}, at(1)), b.record(id, 'held', {}, at(2)), a.record(id, 'acknowledged', {}, at(3))]);
+    const record = (await a.get(id))!;
+    expect(record.status).toBe('acknowledged');
+    expect(record.timeline.map((t) => t.status)).toEqual(['accepted', 'queued', 'held', 'acknowledged']);
+    // Each step was written once: the others found it there.
+    expect(results.filter((r) => r.change === 'unchanged')).toHaveLength(2);
+  });
+
+  it('keeps the reason code of a refusal with its step', async () => {
+    const s = store();
+    const id = uuidv7();
+    await s.begin(id, 'acme', 'accepted', at(0));
+    await s.record(id, 'rejected', { reasonCode: 'CR_ENVELOPE_WRONG_QUEUE' }, at(4));
+    expect((await s.get(id))!.timeline.at(-1)).toEqual({ status: 'rejected', at: at(4).toISOString(), reasonCode: 'CR_ENVELOPE_WRONG_QUEUE' });
+  });
+
+  it('stores the TTL attribute (the queue retention from the last change) and treats an expired record as unknown', async () => {
+    let clock = Date.UTC(2026, 0, 1);
+    const s = store(() => clock);
+    const id = uuidv7();
+    await s.begin(id, 'acme', 'accepted');
+    const item = await table.get(`test-status#${id}`);
+    expect(item!.ttl).toBe(Math.floor(clock / 1000) + 3600);
+    clock += 1000 * 1000;
+    await s.record(id, 'queued');
+    expect((await table.get(`test-status#${id}`))!.ttl).toBe(Math.floor(clock / 1000) + 3600);
+    clock += 3601 * 1000;
+    expect(await s.get(id)).toBeUndefined();
+    expect(await s.record(id, 'held')).toEqual({ change: 'unknown' });
+    // An expired record may be begun again (DynamoDB deletes expired items only eventually).
+    expect(await s.begin(id, 'other', 'accepted')).toBe('moved');
+    expect((await s.get(id))!.owner).toBe('other');
+  });
+});

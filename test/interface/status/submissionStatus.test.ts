@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { uuidv7 } from '../../../services/core/envelope/uuidv7.ts';
+import { openStateTable, type StateTable } from '../../../services/core/state/table.ts';
+import { stateTableName } from '../../../services/core/state/tables.ts';
+import { SubmissionStatusEvents, type SubmissionStatusEvent } from '../../../services/interface/status/events.ts';
+import { createSubmissionStatus } from '../../../services/interface/status/submissionStatus.ts';
+import { trackedOutbound } from '../../../services/interface/status/trackedOutbound.ts';
+import { captureLogger } from '../../helpers/logs.ts';
+import { startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
+
+let backend: TestSqs;
+let table: StateTable;
+beforeAll(async () => {
+  backend = await startTestSqs();
+  table = openStateTable({
+    table: stateTableName(backend.prefix, 'interface'),
+    region: backend.region,
+    endpoint: backend.dynamodbEndpoint,
+    ...(process.env.DYNAMODB_ENDPOINT ? {} : { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
+  });
+});
+afterAll(async () => {
+  await table.close();
+  await backend.stop();
+});
+
+function tracker() {
+  const events = new SubmissionStatusEvents();
+  const published: SubmissionStatusEvent[] = [];
+  events.subscribe((e) => published.push(e));
+  return { status: createSubmissionStatus({ table, ttlSeconds: 3600, events, logger: captureLogger('interface').logger }), published };
+}
+const base = Date.now() - 60_000;
+const at = (s: number): string => new Date(base + s * 1000).toISOString();
+
+describe('submission status (interface)', () => {
+  it('the tracked intake path records accepted then queued for a submission (HTTP and MLLP send through it), and leaves other kinds alone', async () => {
+    const { status, published } = tracker();
+    const sent: string[] = [];
+    const outbound = trackedOutbound({ send: async (p) => (sent.push(p.kind), p.id ?? uuidv7()) }, status);
+    const id = uuidv7();
+    await outbound.send({ id, kind: 'care.submission', partner: 'acme', contentType: 'application/hl7-v2', bodyEncoding: 'utf8', body: Buffer.from('MSH|'), actor: 'acme' });
+    await outbound.send({ kind: 'delivery.receipt', contentType: 'application/json', bodyEncoding: 'utf8', body: Buffer.from('{}'), actor: 'interface' });
+    expect(sent).toEqual(['care.submission', 'delivery.receipt']);
+    expect((await status.get(id, 'acme'))!.timeline.map((s) => s.status)).toEqual(['accepted', 'queued']);
+    expect(published.map((e) => [e.submissionId, e.partner, e.status])).toEqual([
+      [id, 'acme', 'accepted'],
+      [id, 'acme', 'queued'],
+    ]);
+    // Only the submitting partner reads it.
+    expect(await status.get(id, 'other')).toBeUndefined();
+  });
+
+  it('a send that fails leaves the submission accepted, never queued', async () => {
+    const { status } = tracker();
+    const outbound = trackedOutbound({ send: async () => Promise.reject(new Error('SQS refused')) }, status);
+    const id = uuidv7();
+    await expect(outbound.send({ id, kind: 'care.submission', partner: 'acme', contentType: 'application/fhir+json', bodyEncoding: 'utf8', body: Buffer.from('{}'), actor: 'acme' })).rejects.toThrow();
+    expect((await status.get(id, 'acme'))!.status).toBe('accepted');
+  });
+
+  it('receipts: acknowledged before held does not go back, and only forward moves are published', async () => {
+    const { status, published } = tracker();
+    const id = uuidv7();
+    await status.accepted(id, 'acme');
+    await status.queued(id);
+    expect((await status.applyReceipt({ ref: id, status: 'acknowledged', at: at(3) }, 'app')).change).toBe('moved');
+    expect((await status.applyReceipt({ ref: id, status: 'held', at: at(2) }, 'app')).change).toBe('filled');
+    const record = (await status.get(id, 'acme'))!;
+    expect(record.status).toBe('acknowledged');
+    expect(record.timeline.map((s) => s.status)).toEqual(['accepted', 'queued', 'held', 'acknowledged']);
+    expect(published.map((e) => e.status)).toEqual(['accepted', 'queued', 'acknowledged']);
+  });
+
+  it('a rejection the app dead-lettered is `dead-lettered`, a quarantined one `rejected`, each with its reason code', async () => {
+    const { status, published } = tracker();
+    const dl = uuidv7();
+    const q = uuidv7();
+    for (const id of [dl, q]) await status.accepted(id, 'acme');
+    await status.applyReceipt({ ref: dl, status: 'rejected', reasonCode: 'CR_INBOX_HELD_ELSEWHERE', disposition: 'dead-lettered', at: at(1) }, 'app');
+    await status.applyReceipt({ ref: q, status: 'rejected', reasonCode: 'CR_ENVELOPE_TOO_OLD', disposition: 'quarantined', at: at(1) }, 'app');
+    expect((await status.get(dl, 'acme'))!.timeline.at(-1)).toMatchObject({ status: 'dead-lettered', reasonCode: 'CR_INBOX_HELD_ELSEWHERE' });
+    expect((await status.get(q, 'acme'))!.timeline.at(-1)).toMatchObject({ status: 'rejected', reasonCode: 'CR_ENVELOPE_TOO_OLD' });
+    expect(published.filter((e) => e.status === 'dead-lettered' || e.status === 'rejected')).toEqual([
+      { submissionId: dl, partner: 'acme', status: 'dead-lettered', reasonCode: 'CR_INBOX_HELD_ELSEWHERE', at: at(1) },
+      { submissionId: q, partner: 'acme', status: 'rejected', reasonCode: 'CR_ENVELOPE_TOO_OLD', at: at(1) },
+    ]);
+    // A receipt for an id never submitted here is unknown: nothing published.
+    const before = published.length;
+    expect((await status.applyReceipt({ ref: uuidv7(), status: 'held', at: at(1) }, 'app')).change).toBe('unknown');
+    expect(published).toHaveLength(before);
+  });
+});
