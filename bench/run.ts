@@ -1,6 +1,6 @@
 // `npm run bench`: one run, bounded in time, of every figure in docs/benchmarks.md.
 // Prints a table with the ratios and writes bench/results/<timestamp>.json and latest.json.
-// Flags: --quick (short budgets, a smoke run), --only=gpg,thread,pool,sqs,e2e,memory,mllp,cpu,store,
+// Flags: --quick (short budgets, a smoke run), --only=gpg,thread,pool,sqs,e2e,memory,mllp,cpu,store,large,
 // --crypto-workers=N, --latency-rate=SIZE:RATE,... (fixed open-loop rates for (5)).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { benchGpg, gpgVersion, hasGpg, type GpgResult } from './gpg.ts';
 import { makeBenchKeys, round, SIZES, submissionEnvelope } from './lib.ts';
 import { benchMemory, type MemoryResult } from './memory.ts';
 import { benchMllp, type MllpResult } from './mllp.ts';
+import { benchLarge, printLarge, type LargeResult } from './large.ts';
 import { benchSqs, SQS_CONCURRENCY, type SqsResult } from './sqs.ts';
 import { startBenchSqs, startBenchStack } from './stack.ts';
 import { benchStore, storeLines, type StoreRun } from './store.ts';
@@ -73,6 +74,7 @@ async function main(): Promise<void> {
     mllp?: MllpResult;
     cpu?: CpuResult[];
     store?: StoreRun[];
+    large?: LargeResult;
   } = {};
   const step = (name: string): void => console.log(`  [${round((performance.now() - t0) / 1000, 0)} s] ${name}`);
   try {
@@ -120,6 +122,10 @@ async function main(): Promise<void> {
     if (want('store')) {
       step('(9) state store: calls per message, with and without it');
       results.store = await benchStore(sqs, keys, `s${runId}-`, budgets.store, workersArg);
+    }
+    if (want('large')) {
+      step('(10) large documents through S3 next to gpg streaming');
+      results.large = await benchLarge(sqs, keys, quick ? [10] : [10, 100]);
     }
   } finally {
     await sqs.stop();
@@ -224,6 +230,7 @@ async function main(): Promise<void> {
   }
   if (results.cpu) console.log(`\n${reportCpu(results.cpu).join('\n')}`);
   if (results.store) console.log(`\n${storeLines(results.store).join('\n')}`);
+  if (results.large) printLarge(results.large);
   console.log('\nTargets:');
   for (const t of targets) console.log(`  ${t.met === undefined ? '-' : t.met ? 'met   ' : 'MISSED'}  ${t.name}: ${fmt(t.value, 2)} (goal ${t.atMost ? '≤' : '≥'} ${fmt(t.goal, t.goal < 100 ? 1 : 0)})`);
   console.log(`\n${round(seconds, 0)} s; load average ${machine.loadAverageAtStart} at start, ${loadAverageAtEnd} at end`);

@@ -10,7 +10,7 @@ import { statusRoutes } from '../core/runtime/statusRoutes.ts';
 import type { EmergencySwitch } from '../core/runtime/emergency.ts';
 import { chartUpdateRoutes } from './chartUpdates.ts';
 import type { Inbox } from './inbox/inbox.ts';
-import { inboxRoutes } from './inbox/routes.ts';
+import { inboxRoutes, type InboxRoutesOptions } from './inbox/routes.ts';
 import type { ChartUpdateStatusTracker } from './status/chartUpdateStatus.ts';
 import { chartUpdateStatusRoutes } from './status/routes.ts';
 
@@ -38,6 +38,8 @@ export interface AppServerOptions extends Omit<ServiceServerOptions, 'title' | '
   smsWebhook?: FastifyPluginAsync;
   /** Failed-authentication limiter of the service (429 and aggregated audit lines). */
   authFailures?: AuthFailureLimiter | undefined;
+  /** Opens a large inbox record's object (LARGE_OBJECT_BUCKET). */
+  readObject?: InboxRoutesOptions['readObject'];
   /** Chart update status records: GET /v1/chart-updates/{id} when given. */
   chartUpdateStatus?: ChartUpdateStatusTracker;
 }
@@ -48,7 +50,7 @@ export async function buildAppServer(options: AppServerOptions): Promise<Fastify
   if (options.smsWebhook) await app.register(options.smsWebhook);
   await app.register(async (api) => {
     await api.register(authPlugin, { tokens: options.tokens, audit: options.audit, failures: options.authFailures });
-    await api.register(inboxRoutes, { inbox: options.inbox, audit: options.audit, emergency: options.emergency });
+    await api.register(inboxRoutes, { inbox: options.inbox, audit: options.audit, emergency: options.emergency, readObject: options.readObject });
     await api.register(chartUpdateRoutes, { outbound: options.outbound, idempotency: options.idempotency, emergency: options.emergency, bodyLimit: options.bodyLimit, hash: options.hash });
     if (options.chartUpdateStatus) await api.register(chartUpdateStatusRoutes, { status: options.chartUpdateStatus });
     await api.register(adminRoutes, { emergency: options.emergency });

@@ -14,6 +14,9 @@ import type { Consumer } from '../core/transport/consumer.ts';
 import { startServiceLifecycle, type ManagedConsumer } from '../core/runtime/lifecycle.ts';
 import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
 import { createOutboundPath } from '../core/runtime/outboundPath.ts';
+import { openLargeObjects } from '../core/runtime/largeObjects.ts';
+import type { EnvelopeEffects } from '../core/relay/inbound.ts';
+import { largeRecordReader } from './inbox/largeRecords.ts';
 import { reloadAll } from '../core/runtime/reload.ts';
 import { httpOptionsOf } from '../core/runtime/serviceServer.ts';
 import { startWitnessing, witnessEffect } from '../core/runtime/witness.ts';
@@ -94,6 +97,9 @@ export async function startAppService(config: AppConfig, options: StartAppOption
       // Chart update status: accepted and queued here, delivered or failed by the interface's receipts.
       const chartUpdateStatus = createChartUpdateStatus({ table: rt.state, ttlSeconds: rt.stateTtlSeconds, logger: rt.logger });
       const outbound = chartUpdateStatus.track(relay);
+      const large = await openLargeObjects(config, { keys: rt.keys, logger: rt.logger, outbound, queue: 'app-to-interface' });
+      // A submission too large for one message is fetched from S3 and checked before it is held.
+      const receiving = (effects: EnvelopeEffects): EnvelopeEffects => (large ? large.receive(effects) : effects);
       const receipts = createReceiptSender({ outbound: relay, service: 'app', logger: rt.logger });
       const applyLedger = createApplyLedger({ table: rt.state, holder: rt.holder, leaseMs: config.VISIBILITY_TIMEOUT_SECONDS * 1000, ttlSeconds: rt.stateTtlSeconds });
       // A submission that keeps failing goes to the DLQ by redrive after this many receives.
@@ -103,11 +109,11 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         ...(maxReceiveCount !== undefined ? { maxReceiveCount } : {}),
         // Backpressure: at most INBOX_CAPACITY records held; beyond that messages wait in SQS.
         maxInFlight: config.INBOX_CAPACITY,
-        effects: {
+        effects: receiving({
           'care.submission': inboxEffect(inbox, { ledger: applyLedger, renewMs: config.HEARTBEAT_INTERVAL_SECONDS * 1000, logger: rt.logger, receipts }),
           [CHECKPOINT_KIND]: witnessEffect(rt),
           [RECEIPT_KIND]: receiptEffect({ table: rt.state, ttlSeconds: rt.stateTtlSeconds, apply: chartUpdateStatus.applyReceipt, audit: rt.audit, service: 'app', logger: rt.logger }),
-        },
+        }),
         // A submission refused here after its signature verified, or failing on its last receive before
         // the redrive: the interface learns it was rejected (quarantined or dead-lettered; never for a receipt).
         onRejected: (r) => {
@@ -134,6 +140,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         ...(sms ? { smsRoutes: sms.routes, smsWebhook: sms.webhook } : {}),
         ...httpOptionsOf(config),
         authFailures: rt.authFailures,
+        ...(large ? { readObject: largeRecordReader(large, rt.keys) } : {}),
         chartUpdateStatus,
       });
       await registerConsole(server, rt, config, {
@@ -155,7 +162,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         inbox: () => ({ size: inbox.size, capacity: inbox.capacity }),
       });
       // The alert monitor stops last: pending notifications get their chance to go out.
-      return { server, consumers, connections: [{ close: () => alerts.stop() }], inbox, tokens, alerts, chartUpdateStatus };
+      return { server, consumers, connections: [...(large ? [large] : []), { close: () => alerts.stop() }], inbox, tokens, alerts, chartUpdateStatus };
     },
   });
   const { runtime: rt, parts } = service;

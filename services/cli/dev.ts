@@ -20,6 +20,9 @@ import { startEmrSink } from '../devtools/emrSink.ts';
 import { startMllpSink } from '../devtools/mllpSink.ts';
 import { startSqsEmulator } from '../devtools/sqsEmulator.ts';
 
+/** The bucket of large documents in the emulator's S3. */
+const DEV_OBJECT_BUCKET = 'care-relay-dev-objects';
+
 // A synthetic lab result for the MLLP example (no real patient).
 const EXAMPLE_HL7 = ['MSH|^~\\&|DEMO-LIS|DEMO-LAB|CARE-RELAY|DEMO|20260101120000||ORU^R01^ORU_R01|DEMO-0001|P|2.5.1', 'PID|1||DEMO-1^^^DEMO-LAB^MR||Example^Pat', 'OBX|1|TX|NOTE^Note||synthetic result'].join('\n') + '\n';
 
@@ -175,6 +178,12 @@ export async function run(argv: string[]): Promise<number> {
   const sns = createSnsClient({ endpoint: sqsEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'dev', secretAccessKey: 'dev' } });
   const alertTopicArn = await ensureAlertTopic(sns, alertTopicName(''));
   sns.destroy();
+  // Large documents go to the emulator's S3, in the bucket `queues init` would create.
+  const { S3Client } = await import('@aws-sdk/client-s3');
+  const { ensureObjectBucket } = await import('../core/objects/bucket.ts');
+  const s3 = new S3Client({ endpoint: sqsEndpoint, region: sqsServer.region, credentials: sqsServer.credentials, forcePathStyle: true });
+  await ensureObjectBucket(s3, { bucket: DEV_OBJECT_BUCKET, region: sqsServer.region, expireAfterDays: 5 });
+  s3.destroy();
   // And S3: each service ships its closed audit segments to the archive bucket there.
   const auditArchive = await ensureDevAuditArchive(sqsEndpoint, sqsServer.credentials, env);
 
@@ -217,6 +226,8 @@ export async function run(argv: string[]): Promise<number> {
     VISIBILITY_TIMEOUT_SECONDS: '30',
     HEARTBEAT_INTERVAL_SECONDS: '10',
     ALERT_SNS_TOPIC_ARN: alertTopicArn,
+    LARGE_OBJECT_BUCKET: DEV_OBJECT_BUCKET,
+    LARGE_OBJECT_S3_ENDPOINT: sqsEndpoint,
     ...auditArchive,
   };
   const children: Array<{ name: string; child: ChildProcess; url: string }> = [];

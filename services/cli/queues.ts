@@ -7,6 +7,24 @@ import { ensureStateTable, STATE_SERVICES, stateTableName } from '../core/state/
 import { ensureQueues, queueDefinitions } from '../core/transport/queues.ts';
 import { createSqsClient } from '../core/transport/sqsClient.ts';
 
+/** Creates the large-object bucket with its lifecycle rule; resolves with the expiry in days. */
+async function initObjectBucket(o: { bucket: string; region: string; endpoint: string | undefined; hasCredentials: boolean; retentionSeconds: number }): Promise<number> {
+  const { S3Client } = await import('@aws-sdk/client-s3');
+  const { ensureObjectBucket, expiryDays } = await import('../core/objects/bucket.ts');
+  const s3 = new S3Client({
+    region: o.region,
+    ...(o.endpoint ? { endpoint: o.endpoint, forcePathStyle: true } : {}),
+    ...(o.endpoint && !o.hasCredentials ? { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } : {}),
+  });
+  try {
+    const days = expiryDays(o.retentionSeconds);
+    await ensureObjectBucket(s3, { bucket: o.bucket, region: o.region, expireAfterDays: days });
+    return days;
+  } finally {
+    s3.destroy();
+  }
+}
+
 /** Where the command reads its environment and writes its output (tests pass their own). */
 export interface QueuesCliIo {
   /** Environment variables; default process.env. */
@@ -24,7 +42,8 @@ export const USAGE = `usage: care-relay queues init [--prefix P] [--fifo] [--max
   init   create every queue, its -dlq (redrive) and its -quarantine queue, the
          SNS topic <prefix>care-relay-alerts for alert notifications, and each
          service's DynamoDB state table (<prefix>interface-state, <prefix>app-state,
-         TTL on "ttl"); idempotent
+         TTL on "ttl"), and, when LARGE_OBJECT_BUCKET is set, the large-document
+         bucket (public access blocked, lifecycle rule); idempotent
   list   print the queue definitions (names and attributes) as JSON, without calling SQS
 
 options:
@@ -43,6 +62,9 @@ environment:
   QUEUE_PREFIX        default for --prefix
   QUEUE_FIFO          default for --fifo (true/1/yes)
   QUEUE_KMS_KEY_ID    default for --kms-key
+  LARGE_OBJECT_BUCKET       bucket of large documents (created when set)
+  LARGE_OBJECT_S3_ENDPOINT  its S3 endpoint URL (LocalStack, emulator); default SQS_ENDPOINT
+  MESSAGE_MAX_AGE_SECONDS   queue retention: objects expire one day after it (default 345600)
   With an endpoint set and no AWS credentials in the environment, dummy credentials are used.`;
 
 /** The options of every `queues` subcommand (node:util parseArgs form; the runner declares the same to commander). */
@@ -126,6 +148,14 @@ export async function run(argv: string[], io: QueuesCliIo = {}): Promise<number>
       out(`${service} state table`);
       out(`  table       ${table.name}${table.created ? ' (created)' : ''}`);
       out(`  ttl         ${table.ttl === 'enabled' ? 'enabled (ttl)' : 'not supported by this endpoint'}`);
+    }
+    const bucket = env.LARGE_OBJECT_BUCKET || undefined;
+    if (bucket) {
+      const s3Endpoint = env.LARGE_OBJECT_S3_ENDPOINT || endpoint;
+      const days = await initObjectBucket({ bucket, region, endpoint: s3Endpoint, hasCredentials, retentionSeconds: Number(env.MESSAGE_MAX_AGE_SECONDS || 345_600) });
+      out('large-object bucket');
+      out(`  bucket      ${bucket}  (LARGE_OBJECT_BUCKET)`);
+      out(`  lifecycle   objects expire after ${days} days; unfinished uploads after 1`);
     }
     return 0;
   } catch (e) {

@@ -10,6 +10,7 @@ import { statusRoutes } from '../core/runtime/statusRoutes.ts';
 import type { EmergencySwitch } from '../core/runtime/emergency.ts';
 import type { PartnerEntry } from './intake/partners.ts';
 import { intakeRoutes } from './intake/routes.ts';
+import type { LargeOutbound } from '../core/objects/largeOutbound.ts';
 import { submissionStatusRoutes } from './status/routes.ts';
 import type { SubmissionStatusTracker } from './status/submissionStatus.ts';
 
@@ -31,6 +32,8 @@ export interface InterfaceServerOptions extends Omit<ServiceServerOptions, 'titl
   bodyLimit: number;
   /** Failed-authentication limiter of the service (429 and aggregated audit lines). */
   authFailures?: AuthFailureLimiter | undefined;
+  /** Streams documents too large for one message through S3 (LARGE_OBJECT_BUCKET). */
+  large?: LargeOutbound | undefined;
   /** Submission status records: GET /v1/submissions/{id} when given. */
   submissionStatus?: SubmissionStatusTracker;
 }
@@ -46,6 +49,7 @@ export async function buildInterfaceServer(options: InterfaceServerOptions): Pro
     emergency: options.emergency,
     bodyLimit: options.bodyLimit,
     authFailures: options.authFailures,
+    large: options.large,
   });
   const submissionStatus = options.submissionStatus;
   if (submissionStatus) {

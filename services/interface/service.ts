@@ -16,6 +16,7 @@ import type { Consumer } from '../core/transport/consumer.ts';
 import { startServiceLifecycle } from '../core/runtime/lifecycle.ts';
 import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
 import { createOutboundPath } from '../core/runtime/outboundPath.ts';
+import { openLargeObjects } from '../core/runtime/largeObjects.ts';
 import { reloadAll } from '../core/runtime/reload.ts';
 import { httpOptionsOf } from '../core/runtime/serviceServer.ts';
 import { startWitnessing, witnessEffect } from '../core/runtime/witness.ts';
@@ -119,6 +120,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       // Every change is published on statusEvents, where the partner callbacks listen.
       const submissionStatus = createSubmissionStatus({ table: rt.state, ttlSeconds: rt.stateTtlSeconds, events: statusEvents, logger: rt.logger });
       const outbound = trackedOutbound(relay, submissionStatus);
+      const large = await openLargeObjects(config, { keys: rt.keys, logger: rt.logger, outbound, queue: 'interface-to-app' });
       const receipts = createReceiptSender({ outbound: relay, service: 'interface', logger: rt.logger });
       const callbacks = queues.includes(CALLBACK_QUEUE) ? createPartnerCallbacks(config, rt, callbackTargets, statusEvents) : undefined;
       const http = createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}) });
@@ -158,6 +160,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         bodyLimit: config.INTAKE_MAX_BODY_BYTES || MAX_PAYLOAD_BYTES,
         ...httpOptionsOf(config),
         authFailures: rt.authFailures,
+        large: large?.outbound,
         submissionStatus,
       });
       // The operator console signs admins in with the admin tokens: without them there is no console.
@@ -173,7 +176,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         listeners: mllpIntake ? [mllpIntake.listener] : [],
         // The alert monitor stops last: pending notifications get their chance to go out.
         // Status changes of the last requests are enqueued before the runtime closes.
-        connections: [...(mllp ? [mllp] : []), ...(callbacks ? [{ close: () => callbacks.close() }] : []), { close: () => alerts.stop() }],
+        connections: [...(mllp ? [mllp] : []), ...(large ? [large] : []), ...(callbacks ? [{ close: () => callbacks.close() }] : []), { close: () => alerts.stop() }],
         alerts,
         partners,
         admins,

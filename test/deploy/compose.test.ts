@@ -108,7 +108,7 @@ describe('docker-compose.yml', () => {
     const ls = svc('localstack');
     expect(ls.image).toMatch(/^localstack\/localstack:4\.\d+(\.\d+)?$/);
     const env = envOf(ls);
-    expect(env.SERVICES).toBe('sqs,sns,dynamodb');
+    expect(env.SERVICES).toBe('sqs,sns,dynamodb,s3');
     expect(env.LOCALSTACK_AUTH_TOKEN).toBe('${LOCALSTACK_AUTH_TOKEN:-}');
   });
 

@@ -119,7 +119,7 @@ describe('docs/deploy.md, then docker-compose.yml as written', () => {
 
   it('starts both services with compose\'s environment, paths and secrets, and relays a submission to the inbox', async () => {
     const emr = new URL(String(compose.services.interface!.environment!.EMR_URL));
-    const network = { SQS_ENDPOINT: sqs.endpoint, DYNAMODB_ENDPOINT: sqs.dynamodbEndpoint, HOST: '127.0.0.1' };
+    const network = { SQS_ENDPOINT: sqs.endpoint, DYNAMODB_ENDPOINT: sqs.dynamodbEndpoint, LARGE_OBJECT_S3_ENDPOINT: sqs.endpoint, HOST: '127.0.0.1' };
     const init = compose.services['queues-init']!;
     // Asynchronous: the emulator it talks to runs in this process.
     const queuesInit = runNode(init.entrypoint![1]!, init.entrypoint!.slice(2), containerEnv('queues-init', network));

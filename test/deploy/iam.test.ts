@@ -35,6 +35,18 @@ const ARN = /^arn:aws:sqs:REGION:ACCOUNT_ID:([A-Za-z0-9_-]+)$/;
 /** The alerts topic `queues init` creates (services/core/alerts/topic.ts, no prefix). */
 const TOPIC_ARN = 'arn:aws:sns:REGION:ACCOUNT_ID:care-relay-alerts';
 const TABLE_ARN = /^arn:aws:dynamodb:REGION:ACCOUNT_ID:table\/([A-Za-z0-9_.-]+)$/;
+/** The large-object bucket, or one direction's key prefix in it (`<queue>/*`). */
+const LARGE_OBJECT_ARN = /^arn:aws:s3:::LARGE_OBJECT_BUCKET(\/(interface-to-app|app-to-interface)\/\*)?$/;
+/** Whether every resource of a statement is in the large-object bucket. */
+const onLargeObjects = (st: Statement): boolean => list(st.Resource).every((r) => LARGE_OBJECT_ARN.test(r));
+/** S3 action → the resources (bucket, or `bucket/<queue>/*`) a policy grants it on in the large-object bucket. */
+function s3Grants(policy: Policy): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const st of policy.Statement.filter((x) => serviceOf(x) === 's3' && onLargeObjects(x))) {
+    for (const a of list(st.Action)) out.set(a, [...(out.get(a) ?? []), ...list(st.Resource)].sort());
+  }
+  return out;
+}
 /** The AWS service a statement's actions belong to (each statement names one). */
 const serviceOf = (st: Statement): string => list(st.Action)[0]?.split(':')[0] ?? '';
 const isSqs = (st: Statement): boolean => list(st.Action).every((a) => a.startsWith('sqs:'));
@@ -42,7 +54,7 @@ const isSns = (st: Statement): boolean => list(st.Action).every((a) => a.startsW
 const isDynamo = (st: Statement): boolean => list(st.Action).every((a) => a.startsWith('dynamodb:'));
 const isS3 = (st: Statement): boolean => list(st.Action).every((a) => a.startsWith('s3:'));
 /** An object prefix of the audit bucket (docs/deploy.md): `segments/` (AUDIT_ARCHIVE_S3_URI) or `checkpoints/` (AUDIT_CHECKPOINT_S3_URI), then the service. */
-const S3_ARN = /^arn:aws:s3:::AUDIT_BUCKET\/(segments|checkpoints)\/(interface|app)\/\*$/;
+const AUDIT_ARN = /^arn:aws:s3:::AUDIT_BUCKET\/(segments|checkpoints)\/(interface|app)\/\*$/;
 const sqsStatements = (policy: Policy): Statement[] => policy.Statement.filter(isSqs);
 
 /** SQS action (without `sqs:`) → the queue names it is allowed on. */
@@ -84,10 +96,13 @@ describe.each(Object.entries(policies))('deploy/iam/%s policy', (name, policy) =
         expect(['sqs', 'sns', 'dynamodb', 's3'], a).toContain(serviceOf(st));
       }
       for (const r of list(st.Resource)) {
-        // S3 object ARNs name a key prefix: the one wildcard allowed is the end of a service's own audit prefix.
-        if (isS3(st)) expect(r, 'S3 only on a service\'s audit prefix').toMatch(S3_ARN);
-        else expect(r, 'no wildcard resource').not.toContain('*');
-        if (isS3(st)) continue;
+        // S3 object ARNs name a key prefix: the one wildcard allowed is the end of a direction's
+        // prefix in the large-object bucket or of a service's own audit prefix.
+        if (isS3(st)) {
+          expect(r, 'S3 only on the large-object bucket (or a direction\'s prefix in it) or a service\'s audit prefix').toSatisfy((x: string) => LARGE_OBJECT_ARN.test(x) || AUDIT_ARN.test(x));
+          continue;
+        }
+        expect(r, 'no wildcard resource').not.toContain('*');
         if (isSqs(st)) expect(r).toMatch(ARN);
         else if (isSns(st)) expect(r, 'SNS only on the alerts topic').toBe(TOPIC_ARN);
         else expect(r, 'DynamoDB only on a named table').toMatch(TABLE_ARN);
@@ -188,6 +203,34 @@ describe.each([
   });
 });
 
+describe.each([
+  { svc: 'interface', sends: 'interface-to-app', receives: 'app-to-interface' },
+  { svc: 'app', sends: 'app-to-interface', receives: 'interface-to-app' },
+] as const)('the $svc service in the large-object bucket', ({ svc, sends, receives }) => {
+  const g = s3Grants(policies[svc]);
+  const prefix = (queue: string): string => `arn:aws:s3:::LARGE_OBJECT_BUCKET/${queue}/*`;
+
+  it(`writes (multipart included) and aborts uploads only under ${sends}/, reads and deletes only under ${receives}/`, () => {
+    expect([...g.keys()].sort()).toEqual(['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:PutObject']);
+    expect(g.get('s3:PutObject')).toEqual([prefix(sends)]);
+    expect(g.get('s3:AbortMultipartUpload')).toEqual([prefix(sends)]);
+    expect(g.get('s3:GetObject')).toEqual([prefix(receives)]);
+    expect(g.get('s3:DeleteObject')).toEqual([prefix(receives)]);
+  });
+
+  it('cannot list, configure or delete the bucket', () => {
+    for (const resources of g.values()) expect(resources).not.toContain('arn:aws:s3:::LARGE_OBJECT_BUCKET');
+  });
+});
+
+describe('the bootstrap policy (`care-relay queues init`) in S3', () => {
+  it('may create the bucket, block public access and set the lifecycle rule, and touch no object', () => {
+    const g = s3Grants(policies.bootstrap);
+    expect([...g.keys()].sort()).toEqual(['s3:CreateBucket', 's3:PutBucketPublicAccessBlock', 's3:PutLifecycleConfiguration']);
+    for (const resources of g.values()) expect(resources).toEqual(['arn:aws:s3:::LARGE_OBJECT_BUCKET']);
+  });
+});
+
 describe('the bootstrap policy (`care-relay queues init`) in DynamoDB', () => {
   it('may create, describe and set TTL on both state tables, and nothing else in DynamoDB', () => {
     const g = tableGrants(policies.bootstrap);
@@ -254,7 +297,7 @@ describe('the alerts topic (SNS)', () => {
 });
 
 describe('the audit archive (S3)', () => {
-  const s3Statements = (policy: Policy): Statement[] => policy.Statement.filter(isS3);
+  const s3Statements = (policy: Policy): Statement[] => policy.Statement.filter((st) => isS3(st) && list(st.Resource).every((r) => AUDIT_ARN.test(r)));
 
   it.each(['interface', 'app'] as const)('%s may only put objects (no read, delete, list or retention change), under its own segments/ and checkpoints/ prefixes', (svc) => {
     const sts = s3Statements(policies[svc]);
@@ -262,7 +305,7 @@ describe('the audit archive (S3)', () => {
     expect(sts.flatMap((st) => list(st.Resource)).sort()).toEqual([`arn:aws:s3:::AUDIT_BUCKET/checkpoints/${svc}/*`, `arn:aws:s3:::AUDIT_BUCKET/segments/${svc}/*`]);
   });
 
-  it('the keys the code writes fall under those prefixes; the bootstrap has no S3 access', () => {
+  it('the keys the code writes fall under those prefixes; the bootstrap has no access to the audit bucket', () => {
     const location = parseS3Uri('s3://audit-bucket/segments')!;
     const key = segmentObjectKey(location, 'app', { path: 'x', first: 1, last: 9, hashPrefix: 'a'.repeat(12) });
     const granted = s3Statements(policies.app).flatMap((st) => list(st.Resource)).map((r) => new RegExp(`^${r.replace('arn:aws:s3:::AUDIT_BUCKET/', '').replace('*', '.+')}$`));

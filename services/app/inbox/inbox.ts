@@ -1,4 +1,5 @@
 import type { Envelope } from '../../core/envelope/envelope.ts';
+import { payloadOf } from '../../core/objects/pointer.ts';
 
 /** What the inbox lists about a record: metadata only, never the payload. */
 export interface InboxSummary {
@@ -128,12 +129,13 @@ export class Inbox {
 }
 
 function summarize(envelope: Envelope, now: Date): InboxSummary {
-  const bytes = envelope.bodyEncoding === 'base64' ? Buffer.from(envelope.body, 'base64').length : Buffer.byteLength(envelope.body, 'utf8');
+  // A large record holds only its pointer: the payload's type and size are the pointer's.
+  const { contentType, bytes } = payloadOf(envelope);
   return {
     id: envelope.id,
     kind: envelope.kind,
     partner: envelope.partner,
-    contentType: envelope.contentType,
+    contentType,
     sentAt: envelope.sentAt,
     receivedAt: now.toISOString(),
     bytes,

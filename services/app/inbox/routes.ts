@@ -1,6 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { AuditSink } from '../../core/audit/types.ts';
-import { bodyBytes } from '../../core/envelope/envelope.ts';
+import type { Readable } from 'node:stream';
+import { bodyBytes, type Envelope } from '../../core/envelope/envelope.ts';
+import { isPointerEnvelope } from '../../core/objects/pointer.ts';
 import { httpErrors } from '../../core/http/errors.ts';
 import type { EmergencySwitch } from '../../core/runtime/emergency.ts';
 import type { Inbox } from './inbox.ts';
@@ -13,6 +15,8 @@ export interface InboxRoutesOptions {
   audit: AuditSink;
   /** Emergency switch: reads are refused while on. */
   emergency: EmergencySwitch;
+  /** Opens a large record's sealed object as a checked plaintext stream; undefined when it is gone. */
+  readObject?: ((envelope: Envelope) => Promise<{ contentType: string; bytes: number; plaintext: Readable } | undefined>) | undefined;
 }
 
 const idParams = {
@@ -77,6 +81,21 @@ export const inboxRoutes: FastifyPluginAsync<InboxRoutesOptions> = async (app, o
         sourceIp: request.ip,
         details: { kind: envelope.kind },
       });
+      if (isPointerEnvelope(envelope)) {
+        // A large record is decrypted from S3 as it is sent: memory stays bounded whatever its size.
+        const object = await options.readObject?.(envelope);
+        if (!object) throw httpErrors.unavailable(30, 'The record\'s document cannot be read from the object store right now; retry later.');
+        object.plaintext.on('error', (err: unknown) => request.log.warn({ envelopeId: envelope.id, code: (err as { code?: string }).code }, 'large record failed its checks while streaming'));
+        return reply
+          .header('content-type', object.contentType)
+          .header('content-length', object.bytes)
+          .header('cache-control', 'no-store')
+          .header('x-envelope-id', envelope.id)
+          .header('x-envelope-kind', envelope.kind)
+          .header('x-envelope-sent-at', envelope.sentAt)
+          .header('x-partner', envelope.partner ?? '')
+          .send(object.plaintext);
+      }
       return reply
         .header('content-type', envelope.contentType)
         .header('cache-control', 'no-store')

@@ -65,6 +65,14 @@ export const commonEnvShape = {
   AUDIT_CHECKPOINT_S3_URI: z.string().regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, 'expected s3://bucket/prefix').optional(),
   /** S3 endpoint for the checkpoint copies; unset means AWS's regional endpoint. */
   AUDIT_CHECKPOINT_S3_ENDPOINT: envVar.url().optional(),
+  /** S3 bucket for documents too large for one SQS message (sealed, streamed); unset = such documents get 413. */
+  LARGE_OBJECT_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name').optional(),
+  /** S3 endpoint of LARGE_OBJECT_BUCKET (fauxqs, LocalStack); unset means AWS's regional endpoint. */
+  LARGE_OBJECT_S3_ENDPOINT: envVar.url().optional(),
+  /** Largest document relayed through LARGE_OBJECT_BUCKET, in bytes (default 100 MiB). */
+  LARGE_OBJECT_MAX_BYTES: envVar.int(104_857_600, 1_048_576, 5_368_709_120),
+  /** SSE-KMS key (id, alias or ARN) the objects are encrypted with at rest; unset = the bucket's default encryption. */
+  LARGE_OBJECT_KMS_KEY_ID: z.string().min(1).optional(),
   /** Close the open audit segment once it holds this many bytes (a new one begins, the chain continues); 0 = no size limit. */
   AUDIT_ROTATE_BYTES: envVar.int(67_108_864, 0, 5_368_709_120),
   /** Close the open audit segment once its first line is this many seconds old; 0 = no age limit. */

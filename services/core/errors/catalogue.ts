@@ -4,6 +4,7 @@ import { CONSOLE_ERRORS } from '../console/errors.ts';
 import { ENVELOPE_ERRORS } from '../envelope/errors.ts';
 import { HTTP_ERRORS, HTTP_SETUP_ERRORS } from '../http/errors.ts';
 import { KEY_ERRORS } from '../keys/errors.ts';
+import { OBJECT_ERRORS } from '../objects/errors.ts';
 import { OPS_ERRORS } from '../ops/errors.ts';
 import { RELAY_ERRORS } from '../relay/errors.ts';
 import { EMERGENCY_ERRORS } from '../runtime/emergencyStore.ts';
@@ -24,6 +25,7 @@ export const CORE_ERROR_CATALOGUES: Readonly<Record<string, ErrorCatalogue>> = {
   envelope: ENVELOPE_ERRORS,
   keys: KEY_ERRORS,
   relay: RELAY_ERRORS,
+  objects: OBJECT_ERRORS,
   emergency: EMERGENCY_ERRORS,
   state: STATE_ERRORS,
   receipts: RECEIPT_ERRORS,

@@ -1,5 +1,6 @@
 import rateLimit from '@fastify/rate-limit';
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { AuditSink } from '../../core/audit/types.ts';
 import { authPlugin, type TokenStore } from '../../core/http/auth.ts';
 import type { AuthFailureLimiter } from '../../core/http/authFailures.ts';
@@ -7,6 +8,9 @@ import { httpErrors } from '../../core/http/errors.ts';
 import { rateLimitErrorResponseBuilder } from '../../core/http/problem.ts';
 import { ACCEPTED_MEDIA_TYPES, checkPayload, formatFor } from '../../core/relay/contentTypes.ts';
 import type { Idempotency } from '../../core/relay/idempotency.ts';
+import { readSmallOrStream, StreamedBody } from '../../core/http/streamingBody.ts';
+import type { LargeOutbound } from '../../core/objects/largeOutbound.ts';
+import { acceptLargeSubmission, sendOrStream } from './largeSubmission.ts';
 import type { Outbound } from '../../core/relay/outbound.ts';
 import type { EmergencySwitch } from '../../core/runtime/emergency.ts';
 import { partnerAllows, type PartnerEntry } from './partners.ts';
@@ -27,6 +31,8 @@ export interface IntakeOptions {
   bodyLimit: number;
   /** Failed-authentication limiter of the service (429 and aggregated audit lines). */
   authFailures?: AuthFailureLimiter | undefined;
+  /** Documents too large for one message, streamed through S3 (LARGE_OBJECT_BUCKET); absent = 413 as before. */
+  large?: LargeOutbound | undefined;
 }
 
 const acceptedSchema = {
@@ -48,8 +54,15 @@ export const intakeRoutes: FastifyPluginAsync<IntakeOptions> = async (app: Fasti
     keyGenerator: (request) => request.principal?.name ?? request.ip,
     errorResponseBuilder: rateLimitErrorResponseBuilder,
   });
+  const { large } = options;
   // Every accepted media type arrives as raw bytes: the relay never re-encodes a payload.
-  app.addContentTypeParser(ACCEPTED_MEDIA_TYPES as string[], { parseAs: 'buffer', bodyLimit: options.bodyLimit }, (_request, body, done) => done(null, body));
+  if (large) {
+    // Past one message, the body is not read here but streamed into S3 by the handler.
+    const limits = { smallBytes: options.bodyLimit, largeBytes: large.maxBytes };
+    app.addContentTypeParser(ACCEPTED_MEDIA_TYPES as string[], (request: FastifyRequest, payload: Readable) => readSmallOrStream(payload, request.headers['content-length'], limits));
+  } else {
+    app.addContentTypeParser(ACCEPTED_MEDIA_TYPES as string[], { parseAs: 'buffer', bodyLimit: options.bodyLimit }, (_request, body, done) => done(null, body));
+  }
 
   app.post(
     '/v1/submissions',
@@ -88,11 +101,12 @@ export const intakeRoutes: FastifyPluginAsync<IntakeOptions> = async (app: Fasti
       const partner = options.partners.byName(request.principal!.name)!;
       const format = formatFor(request.headers['content-type'], partner.contentTypes);
       const body = request.body;
+      if (large && body instanceof StreamedBody) return acceptLargeSubmission({ large, idempotency: options.idempotency, audit: options.audit }, request, reply, partner, format, body);
       if (!Buffer.isBuffer(body)) throw httpErrors.unsupportedMediaType();
       checkPayload(format, body);
       const key = request.headers['idempotency-key'];
       const { id, replayed } = await options.idempotency.run(partner.name, typeof key === 'string' ? key : undefined, body, format.contentType, async (decidedId) => {
-        const envelopeId = await options.outbound.send({
+        const small = {
           id: decidedId,
           kind: 'care.submission',
           partner: partner.name,
@@ -101,7 +115,8 @@ export const intakeRoutes: FastifyPluginAsync<IntakeOptions> = async (app: Fasti
           body,
           actor: partner.name,
           sourceIp: request.ip,
-        });
+        };
+        const envelopeId = large ? await sendOrStream(options.outbound, large, small) : await options.outbound.send(small);
         await options.audit.record({
           action: 'submission.accepted',
           actor: partner.name,

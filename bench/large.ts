@@ -1,0 +1,216 @@
+// `npm run bench -- --only=large` (or `node bench/large.ts`): large documents end to end
+// through S3, each service in its own process so its peak RSS is its own. Reports MiB/s
+// for 10 and 100 MiB documents (POST until the record has been read back whole), the
+// rise of each service's peak RSS over its idle RSS, and gpg streaming the same file.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { S3Client } from '@aws-sdk/client-s3';
+import { hashToken } from '../services/core/http/auth.ts';
+import { ensureObjectBucket } from '../services/core/objects/bucket.ts';
+import { ensureQueues } from '../services/core/transport/queues.ts';
+import { makeBenchKeys, round, type BenchKeys } from './lib.ts';
+import { commonEnv, startBenchSqs, type BenchSqs } from './stack.ts';
+
+const MiB = 1024 * 1024;
+
+/** One size's figures. */
+export interface LargeSizeResult {
+  /** Document size, MiB. */
+  mib: number;
+  /** care-relay end to end: POST, seal, S3, SQS, check on receipt, GET streamed back, MiB/s. */
+  relayMiBps: number;
+  /** gpg --sign --encrypt then gpg --decrypt of the same file, streamed, MiB/s. */
+  gpgMiBps: number | undefined;
+}
+
+/** The large-document section's result. */
+export interface LargeResult {
+  sizes: LargeSizeResult[];
+  /** Peak RSS above idle during the 100 MiB relay, MiB, per service (limit: 64). */
+  rssRiseMiB: { interface: number; app: number };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const status = (pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> =>
+  readFile(`/proc/${pid}/status`, 'utf8').then((t) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(t)?.[1] ?? 0) * 1024);
+
+/** Resets a process's peak RSS (Linux: clear_refs 5), so the peak measured is this run's. */
+async function resetPeak(pid: number): Promise<void> {
+  await writeFile(`/proc/${pid}/clear_refs`, '5').catch(() => undefined);
+}
+
+function doc(bytes: number, seed: number): Readable {
+  const block = Buffer.from(createHash('sha512').update(String(seed)).digest('hex').repeat(512));
+  let left = bytes;
+  let n = 0;
+  return new Readable({
+    read() {
+      if (left <= 0) return this.push(null);
+      const c = Buffer.from(block.subarray(0, Math.min(left, block.length)));
+      c.write((n++).toString(16).padStart(16, '0').slice(0, c.length), 'latin1');
+      if (n === 1) c.write('<ClinicalDocument>', 'latin1');
+      left -= c.length;
+      this.push(c);
+    },
+  });
+}
+
+function http(url: string, method: string, headers: Record<string, string | number>, body?: Readable): Promise<{ status: number; bytes: number; sha256: string; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers, agent: false }, (res) => {
+      const hash = createHash('sha256');
+      let bytes = 0;
+      let text = '';
+      res.on('data', (c: Buffer) => {
+        bytes += c.length;
+        hash.update(c);
+        if (text.length < 4096) text += c.toString('utf8');
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes, sha256: hash.digest('hex'), text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (body) body.pipe(req);
+    else req.end();
+  });
+}
+
+async function waitUntil<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 600_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`bench: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function spawnService(name: 'interface' | 'app', env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [`services/${name}/main.ts`], { env: { ...env, PORT: String(port), PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitUntil(async () => ((await http(`${url}/healthz`, 'GET', {})).status === 200 ? true : undefined), `${name} to start`, 300_000);
+  } catch (err) {
+    child.kill('SIGTERM');
+    throw err;
+  }
+  return { child, url };
+}
+
+async function gpgStreamed(keys: BenchKeys, file: string, work: string): Promise<number | undefined> {
+  if (spawnSync('gpg', ['--version']).status !== 0) return undefined;
+  const pass = join(work, 'pass');
+  await writeFile(pass, keys.passphrase, { mode: 0o600 });
+  const home = join(work, 'g');
+  await mkdir(home, { recursive: true, mode: 0o700 });
+  const gpg = (args: string[]) => spawnSync('gpg', ['--homedir', home, '--batch', '--no-tty', '--quiet', '--trust-model', 'always', '--pinentry-mode', 'loopback', '--passphrase-file', pass, ...args], { stdio: 'ignore', timeout: 600_000 });
+  for (const f of [join(keys.interface.dir, 'private.asc'), join(keys.app.dir, 'private.asc')]) gpg(['--import', f]);
+  const t0 = performance.now();
+  const sealed = gpg(['--compress-algo', 'none', '--local-user', keys.interface.fingerprint, '--recipient', keys.app.fingerprint, '--sign', '--encrypt', '--output', `${file}.pgp`, file]);
+  const opened = gpg(['--decrypt', '--output', '/dev/null', `${file}.pgp`]);
+  const seconds = (performance.now() - t0) / 1000;
+  spawnSync('gpgconf', ['--homedir', home, '--kill', 'gpg-agent']);
+  await rm(`${file}.pgp`, { force: true });
+  return sealed.status === 0 && opened.status === 0 ? seconds : undefined;
+}
+
+/** Runs the large-document section (sizes in MiB; the last one is the RSS run). */
+export async function benchLarge(sqs: BenchSqs, keys: BenchKeys, sizesMiB: readonly number[] = [10, 100]): Promise<LargeResult> {
+  const prefix = `large${randomBytes(3).toString('hex')}-`;
+  await ensureQueues(sqs.client, { prefix, maxReceiveCount: 5, visibilityTimeoutSeconds: 60 });
+  await sqs.ensureTables(prefix);
+  const bucket = `${prefix.slice(0, -1)}-objects`;
+  const env = sqs.serviceEnv();
+  const s3 = new S3Client({ endpoint: env.SQS_ENDPOINT, region: env.AWS_REGION, forcePathStyle: true, credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! } });
+  await ensureObjectBucket(s3, { bucket, region: env.AWS_REGION!, expireAfterDays: 5 });
+  s3.destroy();
+  const work = await mkdtemp(join(tmpdir(), 'crl-'));
+  const partner = randomBytes(18).toString('base64url');
+  const reader = randomBytes(18).toString('base64url');
+  await writeFile(join(work, 'partners.json'), JSON.stringify({ tokens: [{ name: 'bench-partner', sha256: hashToken(partner), rateLimitPerMinute: 100_000 }] }));
+  await writeFile(join(work, 'app-tokens.json'), JSON.stringify({ tokens: [{ name: 'bench-reader', sha256: hashToken(reader), roles: ['reader'] }] }));
+  const common = { ...commonEnv(sqs, prefix), LOG_LEVEL: 'warn', LARGE_OBJECT_BUCKET: bucket, LARGE_OBJECT_S3_ENDPOINT: env.SQS_ENDPOINT!, HTTP_REQUEST_TIMEOUT_MS: '600000', HTTP_HEADERS_TIMEOUT_MS: '60000', CRYPTO_WORKERS: '0' };
+  const iface = await spawnService('interface', { ...common, KEYS_DIR: keys.interface.dir, KEY_PASSPHRASE: keys.passphrase, AUDIT_FILE: join(work, 'i.jsonl'), HMAC_KEY: randomBytes(32).toString('hex'), PARTNERS_FILE: join(work, 'partners.json'), EMR_URL: 'http://127.0.0.1:9/x' });
+  const app = await spawnService('app', { ...common, KEYS_DIR: keys.app.dir, KEY_PASSPHRASE: keys.passphrase, AUDIT_FILE: join(work, 'a.jsonl'), HMAC_KEY: randomBytes(32).toString('hex'), APP_TOKENS_FILE: join(work, 'app-tokens.json') }).catch((err: unknown) => {
+    iface.child.kill('SIGTERM');
+    throw err;
+  });
+  const relay = async (bytes: number, seed: number): Promise<number> => {
+    const t0 = performance.now();
+    const posted = await http(`${iface.url}/v1/submissions`, 'POST', { authorization: `Bearer ${partner}`, 'content-type': 'application/xml', 'content-length': bytes }, doc(bytes, seed));
+    if (posted.status !== 202) throw new Error(`bench: submission answered ${posted.status}`);
+    const id = (JSON.parse(posted.text) as { id: string }).id;
+    const auth = { authorization: `Bearer ${reader}` };
+    await waitUntil(async () => ((await http(`${app.url}/v1/inbox?limit=1000`, 'GET', auth)).text.includes(id) ? true : undefined), 'the record in the inbox');
+    const read = await http(`${app.url}/v1/inbox/${id}`, 'GET', auth);
+    const seconds = (performance.now() - t0) / 1000;
+    if (read.status !== 200 || read.bytes !== bytes) throw new Error(`bench: reading the record gave ${read.status}, ${read.bytes} bytes`);
+    await http(`${app.url}/v1/inbox/${id}/ack`, 'POST', auth);
+    return seconds;
+  };
+  try {
+    await relay(2 * MiB, 0);
+    const pids = { interface: iface.child.pid!, app: app.child.pid! };
+    const sizes: LargeSizeResult[] = [];
+    let rssRiseMiB = { interface: 0, app: 0 };
+    for (const [i, mib] of sizesMiB.entries()) {
+      const idle = { interface: await status(pids.interface, 'VmRSS'), app: await status(pids.app, 'VmRSS') };
+      await resetPeak(pids.interface);
+      await resetPeak(pids.app);
+      const seconds = await relay(mib * MiB, i + 1);
+      rssRiseMiB = {
+        interface: round(((await status(pids.interface, 'VmHWM')) - idle.interface) / MiB, 1),
+        app: round(((await status(pids.app, 'VmHWM')) - idle.app) / MiB, 1),
+      };
+      const file = join(work, `doc-${mib}`);
+      await pipeline(doc(mib * MiB, i + 1), createWriteStream(file));
+      const gpgSeconds = await gpgStreamed(keys, file, work);
+      await rm(file, { force: true });
+      sizes.push({ mib, relayMiBps: round(mib / seconds, 1), gpgMiBps: gpgSeconds === undefined ? undefined : round(mib / gpgSeconds, 1) });
+    }
+    return { sizes, rssRiseMiB };
+  } finally {
+    iface.child.kill('SIGTERM');
+    app.child.kill('SIGTERM');
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** Prints the section's table. */
+export function printLarge(r: LargeResult): void {
+  console.log('\n(10) Large documents through S3, end to end (POST → seal → S3 + SQS → check → GET streamed), one at a time');
+  console.log('  size      care-relay MiB/s   gpg sign+encrypt, decrypt MiB/s');
+  for (const s of r.sizes) console.log(`  ${String(s.mib).padStart(4)} MiB  ${String(s.relayMiBps).padStart(16)}   ${String(s.gpgMiBps ?? 'n/a').padStart(10)}`);
+  console.log(`  peak RSS rise during the largest: interface ${r.rssRiseMiB.interface} MiB, app ${r.rssRiseMiB.app} MiB (limit 64 MiB each)`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const sqs = await startBenchSqs();
+  const keys = await makeBenchKeys();
+  try {
+    const result = await benchLarge(sqs, keys);
+    printLarge(result);
+    await mkdir('bench/results', { recursive: true });
+    await writeFile('bench/results/large-latest.json', JSON.stringify({ at: new Date().toISOString(), ...result }, null, 2));
+  } finally {
+    await sqs.stop();
+    await keys.cleanup();
+  }
+}

@@ -1,0 +1,107 @@
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Logger } from 'pino';
+import { httpErrors } from '../http/errors.ts';
+import { uuidv7 } from '../envelope/uuidv7.ts';
+import type { ServiceKeys } from '../keys/load.ts';
+import { silentLogger } from '../log/logger.ts';
+import type { Outbound } from '../relay/outbound.ts';
+import { ObjectError } from './errors.ts';
+import type { ObjectStore } from './objectStore.ts';
+import { OBJECT_POINTER_TYPE, encodePointer, objectKey } from './pointer.ts';
+import { DigestStream, sealStream } from './streamCrypto.ts';
+
+/** A payload too large for one SQS message, as a stream. */
+export interface LargePayload {
+  /** Envelope id decided beforehand (idempotency); a fresh UUIDv7 otherwise. */
+  id?: string;
+  /** Envelope kind. */
+  kind: string;
+  /** Canonical media type of the payload. */
+  contentType: string;
+  /** The payload bytes, read once; never logged. */
+  body: Readable;
+  /** Partner id (submissions). */
+  partner?: string;
+  /** Who asked, for the audit trail. */
+  actor: string;
+  /** Source address, for the audit trail. */
+  sourceIp?: string;
+  /** Aborts the upload (the client went away): no object stays behind. */
+  signal?: AbortSignal;
+}
+
+/** Options for {@link createLargeOutbound}. */
+export interface LargeOutboundOptions {
+  /** The small-message path: sends the pointer envelope. */
+  outbound: Outbound;
+  /** Where sealed objects go. */
+  store: ObjectStore;
+  /** This service's keys (streamed sealing runs on this thread). */
+  keys: ServiceKeys;
+  /** Logical queue of the direction (key prefix and envelope `queue`). */
+  queue: string;
+  /** QUEUE_PREFIX: objects live under `<prefix><queue>/`. */
+  queuePrefix: string;
+  /** Largest payload, bytes (LARGE_OBJECT_MAX_BYTES). */
+  maxBytes: number;
+  /** pino logger; silent by default. */
+  logger?: Logger;
+}
+
+/** Seals a large payload as a stream into S3, then sends the signed pointer on the queue. */
+export interface LargeOutbound {
+  /** Largest payload accepted, bytes. */
+  readonly maxBytes: number;
+  /** Streams, seals, uploads and relays the pointer; resolves with the envelope id once SQS accepted it. Throws 413 past the limit. */
+  send(payload: LargePayload): Promise<{ id: string; bytes: number }>;
+}
+
+
+/**
+ * The large-document path: plaintext → count and hash (refusing past the limit) → sign and
+ * encrypt (streamed) → multipart upload; then an ordinary sealed envelope whose body is the
+ * pointer (bucket, key, size, SHA-256) goes to SQS. A failure at any step leaves no object.
+ */
+export function createLargeOutbound(options: LargeOutboundOptions): LargeOutbound {
+  const log = options.logger ?? silentLogger;
+  const { store, keys, maxBytes } = options;
+  return {
+    maxBytes,
+    async send(payload) {
+      const id = payload.id ?? uuidv7();
+      const key = objectKey(options.queuePrefix, options.queue, id);
+      const digest = new DigestStream(maxBytes, () => httpErrors.bodyTooLarge(maxBytes));
+      const fed = pipeline(payload.body, digest).catch(() => undefined);
+      try {
+        const sealed = await sealStream(digest, { own: keys.own, peers: keys.peers, filename: id });
+        await store.upload(key, sealed, payload.signal);
+      } catch (err) {
+        payload.body.destroy();
+        throw digest.errored ?? err;
+      }
+      await fed;
+      const seen = digest.digest;
+      if (!seen) throw new ObjectError('CR_OBJECT_STORE_UNAVAILABLE', 'the payload stream ended early');
+      const pointer = encodePointer({ bucket: store.bucket, key, bytes: seen.bytes, sha256: seen.sha256, contentType: payload.contentType });
+      try {
+        await options.outbound.send({
+          id,
+          kind: payload.kind,
+          contentType: OBJECT_POINTER_TYPE,
+          bodyEncoding: 'utf8',
+          body: Buffer.from(pointer, 'utf8'),
+          ...(payload.partner ? { partner: payload.partner } : {}),
+          actor: payload.actor,
+          ...(payload.sourceIp ? { sourceIp: payload.sourceIp } : {}),
+        });
+      } catch (err) {
+        // Not relayed: the object would be an orphan.
+        await store.remove(key).catch(() => undefined);
+        throw err;
+      }
+      log.info({ envelopeId: id, queue: options.queue, bytes: seen.bytes }, 'large object relayed');
+      return { id, bytes: seen.bytes };
+    },
+  };
+}

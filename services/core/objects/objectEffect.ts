@@ -1,0 +1,109 @@
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Logger } from 'pino';
+import type { Envelope } from '../envelope/envelope.ts';
+import type { ServiceKeys } from '../keys/load.ts';
+import type { EnvelopeEffect, EnvelopeEffects } from '../relay/inbound.ts';
+import type { HandlerResult } from '../transport/consumerTypes.ts';
+import { isObjectError } from './errors.ts';
+import type { ObjectStore } from './objectStore.ts';
+import { isPointerEnvelope, readPointer, type ObjectPointer } from './pointer.ts';
+import { openStream } from './streamCrypto.ts';
+
+/** A pointed-at object that was read whole and checked: the ETag pins exactly that version for later reads. */
+export interface VerifiedObject {
+  /** The signed pointer. */
+  pointer: ObjectPointer;
+  /** ETag of the version that was checked. */
+  etag: string;
+}
+
+/** Options for {@link withLargeObjects}. */
+export interface LargeObjectsOptions {
+  /** The bucket. */
+  store: ObjectStore;
+  /** This service's keys (decrypt; the sender's pinned keys verify). */
+  keys: ServiceKeys;
+  /** QUEUE_PREFIX (objects live under `<prefix><queue>/`). */
+  queuePrefix: string;
+  /** Receives of a message whose object is missing before it is quarantined (`CR_OBJECT_MISSING`). */
+  missingAttempts: number;
+  /** Service logger. */
+  logger: Logger;
+}
+
+const verified = new WeakMap<Envelope, VerifiedObject>();
+
+/** The checked object of an envelope that carried a pointer (set before its effect runs), or undefined. */
+export function verifiedObjectOf(envelope: Envelope): VerifiedObject | undefined {
+  return verified.get(envelope);
+}
+
+/** Opens an object as a checked plaintext stream (signature, size, digest and envelope binding verified at its end). */
+export async function readObject(store: ObjectStore, keys: ServiceKeys, envelope: Envelope, object: Pick<VerifiedObject, 'pointer'> & { etag?: string }) {
+  const found = await store.read(object.pointer.key, object.etag);
+  if (found.status === 'missing') return found;
+  const plaintext = await openStream(found.body, {
+    own: keys.own,
+    peers: keys.peers,
+    signer: envelope.from,
+    filename: envelope.id,
+    bytes: object.pointer.bytes,
+    sha256: object.pointer.sha256,
+  });
+  return { status: 'found' as const, plaintext, etag: found.etag };
+}
+
+const discard = (): Writable => new Writable({ write: (_chunk, _enc, callback) => callback() });
+
+/**
+ * Wraps each effect so that an envelope pointing at a sealed object has it fetched and checked
+ * first, as a stream with bounded memory: decrypted with an own key, signed by the envelope
+ * sender's pinned key, of the stated size and SHA-256, and made for this envelope. Any mismatch
+ * quarantines with its `CR_OBJECT_*` code; a missing object is retried, then quarantined.
+ * Once the queue message is deleted after the effect (or it was a duplicate), the object is deleted.
+ */
+export function withLargeObjects(effects: EnvelopeEffects, options: LargeObjectsOptions): EnvelopeEffects {
+  const wrap = (effect: EnvelopeEffect): EnvelopeEffect => async (envelope, message, signal) => {
+    if (!isPointerEnvelope(envelope)) return effect(envelope, message, signal);
+    const log = options.logger.child({ envelopeId: envelope.id });
+    let object: VerifiedObject;
+    try {
+      const pointer = readPointer(envelope, { bucket: options.store.bucket, queuePrefix: options.queuePrefix });
+      const read = await readObject(options.store, options.keys, envelope, { pointer });
+      if (read.status === 'missing') {
+        if (message.receiveCount < options.missingAttempts) return { status: 'retry', reason: 'CR_OBJECT_MISSING', afterSeconds: Math.min(60, 2 ** message.receiveCount) };
+        log.warn({ code: 'CR_OBJECT_MISSING', receives: message.receiveCount }, 'large object missing');
+        return { status: 'quarantine', reason: 'CR_OBJECT_MISSING' };
+      }
+      await pipeline(read.plaintext, discard(), { signal });
+      object = { pointer, etag: read.etag };
+    } catch (err) {
+      if (signal.aborted) return { status: 'release' };
+      if (isObjectError(err) && err.code !== 'CR_OBJECT_STORE_UNAVAILABLE') {
+        log.warn({ code: err.code }, 'rejected large object');
+        return { status: 'quarantine', reason: err.code };
+      }
+      log.warn({ code: isObjectError(err) ? err.code : (err as { name?: string }).name }, 'large object could not be read; retrying');
+      return { status: 'retry', reason: 'CR_OBJECT_STORE_UNAVAILABLE' };
+    }
+    verified.set(envelope, object);
+    const result: HandlerResult = await effect(envelope, message, signal);
+    const remove = (): void => {
+      options.store.remove(object.pointer.key).catch((err: unknown) => log.warn({ code: (err as { name?: string }).name }, 'large object not deleted; the lifecycle rule will'));
+    };
+    if (result.status === 'duplicate') remove();
+    if (result.status === 'done') {
+      const inner = result.onDeleted;
+      return {
+        status: 'done',
+        onDeleted: (deleted) => {
+          inner?.(deleted);
+          if (deleted) remove();
+        },
+      };
+    }
+    return result;
+  };
+  return Object.fromEntries(Object.entries(effects).map(([kind, effect]) => [kind, wrap(effect)]));
+}

@@ -1,0 +1,89 @@
+import type { Readable } from 'node:stream';
+import { AbortMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { ObjectError } from './errors.ts';
+
+/** Multipart part size: S3's minimum, so an upload holds little in memory. */
+export const PART_BYTES = 5 * 1024 * 1024;
+
+/** Parts uploaded at once (memory is about this many parts). */
+const QUEUE_SIZE = 2;
+
+/** The bucket a service's sealed large objects live in, and how they are encrypted at rest. */
+export interface ObjectStoreOptions {
+  /** S3 client (path-style for emulators). */
+  client: S3Client;
+  /** Bucket name. */
+  bucket: string;
+  /** SSE-KMS key id or ARN; S3's default bucket encryption when absent. */
+  kmsKeyId?: string | undefined;
+}
+
+/** What a read finds: the object's stream and ETag, or that it is not there. */
+export type ObjectRead = { status: 'found'; body: Readable; etag: string } | { status: 'missing' };
+
+/** The S3 side of large documents: streamed multipart upload, streamed read, delete. */
+export interface ObjectStore {
+  /** The bucket. */
+  readonly bucket: string;
+  /** Uploads a stream (multipart past one part); a failed or aborted upload leaves no object and no parts. Resolves with the ETag. */
+  upload(key: string, body: Readable, signal?: AbortSignal): Promise<string>;
+  /** Reads an object as a stream; with `etag`, only that version (an object replaced since reads as missing). */
+  read(key: string, etag?: string): Promise<ObjectRead>;
+  /** Deletes an object (absent is fine). */
+  remove(key: string): Promise<void>;
+}
+
+function isMissing(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 404 || e.$metadata?.httpStatusCode === 412;
+}
+
+/** Creates the object store of one bucket. */
+export function createObjectStore(options: ObjectStoreOptions): ObjectStore {
+  const { client, bucket } = options;
+  const encryption = options.kmsKeyId ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: options.kmsKeyId } : {};
+  return {
+    bucket,
+    async upload(key, body, signal) {
+      const upload = new Upload({
+        client,
+        params: { Bucket: bucket, Key: key, Body: body, ContentType: 'application/pgp-encrypted', ...encryption },
+        partSize: PART_BYTES,
+        queueSize: QUEUE_SIZE,
+        leavePartsOnError: false,
+      });
+      // Failing the source takes the same path as a client gone away: the parts are aborted below.
+      const onAbort = (): void => {
+        body.destroy(new ObjectError('CR_OBJECT_STORE_UNAVAILABLE', 'upload aborted'));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        const result = await upload.done();
+        return String(result.ETag ?? '');
+      } catch (err) {
+        // A source that failed (client gone, limit passed) is not aborted by lib-storage itself: no parts may stay behind.
+        const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
+        if (uploadId) await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
+        if (err instanceof ObjectError) throw err;
+        const sourceError = body.errored;
+        if (sourceError) throw sourceError;
+        throw new ObjectError('CR_OBJECT_STORE_UNAVAILABLE', 'the object store refused the upload', { cause: err });
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+    },
+    async read(key, etag) {
+      try {
+        const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, ...(etag ? { IfMatch: etag } : {}) }));
+        return { status: 'found', body: out.Body as Readable, etag: String(out.ETag ?? '') };
+      } catch (err) {
+        if (isMissing(err)) return { status: 'missing' };
+        throw new ObjectError('CR_OBJECT_STORE_UNAVAILABLE', 'the object store refused the read', { cause: err });
+      }
+    },
+    async remove(key) {
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import type { Logger } from 'pino';
+import type { ServiceKeys } from '../keys/load.ts';
+import { createLargeOutbound, type LargeOutbound } from '../objects/largeOutbound.ts';
+import { withLargeObjects } from '../objects/objectEffect.ts';
+import { createObjectStore, type ObjectStore } from '../objects/objectStore.ts';
+import type { EnvelopeEffects } from '../relay/inbound.ts';
+import type { Outbound } from '../relay/outbound.ts';
+
+/** The configuration fields of large documents (both services' config has them). */
+export interface LargeObjectConfig {
+  AWS_REGION: string;
+  QUEUE_PREFIX: string;
+  LARGE_OBJECT_BUCKET?: string | undefined;
+  LARGE_OBJECT_S3_ENDPOINT?: string | undefined;
+  LARGE_OBJECT_MAX_BYTES: number;
+  LARGE_OBJECT_KMS_KEY_ID?: string | undefined;
+}
+
+/** Receives of a message whose object is missing before it counts as bad (below every queue's maxReceiveCount). */
+export const MISSING_OBJECT_RECEIVES = 3;
+
+/** A service's large-document side: its bucket, its sending path and the wrapper of its receiving effects. */
+export interface LargeObjects {
+  /** The bucket. */
+  store: ObjectStore;
+  /** Streams documents into S3 and relays their pointers on `queue`. */
+  outbound: LargeOutbound;
+  /** Fetches and checks pointed-at objects before each effect, and deletes them once done. */
+  receive(effects: EnvelopeEffects): EnvelopeEffects;
+  /** Closes the S3 client. */
+  close(): Promise<void>;
+}
+
+/** Sets up large documents when LARGE_OBJECT_BUCKET is set; undefined otherwise (payloads past one message get 413). */
+export async function openLargeObjects(
+  config: LargeObjectConfig,
+  deps: { keys: ServiceKeys; logger: Logger; outbound: Outbound; queue: string },
+): Promise<LargeObjects | undefined> {
+  if (!config.LARGE_OBJECT_BUCKET) return undefined;
+  // Loaded only when configured: the S3 client is a large module.
+  const { S3Client } = await import('@aws-sdk/client-s3');
+  const client = new S3Client({
+    region: config.AWS_REGION,
+    ...(config.LARGE_OBJECT_S3_ENDPOINT ? { endpoint: config.LARGE_OBJECT_S3_ENDPOINT, forcePathStyle: true } : {}),
+  });
+  const store = createObjectStore({ client, bucket: config.LARGE_OBJECT_BUCKET, kmsKeyId: config.LARGE_OBJECT_KMS_KEY_ID });
+  const outbound = createLargeOutbound({
+    outbound: deps.outbound,
+    store,
+    keys: deps.keys,
+    queue: deps.queue,
+    queuePrefix: config.QUEUE_PREFIX,
+    maxBytes: config.LARGE_OBJECT_MAX_BYTES,
+    logger: deps.logger,
+  });
+  return {
+    store,
+    outbound,
+    receive: (effects) => withLargeObjects(effects, { store, keys: deps.keys, queuePrefix: config.QUEUE_PREFIX, missingAttempts: MISSING_OBJECT_RECEIVES, logger: deps.logger }),
+    close: async () => client.destroy(),
+  };
+}

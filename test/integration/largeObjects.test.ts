@@ -1,0 +1,97 @@
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LARGE_DOC_PHI, largeDocument, streamRequest, testBucket } from '../helpers/largeDocs.ts';
+import { startStack, type TestStack } from '../helpers/stack.ts';
+import { startTestSqs, type TestSqs } from '../helpers/sqs.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const MiB = 1024 * 1024;
+
+let sqs: TestSqs;
+let bucket: Awaited<ReturnType<typeof testBucket>>;
+let stack: TestStack;
+let ifaceUrl: string;
+let appUrl: string;
+
+beforeAll(async () => {
+  sqs = await startTestSqs();
+  bucket = await testBucket(sqs);
+  stack = await startStack({ sqs, ifaceEnv: { ...bucket.env, HTTP_REQUEST_TIMEOUT_MS: '300000' }, appEnv: bucket.env });
+  // Real sockets: the bodies are streamed both ways, never built whole by inject().
+  await stack.iface.server.listen({ port: 0, host: '127.0.0.1' });
+  await stack.app.server.listen({ port: 0, host: '127.0.0.1' });
+  ifaceUrl = `http://127.0.0.1:${(stack.iface.server.server.address() as AddressInfo).port}`;
+  appUrl = `http://127.0.0.1:${(stack.app.server.server.address() as AddressInfo).port}`;
+}, 60_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  bucket?.stop();
+  await sqs?.stop();
+});
+
+/** Submits a generated document of `bytes` bytes (Content-Length, or chunked). */
+async function submitLarge(bytes: number, options: { chunked?: boolean; seed?: number } = {}) {
+  const doc = largeDocument(bytes, options.seed);
+  const res = await streamRequest(`${ifaceUrl}/v1/submissions`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${stack.tokens.partner}`,
+      'content-type': 'application/cda+xml',
+      ...(options.chunked ? {} : { 'content-length': bytes }),
+    },
+    body: doc.stream,
+  });
+  return { res, sha256: await doc.sha256 };
+}
+
+function readRecord(id: string) {
+  return streamRequest(`${appUrl}/v1/inbox/${id}`, { method: 'GET', headers: { authorization: `Bearer ${stack.tokens.reader}` } });
+}
+
+function ack(id: string) {
+  return stack.app.server.inject({ method: 'POST', url: `/v1/inbox/${id}/ack`, headers: { authorization: `Bearer ${stack.tokens.reader}` } });
+}
+
+describe('large documents through S3', () => {
+  it.each([
+    { size: 1, chunked: false },
+    { size: 10, chunked: true },
+    { size: 100, chunked: false },
+  ])('a $size MiB document (chunked: $chunked) round trips with the same SHA-256, and its object is deleted on ack', async ({ size, chunked }) => {
+    const { res, sha256 } = await submitLarge(size * MiB, { chunked, seed: size });
+    expect(res.status, res.text).toBe(202);
+    const id = JSON.parse(res.text).id as string;
+    const summary = await waitFor(() => stack.app.inbox.list(1000).find((r) => r.id === id), { timeoutMs: 120_000, what: 'the large record in the inbox' });
+    expect(summary).toMatchObject({ contentType: 'application/xml', bytes: size * MiB });
+    expect(await bucket.keys()).toContain(`${sqs.prefix}interface-to-app/${id}.pgp`);
+
+    const read = await readRecord(id);
+    expect(read.status).toBe(200);
+    expect(read.aborted).toBe(false);
+    expect(read.headers['content-type']).toBe('application/xml');
+    expect(read.headers['cache-control']).toBe('no-store');
+    expect(read.bytes).toBe(size * MiB);
+    expect(read.sha256).toBe(sha256);
+
+    expect((await ack(id)).statusCode).toBe(200);
+    await waitFor(async () => !(await bucket.keys()).some((k) => k.includes(id)), { timeoutMs: 30_000, what: 'the object deleted after the ack' });
+  }, 300_000);
+
+  it('planted PHI in a large document reaches no log or audit line', async () => {
+    const { res } = await submitLarge(2 * MiB, { seed: 7 });
+    expect(res.status).toBe(202);
+    const id = JSON.parse(res.text).id as string;
+    await waitFor(() => stack.app.inbox.get(id), { timeoutMs: 60_000, what: 'the record' });
+    const read = await readRecord(id);
+    expect(read.status).toBe(200);
+    expect((await ack(id)).statusCode).toBe(200);
+    const { readFile } = await import('node:fs/promises');
+    const audits = (await readFile(stack.env.iface.AUDIT_FILE!, 'utf8')) + (await readFile(stack.env.app.AUDIT_FILE!, 'utf8'));
+    const logs = [...stack.logs.iface.lines, ...stack.logs.app.lines].join('\n');
+    expect(logs).toContain(id);
+    expect(logs).not.toContain('Quackenbush');
+    expect(audits).not.toContain('Quackenbush');
+    expect(LARGE_DOC_PHI).toContain('Quackenbush');
+  }, 120_000);
+});
