@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureQueues, FIFO_ORDERING } from '../../services/core/transport/queues.ts';
 import { startEmrSink, type EmrSink } from '../../services/devtools/emrSink.ts';
+import { ensureTestStateTables } from '../helpers/sqs.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { depth, drainQueue, fhir, pool, postWithRetry, report, scaled, sendSealedChartUpdate, startWorld, type ServiceProcess, type World } from './harness.ts';
 
@@ -143,6 +144,8 @@ describe('EMR failures', () => {
   it('EMR never recovers: every message lands in the DLQ after maxReceiveCount, none lost', async () => {
     const prefix = `${world.emulator.prefix}dlq-`;
     const queues = await ensureQueues(world.emulator.sqs.client, { prefix, fifo: world.emulator.sqs.fifo, maxReceiveCount: DLQ_RECEIVES, visibilityTimeoutSeconds: 5, queues: ['interface-to-app', 'app-to-interface'] });
+    // The interface on these queues keeps its state in its own table of that prefix.
+    await ensureTestStateTables(world.emulator.sqs, prefix);
     const dead = await startEmrSink();
     dead.setMode({ kind: 'fail', status: 503 });
     try {

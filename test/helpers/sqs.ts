@@ -95,11 +95,20 @@ async function startTestStore(prefix: string, region: string, given: string | un
   const external = given ?? process.env.DYNAMODB_ENDPOINT;
   const embedded = external ? undefined : await startEmbeddedDynamo(path ? { path } : {});
   const endpoint = external ?? embedded!.endpoint;
-  const client = createDynamoClient({ endpoint, region, ...(external ? {} : { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }) });
+  await ensureStateTables(endpoint, region, prefix, external === undefined);
+  return { endpoint, stop: async () => embedded?.stop() };
+}
+
+async function ensureStateTables(endpoint: string, region: string, prefix: string, embedded: boolean): Promise<void> {
+  const client = createDynamoClient({ endpoint, region, ...(embedded ? { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } : {}) });
   try {
     for (const service of STATE_SERVICES) await ensureStateTable(client, stateTableName(prefix, service));
   } finally {
     client.destroy();
   }
-  return { endpoint, stop: async () => embedded?.stop() };
+}
+
+/** Creates both services' state tables for another queue prefix on the store of `sqs` (a test that starts a service on its own queues needs them). */
+export async function ensureTestStateTables(sqs: Pick<TestSqs, 'dynamodbEndpoint' | 'region'>, prefix: string): Promise<void> {
+  await ensureStateTables(sqs.dynamodbEndpoint, sqs.region, prefix, process.env.DYNAMODB_ENDPOINT === undefined);
 }
