@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { createDynamoClient } from '../../services/core/state/table.ts';
+import { createDynamoClient, openStateTable, type StateTable } from '../../services/core/state/table.ts';
 import { ensureStateTable, STATE_SERVICES, stateTableName } from '../../services/core/state/tables.ts';
 import { startEmbeddedDynamo } from '../../services/devtools/embeddedDynamo.ts';
 import { startSqsEmulator } from '../../services/devtools/sqsEmulator.ts';
@@ -111,4 +111,14 @@ async function ensureStateTables(endpoint: string, region: string, prefix: strin
 /** Creates both services' state tables for another queue prefix on the store of `sqs` (a test that starts a service on its own queues needs them). */
 export async function ensureTestStateTables(sqs: Pick<TestSqs, 'dynamodbEndpoint' | 'region'>, prefix: string): Promise<void> {
   await ensureStateTables(sqs.dynamodbEndpoint, sqs.region, prefix, process.env.DYNAMODB_ENDPOINT === undefined);
+}
+
+/** Opens a service's state table on the store of `sqs` (the tables startTestSqs created for its prefix). */
+export function openTestStateTable(sqs: Pick<TestSqs, 'dynamodbEndpoint' | 'region' | 'prefix'>, service: 'interface' | 'app' = 'interface'): StateTable {
+  return openStateTable({
+    table: stateTableName(sqs.prefix, service),
+    region: sqs.region,
+    endpoint: sqs.dynamodbEndpoint,
+    ...(process.env.DYNAMODB_ENDPOINT ? {} : { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
+  });
 }

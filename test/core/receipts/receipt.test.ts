@@ -10,12 +10,11 @@ import { createReceiptSender, receiptEffect } from '../../../services/core/recei
 import { createInboundHandler, type RejectedEnvelope } from '../../../services/core/relay/inbound.ts';
 import { localCrypto } from '../../../services/core/relay/crypto.ts';
 import type { OutboundPayload } from '../../../services/core/relay/outbound.ts';
-import { openStateTable, type StateTable } from '../../../services/core/state/table.ts';
-import { stateTableName } from '../../../services/core/state/tables.ts';
+import type { StateTable } from '../../../services/core/state/table.ts';
 import type { ReceivedMessage } from '../../../services/core/transport/consumer.ts';
 import { captureLogger } from '../../helpers/logs.ts';
 import { makeServiceKeyPair, type TestServiceKeyPair } from '../../helpers/keys.ts';
-import { startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
+import { openTestStateTable, startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
 import { appContext } from '../envelope/craft.ts';
 
 let keys: TestServiceKeyPair;
@@ -24,12 +23,7 @@ let table: StateTable;
 beforeAll(async () => {
   keys = await makeServiceKeyPair();
   backend = await startTestSqs();
-  table = openStateTable({
-    table: stateTableName(backend.prefix, 'app'),
-    region: backend.region,
-    endpoint: backend.dynamodbEndpoint,
-    ...(process.env.DYNAMODB_ENDPOINT ? {} : { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
-  });
+  table = openTestStateTable(backend, 'app');
 });
 afterAll(async () => {
   await table.close();

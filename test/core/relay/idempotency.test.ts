@@ -6,20 +6,14 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RelayError } from '../../../services/core/errors/relayError.ts';
 import { createIdempotency } from '../../../services/core/relay/idempotency.ts';
-import { openStateTable, type StateTable } from '../../../services/core/state/table.ts';
-import { stateTableName } from '../../../services/core/state/tables.ts';
-import { startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
+import type { StateTable } from '../../../services/core/state/table.ts';
+import { openTestStateTable, startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
 
 let backend: TestSqs;
 let table: StateTable;
 beforeAll(async () => {
   backend = await startTestSqs();
-  table = openStateTable({
-    table: stateTableName(backend.prefix, 'interface'),
-    region: backend.region,
-    endpoint: backend.dynamodbEndpoint,
-    ...(process.env.DYNAMODB_ENDPOINT ? {} : { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
-  });
+  table = openTestStateTable(backend);
 });
 afterAll(async () => {
   await table.close();

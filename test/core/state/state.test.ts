@@ -5,19 +5,13 @@ import { createApplyLedger } from '../../../services/core/state/applyLedger.ts';
 import { createDeliveryLedger } from '../../../services/core/state/deliveryLedger.ts';
 import { dynamoEmergencyStore } from '../../../services/core/state/emergencyStore.ts';
 import { openStateTable, type StateTable } from '../../../services/core/state/table.ts';
-import { stateTableName } from '../../../services/core/state/tables.ts';
-import { startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
+import { openTestStateTable, startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
 
 let backend: TestSqs;
 let table: StateTable;
 beforeAll(async () => {
   backend = await startTestSqs();
-  table = openStateTable({
-    table: stateTableName(backend.prefix, 'interface'),
-    region: backend.region,
-    endpoint: backend.dynamodbEndpoint,
-    ...(process.env.DYNAMODB_ENDPOINT ? {} : { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
-  });
+  table = openTestStateTable(backend);
 });
 afterAll(async () => {
   await table.close();
@@ -150,12 +144,7 @@ describe('delivery ledger', () => {
 
 describe('dynamoEmergencyStore', () => {
   it('loads nothing before a save, then the last state saved by any instance', async () => {
-    const fresh = openStateTable({
-      table: stateTableName(backend.prefix, 'app'),
-      region: backend.region,
-      endpoint: backend.dynamodbEndpoint,
-      ...(process.env.DYNAMODB_ENDPOINT ? {} : { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
-    });
+    const fresh = openTestStateTable(backend, 'app');
     try {
       const one = dynamoEmergencyStore(fresh);
       const two = dynamoEmergencyStore(fresh);

@@ -1,20 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uuidv7 } from '../../../services/core/envelope/uuidv7.ts';
 import { createStatusStore } from '../../../services/core/state/statusStore.ts';
-import { openStateTable, type StateTable } from '../../../services/core/state/table.ts';
-import { stateTableName } from '../../../services/core/state/tables.ts';
-import { startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
+import type { StateTable } from '../../../services/core/state/table.ts';
+import { openTestStateTable, startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
 
 let backend: TestSqs;
 let table: StateTable;
 beforeAll(async () => {
   backend = await startTestSqs();
-  table = openStateTable({
-    table: stateTableName(backend.prefix, 'interface'),
-    region: backend.region,
-    endpoint: backend.dynamodbEndpoint,
-    ...(process.env.DYNAMODB_ENDPOINT ? {} : { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
-  });
+  table = openTestStateTable(backend);
 });
 afterAll(async () => {
   await table.close();

@@ -1,23 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uuidv7 } from '../../../services/core/envelope/uuidv7.ts';
-import { openStateTable, type StateTable } from '../../../services/core/state/table.ts';
-import { stateTableName } from '../../../services/core/state/tables.ts';
+import type { StateTable } from '../../../services/core/state/table.ts';
 import { SubmissionStatusEvents, type SubmissionStatusEvent } from '../../../services/interface/status/events.ts';
 import { createSubmissionStatus } from '../../../services/interface/status/submissionStatus.ts';
 import { trackedOutbound } from '../../../services/interface/status/trackedOutbound.ts';
 import { captureLogger } from '../../helpers/logs.ts';
-import { startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
+import { openTestStateTable, startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
 
 let backend: TestSqs;
 let table: StateTable;
 beforeAll(async () => {
   backend = await startTestSqs();
-  table = openStateTable({
-    table: stateTableName(backend.prefix, 'interface'),
-    region: backend.region,
-    endpoint: backend.dynamodbEndpoint,
-    ...(process.env.DYNAMODB_ENDPOINT ? {} : { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
-  });
+  table = openTestStateTable(backend);
 });
 afterAll(async () => {
   await table.close();
