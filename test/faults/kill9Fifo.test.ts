@@ -1,8 +1,0 @@
-// Scenario 1 on FIFO queues whatever TEST_QUEUE_FIFO says, so CI (`npm run test:faults`) covers
-// both queue types: kill -9 of either service while chart updates of 32 records travel in their
-// ordered groups; each record's updates must reach the EMR in the order accepted. Fewer
-// messages than the standard run, so that it costs a few minutes.
-import { scaled } from './harness.ts';
-import { kill9Scenario } from './kill9Scenario.ts';
-
-kill9Scenario({ total: scaled(2_000, 20), fifo: true });
