@@ -5,6 +5,7 @@ import type { AuditSink } from '../../core/audit/types.ts';
 import { authPlugin, type TokenStore } from '../../core/http/auth.ts';
 import type { AuthFailureLimiter } from '../../core/http/authFailures.ts';
 import { httpErrors } from '../../core/http/errors.ts';
+import { requirePartnerAddress } from './partnerAddress.ts';
 import { rateLimitErrorResponseBuilder } from '../../core/http/problem.ts';
 import { ACCEPTED_MEDIA_TYPES, checkPayload, formatFor } from '../../core/relay/contentTypes.ts';
 import type { Idempotency } from '../../core/relay/idempotency.ts';
@@ -13,7 +14,7 @@ import type { LargeOutbound } from '../../core/objects/largeOutbound.ts';
 import { acceptLargeSubmission, sendOrStream } from './largeSubmission.ts';
 import type { Outbound } from '../../core/relay/outbound.ts';
 import type { EmergencySwitch } from '../../core/runtime/emergency.ts';
-import { partnerAllows, type PartnerEntry } from './partners.ts';
+import type { PartnerEntry } from './partners.ts';
 
 /** Dependencies of the intake routes. */
 export interface IntakeOptions {
@@ -82,19 +83,7 @@ export const intakeRoutes: FastifyPluginAsync<IntakeOptions> = async (app: Fasti
       },
       onRequest: async (request) => {
         if (options.emergency.active) throw httpErrors.emergency();
-        const partner = request.principal && options.partners.byName(request.principal.name);
-        if (!partner || !partnerAllows(partner, request.ip)) {
-          await options.audit.record({
-            action: 'auth.forbidden',
-            actor: request.principal?.name ?? 'anonymous',
-            resourceType: 'route',
-            resourceId: 'POST /v1/submissions',
-            outcome: 'failure',
-            sourceIp: request.ip,
-            details: { reason: 'address-not-allowed' },
-          });
-          throw httpErrors.forbidden('This address may not submit for this partner.');
-        }
+        await requirePartnerAddress(request, options, 'POST /v1/submissions', 'This address may not submit for this partner.');
       },
     },
     async (request, reply) => {

@@ -2,9 +2,9 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { AuditSink } from '../../core/audit/types.ts';
 import { authPlugin, type TokenStore } from '../../core/http/auth.ts';
 import type { AuthFailureLimiter } from '../../core/http/authFailures.ts';
-import { httpErrors } from '../../core/http/errors.ts';
+import { requirePartnerAddress } from '../intake/partnerAddress.ts';
 import { isEnvelopeId, statusView, statusViewSchema } from '../../core/receipts/statusView.ts';
-import { partnerAllows, type PartnerEntry } from '../intake/partners.ts';
+import type { PartnerEntry } from '../intake/partners.ts';
 import { SUBMISSION_RANKS, type SubmissionStatusTracker } from './submissionStatus.ts';
 
 /** Options for {@link submissionStatusRoutes}. */
@@ -37,19 +37,7 @@ export const submissionStatusRoutes: FastifyPluginAsync<SubmissionStatusRouteOpt
         response: { 200: statusViewSchema(Object.keys(SUBMISSION_RANKS)) },
       },
       onRequest: async (request) => {
-        const partner = request.principal && options.partners.byName(request.principal.name);
-        if (!partner || !partnerAllows(partner, request.ip)) {
-          await options.audit.record({
-            action: 'auth.forbidden',
-            actor: request.principal?.name ?? 'anonymous',
-            resourceType: 'route',
-            resourceId: 'GET /v1/submissions/:id',
-            outcome: 'failure',
-            sourceIp: request.ip,
-            details: { reason: 'address-not-allowed' },
-          });
-          throw httpErrors.forbidden('This address may not read for this partner.');
-        }
+        await requirePartnerAddress(request, options, 'GET /v1/submissions/:id', 'This address may not read for this partner.');
       },
     },
     async (request) => {
