@@ -2,7 +2,9 @@
 // against the real app process (its webhook on a real port, its redaction worker on SQS):
 // every message that was sent ends redacted, body blank and no media left. The redaction
 // fallback is 2 s and the `sent` grace 1 s so it completes quickly. With alert notifications
-// on, the burst's redaction backlog is one `started` and one `cleared`, never one per job.
+// on, the burst's redaction backlog is one `started` and one `cleared`, never one per job:
+// SignalWire answers the redaction's message reads slowly (held) until the backlog alert has
+// started, so the backlog is surely there whatever the machine's load.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeSignalWire, type FakeSignalWire } from '../../services/devtools/signalwire/index.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -48,6 +50,8 @@ describe('SMS redaction under SignalWire faults', () => {
     // A few messages stay at `sent` (no delivery report): redacted after the grace period.
     for (let i = 0; i < 3; i++) fake.nextOutcome('sent');
 
+    const releaseRedaction = fake.faults.hold({ method: 'GET', path: /\/Messages\/[^/]+\.json$/ });
+
     const sids: string[] = [];
     const refused: number[] = [];
     await pool(n, 6, async (i) => {
@@ -61,6 +65,8 @@ describe('SMS redaction under SignalWire faults', () => {
       if (res.status === 202 && payload.sid) sids.push(payload.sid);
       else refused.push(res.status);
     });
+
+    await world.alerts!.waitFor('CareRelaySmsRedactionBacklog', 'started', 'app', 90_000).finally(releaseRedaction);
 
     const unredacted = (): string[] => sids.filter((sid) => (fake.message(sid)?.body ?? '') !== '' || fake.mediaOf(sid).length > 0);
     let done = true;

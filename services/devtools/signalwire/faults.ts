@@ -14,9 +14,18 @@ export interface FaultSpec {
   path?: RegExp;
 }
 
-/** Queue of injected failures: 429 with Retry-After, 5xx bursts, non-JSON error bodies. */
+/** Which requests a hold stalls. */
+export interface HoldSpec {
+  /** Only requests with this method. */
+  method?: string;
+  /** Only requests whose path (without the `/api/laml` prefix) matches. */
+  path?: RegExp;
+}
+
+/** Queue of injected failures: 429 with Retry-After, 5xx bursts, non-JSON error bodies; and holds (a slow API). */
 export class Faults {
   private readonly specs: FaultSpec[] = [];
+  private readonly holds = new Set<HoldSpec & { released: Promise<void> }>();
 
   /** Makes the next `spec.count` matching requests fail as described. */
   inject(spec: FaultSpec): void {
@@ -26,6 +35,30 @@ export class Faults {
   /** Removes every pending fault. */
   clear(): void {
     this.specs.length = 0;
+  }
+
+  /**
+   * Stalls every matching request (as a slow API does) until the returned function is called;
+   * the stalled requests are then answered as usual. Requests the client gives up on are dropped.
+   */
+  hold(spec: HoldSpec): () => void {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const entry = { ...spec, released };
+    this.holds.add(entry);
+    return () => {
+      this.holds.delete(entry);
+      release();
+    };
+  }
+
+  /** Waits while a hold applies to this request. */
+  async passHolds(method: string, path: string): Promise<void> {
+    for (;;) {
+      const hold = [...this.holds].find((h) => (!h.method || h.method === method) && (!h.path || h.path.test(path)));
+      if (!hold) return;
+      await hold.released;
+    }
   }
 
   /** Failures still to be served. */

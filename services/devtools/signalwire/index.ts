@@ -8,7 +8,7 @@ import { handle, type RecordedRequest, type RouterContext } from './server.ts';
 import { FakeStore, type FakeMessage, type FakeStatus, type Outcome } from './store.ts';
 
 export type { CallbackRecord } from './callbacks.ts';
-export type { FaultSpec } from './faults.ts';
+export type { FaultSpec, HoldSpec } from './faults.ts';
 export type { RecordedRequest } from './server.ts';
 export type { FakeMessage, FakeMedia, FakeStatus, Outcome } from './store.ts';
 export { signCallback } from './signature.ts';

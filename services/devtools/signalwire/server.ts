@@ -110,6 +110,8 @@ export async function handle(req: IncomingMessage, res: ServerResponse, ctx: Rou
     sendError(res, 401, ERR.authentication, 'Authentication Error - the account does not match the credentials');
     return;
   }
+  await ctx.faults.passHolds(method, path);
+  if (res.destroyed) return;
   const fault = ctx.faults.take(method, path);
   if (fault) {
     const headers: Record<string, string> = fault.retryAfter !== undefined ? { 'retry-after': String(fault.retryAfter) } : {};

@@ -125,6 +125,22 @@ describe('fake SignalWire', () => {
     expect(fake.requests.map((r) => r.status)).toEqual([429, 503, 503, 502, 200]);
   });
 
+  it('holds matching requests (a slow API) until released, then answers them as usual', async () => {
+    fake = await startFakeSignalWire();
+    const list = fake.url + `/2010-04-01/Accounts/${fake.projectId}/Messages.json`;
+    const release = fake.faults.hold({ method: 'GET', path: /\/Messages\.json$/ });
+    let answered = false;
+    const held = fetch(list, { headers: auth(fake) }).then((r) => ((answered = true), r));
+    // A request the hold does not match is answered meanwhile.
+    const other = await fetch(list, { method: 'POST', headers: { ...auth(fake), 'content-type': 'application/x-www-form-urlencoded' }, body: '' });
+    expect(other.status).toBe(400);
+    await wait(() => fake!.requests.length === 2);
+    expect(answered).toBe(false);
+    release();
+    expect((await held).status).toBe(200);
+    expect((await fetch(list, { headers: auth(fake) })).status).toBe(200);
+  });
+
   it('signs status callbacks so that the SDK\'s own validateRequest accepts them, and can hold, reorder, drop and repeat them', async () => {
     const got: { params: Record<string, string>; sig: string | undefined; twilioSig: string | undefined }[] = [];
     sink = createServer((req, res) => {
