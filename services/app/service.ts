@@ -22,6 +22,7 @@ import { httpOptionsOf } from '../core/runtime/serviceServer.ts';
 import { startWitnessing, witnessEffect } from '../core/runtime/witness.ts';
 import { CHECKPOINT_KIND } from '../core/audit/checkpoint.ts';
 import type { AppConfig } from './config.ts';
+import { createHolderLiveness } from '../core/state/liveness.ts';
 import { createApplyLedger } from '../core/state/applyLedger.ts';
 import { inboxEffect } from './inbox/effect.ts';
 import { Inbox } from './inbox/inbox.ts';
@@ -101,7 +102,10 @@ export async function startAppService(config: AppConfig, options: StartAppOption
       // A submission too large for one message is fetched from S3 and checked before it is held.
       const receiving = (effects: EnvelopeEffects): EnvelopeEffects => (large ? large.receive(effects) : effects);
       const receipts = createReceiptSender({ outbound: relay, service: 'app', logger: rt.logger });
-      const applyLedger = createApplyLedger({ table: rt.state, holder: rt.holder, leaseMs: config.VISIBILITY_TIMEOUT_SECONDS * 1000, ttlSeconds: rt.stateTtlSeconds });
+      // Inbox holds last while this process lives: one lease for the process, renewed each heartbeat.
+      const liveness = createHolderLiveness({ table: rt.state, holder: rt.holder, leaseMs: config.VISIBILITY_TIMEOUT_SECONDS * 1000, renewMs: config.HEARTBEAT_INTERVAL_SECONDS * 1000, logger: rt.logger });
+      await liveness.start();
+      const applyLedger = createApplyLedger({ table: rt.state, holder: rt.holder, leaseMs: config.VISIBILITY_TIMEOUT_SECONDS * 1000, ttlSeconds: rt.stateTtlSeconds, liveness });
       // A submission that keeps failing goes to the DLQ by redrive after this many receives.
       const maxReceiveCount = await readMaxReceiveCount(rt.sqs, rt.queues['interface-to-app'], rt.logger);
       const inboxConsumer = createInboundConsumer(rt, config, {
@@ -110,7 +114,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         // Backpressure: at most INBOX_CAPACITY records held; beyond that messages wait in SQS.
         maxInFlight: config.INBOX_CAPACITY,
         effects: receiving({
-          'care.submission': inboxEffect(inbox, { ledger: applyLedger, renewMs: config.HEARTBEAT_INTERVAL_SECONDS * 1000, logger: rt.logger, receipts }),
+          'care.submission': inboxEffect(inbox, { ledger: applyLedger, logger: rt.logger, receipts }),
           [CHECKPOINT_KIND]: witnessEffect(rt),
           [RECEIPT_KIND]: receiptEffect({ table: rt.state, ttlSeconds: rt.stateTtlSeconds, apply: chartUpdateStatus.applyReceipt, audit: rt.audit, service: 'app', logger: rt.logger }),
         }),
@@ -162,7 +166,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         inbox: () => ({ size: inbox.size, capacity: inbox.capacity }),
       });
       // The alert monitor stops last: pending notifications get their chance to go out.
-      return { server, consumers, connections: [...(large ? [large] : []), { close: () => alerts.stop() }], inbox, tokens, alerts, chartUpdateStatus };
+      return { server, consumers, connections: [...(large ? [large] : []), { close: () => liveness.stop() }, { close: () => alerts.stop() }], inbox, tokens, alerts, chartUpdateStatus };
     },
   });
   const { runtime: rt, parts } = service;

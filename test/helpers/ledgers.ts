@@ -30,9 +30,6 @@ export function memoryApplyLedger(): ApplyLedger & { done: Set<string> } {
     async claim(id) {
       return done.has(id) ? { status: 'applied' } : { status: 'claimed' };
     },
-    async renew() {
-      return true;
-    },
     async applied(id) {
       done.add(id);
     },

@@ -6,10 +6,8 @@ import type { Inbox } from './inbox.ts';
 
 /** Options for {@link inboxEffect}. */
 export interface InboxEffectOptions {
-  /** Envelope ids held and applied, shared by every app instance. */
+  /** Envelope ids held and applied, shared by every app instance (holds kept by the process's liveness lease). */
   ledger: ApplyLedger;
-  /** How often a held record's lease is renewed, ms (less than the lease). */
-  renewMs: number;
   /** Service logger. */
   logger: Logger;
   /** Tells the interface `held` (in the inbox) and `acknowledged` (the application acked it). */
@@ -33,29 +31,22 @@ export function inboxEffect(inbox: Inbox, options: InboxEffectOptions): Envelope
     if (claim.status === 'applied') return { status: 'duplicate' };
     if (claim.status === 'held-elsewhere') return { status: 'retry', reason: 'CR_INBOX_HELD_ELSEWHERE', afterSeconds: Math.max(1, Math.ceil(claim.leftMs / 1000)) };
     message.releaseBody?.();
-    const renew = setInterval(() => {
-      ledger.renew(envelope.id).catch((err: unknown) => logger.warn({ envelopeId: envelope.id, code: (err as { name?: string }).name }, 'hold lease renewal failed'));
-    }, options.renewMs);
-    try {
-      const held = inbox.hold(envelope, signal);
-      // A hold again after a release sends `held` again: the interface's status does not move twice.
-      void options.receipts?.send({ ref: envelope.id, status: 'held' });
-      const outcome = await held;
-      if (outcome !== 'acked') {
-        await ledger.release(envelope.id).catch(() => undefined);
-        return { status: 'release' };
-      }
-      try {
-        await ledger.applied(envelope.id);
-      } catch (err) {
-        // The record was acknowledged: showing it again would be a second effect. Delete it;
-        // only a replayed copy arriving after the lease could then be held again.
-        logger.error({ envelopeId: envelope.id, code: (err as { name?: string }).name }, 'could not mark the envelope applied');
-      }
-      await options.receipts?.send({ ref: envelope.id, status: 'acknowledged' });
-      return { status: 'done', onDeleted: (deleted) => inbox.deleted(envelope.id, deleted) };
-    } finally {
-      clearInterval(renew);
+    const held = inbox.hold(envelope, signal);
+    // A hold again after a release sends `held` again: the interface's status does not move twice.
+    void options.receipts?.send({ ref: envelope.id, status: 'held' });
+    const outcome = await held;
+    if (outcome !== 'acked') {
+      await ledger.release(envelope.id).catch(() => undefined);
+      return { status: 'release' };
     }
+    try {
+      await ledger.applied(envelope.id);
+    } catch (err) {
+      // The record was acknowledged: showing it again would be a second effect. Delete it;
+      // only a replayed copy arriving after this process's lease could then be held again.
+      logger.error({ envelopeId: envelope.id, code: (err as { name?: string }).name }, 'could not mark the envelope applied');
+    }
+    await options.receipts?.send({ ref: envelope.id, status: 'acknowledged' });
+    return { status: 'done', onDeleted: (deleted) => inbox.deleted(envelope.id, deleted) };
   };
 }

@@ -1,3 +1,4 @@
+import type { HolderLiveness } from './liveness.ts';
 import { ttlAfter, type StateTable } from './table.ts';
 
 /** What a claim on an envelope id found (`leftMs`: how long the other holder's lease still runs). */
@@ -7,8 +8,6 @@ export type ApplyClaim = { status: 'claimed' } | { status: 'held-elsewhere'; lef
 export interface ApplyLedger {
   /** Claims `envelopeId` for this process: `held-elsewhere` when another holder's lease runs, `applied` when it is done. */
   claim(envelopeId: string): Promise<ApplyClaim>;
-  /** Extends this process's lease; false when the hold is no longer ours. */
-  renew(envelopeId: string): Promise<boolean>;
   /** Marks it applied (before the queue message is deleted, so a lost delete is a duplicate, never a second record). */
   applied(envelopeId: string): Promise<void>;
   /** Gives up this process's hold (shutdown, release), so a redelivery is taken at once. */
@@ -21,8 +20,13 @@ export interface ApplyLedgerOptions {
   table: StateTable;
   /** This process (holderId()). */
   holder: string;
-  /** A hold's lease, ms; renewed while the record is held. */
+  /** A hold's lease, ms, when no `liveness` is given: the work must end within it (it is not renewed). */
   leaseMs: number;
+  /**
+   * Holds last as long as their holder process is alive (one lease per process, renewed each
+   * heartbeat) instead of a lease per record: for holds of unbounded length (the inbox).
+   */
+  liveness?: HolderLiveness;
   /** How long an applied id is remembered, seconds (the queue retention). */
   ttlSeconds: number;
   /** Item key prefix: `apply` (default, the app inbox) or another effect applied once, e.g. `witness`. */
@@ -33,33 +37,45 @@ export interface ApplyLedgerOptions {
 
 /** Creates the apply ledger on a service's state table (items `<prefix>#<envelope id>`, `apply#` by default). */
 export function createApplyLedger(options: ApplyLedgerOptions): ApplyLedger {
-  const { table, holder, leaseMs } = options;
+  const { table, holder, leaseMs, liveness } = options;
   const now = options.now ?? Date.now;
   const prefix = options.prefix ?? 'apply';
   const pk = (id: string): string => `${prefix}#${id}`;
   const names = { '#s': 'state', '#ttl': 'ttl' };
   return {
     async claim(envelopeId) {
-      const t = now();
-      const claimed = await table.update(pk(envelopeId), {
-        update: 'SET #s = :held, holder = :me, leaseUntil = :lease, #ttl = :ttl',
-        condition: 'attribute_not_exists(pk) OR #ttl < :nowSec OR (#s = :held AND (holder = :me OR leaseUntil < :now))',
-        names,
-        values: { ':held': 'held', ':me': holder, ':lease': t + leaseMs, ':ttl': ttlAfter(options.ttlSeconds, t), ':nowSec': Math.floor(t / 1000), ':now': t },
-      });
-      if (claimed) return { status: 'claimed' };
-      const item = await table.get(pk(envelopeId));
-      if (item?.state === 'applied') return { status: 'applied' };
-      return { status: 'held-elsewhere', leftMs: Math.max(0, Number(item?.leaseUntil ?? 0) - t) };
-    },
-    async renew(envelopeId) {
-      const done = await table.update(pk(envelopeId), {
-        update: 'SET leaseUntil = :lease',
-        condition: '#s = :held AND holder = :me',
-        names: { '#s': 'state' },
-        values: { ':lease': now() + leaseMs, ':held': 'held', ':me': holder },
-      });
-      return done !== undefined;
+      for (let round = 0; ; round++) {
+        const t = now();
+        const values: Record<string, unknown> = { ':held': 'held', ':me': holder, ':lease': t + leaseMs, ':ttl': ttlAfter(options.ttlSeconds, t), ':nowSec': Math.floor(t / 1000) };
+        // With liveness a hold ends when its holder does, not with a lease of its own.
+        if (!liveness) values[':now'] = t;
+        const claimed = await table.update(pk(envelopeId), {
+          update: 'SET #s = :held, holder = :me, leaseUntil = :lease, #ttl = :ttl',
+          condition: `attribute_not_exists(pk) OR #ttl < :nowSec OR (#s = :held AND (holder = :me${liveness ? '' : ' OR leaseUntil < :now'}))`,
+          names,
+          values,
+        });
+        if (claimed) return { status: 'claimed' };
+        const item = await table.get(pk(envelopeId));
+        if (item?.state === 'applied') return { status: 'applied' };
+        if (!liveness) return { status: 'held-elsewhere', leftMs: Math.max(0, Number(item?.leaseUntil ?? 0) - t) };
+        // Released or expired meanwhile: claim again. The rounds are bounded: a busy id is answered as held.
+        if (!item || item.state !== 'held') {
+          if (round < 3) continue;
+          return { status: 'held-elsewhere', leftMs: 1000 };
+        }
+        const left = await liveness.leftMs(String(item.holder));
+        if (left > 0) return { status: 'held-elsewhere', leftMs: left };
+        // Its holder stopped renewing (a crash): take the hold over, if nobody else did.
+        const taken = await table.update(pk(envelopeId), {
+          update: 'SET holder = :me, leaseUntil = :lease',
+          condition: '#s = :held AND holder = :old',
+          names: { '#s': 'state' },
+          values: { ':held': 'held', ':me': holder, ':old': item.holder, ':lease': t + leaseMs },
+        });
+        if (taken) return { status: 'claimed' };
+        if (round >= 3) return { status: 'held-elsewhere', leftMs: 1000 };
+      }
     },
     async applied(envelopeId) {
       const t = now();

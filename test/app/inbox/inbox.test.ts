@@ -133,7 +133,7 @@ describe('Inbox', () => {
   it('as the consumer effect: done with an onDeleted hook on ack, release on shutdown; the ciphertext is dropped while held', async () => {
     const inbox = new Inbox(10);
     const ledger = memoryApplyLedger();
-    const effect = inboxEffect(inbox, { ledger, renewMs: 60_000, logger: silentLogger });
+    const effect = inboxEffect(inbox, { ledger, logger: silentLogger });
     let released = 0;
     const message = { receiveCount: 1, releaseBody: () => void released++ } as unknown as ReceivedMessage;
     const e = submission();

@@ -2,10 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIdempotency } from '../../../services/core/relay/idempotency.ts';
 import { createApplyLedger } from '../../../services/core/state/applyLedger.ts';
+import { createHolderLiveness } from '../../../services/core/state/liveness.ts';
 import { createDeliveryLedger } from '../../../services/core/state/deliveryLedger.ts';
 import { dynamoEmergencyStore } from '../../../services/core/state/emergencyStore.ts';
 import { openStateTable, type StateTable } from '../../../services/core/state/table.ts';
 import { openTestStateTable, startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 let backend: TestSqs;
 let table: StateTable;
@@ -86,7 +88,7 @@ describe('Idempotency-Key claims in the state table', () => {
 });
 
 describe('apply ledger', () => {
-  it('one holder at a time; applied ids are duplicates for everyone; a crashed holder\'s lease expires', async () => {
+  it('one holder at a time; applied ids are duplicates for everyone; a hold without liveness ends with its lease', async () => {
     let clock = Date.now();
     const opts = { table, leaseMs: 1000, ttlSeconds: 3600, now: () => clock };
     const a = createApplyLedger({ ...opts, holder: 'a' });
@@ -96,15 +98,49 @@ describe('apply ledger', () => {
     expect(await a.claim(id)).toEqual({ status: 'claimed' });
     expect(await b.claim(id)).toEqual({ status: 'held-elsewhere', leftMs: 1000 });
     clock += 800;
-    expect(await a.renew(id)).toBe(true);
-    clock += 800;
     expect(await b.claim(id)).toEqual({ status: 'held-elsewhere', leftMs: 200 });
-    clock += 1500; // a crashed: no renewal
+    clock += 1500;
     expect(await b.claim(id)).toEqual({ status: 'claimed' });
-    expect(await a.renew(id)).toBe(false);
+    expect(await a.claim(id)).toMatchObject({ status: 'held-elsewhere' });
     await b.applied(id);
     expect(await a.claim(id)).toEqual({ status: 'applied' });
     expect(await b.claim(id)).toEqual({ status: 'applied' });
+  });
+
+  it('with liveness a hold lasts while its holder renews one lease for the process, and is taken over once the holder stopped renewing (a crash) or stopped', async () => {
+    let clock = Date.now();
+    const common = { table, leaseMs: 1000, now: () => clock };
+    const instance = (name: string, renewMs: number) => {
+      const holder = `${name}-${crypto.randomUUID()}`;
+      const liveness = createHolderLiveness({ ...common, holder, renewMs });
+      return { holder, liveness, ledger: createApplyLedger({ ...common, holder, ttlSeconds: 3600, liveness }) };
+    };
+    const a = instance('a', 20);
+    const b = instance('b', 20);
+    const c = instance('c', 3_600_000);
+    await Promise.all([a.liveness.start(), b.liveness.start(), c.liveness.start()]);
+    const [held, stopped] = [crypto.randomUUID(), crypto.randomUUID()];
+    expect(await a.ledger.claim(held)).toEqual({ status: 'claimed' });
+    expect(await c.ledger.claim(stopped)).toEqual({ status: 'claimed' });
+    // Far past the per-record lease: a's renewals of its one process lease keep its hold.
+    clock += 5000;
+    await waitFor(async () => (await b.liveness.leftMs(a.holder)) === 1000, { timeoutMs: 10_000, what: 'a renewed its process lease' });
+    expect(await b.ledger.claim(held)).toMatchObject({ status: 'held-elsewhere' });
+    // A holder that stops cleanly removes its lease: its holds are taken at once.
+    await c.liveness.stop();
+    expect(await b.ledger.claim(stopped)).toEqual({ status: 'claimed' });
+    // a crashes: its last lease was written now and is never renewed (the same holder, no timer).
+    await a.liveness.stop();
+    const crashed = createHolderLiveness({ ...common, holder: a.holder, renewMs: 3_600_000 });
+    await crashed.start();
+    expect(await b.ledger.claim(held)).toEqual({ status: 'held-elsewhere', leftMs: 1000 });
+    clock += 1500;
+    expect(await b.ledger.claim(held)).toEqual({ status: 'claimed' });
+    await waitFor(async () => (await a.liveness.leftMs(b.holder)) === 1000, { timeoutMs: 10_000, what: 'b renewed its process lease' });
+    expect(await a.ledger.claim(held)).toMatchObject({ status: 'held-elsewhere' });
+    await b.ledger.applied(held);
+    expect(await a.ledger.claim(held)).toEqual({ status: 'applied' });
+    await Promise.all([crashed.stop(), b.liveness.stop()]);
   });
 
   it('a released hold is taken at once by another instance', async () => {
