@@ -1,0 +1,181 @@
+// Scenario 1: kill -9 of the app or the interface service at random moments while
+// messages flow both ways (partner submissions to the inbox, chart updates to the EMR).
+// Counting (by envelope id): only a submission that got 202 is "sent", and each 202 id
+// must reach the inbox reader or the EMR sink. A 202 id never seen is lost; an inbox record
+// listed again after its ack answered 200 is a double effect; a record listed again in a
+// new app process before any 200 ack is a suppressed duplicate, as is an EMR delivery
+// attempt beyond the first for the same idempotency key (the sink records one delivery).
+// Idempotency-Keys are claimed in the service's state table, so a retry that reaches a
+// restarted service answers the id of the first attempt: an envelope the client never got a
+// 202 for (`unconfirmed`) would be a second envelope for one key, and must not exist.
+// Chart updates are written the way an application writes them: each of RECORDS records (a
+// patient) gets its updates one after the other, naming the record as `Ordering-Key`. On FIFO
+// queues each record's updates must reach the EMR in the order they were accepted (first
+// delivery of each id, as the sink recorded them), through the kills; standard queues
+// promise no order, so there it is reported only.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/wait.ts';
+import { depth, fhir, pool, postWithRetry, report, rng, SCALE, startWorld, type ServiceProcess, type World } from './harness.ts';
+import { startInboxReader, type InboxReader } from './inboxReader.ts';
+
+const MAX_KILLS = Number(process.env.FAULTS_KILLS ?? 6);
+const SEED = Number(process.env.FAULTS_SEED ?? Date.now() % 1_000_000);
+const CONCURRENCY = Number(process.env.FAULTS_CONCURRENCY ?? 32);
+const RECORDS = CONCURRENCY;
+/** Traffic under kills, then the drain (up to 120 s): longer than the suite's default per test. */
+const SCENARIO_TIMEOUT_MS = 480_000;
+
+/** Options for {@link kill9Scenario}. */
+export interface Kill9Options {
+  /** Messages in all, half each way. */
+  total: number;
+  /** FIFO queues whatever TEST_QUEUE_FIFO says (true), or as it says (undefined). */
+  fifo?: boolean;
+}
+
+/** Registers the kill -9 scenario (hooks and the test) in the calling test file. */
+export function kill9Scenario(options: Kill9Options): void {
+  const TOTAL = options.total;
+  const INBOUND = Math.ceil(TOTAL / 2);
+  const OUTBOUND = TOTAL - INBOUND;
+  let world: World;
+  let iface: ServiceProcess;
+  let app: ServiceProcess;
+  let reader: InboxReader;
+
+  beforeAll(async () => {
+    world = await startWorld({ common: { CRYPTO_WORKERS: '2' }, ...(options.fifo === undefined ? {} : { fifo: options.fifo }) });
+    [iface, app] = await Promise.all([world.service('interface'), world.service('app')]);
+    reader = startInboxReader(app, world.env.tokens.reader);
+  });
+
+  afterAll(async () => {
+    await reader?.stop();
+    await world?.close();
+  });
+
+  describe(`kill -9 under load${options.fifo ? ' (FIFO queues)' : ''}`, () => {
+    it(`delivers every accepted message exactly once in effect (${TOTAL} messages, both directions)`, async () => {
+      const random = rng(SEED);
+      const started = Date.now();
+      const sentIn = new Map<string, string>();
+      const sentOut = new Map<string, string>();
+      const notSent: string[] = [];
+      let trafficDone = false;
+      const kills: string[] = [];
+      const restartMs: number[] = [];
+
+      const chaos = (async () => {
+        while (!trafficDone && kills.length < MAX_KILLS) {
+          const wait = 1500 + random() * 2500;
+          const until = Date.now() + wait;
+          // Time is the scenario here: a kill at a random moment, checked for the end of traffic.
+          while (!trafficDone && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+          if (trafficDone) break;
+          const target = random() < 0.5 ? app : iface;
+          await target.kill9();
+          kills.push(target.name);
+          const t0 = Date.now();
+          await target.start();
+          restartMs.push(Date.now() - t0);
+        }
+      })();
+
+      const progress = setInterval(() => {
+        console.log(`kill-9 progress t=${((Date.now() - started) / 1000).toFixed(0)}s in=${sentIn.size} seen=${reader.books.seen.size} out=${sentOut.size} emr=${world.sink.deliveries.size} kills=${kills.join(',')} restart-ms=${restartMs.join(',')}`);
+      }, 10_000);
+      const inbound = pool(INBOUND, CONCURRENCY, async (i) => {
+        const key = `in-${SEED}-${i}`;
+        const r = await postWithRetry({ url: `${iface.url}/v1/submissions`, token: world.env.tokens.partner, body: fhir(key), key });
+        if (r.kind === 'accepted') sentIn.set(r.id, key);
+        else notSent.push(`${key}: ${r.kind} ${'status' in r ? r.status : 'last' in r ? r.last : ''}`);
+      });
+      const acceptedOrder = new Map<string, string[]>();
+      const outbound = pool(RECORDS, RECORDS, async (record) => {
+        const orderingKey = `patient-${SEED}-${record}`;
+        const ids: string[] = [];
+        acceptedOrder.set(orderingKey, ids);
+        for (let i = record; i < OUTBOUND; i += RECORDS) {
+          const key = `out-${SEED}-${i}`;
+          const r = await postWithRetry({ url: `${app.url}/v1/chart-updates`, token: world.env.tokens.writer, body: fhir(key), key, orderingKey });
+          if (r.kind === 'accepted') {
+            sentOut.set(r.id, key);
+            ids.push(r.id);
+          } else notSent.push(`${key}: ${r.kind} ${'status' in r ? r.status : 'last' in r ? r.last : ''}`);
+        }
+      });
+      await Promise.all([inbound, outbound]);
+      console.log(`kill-9 traffic done t=${((Date.now() - started) / 1000).toFixed(0)}s`);
+      const trafficMs = Date.now() - started;
+      trafficDone = true;
+      await chaos;
+
+      // Drained: every queue empty (nothing left to redeliver), every 202 id seen.
+      const q = world.queues;
+      const sqs = world.emulator.sqs;
+      let drained = true;
+      await waitFor(
+        async () => {
+          const [a, b] = await Promise.all([depth(sqs, q['interface-to-app'].url), depth(sqs, q['app-to-interface'].url)]);
+          return a.total === 0 && b.total === 0 && [...sentOut.keys()].every((id) => world.sink.deliveries.has(id));
+        },
+        { timeoutMs: 120_000, intervalMs: 250, what: 'queues drained' },
+      ).catch(() => (drained = false));
+      clearInterval(progress);
+      const side = await Promise.all(
+        (['interface-to-app', 'app-to-interface'] as const).flatMap((n) => [depth(sqs, q[n].dlqUrl), depth(sqs, q[n].quarantineUrl)]),
+      );
+      const sideTotal = side.reduce((n, d) => n + d.total, 0);
+      const books = reader.books;
+
+      const seenIn = [...sentIn.keys()].filter((id) => books.seen.has(id));
+      const unconfirmedIn = [...books.seen.keys()].filter((id) => !sentIn.has(id)).length;
+      const lostIn = [...sentIn.keys()].filter((id) => !books.seen.has(id));
+      const killed = `app:${kills.filter((k) => k === 'app').length},interface:${kills.filter((k) => k === 'interface').length}`;
+      report('kill-9 inbox', {
+        sent: sentIn.size,
+        delivered: seenIn.length,
+        duplicatesSuppressed: books.redelivered,
+        lost: lostIn.length,
+        extra: { 'double-effects': books.doubleEffects.length, unconfirmed: unconfirmedIn, 'not-accepted': notSent.length, kills: killed, seed: SEED, scale: SCALE },
+      });
+      const deliveredOut = [...sentOut.keys()].filter((id) => world.sink.deliveries.has(id));
+      const extraAttempts = deliveredOut.reduce((n, id) => n + world.sink.deliveries.get(id)!.attempts - 1, 0);
+      const unconfirmedOut = [...world.sink.deliveries.keys()].filter((id) => !sentOut.has(id)).length;
+      const lostOut = [...sentOut.keys()].filter((id) => !world.sink.deliveries.has(id));
+      // The sink's map is in order of first delivery.
+      const deliveredAt = new Map([...world.sink.deliveries.keys()].map((id, n) => [id, n]));
+      const outOfOrder = [...acceptedOrder].filter(([, ids]) => ids.some((id, n) => n > 0 && (deliveredAt.get(id) ?? -1) < (deliveredAt.get(ids[n - 1]!) ?? -1))).map(([record]) => record);
+      report('kill-9 emr', {
+        sent: sentOut.size,
+        delivered: deliveredOut.length,
+        duplicatesSuppressed: extraAttempts,
+        lost: lostOut.length,
+        extra: { 'double-effects': 0, unconfirmed: unconfirmedOut, 'records-out-of-order': `${outOfOrder.length}/${RECORDS}`, fifo: String(world.emulator.sqs.fifo), 'dlq+quarantine': sideTotal, 'traffic-s': (trafficMs / 1000).toFixed(1), 'total-s': ((Date.now() - started) / 1000).toFixed(1) },
+      });
+
+      // A second envelope for one key: name the key and both ids (their UUIDv7 times tell when each was decided).
+      if (unconfirmedOut > 0) {
+        const keyOf = (id: string) => (JSON.parse(world.sink.deliveries.get(id)!.body.toString()) as { id: string }).id;
+        const idsByKey = new Map([...sentOut].map(([id, key]) => [key, id]));
+        for (const id of world.sink.deliveries.keys()) {
+          if (sentOut.has(id)) continue;
+          const key = keyOf(id);
+          const at = (uuid = '') => new Date(parseInt(uuid.replace(/-/g, '').slice(0, 12), 16) || 0).toISOString();
+          console.log(`kill-9 unconfirmed: key=${key} delivered=${id} (${at(id)}) accepted=${idsByKey.get(key)} (${at(idsByKey.get(key))})`);
+        }
+      }
+      expect(notSent, 'every submission is eventually accepted (retried with the same key)').toEqual([]);
+      expect(kills.length, 'kills happened while traffic flowed').toBeGreaterThan(0);
+      expect(lostIn, 'lost inbox records').toEqual([]);
+      expect(lostOut, 'lost chart updates').toEqual([]);
+      if (world.emulator.sqs.fifo) expect(outOfOrder, 'records whose updates reached the EMR out of the order accepted').toEqual([]);
+      expect(books.doubleEffects, 'records listed again after a 200 ack').toEqual([]);
+      expect(unconfirmedIn, 'inbox records for an envelope no partner got an id for (a second envelope for a key)').toBe(0);
+      expect(unconfirmedOut, 'EMR deliveries of an envelope the writer got no id for').toBe(0);
+      expect(sideTotal, 'nothing dead-lettered or quarantined').toBe(0);
+      expect(drained, 'queues drained').toBe(true);
+      expect(sentIn.size + sentOut.size).toBe(TOTAL);
+    }, SCENARIO_TIMEOUT_MS);
+  });
+}
