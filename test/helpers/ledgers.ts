@@ -5,17 +5,18 @@ import type { DeliveryLedger } from '../../services/core/state/deliveryLedger.ts
 /** A delivery ledger of one process: attempts counted from `firstAttempt` per envelope id, delivered ids answered as such. */
 export function memoryDeliveryLedger(firstAttempt = 1): DeliveryLedger & { attempts: Map<string, number> } {
   const attempts = new Map<string, number>();
-  const delivered = new Set<string>();
+  const delivered = new Map<string, { httpStatus?: number; ackCode?: string }>();
   return {
     attempts,
     async begin(id) {
-      if (delivered.has(id)) return { status: 'delivered' };
+      const done = delivered.get(id);
+      if (done) return { status: 'delivered', ...done };
       const attempt = (attempts.get(id) ?? firstAttempt - 1) + 1;
       attempts.set(id, attempt);
       return { status: 'go', attempt };
     },
-    async delivered(id) {
-      delivered.add(id);
+    async delivered(id, httpStatus, ackCode) {
+      delivered.set(id, { ...(httpStatus === undefined ? {} : { httpStatus }), ...(ackCode === undefined ? {} : { ackCode }) });
     },
     async abandon() {},
     async failed() {},

@@ -28,7 +28,11 @@ export function inboxEffect(inbox: Inbox, options: InboxEffectOptions): Envelope
   const { ledger, logger } = options;
   return async (envelope, message, signal) => {
     const claim = await ledger.claim(envelope.id);
-    if (claim.status === 'applied') return { status: 'duplicate' };
+    // Applied before (maybe by a process killed before its receipt went out): say so again; the interface applies it once.
+    if (claim.status === 'applied') {
+      await options.receipts?.send({ ref: envelope.id, status: 'acknowledged' });
+      return { status: 'duplicate' };
+    }
     if (claim.status === 'held-elsewhere') return { status: 'retry', reason: 'CR_INBOX_HELD_ELSEWHERE', afterSeconds: Math.max(1, Math.ceil(claim.leftMs / 1000)) };
     message.releaseBody?.();
     const held = inbox.hold(envelope, signal);

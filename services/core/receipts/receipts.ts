@@ -9,8 +9,8 @@ import { encodeReceipt, parseReceipt, RECEIPT_CONTENT_TYPE, RECEIPT_KIND, type R
 
 /** Sends receipts to the peer; never throws (a lost receipt leaves a status behind, never a message). */
 export interface ReceiptSender {
-  /** Seals and sends one receipt (`at` defaults to now); failures are logged with ids and codes only. */
-  send(receipt: Omit<Receipt, 'at'> & { at?: string }): Promise<void>;
+  /** Seals and sends one receipt (`at` defaults to now): true once SQS took it; a failure is logged with ids and codes only. */
+  send(receipt: Omit<Receipt, 'at'> & { at?: string }): Promise<boolean>;
 }
 
 /** Creates the receipt sender of a service on its outbound path. */
@@ -26,9 +26,11 @@ export function createReceiptSender(options: { outbound: Outbound; service: stri
           body: Buffer.from(encodeReceipt(full), 'utf8'),
           actor: options.service,
         });
+        return true;
       } catch (err) {
         const code = (err as { code?: string; name?: string }).code ?? (err as { name?: string }).name;
         options.logger.warn({ envelopeId: full.ref, status: full.status, code }, 'receipt could not be sent');
+        return false;
       }
     },
   };

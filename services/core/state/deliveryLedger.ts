@@ -1,14 +1,14 @@
 import { ttlAfter, type StateTable } from './table.ts';
 
 /** What starting a delivery found. */
-export type DeliveryStart = { status: 'go'; attempt: number } | { status: 'delivered' } | { status: 'busy'; retryAfterSeconds: number };
+export type DeliveryStart = { status: 'go'; attempt: number } | { status: 'delivered'; httpStatus?: number; ackCode?: string } | { status: 'busy'; retryAfterSeconds: number };
 
 /** Chart updates delivered to the EMR once in effect, across restarts and instances. */
 export interface DeliveryLedger {
   /** Starts an attempt (counted) under a lease, unless it was delivered or another attempt runs. */
   begin(envelopeId: string): Promise<DeliveryStart>;
-  /** Records the delivery (the EMR's HTTP status; none over MLLP). */
-  delivered(envelopeId: string, status?: number): Promise<void>;
+  /** Records the delivery (the EMR's HTTP status, or the HL7 ACK code over MLLP). */
+  delivered(envelopeId: string, status?: number, ackCode?: string): Promise<void>;
   /** Ends this attempt without a delivery, so the next one may start at once. */
   abandon(envelopeId: string): Promise<void>;
   /** Records that the delivery failed for good (dead-lettered), with the reason code. */
@@ -51,13 +51,13 @@ export function createDeliveryLedger(options: DeliveryLedgerOptions): DeliveryLe
         const left = Math.max(1, Math.ceil((Number(item?.leaseUntil ?? 0) - t) / 1000));
         return { status: 'busy', retryAfterSeconds: left };
       }
-      return { status: 'delivered' };
+      return { status: 'delivered', ...(item.httpStatus === undefined ? {} : { httpStatus: Number(item.httpStatus) }), ...(item.ackCode === undefined ? {} : { ackCode: String(item.ackCode) }) };
     },
-    async delivered(envelopeId, status) {
+    async delivered(envelopeId, status, ackCode) {
       await table.update(pk(envelopeId), {
-        update: `SET #s = :delivered, ${status === undefined ? '' : 'httpStatus = :status, '}deliveredAt = :at REMOVE holder, leaseUntil`,
+        update: `SET #s = :delivered, ${status === undefined ? '' : 'httpStatus = :status, '}${ackCode === undefined ? '' : 'ackCode = :ack, '}deliveredAt = :at REMOVE holder, leaseUntil`,
         names: { '#s': 'state' },
-        values: { ':delivered': 'delivered', ...(status === undefined ? {} : { ':status': status }), ':at': new Date(now()).toISOString() },
+        values: { ':delivered': 'delivered', ...(status === undefined ? {} : { ':status': status }), ...(ackCode === undefined ? {} : { ':ack': ackCode }), ':at': new Date(now()).toISOString() },
       });
     },
     async abandon(envelopeId) {

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { AuditSink } from '../../core/audit/types.ts';
+import { RECEIPT_ERRORS } from '../../core/receipts/errors.ts';
 import type { ReceiptSender } from '../../core/receipts/receipts.ts';
 import type { EnvelopeEffect } from '../../core/relay/inbound.ts';
 import type { DeliveryLedger } from '../../core/state/deliveryLedger.ts';
@@ -29,9 +30,14 @@ export interface EmrDeliveryOptions {
  */
 export function emrDeliveryEffect(options: EmrDeliveryOptions): EnvelopeEffect {
   const { ledger } = options;
+  const receiptNotSent = { status: 'retry', reason: RECEIPT_ERRORS.CR_RECEIPT_NOT_SENT.code } as const;
+  const deliveredReceipt = async (ref: string, emrStatus: number | undefined, ackCode: string | undefined): Promise<boolean> =>
+    (await options.receipts?.send({ ref, status: 'delivered', ...(emrStatus === undefined ? {} : { emrStatus }), ...(ackCode ? { ackCode } : {}) })) ?? true;
   return async (envelope, _message, signal) => {
     const start = await ledger.begin(envelope.id);
-    if (start.status === 'delivered') return { status: 'duplicate' };
+    // Delivered before (by this or another instance, maybe one killed before its receipt went
+    // out): the receipt is sent again, never the chart update; the app applies it once.
+    if (start.status === 'delivered') return (await deliveredReceipt(envelope.id, start.httpStatus, start.ackCode)) ? { status: 'duplicate' } : receiptNotSent;
     if (start.status === 'busy') return { status: 'retry', reason: 'CR_DELIVERY_IN_PROGRESS', afterSeconds: start.retryAfterSeconds };
     const attempt = start.attempt;
     const base = { actor: 'interface', resourceType: 'envelope', resourceId: envelope.id } as const;
@@ -44,12 +50,12 @@ export function emrDeliveryEffect(options: EmrDeliveryOptions): EnvelopeEffect {
     }
     switch (outcome.kind) {
       case 'delivered': {
-        await ledger.delivered(envelope.id, outcome.status);
+        await ledger.delivered(envelope.id, outcome.status, outcome.ackCode);
         const answer = { ...(outcome.status === undefined ? {} : { status: outcome.status }), ...(outcome.ackCode ? { ackCode: outcome.ackCode } : {}) };
         options.logger.info({ envelopeId: envelope.id, ...answer, attempt }, 'delivered to EMR');
         await options.audit.record({ ...base, action: 'message.delivered', outcome: 'success', details: { ...answer, attempt } });
-        await options.receipts?.send({ ref: envelope.id, status: 'delivered', ...(outcome.status === undefined ? {} : { emrStatus: outcome.status }), ...(outcome.ackCode ? { ackCode: outcome.ackCode } : {}) });
-        return { status: 'done' };
+        // The message stays until the app has been told: a retry finds the delivery in the ledger.
+        return (await deliveredReceipt(envelope.id, outcome.status, outcome.ackCode)) ? { status: 'done' } : receiptNotSent;
       }
       case 'transient':
         if (outcome.deadLetterOnAttempt !== undefined && attempt >= outcome.deadLetterOnAttempt) {

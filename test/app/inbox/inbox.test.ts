@@ -130,6 +130,18 @@ describe('Inbox', () => {
     expect(inbox.list().map((s) => s.id)).toEqual(held.map((e) => e.id));
   });
 
+  it('a copy of an envelope applied before (its holder killed before the receipt went out) says `acknowledged` again', async () => {
+    const inbox = new Inbox(10);
+    const ledger = memoryApplyLedger();
+    const sent: Array<{ ref: string; status: string }> = [];
+    const effect = inboxEffect(inbox, { ledger, logger: silentLogger, receipts: { send: async (r) => (sent.push({ ref: r.ref, status: r.status }), true) } });
+    const e = submission();
+    ledger.done.add(e.id);
+    expect(await effect(e, { receiveCount: 2 } as unknown as ReceivedMessage, new AbortController().signal)).toEqual({ status: 'duplicate' });
+    expect(sent).toEqual([{ ref: e.id, status: 'acknowledged' }]);
+    expect(inbox.size, 'no second record').toBe(0);
+  });
+
   it('as the consumer effect: done with an onDeleted hook on ack, release on shutdown; the ciphertext is dropped while held', async () => {
     const inbox = new Inbox(10);
     const ledger = memoryApplyLedger();

@@ -135,17 +135,17 @@ describe('delivery receipts', () => {
     expect(JSON.stringify(audit)).not.toContain(PHI);
   });
 
-  it('the receipt sender never throws: a failed send is logged with ids and codes only', async () => {
+  it('the receipt sender never throws: it says whether SQS took the receipt; a failed send is logged with ids and codes only', async () => {
     const log = captureLogger('app');
     const sent: OutboundPayload[] = [];
     const ok = createReceiptSender({ outbound: { send: async (p) => (sent.push(p), uuidv7()) }, service: 'app', logger: log.logger });
     const ref = uuidv7();
-    await ok.send({ ref, status: 'held' });
+    expect(await ok.send({ ref, status: 'held' })).toBe(true);
     expect(sent[0]).toMatchObject({ kind: RECEIPT_KIND, contentType: RECEIPT_CONTENT_TYPE, bodyEncoding: 'utf8', actor: 'app' });
     expect(JSON.parse(sent[0]!.body.toString('utf8'))).toMatchObject({ ref, status: 'held' });
     expect(sent[0]!.partner).toBeUndefined();
     const failing = createReceiptSender({ outbound: { send: async () => Promise.reject(Object.assign(new Error('SQS down'), { code: 'CR_TRANSPORT_SEND_FAILED' })) }, service: 'app', logger: log.logger });
-    await expect(failing.send({ ref, status: 'acknowledged' })).resolves.toBeUndefined();
+    await expect(failing.send({ ref, status: 'acknowledged' }), 'says it was not sent, never throws').resolves.toBe(false);
     expect(log.entries().at(-1)).toMatchObject({ msg: 'receipt could not be sent', envelopeId: ref, status: 'acknowledged', code: 'CR_TRANSPORT_SEND_FAILED' });
   });
 });

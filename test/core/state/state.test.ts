@@ -169,7 +169,7 @@ describe('delivery ledger', () => {
     clock += 1500; // b crashed mid-attempt
     expect(await a.begin(id)).toEqual({ status: 'go', attempt: 3 });
     await a.delivered(id, 202);
-    expect(await b.begin(id)).toEqual({ status: 'delivered' });
+    expect(await b.begin(id)).toEqual({ status: 'delivered', httpStatus: 202 });
 
     const other = crypto.randomUUID();
     expect(await a.begin(other)).toEqual({ status: 'go', attempt: 1 });

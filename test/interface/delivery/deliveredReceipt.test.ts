@@ -1,0 +1,68 @@
+// The `delivered` receipt of a chart update is not lost to a kill or to SQS refusing it: the
+// message stays until the receipt is out, and a redelivered copy of a delivered update sends
+// the receipt again (from the ledger), never the update.
+import { describe, expect, it } from 'vitest';
+import type { AuditEvent } from '../../../services/core/audit/types.ts';
+import { buildEnvelope } from '../../../services/core/envelope/envelope.ts';
+import type { Receipt } from '../../../services/core/receipts/receipt.ts';
+import type { ReceiptSender } from '../../../services/core/receipts/receipts.ts';
+import type { ReceivedMessage } from '../../../services/core/transport/consumerTypes.ts';
+import type { EmrOutcome } from '../../../services/interface/delivery/emrClient.ts';
+import { emrDeliveryEffect } from '../../../services/interface/delivery/handler.ts';
+import { memoryDeliveryLedger } from '../../helpers/ledgers.ts';
+import { captureLogger } from '../../helpers/logs.ts';
+
+/** A receipt sender whose SQS refuses the next `refuse` receipts. */
+function receiptsRefusing(refuse: number): ReceiptSender & { sent: Array<Omit<Receipt, 'at'>> } {
+  const sent: Array<Omit<Receipt, 'at'>> = [];
+  return {
+    sent,
+    async send(receipt) {
+      if (refuse > 0) {
+        refuse--;
+        return false;
+      }
+      sent.push(receipt);
+      return true;
+    },
+  };
+}
+
+function setup(receipts: ReceiptSender, outcome: EmrOutcome) {
+  const calls: string[] = [];
+  const audit: AuditEvent[] = [];
+  const ledger = memoryDeliveryLedger();
+  const effect = emrDeliveryEffect({
+    emr: { deliver: async (e) => (calls.push(e.id), outcome) },
+    audit: { record: async (e) => void audit.push(e) },
+    logger: captureLogger('interface').logger,
+    ledger,
+    receipts,
+  });
+  const envelope = buildEnvelope({ kind: 'chart.update', from: 'app', to: 'interface', queue: 'app-to-interface', contentType: 'application/fhir+json', body: '{"resourceType":"Observation"}' });
+  const run = () => effect(envelope, { receiveCount: 1 } as ReceivedMessage, new AbortController().signal);
+  return { calls, run, envelope };
+}
+
+describe('delivered receipts', () => {
+  it('a receipt SQS refused keeps the message (retry CR_RECEIPT_NOT_SENT); the retry sends the receipt, not the update', async () => {
+    const receipts = receiptsRefusing(1);
+    const { calls, run, envelope } = setup(receipts, { kind: 'delivered', status: 201 });
+    expect(await run()).toEqual({ status: 'retry', reason: 'CR_RECEIPT_NOT_SENT' });
+    expect(await run()).toEqual({ status: 'duplicate' });
+    expect(calls, 'the EMR got the update once').toEqual([envelope.id]);
+    expect(receipts.sent).toEqual([{ ref: envelope.id, status: 'delivered', emrStatus: 201 }]);
+  });
+
+  it('a copy of an update delivered before (the instance was killed before its receipt) sends the receipt again, with the ACK code the ledger kept', async () => {
+    const receipts = receiptsRefusing(0);
+    const { calls, run, envelope } = setup(receipts, { kind: 'delivered', ackCode: 'AA' });
+    expect(await run()).toEqual({ status: 'done' });
+    expect(await run()).toEqual({ status: 'duplicate' });
+    expect(calls).toEqual([envelope.id]);
+    expect(receipts.sent).toEqual([
+      { ref: envelope.id, status: 'delivered', ackCode: 'AA' },
+      { ref: envelope.id, status: 'delivered', ackCode: 'AA' },
+    ]);
+  });
+});
