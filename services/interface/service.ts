@@ -40,6 +40,9 @@ import { SubmissionStatusEvents } from './status/events.ts';
 import { createSubmissionStatus, type SubmissionStatusTracker } from './status/submissionStatus.ts';
 import { trackedOutbound } from './status/trackedOutbound.ts';
 
+/** Messages of `app-to-interface` held beyond the EMR deliveries: receipts and checkpoints, applied in a few store calls each. */
+const RECEIPTS_IN_FLIGHT = 32;
+
 /** The queues the interface service resolves at start: it sends on the first, consumes the second. */
 export const INTERFACE_QUEUES = ['interface-to-app', 'app-to-interface', 'interface-partner-callbacks'] as const;
 
@@ -134,9 +137,10 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       const ledger = createDeliveryLedger({ table: rt.state, holder: rt.holder, leaseMs, ttlSeconds: rt.stateTtlSeconds });
       const consumer = createInboundConsumer(rt, config, {
         queue: 'app-to-interface',
-        maxInFlight: config.EMR_CONCURRENCY,
+        // The app's receipts (two per submission) share this queue: they must not wait for EMR places.
+        maxInFlight: config.EMR_CONCURRENCY + RECEIPTS_IN_FLIGHT,
         effects: {
-          'chart.update': emrDeliveryEffect({ emr, audit: rt.audit, logger: rt.logger, ledger, receipts }),
+          'chart.update': emrDeliveryEffect({ emr, audit: rt.audit, logger: rt.logger, ledger, receipts, concurrency: config.EMR_CONCURRENCY }),
           [CHECKPOINT_KIND]: witnessEffect(rt),
           [RECEIPT_KIND]: receiptEffect({ table: rt.state, ttlSeconds: rt.stateTtlSeconds, apply: submissionStatus.applyReceipt, audit: rt.audit, service: 'interface', logger: rt.logger }),
         },

@@ -25,6 +25,9 @@ export function createReceiptSender(options: { outbound: Outbound; service: stri
           bodyEncoding: 'utf8',
           body: Buffer.from(encodeReceipt(full), 'utf8'),
           actor: options.service,
+          // On an ordered FIFO queue receipts need no order among envelopes (a status only moves forward):
+          // a group per envelope they name, so they flow side by side instead of one at a time.
+          orderingKey: `receipt-${full.ref}`,
         });
         return true;
       } catch (err) {
