@@ -163,6 +163,14 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
         region: config.AWS_REGION,
         ...(config.DYNAMODB_ENDPOINT ? { endpoint: config.DYNAMODB_ENDPOINT } : {}),
       });
+  const limits = { self: service, maxSkewMs: config.MAX_CLOCK_SKEW_SECONDS * 1000, maxAgeMs: config.MESSAGE_MAX_AGE_SECONDS * 1000 };
+  // The worker pool loads its modules and keys (seconds on a busy host) while the rest of the start
+  // runs: started here, awaited below, closed on a failed start like everything else.
+  const poolStarting =
+    !options.crypto && (config.CRYPTO_WORKERS ?? 0) > 0
+      ? createCryptoPool({ keysDir: config.KEYS_DIR, passphrase: config.KEY_PASSPHRASE, limits, threads: config.CRYPTO_WORKERS! })
+      : undefined;
+  poolStarting?.catch(() => undefined);
   try {
     if (trail.status === 'overridden') {
       await audit.record({
@@ -197,12 +205,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
     await retention.start(audit, checkpoints);
     await state.check();
     const queues = await resolveQueues(sqs, { prefix: config.QUEUE_PREFIX, fifo: config.QUEUE_FIFO, queues: options.queues });
-    const limits = { self: service, maxSkewMs: config.MAX_CLOCK_SKEW_SECONDS * 1000, maxAgeMs: config.MESSAGE_MAX_AGE_SECONDS * 1000 };
-    const relayCrypto = options.crypto
-      ? options.crypto(keys)
-      : (config.CRYPTO_WORKERS ?? 0) > 0
-        ? await createCryptoPool({ keysDir: config.KEYS_DIR, passphrase: config.KEY_PASSPHRASE, limits, threads: config.CRYPTO_WORKERS! })
-        : localCrypto(keys, limits);
+    const relayCrypto = options.crypto ? options.crypto(keys) : poolStarting ? await poolStarting : localCrypto(keys, limits);
     crypto = relayCrypto;
     const emergencyStore = options.emergencyStore ?? fileEmergencyStore(config.EMERGENCY_STATE_FILE ?? defaultEmergencyStateFile(config.AUDIT_FILE));
     // An unreadable or invalid state throws here: the service does not start (fail closed).
@@ -245,8 +248,8 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
       },
     };
   } catch (err) {
-    // Whatever was opened is closed again, the crypto worker pool included.
-    await crypto?.close();
+    // Whatever was opened is closed again, the crypto worker pool included (also one still starting).
+    await (crypto ?? (await poolStarting?.catch(() => undefined)))?.close();
     await authFailures.close();
     await retention.close();
     await audit.close();
