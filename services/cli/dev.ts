@@ -234,7 +234,8 @@ export async function run(argv: string[]): Promise<number> {
   const spawnService = (name: 'interface' | 'app', extra: Record<string, string>): void => {
     // Each service gets only its own key folder (and nothing of the other's).
     const child = spawn(process.execPath, [resolve('services', name, 'main.ts')], {
-      env: { ...common, KEYS_DIR: join(keysDir, name), ...passphraseFile(name), AUDIT_FILE: join(dataDir, `${name}-audit.jsonl`), ...extra },
+      // NODE_COMPILE_CACHE: Node keeps compiled code in the data folder (owner only), so a restart compiles nothing again.
+      env: { ...common, KEYS_DIR: join(keysDir, name), ...passphraseFile(name), AUDIT_FILE: join(dataDir, `${name}-audit.jsonl`), NODE_COMPILE_CACHE: join(dataDir, 'compile-cache'), ...extra },
       // The IPC channel tells the service when this process is gone (then it exits too).
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // Its own process group: a terminal's Ctrl-C reaches only this command, which then stops

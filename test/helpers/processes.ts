@@ -27,10 +27,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Node's compile cache for the services the tests start, in the checkout's ignored data folder. */
+const TEST_COMPILE_CACHE = resolve('.data', 'test-compile-cache');
+
 /** Runs `node <script> ...args` from the repository root with exactly `env` (plus PATH and HOME). */
 export function runNode(script: string, args: string[], env: Record<string, string>, options: { detached?: boolean } = {}): RunningProcess {
   const child = spawn(process.execPath, [resolve(script), ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    // A compile cache (a restarted service compiles nothing again), unless the test names one.
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_COMPILE_CACHE: TEST_COMPILE_CACHE, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, as a command started from a terminal (see `process.kill(-pid)`).
     ...(options.detached ? { detached: true } : {}),
