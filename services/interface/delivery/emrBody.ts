@@ -10,7 +10,7 @@ export type OpenLargePayload = (envelope: Envelope) => Promise<LargeRead | undef
 
 /** What one delivery attempt sends: media type, length and body (bytes, or a stream of the checked plaintext). */
 export type EmrBody =
-  | { kind: 'ready'; contentType: string; bytes: number; body: Uint8Array | ReadableStream<Uint8Array>; stream?: Readable }
+  | { kind: 'ready'; contentType: string; bytes: number; body: Uint8Array | ReadableStream<Uint8Array>; stream?: Readable; release?: () => void }
   | { kind: 'unavailable'; reason: string };
 
 /**
@@ -83,7 +83,12 @@ export async function emrBodyOf(envelope: Envelope, openLarge: OpenLargePayload 
   }
   if (!large) return { kind: 'unavailable', reason: 'CR_OBJECT_MISSING' };
   const stream = timeout.watch(large.plaintext);
-  return { kind: 'ready', contentType: large.contentType, bytes: large.bytes, body: Readable.toWeb(stream) as unknown as ReadableStream<Uint8Array>, stream };
+  const { plaintext } = large;
+  const release = (): void => {
+    stream.destroy();
+    plaintext.destroy();
+  };
+  return { kind: 'ready', contentType: large.contentType, bytes: large.bytes, body: Readable.toWeb(stream) as unknown as ReadableStream<Uint8Array>, stream, release };
 }
 
 /** The reason a streamed body failed with (a `CR_OBJECT_*` code), if it did. */

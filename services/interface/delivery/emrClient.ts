@@ -79,7 +79,8 @@ export function createEmrClient(options: EmrClientOptions): EmrClient {
         return { kind: 'transient', reason: `CR_EMR_UNREACHABLE_${String(code).replace(/[^A-Z0-9_]/gi, '').toUpperCase()}`.slice(0, 64) };
       } finally {
         timeout.clear();
-        if (body.kind === 'ready') body.stream?.destroy();
+        // The object's read ends with the attempt, whatever became of the request.
+        if (body.kind === 'ready') body.release?.();
       }
       const status = response.status;
       if (status >= 200 && status < 300) return { kind: 'delivered', status };
