@@ -1,7 +1,9 @@
 // `npm run bench -- --only=large` (or `node bench/large.ts`): large documents end to end
 // through S3, each service in its own process so its peak RSS is its own. Reports MiB/s
-// for 10 and 100 MiB documents (POST until the record has been read back whole), the
-// rise of each service's peak RSS over its idle RSS, and gpg streaming the same file.
+// for 10 and 100 MiB documents in both directions (a submission: POST until the record has
+// been read back whole from the inbox; a chart update: POST until the EMR endpoint has
+// received it whole), the rise of each service's peak RSS over its idle RSS in each
+// direction, and gpg streaming the same file.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -16,6 +18,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { hashToken } from '../services/core/http/auth.ts';
 import { ensureObjectBucket } from '../services/core/objects/bucket.ts';
 import { ensureQueues } from '../services/core/transport/queues.ts';
+import { startEmrSink } from '../services/devtools/emrSink.ts';
 import { makeBenchKeys, round, type BenchKeys } from './lib.ts';
 import { commonEnv, startBenchSqs, type BenchSqs } from './stack.ts';
 
@@ -29,13 +32,23 @@ export interface LargeSizeResult {
   relayMiBps: number;
   /** gpg --sign --encrypt then gpg --decrypt of the same file, streamed, MiB/s. */
   gpgMiBps: number | undefined;
+  /** A chart update end to end: POST to the app, seal, S3, SQS, check on the interface, streamed to the EMR, MiB/s. */
+  chartMiBps: number;
+}
+
+/** Peak RSS above idle, MiB, per service. */
+export interface RssRise {
+  interface: number;
+  app: number;
 }
 
 /** The large-document section's result. */
 export interface LargeResult {
   sizes: LargeSizeResult[];
-  /** Peak RSS above idle during the 100 MiB relay, MiB, per service (limit: 64). */
-  rssRiseMiB: { interface: number; app: number };
+  /** Peak RSS above idle during the largest submission, MiB, per service (limit: 64). */
+  rssRiseMiB: RssRise;
+  /** Peak RSS above idle during the largest chart update, MiB, per service (limit: 64). */
+  chartRssRiseMiB: RssRise;
 }
 
 function freePort(): Promise<number> {
@@ -144,10 +157,16 @@ export async function benchLarge(sqs: BenchSqs, keys: BenchKeys, sizesMiB: reado
   const work = await mkdtemp(join(tmpdir(), 'crl-'));
   const partner = randomBytes(18).toString('base64url');
   const reader = randomBytes(18).toString('base64url');
+  const writer = randomBytes(18).toString('base64url');
+  // The EMR endpoint: hashes each body as it streams in, keeps only its size and SHA-256.
+  const emr = await startEmrSink({ keepBodyBytes: 0 });
   await writeFile(join(work, 'partners.json'), JSON.stringify({ tokens: [{ name: 'bench-partner', sha256: hashToken(partner), rateLimitPerMinute: 100_000 }] }));
-  await writeFile(join(work, 'app-tokens.json'), JSON.stringify({ tokens: [{ name: 'bench-reader', sha256: hashToken(reader), roles: ['reader'] }] }));
+  await writeFile(join(work, 'app-tokens.json'), JSON.stringify({ tokens: [
+    { name: 'bench-reader', sha256: hashToken(reader), roles: ['reader'] },
+    { name: 'bench-writer', sha256: hashToken(writer), roles: ['writer'] },
+  ] }));
   const common = { ...commonEnv(sqs, prefix), LOG_LEVEL: 'warn', LARGE_OBJECT_BUCKET: bucket, LARGE_OBJECT_S3_ENDPOINT: env.SQS_ENDPOINT!, HTTP_REQUEST_TIMEOUT_MS: '600000', HTTP_HEADERS_TIMEOUT_MS: '60000', CRYPTO_WORKERS: '0' };
-  const iface = await spawnService('interface', { ...common, KEYS_DIR: keys.interface.dir, KEY_PASSPHRASE: keys.passphrase, AUDIT_FILE: join(work, 'i.jsonl'), HMAC_KEY: randomBytes(32).toString('hex'), PARTNERS_FILE: join(work, 'partners.json'), EMR_URL: 'http://127.0.0.1:9/x' });
+  const iface = await spawnService('interface', { ...common, KEYS_DIR: keys.interface.dir, KEY_PASSPHRASE: keys.passphrase, AUDIT_FILE: join(work, 'i.jsonl'), HMAC_KEY: randomBytes(32).toString('hex'), PARTNERS_FILE: join(work, 'partners.json'), ...emr.serviceEnv() });
   const app = await spawnService('app', { ...common, KEYS_DIR: keys.app.dir, KEY_PASSPHRASE: keys.passphrase, AUDIT_FILE: join(work, 'a.jsonl'), HMAC_KEY: randomBytes(32).toString('hex'), APP_TOKENS_FILE: join(work, 'app-tokens.json') }).catch((err: unknown) => {
     iface.child.kill('SIGTERM');
     throw err;
@@ -165,40 +184,65 @@ export async function benchLarge(sqs: BenchSqs, keys: BenchKeys, sizesMiB: reado
     await http(`${app.url}/v1/inbox/${id}/ack`, 'POST', auth);
     return seconds;
   };
+  const relayChart = async (bytes: number, seed: number): Promise<number> => {
+    const t0 = performance.now();
+    const posted = await http(`${app.url}/v1/chart-updates`, 'POST', { authorization: `Bearer ${writer}`, 'content-type': 'application/xml', 'content-length': bytes }, doc(bytes, seed));
+    if (posted.status !== 202) throw new Error(`bench: chart update answered ${posted.status}`);
+    const id = (JSON.parse(posted.text) as { id: string }).id;
+    const delivered = await waitUntil(async () => emr.deliveries.get(id), 'the chart update at the EMR');
+    const seconds = (performance.now() - t0) / 1000;
+    if (delivered.bytes !== bytes) throw new Error(`bench: the EMR received ${delivered.bytes} bytes`);
+    return seconds;
+  };
+  const pids = { interface: iface.child.pid!, app: app.child.pid! };
+  /** Runs `relayOnce` with both peaks reset; the seconds it took and each service's peak over its idle RSS. */
+  const measured = async (relayOnce: () => Promise<number>): Promise<{ seconds: number; rise: RssRise }> => {
+    const idle = { interface: await status(pids.interface, 'VmRSS'), app: await status(pids.app, 'VmRSS') };
+    await resetPeak(pids.interface);
+    await resetPeak(pids.app);
+    const seconds = await relayOnce();
+    const rise = {
+      interface: round(((await status(pids.interface, 'VmHWM')) - idle.interface) / MiB, 1),
+      app: round(((await status(pids.app, 'VmHWM')) - idle.app) / MiB, 1),
+    };
+    return { seconds, rise };
+  };
   try {
+    // Warm both directions up (modules loaded, connections open) before measuring.
     await relay(2 * MiB, 0);
-    const pids = { interface: iface.child.pid!, app: app.child.pid! };
+    await relayChart(2 * MiB, 0);
     const sizes: LargeSizeResult[] = [];
-    let rssRiseMiB = { interface: 0, app: 0 };
+    let rssRiseMiB: RssRise = { interface: 0, app: 0 };
+    let chartRssRiseMiB: RssRise = { interface: 0, app: 0 };
     for (const [i, mib] of sizesMiB.entries()) {
-      const idle = { interface: await status(pids.interface, 'VmRSS'), app: await status(pids.app, 'VmRSS') };
-      await resetPeak(pids.interface);
-      await resetPeak(pids.app);
-      const seconds = await relay(mib * MiB, i + 1);
-      rssRiseMiB = {
-        interface: round(((await status(pids.interface, 'VmHWM')) - idle.interface) / MiB, 1),
-        app: round(((await status(pids.app, 'VmHWM')) - idle.app) / MiB, 1),
-      };
+      const submission = await measured(() => relay(mib * MiB, i + 1));
+      const chart = await measured(() => relayChart(mib * MiB, 100 + i));
+      rssRiseMiB = submission.rise;
+      chartRssRiseMiB = chart.rise;
       const file = join(work, `doc-${mib}`);
       await pipeline(doc(mib * MiB, i + 1), createWriteStream(file));
       const gpgSeconds = await gpgStreamed(keys, file, work);
       await rm(file, { force: true });
-      sizes.push({ mib, relayMiBps: round(mib / seconds, 1), gpgMiBps: gpgSeconds === undefined ? undefined : round(mib / gpgSeconds, 1) });
+      sizes.push({ mib, relayMiBps: round(mib / submission.seconds, 1), chartMiBps: round(mib / chart.seconds, 1), gpgMiBps: gpgSeconds === undefined ? undefined : round(mib / gpgSeconds, 1) });
     }
-    return { sizes, rssRiseMiB };
+    return { sizes, rssRiseMiB, chartRssRiseMiB };
   } finally {
     iface.child.kill('SIGTERM');
     app.child.kill('SIGTERM');
+    await emr.stop();
     await rm(work, { recursive: true, force: true });
   }
 }
 
 /** Prints the section's table. */
 export function printLarge(r: LargeResult): void {
-  console.log('\n(10) Large documents through S3, end to end (POST → seal → S3 + SQS → check → GET streamed), one at a time');
-  console.log('  size      care-relay MiB/s   gpg sign+encrypt, decrypt MiB/s');
-  for (const s of r.sizes) console.log(`  ${String(s.mib).padStart(4)} MiB  ${String(s.relayMiBps).padStart(16)}   ${String(s.gpgMiBps ?? 'n/a').padStart(10)}`);
-  console.log(`  peak RSS rise during the largest: interface ${r.rssRiseMiB.interface} MiB, app ${r.rssRiseMiB.app} MiB (limit 64 MiB each)`);
+  console.log('\n(10) Large documents through S3, end to end, one at a time');
+  console.log('     submissions: POST → seal → S3 + SQS → check → GET /v1/inbox/{id} streamed');
+  console.log('     chart updates: POST → seal → S3 + SQS → check → streamed to the EMR endpoint');
+  console.log('  size      submission MiB/s   chart update MiB/s   gpg sign+encrypt, decrypt MiB/s');
+  for (const s of r.sizes) console.log(`  ${String(s.mib).padStart(4)} MiB  ${String(s.relayMiBps).padStart(16)}   ${String(s.chartMiBps).padStart(18)}   ${String(s.gpgMiBps ?? 'n/a').padStart(10)}`);
+  console.log(`  peak RSS rise during the largest submission: interface ${r.rssRiseMiB.interface} MiB, app ${r.rssRiseMiB.app} MiB (limit 64 MiB each)`);
+  console.log(`  peak RSS rise during the largest chart update: interface ${r.chartRssRiseMiB.interface} MiB, app ${r.chartRssRiseMiB.app} MiB (limit 64 MiB each)`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
