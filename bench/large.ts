@@ -45,10 +45,12 @@ export interface RssRise {
 /** The large-document section's result. */
 export interface LargeResult {
   sizes: LargeSizeResult[];
-  /** Peak RSS above idle during the largest submission, MiB, per service (limit: 64). */
+  /** Peak RSS above the RSS just before the largest submission, MiB, per service (limit: 64). */
   rssRiseMiB: RssRise;
-  /** Peak RSS above idle during the largest chart update, MiB, per service (limit: 64). */
+  /** Peak RSS above the RSS just before the largest chart update, MiB, per service (limit: 64). */
   chartRssRiseMiB: RssRise;
+  /** The same peaks above the RSS after the warm-up of the fresh pair (when lower): earlier runs' uncollected memory counts too. */
+  fromWarmMiB: { submission: RssRise; chart: RssRise };
 }
 
 function freePort(): Promise<number> {
@@ -116,7 +118,7 @@ async function waitUntil<T>(check: () => Promise<T | undefined>, what: string, t
 
 async function spawnService(name: 'interface' | 'app', env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [`services/${name}/main.ts`], { env: { ...env, PORT: String(port), PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [`services/${name}/main.ts`], { env: { ...env, PORT: String(port), PATH: process.env.PATH ?? '', NODE_OPTIONS: process.env.XOPT ?? '' }, stdio: ['ignore', 'ignore', 'inherit'] });
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitUntil(async () => ((await http(`${url}/healthz`, 'GET', {})).status === 200 ? true : undefined), `${name} to start`, 300_000);
@@ -166,12 +168,27 @@ export async function benchLarge(sqs: BenchSqs, keys: BenchKeys, sizesMiB: reado
     { name: 'bench-writer', sha256: hashToken(writer), roles: ['writer'] },
   ] }));
   const common = { ...commonEnv(sqs, prefix), LOG_LEVEL: 'warn', LARGE_OBJECT_BUCKET: bucket, LARGE_OBJECT_S3_ENDPOINT: env.SQS_ENDPOINT!, HTTP_REQUEST_TIMEOUT_MS: '600000', HTTP_HEADERS_TIMEOUT_MS: '60000', CRYPTO_WORKERS: '0' };
-  const iface = await spawnService('interface', { ...common, KEYS_DIR: keys.interface.dir, KEY_PASSPHRASE: keys.passphrase, AUDIT_FILE: join(work, 'i.jsonl'), HMAC_KEY: randomBytes(32).toString('hex'), PARTNERS_FILE: join(work, 'partners.json'), ...emr.serviceEnv() });
-  const app = await spawnService('app', { ...common, KEYS_DIR: keys.app.dir, KEY_PASSPHRASE: keys.passphrase, AUDIT_FILE: join(work, 'a.jsonl'), HMAC_KEY: randomBytes(32).toString('hex'), APP_TOKENS_FILE: join(work, 'app-tokens.json') }).catch((err: unknown) => {
-    iface.child.kill('SIGTERM');
-    throw err;
-  });
-  const relay = async (bytes: number, seed: number): Promise<number> => {
+  const ifaceEnv = { ...common, KEYS_DIR: keys.interface.dir, KEY_PASSPHRASE: keys.passphrase, HMAC_KEY: randomBytes(32).toString('hex'), PARTNERS_FILE: join(work, 'partners.json'), ...emr.serviceEnv() };
+  const appEnv = { ...common, KEYS_DIR: keys.app.dir, KEY_PASSPHRASE: keys.passphrase, HMAC_KEY: randomBytes(32).toString('hex'), APP_TOKENS_FILE: join(work, 'app-tokens.json') };
+  const stopped = (child: ChildProcess): Promise<void> =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  let pairs = 0;
+  /** Both services, freshly started (own audit trails): each direction is measured on its own pair, so neither inherits the other's heap. */
+  const startPair = async () => {
+    const n = pairs++;
+    const iface = await spawnService('interface', { ...ifaceEnv, AUDIT_FILE: join(work, `i${n}.jsonl`) });
+    const app = await spawnService('app', { ...appEnv, AUDIT_FILE: join(work, `a${n}.jsonl`) }).catch(async (err: unknown) => {
+      await stopped(iface.child);
+      throw err;
+    });
+    return { iface, app, stop: async () => void (await Promise.all([stopped(iface.child), stopped(app.child)])) };
+  };
+  type Pair = Awaited<ReturnType<typeof startPair>>;
+  const relaySubmission = async ({ iface, app }: Pair, bytes: number, seed: number): Promise<number> => {
     const t0 = performance.now();
     const posted = await http(`${iface.url}/v1/submissions`, 'POST', { authorization: `Bearer ${partner}`, 'content-type': 'application/xml', 'content-length': bytes }, doc(bytes, seed));
     if (posted.status !== 202) throw new Error(`bench: submission answered ${posted.status}`);
@@ -184,7 +201,7 @@ export async function benchLarge(sqs: BenchSqs, keys: BenchKeys, sizesMiB: reado
     await http(`${app.url}/v1/inbox/${id}/ack`, 'POST', auth);
     return seconds;
   };
-  const relayChart = async (bytes: number, seed: number): Promise<number> => {
+  const relayChart = async ({ app }: Pair, bytes: number, seed: number): Promise<number> => {
     const t0 = performance.now();
     const posted = await http(`${app.url}/v1/chart-updates`, 'POST', { authorization: `Bearer ${writer}`, 'content-type': 'application/xml', 'content-length': bytes }, doc(bytes, seed));
     if (posted.status !== 202) throw new Error(`bench: chart update answered ${posted.status}`);
@@ -194,43 +211,50 @@ export async function benchLarge(sqs: BenchSqs, keys: BenchKeys, sizesMiB: reado
     if (delivered.bytes !== bytes) throw new Error(`bench: the EMR received ${delivered.bytes} bytes`);
     return seconds;
   };
-  const pids = { interface: iface.child.pid!, app: app.child.pid! };
-  /** Runs `relayOnce` with both peaks reset; the seconds it took and each service's peak over its idle RSS. */
-  const measured = async (relayOnce: () => Promise<number>): Promise<{ seconds: number; rise: RssRise }> => {
-    const idle = { interface: await status(pids.interface, 'VmRSS'), app: await status(pids.app, 'VmRSS') };
-    await resetPeak(pids.interface);
-    await resetPeak(pids.app);
-    const seconds = await relayOnce();
-    const rise = {
-      interface: round(((await status(pids.interface, 'VmHWM')) - idle.interface) / MiB, 1),
-      app: round(((await status(pids.app, 'VmHWM')) - idle.app) / MiB, 1),
-    };
-    return { seconds, rise };
+  /**
+   * One direction on a fresh pair: a 2 MiB warm-up (modules loaded, connections open), then each
+   * size with both peaks reset. Each peak is given over the RSS just before the run (`rise`) and
+   * over the RSS after the warm-up, if lower (`fromWarm`: memory an earlier run left to the
+   * garbage collector counts too).
+   */
+  const direction = async (relayOnce: (pair: Pair, bytes: number, seed: number) => Promise<number>) => {
+    const pair = await startPair();
+    const pids = { interface: pair.iface.child.pid!, app: pair.app.child.pid! };
+    const rss = async (): Promise<RssRise> => ({ interface: await status(pids.interface, 'VmRSS'), app: await status(pids.app, 'VmRSS') });
+    try {
+      await relayOnce(pair, 2 * MiB, 0);
+      const baseline = await rss();
+      const runs: Array<{ seconds: number; rise: RssRise; fromWarm: RssRise }> = [];
+      for (const [i, mib] of sizesMiB.entries()) {
+        const now = await rss();
+        await resetPeak(pids.interface);
+        await resetPeak(pids.app);
+        const seconds = await relayOnce(pair, mib * MiB, i + 1);
+        const peak = { interface: await status(pids.interface, 'VmHWM'), app: await status(pids.app, 'VmHWM') };
+        const over = (idle: RssRise): RssRise => ({ interface: round((peak.interface - idle.interface) / MiB, 1), app: round((peak.app - idle.app) / MiB, 1) });
+        runs.push({ seconds, rise: over(now), fromWarm: over({ interface: Math.min(now.interface, baseline.interface), app: Math.min(now.app, baseline.app) }) });
+      }
+      return runs;
+    } finally {
+      await pair.stop();
+    }
   };
   try {
-    // Warm both directions up (modules loaded, connections open) before measuring.
-    await relay(2 * MiB, 0);
-    await relayChart(2 * MiB, 0);
+    const submissions = await direction(relaySubmission);
+    const charts = await direction(relayChart);
     const sizes: LargeSizeResult[] = [];
-    let rssRiseMiB: RssRise = { interface: 0, app: 0 };
-    let chartRssRiseMiB: RssRise = { interface: 0, app: 0 };
     for (const [i, mib] of sizesMiB.entries()) {
-      const submission = await measured(() => relay(mib * MiB, i + 1));
-      const chart = await measured(() => relayChart(mib * MiB, 100 + i));
-      rssRiseMiB = submission.rise;
-      chartRssRiseMiB = chart.rise;
       const file = join(work, `doc-${mib}`);
       await pipeline(doc(mib * MiB, i + 1), createWriteStream(file));
       const gpgSeconds = await gpgStreamed(keys, file, work);
       await rm(file, { force: true });
-      sizes.push({ mib, relayMiBps: round(mib / submission.seconds, 1), chartMiBps: round(mib / chart.seconds, 1), gpgMiBps: gpgSeconds === undefined ? undefined : round(mib / gpgSeconds, 1) });
+      sizes.push({ mib, relayMiBps: round(mib / submissions[i]!.seconds, 1), chartMiBps: round(mib / charts[i]!.seconds, 1), gpgMiBps: gpgSeconds === undefined ? undefined : round(mib / gpgSeconds, 1) });
     }
-    return { sizes, rssRiseMiB, chartRssRiseMiB };
+    return { sizes, rssRiseMiB: submissions.at(-1)!.rise, chartRssRiseMiB: charts.at(-1)!.rise, fromWarmMiB: { submission: submissions.at(-1)!.fromWarm, chart: charts.at(-1)!.fromWarm } };
   } finally {
-    iface.child.kill('SIGTERM');
-    app.child.kill('SIGTERM');
     await emr.stop();
-    await rm(work, { recursive: true, force: true });
+    // gpg-agent may still be removing its sockets.
+    await rm(work, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   }
 }
 
@@ -241,8 +265,10 @@ export function printLarge(r: LargeResult): void {
   console.log('     chart updates: POST → seal → S3 + SQS → check → streamed to the EMR endpoint');
   console.log('  size      submission MiB/s   chart update MiB/s   gpg sign+encrypt, decrypt MiB/s');
   for (const s of r.sizes) console.log(`  ${String(s.mib).padStart(4)} MiB  ${String(s.relayMiBps).padStart(16)}   ${String(s.chartMiBps).padStart(18)}   ${String(s.gpgMiBps ?? 'n/a').padStart(10)}`);
-  console.log(`  peak RSS rise during the largest submission: interface ${r.rssRiseMiB.interface} MiB, app ${r.rssRiseMiB.app} MiB (limit 64 MiB each)`);
-  console.log(`  peak RSS rise during the largest chart update: interface ${r.chartRssRiseMiB.interface} MiB, app ${r.chartRssRiseMiB.app} MiB (limit 64 MiB each)`);
+  const w = r.fromWarmMiB;
+  console.log('  peak RSS rise during the largest (limit 64 MiB each), over the RSS just before it / over the RSS after the warm-up:');
+  console.log(`    submission:   interface ${r.rssRiseMiB.interface} / ${w.submission.interface} MiB, app ${r.rssRiseMiB.app} / ${w.submission.app} MiB`);
+  console.log(`    chart update: interface ${r.chartRssRiseMiB.interface} / ${w.chart.interface} MiB, app ${r.chartRssRiseMiB.app} / ${w.chart.app} MiB`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
