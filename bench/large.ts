@@ -1,7 +1,9 @@
 // `npm run bench -- --only=large` (or `node bench/large.ts`): large documents end to end
 // through S3, each service in its own process so its peak RSS is its own. Reports MiB/s
-// for 10 and 100 MiB documents (POST until the record has been read back whole), the
-// rise of each service's peak RSS over its idle RSS, and gpg streaming the same file.
+// for 10 and 100 MiB documents in both directions (a submission: POST until the record has
+// been read back whole from the inbox; a chart update: POST until the EMR endpoint has
+// received it whole), the rise of each service's peak RSS over its idle RSS in each
+// direction, and gpg streaming the same file.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -16,6 +18,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { hashToken } from '../services/core/http/auth.ts';
 import { ensureObjectBucket } from '../services/core/objects/bucket.ts';
 import { ensureQueues } from '../services/core/transport/queues.ts';
+import { startEmrSink } from '../services/devtools/emrSink.ts';
 import { makeBenchKeys, round, type BenchKeys } from './lib.ts';
 import { commonEnv, startBenchSqs, type BenchSqs } from './stack.ts';
 
@@ -29,13 +32,25 @@ export interface LargeSizeResult {
   relayMiBps: number;
   /** gpg --sign --encrypt then gpg --decrypt of the same file, streamed, MiB/s. */
   gpgMiBps: number | undefined;
+  /** A chart update end to end: POST to the app, seal, S3, SQS, check on the interface, streamed to the EMR, MiB/s. */
+  chartMiBps: number;
+}
+
+/** Peak RSS above idle, MiB, per service. */
+export interface RssRise {
+  interface: number;
+  app: number;
 }
 
 /** The large-document section's result. */
 export interface LargeResult {
   sizes: LargeSizeResult[];
-  /** Peak RSS above idle during the 100 MiB relay, MiB, per service (limit: 64). */
-  rssRiseMiB: { interface: number; app: number };
+  /** Peak RSS above the RSS just before the largest submission, MiB, per service (limit: 64). */
+  rssRiseMiB: RssRise;
+  /** Peak RSS above the RSS just before the largest chart update, MiB, per service (limit: 64). */
+  chartRssRiseMiB: RssRise;
+  /** The same peaks above the RSS after the warm-up of the fresh pair (when lower): earlier runs' uncollected memory counts too. */
+  fromWarmMiB: { submission: RssRise; chart: RssRise };
 }
 
 function freePort(): Promise<number> {
@@ -103,7 +118,7 @@ async function waitUntil<T>(check: () => Promise<T | undefined>, what: string, t
 
 async function spawnService(name: 'interface' | 'app', env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [`services/${name}/main.ts`], { env: { ...env, PORT: String(port), PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [`services/${name}/main.ts`], { env: { ...env, PORT: String(port), PATH: process.env.PATH ?? '', NODE_OPTIONS: process.env.XOPT ?? '' }, stdio: ['ignore', 'ignore', 'inherit'] });
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitUntil(async () => ((await http(`${url}/healthz`, 'GET', {})).status === 200 ? true : undefined), `${name} to start`, 300_000);
@@ -144,15 +159,36 @@ export async function benchLarge(sqs: BenchSqs, keys: BenchKeys, sizesMiB: reado
   const work = await mkdtemp(join(tmpdir(), 'crl-'));
   const partner = randomBytes(18).toString('base64url');
   const reader = randomBytes(18).toString('base64url');
+  const writer = randomBytes(18).toString('base64url');
+  // The EMR endpoint: hashes each body as it streams in, keeps only its size and SHA-256.
+  const emr = await startEmrSink({ keepBodyBytes: 0 });
   await writeFile(join(work, 'partners.json'), JSON.stringify({ tokens: [{ name: 'bench-partner', sha256: hashToken(partner), rateLimitPerMinute: 100_000 }] }));
-  await writeFile(join(work, 'app-tokens.json'), JSON.stringify({ tokens: [{ name: 'bench-reader', sha256: hashToken(reader), roles: ['reader'] }] }));
+  await writeFile(join(work, 'app-tokens.json'), JSON.stringify({ tokens: [
+    { name: 'bench-reader', sha256: hashToken(reader), roles: ['reader'] },
+    { name: 'bench-writer', sha256: hashToken(writer), roles: ['writer'] },
+  ] }));
   const common = { ...commonEnv(sqs, prefix), LOG_LEVEL: 'warn', LARGE_OBJECT_BUCKET: bucket, LARGE_OBJECT_S3_ENDPOINT: env.SQS_ENDPOINT!, HTTP_REQUEST_TIMEOUT_MS: '600000', HTTP_HEADERS_TIMEOUT_MS: '60000', CRYPTO_WORKERS: '0' };
-  const iface = await spawnService('interface', { ...common, KEYS_DIR: keys.interface.dir, KEY_PASSPHRASE: keys.passphrase, AUDIT_FILE: join(work, 'i.jsonl'), HMAC_KEY: randomBytes(32).toString('hex'), PARTNERS_FILE: join(work, 'partners.json'), EMR_URL: 'http://127.0.0.1:9/x' });
-  const app = await spawnService('app', { ...common, KEYS_DIR: keys.app.dir, KEY_PASSPHRASE: keys.passphrase, AUDIT_FILE: join(work, 'a.jsonl'), HMAC_KEY: randomBytes(32).toString('hex'), APP_TOKENS_FILE: join(work, 'app-tokens.json') }).catch((err: unknown) => {
-    iface.child.kill('SIGTERM');
-    throw err;
-  });
-  const relay = async (bytes: number, seed: number): Promise<number> => {
+  const ifaceEnv = { ...common, KEYS_DIR: keys.interface.dir, KEY_PASSPHRASE: keys.passphrase, HMAC_KEY: randomBytes(32).toString('hex'), PARTNERS_FILE: join(work, 'partners.json'), ...emr.serviceEnv() };
+  const appEnv = { ...common, KEYS_DIR: keys.app.dir, KEY_PASSPHRASE: keys.passphrase, HMAC_KEY: randomBytes(32).toString('hex'), APP_TOKENS_FILE: join(work, 'app-tokens.json') };
+  const stopped = (child: ChildProcess): Promise<void> =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  let pairs = 0;
+  /** Both services, freshly started (own audit trails): each direction is measured on its own pair, so neither inherits the other's heap. */
+  const startPair = async () => {
+    const n = pairs++;
+    const iface = await spawnService('interface', { ...ifaceEnv, AUDIT_FILE: join(work, `i${n}.jsonl`) });
+    const app = await spawnService('app', { ...appEnv, AUDIT_FILE: join(work, `a${n}.jsonl`) }).catch(async (err: unknown) => {
+      await stopped(iface.child);
+      throw err;
+    });
+    return { iface, app, stop: async () => void (await Promise.all([stopped(iface.child), stopped(app.child)])) };
+  };
+  type Pair = Awaited<ReturnType<typeof startPair>>;
+  const relaySubmission = async ({ iface, app }: Pair, bytes: number, seed: number): Promise<number> => {
     const t0 = performance.now();
     const posted = await http(`${iface.url}/v1/submissions`, 'POST', { authorization: `Bearer ${partner}`, 'content-type': 'application/xml', 'content-length': bytes }, doc(bytes, seed));
     if (posted.status !== 202) throw new Error(`bench: submission answered ${posted.status}`);
@@ -165,40 +201,74 @@ export async function benchLarge(sqs: BenchSqs, keys: BenchKeys, sizesMiB: reado
     await http(`${app.url}/v1/inbox/${id}/ack`, 'POST', auth);
     return seconds;
   };
+  const relayChart = async ({ app }: Pair, bytes: number, seed: number): Promise<number> => {
+    const t0 = performance.now();
+    const posted = await http(`${app.url}/v1/chart-updates`, 'POST', { authorization: `Bearer ${writer}`, 'content-type': 'application/xml', 'content-length': bytes }, doc(bytes, seed));
+    if (posted.status !== 202) throw new Error(`bench: chart update answered ${posted.status}`);
+    const id = (JSON.parse(posted.text) as { id: string }).id;
+    const delivered = await waitUntil(async () => emr.deliveries.get(id), 'the chart update at the EMR');
+    const seconds = (performance.now() - t0) / 1000;
+    if (delivered.bytes !== bytes) throw new Error(`bench: the EMR received ${delivered.bytes} bytes`);
+    return seconds;
+  };
+  /**
+   * One direction on a fresh pair: a 2 MiB warm-up (modules loaded, connections open), then each
+   * size with both peaks reset. Each peak is given over the RSS just before the run (`rise`) and
+   * over the RSS after the warm-up, if lower (`fromWarm`: memory an earlier run left to the
+   * garbage collector counts too).
+   */
+  const direction = async (relayOnce: (pair: Pair, bytes: number, seed: number) => Promise<number>) => {
+    const pair = await startPair();
+    const pids = { interface: pair.iface.child.pid!, app: pair.app.child.pid! };
+    const rss = async (): Promise<RssRise> => ({ interface: await status(pids.interface, 'VmRSS'), app: await status(pids.app, 'VmRSS') });
+    try {
+      await relayOnce(pair, 2 * MiB, 0);
+      const baseline = await rss();
+      const runs: Array<{ seconds: number; rise: RssRise; fromWarm: RssRise }> = [];
+      for (const [i, mib] of sizesMiB.entries()) {
+        const now = await rss();
+        await resetPeak(pids.interface);
+        await resetPeak(pids.app);
+        const seconds = await relayOnce(pair, mib * MiB, i + 1);
+        const peak = { interface: await status(pids.interface, 'VmHWM'), app: await status(pids.app, 'VmHWM') };
+        const over = (idle: RssRise): RssRise => ({ interface: round((peak.interface - idle.interface) / MiB, 1), app: round((peak.app - idle.app) / MiB, 1) });
+        runs.push({ seconds, rise: over(now), fromWarm: over({ interface: Math.min(now.interface, baseline.interface), app: Math.min(now.app, baseline.app) }) });
+      }
+      return runs;
+    } finally {
+      await pair.stop();
+    }
+  };
   try {
-    await relay(2 * MiB, 0);
-    const pids = { interface: iface.child.pid!, app: app.child.pid! };
+    const submissions = await direction(relaySubmission);
+    const charts = await direction(relayChart);
     const sizes: LargeSizeResult[] = [];
-    let rssRiseMiB = { interface: 0, app: 0 };
     for (const [i, mib] of sizesMiB.entries()) {
-      const idle = { interface: await status(pids.interface, 'VmRSS'), app: await status(pids.app, 'VmRSS') };
-      await resetPeak(pids.interface);
-      await resetPeak(pids.app);
-      const seconds = await relay(mib * MiB, i + 1);
-      rssRiseMiB = {
-        interface: round(((await status(pids.interface, 'VmHWM')) - idle.interface) / MiB, 1),
-        app: round(((await status(pids.app, 'VmHWM')) - idle.app) / MiB, 1),
-      };
       const file = join(work, `doc-${mib}`);
       await pipeline(doc(mib * MiB, i + 1), createWriteStream(file));
       const gpgSeconds = await gpgStreamed(keys, file, work);
       await rm(file, { force: true });
-      sizes.push({ mib, relayMiBps: round(mib / seconds, 1), gpgMiBps: gpgSeconds === undefined ? undefined : round(mib / gpgSeconds, 1) });
+      sizes.push({ mib, relayMiBps: round(mib / submissions[i]!.seconds, 1), chartMiBps: round(mib / charts[i]!.seconds, 1), gpgMiBps: gpgSeconds === undefined ? undefined : round(mib / gpgSeconds, 1) });
     }
-    return { sizes, rssRiseMiB };
+    return { sizes, rssRiseMiB: submissions.at(-1)!.rise, chartRssRiseMiB: charts.at(-1)!.rise, fromWarmMiB: { submission: submissions.at(-1)!.fromWarm, chart: charts.at(-1)!.fromWarm } };
   } finally {
-    iface.child.kill('SIGTERM');
-    app.child.kill('SIGTERM');
-    await rm(work, { recursive: true, force: true });
+    await emr.stop();
+    // gpg-agent may still be removing its sockets.
+    await rm(work, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   }
 }
 
 /** Prints the section's table. */
 export function printLarge(r: LargeResult): void {
-  console.log('\n(10) Large documents through S3, end to end (POST → seal → S3 + SQS → check → GET streamed), one at a time');
-  console.log('  size      care-relay MiB/s   gpg sign+encrypt, decrypt MiB/s');
-  for (const s of r.sizes) console.log(`  ${String(s.mib).padStart(4)} MiB  ${String(s.relayMiBps).padStart(16)}   ${String(s.gpgMiBps ?? 'n/a').padStart(10)}`);
-  console.log(`  peak RSS rise during the largest: interface ${r.rssRiseMiB.interface} MiB, app ${r.rssRiseMiB.app} MiB (limit 64 MiB each)`);
+  console.log('\n(10) Large documents through S3, end to end, one at a time');
+  console.log('     submissions: POST → seal → S3 + SQS → check → GET /v1/inbox/{id} streamed');
+  console.log('     chart updates: POST → seal → S3 + SQS → check → streamed to the EMR endpoint');
+  console.log('  size      submission MiB/s   chart update MiB/s   gpg sign+encrypt, decrypt MiB/s');
+  for (const s of r.sizes) console.log(`  ${String(s.mib).padStart(4)} MiB  ${String(s.relayMiBps).padStart(16)}   ${String(s.chartMiBps).padStart(18)}   ${String(s.gpgMiBps ?? 'n/a').padStart(10)}`);
+  const w = r.fromWarmMiB;
+  console.log('  peak RSS rise during the largest (limit 64 MiB each), over the RSS just before it / over the RSS after the warm-up:');
+  console.log(`    submission:   interface ${r.rssRiseMiB.interface} / ${w.submission.interface} MiB, app ${r.rssRiseMiB.app} / ${w.submission.app} MiB`);
+  console.log(`    chart update: interface ${r.chartRssRiseMiB.interface} / ${w.chart.interface} MiB, app ${r.chartRssRiseMiB.app} / ${w.chart.app} MiB`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

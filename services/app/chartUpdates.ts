@@ -1,6 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { httpErrors } from '../core/http/errors.ts';
-import { ACCEPTED_MEDIA_TYPES, checkPayload, formatFor } from '../core/relay/contentTypes.ts';
+import { StreamedBody } from '../core/http/streamingBody.ts';
+import type { LargeOutbound } from '../core/objects/largeOutbound.ts';
+import { registerRelayBodyParser, relayStreamedBody, sendOrStream } from '../core/objects/streamedIntake.ts';
+import { checkPayload, formatFor } from '../core/relay/contentTypes.ts';
 import type { Idempotency } from '../core/relay/idempotency.ts';
 import { ORDERING_KEY_HEADER, orderingBucket } from '../core/relay/ordering.ts';
 import type { Outbound } from '../core/relay/outbound.ts';
@@ -18,6 +21,8 @@ export interface ChartUpdateOptions {
   bodyLimit: number;
   /** The service's keyed hash (HMAC_KEY): turns an Ordering-Key into an ordering bucket. */
   hash: (value: string) => string;
+  /** Chart updates too large for one message, streamed through S3 (LARGE_OBJECT_BUCKET); absent = 413 as before. */
+  large?: LargeOutbound | undefined;
 }
 
 /**
@@ -25,10 +30,12 @@ export interface ChartUpdateOptions {
  * interface service and sent; 202 `{id}` once SQS has accepted it. The interface service
  * delivers it to the EMR with the id as the idempotency key. On FIFO queues updates with the
  * same `Ordering-Key` (the record they change), or from the same writer when they name none,
- * reach the EMR in the order they were accepted.
+ * reach the EMR in the order they were accepted. With LARGE_OBJECT_BUCKET an update past one
+ * message is streamed, sealed and uploaded to S3 (its pointer goes on the queue), never held whole.
  */
 export const chartUpdateRoutes: FastifyPluginAsync<ChartUpdateOptions> = async (app, options) => {
-  app.addContentTypeParser(ACCEPTED_MEDIA_TYPES as string[], { parseAs: 'buffer', bodyLimit: options.bodyLimit }, (_request, body, done) => done(null, body));
+  const { large } = options;
+  registerRelayBodyParser(app, { smallBytes: options.bodyLimit, large });
   app.post(
     '/v1/chart-updates',
     {
@@ -52,14 +59,20 @@ export const chartUpdateRoutes: FastifyPluginAsync<ChartUpdateOptions> = async (
     async (request, reply) => {
       const format = formatFor(request.headers['content-type']);
       const body = request.body;
-      if (!Buffer.isBuffer(body)) throw httpErrors.unsupportedMediaType();
-      checkPayload(format, body);
       const actor = request.principal?.name ?? 'unknown';
       const key = request.headers['idempotency-key'];
       const record = request.headers[ORDERING_KEY_HEADER];
       const orderingKey = orderingBucket(options.hash, { orderingKey: typeof record === 'string' ? record : undefined, actor });
+      if (large && body instanceof StreamedBody) {
+        const payload = { kind: 'chart.update', contentType: format.contentType, actor, sourceIp: request.ip, orderingKey };
+        const { id } = await relayStreamedBody({ large, idempotency: options.idempotency }, request, { caller: actor, body, payload });
+        request.log.info({ envelopeId: id, object: true }, 'chart update accepted');
+        return reply.code(202).send({ id });
+      }
+      if (!Buffer.isBuffer(body)) throw httpErrors.unsupportedMediaType();
+      checkPayload(format, body);
       const { id } = await options.idempotency.run(actor, typeof key === 'string' ? key : undefined, body, format.contentType, (id) =>
-        options.outbound.send({ id, kind: 'chart.update', contentType: format.contentType, bodyEncoding: format.bodyEncoding, body, actor, sourceIp: request.ip, orderingKey }),
+        sendOrStream(options.outbound, large, { id, kind: 'chart.update', contentType: format.contentType, bodyEncoding: format.bodyEncoding, body, actor, sourceIp: request.ip, orderingKey }),
       );
       return reply.code(202).send({ id });
     },

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { AuditSink } from '../core/audit/types.ts';
 import { authPlugin, type TokenStore } from '../core/http/auth.ts';
 import type { AuthFailureLimiter } from '../core/http/authFailures.ts';
+import type { LargeOutbound } from '../core/objects/largeOutbound.ts';
 import { createServiceServer, type ServiceServerOptions } from '../core/runtime/serviceServer.ts';
 import type { Idempotency } from '../core/relay/idempotency.ts';
 import type { Outbound } from '../core/relay/outbound.ts';
@@ -38,6 +39,8 @@ export interface AppServerOptions extends Omit<ServiceServerOptions, 'title' | '
   smsWebhook?: FastifyPluginAsync;
   /** Failed-authentication limiter of the service (429 and aggregated audit lines). */
   authFailures?: AuthFailureLimiter | undefined;
+  /** Streams chart updates too large for one message through S3 (LARGE_OBJECT_BUCKET). */
+  large?: LargeOutbound | undefined;
   /** Opens a large inbox record's object (LARGE_OBJECT_BUCKET). */
   readObject?: InboxRoutesOptions['readObject'];
   /** Chart update status records: GET /v1/chart-updates/{id} when given. */
@@ -51,7 +54,7 @@ export async function buildAppServer(options: AppServerOptions): Promise<Fastify
   await app.register(async (api) => {
     await api.register(authPlugin, { tokens: options.tokens, audit: options.audit, failures: options.authFailures });
     await api.register(inboxRoutes, { inbox: options.inbox, audit: options.audit, emergency: options.emergency, readObject: options.readObject });
-    await api.register(chartUpdateRoutes, { outbound: options.outbound, idempotency: options.idempotency, emergency: options.emergency, bodyLimit: options.bodyLimit, hash: options.hash });
+    await api.register(chartUpdateRoutes, { outbound: options.outbound, idempotency: options.idempotency, emergency: options.emergency, bodyLimit: options.bodyLimit, hash: options.hash, large: options.large });
     if (options.chartUpdateStatus) await api.register(chartUpdateStatusRoutes, { status: options.chartUpdateStatus });
     await api.register(adminRoutes, { emergency: options.emergency });
     await api.register(statusRoutes, { service: 'app', emergency: options.emergency, audit: options.audit, inbox: options.inbox });

@@ -14,9 +14,8 @@ import type { Consumer } from '../core/transport/consumer.ts';
 import { startServiceLifecycle, type ManagedConsumer } from '../core/runtime/lifecycle.ts';
 import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
 import { createOutboundPath } from '../core/runtime/outboundPath.ts';
-import { openLargeObjects } from '../core/runtime/largeObjects.ts';
+import { openLargeObjects, receiveLargeObjects } from '../core/runtime/largeObjects.ts';
 import type { EnvelopeEffects } from '../core/relay/inbound.ts';
-import { largeRecordReader } from './inbox/largeRecords.ts';
 import { reloadAll } from '../core/runtime/reload.ts';
 import { httpOptionsOf } from '../core/runtime/serviceServer.ts';
 import { startWitnessing, witnessEffect } from '../core/runtime/witness.ts';
@@ -100,7 +99,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
       const outbound = chartUpdateStatus.track(relay);
       const large = await openLargeObjects(config, { keys: rt.keys, logger: rt.logger, outbound, queue: 'app-to-interface' });
       // A submission too large for one message is fetched from S3 and checked before it is held.
-      const receiving = (effects: EnvelopeEffects): EnvelopeEffects => (large ? large.receive(effects) : effects);
+      const receiving = (effects: EnvelopeEffects): EnvelopeEffects => receiveLargeObjects(large, effects);
       const receipts = createReceiptSender({ outbound: relay, service: 'app', logger: rt.logger });
       // Inbox holds last while this process lives: one lease for the process, renewed each heartbeat.
       const liveness = createHolderLiveness({ table: rt.state, holder: rt.holder, leaseMs: config.VISIBILITY_TIMEOUT_SECONDS * 1000, renewMs: config.HEARTBEAT_INTERVAL_SECONDS * 1000, logger: rt.logger });
@@ -144,7 +143,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         ...(sms ? { smsRoutes: sms.routes, smsWebhook: sms.webhook } : {}),
         ...httpOptionsOf(config),
         authFailures: rt.authFailures,
-        ...(large ? { readObject: largeRecordReader(large, rt.keys) } : {}),
+        ...(large ? { large: large.outbound, readObject: large.read } : {}),
         chartUpdateStatus,
       });
       await registerConsole(server, rt, config, {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -7,8 +8,12 @@ export interface SinkDelivery {
   envelopeId: string;
   /** Content type the interface service sent. */
   contentType: string;
-  /** Payload bytes. */
+  /** Payload bytes, when at most `keepBodyBytes`; empty for a larger payload (see `bytes` and `sha256`). */
   body: Buffer;
+  /** Payload size in bytes. */
+  bytes: number;
+  /** Lower-case hex SHA-256 of the payload (computed as it streamed in). */
+  sha256: string;
   /** How many times this id was posted (a retry after a lost 2xx counts here). */
   attempts: number;
 }
@@ -41,21 +46,27 @@ export interface EmrSinkOptions {
   port?: number;
   /** Address to listen on. */
   host?: string;
-  /** Largest body accepted. */
+  /** Largest body accepted (default 5 GiB: a large chart update streams through). */
   maxBodyBytes?: number;
+  /** Largest body kept in memory (default 2 MiB); a larger one is kept as size and SHA-256 only. */
+  keepBodyBytes?: number;
   /** Called once per new delivery, with metadata only. */
   onDelivery?: (delivery: { envelopeId: string; contentType: string; bytes: number }) => void;
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+/** A request body read as a stream: size and SHA-256 always, the bytes only up to `keep`; undefined past `limit`. */
+async function readBody(req: IncomingMessage, limit: number, keep: number): Promise<{ body: Buffer; bytes: number; sha256: string } | undefined> {
   const chunks: Buffer[] = [];
+  const hash = createHash('sha256');
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
     if (size > limit) return undefined;
-    chunks.push(chunk as Buffer);
+    hash.update(chunk as Buffer);
+    if (size <= keep) chunks.push(chunk as Buffer);
+    else chunks.length = 0;
   }
-  return Buffer.concat(chunks);
+  return { body: size <= keep ? Buffer.concat(chunks) : Buffer.alloc(0), bytes: size, sha256: hash.digest('hex') };
 }
 
 /**
@@ -68,7 +79,8 @@ export async function startEmrSink(options: EmrSinkOptions = {}): Promise<EmrSin
   const deliveries = new Map<string, SinkDelivery>();
   const requests: EmrSink['requests'] = [];
   let mode: SinkMode = { kind: 'ok' };
-  const limit = options.maxBodyBytes ?? 2 * 1024 * 1024;
+  const limit = options.maxBodyBytes ?? 5 * 1024 ** 3;
+  const keep = options.keepBodyBytes ?? 2 * 1024 * 1024;
 
   const nextMode = (): SinkMode => {
     const current = mode;
@@ -87,12 +99,12 @@ export async function startEmrSink(options: EmrSinkOptions = {}): Promise<EmrSin
       const path = (req.url ?? '/').split('?')[0];
       if (req.method === 'GET' && path === '/healthz') return reply(200, { status: 'ok' });
       if (req.method === 'GET' && path === '/deliveries') {
-        return reply(200, [...deliveries.values()].map((d) => ({ envelopeId: d.envelopeId, contentType: d.contentType, bytes: d.body.length, attempts: d.attempts })));
+        return reply(200, [...deliveries.values()].map((d) => ({ envelopeId: d.envelopeId, contentType: d.contentType, bytes: d.bytes, attempts: d.attempts })));
       }
       if (req.method === 'POST' && path === '/_mode') {
-        const body = await readBody(req, 4096);
+        const read = await readBody(req, 4096, 4096);
         try {
-          mode = JSON.parse(body?.toString('utf8') ?? '') as SinkMode;
+          mode = JSON.parse(read?.body.toString('utf8') ?? '') as SinkMode;
           return reply(200, mode);
         } catch {
           return reply(400, { error: 'expected a JSON mode' });
@@ -101,9 +113,9 @@ export async function startEmrSink(options: EmrSinkOptions = {}): Promise<EmrSin
       if (req.method !== 'POST' || path !== '/deliveries') return reply(404, { error: 'not found' });
 
       const envelopeId = String(req.headers['idempotency-key'] ?? '');
-      const body = await readBody(req, limit);
+      const read = await readBody(req, limit, keep);
       if (!envelopeId) return reply(400, { error: 'Idempotency-Key header required' });
-      if (body === undefined) return reply(413, { error: 'too large' });
+      if (read === undefined) return reply(413, { error: 'too large' });
       const current = nextMode();
       if (current.kind === 'fail') {
         requests.push({ envelopeId, status: current.status });
@@ -115,8 +127,8 @@ export async function startEmrSink(options: EmrSinkOptions = {}): Promise<EmrSin
         existing.attempts += 1;
       } else {
         const contentType = String(req.headers['content-type'] ?? 'application/octet-stream');
-        deliveries.set(envelopeId, { envelopeId, contentType, body, attempts: 1 });
-        options.onDelivery?.({ envelopeId, contentType, bytes: body.length });
+        deliveries.set(envelopeId, { envelopeId, contentType, ...read, attempts: 1 });
+        options.onDelivery?.({ envelopeId, contentType, bytes: read.bytes });
       }
       requests.push({ envelopeId, status: 200 });
       if (res.destroyed) return;

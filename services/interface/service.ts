@@ -16,13 +16,14 @@ import type { Consumer } from '../core/transport/consumer.ts';
 import { startServiceLifecycle } from '../core/runtime/lifecycle.ts';
 import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
 import { createOutboundPath } from '../core/runtime/outboundPath.ts';
-import { openLargeObjects } from '../core/runtime/largeObjects.ts';
+import { openLargeObjects, receiveLargeObjects } from '../core/runtime/largeObjects.ts';
 import { reloadAll } from '../core/runtime/reload.ts';
 import { httpOptionsOf } from '../core/runtime/serviceServer.ts';
 import { startWitnessing, witnessEffect } from '../core/runtime/witness.ts';
 import { CHECKPOINT_KIND } from '../core/audit/checkpoint.ts';
 import { registerConsole } from '../core/console/wire.ts';
 import type { InterfaceConfig } from './config.ts';
+import { gateKind } from './delivery/gate.ts';
 import { emrDeliveryEffect } from './delivery/handler.ts';
 import { createEmrClient } from './delivery/emrClient.ts';
 import { createMllpClient } from './delivery/mllpClient.ts';
@@ -126,7 +127,8 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       const large = await openLargeObjects(config, { keys: rt.keys, logger: rt.logger, outbound, queue: 'interface-to-app' });
       const receipts = createReceiptSender({ outbound: relay, service: 'interface', logger: rt.logger });
       const callbacks = queues.includes(CALLBACK_QUEUE) ? createPartnerCallbacks(config, rt, callbackTargets, statusEvents) : undefined;
-      const http = createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}) });
+      // A chart update that came through S3 is checked whole on receipt, then streamed to the EMR from the checked version.
+      const http = createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}), openLarge: large?.read });
       // HL7 v2 chart updates go over MLLP when an MLLP destination is configured; the rest over HTTP(S).
       const mllp = config.EMR_MLLP_URL ? createMllpClient(mllpDestinationOf({ ...config, EMR_MLLP_URL: config.EMR_MLLP_URL }, (f) => readFileSync(f))) : undefined;
       // Every attempt, HTTP or MLLP, tells the alerts whether EMR delivery is failing.
@@ -139,11 +141,11 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         queue: 'app-to-interface',
         // The app's receipts (two per submission) share this queue: they must not wait for EMR places.
         maxInFlight: config.EMR_CONCURRENCY + RECEIPTS_IN_FLIGHT,
-        effects: {
-          'chart.update': emrDeliveryEffect({ emr, audit: rt.audit, logger: rt.logger, ledger, receipts, concurrency: config.EMR_CONCURRENCY }),
+        effects: gateKind('chart.update', config.EMR_CONCURRENCY, receiveLargeObjects(large, {
+          'chart.update': emrDeliveryEffect({ emr, audit: rt.audit, logger: rt.logger, ledger, receipts }),
           [CHECKPOINT_KIND]: witnessEffect(rt),
           [RECEIPT_KIND]: receiptEffect({ table: rt.state, ttlSeconds: rt.stateTtlSeconds, apply: submissionStatus.applyReceipt, audit: rt.audit, service: 'interface', logger: rt.logger }),
-        },
+        })),
         // A chart update refused here after its signature verified: the app learns it failed (never for a receipt).
         onRejected: (r) => {
           if (r.kind === 'chart.update') void receipts.send({ ref: r.id, status: 'failed', reasonCode: r.reason, disposition: r.disposition });

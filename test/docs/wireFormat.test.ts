@@ -60,7 +60,7 @@ describe('docs/wire-format.md', () => {
     for (const tool of ['gpg ', 'sqs send-message', 'sqs receive-message', 'sqs delete-message', 'jq ']) expect(all).toContain(tool);
   });
 
-  it('its shell steps, run word for word against the running dev stack, send a message the app accepts and read one the app sent, leaving no plaintext behind', async () => {
+  it('its shell steps, run word for word against the running dev stack, send a message the app accepts, read one the app sent and a large one\'s object in S3, leaving no plaintext behind', async () => {
     const blocks = shBlocks(await readFile(DOC, 'utf8'));
     const work = join(dir, 'work');
     await mkdir(work);
@@ -83,6 +83,8 @@ describe('docs/wire-format.md', () => {
     const read = /^read and verified: ([0-9a-f-]{36})$/m.exec(result.stdout)?.[1];
     expect(accepted, output).toBeDefined();
     expect(read, output).toBeDefined();
+    // Step 6: a large chart update's object, fetched from S3 and decrypted by gpg alone.
+    expect(/^large object read and verified: [0-9a-f-]{36}$/m.test(result.stdout), output).toBe(true);
     // The services saw the hand-made message as valid: no quarantine line in their output.
     expect(dev.lines.filter((l) => /quarantin/i.test(l) && l.includes('[app]'))).toEqual([]);
     // Nothing was left in the folder the steps ran from (the plaintext lived in a temporary one).

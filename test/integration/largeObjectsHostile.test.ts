@@ -1,5 +1,6 @@
-// Hostile large objects: whatever is done to an object in S3, or to where a pointer points,
-// the app quarantines the message with the reason, and never holds the record.
+// Hostile large objects, in both directions (submissions to the app, chart updates to the
+// interface): whatever is done to an object in S3, or to where a pointer points, the receiver
+// quarantines the message with the reason, and neither holds the record nor delivers it.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -18,6 +19,7 @@ import { localCrypto } from '../../services/core/relay/crypto.ts';
 import { createOutbound, type Outbound, type OutboundPayload } from '../../services/core/relay/outbound.ts';
 import { createProducer } from '../../services/core/transport/producer.ts';
 import { LARGE_DOC_PHI, largeDocument, testBucket } from '../helpers/largeDocs.ts';
+import type { CapturedLogger } from '../helpers/logs.ts';
 import { startStack, type TestStack } from '../helpers/stack.ts';
 import { startTestSqs, type TestSqs } from '../helpers/sqs.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -26,19 +28,59 @@ import { readKey } from 'openpgp';
 const MiB = 1024 * 1024;
 const hasGpg = spawnSync('gpg', ['--version']).status === 0;
 
+type Service = 'interface' | 'app';
+
+/** One direction of large documents: who seals, who receives, and where a record would show. */
+interface Direction {
+  name: string;
+  queue: 'interface-to-app' | 'app-to-interface';
+  sender: Service;
+  receiver: Service;
+  kind: string;
+  /** True when the receiver applied the record (inbox, or EMR delivery). */
+  applied(id: string): boolean;
+  /** The receiver's captured log. */
+  logs(): CapturedLogger;
+}
+
 let sqs: TestSqs;
 let bucket: Awaited<ReturnType<typeof testBucket>>;
 let stack: TestStack;
-let ifaceKeys: ServiceKeys;
-let outbound: Outbound;
+const keys = {} as Record<Service, ServiceKeys>;
+const outbound = {} as Record<Service, Outbound>;
+
+const DIRECTIONS: Direction[] = [
+  {
+    name: 'submissions (interface → app)',
+    queue: 'interface-to-app',
+    sender: 'interface',
+    receiver: 'app',
+    kind: 'care.submission',
+    applied: (id) => stack.app.inbox.get(id) !== undefined,
+    logs: () => stack.logs.app,
+  },
+  {
+    name: 'chart updates (app → interface)',
+    queue: 'app-to-interface',
+    sender: 'app',
+    receiver: 'interface',
+    kind: 'chart.update',
+    applied: (id) => stack.sink.deliveries.has(id),
+    logs: () => stack.logs.iface,
+  },
+];
 
 beforeAll(async () => {
   sqs = await startTestSqs();
   bucket = await testBucket(sqs);
   stack = await startStack({ sqs, ifaceEnv: bucket.env, appEnv: bucket.env });
-  ifaceKeys = await loadServiceKeys({ dir: stack.keys.interface.dir, passphrase: stack.keys.interface.passphrase });
-  const producer = createProducer({ client: sqs.client, queue: stack.queues['interface-to-app'] });
-  outbound = createOutbound({ crypto: localCrypto(ifaceKeys, { self: 'interface', maxSkewMs: 60_000, maxAgeMs: 3_600_000 }), producer, from: 'interface', to: 'app', queue: 'interface-to-app' });
+  for (const d of DIRECTIONS) {
+    const own = stack.keys[d.sender];
+    keys[d.sender] = await loadServiceKeys({ dir: own.dir, passphrase: own.passphrase });
+    const producer = createProducer({ client: sqs.client, queue: stack.queues[d.queue] });
+    const crypto = localCrypto(keys[d.sender], { self: d.sender, maxSkewMs: 60_000, maxAgeMs: 3_600_000 });
+    outbound[d.sender] = createOutbound({ crypto, producer, from: d.sender, to: d.receiver, queue: d.queue });
+  }
 }, 60_000);
 
 afterAll(async () => {
@@ -47,30 +89,29 @@ afterAll(async () => {
   await sqs?.stop();
 });
 
-/** Seals a document into S3 as the interface does; `meddle` runs between the upload and the send of the pointer. */
-async function relayLarge(bytes: number, meddle: (key: string, payload: OutboundPayload) => Promise<OutboundPayload | void>, keys: ServiceKeys = ifaceKeys): Promise<string> {
+/** The sending direction's large path, writing to the test bucket through `relay`. */
+function largeOutbound(d: Direction, relay: Outbound, sealKeys: ServiceKeys = keys[d.sender]) {
   const store = createObjectStore({ client: bucket.client, bucket: bucket.bucket });
+  return createLargeOutbound({ outbound: relay, store, keys: sealKeys, queue: d.queue, queuePrefix: sqs.prefix, maxBytes: 100 * MiB });
+}
+
+/** Seals a document into S3 as the sender does; `meddle` runs between the upload and the send of the pointer. */
+async function relayLarge(d: Direction, bytes: number, meddle: (key: string, payload: OutboundPayload) => Promise<OutboundPayload | void>, sealKeys?: ServiceKeys): Promise<string> {
   const intercepting: Outbound = {
-    send: async (payload) => outbound.send((await meddle(objectKey(sqs.prefix, 'interface-to-app', payload.id!), payload)) ?? payload),
+    send: async (payload) => outbound[d.sender].send((await meddle(objectKey(sqs.prefix, d.queue, payload.id!), payload)) ?? payload),
   };
-  const large = createLargeOutbound({ outbound: intercepting, store, keys, queue: 'interface-to-app', queuePrefix: sqs.prefix, maxBytes: 100 * MiB });
-  const { id } = await large.send({ kind: 'care.submission', partner: 'acme-health', contentType: 'application/xml', body: largeDocument(bytes, Math.floor(Math.random() * 1e6)).stream, actor: 'test' });
+  const large = largeOutbound(d, intercepting, sealKeys);
+  const { id } = await large.send({ kind: d.kind, contentType: 'application/xml', body: largeDocument(bytes, Math.floor(Math.random() * 1e6)).stream, actor: 'test' });
   return id;
 }
 
-/** Seals a document into S3 without relaying it; resolves with its key (a donor for swaps). */
-async function storeOnly(bytes: number): Promise<string> {
+/** Seals a document into S3 without relaying it; resolves with its key (a donor for swaps, or for gpg). */
+async function storeOnly(d: Direction, bytes: number, seed = 9): Promise<{ key: string; sha256: Promise<string> }> {
   let key = '';
-  const large = createLargeOutbound({
-    outbound: { send: async (p) => ((key = objectKey(sqs.prefix, 'interface-to-app', p.id!)), p.id!) },
-    store: createObjectStore({ client: bucket.client, bucket: bucket.bucket }),
-    keys: ifaceKeys,
-    queue: 'interface-to-app',
-    queuePrefix: sqs.prefix,
-    maxBytes: 100 * MiB,
-  });
-  await large.send({ kind: 'care.submission', contentType: 'application/xml', body: largeDocument(bytes, 9).stream, actor: 'test' });
-  return key;
+  const large = largeOutbound(d, { send: async (p) => ((key = objectKey(sqs.prefix, d.queue, p.id!)), p.id!) });
+  const doc = largeDocument(bytes, seed);
+  await large.send({ kind: d.kind, contentType: 'application/xml', body: doc.stream, actor: 'test' });
+  return { key, sha256: doc.sha256 };
 }
 
 async function objectBytes(key: string): Promise<Buffer> {
@@ -82,110 +123,105 @@ async function putObject(key: string, body: Buffer): Promise<void> {
   await bucket.client.send(new PutObjectCommand({ Bucket: bucket.bucket, Key: key, Body: body }));
 }
 
-async function quarantined(id: string, timeoutMs = 60_000) {
-  const got = await waitFor(
+async function quarantinedMessage(d: Direction, id: string, timeoutMs: number) {
+  return waitFor(
     async () => {
-      const r = await sqs.client.send(new ReceiveMessageCommand({ QueueUrl: stack.queues['interface-to-app'].quarantineUrl, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }));
+      const r = await sqs.client.send(new ReceiveMessageCommand({ QueueUrl: stack.queues[d.queue].quarantineUrl, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }));
       return r.Messages?.find((m) => m.MessageAttributes?.['cr-envelope-id']?.StringValue === id);
     },
     { timeoutMs, what: `quarantined ${id}` },
   );
-  expect(stack.app.inbox.get(id)).toBeUndefined();
+}
+
+async function quarantined(d: Direction, id: string, timeoutMs = 60_000) {
+  const got = await quarantinedMessage(d, id, timeoutMs);
+  expect(d.applied(id)).toBe(false);
   return got.MessageAttributes?.['cr-reason']?.StringValue;
 }
 
-describe('hostile large objects are quarantined with their reason', () => {
+describe.each(DIRECTIONS)('hostile large objects are quarantined with their reason: $name', (d) => {
   it('a tampered object (one bit flipped in the ciphertext)', async () => {
-    const id = await relayLarge(2 * MiB, async (key) => {
+    const id = await relayLarge(d, 2 * MiB, async (key) => {
       const bytes = await objectBytes(key);
       bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
       await putObject(key, bytes);
     });
-    expect(await quarantined(id)).toMatch(/^CR_OBJECT_(UNDECRYPTABLE|DIGEST_MISMATCH)$/);
+    expect(await quarantined(d, id)).toMatch(/^CR_OBJECT_(UNDECRYPTABLE|DIGEST_MISMATCH)$/);
   }, 120_000);
 
   it('a truncated object', async () => {
-    const id = await relayLarge(2 * MiB, async (key) => {
+    const id = await relayLarge(d, 2 * MiB, async (key) => {
       const bytes = await objectBytes(key);
       await putObject(key, bytes.subarray(0, bytes.length - 4096));
     });
-    expect(await quarantined(id)).toMatch(/^CR_OBJECT_(UNDECRYPTABLE|SIZE_MISMATCH)$/);
+    expect(await quarantined(d, id)).toMatch(/^CR_OBJECT_(UNDECRYPTABLE|SIZE_MISMATCH)$/);
   }, 120_000);
 
   it('a swapped object: another envelope\'s object copied under this key', async () => {
-    const donorKey = await storeOnly(2 * MiB);
-    const id = await relayLarge(2 * MiB, async (key) => {
-      await bucket.client.send(new CopyObjectCommand({ Bucket: bucket.bucket, Key: key, CopySource: `${bucket.bucket}/${donorKey}` }));
+    const donor = await storeOnly(d, 2 * MiB);
+    const id = await relayLarge(d, 2 * MiB, async (key) => {
+      await bucket.client.send(new CopyObjectCommand({ Bucket: bucket.bucket, Key: key, CopySource: `${bucket.bucket}/${donor.key}` }));
     });
-    expect(await quarantined(id)).toBe('CR_OBJECT_DIGEST_MISMATCH');
+    expect(await quarantined(d, id)).toBe('CR_OBJECT_DIGEST_MISMATCH');
   }, 120_000);
 
   it('a swapped object key: the pointer names another envelope\'s object', async () => {
-    const donorKey = await storeOnly(2 * MiB);
-    const id = await relayLarge(2 * MiB, async (_key, payload) => {
+    const donor = await storeOnly(d, 2 * MiB);
+    const id = await relayLarge(d, 2 * MiB, async (_key, payload) => {
       const pointer = JSON.parse(payload.body.toString('utf8'));
-      return { ...payload, body: Buffer.from(JSON.stringify({ ...pointer, key: donorKey })) };
+      return { ...payload, body: Buffer.from(JSON.stringify({ ...pointer, key: donor.key })) };
     });
-    expect(await quarantined(id)).toBe('CR_OBJECT_POINTER_INVALID');
+    expect(await quarantined(d, id)).toBe('CR_OBJECT_POINTER_INVALID');
   }, 120_000);
 
   it('a deleted object: retried, then quarantined as missing', async () => {
-    const id = await relayLarge(2 * MiB, async (key) => {
+    const id = await relayLarge(d, 2 * MiB, async (key) => {
       await bucket.client.send(new DeleteObjectCommand({ Bucket: bucket.bucket, Key: key }));
     });
-    const got = await waitFor(
-      async () => {
-        const r = await sqs.client.send(new ReceiveMessageCommand({ QueueUrl: stack.queues['interface-to-app'].quarantineUrl, MessageAttributeNames: ['All'], MessageSystemAttributeNames: ['ApproximateReceiveCount'], WaitTimeSeconds: 1 }));
-        return r.Messages?.find((m) => m.MessageAttributes?.['cr-envelope-id']?.StringValue === id);
-      },
-      { timeoutMs: 90_000, what: 'the missing object quarantined' },
-    );
-    expect(got.MessageAttributes?.['cr-reason']?.StringValue).toBe('CR_OBJECT_MISSING');
+    expect(await quarantined(d, id, 90_000)).toBe('CR_OBJECT_MISSING');
     // Retried before it counted as bad: one "retry later" per receive but the last.
-    const retries = stack.logs.app.entries().filter((e) => e.envelopeId === id && e.reason === 'CR_OBJECT_MISSING' && e.msg === 'retry later');
+    const retries = d.logs().entries().filter((e) => e.envelopeId === id && e.reason === 'CR_OBJECT_MISSING' && e.msg === 'retry later');
     expect(retries.length).toBe(2);
   }, 120_000);
 
-  it('an object sealed for someone else (a key the app does not hold)', async () => {
-    const stranger = await generateServiceKey({ service: 'app', passphrase: 'stranger-passphrase' });
+  it('an object sealed for someone else (a key the receiver does not hold)', async () => {
+    const stranger = await generateServiceKey({ service: d.receiver, passphrase: 'stranger-passphrase' });
     const strangerPublic = await readKey({ armoredKey: stranger.publicKey });
-    const misaddressed: ServiceKeys = { ...ifaceKeys, peers: peerKeyring([{ name: 'app', key: strangerPublic }]) };
-    const id = await relayLarge(2 * MiB, async () => undefined, misaddressed);
-    expect(await quarantined(id)).toBe('CR_OBJECT_UNDECRYPTABLE');
+    const misaddressed: ServiceKeys = { ...keys[d.sender], peers: peerKeyring([{ name: d.receiver, key: strangerPublic }]) };
+    const id = await relayLarge(d, 2 * MiB, async () => undefined, misaddressed);
+    expect(await quarantined(d, id)).toBe('CR_OBJECT_UNDECRYPTABLE');
   }, 120_000);
+
+  it('planted PHI in the hostile objects reached no log or audit line', async () => {
+    const audits = (await readFile(stack.env.iface.AUDIT_FILE!, 'utf8')) + (await readFile(stack.env.app.AUDIT_FILE!, 'utf8'));
+    const logs = [...stack.logs.iface.lines, ...stack.logs.app.lines].join('\n');
+    expect(logs).toContain('CR_OBJECT_');
+    expect(logs).not.toContain('Quackenbush');
+    expect(audits).not.toContain('Quackenbush');
+  });
 });
 
-describe.skipIf(!hasGpg)('a stored object is an OpenPGP message gpg reads', () => {
-  it('gpg --decrypt (the command in docs/deploy.md) gives back the document, signature good', async () => {
+describe.skipIf(!hasGpg).each(DIRECTIONS)('a stored object is an OpenPGP message gpg reads: $name', (d) => {
+  it('gpg --decrypt (the command in docs/deploy.md and docs/wire-format.md) gives back the document, signature good', async () => {
     const work = await mkdtemp(join(tmpdir(), 'crl-'));
     const home = join(work, 'g');
     await mkdir(home, { mode: 0o700 });
     try {
-      await writeFile(join(work, 'pass'), stack.keys.app.passphrase, { mode: 0o600 });
-      const doc = largeDocument(3 * MiB, 42);
-      const store = createObjectStore({ client: bucket.client, bucket: bucket.bucket });
-      let key = '';
-      const large = createLargeOutbound({
-        outbound: { send: async (p) => ((key = objectKey(sqs.prefix, 'interface-to-app', p.id!)), p.id!) },
-        store,
-        keys: ifaceKeys,
-        queue: 'interface-to-app',
-        queuePrefix: sqs.prefix,
-        maxBytes: 100 * MiB,
-      });
-      await large.send({ kind: 'care.submission', contentType: 'application/xml', body: doc.stream, actor: 'test' });
-      await writeFile(join(work, 'object.pgp'), await objectBytes(key));
+      const receiver = stack.keys[d.receiver];
+      await writeFile(join(work, 'pass'), receiver.passphrase, { mode: 0o600 });
+      const stored = await storeOnly(d, 3 * MiB, 42);
+      await writeFile(join(work, 'object.pgp'), await objectBytes(stored.key));
       const gpg = (args: string[]) =>
         spawnSync('gpg', ['--homedir', home, '--batch', '--no-tty', '--trust-model', 'always', '--pinentry-mode', 'loopback', '--passphrase-file', join(work, 'pass'), ...args], { encoding: 'utf8', timeout: 60_000 });
-      expect(gpg(['--import', join(stack.keys.app.dir, 'private.asc')]).status).toBe(0);
-      expect(gpg(['--import', join(stack.keys.app.dir, 'peers', 'interface.asc')]).status).toBe(0);
+      expect(gpg(['--import', join(receiver.dir, 'private.asc')]).status).toBe(0);
+      expect(gpg(['--import', join(receiver.dir, 'peers', `${d.sender}.asc`)]).status).toBe(0);
       const out = gpg(['--status-fd', '1', '--decrypt', '--output', join(work, 'document'), join(work, 'object.pgp')]);
       expect(out.status, out.stderr).toBe(0);
       expect(out.stdout).toContain('[GNUPG:] GOODSIG');
       const plain = await readFile(join(work, 'document'));
-      expect(createHash('sha256').update(plain).digest('hex')).toBe(await doc.sha256);
+      expect(createHash('sha256').update(plain).digest('hex')).toBe(await stored.sha256);
       expect(plain.includes(LARGE_DOC_PHI)).toBe(true);
-      await store.remove(key);
+      await createObjectStore({ client: bucket.client, bucket: bucket.bucket }).remove(stored.key);
     } finally {
       spawnSync('gpgconf', ['--homedir', home, '--kill', 'gpg-agent']);
       await rm(work, { recursive: true, force: true });

@@ -5,6 +5,7 @@ import { fromCatalogue, RelayError, type RelayErrorOptions } from '../errors/rel
 export const OBJECT_ERRORS = defineErrors({
   CR_OBJECT_STORE_UNAVAILABLE: { status: 503, title: 'Service Unavailable', description: 'The object store (S3) refused or failed an upload or read; retry later.' },
   CR_OBJECT_POINTER_INVALID: { title: 'Invalid object pointer', description: 'Quarantine reason: the signed pointer names another bucket, a key outside the sender\'s prefix or not matching the envelope, or is malformed.' },
+  CR_OBJECT_STORE_NOT_CONFIGURED: { title: 'Object store not configured', description: 'Dead-letter reason: an envelope pointing at an object in S3 reached a service without LARGE_OBJECT_BUCKET; set the same bucket on both services and redrive the DLQ.' },
   CR_OBJECT_MISSING: { title: 'Object missing', description: 'Quarantine reason: the object the pointer names is still absent after the retries.' },
   CR_OBJECT_UNDECRYPTABLE: { title: 'Object undecryptable', description: 'Quarantine reason: the object is not an OpenPGP message encrypted to this service (sealed for someone else, or damaged).' },
   CR_OBJECT_SIGNATURE_INVALID: { title: 'Object signature invalid', description: 'Quarantine reason: the object is not signed, or not signed by the pinned key of the envelope\'s sender.' },

@@ -29,6 +29,8 @@ export interface LargePayload {
   sourceIp?: string;
   /** Aborts the upload (the client went away): no object stays behind. */
   signal?: AbortSignal;
+  /** Ordering bucket on an ordered FIFO queue (chart updates), as for a small payload. */
+  orderingKey?: string;
 }
 
 /** Options for {@link createLargeOutbound}. */
@@ -94,6 +96,7 @@ export function createLargeOutbound(options: LargeOutboundOptions): LargeOutboun
           ...(payload.partner ? { partner: payload.partner } : {}),
           actor: payload.actor,
           ...(payload.sourceIp ? { sourceIp: payload.sourceIp } : {}),
+          ...(payload.orderingKey === undefined ? {} : { orderingKey: payload.orderingKey }),
         });
       } catch (err) {
         // Not relayed: the object would be an orphan.

@@ -1,9 +1,12 @@
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
+import type { Envelope } from '../envelope/envelope.ts';
 import type { ServiceKeys } from '../keys/load.ts';
 import { createLargeOutbound, type LargeOutbound } from '../objects/largeOutbound.ts';
-import { withLargeObjects } from '../objects/objectEffect.ts';
+import { readObject, verifiedObjectOf, withLargeObjects } from '../objects/objectEffect.ts';
+import { isPointerEnvelope } from '../objects/pointer.ts';
 import { createObjectStore, type ObjectStore } from '../objects/objectStore.ts';
-import type { EnvelopeEffects } from '../relay/inbound.ts';
+import type { EnvelopeEffect, EnvelopeEffects } from '../relay/inbound.ts';
 import type { Outbound } from '../relay/outbound.ts';
 
 /** The configuration fields of large documents (both services' config has them). */
@@ -14,6 +17,16 @@ export interface LargeObjectConfig {
   LARGE_OBJECT_S3_ENDPOINT?: string | undefined;
   LARGE_OBJECT_MAX_BYTES: number;
   LARGE_OBJECT_KMS_KEY_ID?: string | undefined;
+}
+
+/** A checked large payload, streamed. */
+export interface LargeRead {
+  /** Media type of the payload. */
+  contentType: string;
+  /** Plaintext size the signed pointer states. */
+  bytes: number;
+  /** The plaintext; the bytes count as checked only once it ends cleanly. */
+  plaintext: Readable;
 }
 
 /** Receives of a message whose object is missing before it counts as bad (below every queue's maxReceiveCount). */
@@ -27,6 +40,13 @@ export interface LargeObjects {
   outbound: LargeOutbound;
   /** Fetches and checks pointed-at objects before each effect, and deletes them once done. */
   receive(effects: EnvelopeEffects): EnvelopeEffects;
+  /**
+   * The plaintext of an envelope whose object was checked on receipt: the very version that was
+   * checked (its ETag), decrypted again as a stream and checked again as it goes (the stream
+   * fails instead of ending on a mismatch). Undefined for an envelope without a checked object,
+   * or when that version is gone.
+   */
+  read(envelope: Envelope): Promise<LargeRead | undefined>;
   /** Closes the S3 client. */
   close(): Promise<void>;
 }
@@ -57,6 +77,26 @@ export async function openLargeObjects(
     store,
     outbound,
     receive: (effects) => withLargeObjects(effects, { store, keys: deps.keys, queuePrefix: config.QUEUE_PREFIX, missingAttempts: MISSING_OBJECT_RECEIVES, logger: deps.logger }),
+    async read(envelope) {
+      const object = verifiedObjectOf(envelope);
+      if (!object) return undefined;
+      const found = await readObject(store, deps.keys, envelope, object);
+      if (found.status === 'missing') return undefined;
+      return { contentType: object.pointer.contentType, bytes: object.pointer.bytes, plaintext: found.plaintext };
+    },
     close: async () => client.destroy(),
   };
+}
+
+/**
+ * A service's receiving effects with large documents: checked through `large` when
+ * LARGE_OBJECT_BUCKET is set; otherwise an envelope that points at an object is dead-lettered
+ * (`CR_OBJECT_STORE_NOT_CONFIGURED`: redrive it once the bucket is configured), never handed
+ * to an effect that would take the pointer for the payload.
+ */
+export function receiveLargeObjects(large: LargeObjects | undefined, effects: EnvelopeEffects): EnvelopeEffects {
+  if (large) return large.receive(effects);
+  const refuse = (effect: EnvelopeEffect): EnvelopeEffect => async (envelope, message, signal) =>
+    isPointerEnvelope(envelope) ? { status: 'dead-letter', reason: 'CR_OBJECT_STORE_NOT_CONFIGURED' } : effect(envelope, message, signal);
+  return Object.fromEntries(Object.entries(effects).map(([kind, effect]) => [kind, refuse(effect)]));
 }

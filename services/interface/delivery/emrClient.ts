@@ -1,5 +1,5 @@
 import type { Envelope } from '../../core/envelope/envelope.ts';
-import { bodyBytes } from '../../core/envelope/envelope.ts';
+import { emrBodyOf, IdleTimeout, streamFailure, type OpenLargePayload } from './emrBody.ts';
 
 /**
  * How one delivery attempt ended. `status` is the HTTP status, `ackCode` the HL7 ACK code
@@ -21,6 +21,8 @@ export interface EmrClientOptions {
   timeoutMs: number;
   /** fetch implementation (tests). */
   fetch?: typeof fetch;
+  /** Opens a checked large chart update's plaintext (LARGE_OBJECT_BUCKET): it is streamed to the EMR, never held whole. */
+  openLarge?: OpenLargePayload | undefined;
 }
 
 /** Posts chart updates to the EMR with the envelope id as the idempotency key. */
@@ -46,28 +48,39 @@ export function createEmrClient(options: EmrClientOptions): EmrClient {
   const doFetch = options.fetch ?? fetch;
   return {
     async deliver(envelope, signal) {
-      const timeout = AbortSignal.timeout(options.timeoutMs);
+      // EMR_TIMEOUT_MS bounds each wait: for the answer, and between two pieces of a streamed body.
+      const timeout = new IdleTimeout(options.timeoutMs);
       let response: Response;
+      const body = await emrBodyOf(envelope, options.openLarge, timeout);
       try {
+        if (body.kind === 'unavailable') return { kind: 'transient', reason: body.reason };
         response = await doFetch(options.url, {
           method: 'POST',
           headers: {
-            'content-type': envelope.contentType,
+            'content-type': body.contentType,
+            'content-length': String(body.bytes),
             'idempotency-key': envelope.id,
             'x-care-relay-kind': envelope.kind,
             'x-care-relay-sent-at': envelope.sentAt,
             ...(options.authToken ? { authorization: `Bearer ${options.authToken}` } : {}),
           },
-          body: bodyBytes(envelope),
-          signal: AbortSignal.any([signal, timeout]),
+          body: body.body,
+          duplex: 'half',
+          signal: AbortSignal.any([signal, timeout.signal]),
           redirect: 'error',
-        });
+        } as RequestInit);
         // The answer's body is the EMR's business; drain it without reading it into logs.
         await response.arrayBuffer().catch(() => undefined);
       } catch (err) {
-        if (timeout.aborted) return { kind: 'transient', reason: 'CR_EMR_TIMEOUT' };
+        const failed = streamFailure(body);
+        if (failed) return { kind: 'transient', reason: failed };
+        if (timeout.signal.aborted) return { kind: 'transient', reason: 'CR_EMR_TIMEOUT' };
         const code = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
         return { kind: 'transient', reason: `CR_EMR_UNREACHABLE_${String(code).replace(/[^A-Z0-9_]/gi, '').toUpperCase()}`.slice(0, 64) };
+      } finally {
+        timeout.clear();
+        // The object's read ends with the attempt, whatever became of the request.
+        if (body.kind === 'ready') body.release?.();
       }
       const status = response.status;
       if (status >= 200 && status < 300) return { kind: 'delivered', status };

@@ -1,3 +1,5 @@
+import type { EnvelopeEffects } from '../../core/relay/inbound.ts';
+
 /** Runs work with at most `size` pieces at once; the others wait, first come first served. */
 export type Gate = <T>(work: () => Promise<T>) => Promise<T>;
 
@@ -17,4 +19,15 @@ export function createGate(size: number): Gate {
       else running--;
     }
   };
+}
+
+/**
+ * The effects with the one of `kind` gated: at most `size` at once (a large chart update's
+ * object check included). One still waiting at shutdown is handed back to SQS, not started.
+ */
+export function gateKind(kind: string, size: number, effects: EnvelopeEffects): EnvelopeEffects {
+  const effect = effects[kind];
+  if (!effect) return effects;
+  const gate = createGate(size);
+  return { ...effects, [kind]: (envelope, message, signal) => gate(async () => (signal.aborted ? { status: 'release' } : effect(envelope, message, signal))) };
 }

@@ -7,7 +7,6 @@ import type { EnvelopeEffect } from '../../core/relay/inbound.ts';
 import type { DeliveryLedger } from '../../core/state/deliveryLedger.ts';
 import type { HandlerResult } from '../../core/transport/consumerTypes.ts';
 import type { EmrClient } from './emrClient.ts';
-import { createGate } from './gate.ts';
 
 /** Options for {@link emrDeliveryEffect}. */
 export interface EmrDeliveryOptions {
@@ -21,8 +20,6 @@ export interface EmrDeliveryOptions {
   ledger: DeliveryLedger;
   /** Tells the app each chart update's end: `delivered` (EMR status or ACK code) or `failed` (dead-lettered, reason). */
   receipts?: ReceiptSender;
-  /** At most this many deliveries at once (EMR_CONCURRENCY); the consumer may hold more messages (receipts). Unbounded when omitted. */
-  concurrency?: number;
 }
 
 /**
@@ -38,10 +35,7 @@ export function emrDeliveryEffect(options: EmrDeliveryOptions): EnvelopeEffect {
   const receiptNotSent = { status: 'retry', reason: RECEIPT_ERRORS.CR_RECEIPT_NOT_SENT.code } as const;
   const deliveredReceipt = async (ref: string, emrStatus: number | undefined, ackCode: string | undefined): Promise<boolean> =>
     (await options.receipts?.send({ ref, status: 'delivered', ...(emrStatus === undefined ? {} : { emrStatus }), ...(ackCode ? { ackCode } : {}) })) ?? true;
-  const gate = options.concurrency === undefined ? undefined : createGate(options.concurrency);
-  // A delivery still waiting for its place at shutdown is handed back to SQS, not started.
-  const waited = (envelope: Envelope, signal: AbortSignal): Promise<HandlerResult> => (signal.aborted ? Promise.resolve({ status: 'release' }) : deliver(envelope, signal));
-  return (envelope, _message, signal) => (gate ? gate(() => waited(envelope, signal)) : deliver(envelope, signal));
+  return (envelope, _message, signal) => deliver(envelope, signal);
 
   async function deliver(envelope: Envelope, signal: AbortSignal): Promise<HandlerResult> {
     const start = await ledger.begin(envelope.id);

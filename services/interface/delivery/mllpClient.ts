@@ -1,4 +1,5 @@
 import { bodyBytes } from '../../core/envelope/envelope.ts';
+import { isPointerEnvelope } from '../../core/objects/pointer.ts';
 import { MllpConnection, type MllpEndpoint } from '../mllp/connection.ts';
 import { Hl7ParseError, parseHl7, readAck } from '../mllp/hl7.ts';
 import type { EmrClient, EmrOutcome } from './emrClient.ts';
@@ -24,6 +25,8 @@ export interface MllpClient extends EmrClient {
  * `AE`/`CE` retried, then dead-lettered after `maxAttempts`; `AR`/`CR` dead-lettered at
  * once; an ACK for another `MSH-10`, an unreadable answer, a closed socket or no answer
  * within the timeout are retried. Nothing counts as delivered without a matching positive ACK.
+ * An update too large for one SQS message (it came through S3) is not sent: an MLLP frame is
+ * read whole by the receiving engine, so it is dead-lettered at once (`CR_MLLP_MESSAGE_TOO_LARGE`).
  */
 export function createMllpClient(options: MllpClientOptions): MllpClient {
   if (!Number.isInteger(options.maxAttempts) || options.maxAttempts < 1) throw new RangeError(`maxAttempts: expected a positive integer, got ${options.maxAttempts}`);
@@ -31,6 +34,7 @@ export function createMllpClient(options: MllpClientOptions): MllpClient {
   let next = 0;
   return {
     async deliver(envelope, signal): Promise<EmrOutcome> {
+      if (isPointerEnvelope(envelope)) return { kind: 'rejected', reason: 'CR_MLLP_MESSAGE_TOO_LARGE' };
       const message = Buffer.from(bodyBytes(envelope));
       let controlId: string;
       try {

@@ -1,17 +1,17 @@
 import rateLimit from '@fastify/rate-limit';
-import type { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { AuditSink } from '../../core/audit/types.ts';
 import { authPlugin, type TokenStore } from '../../core/http/auth.ts';
 import type { AuthFailureLimiter } from '../../core/http/authFailures.ts';
 import { httpErrors } from '../../core/http/errors.ts';
 import { requirePartnerAddress } from './partnerAddress.ts';
 import { rateLimitErrorResponseBuilder } from '../../core/http/problem.ts';
-import { ACCEPTED_MEDIA_TYPES, checkPayload, formatFor } from '../../core/relay/contentTypes.ts';
+import { checkPayload, formatFor } from '../../core/relay/contentTypes.ts';
 import type { Idempotency } from '../../core/relay/idempotency.ts';
-import { readSmallOrStream, StreamedBody } from '../../core/http/streamingBody.ts';
+import { StreamedBody } from '../../core/http/streamingBody.ts';
 import type { LargeOutbound } from '../../core/objects/largeOutbound.ts';
-import { acceptLargeSubmission, sendOrStream } from './largeSubmission.ts';
+import { registerRelayBodyParser, sendOrStream } from '../../core/objects/streamedIntake.ts';
+import { acceptLargeSubmission } from './largeSubmission.ts';
 import type { Outbound } from '../../core/relay/outbound.ts';
 import type { EmergencySwitch } from '../../core/runtime/emergency.ts';
 import type { PartnerEntry } from './partners.ts';
@@ -56,14 +56,8 @@ export const intakeRoutes: FastifyPluginAsync<IntakeOptions> = async (app: Fasti
     errorResponseBuilder: rateLimitErrorResponseBuilder,
   });
   const { large } = options;
-  // Every accepted media type arrives as raw bytes: the relay never re-encodes a payload.
-  if (large) {
-    // Past one message, the body is not read here but streamed into S3 by the handler.
-    const limits = { smallBytes: options.bodyLimit, largeBytes: large.maxBytes };
-    app.addContentTypeParser(ACCEPTED_MEDIA_TYPES as string[], (request: FastifyRequest, payload: Readable) => readSmallOrStream(payload, request.headers['content-length'], limits));
-  } else {
-    app.addContentTypeParser(ACCEPTED_MEDIA_TYPES as string[], { parseAs: 'buffer', bodyLimit: options.bodyLimit }, (_request, body, done) => done(null, body));
-  }
+  // Past one message (with LARGE_OBJECT_BUCKET), the body is not read here but streamed into S3 by the handler.
+  registerRelayBodyParser(app, { smallBytes: options.bodyLimit, large });
 
   app.post(
     '/v1/submissions',
@@ -105,7 +99,7 @@ export const intakeRoutes: FastifyPluginAsync<IntakeOptions> = async (app: Fasti
           actor: partner.name,
           sourceIp: request.ip,
         };
-        const envelopeId = large ? await sendOrStream(options.outbound, large, small) : await options.outbound.send(small);
+        const envelopeId = await sendOrStream(options.outbound, large, small);
         await options.audit.record({
           action: 'submission.accepted',
           actor: partner.name,

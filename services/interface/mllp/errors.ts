@@ -14,7 +14,7 @@ export const MLLP_ERRORS = defineErrors({
   CR_MLLP_CONTENT_NOT_ALLOWED: { title: 'MLLP content not allowed', description: 'Intake: the partner\'s contentTypes do not include application/hl7-v2.' },
   CR_MLLP_RATE_LIMITED: { title: 'MLLP rate limited', description: 'Intake: the partner sent more than its rateLimitPerMinute.' },
   CR_MLLP_UNAVAILABLE: { title: 'MLLP unavailable', description: 'Intake: the message could not be put on SQS (SQS down) or emergency mode is on.' },
-  CR_MLLP_MESSAGE_TOO_LARGE: { title: 'MLLP message too large', description: 'Intake: the sealed message would not fit one SQS message.' },
+  CR_MLLP_MESSAGE_TOO_LARGE: { title: 'MLLP message too large', description: 'Intake: the sealed message would not fit one SQS message. Delivery: a chart update that came through S3 (larger than one SQS message) is not sent over MLLP; dead-lettered at once.' },
   CR_MLLP_CONTROL_ID_REUSED: { title: 'MLLP control ID reused', description: 'Intake: this partner already sent this MSH-10 (within the queue retention, to any instance) with a different message.' },
   'CR_MLLP_ACK_<code>': { title: 'EMR acknowledgement code', description: 'Delivery: the EMR answered this acknowledgement code (AE/CE retried, AR/CR dead-lettered).' },
   CR_MLLP_ACK_MISMATCH: { title: 'MLLP ack mismatch', description: 'Delivery: the ACK\'s MSA-2 is not the MSH-10 just sent.' },

@@ -1,7 +1,9 @@
 // The EMR gate: at most EMR_CONCURRENCY deliveries at once, the rest wait in order, and a
 // place freed by a failure passes on; the consumer can meanwhile hold receipts.
 import { describe, expect, it } from 'vitest';
-import { createGate } from '../../../services/interface/delivery/gate.ts';
+import type { ReceivedMessage } from '../../../services/core/transport/consumerTypes.ts';
+import type { Envelope } from '../../../services/core/envelope/envelope.ts';
+import { createGate, gateKind } from '../../../services/interface/delivery/gate.ts';
 
 describe('gate', () => {
   it('runs at most `size` pieces of work at once, first come first served, and passes on the place of one that failed', async () => {
@@ -33,5 +35,30 @@ describe('gate', () => {
     }
     expect(await Promise.all(all.slice(1))).toEqual([2, 3, 4]);
     expect(most).toBe(2);
+  });
+
+  it('gates only the named kind; one still waiting at shutdown is released, never started', async () => {
+    const releases: Array<() => void> = [];
+    const started: string[] = [];
+    const slow = async (envelope: Envelope) => {
+      started.push(envelope.id);
+      await new Promise<void>((resolve) => releases.push(resolve));
+      return { status: 'done' } as const;
+    };
+    const effects = gateKind('chart.update', 1, { 'chart.update': slow, 'delivery.receipt': slow });
+    const message = {} as ReceivedMessage;
+    const e = (id: string) => ({ id }) as Envelope;
+    const first = effects['chart.update']!(e('u1'), message, new AbortController().signal);
+    const shutdown = new AbortController();
+    const waiting = effects['chart.update']!(e('u2'), message, shutdown.signal);
+    const receipt = effects['delivery.receipt']!(e('r1'), message, new AbortController().signal);
+    await new Promise((r) => setImmediate(r));
+    expect(started, 'the receipt does not wait for the gate').toEqual(['u1', 'r1']);
+    shutdown.abort();
+    for (const release of releases.splice(0)) release();
+    expect(await first).toEqual({ status: 'done' });
+    expect(await waiting).toEqual({ status: 'release' });
+    expect(await receipt).toEqual({ status: 'done' });
+    expect(started).toEqual(['u1', 'r1']);
   });
 });

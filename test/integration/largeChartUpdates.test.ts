@@ -1,0 +1,122 @@
+// Large chart updates, app → S3 + SQS → interface → EMR: streamed both ways over real sockets,
+// delivered to a real HTTP EMR endpoint byte for byte, their objects deleted once delivered,
+// and their status readable by the writer; a large submission's status by the partner.
+import { readFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { largeDocument, streamRequest, testBucket } from '../helpers/largeDocs.ts';
+import { startStack, type TestStack } from '../helpers/stack.ts';
+import { startTestSqs, type TestSqs } from '../helpers/sqs.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const MiB = 1024 * 1024;
+
+let sqs: TestSqs;
+let bucket: Awaited<ReturnType<typeof testBucket>>;
+let stack: TestStack;
+let ifaceUrl: string;
+let appUrl: string;
+
+beforeAll(async () => {
+  sqs = await startTestSqs();
+  bucket = await testBucket(sqs);
+  const slow = { HTTP_REQUEST_TIMEOUT_MS: '300000' };
+  stack = await startStack({ sqs, ifaceEnv: { ...bucket.env, ...slow }, appEnv: { ...bucket.env, ...slow } });
+  await stack.iface.server.listen({ port: 0, host: '127.0.0.1' });
+  await stack.app.server.listen({ port: 0, host: '127.0.0.1' });
+  ifaceUrl = `http://127.0.0.1:${(stack.iface.server.server.address() as AddressInfo).port}`;
+  appUrl = `http://127.0.0.1:${(stack.app.server.server.address() as AddressInfo).port}`;
+}, 60_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  bucket?.stop();
+  await sqs?.stop();
+});
+
+/** Posts a generated chart update of `bytes` bytes to the app (Content-Length, or chunked). */
+async function postLarge(bytes: number, options: { chunked?: boolean; seed?: number } = {}) {
+  const doc = largeDocument(bytes, options.seed);
+  const res = await streamRequest(`${appUrl}/v1/chart-updates`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${stack.tokens.writer}`, 'content-type': 'application/cda+xml', ...(options.chunked ? {} : { 'content-length': bytes }) },
+    body: doc.stream,
+  });
+  return { res, sha256: await doc.sha256 };
+}
+
+async function chartUpdateStatus(id: string) {
+  const res = await stack.app.server.inject({ method: 'GET', url: `/v1/chart-updates/${id}`, headers: { authorization: `Bearer ${stack.tokens.writer}` } });
+  return { code: res.statusCode, body: res.json() as { status: string; reasonCode?: string; timeline: Array<{ status: string; emrStatus?: number }> } };
+}
+
+describe('large chart updates through S3 to the EMR', () => {
+  it.each([
+    { size: 1, chunked: false },
+    { size: 10, chunked: true },
+    { size: 100, chunked: false },
+  ])('a $size MiB chart update (chunked: $chunked) reaches the EMR with the same SHA-256; delivered, and its object deleted', async ({ size, chunked }) => {
+    const { res, sha256 } = await postLarge(size * MiB, { chunked, seed: 100 + size });
+    expect(res.status, res.text).toBe(202);
+    const id = JSON.parse(res.text).id as string;
+    // Relayed through S3, not as one message.
+    expect(stack.logs.app.entries().some((e) => e.envelopeId === id && e.msg === 'large object relayed')).toBe(true);
+
+    const delivery = await waitFor(() => stack.sink.deliveries.get(id), { timeoutMs: 240_000, what: 'the chart update at the EMR' });
+    expect(delivery.bytes).toBe(size * MiB);
+    expect(delivery.sha256).toBe(sha256);
+    expect(delivery.contentType).toBe('application/xml');
+    expect(delivery.attempts).toBe(1);
+
+    const status = await waitFor(async () => ((await chartUpdateStatus(id)).body.status === 'delivered' ? chartUpdateStatus(id) : undefined), { timeoutMs: 60_000, what: 'the delivered status' });
+    expect(status.code).toBe(200);
+    expect(status.body.timeline.map((s) => s.status)).toEqual(['accepted', 'queued', 'delivered']);
+    expect(status.body.timeline.find((s) => s.status === 'delivered')?.emrStatus).toBe(200);
+    await waitFor(async () => !(await bucket.keys()).some((k) => k.includes(id)), { timeoutMs: 30_000, what: 'the object deleted after the delivery' });
+  }, 400_000);
+
+  it('an EMR that refuses a large update: dead-lettered, the writer sees failed with the EMR status, and the object stays for a redrive', async () => {
+    stack.sink.setMode({ kind: 'fail', status: 422, count: 1 });
+    const { res } = await postLarge(2 * MiB, { seed: 5 });
+    expect(res.status).toBe(202);
+    const id = JSON.parse(res.text).id as string;
+    const status = await waitFor(async () => ((await chartUpdateStatus(id)).body.status === 'failed' ? chartUpdateStatus(id) : undefined), { timeoutMs: 60_000, what: 'the failed status' });
+    expect(status.body.reasonCode).toBe('CR_EMR_HTTP_422');
+    expect(stack.sink.deliveries.has(id)).toBe(false);
+    expect(await bucket.keys()).toContain(`${sqs.prefix}app-to-interface/${id}.pgp`);
+  }, 120_000);
+
+  it('a large submission: GET /v1/submissions/{id} shows held, then acknowledged once the application acked it', async () => {
+    const doc = largeDocument(3 * MiB, 77);
+    const res = await streamRequest(`${ifaceUrl}/v1/submissions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.tokens.partner}`, 'content-type': 'application/cda+xml', 'content-length': 3 * MiB },
+      body: doc.stream,
+    });
+    expect(res.status, res.text).toBe(202);
+    const id = JSON.parse(res.text).id as string;
+    const submission = async () => {
+      const r = await stack.iface.server.inject({ method: 'GET', url: `/v1/submissions/${id}`, headers: { authorization: `Bearer ${stack.tokens.partner}` } });
+      return r.json() as { status: string; timeline: Array<{ status: string }> };
+    };
+    await waitFor(async () => ((await submission()).status === 'held' ? true : undefined), { timeoutMs: 60_000, what: 'the held status' });
+    const read = await streamRequest(`${appUrl}/v1/inbox/${id}`, { method: 'GET', headers: { authorization: `Bearer ${stack.tokens.reader}` } });
+    expect(read.sha256).toBe(await doc.sha256);
+    const ack = await stack.app.server.inject({ method: 'POST', url: `/v1/inbox/${id}/ack`, headers: { authorization: `Bearer ${stack.tokens.reader}` } });
+    expect(ack.statusCode).toBe(200);
+    const done = await waitFor(async () => {
+      const s = await submission();
+      return s.status === 'acknowledged' ? s : undefined;
+    }, { timeoutMs: 60_000, what: 'the acknowledged status' });
+    expect(done.timeline.map((s) => s.status)).toEqual(['accepted', 'queued', 'held', 'acknowledged']);
+  }, 120_000);
+
+  it('planted PHI in the large chart updates and submission reached no log or audit line', async () => {
+    const audits = (await readFile(stack.env.iface.AUDIT_FILE!, 'utf8')) + (await readFile(stack.env.app.AUDIT_FILE!, 'utf8'));
+    const logs = [...stack.logs.iface.lines, ...stack.logs.app.lines].join('\n');
+    expect(logs).toContain('large object relayed');
+    expect(audits).toContain('message.delivered');
+    expect(logs).not.toContain('Quackenbush');
+    expect(audits).not.toContain('Quackenbush');
+  });
+});
