@@ -3,6 +3,7 @@ import { overlapsReceivedAudit, type EnvelopeEffect } from '../../core/relay/inb
 import type { ReceiptSender } from '../../core/receipts/receipts.ts';
 import type { ApplyLedger } from '../../core/state/applyLedger.ts';
 import type { Inbox } from './inbox.ts';
+import { createLeaseRenewal } from './leaseRenewal.ts';
 
 /** Options for {@link inboxEffect}. */
 export interface InboxEffectOptions {
@@ -29,6 +30,7 @@ export interface InboxEffectOptions {
  */
 export function inboxEffect(inbox: Inbox, options: InboxEffectOptions): EnvelopeEffect {
   const { ledger, logger } = options;
+  const renewal = createLeaseRenewal(ledger, options.renewMs, logger);
   // The claim (a state-table round trip nobody sees) overlaps the `message.received` audit write;
   // the record is shown only once both are done, and a claim taken for a failed write is given up.
   return overlapsReceivedAudit(async (envelope, message, signal, received) => {
@@ -43,9 +45,7 @@ export function inboxEffect(inbox: Inbox, options: InboxEffectOptions): Envelope
     if (claim.status === 'applied') return { status: 'duplicate' };
     if (claim.status === 'held-elsewhere') return { status: 'retry', reason: 'CR_INBOX_HELD_ELSEWHERE', afterSeconds: Math.max(1, Math.ceil(claim.leftMs / 1000)) };
     message.releaseBody?.();
-    const renew = setInterval(() => {
-      ledger.renew(envelope.id).catch((err: unknown) => logger.warn({ envelopeId: envelope.id, code: (err as { name?: string }).name }, 'hold lease renewal failed'));
-    }, options.renewMs);
+    renewal.start(envelope.id);
     try {
       const held = inbox.hold(envelope, signal);
       // A hold again after a release sends `held` again: the interface's status does not move twice.
@@ -65,7 +65,7 @@ export function inboxEffect(inbox: Inbox, options: InboxEffectOptions): Envelope
       await options.receipts?.send({ ref: envelope.id, status: 'acknowledged' });
       return { status: 'done', onDeleted: (deleted) => inbox.deleted(envelope.id, deleted) };
     } finally {
-      clearInterval(renew);
+      renewal.stop(envelope.id);
     }
   });
 }

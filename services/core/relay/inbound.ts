@@ -151,10 +151,16 @@ export function createInboundHandler(options: InboundOptions): MessageHandler {
       if (effect.overlapsAudit && received) {
         // The effect awaits the write itself before acting (and undoes its claim when it failed);
         // both are waited for, so that nothing of this message still runs once it is settled.
-        const [answer, written] = await Promise.allSettled([effect(envelope, message, signal, received), received]);
-        if (written.status === 'rejected') throw written.reason;
-        if (answer.status === 'rejected') throw answer.reason;
-        result = answer.value;
+        // (Not Promise.allSettled: its bookkeeping would live as long as a record is held.)
+        const acting = effect(envelope, message, signal, received);
+        void acting.catch(() => undefined);
+        try {
+          await received;
+        } catch (err) {
+          await acting.catch(() => undefined);
+          throw err;
+        }
+        result = await acting;
       } else {
         await received;
         result = await effect(envelope, message, signal);
