@@ -28,6 +28,10 @@ export interface MemoryResult {
   deltaRss: number;
   /** V8 heap used with the records held. */
   heapUsed: number;
+  /** V8 heap used at rest (after gc), bytes: heapUsed - baselineHeapUsed is what the held records cost on the main heap. */
+  baselineHeapUsed: number;
+  /** Memory outside the V8 heap that V8 knows of (Buffers, ArrayBuffers) with the records held, bytes. */
+  external: number;
   /** Budget: 2.5 × payload + 100 MiB. */
   budgetBytes: number;
   /** Seconds the app took to open and hold them all. */
@@ -72,7 +76,7 @@ export async function benchMemory(sqs: BenchSqs, keys: BenchKeys, prefix: string
     VISIBILITY_TIMEOUT_SECONDS: '120',
     HEARTBEAT_INTERVAL_SECONDS: '40',
   };
-  const child = fork(new URL('./memoryChild.ts', import.meta.url), { execArgv: ['--expose-gc'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = fork(new URL('./memoryChild.ts', import.meta.url), { execArgv: ['--expose-gc', ...(process.env.BENCH_APP_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const messages: MemoryChildMessage[] = [];
   let wake: (() => void) | undefined;
   child.on('message', (m: MemoryChildMessage) => {
@@ -107,6 +111,8 @@ export async function benchMemory(sqs: BenchSqs, keys: BenchKeys, prefix: string
       heldRss: held.rss,
       deltaRss: held.rss - ready.baselineRss,
       heapUsed: held.heapUsed,
+      baselineHeapUsed: ready.baselineHeap,
+      external: held.external,
       budgetBytes: 2.5 * payloadBytes + 100 * MiB,
       secondsToFill: held.secondsToFill,
     };

@@ -1,5 +1,6 @@
 // The app service alone in its own process (run with --expose-gc) for the memory figure:
 // it reports its resident memory at rest and with N records held, over IPC.
+import { writeHeapSnapshot } from 'node:v8';
 import { loadAppConfig } from '../services/app/config.ts';
 import { startAppService } from '../services/app/service.ts';
 import { createLogger } from '../services/core/log/logger.ts';
@@ -47,13 +48,17 @@ async function main(start: MemoryChildStart): Promise<void> {
   await sleep(500);
   ackAll();
   const base = settle();
+  if (process.env.BENCH_HEAP_SNAPSHOT) writeHeapSnapshot(`${process.env.BENCH_HEAP_SNAPSHOT}/rest.heapsnapshot`);
   process.send!({ type: 'ready', baselineRss: base.rss, baselineHeap: base.heapUsed } satisfies MemoryChildMessage);
   const t0 = performance.now();
-  const deadline = Date.now() + 120_000;
+  // A loaded machine fills 10,000 records slowly: a short deadline would measure records half-way through the pipeline.
+  const deadline = Date.now() + 300_000;
   while (app.inbox.size < start.records && Date.now() < deadline) await sleep(50);
   const filled = (performance.now() - t0) / 1000;
   await sleep(300);
   const m = settle();
+  // BENCH_HEAP_SNAPSHOT=DIR: a heap snapshot with the records held, to see what each one costs.
+  if (process.env.BENCH_HEAP_SNAPSHOT) writeHeapSnapshot(`${process.env.BENCH_HEAP_SNAPSHOT}/held-${app.inbox.size}.heapsnapshot`);
   process.send!({ type: 'held', count: app.inbox.size, rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, secondsToFill: filled } satisfies MemoryChildMessage);
   ackAll();
   await app.stop();

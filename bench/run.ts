@@ -218,7 +218,8 @@ async function main(): Promise<void> {
   if (m) {
     console.log(
       `\n(6) app RSS with ${fmt(m.records)} records of ${kib(m.size)} held: +${fmt(m.deltaRss / 1024 ** 2, 1)} MiB ` +
-        `(${fmt(m.deltaRss / m.payloadBytes, 2)} × payload; budget ${fmt(m.budgetBytes / 1024 ** 2, 0)} MiB), filled in ${fmt(m.secondsToFill, 1)} s`,
+        `(${fmt(m.deltaRss / m.payloadBytes, 2)} × payload; budget ${fmt(m.budgetBytes / 1024 ** 2, 0)} MiB), filled in ${fmt(m.secondsToFill, 1)} s; ` +
+        `main V8 heap +${fmt((m.heapUsed - m.baselineHeapUsed) / 1024 ** 2, 1)} MiB (${fmt((m.heapUsed - m.baselineHeapUsed) / Math.max(1, m.records), 0)} bytes per record), external ${fmt(m.external / 1024 ** 2, 1)} MiB`,
     );
   }
   const l = results.mllp;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { EnvelopeEffect } from '../../core/relay/inbound.ts';
+import { overlapsReceivedAudit, type EnvelopeEffect } from '../../core/relay/inbound.ts';
 import type { ReceiptSender } from '../../core/receipts/receipts.ts';
 import type { ApplyLedger } from '../../core/state/applyLedger.ts';
 import type { Inbox } from './inbox.ts';
@@ -17,7 +17,8 @@ export interface InboxEffectOptions {
 /**
  * The effect of a submission on the app service: hold it in the inbox, once across the
  * fleet. The envelope (already opened and checked: its signed id counts) is claimed in the
- * state table first: an id already applied is a duplicate (acknowledged, audited, no second
+ * state table first, while its `message.received` audit line is written (it is shown only once
+ * both are done): an id already applied is a duplicate (acknowledged, audited, no second
  * record); an id another live instance holds is retried after that holder's lease, never
  * deleted (it may be the original of a crashed holder). The handler settles, and the SQS
  * message is deleted, only when the application acknowledges the record, after the id is
@@ -26,8 +27,17 @@ export interface InboxEffectOptions {
  */
 export function inboxEffect(inbox: Inbox, options: InboxEffectOptions): EnvelopeEffect {
   const { ledger, logger } = options;
-  return async (envelope, message, signal) => {
-    const claim = await ledger.claim(envelope.id);
+  // The claim (a state-table round trip nobody sees) overlaps the `message.received` audit write;
+  // the record is shown only once both are done, and a claim taken for a failed write is given up.
+  return overlapsReceivedAudit(async (envelope, message, signal, received) => {
+    const claiming = ledger.claim(envelope.id);
+    const [claimed, written] = await Promise.allSettled([claiming, received]);
+    if (written.status === 'rejected') {
+      if (claimed.status === 'fulfilled' && claimed.value.status === 'claimed') await ledger.release(envelope.id).catch(() => undefined);
+      throw written.reason;
+    }
+    if (claimed.status === 'rejected') throw claimed.reason;
+    const claim = claimed.value;
     // Applied before (maybe by a process killed before its receipt went out): say so again; the interface applies it once.
     if (claim.status === 'applied') {
       await options.receipts?.send({ ref: envelope.id, status: 'acknowledged' });
@@ -52,5 +62,5 @@ export function inboxEffect(inbox: Inbox, options: InboxEffectOptions): Envelope
     }
     await options.receipts?.send({ ref: envelope.id, status: 'acknowledged' });
     return { status: 'done', onDeleted: (deleted) => inbox.deleted(envelope.id, deleted) };
-  };
+  });
 }

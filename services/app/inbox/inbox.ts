@@ -19,10 +19,14 @@ export interface InboxSummary {
   bytes: number;
 }
 
-/** A held record: the decrypted envelope plus the promise that settles its SQS message. */
+/**
+ * A held record: the decrypted envelope plus the promise that settles its SQS message. Its
+ * summary is built when listed, not kept: with 10,000 records held every field counts.
+ */
 interface Held {
   envelope: Envelope;
-  summary: InboxSummary;
+  /** When this instance received it, epoch ms. */
+  receivedAt: number;
   settle: (outcome: HoldOutcome) => void;
   outcome: Promise<HoldOutcome>;
   /** Set by `ack`: resolves with whether the queue message was deleted. */
@@ -70,7 +74,7 @@ export class Inbox {
     const outcome = new Promise<HoldOutcome>((resolve) => {
       settle = resolve;
     });
-    const held: Held = { envelope, summary: summarize(envelope, now), settle, outcome };
+    const held: Held = { envelope, receivedAt: now.getTime(), settle, outcome };
     this.#records.set(envelope.id, held);
     signal.addEventListener(
       'abort',
@@ -87,9 +91,9 @@ export class Inbox {
 
   /** Metadata of held records, oldest first, at most `limit`. */
   list(limit = 100, after?: string): InboxSummary[] {
-    const all = [...this.#records.values()].map((h) => h.summary);
-    const start = after === undefined ? 0 : all.findIndex((s) => s.id === after) + 1;
-    return all.slice(start, start + limit);
+    const all = [...this.#records.values()];
+    const start = after === undefined ? 0 : all.findIndex((h) => h.envelope.id === after) + 1;
+    return all.slice(start, start + limit).map((h) => summarize(h.envelope, h.receivedAt));
   }
 
   /** The full envelope of a held record, or undefined. */
@@ -128,7 +132,7 @@ export class Inbox {
   }
 }
 
-function summarize(envelope: Envelope, now: Date): InboxSummary {
+function summarize(envelope: Envelope, receivedAt: number): InboxSummary {
   // A large record holds only its pointer: the payload's type and size are the pointer's.
   const { contentType, bytes } = payloadOf(envelope);
   return {
@@ -137,7 +141,7 @@ function summarize(envelope: Envelope, now: Date): InboxSummary {
     partner: envelope.partner,
     contentType,
     sentAt: envelope.sentAt,
-    receivedAt: now.toISOString(),
+    receivedAt: new Date(receivedAt).toISOString(),
     bytes,
   };
 }

@@ -36,10 +36,10 @@ export function createChartUpdateStatus(options: { table: StateTable; ttlSeconds
     get: (id) => store.get(id),
     track(outbound) {
       return {
-        async send(payload) {
-          if (payload.kind !== 'chart.update' || !payload.id) return outbound.send(payload);
+        async send(payload, beforeSend) {
+          if (payload.kind !== 'chart.update' || !payload.id) return outbound.send(payload, beforeSend);
           await store.begin(payload.id, payload.actor, 'accepted');
-          const id = await outbound.send(payload);
+          const id = await outbound.send(payload, beforeSend);
           try {
             await store.record(id, 'queued');
           } catch (err) {

@@ -3,8 +3,8 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { Envelope } from '../envelope/envelope.ts';
 import type { ServiceKeys } from '../keys/load.ts';
-import type { EnvelopeEffect, EnvelopeEffects } from '../relay/inbound.ts';
-import type { HandlerResult } from '../transport/consumerTypes.ts';
+import { overlapsReceivedAudit, type EnvelopeEffect, type EnvelopeEffects } from '../relay/inbound.ts';
+import type { HandlerResult, ReceivedMessage } from '../transport/consumerTypes.ts';
 import { isObjectError } from './errors.ts';
 import type { ObjectStore } from './objectStore.ts';
 import { isPointerEnvelope, readPointer, type ObjectPointer } from './pointer.ts';
@@ -64,8 +64,13 @@ const discard = (): Writable => new Writable({ write: (_chunk, _enc, callback) =
  * Once the queue message is deleted after the effect (or it was a duplicate), the object is deleted.
  */
 export function withLargeObjects(effects: EnvelopeEffects, options: LargeObjectsOptions): EnvelopeEffects {
-  const wrap = (effect: EnvelopeEffect): EnvelopeEffect => async (envelope, message, signal) => {
-    if (!isPointerEnvelope(envelope)) return effect(envelope, message, signal);
+  const wrap = (effect: EnvelopeEffect): EnvelopeEffect => {
+    // An effect overlapping the `message.received` write stays so, given the write (awaited by it).
+    const wrapped = (envelope: Envelope, message: ReceivedMessage, signal: AbortSignal, received?: Promise<void>): Promise<HandlerResult> =>
+      isPointerEnvelope(envelope) ? withObject(effect, envelope, message, signal, received) : effect(envelope, message, signal, received);
+    return effect.overlapsAudit ? overlapsReceivedAudit(wrapped) : wrapped;
+  };
+  const withObject = async (effect: EnvelopeEffect, envelope: Envelope, message: ReceivedMessage, signal: AbortSignal, received: Promise<void> | undefined): Promise<HandlerResult> => {
     const log = options.logger.child({ envelopeId: envelope.id });
     let object: VerifiedObject;
     try {
@@ -88,7 +93,7 @@ export function withLargeObjects(effects: EnvelopeEffects, options: LargeObjects
       return { status: 'retry', reason: 'CR_OBJECT_STORE_UNAVAILABLE' };
     }
     verified.set(envelope, object);
-    const result: HandlerResult = await effect(envelope, message, signal);
+    const result: HandlerResult = await effect(envelope, message, signal, received);
     const remove = (): void => {
       options.store.remove(object.pointer.key).catch((err: unknown) => log.warn({ code: (err as { name?: string }).name }, 'large object not deleted; the lifecycle rule will'));
     };

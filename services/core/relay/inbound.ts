@@ -9,8 +9,28 @@ import type { HandlerResult, MessageHandler, ReceivedMessage } from '../transpor
 import type { RelayCrypto } from './crypto.ts';
 import { RELAY_ERRORS } from './errors.ts';
 
-/** Applies an opened envelope: the effect of a message (inbox hold, EMR delivery). */
-export type EnvelopeEffect = (envelope: Envelope, message: ReceivedMessage, signal: AbortSignal) => Promise<HandlerResult>;
+/**
+ * Applies an opened envelope: the effect of a message (inbox hold, EMR delivery). It is called
+ * once `message.received` is durable in the audit trail, unless it is marked with
+ * {@link overlapsReceivedAudit}: then it is called while that line is being written and is
+ * given the write as `received`, which it must await before the envelope has any effect.
+ */
+export type EnvelopeEffect = ((envelope: Envelope, message: ReceivedMessage, signal: AbortSignal, received?: Promise<void>) => Promise<HandlerResult>) & {
+  /** Set by {@link overlapsReceivedAudit}. */
+  readonly overlapsAudit?: true;
+};
+
+/**
+ * Marks an effect whose first step (a claim in the state table, which nobody sees) may run
+ * while `message.received` is written: the two round trips overlap instead of adding up. The
+ * effect must await `received` (rejecting when the write failed) before the envelope has any
+ * effect (a record shown, a delivery made), and undo its first step when it rejects.
+ */
+export function overlapsReceivedAudit(effect: (envelope: Envelope, message: ReceivedMessage, signal: AbortSignal, received: Promise<void>) => Promise<HandlerResult>): EnvelopeEffect {
+  return Object.assign((envelope: Envelope, message: ReceivedMessage, signal: AbortSignal, received?: Promise<void>) => effect(envelope, message, signal, received ?? Promise.resolve()), {
+    overlapsAudit: true as const,
+  });
+}
 
 /** What each envelope kind accepted on a queue does: kind → effect. A kind not listed is quarantined. */
 export type EnvelopeEffects = Readonly<Record<string, EnvelopeEffect>>;
@@ -115,19 +135,36 @@ export function createInboundHandler(options: InboundOptions): MessageHandler {
     if (!effect) return { status: 'quarantine', reason: RELAY_ERRORS.CR_ENVELOPE_UNEXPECTED_KIND.code };
     let result: HandlerResult;
     try {
-      if (!audited.has(envelope.id)) {
-        await audit.record({
-          action: 'message.received',
-          actor: options.service,
-          resourceType: 'envelope',
-          resourceId: envelope.id,
-          outcome: 'success',
-          details: { queue: options.queue, kind: envelope.kind },
-        });
-        // Remembered only once written: a failed audit write is retried with the message.
-        audited.add(envelope.id);
+      const received = audited.has(envelope.id)
+        ? undefined
+        : audit
+            .record({
+              action: 'message.received',
+              actor: options.service,
+              resourceType: 'envelope',
+              resourceId: envelope.id,
+              outcome: 'success',
+              details: { queue: options.queue, kind: envelope.kind },
+            })
+            // Remembered only once written: a failed audit write is retried with the message.
+            .then(() => audited.add(envelope.id));
+      if (effect.overlapsAudit && received) {
+        // The effect awaits the write itself before acting (and undoes its claim when it failed);
+        // both are waited for, so that nothing of this message still runs once it is settled.
+        // (Not Promise.allSettled: its bookkeeping would live as long as a record is held.)
+        const acting = effect(envelope, message, signal, received);
+        void acting.catch(() => undefined);
+        try {
+          await received;
+        } catch (err) {
+          await acting.catch(() => undefined);
+          throw err;
+        }
+        result = await acting;
+      } else {
+        await received;
+        result = await effect(envelope, message, signal);
       }
-      result = await effect(envelope, message, signal);
     } catch (err) {
       // The consumer retries a throw: on the last receive, that retry is the DLQ.
       failed(envelope, message, errorCode(err));

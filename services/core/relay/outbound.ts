@@ -49,8 +49,11 @@ export interface OutboundOptions {
 
 /** Seals payloads for the peer and sends them; resolves with the envelope id once SQS accepted it. */
 export interface Outbound {
-  /** Seals and sends one payload; throws 413 when the sealed message would not fit SQS, 503 when SQS refuses. */
-  send(payload: OutboundPayload): Promise<string>;
+  /**
+   * Seals and sends one payload; throws 413 when the sealed message would not fit SQS, 503 when SQS refuses.
+   * `beforeSend` (a status write) runs while the payload is sealed; nothing is sent unless it succeeded.
+   */
+  send(payload: OutboundPayload, beforeSend?: () => Promise<void>): Promise<string>;
 }
 
 /** Creates the outbound path of a service (intake on the interface, chart updates on the app). */
@@ -58,7 +61,7 @@ export function createOutbound(options: OutboundOptions): Outbound {
   const audit = options.audit ?? nullAudit;
   const log = options.logger ?? silentLogger;
   return {
-    async send(payload) {
+    async send(payload, beforeSend) {
       const envelope = buildEnvelope({
         ...(payload.id ? { id: payload.id } : {}),
         kind: payload.kind,
@@ -69,7 +72,8 @@ export function createOutbound(options: OutboundOptions): Outbound {
         body: payload.bodyEncoding === 'utf8' ? payload.body.toString('utf8') : new Uint8Array(payload.body),
         ...(payload.partner ? { partner: payload.partner } : {}),
       });
-      const sealed = await options.crypto.seal(envelope);
+      // Both settle before anything is sent: a failed `beforeSend` sends nothing, its seal is discarded.
+      const [sealed] = await Promise.all([options.crypto.seal(envelope), beforeSend?.()]);
       const size = sqsMessageSize(sealed.body, sealed.attributes);
       if (size > SQS_MAX_MESSAGE_BYTES) {
         throw httpErrors.payloadTooLarge(`The sealed message would be ${size} bytes; one relayed message holds at most ${SQS_MAX_MESSAGE_BYTES}. Send a smaller payload.`);
