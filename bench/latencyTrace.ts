@@ -3,12 +3,12 @@
 // per second, and a timestamp per envelope at each step of its path, taken by wrapping the
 // services' own objects (crypto, state table, audit trail, SQS clients' middleware). Prints
 // the percentiles of each step's share and of the receive long polls. A measuring tool only.
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { monitorEventLoopDelay, performance as perf } from 'node:perf_hooks';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Envelope } from '../services/core/envelope/envelope.ts';
 import { fhirPayload, makeBenchKeys, percentile, round, sleep } from './lib.ts';
-import { startBenchSqs, startBenchStack, type BenchStack } from './stack.ts';
+import { startBenchSqs, startBenchStack, submitOnce, type BenchStack } from './stack.ts';
 
 /** Step name → ms since the submit started, per envelope id. */
 type Marks = Map<string, Map<string, number>>;
@@ -95,19 +95,6 @@ function instrument(stack: BenchStack, marks: Marks): { polls: [number, number, 
   return { polls };
 }
 
-function submit(url: string, token: string, agent: Agent, body: Buffer): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${url}/v1/submissions`, { method: 'POST', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json', 'content-length': body.length } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => (res.statusCode === 202 ? resolve((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id: string }).id) : reject(new Error(`intake answered ${res.statusCode}`))));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 async function main(): Promise<void> {
   const rate = Number(process.argv[2] ?? 30);
   const seconds = Number(process.argv[3] ?? 10);
@@ -121,7 +108,7 @@ async function main(): Promise<void> {
   const bodies = Array.from({ length: 32 }, () => fhirPayload(size));
   const once = async (body: Buffer, measured: boolean): Promise<void> => {
     const t0 = performance.now();
-    const id = await submit(stack.url, stack.partnerToken, agent, body);
+    const id = await submitOnce(stack.url, stack.partnerToken, agent, body);
     mark(marks, id, 'client.submit', t0);
     mark(marks, id, 'client.202');
     for (let deadline = performance.now() + 30_000; !marks.get(id)?.has('app.visible') && performance.now() < deadline; ) await sleep(1);

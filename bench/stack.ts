@@ -3,6 +3,7 @@
 // real socket; each service with only its own key folder, logging at info to nowhere.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request, type Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,4 +140,18 @@ export async function startBenchStack(sqs: BenchSqs, keys: BenchKeys, prefix: st
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** One submission on a kept-alive agent: resolves with the envelope id of the 202, rejects on any other answer. */
+export function submitOnce(url: string, token: string, agent: Agent, body: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/v1/submissions`, { method: 'POST', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json', 'content-length': body.length } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => (res.statusCode === 202 ? resolve((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id: string }).id) : reject(new Error(`intake answered ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }

@@ -2,11 +2,11 @@
 // end-to-end rate with it and without it (an in-memory table with the same conditions), side by
 // side. One message: partner intake over HTTP → interface → SQS → app inbox → ack, then the
 // `held` and `acknowledged` receipts back to the interface's submission status.
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import type { Envelope } from '../services/core/envelope/envelope.ts';
 import { fhirPayload, round, sleep, timed, type BenchKeys, type Throughput } from './lib.ts';
 import { memoryStateTable } from './memoryStateTable.ts';
-import { startBenchStack, type BenchSqs, type BenchStack } from './stack.ts';
+import { startBenchStack, submitOnce, type BenchSqs, type BenchStack } from './stack.ts';
 
 /** One run of (9). */
 export interface StoreRun {
@@ -20,23 +20,6 @@ export interface StoreRun {
 
 /** Concurrent clients of (9)'s closed loop. */
 export const STORE_CLIENTS = 16;
-
-function submit(stack: BenchStack, agent: Agent, body: Buffer): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${stack.url}/v1/submissions`,
-      { method: 'POST', agent, headers: { authorization: `Bearer ${stack.partnerToken}`, 'content-type': 'application/fhir+json', 'content-length': body.length } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => (res.statusCode === 202 ? resolve((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id: string }).id) : reject(new Error(`intake answered ${res.statusCode}`))));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 /** Resolves when each envelope id is held in the app's inbox. */
 function heldSignal(stack: BenchStack): (id: string) => Promise<void> {
@@ -79,7 +62,7 @@ async function runOnce(sqs: BenchSqs, keys: BenchKeys, prefix: string, store: St
     const held = heldSignal(stack);
     const bodies = Array.from({ length: 32 }, () => fhirPayload(4096));
     const once = async (i: number): Promise<void> => {
-      const id = await submit(stack, agent, bodies[i % bodies.length]!);
+      const id = await submitOnce(stack.url, stack.partnerToken, agent, bodies[i % bodies.length]!);
       await held(id);
       stack.app.inbox.ack(id);
     };

@@ -1,33 +1,27 @@
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LARGE_DOC_PHI, largeDocument, streamRequest, testBucket } from '../helpers/largeDocs.ts';
-import { startStack, type TestStack } from '../helpers/stack.ts';
-import { startTestSqs, type TestSqs } from '../helpers/sqs.ts';
+import { LARGE_DOC_PHI, largeDocument, streamRequest } from '../helpers/largeDocs.ts';
+import { startLargeStack, type LargeStack } from '../helpers/largeStack.ts';
+import type { TestStack } from '../helpers/stack.ts';
+import type { TestSqs } from '../helpers/sqs.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const MiB = 1024 * 1024;
 
 let sqs: TestSqs;
-let bucket: Awaited<ReturnType<typeof testBucket>>;
+let bucket: LargeStack['bucket'];
 let stack: TestStack;
 let ifaceUrl: string;
 let appUrl: string;
 
+let large: LargeStack | undefined;
+
 beforeAll(async () => {
-  sqs = await startTestSqs();
-  bucket = await testBucket(sqs);
-  stack = await startStack({ sqs, ifaceEnv: { ...bucket.env, HTTP_REQUEST_TIMEOUT_MS: '300000' }, appEnv: bucket.env });
-  // Real sockets: the bodies are streamed both ways, never built whole by inject().
-  await stack.iface.server.listen({ port: 0, host: '127.0.0.1' });
-  await stack.app.server.listen({ port: 0, host: '127.0.0.1' });
-  ifaceUrl = `http://127.0.0.1:${(stack.iface.server.server.address() as AddressInfo).port}`;
-  appUrl = `http://127.0.0.1:${(stack.app.server.server.address() as AddressInfo).port}`;
+  large = await startLargeStack();
+  ({ sqs, bucket, stack, ifaceUrl, appUrl } = large);
 }, 60_000);
 
 afterAll(async () => {
-  await stack?.stop();
-  bucket?.stop();
-  await sqs?.stop();
+  await large?.stop();
 });
 
 /** Submits a generated document of `bytes` bytes (Content-Length, or chunked). */

@@ -2,15 +2,31 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ServiceKeys } from '../../../services/core/keys/load.ts';
 import { localCrypto, type RelayCrypto } from '../../../services/core/relay/crypto.ts';
+import type * as CryptoPoolModule from '../../../services/core/relay/cryptoPool.ts';
+import type { CryptoPool } from '../../../services/core/relay/cryptoPool.ts';
 import { startRuntime, type RuntimeConfig } from '../../../services/core/runtime/runtime.ts';
 import { stateTableName } from '../../../services/core/state/tables.ts';
 import { ensureQueues } from '../../../services/core/transport/queues.ts';
 import { makeServiceKeyPair, type TestServiceKeyPair } from '../../helpers/keys.ts';
 import { captureLogger } from '../../helpers/logs.ts';
 import { startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
+
+// The real worker pools the runtime creates, kept to check that a failed start closed them.
+const pools: CryptoPool[] = [];
+vi.mock('../../../services/core/relay/cryptoPool.ts', async (importOriginal) => {
+  const real = await importOriginal<typeof CryptoPoolModule>();
+  return {
+    ...real,
+    createCryptoPool: async (...args: Parameters<typeof real.createCryptoPool>) => {
+      const pool = await real.createCryptoPool(...args);
+      pools.push(pool);
+      return pool;
+    },
+  };
+});
 
 let sqs: TestSqs;
 let keys: TestServiceKeyPair;
@@ -85,6 +101,16 @@ describe('startRuntime', () => {
       startRuntime({ service: 'interface', config: config({ QUEUE_PREFIX: `${sqs.prefix}absent-`, STATE_TABLE: stateTableName(sqs.prefix, 'interface') }), queues: ['app-to-interface'], logger, crypto: crypto.factory }),
     ).rejects.toThrow(/app-to-interface/);
     expect(crypto.closed()).toBe(0);
+  });
+
+  it('starts the worker pool while the rest starts, and closes it when the start fails meanwhile (a missing queue)', async () => {
+    const { logger } = captureLogger('interface');
+    const before = pools.length;
+    await expect(
+      startRuntime({ service: 'interface', config: config({ QUEUE_PREFIX: `${sqs.prefix}absent-`, STATE_TABLE: stateTableName(sqs.prefix, 'interface'), CRYPTO_WORKERS: 1 }), queues: ['app-to-interface'], logger }),
+    ).rejects.toThrow(/app-to-interface/);
+    expect(pools.length - before, 'the pool was already starting').toBe(1);
+    expect(pools.at(-1)!.threads, 'no worker left running').toBe(0);
   });
 
   it('refuses to start without its state table (CR_STATE_TABLE_MISSING, naming the table), creating no crypto', async () => {
