@@ -230,12 +230,15 @@ export async function run(argv: string[]): Promise<number> {
     LARGE_OBJECT_S3_ENDPOINT: sqsEndpoint,
     ...auditArchive,
   };
+  // Node keeps the services' compiled code in the checkout's ignored .data folder (or where
+  // NODE_COMPILE_CACHE says), so a restart compiles nothing again; never in --data, which a
+  // test removes while a stopping service may still be writing its cache.
+  const compileCache = env.NODE_COMPILE_CACHE ?? resolve('.data', 'compile-cache');
   const children: Array<{ name: string; child: ChildProcess; url: string }> = [];
   const spawnService = (name: 'interface' | 'app', extra: Record<string, string>): void => {
     // Each service gets only its own key folder (and nothing of the other's).
     const child = spawn(process.execPath, [resolve('services', name, 'main.ts')], {
-      // NODE_COMPILE_CACHE: Node keeps compiled code in the data folder (owner only), so a restart compiles nothing again.
-      env: { ...common, KEYS_DIR: join(keysDir, name), ...passphraseFile(name), AUDIT_FILE: join(dataDir, `${name}-audit.jsonl`), NODE_COMPILE_CACHE: join(dataDir, 'compile-cache'), ...extra },
+      env: { ...common, KEYS_DIR: join(keysDir, name), ...passphraseFile(name), AUDIT_FILE: join(dataDir, `${name}-audit.jsonl`), NODE_COMPILE_CACHE: compileCache, ...extra },
       // The IPC channel tells the service when this process is gone (then it exits too).
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // Its own process group: a terminal's Ctrl-C reaches only this command, which then stops
