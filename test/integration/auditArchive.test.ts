@@ -76,9 +76,16 @@ describe('audit segments archived to S3 by a running service', () => {
     // just before the app stopped is shipped by the next start.
     await stack.iface.stop();
     await stack.app.stop();
-    stack.app = await startAppService(loadAppConfig(stack.env.app), { listen: false, logger });
-    await waitFor(async () => (await keys('segments/app/')).length === (await listClosedSegments(file)).length, { what: 'every closed segment in S3', timeoutMs: 30_000 });
-    await stack.app.stop();
+    // The stop's own lines (its last checkpoint) may close one more segment, which only the next
+    // start ships: start and stop again until a stop closed none (each round is a real restart).
+    const inS3 = async () => (await keys('segments/app/')).length === (await listClosedSegments(file)).length;
+    for (let round = 1; ; round++) {
+      stack.app = await startAppService(loadAppConfig(stack.env.app), { listen: false, logger });
+      await waitFor(inS3, { what: 'every closed segment in S3', timeoutMs: 30_000 });
+      await stack.app.stop();
+      if (await inS3()) break;
+      expect(round, 'a stop that closes no segment').toBeLessThan(5);
+    }
     // Download, as an operator would.
     const folder = join(restore, 'segments');
     await mkdir(folder);
