@@ -24,6 +24,8 @@ export interface InboxEffectOptions {
  * message is deleted, only when the application acknowledges the record, after the id is
  * marked applied; at shutdown the hold is released and SQS redelivers it. The ack learns
  * whether the delete happened (`onDeleted`). Once held, the consumer may drop its ciphertext.
+ * A copy this process claimed (its own hold) just before the ack marked the id applied is settled
+ * like the acknowledged record and never shown again ({@link Inbox.acknowledged}).
  */
 export function inboxEffect(inbox: Inbox, options: InboxEffectOptions): EnvelopeEffect {
   const { ledger, logger } = options;
@@ -44,14 +46,18 @@ export function inboxEffect(inbox: Inbox, options: InboxEffectOptions): Envelope
       return { status: 'duplicate' };
     }
     if (claim.status === 'held-elsewhere') return { status: 'retry', reason: 'CR_INBOX_HELD_ELSEWHERE', afterSeconds: Math.max(1, Math.ceil(claim.leftMs / 1000)) };
-    message.releaseBody?.();
-    const held = inbox.hold(envelope, signal);
-    // A hold again after a release sends `held` again: the interface's status does not move twice.
-    void options.receipts?.send({ ref: envelope.id, status: 'held' });
-    const outcome = await held;
-    if (outcome !== 'acked') {
-      await ledger.release(envelope.id).catch(() => undefined);
-      return { status: 'release' };
+    // A copy claimed by this process (its own hold) before the application's ack marked the id
+    // applied, arriving after the ack: the acknowledged record's copy, settled like it, never shown again.
+    if (!inbox.acknowledged(envelope.id)) {
+      message.releaseBody?.();
+      const held = inbox.hold(envelope, signal);
+      // A hold again after a release sends `held` again: the interface's status does not move twice.
+      void options.receipts?.send({ ref: envelope.id, status: 'held' });
+      const outcome = await held;
+      if (outcome !== 'acked') {
+        await ledger.release(envelope.id).catch(() => undefined);
+        return { status: 'release' };
+      }
     }
     try {
       await ledger.applied(envelope.id);

@@ -33,6 +33,12 @@ interface Held {
   deleted?: (deleted: boolean) => void;
 }
 
+/**
+ * How long an acknowledged id is remembered: far longer than a claim's round trip to the state
+ * table (the race {@link Inbox.acknowledged} closes), short enough to stay small.
+ */
+export const ACKED_MEMORY_MS = 10 * 60_000;
+
 /** How a hold ends: acknowledged by the application, or released back to SQS. */
 export type HoldOutcome = 'acked' | 'released';
 
@@ -45,6 +51,11 @@ export class Inbox {
   readonly #records = new Map<string, Held>();
   /** Acknowledged records whose queue message is being deleted. */
   readonly #deleting = new Map<string, { held: Held; done: Promise<boolean> }>();
+  /**
+   * Ids acknowledged lately (ack time, epoch ms), oldest first: a copy of one whose claim was
+   * taken before the ack marked it applied must not be shown again (see {@link Inbox.acknowledged}).
+   */
+  readonly #acked = new Map<string, number>();
   readonly #capacity: number;
 
   /** `capacity` is the most records held; the consumer's maxInFlight is set to the same bound. */
@@ -105,14 +116,35 @@ export class Inbox {
    * Acknowledges a record: removes it and lets its SQS message be deleted. False if not held.
    * {@link Inbox.deletion} then says whether the delete happened.
    */
-  ack(id: string): boolean {
+  ack(id: string, now: Date = new Date()): boolean {
     const held = this.#records.get(id);
     if (!held) return false;
     this.#records.delete(id);
+    this.#remember(id, now.getTime());
     const done = new Promise<boolean>((resolve) => (held.deleted = resolve));
     this.#deleting.set(id, { held, done });
     held.settle('acked');
     return true;
+  }
+
+  /**
+   * Whether `id` was acknowledged here lately (within {@link ACKED_MEMORY_MS}, at most `capacity`
+   * ids). A redelivered copy can be claimed by this same process (its own hold) just before the
+   * application's ack marks the id applied, and reach the inbox just after the record left it:
+   * it is the acknowledged record again, never a second one.
+   */
+  acknowledged(id: string, now: Date = new Date()): boolean {
+    const at = this.#acked.get(id);
+    return at !== undefined && now.getTime() - at <= ACKED_MEMORY_MS;
+  }
+
+  #remember(id: string, at: number): void {
+    this.#acked.delete(id);
+    this.#acked.set(id, at);
+    for (const [old, when] of this.#acked) {
+      if (this.#acked.size <= this.#capacity && at - when <= ACKED_MEMORY_MS) break;
+      this.#acked.delete(old);
+    }
   }
 
   /**

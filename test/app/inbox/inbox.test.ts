@@ -2,11 +2,13 @@
 // waits for, release on abort (shutdown), and the capacity bound it reports.
 import { describe, expect, it } from 'vitest';
 import { inboxEffect } from '../../../services/app/inbox/effect.ts';
-import { Inbox } from '../../../services/app/inbox/inbox.ts';
+import { ACKED_MEMORY_MS, Inbox } from '../../../services/app/inbox/inbox.ts';
 import { buildEnvelope, type Envelope } from '../../../services/core/envelope/envelope.ts';
 import { silentLogger } from '../../../services/core/log/logger.ts';
+import type { ApplyLedger } from '../../../services/core/state/applyLedger.ts';
 import type { ReceivedMessage } from '../../../services/core/transport/consumerTypes.ts';
 import { memoryApplyLedger } from '../../helpers/ledgers.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 function submission(body = '{"resourceType":"Patient","id":"p1"}', bytes?: Uint8Array): Envelope {
   return buildEnvelope({ kind: 'care.submission', from: 'interface', to: 'app', queue: 'interface-to-app', partner: 'acme', contentType: 'application/fhir+json', body: bytes ?? body });
@@ -140,6 +142,53 @@ describe('Inbox', () => {
     expect(await effect(e, { receiveCount: 2 } as unknown as ReceivedMessage, new AbortController().signal)).toEqual({ status: 'duplicate' });
     expect(sent).toEqual([{ ref: e.id, status: 'acknowledged' }]);
     expect(inbox.size, 'no second record').toBe(0);
+  });
+
+  it('a redelivered copy claimed before the ack marked the id applied, arriving after the ack, is never shown again (SQS outage: acked records reappeared)', async () => {
+    const inbox = new Inbox(10);
+    const ledger = memoryApplyLedger();
+    // The copy's claim reached the table while the record was still held by this process (its
+    // own hold: claimed), and its answer comes back only after the application's ack.
+    let answerClaim!: () => void;
+    const lateClaim = new Promise<void>((resolve) => (answerClaim = resolve));
+    const racing: ApplyLedger = { ...ledger, claim: async (id) => (id === e.id && ledger.done.size === 0 ? (await lateClaim, { status: 'claimed' }) : ledger.claim(id)) };
+    const sent: string[] = [];
+    const receipts = { send: async (r: { status: string }) => (sent.push(r.status), true) };
+    const e = submission();
+    const original = inboxEffect(inbox, { ledger, logger: silentLogger, receipts })(e, { receiveCount: 1 } as unknown as ReceivedMessage, new AbortController().signal);
+    await waitFor(() => inbox.size === 1);
+    const copy = inboxEffect(inbox, { ledger: racing, logger: silentLogger, receipts })(e, { receiveCount: 2 } as unknown as ReceivedMessage, new AbortController().signal);
+    expect(inbox.ack(e.id)).toBe(true);
+    const first = await original;
+    expect(first.status).toBe('done');
+    let settledCopy = false;
+    void copy.then(() => (settledCopy = true));
+    answerClaim();
+    await waitFor(() => settledCopy || inbox.size > 0, { timeoutMs: 10_000, what: 'the copy settled or shown' });
+    expect(inbox.size, 'not shown again').toBe(0);
+    const second = await copy;
+    // Settled like the acknowledged record (its message deleted with its own, current receipt handle).
+    expect(second.status).toBe('done');
+    expect(inbox.size, 'not shown again').toBe(0);
+    expect(inbox.list()).toEqual([]);
+    expect(sent.filter((s) => s === 'held'), 'one `held` receipt').toHaveLength(1);
+    const deletion = inbox.deletion(e.id)!;
+    (second as { onDeleted: (deleted: boolean) => void }).onDeleted(true);
+    expect(await deletion).toBe(true);
+  });
+
+  it('remembers acknowledged ids for a while and at most `capacity` of them', () => {
+    const inbox = new Inbox(2);
+    const t0 = new Date('2026-11-30T12:00:00Z');
+    const ids = [submission(), submission(), submission()];
+    for (const e of ids) {
+      void inbox.hold(e, new AbortController().signal);
+      inbox.ack(e.id, t0);
+    }
+    expect(ids.map((e) => inbox.acknowledged(e.id, t0))).toEqual([false, true, true]);
+    expect(inbox.acknowledged(ids[2]!.id, new Date(t0.getTime() + ACKED_MEMORY_MS))).toBe(true);
+    expect(inbox.acknowledged(ids[2]!.id, new Date(t0.getTime() + ACKED_MEMORY_MS + 1))).toBe(false);
+    expect(inbox.acknowledged('01900000-0000-7000-8000-000000000000', t0)).toBe(false);
   });
 
   it('as the consumer effect: done with an onDeleted hook on ack, release on shutdown; the ciphertext is dropped while held', async () => {
