@@ -22,7 +22,12 @@ export interface SinkDelivery {
 export type SinkMode =
   | { kind: 'ok' }
   | { kind: 'fail'; status: number; count?: number }
-  | { kind: 'slow'; delayMs: number; count?: number };
+  | { kind: 'slow'; delayMs: number; count?: number }
+  /**
+   * A flapping EMR, driven by requests rather than the clock: `burst` requests answered `status`,
+   * then `between` answered normally, again and again until `failures` requests have failed; then ok.
+   */
+  | { kind: 'flap'; status: number; burst: number; between: number; failures: number };
 
 /** A demo EMR interface engine endpoint: records deliveries by envelope id and answers 200. */
 export interface EmrSink {
@@ -82,8 +87,15 @@ export async function startEmrSink(options: EmrSinkOptions = {}): Promise<EmrSin
   const limit = options.maxBodyBytes ?? 5 * 1024 ** 3;
   const keep = options.keepBodyBytes ?? 2 * 1024 * 1024;
 
+  let flapped = { requests: 0, failed: 0 };
   const nextMode = (): SinkMode => {
     const current = mode;
+    if (current.kind === 'flap') {
+      const failing = flapped.requests++ % (current.burst + current.between) < current.burst;
+      if (!failing) return { kind: 'ok' };
+      if (++flapped.failed >= current.failures) mode = { kind: 'ok' };
+      return { kind: 'fail', status: current.status };
+    }
     if (current.kind !== 'ok' && current.count !== undefined) {
       const left = current.count - 1;
       mode = left > 0 ? { ...current, count: left } : { kind: 'ok' };
@@ -105,6 +117,7 @@ export async function startEmrSink(options: EmrSinkOptions = {}): Promise<EmrSin
         const read = await readBody(req, 4096, 4096);
         try {
           mode = JSON.parse(read?.body.toString('utf8') ?? '') as SinkMode;
+          flapped = { requests: 0, failed: 0 };
           return reply(200, mode);
         } catch {
           return reply(400, { error: 'expected a JSON mode' });
@@ -152,6 +165,7 @@ export async function startEmrSink(options: EmrSinkOptions = {}): Promise<EmrSin
     requests,
     setMode: (m) => {
       mode = m;
+      flapped = { requests: 0, failed: 0 };
     },
     stop: () =>
       new Promise<void>((resolve) => {
