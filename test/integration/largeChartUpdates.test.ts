@@ -2,45 +2,28 @@
 // delivered to a real HTTP EMR endpoint byte for byte, their objects deleted once delivered,
 // and their status readable by the writer; a large submission's status by the partner.
 import { readFile } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { largeDocument, streamRequest } from '../helpers/largeDocs.ts';
-import { startLargeStack, type LargeStack } from '../helpers/largeStack.ts';
-import type { TestStack } from '../helpers/stack.ts';
-import type { TestSqs } from '../helpers/sqs.ts';
+import { useLargeStack } from '../helpers/largeStack.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const MiB = 1024 * 1024;
 
-let sqs: TestSqs;
-let bucket: LargeStack['bucket'];
-let stack: TestStack;
-let ifaceUrl: string;
-let appUrl: string;
-
-let large: LargeStack | undefined;
-
-beforeAll(async () => {
-  large = await startLargeStack();
-  ({ sqs, bucket, stack, ifaceUrl, appUrl } = large);
-}, 60_000);
-
-afterAll(async () => {
-  await large?.stop();
-});
+const large = useLargeStack();
 
 /** Posts a generated chart update of `bytes` bytes to the app (Content-Length, or chunked). */
 async function postLarge(bytes: number, options: { chunked?: boolean; seed?: number } = {}) {
   const doc = largeDocument(bytes, options.seed);
-  const res = await streamRequest(`${appUrl}/v1/chart-updates`, {
+  const res = await streamRequest(`${large.appUrl}/v1/chart-updates`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${stack.tokens.writer}`, 'content-type': 'application/cda+xml', ...(options.chunked ? {} : { 'content-length': bytes }) },
+    headers: { authorization: `Bearer ${large.stack.tokens.writer}`, 'content-type': 'application/cda+xml', ...(options.chunked ? {} : { 'content-length': bytes }) },
     body: doc.stream,
   });
   return { res, sha256: await doc.sha256 };
 }
 
 async function chartUpdateStatus(id: string) {
-  const res = await stack.app.server.inject({ method: 'GET', url: `/v1/chart-updates/${id}`, headers: { authorization: `Bearer ${stack.tokens.writer}` } });
+  const res = await large.stack.app.server.inject({ method: 'GET', url: `/v1/chart-updates/${id}`, headers: { authorization: `Bearer ${large.stack.tokens.writer}` } });
   return { code: res.statusCode, body: res.json() as { status: string; reasonCode?: string; timeline: Array<{ status: string; emrStatus?: number }> } };
 }
 
@@ -54,9 +37,9 @@ describe('large chart updates through S3 to the EMR', () => {
     expect(res.status, res.text).toBe(202);
     const id = JSON.parse(res.text).id as string;
     // Relayed through S3, not as one message.
-    expect(stack.logs.app.entries().some((e) => e.envelopeId === id && e.msg === 'large object relayed')).toBe(true);
+    expect(large.stack.logs.app.entries().some((e) => e.envelopeId === id && e.msg === 'large object relayed')).toBe(true);
 
-    const delivery = await waitFor(() => stack.sink.deliveries.get(id), { timeoutMs: 240_000, what: 'the chart update at the EMR' });
+    const delivery = await waitFor(() => large.stack.sink.deliveries.get(id), { timeoutMs: 240_000, what: 'the chart update at the EMR' });
     expect(delivery.bytes).toBe(size * MiB);
     expect(delivery.sha256).toBe(sha256);
     expect(delivery.contentType).toBe('application/xml');
@@ -66,37 +49,37 @@ describe('large chart updates through S3 to the EMR', () => {
     expect(status.code).toBe(200);
     expect(status.body.timeline.map((s) => s.status)).toEqual(['accepted', 'queued', 'delivered']);
     expect(status.body.timeline.find((s) => s.status === 'delivered')?.emrStatus).toBe(200);
-    await waitFor(async () => !(await bucket.keys()).some((k) => k.includes(id)), { timeoutMs: 30_000, what: 'the object deleted after the delivery' });
+    await waitFor(async () => !(await large.bucket.keys()).some((k) => k.includes(id)), { timeoutMs: 30_000, what: 'the object deleted after the delivery' });
   }, 400_000);
 
   it('an EMR that refuses a large update: dead-lettered, the writer sees failed with the EMR status, and the object stays for a redrive', async () => {
-    stack.sink.setMode({ kind: 'fail', status: 422, count: 1 });
+    large.stack.sink.setMode({ kind: 'fail', status: 422, count: 1 });
     const { res } = await postLarge(2 * MiB, { seed: 5 });
     expect(res.status).toBe(202);
     const id = JSON.parse(res.text).id as string;
     const status = await waitFor(async () => ((await chartUpdateStatus(id)).body.status === 'failed' ? chartUpdateStatus(id) : undefined), { timeoutMs: 60_000, what: 'the failed status' });
     expect(status.body.reasonCode).toBe('CR_EMR_HTTP_422');
-    expect(stack.sink.deliveries.has(id)).toBe(false);
-    expect(await bucket.keys()).toContain(`${sqs.prefix}app-to-interface/${id}.pgp`);
+    expect(large.stack.sink.deliveries.has(id)).toBe(false);
+    expect(await large.bucket.keys()).toContain(`${large.sqs.prefix}app-to-interface/${id}.pgp`);
   }, 120_000);
 
   it('a large submission: GET /v1/submissions/{id} shows held, then acknowledged once the application acked it', async () => {
     const doc = largeDocument(3 * MiB, 77);
-    const res = await streamRequest(`${ifaceUrl}/v1/submissions`, {
+    const res = await streamRequest(`${large.ifaceUrl}/v1/submissions`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${stack.tokens.partner}`, 'content-type': 'application/cda+xml', 'content-length': 3 * MiB },
+      headers: { authorization: `Bearer ${large.stack.tokens.partner}`, 'content-type': 'application/cda+xml', 'content-length': 3 * MiB },
       body: doc.stream,
     });
     expect(res.status, res.text).toBe(202);
     const id = JSON.parse(res.text).id as string;
     const submission = async () => {
-      const r = await stack.iface.server.inject({ method: 'GET', url: `/v1/submissions/${id}`, headers: { authorization: `Bearer ${stack.tokens.partner}` } });
+      const r = await large.stack.iface.server.inject({ method: 'GET', url: `/v1/submissions/${id}`, headers: { authorization: `Bearer ${large.stack.tokens.partner}` } });
       return r.json() as { status: string; timeline: Array<{ status: string }> };
     };
     await waitFor(async () => ((await submission()).status === 'held' ? true : undefined), { timeoutMs: 60_000, what: 'the held status' });
-    const read = await streamRequest(`${appUrl}/v1/inbox/${id}`, { method: 'GET', headers: { authorization: `Bearer ${stack.tokens.reader}` } });
+    const read = await streamRequest(`${large.appUrl}/v1/inbox/${id}`, { method: 'GET', headers: { authorization: `Bearer ${large.stack.tokens.reader}` } });
     expect(read.sha256).toBe(await doc.sha256);
-    const ack = await stack.app.server.inject({ method: 'POST', url: `/v1/inbox/${id}/ack`, headers: { authorization: `Bearer ${stack.tokens.reader}` } });
+    const ack = await large.stack.app.server.inject({ method: 'POST', url: `/v1/inbox/${id}/ack`, headers: { authorization: `Bearer ${large.stack.tokens.reader}` } });
     expect(ack.statusCode).toBe(200);
     const done = await waitFor(async () => {
       const s = await submission();
@@ -106,8 +89,8 @@ describe('large chart updates through S3 to the EMR', () => {
   }, 120_000);
 
   it('planted PHI in the large chart updates and submission reached no log or audit line', async () => {
-    const audits = (await readFile(stack.env.iface.AUDIT_FILE!, 'utf8')) + (await readFile(stack.env.app.AUDIT_FILE!, 'utf8'));
-    const logs = [...stack.logs.iface.lines, ...stack.logs.app.lines].join('\n');
+    const audits = (await readFile(large.stack.env.iface.AUDIT_FILE!, 'utf8')) + (await readFile(large.stack.env.app.AUDIT_FILE!, 'utf8'));
+    const logs = [...large.stack.logs.iface.lines, ...large.stack.logs.app.lines].join('\n');
     expect(logs).toContain('large object relayed');
     expect(audits).toContain('message.delivered');
     expect(logs).not.toContain('Quackenbush');

@@ -1,36 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LARGE_DOC_PHI, largeDocument, streamRequest } from '../helpers/largeDocs.ts';
-import { startLargeStack, type LargeStack } from '../helpers/largeStack.ts';
-import type { TestStack } from '../helpers/stack.ts';
-import type { TestSqs } from '../helpers/sqs.ts';
+import { useLargeStack } from '../helpers/largeStack.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const MiB = 1024 * 1024;
 
-let sqs: TestSqs;
-let bucket: LargeStack['bucket'];
-let stack: TestStack;
-let ifaceUrl: string;
-let appUrl: string;
-
-let large: LargeStack | undefined;
-
-beforeAll(async () => {
-  large = await startLargeStack();
-  ({ sqs, bucket, stack, ifaceUrl, appUrl } = large);
-}, 60_000);
-
-afterAll(async () => {
-  await large?.stop();
-});
+const large = useLargeStack();
 
 /** Submits a generated document of `bytes` bytes (Content-Length, or chunked). */
 async function submitLarge(bytes: number, options: { chunked?: boolean; seed?: number } = {}) {
   const doc = largeDocument(bytes, options.seed);
-  const res = await streamRequest(`${ifaceUrl}/v1/submissions`, {
+  const res = await streamRequest(`${large.ifaceUrl}/v1/submissions`, {
     method: 'POST',
     headers: {
-      authorization: `Bearer ${stack.tokens.partner}`,
+      authorization: `Bearer ${large.stack.tokens.partner}`,
       'content-type': 'application/cda+xml',
       ...(options.chunked ? {} : { 'content-length': bytes }),
     },
@@ -40,11 +23,11 @@ async function submitLarge(bytes: number, options: { chunked?: boolean; seed?: n
 }
 
 function readRecord(id: string) {
-  return streamRequest(`${appUrl}/v1/inbox/${id}`, { method: 'GET', headers: { authorization: `Bearer ${stack.tokens.reader}` } });
+  return streamRequest(`${large.appUrl}/v1/inbox/${id}`, { method: 'GET', headers: { authorization: `Bearer ${large.stack.tokens.reader}` } });
 }
 
 function ack(id: string) {
-  return stack.app.server.inject({ method: 'POST', url: `/v1/inbox/${id}/ack`, headers: { authorization: `Bearer ${stack.tokens.reader}` } });
+  return large.stack.app.server.inject({ method: 'POST', url: `/v1/inbox/${id}/ack`, headers: { authorization: `Bearer ${large.stack.tokens.reader}` } });
 }
 
 describe('large documents through S3', () => {
@@ -56,9 +39,9 @@ describe('large documents through S3', () => {
     const { res, sha256 } = await submitLarge(size * MiB, { chunked, seed: size });
     expect(res.status, res.text).toBe(202);
     const id = JSON.parse(res.text).id as string;
-    const summary = await waitFor(() => stack.app.inbox.list(1000).find((r) => r.id === id), { timeoutMs: 120_000, what: 'the large record in the inbox' });
+    const summary = await waitFor(() => large.stack.app.inbox.list(1000).find((r) => r.id === id), { timeoutMs: 120_000, what: 'the large record in the inbox' });
     expect(summary).toMatchObject({ contentType: 'application/xml', bytes: size * MiB });
-    expect(await bucket.keys()).toContain(`${sqs.prefix}interface-to-app/${id}.pgp`);
+    expect(await large.bucket.keys()).toContain(`${large.sqs.prefix}interface-to-app/${id}.pgp`);
 
     const read = await readRecord(id);
     expect(read.status).toBe(200);
@@ -69,20 +52,20 @@ describe('large documents through S3', () => {
     expect(read.sha256).toBe(sha256);
 
     expect((await ack(id)).statusCode).toBe(200);
-    await waitFor(async () => !(await bucket.keys()).some((k) => k.includes(id)), { timeoutMs: 30_000, what: 'the object deleted after the ack' });
+    await waitFor(async () => !(await large.bucket.keys()).some((k) => k.includes(id)), { timeoutMs: 30_000, what: 'the object deleted after the ack' });
   }, 300_000);
 
   it('planted PHI in a large document reaches no log or audit line', async () => {
     const { res } = await submitLarge(2 * MiB, { seed: 7 });
     expect(res.status).toBe(202);
     const id = JSON.parse(res.text).id as string;
-    await waitFor(() => stack.app.inbox.get(id), { timeoutMs: 60_000, what: 'the record' });
+    await waitFor(() => large.stack.app.inbox.get(id), { timeoutMs: 60_000, what: 'the record' });
     const read = await readRecord(id);
     expect(read.status).toBe(200);
     expect((await ack(id)).statusCode).toBe(200);
     const { readFile } = await import('node:fs/promises');
-    const audits = (await readFile(stack.env.iface.AUDIT_FILE!, 'utf8')) + (await readFile(stack.env.app.AUDIT_FILE!, 'utf8'));
-    const logs = [...stack.logs.iface.lines, ...stack.logs.app.lines].join('\n');
+    const audits = (await readFile(large.stack.env.iface.AUDIT_FILE!, 'utf8')) + (await readFile(large.stack.env.app.AUDIT_FILE!, 'utf8'));
+    const logs = [...large.stack.logs.iface.lines, ...large.stack.logs.app.lines].join('\n');
     expect(logs).toContain(id);
     expect(logs).not.toContain('Quackenbush');
     expect(audits).not.toContain('Quackenbush');
