@@ -10,6 +10,7 @@ import { buildEnvelope } from '../../services/core/envelope/envelope.ts';
 import { seal } from '../../services/core/envelope/seal.ts';
 import { stringAttribute } from '../../services/core/transport/attributes.ts';
 import { launchChromium } from '../helpers/browser.ts';
+import { fifoSendIds } from '../helpers/sqs.ts';
 import { startStack, type TestStack } from '../helpers/stack.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -110,6 +111,7 @@ describe('the console in a real browser', () => {
         QueueUrl: stack.queues['interface-to-app'].url,
         MessageBody: 'tampered in transit: no OpenPGP message',
         MessageAttributes: { 'cr-version': stringAttribute('1'), 'cr-envelope-id': stringAttribute(envelopeId), 'cr-signer': stringAttribute('B'.repeat(40)) },
+        ...fifoSendIds(stack.sqs, envelopeId),
       }),
     );
     await page.click('a[href="/console/quarantine"]');
@@ -139,7 +141,7 @@ describe('the console in a real browser', () => {
 
     const envelope = buildEnvelope({ kind: 'chart.update', from: 'app', to: 'interface', queue: 'app-to-interface', contentType: 'application/fhir+json', body: '{"resourceType":"Observation","status":"final"}' });
     const sealed = await seal(envelope, stack.keys.app.own, stack.keys.app.peers);
-    await stack.sqs.client.send(new SendMessageCommand({ QueueUrl: stack.queues['app-to-interface'].dlqUrl, MessageBody: sealed.body, MessageAttributes: sealed.attributes }));
+    await stack.sqs.client.send(new SendMessageCommand({ QueueUrl: stack.queues['app-to-interface'].dlqUrl, MessageBody: sealed.body, MessageAttributes: sealed.attributes, ...fifoSendIds(stack.sqs, 'app-to-interface') }));
     await page.click('a[href="/console/dlq"]');
     const row = `tr[data-envelope-id="${envelope.id}"]`;
     await reloadUntil(page, row, 'the dead-lettered chart update on the DLQ page');
