@@ -11,7 +11,7 @@ export interface KeptLease {
 
 /** Options for {@link keepLease}. */
 export interface KeepLeaseOptions {
-  /** Renews the lease: true when renewed, false when it is no longer this holder's (a failed condition). */
+  /** Renews the lease: true when renewed, false when it is no longer this attempt's (a failed condition). */
   renew: () => Promise<boolean>;
   /** How often, ms (a third of the lease, as the consumer's heartbeat is of the visibility timeout). */
   everyMs: number;
@@ -24,7 +24,7 @@ export interface KeepLeaseOptions {
 /**
  * Renews a lease every `everyMs` until stopped, one renewal at a time: work shorter than
  * `everyMs` costs no write. A renewal the store refused (an error) is retried at the next
- * tick; one whose condition failed means another holder took the lease: `lost` is aborted
+ * tick; one whose condition failed means another attempt took the lease: `lost` is aborted
  * and renewing stops.
  */
 export function keepLease(options: KeepLeaseOptions): KeptLease {
@@ -40,7 +40,7 @@ export function keepLease(options: KeepLeaseOptions): KeptLease {
       .then((renewed) => {
         if (renewed) return;
         clearInterval(timer);
-        log.warn({ ...options.bindings }, 'lease taken over by another holder; stopping the work');
+        log.warn({ ...options.bindings }, 'lease taken over by another attempt; stopping the work');
         lost.abort(new Error('lease taken over'));
       })
       .catch((err: unknown) => log.warn({ ...options.bindings, code: (err as { code?: string; name?: string }).code ?? (err as { name?: string }).name }, 'lease renewal failed'))

@@ -51,7 +51,7 @@ describe('keepLease', () => {
     expect(lease.lost.aborted).toBe(true);
     await vi.advanceTimersByTimeAsync(10_000);
     expect(renew).toHaveBeenCalledTimes(2);
-    expect(log.entries().map((e) => e.msg)).toEqual(['lease taken over by another holder; stopping the work']);
+    expect(log.entries().map((e) => e.msg)).toEqual(['lease taken over by another attempt; stopping the work']);
     await lease.stop();
   });
 
