@@ -134,9 +134,10 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       // Every attempt, HTTP or MLLP, tells the alerts whether EMR delivery is failing.
       const emrHealth = new FailingSince();
       const emr = trackedEmrClient(routeByContentType({ http, ...(mllp ? { mllp } : {}) }), emrHealth);
-      // A delivery's lease outlasts its longest attempt: the connect/HTTP timeout, plus the ACK wait over MLLP.
+      // A delivery's lease outlasts its longest wait: the connect/HTTP timeout, plus the ACK wait over MLLP;
+      // it is renewed every third of it while the attempt runs (a streamed update may take far longer).
       const leaseMs = config.EMR_TIMEOUT_MS + (mllp ? config.EMR_MLLP_ACK_TIMEOUT_MS : 0) + 5_000;
-      const ledger = createDeliveryLedger({ table: rt.state, holder: rt.holder, leaseMs, ttlSeconds: rt.stateTtlSeconds });
+      const ledger = createDeliveryLedger({ table: rt.state, holder: rt.holder, leaseMs, ttlSeconds: rt.stateTtlSeconds, logger: rt.logger });
       const consumer = createInboundConsumer(rt, config, {
         queue: 'app-to-interface',
         // The app's receipts (two per submission) share this queue: they must not wait for EMR places.

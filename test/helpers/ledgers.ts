@@ -18,6 +18,7 @@ export function memoryDeliveryLedger(firstAttempt = 1): DeliveryLedger & { attem
     async delivered(id, httpStatus, ackCode) {
       delivered.set(id, { ...(httpStatus === undefined ? {} : { httpStatus }), ...(ackCode === undefined ? {} : { ackCode }) });
     },
+    keep: () => ({ lost: new AbortController().signal, stop: async () => undefined }),
     async abandon() {},
     async failed() {},
   };

@@ -1,3 +1,5 @@
+import type { Logger } from 'pino';
+import { keepLease, type KeptLease } from './leaseKeeper.ts';
 import { ttlAfter, type StateTable } from './table.ts';
 
 /** What starting a delivery found. */
@@ -7,10 +9,16 @@ export type DeliveryStart = { status: 'go'; attempt: number } | { status: 'deliv
 export interface DeliveryLedger {
   /** Starts an attempt (counted) under a lease, unless it was delivered or another attempt runs. */
   begin(envelopeId: string): Promise<DeliveryStart>;
+  /**
+   * Keeps attempt `attempt`'s lease while it runs (a streamed delivery outlasts any fixed lease):
+   * renewed every third of the lease, conditional on this holder and this attempt; `lost` is
+   * aborted when another attempt took it over.
+   */
+  keep(envelopeId: string, attempt: number): KeptLease;
   /** Records the delivery (the EMR's HTTP status, or the HL7 ACK code over MLLP). */
   delivered(envelopeId: string, status?: number, ackCode?: string): Promise<void>;
-  /** Ends this attempt without a delivery, so the next one may start at once. */
-  abandon(envelopeId: string): Promise<void>;
+  /** Ends attempt `attempt` without a delivery, so the next one may start at once (nothing when another attempt took over). */
+  abandon(envelopeId: string, attempt: number): Promise<void>;
   /** Records that the delivery failed for good (dead-lettered), with the reason code. */
   failed(envelopeId: string, reason: string): Promise<void>;
 }
@@ -21,8 +29,12 @@ export interface DeliveryLedgerOptions {
   table: StateTable;
   /** This process (holderId()). */
   holder: string;
-  /** An attempt's lease, ms: longer than the EMR timeout. */
+  /** An attempt's lease, ms: longer than the EMR timeout (one wait); {@link DeliveryLedger.keep} renews it for longer attempts. */
   leaseMs: number;
+  /** How often a kept lease is renewed, ms (default: a third of `leaseMs`). */
+  renewMs?: number;
+  /** Service logger (lease renewals that failed or found the lease taken over). */
+  logger?: Logger;
   /** How long a delivery is remembered, seconds (the queue retention). */
   ttlSeconds: number;
   /** Clock, for tests. */
@@ -53,6 +65,19 @@ export function createDeliveryLedger(options: DeliveryLedgerOptions): DeliveryLe
       }
       return { status: 'delivered', ...(item.httpStatus === undefined ? {} : { httpStatus: Number(item.httpStatus) }), ...(item.ackCode === undefined ? {} : { ackCode: String(item.ackCode) }) };
     },
+    keep(envelopeId, attempt) {
+      const renew = async (): Promise<boolean> => {
+        const renewed = await table.update(pk(envelopeId), {
+          update: 'SET leaseUntil = :lease',
+          // Only this attempt's own lease: a later attempt (another holder, or this one after it lapsed) keeps its own.
+          condition: '#s = :delivering AND holder = :me AND attempts = :attempt',
+          names: { '#s': 'state' },
+          values: { ':lease': now() + leaseMs, ':delivering': 'delivering', ':me': holder, ':attempt': attempt },
+        });
+        return renewed !== undefined;
+      };
+      return keepLease({ renew, everyMs: options.renewMs ?? Math.max(1, Math.floor(leaseMs / 3)), ...(options.logger ? { logger: options.logger } : {}), bindings: { envelopeId, attempt } });
+    },
     async delivered(envelopeId, status, ackCode) {
       await table.update(pk(envelopeId), {
         update: `SET #s = :delivered, ${status === undefined ? '' : 'httpStatus = :status, '}${ackCode === undefined ? '' : 'ackCode = :ack, '}deliveredAt = :at REMOVE holder, leaseUntil`,
@@ -60,12 +85,12 @@ export function createDeliveryLedger(options: DeliveryLedgerOptions): DeliveryLe
         values: { ':delivered': 'delivered', ...(status === undefined ? {} : { ':status': status }), ...(ackCode === undefined ? {} : { ':ack': ackCode }), ':at': new Date(now()).toISOString() },
       });
     },
-    async abandon(envelopeId) {
+    async abandon(envelopeId, attempt) {
       await table.update(pk(envelopeId), {
         update: 'SET leaseUntil = :zero',
-        condition: '#s = :delivering AND holder = :me',
+        condition: '#s = :delivering AND holder = :me AND attempts = :attempt',
         names: { '#s': 'state' },
-        values: { ':zero': 0, ':delivering': 'delivering', ':me': holder },
+        values: { ':zero': 0, ':delivering': 'delivering', ':me': holder, ':attempt': attempt },
       });
     },
     async failed(envelopeId, reason) {

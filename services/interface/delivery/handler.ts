@@ -5,6 +5,7 @@ import { RECEIPT_ERRORS } from '../../core/receipts/errors.ts';
 import type { ReceiptSender } from '../../core/receipts/receipts.ts';
 import type { EnvelopeEffect } from '../../core/relay/inbound.ts';
 import type { DeliveryLedger } from '../../core/state/deliveryLedger.ts';
+import { STATE_ERRORS } from '../../core/state/errors.ts';
 import type { HandlerResult } from '../../core/transport/consumerTypes.ts';
 import type { EmrClient } from './emrClient.ts';
 
@@ -42,15 +43,26 @@ export function emrDeliveryEffect(options: EmrDeliveryOptions): EnvelopeEffect {
     // Delivered before (by this or another instance, maybe one killed before its receipt went
     // out): the receipt is sent again, never the chart update; the app applies it once.
     if (start.status === 'delivered') return (await deliveredReceipt(envelope.id, start.httpStatus, start.ackCode)) ? { status: 'duplicate' } : receiptNotSent;
-    if (start.status === 'busy') return { status: 'retry', reason: 'CR_DELIVERY_IN_PROGRESS', afterSeconds: start.retryAfterSeconds };
+    if (start.status === 'busy') return { status: 'retry', reason: STATE_ERRORS.CR_DELIVERY_IN_PROGRESS.code, afterSeconds: start.retryAfterSeconds };
     const attempt = start.attempt;
     const base = { actor: 'interface', resourceType: 'envelope', resourceId: envelope.id } as const;
+    // The lease is renewed while the attempt runs (a streamed update can outlast any fixed lease),
+    // so a copy received meanwhile, here or on another instance, waits instead of posting again.
+    const lease = ledger.keep(envelope.id, attempt);
     let outcome;
     try {
-      outcome = await options.emr.deliver(envelope, signal);
+      outcome = await options.emr.deliver(envelope, AbortSignal.any([signal, lease.lost]));
     } catch (err) {
-      await ledger.abandon(envelope.id);
+      await lease.stop();
+      if (!lease.lost.aborted) await ledger.abandon(envelope.id, attempt);
       throw err;
+    }
+    await lease.stop();
+    // Taken over (this instance could not renew within the lease): the other attempt writes the
+    // outcome; this one was cut off and writes nothing. A delivery that got its 2xx is still recorded.
+    if (lease.lost.aborted && outcome.kind !== 'delivered') {
+      options.logger.warn({ envelopeId: envelope.id, attempt }, 'EMR delivery stopped: another attempt took its lease over');
+      return { status: 'retry', reason: STATE_ERRORS.CR_DELIVERY_LEASE_LOST.code };
     }
     switch (outcome.kind) {
       case 'delivered': {
@@ -69,7 +81,7 @@ export function emrDeliveryEffect(options: EmrDeliveryOptions): EnvelopeEffect {
           await options.receipts?.send(failedReceipt(envelope.id, outcome.reason, outcome.ackCode));
           return { status: 'dead-letter', reason: outcome.reason };
         }
-        await ledger.abandon(envelope.id);
+        await ledger.abandon(envelope.id, attempt);
         options.logger.warn({ envelopeId: envelope.id, reason: outcome.reason, attempt }, 'EMR delivery failed; will retry');
         return { status: 'retry', reason: outcome.reason, ...(outcome.retryAfterSeconds === undefined ? {} : { afterSeconds: outcome.retryAfterSeconds }) };
       case 'rejected':

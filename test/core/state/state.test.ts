@@ -164,7 +164,7 @@ describe('delivery ledger', () => {
     const id = crypto.randomUUID();
     expect(await a.begin(id)).toEqual({ status: 'go', attempt: 1 });
     expect(await b.begin(id)).toMatchObject({ status: 'busy' });
-    await a.abandon(id);
+    await a.abandon(id, 1);
     expect(await b.begin(id)).toEqual({ status: 'go', attempt: 2 });
     clock += 1500; // b crashed mid-attempt
     expect(await a.begin(id)).toEqual({ status: 'go', attempt: 3 });
@@ -175,6 +175,27 @@ describe('delivery ledger', () => {
     expect(await a.begin(other)).toEqual({ status: 'go', attempt: 1 });
     await a.failed(other, 'CR_EMR_HTTP_400');
     expect(await b.begin(other)).toEqual({ status: 'go', attempt: 2 });
+  });
+
+  it('a kept lease is renewed past its first term, and only for its own attempt: a later attempt (even by the same holder) makes it lost', async () => {
+    const a = createDeliveryLedger({ table, holder: 'a', leaseMs: 600, renewMs: 50, ttlSeconds: 3600 });
+    const b = createDeliveryLedger({ table, holder: 'b', leaseMs: 600, ttlSeconds: 3600 });
+    const id = crypto.randomUUID();
+    expect(await a.begin(id)).toEqual({ status: 'go', attempt: 1 });
+    const first = Number((await table.get(`emr#${id}`))?.leaseUntil);
+    const kept = a.keep(id, 1);
+    await waitFor(() => Date.now() > first + 100, { intervalMs: 20, what: 'the first lease to run out' });
+    expect(await b.begin(id), 'renewed: still busy past the first lease').toMatchObject({ status: 'busy' });
+    await kept.stop();
+
+    // This holder's lease lapsed (paused, not renewing) and a copy started attempt 2 here: attempt 1 is no longer held.
+    await waitFor(async () => (await a.begin(id)).status === 'go', { intervalMs: 50, what: 'the lapsed lease to be taken over' });
+    const stale = a.keep(id, 1);
+    await waitFor(() => stale.lost.aborted, { what: 'the stale attempt to find its lease lost' });
+    await stale.stop();
+    await a.abandon(id, 1); // the stale attempt's abandon leaves attempt 2's lease alone
+    expect(await b.begin(id)).toMatchObject({ status: 'busy' });
+    expect(await table.get(`emr#${id}`)).toMatchObject({ state: 'delivering', holder: 'a', attempts: 2 });
   });
 });
 
