@@ -106,8 +106,10 @@ describe('shipping closed segments to S3 (the emulator\'s in-process S3)', () =>
     await first.start();
     const log = await trail(2, (s) => first.enqueue(s));
     const logs = (first as unknown as { logs: ReturnType<typeof captureLogger> }).logs;
+    // The second segment's `closed` event may come after the first retries (a loaded machine).
+    await waitFor(() => first.pending() === 2, { what: 'both closed segments queued', timeoutMs: 20_000 });
     await waitFor(() => logs.entries().filter((e) => e.msg === 'audit segment not archived, will retry').length >= 2, { what: 'retries while S3 is down', timeoutMs: 20_000 });
-    expect(first.pending()).toBe(2);
+    expect(first.pending(), 'nothing dropped while S3 is down').toBe(2);
     // The service stops while S3 is down; a third segment closes meanwhile (nothing is shipping it).
     await first.close();
     await log.record({ action: 'inbox.read', actor: 'reader-1', resourceType: 'inbox-record', outcome: 'success' });
