@@ -6,7 +6,7 @@
 // record (no id the partner never got, nothing listed again after its ack), none lost.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.ts';
-import { depth, fhir, pool, postWithRetry, report, rng, scaled, SCALE, startWorld, type ServiceProcess, type World } from './harness.ts';
+import { depth, fhir, pool, postWithRetry, progressLines, report, rng, scaled, SCALE, startWorld, type ServiceProcess, type World } from './harness.ts';
 import { newBooks, startInboxReader, type InboxReader } from './inboxReader.ts';
 
 const TOTAL = scaled(10_000, 40);
@@ -58,6 +58,7 @@ describe('a fleet of two interface and two app instances', () => {
       }
     })();
 
+    const stopProgress = progressLines('fleet', () => ({ accepted: sent.size, seen: books.seen.size, acked: books.acked.size, kills: kills.join(',') }), 15_000);
     const answer = (key: string, id: string): void => {
       const ids = idsByKey.get(key) ?? new Set<string>();
       ids.add(id);
@@ -95,6 +96,7 @@ describe('a fleet of two interface and two app instances', () => {
       },
       { timeoutMs: 180_000, intervalMs: 250, what: 'every accepted submission in an inbox, queue drained' },
     ).catch(() => (drained = false));
+    stopProgress();
     const side = await Promise.all([depth(sqs, q['interface-to-app'].dlqUrl), depth(sqs, q['interface-to-app'].quarantineUrl)]);
     const sideTotal = side.reduce((n, d) => n + d.total, 0);
 

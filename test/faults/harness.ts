@@ -61,6 +61,19 @@ export function report(scenario: string, s: Summary): string {
   return line;
 }
 
+/**
+ * Prints `<label> progress t=<s>s key=value …` every `everyMs` until the returned function is
+ * called: a scenario that runs out of time shows how far it got.
+ */
+export function progressLines(label: string, fields: () => Record<string, string | number>, everyMs = 10_000): () => void {
+  const started = Date.now();
+  const timer = setInterval(() => {
+    const parts = Object.entries(fields()).map(([k, v]) => `${k}=${v}`);
+    console.log(`${label} progress t=${((Date.now() - started) / 1000).toFixed(0)}s ${parts.join(' ')}`);
+  }, everyMs);
+  return () => clearInterval(timer);
+}
+
 /** An emulator that can be stopped and started again on the same endpoint, keeping its messages. */
 export interface Emulator {
   /** The current endpoint handle (client, prefix). */

@@ -15,7 +15,7 @@
 // promise no order, so there it is reported only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.ts';
-import { depth, fhir, pool, postWithRetry, report, rng, SCALE, startWorld, type ServiceProcess, type World } from './harness.ts';
+import { depth, fhir, pool, postWithRetry, progressLines, report, rng, SCALE, startWorld, type ServiceProcess, type World } from './harness.ts';
 import { startInboxReader, type InboxReader } from './inboxReader.ts';
 
 const MAX_KILLS = Number(process.env.FAULTS_KILLS ?? 6);
@@ -81,9 +81,7 @@ export function kill9Scenario(options: Kill9Options): void {
         }
       })();
 
-      const progress = setInterval(() => {
-        console.log(`kill-9 progress t=${((Date.now() - started) / 1000).toFixed(0)}s in=${sentIn.size} seen=${reader.books.seen.size} out=${sentOut.size} emr=${world.sink.deliveries.size} kills=${kills.join(',')} restart-ms=${restartMs.join(',')}`);
-      }, 10_000);
+      const stopProgress = progressLines('kill-9', () => ({ in: sentIn.size, seen: reader.books.seen.size, out: sentOut.size, emr: world.sink.deliveries.size, kills: kills.join(','), 'restart-ms': restartMs.join(',') }));
       const inbound = pool(INBOUND, CONCURRENCY, async (i) => {
         const key = `in-${SEED}-${i}`;
         const r = await postWithRetry({ url: `${iface.url}/v1/submissions`, token: world.env.tokens.partner, body: fhir(key), key });
@@ -121,7 +119,7 @@ export function kill9Scenario(options: Kill9Options): void {
         },
         { timeoutMs: 120_000, intervalMs: 250, what: 'queues drained' },
       ).catch(() => (drained = false));
-      clearInterval(progress);
+      stopProgress();
       const side = await Promise.all(
         (['interface-to-app', 'app-to-interface'] as const).flatMap((n) => [depth(sqs, q[n].dlqUrl), depth(sqs, q[n].quarantineUrl)]),
       );
