@@ -16,6 +16,8 @@ export interface E2eResult {
   sqsCallsPerMessage: Record<string, number>;
   /** Open loop at half the maximum rate: submit → visible in the inbox, ms. */
   halfRate: { targetPerSecond: number; sent: number; completed: number; skipped: number; p50Ms: number; p95Ms: number; p99Ms: number; maxMs: number };
+  /** Event-loop utilisation (0–1) of this process (both services, the emulators, the clients) during the open loop. */
+  loopUtilisation: number;
 }
 
 /** Concurrent clients of the closed loop (bounded, like a partner's connection pool). */
@@ -150,8 +152,10 @@ export async function benchE2e(
       const sqsCallsPerMessage = Object.fromEntries([...calls.counts].sort().map(([op, n]) => [op, round(n / Math.max(1, max.ops), 2)]));
       // Half the maximum, unless a fixed rate is asked for (to compare two builds at the same load).
       const target = budget.latencyRates?.get(size) ?? max.perSecond / 2;
+      const loop0 = performance.eventLoopUtilization();
       const halfRate = await openLoop(target, budget.latencyDurationMs, (k) => once(bodies[k % bodies.length]!).then((r) => r.latencyMs));
-      results.push({ size, max: { ...max, clients: E2E_CLIENTS }, sqsCallsPerMessage, halfRate });
+      const loopUtilisation = round(performance.eventLoopUtilization(loop0).utilization, 3);
+      results.push({ size, max: { ...max, clients: E2E_CLIENTS }, sqsCallsPerMessage, halfRate, loopUtilisation });
     }
     return results;
   } finally {

@@ -223,6 +223,7 @@ async function main(): Promise<void> {
   for (const r of rows) console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('   '));
   for (const e of results.e2e ?? []) {
     console.log(`\n(5) SQS calls per message at ${kib(e.size)}: ${Object.entries(e.sqsCallsPerMessage).map(([op, n]) => `${op} ${fmt(n, 2)}`).join(', ')}`);
+    console.log(`(5) event-loop utilisation of the one process during the open loop at ${kib(e.size)}: ${e.loopUtilisation}`);
   }
   if (results.latency) console.log(`\n${reportLatency(results.latency).join('\n')}`);
   if (m) {
