@@ -60,9 +60,9 @@ export function memoryParts(): MemoryParts {
   };
 }
 
-/** `b − a`, by part (for the rise with the records held). */
+/** `b − a`, by part (for the rise with the records held); `workers` stays `b`'s count. */
 export function partsDelta(a: MemoryParts, b: MemoryParts): MemoryParts {
   const out = { ...b };
-  for (const k of Object.keys(b) as (keyof MemoryParts)[]) out[k] = b[k] - a[k];
+  for (const k of Object.keys(b) as (keyof MemoryParts)[]) if (k !== 'workers') out[k] = b[k] - a[k];
   return out;
 }

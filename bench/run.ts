@@ -233,7 +233,7 @@ async function main(): Promise<void> {
         `main V8 heap +${fmt((m.heapUsed - m.baselineHeapUsed) / 1024 ** 2, 1)} MiB (${fmt((m.heapUsed - m.baselineHeapUsed) / Math.max(1, m.records), 0)} bytes per record), external ${fmt(m.external / 1024 ** 2, 1)} MiB`,
     );
     const parts = (p: MemoryResult['riseParts']): string =>
-      `main heap committed ${mib(p.mainHeapCommitted)} (used ${mib(p.mainHeapUsed)}), ${p.workers >= 0 ? '+' : ''}${p.workers} workers' heaps committed ${mib(p.workerHeapsCommitted)} (used ${mib(p.workerHeapsUsed)}), external ${mib(p.external)}, rest of anonymous RSS (malloc, stacks) ${mib(p.rest)}, file-backed ${mib(p.rssFile)}`;
+      `main heap committed ${mib(p.mainHeapCommitted)} (used ${mib(p.mainHeapUsed)}), ${p.workers} workers' heaps committed ${mib(p.workerHeapsCommitted)} (used ${mib(p.workerHeapsUsed)}), external ${mib(p.external)}, rest of anonymous RSS (malloc, stacks) ${mib(p.rest)}, file-backed ${mib(p.rssFile)}`;
     console.log(`    rise by part: ${parts(m.riseParts)}`);
     console.log(`    after ${m.idle.seconds} s idle, ${fmt(m.idle.count)} records still held: +${fmt(m.idle.deltaRss / 1024 ** 2, 1)} MiB; ${parts(m.idle.riseParts)}`);
   }

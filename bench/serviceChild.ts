@@ -1,5 +1,5 @@
-// One service (interface or app) alone in its own process, for the CPU-per-message figure:
-// it reports its CPU by kind of thread on request, over IPC. The app acknowledges every
+// One service (interface or app) alone in its own process, for (8) CPU per message and (5b)
+// tail latency: it reports its CPU by kind of thread on request, over IPC. The app acknowledges every
 // record as soon as it is held in the inbox and counts them; asked to, it reports when each
 // record became visible (the monotonic clock, shared by the processes of the machine).
 import { loadAppConfig } from '../services/app/config.ts';
