@@ -16,12 +16,53 @@ export interface E2eResult {
   sqsCallsPerMessage: Record<string, number>;
   /** Open loop at half the maximum rate: submit → visible in the inbox, ms. */
   halfRate: { targetPerSecond: number; sent: number; completed: number; skipped: number; p50Ms: number; p95Ms: number; p99Ms: number; maxMs: number };
+  /** Event-loop utilisation (0–1) of this process (both services, the emulators, the clients) during the open loop. */
+  loopUtilisation: number;
 }
 
 /** Concurrent clients of the closed loop (bounded, like a partner's connection pool). */
 export const E2E_CLIENTS = 32;
 /** Most submissions outstanding in the open loop; beyond it a tick is skipped and counted. */
-const OPEN_LOOP_CAP = 256;
+export const OPEN_LOOP_CAP = 256;
+
+/** What an open loop measured: latencies at a fixed rate, ms. */
+export type OpenLoopResult = E2eResult['halfRate'];
+
+/** Starts `once(k)` every 1/`target` s for `durationMs` (at most `OPEN_LOOP_CAP` outstanding; beyond, a tick is skipped and counted); `once` resolves with its latency, ms. */
+export async function openLoop(target: number, durationMs: number, once: (k: number) => Promise<number>): Promise<OpenLoopResult> {
+  const latencies: number[] = [];
+  let sent = 0;
+  let skipped = 0;
+  let outstanding = 0;
+  const pending: Promise<void>[] = [];
+  const start = performance.now();
+  const interval = 1000 / target;
+  for (let k = 0; performance.now() - start < durationMs; k++) {
+    const due = start + k * interval;
+    const wait = due - performance.now();
+    if (wait > 1) await sleep(wait);
+    else await new Promise<void>((resolve) => setImmediate(resolve));
+    if (outstanding >= OPEN_LOOP_CAP) {
+      skipped++;
+      continue;
+    }
+    outstanding++;
+    sent++;
+    pending.push(
+      once(k).then(
+        (ms) => {
+          latencies.push(ms);
+          outstanding--;
+        },
+        () => {
+          outstanding--;
+        },
+      ),
+    );
+  }
+  await Promise.all(pending);
+  return { targetPerSecond: target, sent, completed: latencies.length, skipped, p50Ms: percentile(latencies, 50), p95Ms: percentile(latencies, 95), p99Ms: percentile(latencies, 99), maxMs: percentile(latencies, 100) };
+}
 
 /** Counts the SQS calls of both services' clients by operation, until `stop()`. */
 function countStackSqsCalls(stack: BenchStack): SqsCallCounter {
@@ -111,52 +152,10 @@ export async function benchE2e(
       const sqsCallsPerMessage = Object.fromEntries([...calls.counts].sort().map(([op, n]) => [op, round(n / Math.max(1, max.ops), 2)]));
       // Half the maximum, unless a fixed rate is asked for (to compare two builds at the same load).
       const target = budget.latencyRates?.get(size) ?? max.perSecond / 2;
-      const latencies: number[] = [];
-      let sent = 0;
-      let skipped = 0;
-      let outstanding = 0;
-      const pending: Promise<void>[] = [];
-      const start = performance.now();
-      const interval = 1000 / target;
-      for (let k = 0; performance.now() - start < budget.latencyDurationMs; k++) {
-        const due = start + k * interval;
-        const wait = due - performance.now();
-        if (wait > 1) await sleep(wait);
-        else await new Promise<void>((resolve) => setImmediate(resolve));
-        if (outstanding >= OPEN_LOOP_CAP) {
-          skipped++;
-          continue;
-        }
-        outstanding++;
-        sent++;
-        pending.push(
-          once(bodies[k % bodies.length]!).then(
-            (r) => {
-              latencies.push(r.latencyMs);
-              outstanding--;
-            },
-            () => {
-              outstanding--;
-            },
-          ),
-        );
-      }
-      await Promise.all(pending);
-      results.push({
-        size,
-        max: { ...max, clients: E2E_CLIENTS },
-        sqsCallsPerMessage,
-        halfRate: {
-          targetPerSecond: target,
-          sent,
-          completed: latencies.length,
-          skipped,
-          p50Ms: percentile(latencies, 50),
-          p95Ms: percentile(latencies, 95),
-          p99Ms: percentile(latencies, 99),
-          maxMs: percentile(latencies, 100),
-        },
-      });
+      const loop0 = performance.eventLoopUtilization();
+      const halfRate = await openLoop(target, budget.latencyDurationMs, (k) => once(bodies[k % bodies.length]!).then((r) => r.latencyMs));
+      const loopUtilisation = round(performance.eventLoopUtilization(loop0).utilization, 3);
+      results.push({ size, max: { ...max, clients: E2E_CLIENTS }, sqsCallsPerMessage, halfRate, loopUtilisation });
     }
     return results;
   } finally {

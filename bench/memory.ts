@@ -10,6 +10,7 @@ import { createCryptoPool } from '../services/core/relay/cryptoPool.ts';
 import { ensureQueues } from '../services/core/transport/queues.ts';
 import { submissionEnvelope, type BenchKeys } from './lib.ts';
 import type { MemoryChildMessage, MemoryChildStart } from './memoryChild.ts';
+import { partsDelta, type MemoryParts } from './memoryParts.ts';
 import { commonEnv, writeAppTokens, type BenchSqs } from './stack.ts';
 
 /** The memory figure. */
@@ -36,7 +37,14 @@ export interface MemoryResult {
   budgetBytes: number;
   /** Seconds the app took to open and hold them all. */
   secondsToFill: number;
+  /** The rise by part (main heap, workers' heaps, the rest: malloc arenas, Buffers), with the records held. */
+  riseParts: MemoryParts;
+  /** The same records still held after `idleSeconds` of idle: the RSS rise and its parts. */
+  idle: { seconds: number; count: number; deltaRss: number; riseParts: MemoryParts };
 }
+
+/** Seconds the app stays idle, records held, before the second reading. */
+export const MEMORY_IDLE_SECONDS = 30;
 
 const MiB = 1024 * 1024;
 
@@ -96,11 +104,12 @@ export async function benchMemory(sqs: BenchSqs, keys: BenchKeys, prefix: string
   };
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
-    child.send({ env, records, warmup } satisfies MemoryChildStart);
+    child.send({ env, records, warmup, idleMs: MEMORY_IDLE_SECONDS * 1000 } satisfies MemoryChildStart);
     await send(warmup);
     const ready = (await next('ready')) as Extract<MemoryChildMessage, { type: 'ready' }>;
     await send(records);
     const held = (await next('held')) as Extract<MemoryChildMessage, { type: 'held' }>;
+    const idle = (await next('idle')) as Extract<MemoryChildMessage, { type: 'idle' }>;
     await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000).unref())]);
     const payloadBytes = held.count * size;
     return {
@@ -115,6 +124,8 @@ export async function benchMemory(sqs: BenchSqs, keys: BenchKeys, prefix: string
       external: held.external,
       budgetBytes: 2.5 * payloadBytes + 100 * MiB,
       secondsToFill: held.secondsToFill,
+      riseParts: partsDelta(ready.parts, held.parts),
+      idle: { seconds: MEMORY_IDLE_SECONDS, count: idle.count, deltaRss: idle.rss - ready.baselineRss, riseParts: partsDelta(ready.parts, idle.parts) },
     };
   } finally {
     if (child.exitCode === null) child.kill();

@@ -5,6 +5,7 @@ import { loadAppConfig } from '../services/app/config.ts';
 import { startAppService } from '../services/app/service.ts';
 import { createLogger } from '../services/core/log/logger.ts';
 import { nullDestination, sleep } from './lib.ts';
+import { memoryParts, type MemoryParts } from './memoryParts.ts';
 
 /** What the parent sends: the app's environment (with the passphrase: IPC, never argv) and the record count. */
 export interface MemoryChildStart {
@@ -14,12 +15,15 @@ export interface MemoryChildStart {
   records: number;
   /** Records held and acknowledged first, to warm the process up before the baseline. */
   warmup: number;
+  /** After the first reading with the records held, how long the process stays idle (records still held) before the second, ms. */
+  idleMs: number;
 }
 
 /** What the child reports. */
 export type MemoryChildMessage =
-  | { type: 'ready'; baselineRss: number; baselineHeap: number }
-  | { type: 'held'; count: number; rss: number; heapUsed: number; external: number; arrayBuffers: number; secondsToFill: number }
+  | { type: 'ready'; baselineRss: number; baselineHeap: number; parts: MemoryParts }
+  | { type: 'held'; count: number; rss: number; heapUsed: number; external: number; arrayBuffers: number; secondsToFill: number; parts: MemoryParts }
+  | { type: 'idle'; count: number; rss: number; parts: MemoryParts }
   | { type: 'error'; message: string };
 
 function settle(): NodeJS.MemoryUsage {
@@ -49,7 +53,7 @@ async function main(start: MemoryChildStart): Promise<void> {
   ackAll();
   const base = settle();
   if (process.env.BENCH_HEAP_SNAPSHOT) writeHeapSnapshot(`${process.env.BENCH_HEAP_SNAPSHOT}/rest.heapsnapshot`);
-  process.send!({ type: 'ready', baselineRss: base.rss, baselineHeap: base.heapUsed } satisfies MemoryChildMessage);
+  process.send!({ type: 'ready', baselineRss: base.rss, baselineHeap: base.heapUsed, parts: memoryParts() } satisfies MemoryChildMessage);
   const t0 = performance.now();
   // A loaded machine fills 10,000 records slowly: a short deadline would measure records half-way through the pipeline.
   const deadline = Date.now() + 300_000;
@@ -59,7 +63,11 @@ async function main(start: MemoryChildStart): Promise<void> {
   const m = settle();
   // BENCH_HEAP_SNAPSHOT=DIR: a heap snapshot with the records held, to see what each one costs.
   if (process.env.BENCH_HEAP_SNAPSHOT) writeHeapSnapshot(`${process.env.BENCH_HEAP_SNAPSHOT}/held-${app.inbox.size}.heapsnapshot`);
-  process.send!({ type: 'held', count: app.inbox.size, rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, secondsToFill: filled } satisfies MemoryChildMessage);
+  process.send!({ type: 'held', count: app.inbox.size, rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, secondsToFill: filled, parts: memoryParts() } satisfies MemoryChildMessage);
+  // The same records still held, after the process has been idle a while (what it settles to).
+  await sleep(start.idleMs);
+  const idle = settle();
+  process.send!({ type: 'idle', count: app.inbox.size, rss: idle.rss, parts: memoryParts() } satisfies MemoryChildMessage);
   ackAll();
   await app.stop();
   process.disconnect();

@@ -1,6 +1,6 @@
 // `npm run bench`: one run, bounded in time, of every figure in docs/benchmarks.md.
 // Prints a table with the ratios and writes bench/results/<timestamp>.json and latest.json.
-// Flags: --quick (short budgets, a smoke run), --only=gpg,thread,pool,sqs,e2e,memory,mllp,cpu,store,large,
+// Flags: --quick (short budgets, a smoke run), --only=gpg,thread,pool,sqs,e2e,latency,memory,mllp,cpu,store,large,
 // --crypto-workers=N, --latency-rate=SIZE:RATE,... (fixed open-loop rates for (5)).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { benchInThread, benchPool, cryptoCeiling, CRYPTO_CONCURRENCY, type Crypt
 import { benchCpu, reportCpu, type CpuResult } from './cpu.ts';
 import { benchE2e, E2E_CLIENTS, type E2eResult } from './e2e.ts';
 import { benchGpg, gpgVersion, hasGpg, type GpgResult } from './gpg.ts';
+import { benchLatency, reportLatency, type LatencyResult } from './latency.ts';
 import { makeBenchKeys, round, SIZES, submissionEnvelope } from './lib.ts';
 import { benchMemory, type MemoryResult } from './memory.ts';
 import { benchMllp, type MllpResult } from './mllp.ts';
@@ -35,6 +36,7 @@ const budgets = {
   crypto: { durationMs: q(2500, 500), maxOps: q(20_000, 500) },
   sqs: { durationMs: q(2500, 500), maxOps: q(50_000, 500) },
   e2e: { maxDurationMs: q(8000, 1500), latencyDurationMs: q(8000, 1500), maxOps: q(100_000, 2000), ...(latencyRates ? { latencyRates } : {}) },
+  latency: { maxDurationMs: q(8000, 1500), latencyDurationMs: q(20_000, 1500), maxOps: q(100_000, 2000), ...(latencyRates ? { latencyRates } : {}) },
   memory: { records: q(10_000, 1000), size: 4096 },
   mllp: { durationMs: q(5000, 1000), maxOps: q(20_000, 200), deliveries: q(500, 30) },
   cpu: { durationMs: q(6000, 1500), maxOps: q(20_000, 300) },
@@ -50,6 +52,7 @@ function cpuModel(): string {
 }
 
 const kib = (n: number): string => `${n / 1024} KiB`;
+const mib = (n: number): string => `${n >= 0 ? '+' : ''}${(n / 1024 ** 2).toFixed(1)} MiB`;
 const fmt = (n: number | undefined, digits = 0): string => (n === undefined || !Number.isFinite(n) ? 'n/a' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
 const ratio = (a: number | undefined, b: number | undefined): number | undefined => (a === undefined || b === undefined || b === 0 ? undefined : a / b);
 const pair = (r: { seal: { perSecond: number }; open: { perSecond: number } }): number => 1 / (1 / r.seal.perSecond + 1 / r.open.perSecond);
@@ -70,6 +73,7 @@ async function main(): Promise<void> {
     pool?: { threads: number; results: CryptoResult[] };
     sqs?: SqsResult[];
     e2e?: E2eResult[];
+    latency?: LatencyResult[];
     memory?: MemoryResult;
     mllp?: MllpResult;
     cpu?: CpuResult[];
@@ -106,6 +110,10 @@ async function main(): Promise<void> {
       } finally {
         await stack.stop();
       }
+    }
+    if (want('latency')) {
+      step('(5b) tail latency, each service in its own process');
+      results.latency = await benchLatency(sqs, keys, `t${runId}-`, SIZES, budgets.latency, workersArg);
     }
     if (want('memory')) {
       step('(6) app memory with records held');
@@ -163,9 +171,11 @@ async function main(): Promise<void> {
     { name: '(5) ≥ 0.8 × crypto-only ceiling, 4 KiB', value: r4?.e2eVsCryptoCeiling, goal: 0.8 },
     { name: '(5) ≥ 1,000 messages/s of 4 KiB', value: e4?.max.perSecond, goal: 1000 },
     { name: '(5) p99 ≤ 50 ms at half rate, 4 KiB', value: e4?.halfRate.p99Ms, goal: 50, atMost: true },
+    { name: '(5b) p99 ≤ 50 ms at half rate, 4 KiB, each service in its own process', value: bySize(results.latency, 4096)?.halfRate.p99Ms, goal: 50, atMost: true },
     { name: '(8) machinery ≤ 20 % of the interface\'s CPU per message, 4 KiB', value: bySize(results.cpu, 4096)?.interface.machineryShare, goal: 0.2, atMost: true },
     { name: '(8) machinery ≤ 20 % of the app\'s CPU per message, 4 KiB', value: bySize(results.cpu, 4096)?.app.machineryShare, goal: 0.2, atMost: true },
     { name: '(6) RSS delta ≤ 2.5 × payload + 100 MiB', value: m ? m.deltaRss / 1024 ** 2 : undefined, goal: m ? m.budgetBytes / 1024 ** 2 : 0, atMost: true },
+    { name: `(6) the same after ${m?.idle.seconds ?? '?'} s idle, records still held`, value: m ? m.idle.deltaRss / 1024 ** 2 : undefined, goal: m ? m.budgetBytes / 1024 ** 2 : 0, atMost: true },
   ].map((t) => ({ ...t, met: t.value === undefined ? undefined : t.atMost ? t.value <= t.goal : t.value >= t.goal }));
 
   // The table.
@@ -214,13 +224,19 @@ async function main(): Promise<void> {
   for (const r of rows) console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('   '));
   for (const e of results.e2e ?? []) {
     console.log(`\n(5) SQS calls per message at ${kib(e.size)}: ${Object.entries(e.sqsCallsPerMessage).map(([op, n]) => `${op} ${fmt(n, 2)}`).join(', ')}`);
+    console.log(`(5) event-loop utilisation of the one process during the open loop at ${kib(e.size)}: ${e.loopUtilisation}`);
   }
+  if (results.latency) console.log(`\n${reportLatency(results.latency).join('\n')}`);
   if (m) {
     console.log(
       `\n(6) app RSS with ${fmt(m.records)} records of ${kib(m.size)} held: +${fmt(m.deltaRss / 1024 ** 2, 1)} MiB ` +
         `(${fmt(m.deltaRss / m.payloadBytes, 2)} × payload; budget ${fmt(m.budgetBytes / 1024 ** 2, 0)} MiB), filled in ${fmt(m.secondsToFill, 1)} s; ` +
         `main V8 heap +${fmt((m.heapUsed - m.baselineHeapUsed) / 1024 ** 2, 1)} MiB (${fmt((m.heapUsed - m.baselineHeapUsed) / Math.max(1, m.records), 0)} bytes per record), external ${fmt(m.external / 1024 ** 2, 1)} MiB`,
     );
+    const parts = (p: MemoryResult['riseParts']): string =>
+      `main heap committed ${mib(p.mainHeapCommitted)} (used ${mib(p.mainHeapUsed)}), ${p.workers} workers' heaps committed ${mib(p.workerHeapsCommitted)} (used ${mib(p.workerHeapsUsed)}), external ${mib(p.external)}, rest of anonymous RSS (malloc, stacks) ${mib(p.rest)}, file-backed ${mib(p.rssFile)}`;
+    console.log(`    rise by part: ${parts(m.riseParts)}`);
+    console.log(`    after ${m.idle.seconds} s idle, ${fmt(m.idle.count)} records still held: +${fmt(m.idle.deltaRss / 1024 ** 2, 1)} MiB; ${parts(m.idle.riseParts)}`);
   }
   const l = results.mllp;
   if (l) {

@@ -1,6 +1,7 @@
-// One service (interface or app) alone in its own process, for the CPU-per-message figure:
-// it reports its CPU by kind of thread on request, over IPC. The app acknowledges every
-// record as soon as it is held in the inbox and counts them.
+// One service (interface or app) alone in its own process, for (8) CPU per message and (5b)
+// tail latency: it reports its CPU by kind of thread on request, over IPC. The app acknowledges every
+// record as soon as it is held in the inbox and counts them; asked to, it reports when each
+// record became visible (the monotonic clock, shared by the processes of the machine).
 import { loadAppConfig } from '../services/app/config.ts';
 import { startAppService } from '../services/app/service.ts';
 import type { Envelope } from '../services/core/envelope/envelope.ts';
@@ -16,12 +17,21 @@ export interface ServiceChildStart {
   service: 'interface' | 'app';
   /** Its environment. */
   env: Record<string, string>;
+  /** The app reports each record's arrival in the inbox (`arrivals` messages). */
+  reportArrivals?: boolean;
 }
+
+/** A record visible in the inbox: its envelope id and when, ms on the monotonic clock ({@link monotonicMs}). */
+export type Arrival = [id: string, atMs: number];
+
+/** Milliseconds on the system's monotonic clock (CLOCK_MONOTONIC: the same in every process of the machine). */
+export const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 /** What the child reports: `ready` once started (with the interface's port), then a `cpu` answer per `cpu` request. */
 export type ServiceChildMessage =
   | { type: 'ready'; port?: number }
-  | { type: 'cpu'; cpu: ThreadCpu; held: number; storeCalls: number }
+  | { type: 'cpu'; cpu: ThreadCpu; held: number; storeCalls: number; loop: { idle: number; active: number } }
+  | { type: 'arrivals'; arrivals: Arrival[] }
   | { type: 'error'; message: string };
 
 async function main(start: ServiceChildStart): Promise<void> {
@@ -34,9 +44,19 @@ async function main(start: ServiceChildStart): Promise<void> {
     const app = await startAppService(loadAppConfig(start.env), { logger: createLogger({ service: 'app', level: 'info', destination: nullDestination() }), listen: false });
     const inbox = app.inbox;
     const hold = inbox.hold.bind(inbox);
+    // Arrivals go to the parent in one IPC message per turn of the event loop.
+    let arrivals: Arrival[] = [];
+    const flush = (): void => {
+      process.send!({ type: 'arrivals', arrivals } satisfies ServiceChildMessage);
+      arrivals = [];
+    };
     inbox.hold = (envelope: Envelope, signal: AbortSignal, now?: Date) => {
       const outcome = hold(envelope, signal, now);
       held++;
+      if (start.reportArrivals) {
+        if (arrivals.length === 0) setImmediate(flush);
+        arrivals.push([envelope.id, monotonicMs()]);
+      }
       queueMicrotask(() => inbox.ack(envelope.id));
       return outcome;
     };
@@ -49,7 +69,10 @@ async function main(start: ServiceChildStart): Promise<void> {
     stop = () => iface.stop();
   }
   process.on('message', (m: { type: 'cpu' | 'stop' }) => {
-    if (m.type === 'cpu') process.send!({ type: 'cpu', cpu: threadCpu(), held, storeCalls: storeCalls() } satisfies ServiceChildMessage);
+    if (m.type === 'cpu') {
+      const { idle, active } = performance.eventLoopUtilization();
+      process.send!({ type: 'cpu', cpu: threadCpu(), held, storeCalls: storeCalls(), loop: { idle, active } } satisfies ServiceChildMessage);
+    }
     else void stop().finally(() => process.disconnect());
   });
   process.send!({ type: 'ready', ...(port === undefined ? {} : { port }) } satisfies ServiceChildMessage);

@@ -153,6 +153,58 @@ describe('consumer heartbeat (fake timers)', () => {
   });
 });
 
+describe('receive while handling', () => {
+  it('keeps a long poll open while a batch is being handled, asking only for what maxInFlight leaves, and none once full', async () => {
+    let polls = 0;
+    const { client, calls } = fakeClient(async (call, signal) => {
+      if (call.name === 'DeleteMessageBatch') {
+        const entries = call.input.Entries as { Id: string }[];
+        return { Successful: entries.map((e) => ({ Id: e.Id })) };
+      }
+      if (call.name !== 'ReceiveMessage') return {};
+      polls++;
+      if (polls === 1) return { Messages: messages(3) };
+      if (polls === 2) return { Messages: messages(1, 3) };
+      return hang(signal);
+    });
+    const release: (() => void)[] = [];
+    const handled: string[] = [];
+    const consumer = createConsumer({
+      client,
+      queue: testQueue('http://sqs.local/000/q', { dlqUrl: 'd', quarantineUrl: 'q' }),
+      maxInFlight: 4,
+      handler: (message) => {
+        handled.push(message.messageId);
+        return new Promise((resolve) => release.push(() => resolve({ status: 'done' })));
+      },
+    });
+    consumer.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const receives = (): Record<string, unknown>[] => calls.filter((c) => c.name === 'ReceiveMessage').map((c) => c.input);
+    // The first batch (3) is being handled, none answered yet: the second poll went out at once,
+    // for the one place left, and the message it brought is handled beside the batch.
+    expect(handled).toEqual(['id-0', 'id-1', 'id-2', 'id-3']);
+    expect(receives().map((r) => r.MaxNumberOfMessages)).toEqual([4, 1]);
+    expect(consumer.inFlightCount).toBe(4);
+    // Full: no third poll until a handler answers.
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(receives()).toHaveLength(2);
+    release.shift()!();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(receives()).toHaveLength(3);
+    expect(receives()[2]!.MaxNumberOfMessages).toBe(1);
+    // stop() aborts the open poll and waits for the three still held; each is settled once.
+    const stopped = consumer.stop({ deadlineMs: 5000 });
+    for (const r of release.splice(0)) r();
+    await vi.advanceTimersByTimeAsync(0);
+    await stopped;
+    const deleted = calls.filter((c) => c.name === 'DeleteMessageBatch').flatMap((c) => (c.input.Entries as { ReceiptHandle: string }[]).map((e) => e.ReceiptHandle));
+    expect(deleted.sort()).toEqual(['rh-0', 'rh-1', 'rh-2', 'rh-3']);
+    expect(handled).toHaveLength(4);
+    expect(consumer.inFlightCount).toBe(0);
+  });
+});
+
 describe('dedupe set', () => {
   it('forgets the least recently used id beyond its size and any id past its TTL', () => {
     let now = 0;
