@@ -3,7 +3,9 @@
 // for 10 and 100 MiB documents in both directions (a submission: POST until the record has
 // been read back whole from the inbox; a chart update: POST until the EMR endpoint has
 // received it whole), the rise of each service's peak RSS over its idle RSS in each
-// direction, and gpg streaming the same file.
+// direction (the largest document twice, each run reported), and gpg streaming the same file.
+// The services start with the flags they start with everywhere (SERVICE_NODE_FLAGS);
+// BENCH_SERVICE_NODE_FLAGS replaces them (space-separated, empty for none) to compare.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -17,6 +19,7 @@ import { pipeline } from 'node:stream/promises';
 import { S3Client } from '@aws-sdk/client-s3';
 import { hashToken } from '../services/core/http/auth.ts';
 import { ensureObjectBucket } from '../services/core/objects/bucket.ts';
+import { SERVICE_NODE_FLAGS } from '../services/core/runtime/nodeFlags.ts';
 import { ensureQueues } from '../services/core/transport/queues.ts';
 import { startEmrSink } from '../services/devtools/emrSink.ts';
 import { makeBenchKeys, round, type BenchKeys } from './lib.ts';
@@ -42,15 +45,33 @@ export interface RssRise {
   app: number;
 }
 
+/** One run of the largest document in one direction. */
+export interface LargeRssRun {
+  /** Which direction. */
+  direction: 'submission' | 'chart';
+  /** Peak RSS above the RSS just before this run, MiB, per service. */
+  rise: RssRise;
+  /** The same peak above the RSS after the warm-up (when lower), MiB, per service. */
+  fromWarm: RssRise;
+  /** RSS just before this run, MiB, per service. */
+  before: RssRise;
+}
+
 /** The large-document section's result. */
 export interface LargeResult {
   sizes: LargeSizeResult[];
-  /** Peak RSS above the RSS just before the largest submission, MiB, per service (limit: 64). */
+  /** Highest peak RSS rise over the RSS just before a run of the largest submission, MiB, per service (limit: 64). */
   rssRiseMiB: RssRise;
-  /** Peak RSS above the RSS just before the largest chart update, MiB, per service (limit: 64). */
+  /** Highest peak RSS rise over the RSS just before a run of the largest chart update, MiB, per service (limit: 64). */
   chartRssRiseMiB: RssRise;
-  /** The same peaks above the RSS after the warm-up of the fresh pair (when lower): earlier runs' uncollected memory counts too. */
+  /** The highest of the same peaks above the RSS after the warm-up of the fresh pair (when lower): earlier runs' uncollected memory counts too. */
   fromWarmMiB: { submission: RssRise; chart: RssRise };
+  /** Every run of the largest document, in order. */
+  rssRuns: LargeRssRun[];
+  /** RSS after the warm-up, MiB, per service and direction. */
+  warmMiB: { submission: RssRise; chart: RssRise };
+  /** The V8 flags the services ran with. */
+  nodeFlags: string[];
 }
 
 function freePort(): Promise<number> {
@@ -116,9 +137,15 @@ async function waitUntil<T>(check: () => Promise<T | undefined>, what: string, t
   }
 }
 
+/** The services' V8 flags: as everywhere, unless BENCH_SERVICE_NODE_FLAGS says otherwise. */
+const nodeFlags = (): string[] => {
+  const override = process.env.BENCH_SERVICE_NODE_FLAGS;
+  return override === undefined ? [...SERVICE_NODE_FLAGS] : override.split(' ').filter(Boolean);
+};
+
 async function spawnService(name: 'interface' | 'app', env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [`services/${name}/main.ts`], { env: { ...env, PORT: String(port), PATH: process.env.PATH ?? '', NODE_OPTIONS: process.env.XOPT ?? '' }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...nodeFlags(), `services/${name}/main.ts`], { env: { ...env, PORT: String(port), PATH: process.env.PATH ?? '', NODE_OPTIONS: process.env.XOPT ?? '' }, stdio: ['ignore', 'ignore', 'inherit'] });
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitUntil(async () => ((await http(`${url}/healthz`, 'GET', {})).status === 200 ? true : undefined), `${name} to start`, 300_000);
@@ -146,8 +173,8 @@ async function gpgStreamed(keys: BenchKeys, file: string, work: string): Promise
   return sealed.status === 0 && opened.status === 0 ? seconds : undefined;
 }
 
-/** Runs the large-document section (sizes in MiB; the last one is the RSS run). */
-export async function benchLarge(sqs: BenchSqs, keys: BenchKeys, sizesMiB: readonly number[] = [10, 100]): Promise<LargeResult> {
+/** Runs the large-document section (sizes in MiB; the last one is the RSS run, made `largestRuns` times per direction). */
+export async function benchLarge(sqs: BenchSqs, keys: BenchKeys, sizesMiB: readonly number[] = [10, 100], largestRuns = 2): Promise<LargeResult> {
   const prefix = `large${randomBytes(3).toString('hex')}-`;
   await ensureQueues(sqs.client, { prefix, maxReceiveCount: 5, visibilityTimeoutSeconds: 60 });
   await sqs.ensureTables(prefix);
@@ -213,9 +240,9 @@ export async function benchLarge(sqs: BenchSqs, keys: BenchKeys, sizesMiB: reado
   };
   /**
    * One direction on a fresh pair: a 2 MiB warm-up (modules loaded, connections open), then each
-   * size with both peaks reset. Each peak is given over the RSS just before the run (`rise`) and
-   * over the RSS after the warm-up, if lower (`fromWarm`: memory an earlier run left to the
-   * garbage collector counts too).
+   * size (the largest `largestRuns` times) with both peaks reset. Each peak is given over the RSS
+   * just before the run (`rise`) and over the RSS after the warm-up, if lower (`fromWarm`: memory
+   * an earlier run left to the garbage collector counts too).
    */
   const direction = async (relayOnce: (pair: Pair, bytes: number, seed: number) => Promise<number>) => {
     const pair = await startPair();
@@ -224,24 +251,26 @@ export async function benchLarge(sqs: BenchSqs, keys: BenchKeys, sizesMiB: reado
     try {
       await relayOnce(pair, 2 * MiB, 0);
       const baseline = await rss();
-      const runs: Array<{ seconds: number; rise: RssRise; fromWarm: RssRise }> = [];
-      for (const [i, mib] of sizesMiB.entries()) {
+      const runs: Array<{ mib: number; seconds: number; rise: RssRise; fromWarm: RssRise; before: RssRise }> = [];
+      const plan = [...sizesMiB, ...Array<number>(Math.max(0, largestRuns - 1)).fill(sizesMiB.at(-1)!)];
+      for (const [i, mib] of plan.entries()) {
         const now = await rss();
         await resetPeak(pids.interface);
         await resetPeak(pids.app);
         const seconds = await relayOnce(pair, mib * MiB, i + 1);
         const peak = { interface: await status(pids.interface, 'VmHWM'), app: await status(pids.app, 'VmHWM') };
         const over = (idle: RssRise): RssRise => ({ interface: round((peak.interface - idle.interface) / MiB, 1), app: round((peak.app - idle.app) / MiB, 1) });
-        runs.push({ seconds, rise: over(now), fromWarm: over({ interface: Math.min(now.interface, baseline.interface), app: Math.min(now.app, baseline.app) }) });
+        const before = { interface: round(now.interface / MiB, 1), app: round(now.app / MiB, 1) };
+        runs.push({ mib, seconds, before, rise: over(now), fromWarm: over({ interface: Math.min(now.interface, baseline.interface), app: Math.min(now.app, baseline.app) }) });
       }
-      return runs;
+      return { runs, warm: { interface: round(baseline.interface / MiB, 1), app: round(baseline.app / MiB, 1) } };
     } finally {
       await pair.stop();
     }
   };
   try {
-    const submissions = await direction(relaySubmission);
-    const charts = await direction(relayChart);
+    const { runs: submissions, warm: submissionWarm } = await direction(relaySubmission);
+    const { runs: charts, warm: chartWarm } = await direction(relayChart);
     const sizes: LargeSizeResult[] = [];
     for (const [i, mib] of sizesMiB.entries()) {
       const file = join(work, `doc-${mib}`);
@@ -250,7 +279,21 @@ export async function benchLarge(sqs: BenchSqs, keys: BenchKeys, sizesMiB: reado
       await rm(file, { force: true });
       sizes.push({ mib, relayMiBps: round(mib / submissions[i]!.seconds, 1), chartMiBps: round(mib / charts[i]!.seconds, 1), gpgMiBps: gpgSeconds === undefined ? undefined : round(mib / gpgSeconds, 1) });
     }
-    return { sizes, rssRiseMiB: submissions.at(-1)!.rise, chartRssRiseMiB: charts.at(-1)!.rise, fromWarmMiB: { submission: submissions.at(-1)!.fromWarm, chart: charts.at(-1)!.fromWarm } };
+    const largest = (runs: typeof submissions) => runs.slice(sizesMiB.length - 1);
+    const highest = (rises: RssRise[]): RssRise => ({ interface: Math.max(...rises.map((r) => r.interface)), app: Math.max(...rises.map((r) => r.app)) });
+    const rssRuns: LargeRssRun[] = [
+      ...largest(submissions).map((r) => ({ direction: 'submission' as const, rise: r.rise, fromWarm: r.fromWarm, before: r.before })),
+      ...largest(charts).map((r) => ({ direction: 'chart' as const, rise: r.rise, fromWarm: r.fromWarm, before: r.before })),
+    ];
+    return {
+      sizes,
+      rssRiseMiB: highest(largest(submissions).map((r) => r.rise)),
+      chartRssRiseMiB: highest(largest(charts).map((r) => r.rise)),
+      fromWarmMiB: { submission: highest(largest(submissions).map((r) => r.fromWarm)), chart: highest(largest(charts).map((r) => r.fromWarm)) },
+      rssRuns,
+      warmMiB: { submission: submissionWarm, chart: chartWarm },
+      nodeFlags: nodeFlags(),
+    };
   } finally {
     await emr.stop();
     // gpg-agent may still be removing its sockets.
@@ -266,7 +309,14 @@ export function printLarge(r: LargeResult): void {
   console.log('  size      submission MiB/s   chart update MiB/s   gpg sign+encrypt, decrypt MiB/s');
   for (const s of r.sizes) console.log(`  ${String(s.mib).padStart(4)} MiB  ${String(s.relayMiBps).padStart(16)}   ${String(s.chartMiBps).padStart(18)}   ${String(s.gpgMiBps ?? 'n/a').padStart(10)}`);
   const w = r.fromWarmMiB;
-  console.log('  peak RSS rise during the largest (limit 64 MiB each), over the RSS just before it / over the RSS after the warm-up:');
+  const mib = r.sizes.at(-1)?.mib;
+  console.log(`  services' V8 flags: ${r.nodeFlags.join(' ') || '(none)'}; RSS after the warm-up: submission pair interface ${r.warmMiB.submission.interface} / app ${r.warmMiB.submission.app} MiB, chart update pair ${r.warmMiB.chart.interface} / ${r.warmMiB.chart.app} MiB`);
+  console.log(`  peak RSS rise during each ${mib} MiB run (limit 64 MiB each), over the RSS just before it / over the RSS after the warm-up:`);
+  for (const run of r.rssRuns) {
+    const name = run.direction === 'chart' ? 'chart update:' : 'submission:  ';
+    console.log(`    ${name} interface ${run.rise.interface} / ${run.fromWarm.interface} MiB, app ${run.rise.app} / ${run.fromWarm.app} MiB   (RSS before: ${run.before.interface} / ${run.before.app} MiB)`);
+  }
+  console.log('  highest of those runs:');
   console.log(`    submission:   interface ${r.rssRiseMiB.interface} / ${w.submission.interface} MiB, app ${r.rssRiseMiB.app} / ${w.submission.app} MiB`);
   console.log(`    chart update: interface ${r.chartRssRiseMiB.interface} / ${w.chart.interface} MiB, app ${r.chartRssRiseMiB.app} / ${w.chart.app} MiB`);
 }

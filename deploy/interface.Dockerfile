@@ -45,4 +45,5 @@ EXPOSE 8080
 # HTTPS to its own loopback port, where certificate names cannot match.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "const s=Boolean(process.env.TLS_CERT_FILE);require(s?'node:https':'node:http').get({host:'127.0.0.1',port:process.env.PORT,path:'/healthz',timeout:4000,rejectUnauthorized:false},(r)=>process.exit(r.statusCode===200?0:1)).on('timeout',()=>process.exit(1)).on('error',()=>process.exit(1))"]
-ENTRYPOINT ["node", "services/interface/main.ts"]
+# A bounded young generation keeps a streamed large document's memory small (services/core/runtime/nodeFlags.ts).
+ENTRYPOINT ["node", "--max-semi-space-size=2", "services/interface/main.ts"]

@@ -12,6 +12,7 @@ import { createSnsClient } from '../core/alerts/snsNotifier.ts';
 import { alertTopicName, ensureAlertTopic } from '../core/alerts/topic.ts';
 import { createDynamoClient } from '../core/state/table.ts';
 import { ensureStateTable, STATE_SERVICES, stateTableName } from '../core/state/tables.ts';
+import { SERVICE_NODE_FLAGS } from '../core/runtime/nodeFlags.ts';
 import { ensureQueues } from '../core/transport/queues.ts';
 import { createSqsClient } from '../core/transport/sqsClient.ts';
 import { ensureDevAuditArchive } from '../devtools/auditArchiveBucket.ts';
@@ -237,7 +238,7 @@ export async function run(argv: string[]): Promise<number> {
   const children: Array<{ name: string; child: ChildProcess; url: string }> = [];
   const spawnService = (name: 'interface' | 'app', extra: Record<string, string>): void => {
     // Each service gets only its own key folder (and nothing of the other's).
-    const child = spawn(process.execPath, [resolve('services', name, 'main.ts')], {
+    const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, resolve('services', name, 'main.ts')], {
       env: { ...common, KEYS_DIR: join(keysDir, name), ...passphraseFile(name), AUDIT_FILE: join(dataDir, `${name}-audit.jsonl`), NODE_COMPILE_CACHE: compileCache, ...extra },
       // The IPC channel tells the service when this process is gone (then it exits too).
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

@@ -129,7 +129,8 @@ describe('docs/deploy.md, then docker-compose.yml as written', () => {
     for (const name of ['interface', 'app']) {
       const port = String(await freePort());
       const env = containerEnv(name, { ...network, PORT: port, ...(name === 'interface' ? { EMR_URL: `${sink.url}${emr.pathname}` } : {}) });
-      const proc = runNode(image(compose.services[name]!).entrypoint[1]!, [], env);
+      // The entry file is the ENTRYPOINT's last word (node's flags come before it).
+      const proc = runNode(image(compose.services[name]!).entrypoint.at(-1)!, [], env);
       running.push(proc);
       urls[name] = `http://127.0.0.1:${port}`;
       await waitReady(urls[name], proc);

@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SERVICE_NODE_FLAGS } from '../../services/core/runtime/nodeFlags.ts';
 
 // Docker cannot run where the tests run: these read the Dockerfiles instruction by
 // instruction, and run the HEALTHCHECK command itself against a real socket.
@@ -112,8 +113,8 @@ describe.each(Object.entries(dockerfiles))('%s Dockerfile', (service, path) => {
     expect(cmd[2]).toContain('/healthz');
   });
 
-  it('starts node on services/<svc>/main.ts, and that file exists', () => {
-    expect(ops(runtime, 'ENTRYPOINT')).toEqual([`["node", "services/${service}/main.ts"]`]);
+  it('starts node with the service flags on services/<svc>/main.ts, and that file exists', () => {
+    expect(ops(runtime, 'ENTRYPOINT')).toEqual([JSON.stringify(['node', ...SERVICE_NODE_FLAGS, `services/${service}/main.ts`]).replaceAll('","', '", "')]);
     expect(existsSync(`${root}services/${service}/main.ts`), `services/${service}/main.ts`).toBe(true);
   });
 });

@@ -1,13 +1,10 @@
 import type { Readable } from 'node:stream';
-import { AbortMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ObjectError } from './errors.ts';
+import { uploadInParts } from './multipartUpload.ts';
 
-/** Multipart part size: S3's minimum, so an upload holds little in memory. */
+/** Multipart part size: S3's minimum. An upload holds two part buffers (one uploading, one filling): 10 MiB. */
 export const PART_BYTES = 5 * 1024 * 1024;
-
-/** Parts uploaded at once (memory is about this many parts). */
-const QUEUE_SIZE = 2;
 
 /** The bucket a service's sealed large objects live in, and how they are encrypted at rest. */
 export interface ObjectStoreOptions {
@@ -46,25 +43,15 @@ export function createObjectStore(options: ObjectStoreOptions): ObjectStore {
   return {
     bucket,
     async upload(key, body, signal) {
-      const upload = new Upload({
-        client,
-        params: { Bucket: bucket, Key: key, Body: body, ContentType: 'application/pgp-encrypted', ...encryption },
-        partSize: PART_BYTES,
-        queueSize: QUEUE_SIZE,
-        leavePartsOnError: false,
-      });
       // Failing the source takes the same path as a client gone away: the parts are aborted below.
       const onAbort = (): void => {
         body.destroy(new ObjectError('CR_OBJECT_STORE_UNAVAILABLE', 'upload aborted'));
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       try {
-        const result = await upload.done();
-        return String(result.ETag ?? '');
+        return await uploadInParts(client, { Bucket: bucket, Key: key, ContentType: 'application/pgp-encrypted', ...encryption }, body, PART_BYTES);
       } catch (err) {
-        // A source that failed (client gone, limit passed) is not aborted by lib-storage itself: no parts may stay behind.
-        const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
-        if (uploadId) await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
+        // uploadInParts has aborted the multipart upload: no parts stay behind.
         if (err instanceof ObjectError) throw err;
         const sourceError = body.errored;
         if (sourceError) throw sourceError;
