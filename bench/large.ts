@@ -19,7 +19,7 @@ import { pipeline } from 'node:stream/promises';
 import { S3Client } from '@aws-sdk/client-s3';
 import { hashToken } from '../services/core/http/auth.ts';
 import { ensureObjectBucket } from '../services/core/objects/bucket.ts';
-import { SERVICE_NODE_FLAGS } from '../services/core/runtime/nodeFlags.ts';
+import { serviceNodeFlags } from './serviceFlags.ts';
 import { ensureQueues } from '../services/core/transport/queues.ts';
 import { startEmrSink } from '../services/devtools/emrSink.ts';
 import { makeBenchKeys, round, type BenchKeys } from './lib.ts';
@@ -137,11 +137,7 @@ async function waitUntil<T>(check: () => Promise<T | undefined>, what: string, t
   }
 }
 
-/** The services' V8 flags: as everywhere, unless BENCH_SERVICE_NODE_FLAGS says otherwise. */
-const nodeFlags = (): string[] => {
-  const override = process.env.BENCH_SERVICE_NODE_FLAGS;
-  return override === undefined ? [...SERVICE_NODE_FLAGS] : override.split(' ').filter(Boolean);
-};
+const nodeFlags = serviceNodeFlags;
 
 async function spawnService(name: 'interface' | 'app', env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();

@@ -11,6 +11,7 @@ import { sleep, type BenchKeys } from './lib.ts';
 import type { Arrival, ServiceChildMessage, ServiceChildStart } from './serviceChild.ts';
 import { commonEnv, writeAppTokens, type BenchSqs } from './stack.ts';
 import type { ThreadCpu } from './threadCpu.ts';
+import { serviceNodeFlags } from './serviceFlags.ts';
 
 /** A service child and a way to ask it things. */
 export interface Child {
@@ -29,7 +30,7 @@ export interface Sample {
 
 /** Forks one service child; `onArrivals` receives the app's arrival reports (when asked for in `start`). */
 export function startChild(start: ServiceChildStart, onArrivals?: (arrivals: Arrival[]) => void): Child {
-  const proc = fork(new URL('./serviceChild.ts', import.meta.url), { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const proc = fork(new URL('./serviceChild.ts', import.meta.url), { execArgv: [...process.execArgv, ...serviceNodeFlags()], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const inbox: ServiceChildMessage[] = [];
   let wake: (() => void) | undefined;
   proc.on('message', (m: ServiceChildMessage) => {
