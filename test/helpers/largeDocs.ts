@@ -3,7 +3,8 @@ import { request } from 'node:http';
 import { Readable } from 'node:stream';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { ensureObjectBucket } from '../../services/core/objects/bucket.ts';
-import type { TestSqs } from './sqs.ts';
+import { afterAll, beforeAll } from 'vitest';
+import { startTestSqs, type TestSqs } from './sqs.ts';
 
 /** Planted PHI in every large test document: it must reach no log or audit line. */
 export const LARGE_DOC_PHI = 'Zebulon Quackenbush-LARGE MRN-LG-99812';
@@ -90,8 +91,18 @@ export function streamRequest(url: string, options: { method: string; headers?: 
   });
 }
 
+/** A bucket of {@link testBucket}. */
+export interface TestBucket {
+  bucket: string;
+  client: S3Client;
+  /** The services' environment for it. */
+  env: Record<string, string>;
+  keys(prefix?: string): Promise<string[]>;
+  stop(): void;
+}
+
 /** A fresh bucket on the test's S3 (the emulator's), created like `care-relay queues init` does; and its client. */
-export async function testBucket(sqs: TestSqs): Promise<{ bucket: string; client: S3Client; env: Record<string, string>; keys(prefix?: string): Promise<string[]>; stop(): void }> {
+export async function testBucket(sqs: TestSqs): Promise<TestBucket> {
   const bucket = `${sqs.prefix.replace(/[^a-z0-9]/g, '')}-objects`;
   const client = new S3Client({ endpoint: sqs.endpoint, region: sqs.region, forcePathStyle: true, credentials: { accessKeyId: 'dev', secretAccessKey: 'dev' } });
   await ensureObjectBucket(client, { bucket, region: sqs.region, expireAfterDays: 5 });
@@ -105,4 +116,47 @@ export async function testBucket(sqs: TestSqs): Promise<{ bucket: string; client
     },
     stop: () => client.destroy(),
   };
+}
+
+/**
+ * For a suite: the emulator and a fresh bucket, started before its tests and stopped after them.
+ * The fields read through to what was started (read them inside tests and hooks).
+ */
+export function useTestBucket(): { readonly sqs: TestSqs; readonly bucket: TestBucket } {
+  let started: { sqs: TestSqs; bucket: TestBucket } | undefined;
+  beforeAll(async () => {
+    const sqs = await startTestSqs();
+    started = { sqs, bucket: await testBucket(sqs) };
+  });
+  afterAll(async () => {
+    started?.bucket.stop();
+    await started?.sqs.stop();
+  });
+  const running = () => {
+    if (!started) throw new Error('the test bucket is not started (read it inside a test or hook)');
+    return started;
+  };
+  return {
+    get sqs() {
+      return running().sqs;
+    },
+    get bucket() {
+      return running().bucket;
+    },
+  };
+}
+
+/** An S3 client on the test's emulator that records each command it sends (`UploadPartCommand 2` for a part). */
+export function recordingS3Client(sqs: TestSqs): { client: S3Client; commands: string[] } {
+  const commands: string[] = [];
+  const client = new S3Client({ endpoint: sqs.endpoint, region: sqs.region, forcePathStyle: true, credentials: { accessKeyId: 'dev', secretAccessKey: 'dev' } });
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const input = args.input as { PartNumber?: number };
+      commands.push(`${String(context.commandName)}${input.PartNumber ? ` ${input.PartNumber}` : ''}`);
+      return next(args);
+    },
+    { step: 'initialize' },
+  );
+  return { client, commands };
 }

@@ -1,35 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
 import { uploadInParts } from '../../../services/core/objects/multipartUpload.ts';
 import { PART_BYTES } from '../../../services/core/objects/objectStore.ts';
-import { testBucket } from '../../helpers/largeDocs.ts';
-import { startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
+import { recordingS3Client, useTestBucket } from '../../helpers/largeDocs.ts';
 
-let sqs: TestSqs;
-let bucket: Awaited<ReturnType<typeof testBucket>>;
-
-beforeAll(async () => {
-  sqs = await startTestSqs();
-  bucket = await testBucket(sqs);
-});
-afterAll(async () => {
-  bucket?.stop();
-  await sqs?.stop();
-});
-
-/** An S3 client that records every command it sends, with its part number when it has one. */
-function recordingClient(): { client: S3Client; commands: string[] } {
-  const commands: string[] = [];
-  const client = new S3Client({ endpoint: sqs.endpoint, region: sqs.region, forcePathStyle: true, credentials: { accessKeyId: 'dev', secretAccessKey: 'dev' } });
-  client.middlewareStack.add((next, context) => async (args) => {
-    const input = args.input as { PartNumber?: number };
-    commands.push(`${String(context.commandName)}${input.PartNumber ? ` ${input.PartNumber}` : ''}`);
-    return next(args);
-  }, { step: 'initialize' });
-  return { client, commands };
-}
+const fixture = useTestBucket();
+const recordingClient = () => recordingS3Client(fixture.sqs);
 
 /** `bytes` random bytes in chunks of odd sizes (no chunk lines up with a part), and their SHA-256. */
 function randomSource(bytes: number): { stream: Readable; sha256: string } {
@@ -44,7 +22,7 @@ function randomSource(bytes: number): { stream: Readable; sha256: string } {
 }
 
 async function storedSha256(client: S3Client, key: string): Promise<{ sha256: string; bytes: number }> {
-  const out = await client.send(new GetObjectCommand({ Bucket: bucket.bucket, Key: key }));
+  const out = await client.send(new GetObjectCommand({ Bucket: fixture.bucket.bucket, Key: key }));
   const hash = createHash('sha256');
   let bytes = 0;
   for await (const chunk of out.Body as Readable) {
@@ -55,7 +33,7 @@ async function storedSha256(client: S3Client, key: string): Promise<{ sha256: st
 }
 
 describe('uploadInParts (two reused part buffers)', () => {
-  const target = (key: string) => ({ Bucket: bucket.bucket, Key: key, ContentType: 'application/pgp-encrypted' });
+  const target = (key: string) => ({ Bucket: fixture.bucket.bucket, Key: key, ContentType: 'application/pgp-encrypted' });
 
   it.each([
     ['empty', 0, ['PutObjectCommand']],
