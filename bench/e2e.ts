@@ -5,6 +5,7 @@ import type { Envelope } from '../services/core/envelope/envelope.ts';
 import { fhirPayload, percentile, round, sleep, timed, type Throughput } from './lib.ts';
 import { countSqsCalls, type SqsCallCounter } from '../test/helpers/sqsCalls.ts';
 import type { BenchStack } from './stack.ts';
+import { arrivalBoard, type ArrivalBoard } from './arrivals.ts';
 
 /** End-to-end figures for one payload size. */
 export interface E2eResult {
@@ -70,37 +71,16 @@ function countStackSqsCalls(stack: BenchStack): SqsCallCounter {
 }
 
 /** Watches the app inbox: when each envelope id became visible. */
-function watchInbox(stack: BenchStack): { arrival(id: string): Promise<number>; forget(id: string): void } {
-  const arrived = new Map<string, number>();
-  const waiting = new Map<string, (t: number) => void>();
+function watchInbox(stack: BenchStack): Pick<ArrivalBoard, 'arrival' | 'forget'> {
+  const board = arrivalBoard();
   const inbox = stack.app.inbox;
   const hold = inbox.hold.bind(inbox);
   inbox.hold = (envelope: Envelope, signal: AbortSignal, now?: Date) => {
     const outcome = hold(envelope, signal, now);
-    const t = performance.now();
-    const w = waiting.get(envelope.id);
-    if (w) {
-      waiting.delete(envelope.id);
-      w(t);
-    } else {
-      arrived.set(envelope.id, t);
-    }
+    board.arrived(envelope.id, performance.now());
     return outcome;
   };
-  return {
-    arrival(id) {
-      const t = arrived.get(id);
-      if (t !== undefined) {
-        arrived.delete(id);
-        return Promise.resolve(t);
-      }
-      return new Promise((resolve) => waiting.set(id, resolve));
-    },
-    forget(id) {
-      waiting.delete(id);
-      arrived.delete(id);
-    },
-  };
+  return board;
 }
 
 function submit(stack: BenchStack, agent: Agent, body: Buffer): Promise<string> {

@@ -5,9 +5,10 @@
 // is reported too: a saturated driver measures itself, not the services.
 import { Agent } from 'node:http';
 import { loadavg } from 'node:os';
+import { arrivalBoard } from './arrivals.ts';
 import { OPEN_LOOP_CAP, E2E_CLIENTS, openLoop, type OpenLoopResult } from './e2e.ts';
 import { fhirPayload, round, timed, type BenchKeys, type Throughput } from './lib.ts';
-import { monotonicMs, type Arrival } from './serviceChild.ts';
+import { monotonicMs } from './serviceChild.ts';
 import { loopUtilisation, sample, startServicePair, type Sample } from './servicePair.ts';
 import { submitOnce, type BenchSqs } from './stack.ts';
 import { cpuDelta } from './threadCpu.ts';
@@ -36,31 +37,6 @@ export interface LatencyResult {
   load: { start: number; end: number };
 }
 
-/** Matches the app's arrival reports with the submissions waiting for them. */
-function arrivalBoard(): { onArrivals(list: Arrival[]): void; arrival(id: string): Promise<number> } {
-  const arrived = new Map<string, number>();
-  const waiting = new Map<string, (t: number) => void>();
-  return {
-    onArrivals(list) {
-      for (const [id, at] of list) {
-        const w = waiting.get(id);
-        if (w) {
-          waiting.delete(id);
-          w(at);
-        } else arrived.set(id, at);
-      }
-    },
-    arrival(id) {
-      const t = arrived.get(id);
-      if (t !== undefined) {
-        arrived.delete(id);
-        return Promise.resolve(t);
-      }
-      return new Promise((resolve) => waiting.set(id, resolve));
-    },
-  };
-}
-
 const cpuUs = (a: Sample, b: Sample): number => {
   const d = cpuDelta(a.cpu, b.cpu);
   return d.main + d.crypto + d.other;
@@ -76,7 +52,9 @@ export async function benchLatency(
   cryptoWorkers?: string,
 ): Promise<LatencyResult[]> {
   const board = arrivalBoard();
-  const pair = await startServicePair(sqs, keys, prefix, cryptoWorkers, (list) => board.onArrivals(list));
+  const pair = await startServicePair(sqs, keys, prefix, cryptoWorkers, (list) => {
+    for (const [id, at] of list) board.arrived(id, at);
+  });
   const agent = new Agent({ keepAlive: true, maxSockets: OPEN_LOOP_CAP });
   const once = async (body: Buffer): Promise<number> => {
     const t0 = monotonicMs();
