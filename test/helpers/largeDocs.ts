@@ -3,8 +3,8 @@ import { request } from 'node:http';
 import { Readable } from 'node:stream';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { ensureObjectBucket } from '../../services/core/objects/bucket.ts';
-import { afterAll, beforeAll } from 'vitest';
 import { startTestSqs, type TestSqs } from './sqs.ts';
+import { suiteFixture } from './suiteFixture.ts';
 
 /** Planted PHI in every large test document: it must reach no log or audit line. */
 export const LARGE_DOC_PHI = 'Zebulon Quackenbush-LARGE MRN-LG-99812';
@@ -118,32 +118,19 @@ export async function testBucket(sqs: TestSqs): Promise<TestBucket> {
   };
 }
 
-/**
- * For a suite: the emulator and a fresh bucket, started before its tests and stopped after them.
- * The fields read through to what was started (read them inside tests and hooks).
- */
+/** For a suite: the emulator and a fresh bucket, started before its tests and stopped after them (read it inside tests). */
 export function useTestBucket(): { readonly sqs: TestSqs; readonly bucket: TestBucket } {
-  let started: { sqs: TestSqs; bucket: TestBucket } | undefined;
-  beforeAll(async () => {
-    const sqs = await startTestSqs();
-    started = { sqs, bucket: await testBucket(sqs) };
-  });
-  afterAll(async () => {
-    started?.bucket.stop();
-    await started?.sqs.stop();
-  });
-  const running = () => {
-    if (!started) throw new Error('the test bucket is not started (read it inside a test or hook)');
-    return started;
-  };
-  return {
-    get sqs() {
-      return running().sqs;
+  return suiteFixture(
+    'the test bucket',
+    async () => {
+      const sqs = await startTestSqs();
+      return { sqs, bucket: await testBucket(sqs) };
     },
-    get bucket() {
-      return running().bucket;
+    async ({ sqs, bucket }) => {
+      bucket.stop();
+      await sqs.stop();
     },
-  };
+  );
 }
 
 /** An S3 client on the test's emulator that records each command it sends (`UploadPartCommand 2` for a part). */

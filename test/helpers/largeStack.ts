@@ -1,9 +1,9 @@
 // Both services on real sockets (large bodies are streamed both ways, never built whole by
 // inject()), with the emulator's S3 bucket configured as LARGE_OBJECT_BUCKET.
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll } from 'vitest';
 import { testBucket } from './largeDocs.ts';
 import { startStack, type TestStack } from './stack.ts';
+import { suiteFixture } from './suiteFixture.ts';
 import { startTestSqs, type TestSqs } from './sqs.ts';
 
 /** What {@link startLargeStack} started. */
@@ -41,37 +41,7 @@ export async function startLargeStack(): Promise<LargeStack> {
   };
 }
 
-/**
- * For a suite: starts the large-document stack before its tests and stops it after them. The
- * fields read through to the running stack (read them inside tests and hooks, not at load time).
- */
+/** For a suite: the large-document stack, started before its tests and stopped after them (read it inside tests). */
 export function useLargeStack(): Omit<LargeStack, 'stop'> {
-  let large: LargeStack | undefined;
-  beforeAll(async () => {
-    large = await startLargeStack();
-  }, 60_000);
-  afterAll(async () => {
-    await large?.stop();
-  });
-  const running = (): LargeStack => {
-    if (!large) throw new Error('the large-document stack is not started (read it inside a test or hook)');
-    return large;
-  };
-  return {
-    get sqs() {
-      return running().sqs;
-    },
-    get bucket() {
-      return running().bucket;
-    },
-    get stack() {
-      return running().stack;
-    },
-    get ifaceUrl() {
-      return running().ifaceUrl;
-    },
-    get appUrl() {
-      return running().appUrl;
-    },
-  };
+  return suiteFixture('the large-document stack', startLargeStack, (large) => large.stop(), 60_000);
 }
