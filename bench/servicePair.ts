@@ -2,16 +2,13 @@
 // emulators: the setup of (8) and (5b). The parent asks each child things over IPC.
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { hashToken } from '../services/core/http/auth.ts';
-import { ensureQueues } from '../services/core/transport/queues.ts';
 import { sleep, type BenchKeys } from './lib.ts';
 import type { Arrival, ServiceChildMessage, ServiceChildStart } from './serviceChild.ts';
-import { commonEnv, writeAppTokens, type BenchSqs } from './stack.ts';
-import type { ThreadCpu } from './threadCpu.ts';
+import { commonEnv, prepareServices, type BenchSqs } from './stack.ts';
 import { serviceNodeFlags } from './serviceFlags.ts';
+import type { ThreadCpu } from './threadCpu.ts';
 
 /** A service child and a way to ask it things. */
 export interface Child {
@@ -102,12 +99,7 @@ export interface ServicePair {
 
 /** Starts the interface and the app in their own processes on fresh queues (`prefix`); `onArrivals` asks the app to report each record's arrival. */
 export async function startServicePair(sqs: BenchSqs, keys: BenchKeys, prefix: string, cryptoWorkers?: string, onArrivals?: (arrivals: Arrival[]) => void): Promise<ServicePair> {
-  await ensureQueues(sqs.client, { prefix, maxReceiveCount: 5, visibilityTimeoutSeconds: 60 });
-  await sqs.ensureTables(prefix);
-  const dir = await mkdtemp(join(tmpdir(), 'crb-pair-'));
-  const token = randomBytes(18).toString('base64url');
-  await writeFile(join(dir, 'partners.json'), JSON.stringify({ tokens: [{ name: 'bench-partner', sha256: hashToken(token), rateLimitPerMinute: 100_000 }] }));
-  const appTokens = await writeAppTokens(dir);
+  const { dir, partnerToken: token, appTokens } = await prepareServices(sqs, prefix, 'crb-pair-');
   const common = { ...commonEnv(sqs, prefix, cryptoWorkers), AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench' };
   const children: Child[] = [];
   const stop = async (): Promise<void> => {

@@ -94,14 +94,23 @@ export async function writeAppTokens(dir: string): Promise<{ file: string; token
   return { file, token };
 }
 
-/** Starts both services on fresh queues (`prefix`), with the crypto pools CRYPTO_WORKERS defaults to; `stateTable` replaces the DynamoDB store (bench (9)). */
-export async function startBenchStack(sqs: BenchSqs, keys: BenchKeys, prefix: string, cryptoWorkers?: string, stateTable?: (name: string) => StateTable): Promise<BenchStack> {
+/**
+ * What both services of a bench run need: fresh queues and state tables under `prefix`, and a
+ * folder (`folder` + random) with the partners file (one partner token, rate limit out of the
+ * way) and the app's tokens file (one reader token).
+ */
+export async function prepareServices(sqs: BenchSqs, prefix: string, folder: string): Promise<{ dir: string; partnerToken: string; appTokens: { file: string; token: string } }> {
   await ensureQueues(sqs.client, { prefix, maxReceiveCount: 5, visibilityTimeoutSeconds: 60 });
   await sqs.ensureTables(prefix);
-  const dir = await mkdtemp(join(tmpdir(), 'crb-stack-'));
+  const dir = await mkdtemp(join(tmpdir(), folder));
   const partnerToken = randomBytes(18).toString('base64url');
   await writeFile(join(dir, 'partners.json'), JSON.stringify({ tokens: [{ name: 'bench-partner', sha256: hashToken(partnerToken), rateLimitPerMinute: 100_000 }] }));
-  const appTokens = await writeAppTokens(dir);
+  return { dir, partnerToken, appTokens: await writeAppTokens(dir) };
+}
+
+/** Starts both services on fresh queues (`prefix`), with the crypto pools CRYPTO_WORKERS defaults to; `stateTable` replaces the DynamoDB store (bench (9)). */
+export async function startBenchStack(sqs: BenchSqs, keys: BenchKeys, prefix: string, cryptoWorkers?: string, stateTable?: (name: string) => StateTable): Promise<BenchStack> {
+  const { dir, partnerToken, appTokens } = await prepareServices(sqs, prefix, 'crb-stack-');
   // The services' SQS clients use the default credential chain: give it the emulator's.
   process.env.AWS_ACCESS_KEY_ID ??= 'bench';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'bench';
