@@ -24,14 +24,14 @@ export interface ChartUpdateStatusTracker {
 export function createChartUpdateStatus(options: { table: StateTable; ttlSeconds: number; logger: Logger }): ChartUpdateStatusTracker {
   const store = createStatusStore<ChartUpdateStatus>({ table: options.table, prefix: 'chart-update', ranks: CHART_UPDATE_RANKS, ttlSeconds: options.ttlSeconds });
   return {
-    async applyReceipt(receipt) {
+    async applyReceipt(receipt, _from, receiptId) {
       const status: ChartUpdateStatus = receipt.status === 'delivered' ? 'delivered' : 'failed';
       const facts = {
         ...(receipt.reasonCode ? { reasonCode: receipt.reasonCode } : {}),
         ...(receipt.emrStatus === undefined ? {} : { emrStatus: receipt.emrStatus }),
         ...(receipt.ackCode ? { ackCode: receipt.ackCode } : {}),
       };
-      return store.record(receipt.ref, status, facts, new Date(receipt.at));
+      return store.record(receipt.ref, status, facts, new Date(receipt.at), receiptId);
     },
     get: (id) => store.get(id),
     track(outbound) {

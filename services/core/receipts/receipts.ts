@@ -39,8 +39,11 @@ export function createReceiptSender(options: { outbound: Outbound; service: stri
   };
 }
 
-/** Applies a receipt to this service's status of the envelope it names. */
-export type ApplyReceipt = (receipt: Receipt, from: string) => Promise<StatusResult>;
+/**
+ * Applies a receipt to this service's status of the envelope it names; `receiptId` (the receipt's
+ * own envelope id) is kept with the step it writes, so its second copy answers `sameReport`.
+ */
+export type ApplyReceipt = (receipt: Receipt, from: string, receiptId: string) => Promise<StatusResult>;
 
 /** Options for {@link receiptEffect}. */
 export interface ReceiptEffectOptions {
@@ -62,6 +65,9 @@ export interface ReceiptEffectOptions {
  * The effect of a `delivery.receipt` envelope: an invalid one is quarantined; a valid one
  * moves the status it names (forward only), is audited `receipt.applied`, and its own id is
  * remembered, so a second copy is acknowledged as a duplicate (audited `message.duplicate`).
+ * A receipt that wrote its step (`moved`, `filled`) is remembered by that step (its id is kept
+ * there in the same write: one call); one that wrote nothing (the step was known, or the id is
+ * unknown) by a `receipt#<id>` item, as before.
  * A receipt naming an id this service has no status for is audited `receipt.unknown` and
  * acknowledged: never retried. A receipt never causes a receipt.
  */
@@ -69,14 +75,21 @@ export function receiptEffect(options: ReceiptEffectOptions): EnvelopeEffect {
   return async (envelope) => {
     const receipt = parseReceipt(envelope);
     if (!receipt) return { status: 'quarantine', reason: RECEIPT_ERRORS.CR_RECEIPT_INVALID.code };
-    // The status change is idempotent; applying again after a crash before the mark is harmless.
-    const { change } = await options.apply(receipt, envelope.from);
-    const t = Date.now();
-    const first = await options.table.put(
-      { pk: `receipt#${envelope.id}`, ref: receipt.ref, ttl: ttlAfter(options.ttlSeconds, t) },
-      { condition: 'attribute_not_exists(pk) OR #ttl < :nowSec', names: { '#ttl': 'ttl' }, values: { ':nowSec': Math.floor(t / 1000) } },
-    );
-    if (!first) return { status: 'duplicate' };
+    // A step is written once (a status only moves forward), so a step this receipt wrote marks it
+    // applied in the same write; a copy finds its own id there (`sameReport`).
+    const { change, sameReport } = await options.apply(receipt, envelope.from, envelope.id);
+    if (sameReport) return { status: 'duplicate' };
+    if (change === 'unchanged' || change === 'unknown') {
+      // Nothing written: remember the receipt by an item of its own. It also finds the copies of
+      // receipts applied before their id was kept with the step. Applying again after a crash
+      // before this mark is harmless (the status change is idempotent).
+      const t = Date.now();
+      const first = await options.table.put(
+        { pk: `receipt#${envelope.id}`, ref: receipt.ref, ttl: ttlAfter(options.ttlSeconds, t) },
+        { condition: 'attribute_not_exists(pk) OR #ttl < :nowSec', names: { '#ttl': 'ttl' }, values: { ':nowSec': Math.floor(t / 1000) } },
+      );
+      if (!first) return { status: 'duplicate' };
+    }
     const details = { receiptId: envelope.id, status: receipt.status, ...(receipt.reasonCode ? { reasonCode: receipt.reasonCode } : {}) };
     if (change === 'unknown') {
       options.logger.info({ envelopeId: receipt.ref, receiptId: envelope.id, status: receipt.status }, 'receipt for an unknown envelope id; acknowledged');

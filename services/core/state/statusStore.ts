@@ -43,14 +43,20 @@ export interface StatusResult {
   change: StatusChange;
   /** The record's owner. */
   owner?: string;
+  /** `unchanged` only: the step known already was recorded from this same report (`by`): its second copy. */
+  sameReport?: boolean;
 }
 
 /** Statuses of envelope ids in a service's state table, moved forward only, with conditional writes. */
 export interface StatusStore<S extends string> {
   /** Starts the record of an id with its first status (once: a second call, an idempotent retry, changes nothing). */
   begin(id: string, owner: string, status: S, at?: Date): Promise<StatusChange>;
-  /** Records a step; never moves the status backwards, whatever order steps arrive in. */
-  record(id: string, status: S, facts?: StatusFacts, at?: Date): Promise<StatusResult>;
+  /**
+   * Records a step; never moves the status backwards, whatever order steps arrive in. `by` (a
+   * receipt's envelope id) is kept with the step in the same write, so a second copy of the
+   * report that wrote it is known as such (`sameReport`) without an item of its own.
+   */
+  record(id: string, status: S, facts?: StatusFacts, at?: Date, by?: string): Promise<StatusResult>;
   /** The record of an id, or undefined (unknown or expired). */
   get(id: string): Promise<StatusRecord | undefined>;
 }
@@ -71,7 +77,7 @@ export interface StatusStoreOptions<S extends string> {
 
 /**
  * Creates a status store. Each record is one item: `owner`, `status`, `rank`, `ttl` and a map
- * `steps` (status → time and facts). A step that ranks higher than the current status moves it
+ * `steps` (status → time, facts, and `by`: the receipt that reported it). A step that ranks higher than the current status moves it
  * (one conditional update); one that ranks lower or equal is only added to the timeline when it
  * is not there yet (a second conditional update), so concurrent writers and out-of-order receipts
  * converge on the same record.
@@ -95,9 +101,9 @@ export function createStatusStore<S extends string>(options: StatusStoreOptions<
       );
       return created ? 'moved' : 'unchanged';
     },
-    async record(id, status, facts = {}, at = new Date(now())) {
+    async record(id, status, facts = {}, at = new Date(now()), by) {
       const nowSec = Math.floor(now() / 1000);
-      const step = stepOf(at, facts);
+      const step = { ...stepOf(at, facts), ...(by === undefined ? {} : { by }) };
       const names = { '#steps': 'steps', '#st': status, '#status': 'status', '#rank': 'rank', '#ttl': 'ttl' };
       const moved = await table.update(pk(id), {
         update: 'SET #steps.#st = :step, #status = :st, #rank = :rank, #ttl = :ttl',
@@ -114,7 +120,9 @@ export function createStatusStore<S extends string>(options: StatusStoreOptions<
       });
       if (filled) return { change: 'filled', owner: String(filled.owner) };
       const item = await table.get(pk(id));
-      return item && Number(item.ttl) >= nowSec ? { change: 'unchanged', owner: String(item.owner) } : { change: 'unknown' };
+      if (!item || Number(item.ttl) < nowSec) return { change: 'unknown' };
+      const known = (item.steps as Record<string, Record<string, unknown>> | undefined)?.[status];
+      return { change: 'unchanged', owner: String(item.owner), ...(by !== undefined && known?.by === by ? { sameReport: true } : {}) };
     },
     async get(id) {
       const item = await table.get(pk(id));

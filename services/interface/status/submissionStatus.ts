@@ -52,11 +52,11 @@ export function createSubmissionStatus(options: SubmissionStatusOptions): Submis
         options.logger.warn({ envelopeId: id, code: (err as { name?: string }).name }, 'could not record the queued status');
       }
     },
-    async applyReceipt(receipt) {
+    async applyReceipt(receipt, _from, receiptId) {
       const status: SubmissionStatus =
         receipt.status === 'rejected' ? (receipt.disposition === 'dead-lettered' ? 'dead-lettered' : 'rejected') : receipt.status === 'held' || receipt.status === 'acknowledged' ? receipt.status : 'rejected';
       const at = new Date(receipt.at);
-      const result = await store.record(receipt.ref, status, receipt.reasonCode ? { reasonCode: receipt.reasonCode } : {}, at);
+      const result = await store.record(receipt.ref, status, receipt.reasonCode ? { reasonCode: receipt.reasonCode } : {}, at, receiptId);
       publish(receipt.ref, status, result, at, receipt.reasonCode);
       return result;
     },

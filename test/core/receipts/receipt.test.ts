@@ -10,6 +10,7 @@ import { createReceiptSender, receiptEffect } from '../../../services/core/recei
 import { createInboundHandler, type RejectedEnvelope } from '../../../services/core/relay/inbound.ts';
 import { localCrypto } from '../../../services/core/relay/crypto.ts';
 import type { OutboundPayload } from '../../../services/core/relay/outbound.ts';
+import { createStatusStore } from '../../../services/core/state/statusStore.ts';
 import type { StateTable } from '../../../services/core/state/table.ts';
 import type { ReceivedMessage } from '../../../services/core/transport/consumer.ts';
 import { captureLogger } from '../../helpers/logs.ts';
@@ -105,17 +106,15 @@ describe('delivery receipts', () => {
   it('the receipt effect applies a receipt once (a second copy is a duplicate), audits an unknown id without an error, quarantines an invalid one', async () => {
     const audit: AuditEvent[] = [];
     const known = uuidv7();
-    const applied: string[] = [];
+    const store = createStatusStore<'accepted' | 'delivered'>({ table, prefix: 'receipt-test', ranks: { accepted: 0, delivered: 1 }, ttlSeconds: 3600 });
+    await store.begin(known, 'writer', 'accepted');
     const effect = receiptEffect({
       table,
       ttlSeconds: 3600,
       audit: { record: async (e) => void audit.push(e) },
       service: 'app',
       logger: captureLogger('app').logger,
-      apply: async (r) => {
-        applied.push(r.ref);
-        return r.ref === known ? { change: applied.filter((x) => x === known).length === 1 ? 'moved' : 'unchanged', owner: 'writer' } : { change: 'unknown' };
-      },
+      apply: (r, _from, receiptId) => store.record(r.ref, 'delivered', {}, new Date(r.at), receiptId),
     });
     const signal = new AbortController().signal;
     const msg = {} as ReceivedMessage;
@@ -124,15 +123,45 @@ describe('delivery receipts', () => {
     expect(await effect(receipt, msg, signal)).toEqual({ status: 'duplicate' });
     expect(audit.map((e) => e.action)).toEqual(['receipt.applied']);
     expect(audit[0]).toMatchObject({ resourceId: known, details: { status: 'delivered', change: 'moved', receiptId: receipt.id } });
+    // The step that the receipt wrote remembers it: no item of its own.
+    expect(await table.get(`receipt#${receipt.id}`)).toBeUndefined();
+
+    // Another receipt of a step already recorded (a resent one) is applied, unchanged, once.
+    const resent = receiptEnvelope({ ref: known, status: 'delivered', at: new Date().toISOString(), emrStatus: 200 });
+    expect(await effect(resent, msg, signal)).toEqual({ status: 'done' });
+    expect(audit.at(-1)).toMatchObject({ action: 'receipt.applied', details: { change: 'unchanged', receiptId: resent.id } });
+    expect(await effect(resent, msg, signal)).toEqual({ status: 'duplicate' });
 
     const stray = receiptEnvelope({ ref: uuidv7(), status: 'failed', reasonCode: 'CR_EMR_HTTP_400', disposition: 'dead-lettered', at: new Date().toISOString() });
     expect(await effect(stray, msg, signal)).toEqual({ status: 'done' });
     expect(audit.at(-1)).toMatchObject({ action: 'receipt.unknown', outcome: 'failure', details: { reason: 'CR_RECEIPT_UNKNOWN_REF' } });
     expect(await effect(stray, msg, signal)).toEqual({ status: 'duplicate' });
+    expect(audit).toHaveLength(3);
 
     const invalid = receiptEnvelope({ ref: uuidv7(), status: 'delivered', at: new Date().toISOString(), patient: PHI });
     expect(await effect(invalid, msg, signal)).toEqual({ status: 'quarantine', reason: 'CR_RECEIPT_INVALID' });
     expect(JSON.stringify(audit)).not.toContain(PHI);
+  });
+
+  it('a second copy of a receipt applied before its id was kept with the step (a `receipt#` item, an existing table) is still a duplicate', async () => {
+    const known = uuidv7();
+    const store = createStatusStore<'accepted' | 'delivered'>({ table, prefix: 'receipt-test', ranks: { accepted: 0, delivered: 1 }, ttlSeconds: 3600 });
+    await store.begin(known, 'writer', 'accepted');
+    const receipt = receiptEnvelope({ ref: known, status: 'delivered', at: new Date().toISOString(), emrStatus: 200 });
+    // As the earlier code left it: the step without the receipt's id, and the receipt's own item.
+    await store.record(known, 'delivered', {}, new Date());
+    await table.put({ pk: `receipt#${receipt.id}`, ref: known, ttl: Math.floor(Date.now() / 1000) + 3600 });
+    const audit: AuditEvent[] = [];
+    const effect = receiptEffect({
+      table,
+      ttlSeconds: 3600,
+      audit: { record: async (e) => void audit.push(e) },
+      service: 'app',
+      logger: captureLogger('app').logger,
+      apply: (r, _from, receiptId) => store.record(r.ref, 'delivered', {}, new Date(r.at), receiptId),
+    });
+    expect(await effect(receipt, {} as ReceivedMessage, new AbortController().signal)).toEqual({ status: 'duplicate' });
+    expect(audit).toEqual([]);
   });
 
   it('the receipt sender never throws: it says whether SQS took the receipt; a failed send is logged with ids and codes only', async () => {

@@ -80,6 +80,27 @@ describe('status store (state table, conditional writes)', () => {
     expect(results.filter((r) => r.change === 'unchanged')).toHaveLength(2);
   });
 
+  it('keeps the report that wrote a step with it: a second copy of that report is known as such, another report of the same step is not, and the timeline shows neither', async () => {
+    const s = store();
+    const id = uuidv7();
+    const [held, acked, ackedAgain] = [uuidv7(), uuidv7(), uuidv7()];
+    await s.begin(id, 'acme', 'accepted', at(0));
+    expect(await s.record(id, 'acknowledged', {}, at(3), acked)).toEqual({ change: 'moved', owner: 'acme' });
+    expect(await s.record(id, 'held', {}, at(2), held)).toEqual({ change: 'filled', owner: 'acme' });
+    // Second copies: of the report that moved the status, and of the one that filled the timeline.
+    expect(await s.record(id, 'acknowledged', {}, at(3), acked)).toEqual({ change: 'unchanged', owner: 'acme', sameReport: true });
+    expect(await s.record(id, 'held', {}, at(2), held)).toEqual({ change: 'unchanged', owner: 'acme', sameReport: true });
+    // The same step from another report (a resent receipt), or with no report named.
+    expect(await s.record(id, 'acknowledged', {}, at(4), ackedAgain)).toEqual({ change: 'unchanged', owner: 'acme' });
+    expect(await s.record(id, 'acknowledged', {}, at(4))).toEqual({ change: 'unchanged', owner: 'acme' });
+    expect((await table.get(`test-status#${id}`))!.steps).toMatchObject({ held: { by: held }, acknowledged: { by: acked } });
+    expect((await s.get(id))!.timeline).toEqual([
+      { status: 'accepted', at: at(0).toISOString() },
+      { status: 'held', at: at(2).toISOString() },
+      { status: 'acknowledged', at: at(3).toISOString() },
+    ]);
+  });
+
   it('keeps the reason code of a refusal with its step', async () => {
     const s = store();
     const id = uuidv7();

@@ -58,8 +58,8 @@ describe('submission status (interface)', () => {
     const id = uuidv7();
     await status.accepted(id, 'acme');
     await status.queued(id);
-    expect((await status.applyReceipt({ ref: id, status: 'acknowledged', at: at(3) }, 'app')).change).toBe('moved');
-    expect((await status.applyReceipt({ ref: id, status: 'held', at: at(2) }, 'app')).change).toBe('filled');
+    expect((await status.applyReceipt({ ref: id, status: 'acknowledged', at: at(3) }, 'app', uuidv7())).change).toBe('moved');
+    expect((await status.applyReceipt({ ref: id, status: 'held', at: at(2) }, 'app', uuidv7())).change).toBe('filled');
     const record = (await status.get(id, 'acme'))!;
     expect(record.status).toBe('acknowledged');
     expect(record.timeline.map((s) => s.status)).toEqual(['accepted', 'queued', 'held', 'acknowledged']);
@@ -71,8 +71,8 @@ describe('submission status (interface)', () => {
     const dl = uuidv7();
     const q = uuidv7();
     for (const id of [dl, q]) await status.accepted(id, 'acme');
-    await status.applyReceipt({ ref: dl, status: 'rejected', reasonCode: 'CR_INBOX_HELD_ELSEWHERE', disposition: 'dead-lettered', at: at(1) }, 'app');
-    await status.applyReceipt({ ref: q, status: 'rejected', reasonCode: 'CR_ENVELOPE_TOO_OLD', disposition: 'quarantined', at: at(1) }, 'app');
+    await status.applyReceipt({ ref: dl, status: 'rejected', reasonCode: 'CR_INBOX_HELD_ELSEWHERE', disposition: 'dead-lettered', at: at(1) }, 'app', uuidv7());
+    await status.applyReceipt({ ref: q, status: 'rejected', reasonCode: 'CR_ENVELOPE_TOO_OLD', disposition: 'quarantined', at: at(1) }, 'app', uuidv7());
     expect((await status.get(dl, 'acme'))!.timeline.at(-1)).toMatchObject({ status: 'dead-lettered', reasonCode: 'CR_INBOX_HELD_ELSEWHERE' });
     expect((await status.get(q, 'acme'))!.timeline.at(-1)).toMatchObject({ status: 'rejected', reasonCode: 'CR_ENVELOPE_TOO_OLD' });
     expect(published.filter((e) => e.status === 'dead-lettered' || e.status === 'rejected')).toEqual([
@@ -81,7 +81,7 @@ describe('submission status (interface)', () => {
     ]);
     // A receipt for an id never submitted here is unknown: nothing published.
     const before = published.length;
-    expect((await status.applyReceipt({ ref: uuidv7(), status: 'held', at: at(1) }, 'app')).change).toBe('unknown');
+    expect((await status.applyReceipt({ ref: uuidv7(), status: 'held', at: at(1) }, 'app', uuidv7())).change).toBe('unknown');
     expect(published).toHaveLength(before);
   });
 });
