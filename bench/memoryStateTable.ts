@@ -133,6 +133,10 @@ export function memoryStateTable(name: string): StateTable {
       items.set(item.pk, structuredClone(item));
       return true;
     },
+    async putMany(batch) {
+      calls++;
+      for (const item of batch) items.set(item.pk, structuredClone(item));
+    },
     async update(pk, change) {
       calls++;
       const current = items.get(pk);

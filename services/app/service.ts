@@ -104,7 +104,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
       // Inbox holds last while this process lives: one lease for the process, renewed each heartbeat.
       const liveness = createHolderLiveness({ table: rt.state, holder: rt.holder, leaseMs: config.VISIBILITY_TIMEOUT_SECONDS * 1000, renewMs: config.HEARTBEAT_INTERVAL_SECONDS * 1000, logger: rt.logger });
       await liveness.start();
-      const applyLedger = createApplyLedger({ table: rt.state, holder: rt.holder, leaseMs: config.VISIBILITY_TIMEOUT_SECONDS * 1000, ttlSeconds: rt.stateTtlSeconds, liveness });
+      const applyLedger = createApplyLedger({ table: rt.state, holder: rt.holder, leaseMs: config.VISIBILITY_TIMEOUT_SECONDS * 1000, ttlSeconds: rt.stateTtlSeconds, liveness, batchApplied: true });
       // A submission that keeps failing goes to the DLQ by redrive after this many receives.
       const maxReceiveCount = await readMaxReceiveCount(rt.sqs, rt.queues['interface-to-app'], rt.logger);
       const inboxConsumer = createInboundConsumer(rt, config, {

@@ -1,4 +1,5 @@
 import type { HolderLiveness } from './liveness.ts';
+import { createPutBatcher } from './putBatcher.ts';
 import { ttlAfter, type StateTable } from './table.ts';
 
 /** What a claim on an envelope id found (`leftMs`: how long the other holder's lease still runs). */
@@ -8,7 +9,10 @@ export type ApplyClaim = { status: 'claimed' } | { status: 'held-elsewhere'; lef
 export interface ApplyLedger {
   /** Claims `envelopeId` for this process: `held-elsewhere` when another holder's lease runs, `applied` when it is done. */
   claim(envelopeId: string): Promise<ApplyClaim>;
-  /** Marks it applied (before the queue message is deleted, so a lost delete is a duplicate, never a second record). */
+  /**
+   * Marks it applied (before the queue message is deleted, so a lost delete is a duplicate, never a
+   * second record): resolves once the store has the mark. Marks made together share one write.
+   */
   applied(envelopeId: string): Promise<void>;
   /** Gives up this process's hold (shutdown, release), so a redelivery is taken at once. */
   release(envelopeId: string): Promise<void>;
@@ -29,19 +33,29 @@ export interface ApplyLedgerOptions {
   liveness?: HolderLiveness;
   /** How long an applied id is remembered, seconds (the queue retention). */
   ttlSeconds: number;
+  /**
+   * Writes the `applied` marks of concurrent acks together (one BatchWriteItem, putBatcher.ts; the
+   * table's IAM policy must allow `dynamodb:BatchWriteItem`) instead of one UpdateItem each.
+   */
+  batchApplied?: boolean;
   /** Item key prefix: `apply` (default, the app inbox) or another effect applied once, e.g. `witness`. */
   prefix?: string;
   /** Clock, for tests. */
   now?: () => number;
 }
 
-/** Creates the apply ledger on a service's state table (items `<prefix>#<envelope id>`, `apply#` by default). */
+/**
+ * Creates the apply ledger on a service's state table (items `<prefix>#<envelope id>`, `apply#` by
+ * default). `applied` is unconditional: an update, or with `batchApplied` a put of the whole item
+ * it leaves (`state`, `appliedAt`, `ttl`), written with the marks of concurrent acks.
+ */
 export function createApplyLedger(options: ApplyLedgerOptions): ApplyLedger {
   const { table, holder, leaseMs, liveness } = options;
   const now = options.now ?? Date.now;
   const prefix = options.prefix ?? 'apply';
   const pk = (id: string): string => `${prefix}#${id}`;
   const names = { '#s': 'state', '#ttl': 'ttl' };
+  const marks = options.batchApplied ? createPutBatcher(table) : undefined;
   return {
     async claim(envelopeId) {
       for (let round = 0; ; round++) {
@@ -79,10 +93,13 @@ export function createApplyLedger(options: ApplyLedgerOptions): ApplyLedger {
     },
     async applied(envelopeId) {
       const t = now();
+      const appliedAt = new Date(t).toISOString();
+      const ttl = ttlAfter(options.ttlSeconds, t);
+      if (marks) return marks.put({ pk: pk(envelopeId), state: 'applied', appliedAt, ttl });
       await table.update(pk(envelopeId), {
         update: 'SET #s = :applied, appliedAt = :at, #ttl = :ttl REMOVE holder, leaseUntil',
         names,
-        values: { ':applied': 'applied', ':at': new Date(t).toISOString(), ':ttl': ttlAfter(options.ttlSeconds, t) },
+        values: { ':applied': 'applied', ':at': appliedAt, ':ttl': ttl },
       });
     },
     async release(envelopeId) {

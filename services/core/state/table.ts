@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { StateError } from './errors.ts';
 
 /** One item of a state table: `pk` is the key, `ttl` (epoch seconds) when DynamoDB may delete it. */
@@ -31,6 +31,11 @@ export interface StateTable {
   get(pk: string): Promise<StateItem | undefined>;
   /** Writes an item; false when `condition` failed. */
   put(item: StateItem, condition?: Omit<StateUpdate, 'update'>): Promise<boolean>;
+  /**
+   * Writes up to {@link BATCH_WRITE_MAX} items unconditionally in one call (BatchWriteItem, distinct
+   * keys); the items the store left unprocessed (throttling) are written one by one.
+   */
+  putMany(items: readonly StateItem[]): Promise<void>;
   /** Updates (or creates) an item; the new item, or undefined when the condition failed. */
   update(pk: string, change: StateUpdate): Promise<StateItem | undefined>;
   /** Deletes an item; false when `condition` failed. */
@@ -40,6 +45,9 @@ export interface StateTable {
   /** Closes the client once the calls still in flight have settled (at most 5 s). */
   close(): Promise<void>;
 }
+
+/** The most items one BatchWriteItem call takes. */
+export const BATCH_WRITE_MAX = 25;
 
 /** Options for {@link openStateTable}. */
 export interface StateTableOptions {
@@ -108,6 +116,18 @@ export function openStateTable(options: StateTableOptions): StateTable {
         await doc.send(new PutCommand({ TableName, Item: item, ...expr(condition) }));
         return true;
       }, false);
+    },
+    async putMany(items) {
+      if (items.length === 0) return;
+      if (items.length > BATCH_WRITE_MAX) throw new RangeError(`putMany: at most ${BATCH_WRITE_MAX} items, got ${items.length}`);
+      calls++;
+      const res = await track(doc.send(new BatchWriteCommand({ RequestItems: { [TableName]: items.map((Item) => ({ PutRequest: { Item } })) } })));
+      const left = res.UnprocessedItems?.[TableName] ?? [];
+      for (const request of left) {
+        if (!request.PutRequest?.Item) continue;
+        calls++;
+        await track(doc.send(new PutCommand({ TableName, Item: request.PutRequest.Item })));
+      }
     },
     update(pk, change) {
       return conditional(async () => {

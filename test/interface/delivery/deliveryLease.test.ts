@@ -90,6 +90,7 @@ function cuttable(onlyRenewals: boolean): StateTable & { cut: boolean } {
     },
     get: (pk: string) => (wrapped.cut && !onlyRenewals ? unreachable() : table.get(pk)),
     put: (...args: Parameters<StateTable['put']>) => (wrapped.cut && !onlyRenewals ? unreachable() : table.put(...args)),
+    putMany: (...args: Parameters<StateTable['putMany']>) => (wrapped.cut && !onlyRenewals ? unreachable() : table.putMany(...args)),
     update: (...args: Parameters<StateTable['update']>) => (wrapped.cut && (!onlyRenewals || args[1].update === 'SET leaseUntil = :lease') ? unreachable() : table.update(...args)),
     delete: (...args: Parameters<StateTable['delete']>) => (wrapped.cut && !onlyRenewals ? unreachable() : table.delete(...args)),
     check: () => table.check(),
