@@ -13,9 +13,9 @@ interface Waiting {
 
 /**
  * Group commit for unconditional puts: a put made while none is being written goes out at once
- * (after this turn of the event loop, so the puts of one turn go together); puts made while a write is in
- * flight wait for it and then go out together, in calls of up to {@link BATCH_WRITE_MAX} items
- * (`table.putMany`, one BatchWriteItem each). Nobody waits for a timer; under concurrency the
+ * (after this turn of the event loop, so the puts of one turn go together); puts made while a
+ * write is in flight wait for it and then go out together, in calls of up to
+ * {@link BATCH_WRITE_MAX} items (`table.putMany`, one BatchWriteItem each). Nobody waits for a timer; under concurrency the
  * calls per put fall. Two puts of one key in the same batch are written once, the later item.
  */
 export function createPutBatcher(table: StateTable): PutBatcher {

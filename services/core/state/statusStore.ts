@@ -77,10 +77,10 @@ export interface StatusStoreOptions<S extends string> {
 
 /**
  * Creates a status store. Each record is one item: `owner`, `status`, `rank`, `ttl` and a map
- * `steps` (status → time, facts, and `by`: the receipt that reported it). A step that ranks higher than the current status moves it
- * (one conditional update); one that ranks lower or equal is only added to the timeline when it
- * is not there yet (a second conditional update), so concurrent writers and out-of-order receipts
- * converge on the same record.
+ * `steps` (status → time, facts, and `by`: the receipt that reported it). A step that ranks
+ * higher than the current status moves it (one conditional update); one that ranks lower or
+ * equal is only added to the timeline when it is not there yet (a second conditional update), so
+ * concurrent writers and out-of-order receipts converge on the same record.
  */
 export function createStatusStore<S extends string>(options: StatusStoreOptions<S>): StatusStore<S> {
   const { table, ranks } = options;
