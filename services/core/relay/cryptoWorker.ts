@@ -5,6 +5,7 @@ import type { Envelope } from '../envelope/envelope.ts';
 import { EnvelopeError } from '../envelope/errors.ts';
 import { KeyError } from '../keys/errors.ts';
 import { loadServiceKeys } from '../keys/load.ts';
+import { startMemoryReducerNudge } from '../runtime/memoryReducer.ts';
 import { localCrypto, type OpenLimits, type RelayCrypto, type SealedMessage } from './crypto.ts';
 
 /** What each worker is started with (piscina `workerData`); the passphrase is never logged. */
@@ -50,6 +51,8 @@ const data = workerData as CryptoWorkerData;
 const ready: Promise<RelayCrypto> = loadServiceKeys({ dir: data.keysDir, passphrase: data.passphrase }).then((keys) => localCrypto(keys, data.limits));
 // Reported by the first task (the pool's `ready` probe), not as an unhandled rejection.
 ready.catch(() => {});
+// Each worker is its own V8 isolate with its own page pool: its pages go back once idle too.
+startMemoryReducerNudge();
 
 /** Runs one task on this worker's keys (piscina's entry point). */
 export default async function run(task: CryptoTask): Promise<CryptoReply> {

@@ -20,6 +20,7 @@ import { resolveQueues, type LogicalQueue, type ResolvedQueue } from '../transpo
 import { createSqsClient } from '../transport/sqsClient.ts';
 import { EmergencySwitch } from './emergency.ts';
 import { defaultEmergencyStateFile, fileEmergencyStore, type EmergencyStore } from './emergencyStore.ts';
+import { startMemoryReducerNudge } from './memoryReducer.ts';
 
 /** The configuration fields every service runtime needs (a subset of the service config). */
 export interface RuntimeConfig {
@@ -219,6 +220,8 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
     } else if (persisted?.active) {
       logger.warn({ active: true, since: persisted.changedAt, actor: persisted.actor }, 'emergency mode on at start (persisted)');
     }
+    // Freed heap pages go back to the OS once the process is idle (memoryReducer.ts).
+    const memoryReducer = startMemoryReducerNudge();
     return {
       service,
       logger,
@@ -237,6 +240,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
       emergency,
       hash: (value) => hashId(config.HMAC_KEY, value),
       close: async () => {
+        memoryReducer.stop();
         await authFailures.close();
         await checkpoints.stop().catch((err: unknown) => logger.error({ code: (err as { code?: string }).code }, 'last audit checkpoint failed'));
         await retention.close();
