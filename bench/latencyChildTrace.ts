@@ -15,6 +15,7 @@ export type TraceMarks = [id: string, steps: [step: string, atMs: number][]][];
 
 /** What a traced child reports. */
 export interface ChildTrace {
+  /** Each envelope's steps in this process. */
   marks: TraceMarks;
   /** GC pauses: [start, duration, kind] (monotonic ms). */
   gc: [number, number, number][];
@@ -26,7 +27,9 @@ export interface ChildTrace {
 
 /** Tracing of one service process; `report()` returns (and clears) what was seen. */
 export interface ChildTracer {
+  /** Records `step` for envelope `id` at `t` (now by default); the first time of a step counts. */
   mark(id: string | undefined, step: string, t?: number): void;
+  /** What was traced since the last report. */
   report(): ChildTrace;
 }
 
