@@ -8,6 +8,7 @@ import type { Envelope } from '../services/core/envelope/envelope.ts';
 import { createLogger } from '../services/core/log/logger.ts';
 import { loadInterfaceConfig } from '../services/interface/config.ts';
 import { startInterfaceService } from '../services/interface/service.ts';
+import { traceChild, type ChildTrace, type ChildTracer } from './latencyChildTrace.ts';
 import { nullDestination } from './lib.ts';
 import { threadCpu, type ThreadCpu } from './threadCpu.ts';
 
@@ -19,6 +20,8 @@ export interface ServiceChildStart {
   env: Record<string, string>;
   /** The app reports each record's arrival in the inbox (`arrivals` messages). */
   reportArrivals?: boolean;
+  /** Trace each envelope's steps in this process (bench/latencyChildTrace.ts), reported on a `trace` request. */
+  trace?: boolean;
 }
 
 /** A record visible in the inbox: its envelope id and when, ms on the monotonic clock ({@link monotonicMs}). */
@@ -32,6 +35,7 @@ export type ServiceChildMessage =
   | { type: 'ready'; port?: number }
   | { type: 'cpu'; cpu: ThreadCpu; held: number; storeCalls: number; loop: { idle: number; active: number } }
   | { type: 'arrivals'; arrivals: Arrival[] }
+  | { type: 'trace'; trace: ChildTrace }
   | { type: 'error'; message: string };
 
 async function main(start: ServiceChildStart): Promise<void> {
@@ -40,8 +44,10 @@ async function main(start: ServiceChildStart): Promise<void> {
   let storeCalls: () => number;
   let stop: () => Promise<void>;
   let port: number | undefined;
+  let tracer: ChildTracer | undefined;
   if (start.service === 'app') {
     const app = await startAppService(loadAppConfig(start.env), { logger: createLogger({ service: 'app', level: 'info', destination: nullDestination() }), listen: false });
+    if (start.trace) tracer = traceChild('app', app.runtime, monotonicMs);
     const inbox = app.inbox;
     const hold = inbox.hold.bind(inbox);
     // Arrivals go to the parent in one IPC message per turn of the event loop.
@@ -51,6 +57,7 @@ async function main(start: ServiceChildStart): Promise<void> {
       arrivals = [];
     };
     inbox.hold = (envelope: Envelope, signal: AbortSignal, now?: Date) => {
+      tracer?.mark(envelope.id, 'app.visible');
       const outcome = hold(envelope, signal, now);
       held++;
       if (start.reportArrivals) {
@@ -64,12 +71,14 @@ async function main(start: ServiceChildStart): Promise<void> {
     stop = () => app.stop();
   } else {
     const iface = await startInterfaceService(loadInterfaceConfig(start.env), { logger: createLogger({ service: 'interface', level: 'info', destination: nullDestination() }) });
+    if (start.trace) tracer = traceChild('iface', iface.runtime, monotonicMs);
     port = (iface.server.server.address() as { port: number }).port;
     storeCalls = () => iface.runtime.state.calls;
     stop = () => iface.stop();
   }
-  process.on('message', (m: { type: 'cpu' | 'stop' }) => {
-    if (m.type === 'cpu') {
+  process.on('message', (m: { type: 'cpu' | 'trace' | 'stop' }) => {
+    if (m.type === 'trace') process.send!({ type: 'trace', trace: tracer?.report() ?? { marks: [], gc: [], stalls: [], other: [] } } satisfies ServiceChildMessage);
+    else if (m.type === 'cpu') {
       const { idle, active } = performance.eventLoopUtilization();
       process.send!({ type: 'cpu', cpu: threadCpu(), held, storeCalls: storeCalls(), loop: { idle, active } } satisfies ServiceChildMessage);
     }

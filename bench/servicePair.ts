@@ -4,6 +4,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ChildTrace } from './latencyChildTrace.ts';
 import { sleep, type BenchKeys } from './lib.ts';
 import type { Arrival, ServiceChildMessage, ServiceChildStart } from './serviceChild.ts';
 import { commonEnv, prepareServices, type BenchSqs } from './stack.ts';
@@ -68,6 +69,12 @@ export async function sample(child: Child): Promise<Sample> {
   return { cpu: m.cpu, held: m.held, storeCalls: m.storeCalls, loop: m.loop };
 }
 
+/** Asks a child traced at start for what it traced since the last ask (bench/latencyChildTrace.ts). */
+export async function childTrace(child: Child): Promise<ChildTrace> {
+  child.proc.send({ type: 'trace' });
+  return ((await child.next('trace')) as Extract<ServiceChildMessage, { type: 'trace' }>).trace;
+}
+
 /** The child's event-loop utilisation between two samples (0–1). */
 export function loopUtilisation(a: Sample, b: Sample): number {
   const active = b.loop.active - a.loop.active;
@@ -98,7 +105,7 @@ export interface ServicePair {
 }
 
 /** Starts the interface and the app in their own processes on fresh queues (`prefix`); `onArrivals` asks the app to report each record's arrival. */
-export async function startServicePair(sqs: BenchSqs, keys: BenchKeys, prefix: string, cryptoWorkers?: string, onArrivals?: (arrivals: Arrival[]) => void): Promise<ServicePair> {
+export async function startServicePair(sqs: BenchSqs, keys: BenchKeys, prefix: string, cryptoWorkers?: string, onArrivals?: (arrivals: Arrival[]) => void, trace = false): Promise<ServicePair> {
   const { dir, partnerToken: token, appTokens } = await prepareServices(sqs, prefix, 'crb-pair-');
   const common = { ...commonEnv(sqs, prefix, cryptoWorkers), AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench' };
   const children: Child[] = [];
@@ -118,6 +125,7 @@ export async function startServicePair(sqs: BenchSqs, keys: BenchKeys, prefix: s
     const iface = startChild({
       service: 'interface',
       env: { ...common, KEYS_DIR: keys.interface.dir, KEY_PASSPHRASE: keys.passphrase, AUDIT_FILE: join(dir, 'interface-audit.jsonl'), HMAC_KEY: randomBytes(32).toString('hex'), PARTNERS_FILE: join(dir, 'partners.json'), EMR_URL: 'http://127.0.0.1:9/deliveries' },
+      trace,
     });
     children.push(iface);
     const app = startChild(
@@ -125,6 +133,7 @@ export async function startServicePair(sqs: BenchSqs, keys: BenchKeys, prefix: s
         service: 'app',
         env: { ...common, KEYS_DIR: keys.app.dir, KEY_PASSPHRASE: keys.passphrase, AUDIT_FILE: join(dir, 'app-audit.jsonl'), HMAC_KEY: randomBytes(32).toString('hex'), APP_TOKENS_FILE: appTokens.file },
         reportArrivals: onArrivals !== undefined,
+        trace,
       },
       onArrivals,
     );
