@@ -40,6 +40,23 @@ function receiptEnvelope(receipt: Receipt | Record<string, unknown>, from: 'app'
 
 const PHI = 'Jane Q. Sentinel-Patient 1957-03-14';
 
+/** A status record `accepted` by a writer, and the receipt effect that applies `delivered` receipts to it, auditing into `audit`. */
+async function storeBackedEffect() {
+  const known = uuidv7();
+  const store = createStatusStore<'accepted' | 'delivered'>({ table, prefix: 'receipt-test', ranks: { accepted: 0, delivered: 1 }, ttlSeconds: 3600 });
+  await store.begin(known, 'writer', 'accepted');
+  const audit: AuditEvent[] = [];
+  const effect = receiptEffect({
+    table,
+    ttlSeconds: 3600,
+    audit: { record: async (e) => void audit.push(e) },
+    service: 'app',
+    logger: captureLogger('app').logger,
+    apply: (r, _from, receiptId) => store.record(r.ref, 'delivered', {}, new Date(r.at), receiptId),
+  });
+  return { known, store, audit, effect };
+}
+
 describe('delivery receipts', () => {
   it('a receipt sealed by the interface opens on the app to the same ids and codes, and carries nothing else', async () => {
     const receipt: Receipt = { ref: uuidv7(), status: 'delivered', at: new Date().toISOString(), emrStatus: 201 };
@@ -104,18 +121,7 @@ describe('delivery receipts', () => {
   });
 
   it('the receipt effect applies a receipt once (a second copy is a duplicate), audits an unknown id without an error, quarantines an invalid one', async () => {
-    const audit: AuditEvent[] = [];
-    const known = uuidv7();
-    const store = createStatusStore<'accepted' | 'delivered'>({ table, prefix: 'receipt-test', ranks: { accepted: 0, delivered: 1 }, ttlSeconds: 3600 });
-    await store.begin(known, 'writer', 'accepted');
-    const effect = receiptEffect({
-      table,
-      ttlSeconds: 3600,
-      audit: { record: async (e) => void audit.push(e) },
-      service: 'app',
-      logger: captureLogger('app').logger,
-      apply: (r, _from, receiptId) => store.record(r.ref, 'delivered', {}, new Date(r.at), receiptId),
-    });
+    const { known, audit, effect } = await storeBackedEffect();
     const signal = new AbortController().signal;
     const msg = {} as ReceivedMessage;
     const receipt = receiptEnvelope({ ref: known, status: 'delivered', at: new Date().toISOString(), emrStatus: 200 });
@@ -144,22 +150,11 @@ describe('delivery receipts', () => {
   });
 
   it('a second copy of a receipt applied before its id was kept with the step (a `receipt#` item, an existing table) is still a duplicate', async () => {
-    const known = uuidv7();
-    const store = createStatusStore<'accepted' | 'delivered'>({ table, prefix: 'receipt-test', ranks: { accepted: 0, delivered: 1 }, ttlSeconds: 3600 });
-    await store.begin(known, 'writer', 'accepted');
+    const { known, store, audit, effect } = await storeBackedEffect();
     const receipt = receiptEnvelope({ ref: known, status: 'delivered', at: new Date().toISOString(), emrStatus: 200 });
     // As the earlier code left it: the step without the receipt's id, and the receipt's own item.
     await store.record(known, 'delivered', {}, new Date());
     await table.put({ pk: `receipt#${receipt.id}`, ref: known, ttl: Math.floor(Date.now() / 1000) + 3600 });
-    const audit: AuditEvent[] = [];
-    const effect = receiptEffect({
-      table,
-      ttlSeconds: 3600,
-      audit: { record: async (e) => void audit.push(e) },
-      service: 'app',
-      logger: captureLogger('app').logger,
-      apply: (r, _from, receiptId) => store.record(r.ref, 'delivered', {}, new Date(r.at), receiptId),
-    });
     expect(await effect(receipt, {} as ReceivedMessage, new AbortController().signal)).toEqual({ status: 'duplicate' });
     expect(audit).toEqual([]);
   });
