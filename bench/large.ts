@@ -5,7 +5,8 @@
 // received it whole), the rise of each service's peak RSS over its idle RSS in each
 // direction (the largest document twice, each run reported), and gpg streaming the same file.
 // The services start with the flags they start with everywhere (SERVICE_NODE_FLAGS);
-// BENCH_SERVICE_NODE_FLAGS replaces them (space-separated, empty for none) to compare.
+// BENCH_SERVICE_NODE_FLAGS replaces them (space-separated, empty for none), and BENCH_SERVICE_ENV
+// adds NAME=value pairs to their environment, to compare.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
