@@ -5,7 +5,8 @@
 // received it whole), the rise of each service's peak RSS over its idle RSS in each
 // direction (the largest document twice, each run reported), and gpg streaming the same file.
 // The services start with the flags they start with everywhere (SERVICE_NODE_FLAGS);
-// BENCH_SERVICE_NODE_FLAGS replaces them (space-separated, empty for none) to compare.
+// BENCH_SERVICE_NODE_FLAGS replaces them (space-separated, empty for none), and BENCH_SERVICE_ENV
+// adds NAME=value pairs to their environment, to compare.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -19,7 +20,7 @@ import { pipeline } from 'node:stream/promises';
 import { S3Client } from '@aws-sdk/client-s3';
 import { hashToken } from '../services/core/http/auth.ts';
 import { ensureObjectBucket } from '../services/core/objects/bucket.ts';
-import { serviceNodeFlags } from './serviceFlags.ts';
+import { serviceEnv, serviceNodeFlags } from './serviceFlags.ts';
 import { ensureQueues } from '../services/core/transport/queues.ts';
 import { startEmrSink } from '../services/devtools/emrSink.ts';
 import { makeBenchKeys, round, type BenchKeys } from './lib.ts';
@@ -141,7 +142,7 @@ const nodeFlags = serviceNodeFlags;
 
 async function spawnService(name: 'interface' | 'app', env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [...nodeFlags(), `services/${name}/main.ts`], { env: { ...env, PORT: String(port), PATH: process.env.PATH ?? '', NODE_OPTIONS: process.env.XOPT ?? '' }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...nodeFlags(), `services/${name}/main.ts`], { env: { ...env, ...serviceEnv(), PORT: String(port), PATH: process.env.PATH ?? '', NODE_OPTIONS: process.env.XOPT ?? '' }, stdio: ['ignore', 'ignore', 'inherit'] });
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitUntil(async () => ((await http(`${url}/healthz`, 'GET', {})).status === 200 ? true : undefined), `${name} to start`, 300_000);

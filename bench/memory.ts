@@ -12,7 +12,7 @@ import { submissionEnvelope, type BenchKeys } from './lib.ts';
 import type { MemoryChildMessage, MemoryChildStart } from './memoryChild.ts';
 import { partsDelta, type MemoryParts } from './memoryParts.ts';
 import { commonEnv, writeAppTokens, type BenchSqs } from './stack.ts';
-import { serviceNodeFlags } from './serviceFlags.ts';
+import { serviceEnv, serviceNodeFlags } from './serviceFlags.ts';
 
 /** The memory figure. */
 export interface MemoryResult {
@@ -85,7 +85,7 @@ export async function benchMemory(sqs: BenchSqs, keys: BenchKeys, prefix: string
     VISIBILITY_TIMEOUT_SECONDS: '120',
     HEARTBEAT_INTERVAL_SECONDS: '40',
   };
-  const child = fork(new URL('./memoryChild.ts', import.meta.url), { execArgv: ['--expose-gc', ...serviceNodeFlags()], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = fork(new URL('./memoryChild.ts', import.meta.url), { execArgv: ['--expose-gc', ...serviceNodeFlags()], env: { ...process.env, ...serviceEnv() }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const messages: MemoryChildMessage[] = [];
   let wake: (() => void) | undefined;
   child.on('message', (m: MemoryChildMessage) => {

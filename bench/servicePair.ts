@@ -8,7 +8,7 @@ import type { ChildTrace } from './latencyChildTrace.ts';
 import { sleep, type BenchKeys } from './lib.ts';
 import type { Arrival, ServiceChildMessage, ServiceChildStart } from './serviceChild.ts';
 import { commonEnv, prepareServices, type BenchSqs } from './stack.ts';
-import { serviceNodeFlags } from './serviceFlags.ts';
+import { serviceEnv, serviceNodeFlags } from './serviceFlags.ts';
 import type { ThreadCpu } from './threadCpu.ts';
 
 /** A service child and a way to ask it things. */
@@ -28,7 +28,7 @@ export interface Sample {
 
 /** Forks one service child; `onArrivals` receives the app's arrival reports (when asked for in `start`). */
 export function startChild(start: ServiceChildStart, onArrivals?: (arrivals: Arrival[]) => void): Child {
-  const proc = fork(new URL('./serviceChild.ts', import.meta.url), { execArgv: [...process.execArgv, ...serviceNodeFlags()], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const proc = fork(new URL('./serviceChild.ts', import.meta.url), { execArgv: [...process.execArgv, ...serviceNodeFlags()], env: { ...process.env, ...serviceEnv() }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const inbox: ServiceChildMessage[] = [];
   let wake: (() => void) | undefined;
   proc.on('message', (m: ServiceChildMessage) => {
