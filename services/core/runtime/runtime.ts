@@ -163,6 +163,11 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
         table: tableName,
         region: config.AWS_REGION,
         ...(config.DYNAMODB_ENDPOINT ? { endpoint: config.DYNAMODB_ENDPOINT } : {}),
+        onBatchDenied: () =>
+          logger.warn(
+            { code: 'CR_STATE_BATCH_DENIED', table: tableName },
+            'the state table refused BatchWriteItem (AccessDenied): writing each item with its own PutItem from now on; allow dynamodb:BatchWriteItem on the table (docs/deploy.md)',
+          ),
       });
   const limits = { self: service, maxSkewMs: config.MAX_CLOCK_SKEW_SECONDS * 1000, maxAgeMs: config.MESSAGE_MAX_AGE_SECONDS * 1000 };
   // The worker pool loads its modules and keys (seconds on a busy host) while the rest of the start

@@ -33,7 +33,10 @@ export interface StateTable {
   put(item: StateItem, condition?: Omit<StateUpdate, 'update'>): Promise<boolean>;
   /**
    * Writes up to {@link BATCH_WRITE_MAX} items unconditionally in one call (BatchWriteItem, distinct
-   * keys); the items the store left unprocessed (throttling) are written one by one.
+   * keys); the items the store left unprocessed (throttling) are written one by one. When the
+   * store refuses BatchWriteItem itself (`AccessDeniedException`: an IAM policy from before the
+   * action was needed), this and every later call writes each item with its own PutItem, and
+   * `onBatchDenied` is called once.
    */
   putMany(items: readonly StateItem[]): Promise<void>;
   /** Updates (or creates) an item; the new item, or undefined when the condition failed. */
@@ -59,6 +62,8 @@ export interface StateTableOptions {
   endpoint?: string;
   /** Static credentials; omit for the default AWS credential chain. */
   credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Called once when the store refuses BatchWriteItem (AccessDeniedException) and `putMany` falls back to one PutItem per item. */
+  onBatchDenied?: (err: unknown) => void;
 }
 
 /** Creates the DynamoDB client for a state table (the SDK's own retry: 3 attempts). */
@@ -78,6 +83,7 @@ export function openStateTable(options: StateTableOptions): StateTable {
   const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   const TableName = options.table;
   let calls = 0;
+  let batchDenied = false;
   const inFlight = new Set<Promise<unknown>>();
   const track = <T>(p: Promise<T>): Promise<T> => {
     inFlight.add(p);
@@ -120,13 +126,30 @@ export function openStateTable(options: StateTableOptions): StateTable {
     async putMany(items) {
       if (items.length === 0) return;
       if (items.length > BATCH_WRITE_MAX) throw new RangeError(`putMany: at most ${BATCH_WRITE_MAX} items, got ${items.length}`);
-      calls++;
-      const res = await track(doc.send(new BatchWriteCommand({ RequestItems: { [TableName]: items.map((Item) => ({ PutRequest: { Item } })) } })));
-      const left = res.UnprocessedItems?.[TableName] ?? [];
-      for (const request of left) {
-        if (!request.PutRequest?.Item) continue;
+      const putOne = async (Item: StateItem | Record<string, unknown>): Promise<void> => {
         calls++;
-        await track(doc.send(new PutCommand({ TableName, Item: request.PutRequest.Item })));
+        await track(doc.send(new PutCommand({ TableName, Item })));
+      };
+      if (batchDenied) {
+        await Promise.all(items.map(putOne));
+        return;
+      }
+      calls++;
+      let res;
+      try {
+        res = await track(doc.send(new BatchWriteCommand({ RequestItems: { [TableName]: items.map((Item) => ({ PutRequest: { Item } })) } })));
+      } catch (err) {
+        if ((err as { name?: string }).name !== 'AccessDeniedException') throw err;
+        // Refused before anything was written: the same items, one PutItem each, from now on.
+        if (!batchDenied) {
+          batchDenied = true;
+          options.onBatchDenied?.(err);
+        }
+        await Promise.all(items.map(putOne));
+        return;
+      }
+      for (const request of res.UnprocessedItems?.[TableName] ?? []) {
+        if (request.PutRequest?.Item) await putOne(request.PutRequest.Item);
       }
     },
     update(pk, change) {

@@ -48,3 +48,54 @@ describe('state table putMany (BatchWriteItem)', () => {
     expect(calls).toEqual([]);
   });
 });
+
+describe('state table putMany when BatchWriteItem is not allowed (an IAM policy without it)', () => {
+  let denyingServer: Server;
+  let denying: StateTable;
+  const seen: Array<{ target: string; body: Record<string, unknown> }> = [];
+  const denied: unknown[] = [];
+  beforeAll(async () => {
+    denyingServer = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const target = String(req.headers['x-amz-target']).split('.').pop()!;
+        seen.push({ target, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> });
+        res.setHeader('content-type', 'application/x-amz-json-1.0');
+        if (target === 'BatchWriteItem') {
+          // What DynamoDB answers when the caller's policy lacks the action.
+          res.statusCode = 400;
+          res.end(JSON.stringify({ __type: 'com.amazon.coral.service#AccessDeniedException', message: 'User is not authorized to perform: dynamodb:BatchWriteItem' }));
+        } else res.end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => denyingServer.listen(0, '127.0.0.1', resolve));
+    const { port } = denyingServer.address() as AddressInfo;
+    denying = openStateTable({
+      table: 'denied-test',
+      region: 'us-east-1',
+      endpoint: `http://127.0.0.1:${port}`,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+      onBatchDenied: (err) => denied.push(err),
+    });
+  });
+  afterAll(async () => {
+    await denying.close();
+    await new Promise((resolve) => denyingServer.close(resolve));
+  });
+
+  it('writes every item with its own PutItem, reports the refusal once and stops asking', async () => {
+    await denying.putMany([{ pk: 'a', n: 1 }, { pk: 'b', n: 2 }]);
+    expect(seen.map((c) => c.target)).toEqual(['BatchWriteItem', 'PutItem', 'PutItem']);
+    expect(seen.slice(1).map((c) => (c.body.Item as { pk: { S: string } }).pk.S).sort()).toEqual(['a', 'b']);
+    expect(denied).toHaveLength(1);
+    expect((denied[0] as { name?: string }).name).toBe('AccessDeniedException');
+
+    seen.length = 0;
+    const before = denying.calls;
+    await denying.putMany([{ pk: 'c', n: 3 }]);
+    expect(seen.map((c) => c.target)).toEqual(['PutItem']);
+    expect(denying.calls - before).toBe(1);
+    expect(denied).toHaveLength(1);
+  });
+});
