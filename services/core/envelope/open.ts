@@ -64,19 +64,22 @@ async function checkSignatures(signatures: Signatures, peers: PeerKeyring): Prom
       fail('CR_ENVELOPE_SIGNATURE_INVALID', `signature by key ID ${keyId} cannot be read`, err);
     }
     if (!(signedAt instanceof Date)) fail('CR_ENVELOPE_SIGNATURE_INVALID', `signature by key ID ${keyId} has no creation time`);
-    const signingKey = pinned.key.getKeys(sig.keyID)[0];
-    const primary = await keyStatus(pinned.key, signedAt);
-    const sub = signingKey !== undefined && signingKey !== pinned.key ? await subkeyStatus(signingKey as Parameters<typeof subkeyStatus>[0], signedAt) : primary;
     const at = signedAt.toISOString();
-    if (primary === 'revoked' || sub === 'revoked') {
-      fail('CR_ENVELOPE_SIGNING_KEY_REVOKED', `signing key ${keyId} of pinned peer ${pinned.name} ${pinned.fingerprint} is revoked (signature of ${at})`);
-    }
-    if (primary === 'expired' || sub === 'expired') {
-      fail('CR_ENVELOPE_SIGNING_KEY_EXPIRED', `signing key ${keyId} of pinned peer ${pinned.name} ${pinned.fingerprint} was expired when it signed (${at})`);
-    }
     try {
+      // openpgp.js checks, after the signature itself, that the signing key and subkey were valid
+      // (not revoked, not expired) at the signature's creation time, with the same functions as
+      // keyStatus: a verified signature needs no second check. Only a failure is classified.
       await sig.verified;
     } catch (err) {
+      const signingKey = pinned.key.getKeys(sig.keyID)[0];
+      const primary = await keyStatus(pinned.key, signedAt);
+      const sub = signingKey !== undefined && signingKey !== pinned.key ? await subkeyStatus(signingKey as Parameters<typeof subkeyStatus>[0], signedAt) : primary;
+      if (primary === 'revoked' || sub === 'revoked') {
+        fail('CR_ENVELOPE_SIGNING_KEY_REVOKED', `signing key ${keyId} of pinned peer ${pinned.name} ${pinned.fingerprint} is revoked (signature of ${at})`, err);
+      }
+      if (primary === 'expired' || sub === 'expired') {
+        fail('CR_ENVELOPE_SIGNING_KEY_EXPIRED', `signing key ${keyId} of pinned peer ${pinned.name} ${pinned.fingerprint} was expired when it signed (${at})`, err);
+      }
       fail('CR_ENVELOPE_SIGNATURE_INVALID', `signature by pinned peer ${pinned.name} ${pinned.fingerprint} does not verify`, err);
     }
     signer ??= { name: pinned.name, service: pinned.service, fingerprint: pinned.fingerprint, signedAt };
