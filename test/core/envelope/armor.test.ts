@@ -42,4 +42,16 @@ describe('armorMessage (seal armors the binary message itself)', () => {
     const forged = armorMessage(other).replace(/=[A-Za-z0-9+/]{4}\n/, text.match(/=[A-Za-z0-9+/]{4}\n/)![0]);
     expect(() => dearmorMessage(forged)).toThrow(/checksum/);
   });
+
+  it('refuses every non-canonical base64 spelling of the same bytes, with or without a checksum', () => {
+    // 1 and 2 bytes: "QQ==" and "QUI=" are canonical; these decode to the same bytes in lenient decoders.
+    const spell = (b64: string, withChecksum: boolean): string => {
+      const crc = armorMessage(Buffer.from('A')).match(/\n(=[A-Za-z0-9+/]{4})\n/)![1];
+      return `-----BEGIN PGP MESSAGE-----\n\n${b64}\n${withChecksum ? `${crc}\n` : ''}-----END PGP MESSAGE-----\n`;
+    };
+    expect(Buffer.from(dearmorMessage(spell('QQ==', true)))).toEqual(Buffer.from('A'));
+    for (const b64 of ['QR==', 'QQ', 'QQ=', 'QQ===', 'Q=Q=', '=QQ=', 'QQ==QQ==', 'QUJ=']) {
+      for (const withChecksum of [true, false]) expect(() => dearmorMessage(spell(b64, withChecksum)), `${b64} ${withChecksum}`).toThrow(/not canonical base64|checksum/);
+    }
+  });
 });
