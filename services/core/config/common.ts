@@ -95,8 +95,8 @@ export const commonEnvShape = {
   EMERGENCY_MODE: envVar.bool(false),
   /** File the emergency switch is persisted in (mode 0600); default `<AUDIT_FILE without extension>.emergency.json`. */
   EMERGENCY_STATE_FILE: z.string().min(1).optional(),
-  /** Crypto worker threads (seal/open off the event loop); 0 = in-thread. Default: the cores, or 0 on one core. */
-  CRYPTO_WORKERS: envVar.int(availableParallelism() < 2 ? 0 : availableParallelism(), 0, 256),
+  /** Crypto worker threads (seal/open off the event loop); 0 = in-thread. Default: {@link defaultCryptoWorkers}. */
+  CRYPTO_WORKERS: envVar.int(defaultCryptoWorkers(), 0, 256),
   ...alertEnvShape,
   ...consoleEnvShape,
 };
@@ -119,4 +119,15 @@ export function checkCommon(cfg: {
     return 'HEARTBEAT_INTERVAL_SECONDS: expected less than VISIBILITY_TIMEOUT_SECONDS';
   }
   return undefined;
+}
+
+/**
+ * The default of `CRYPTO_WORKERS`: in-thread (0) on one or two cores, else one worker per core. On
+ * two cores the pool was measured dearer than in-thread crypto with many operations in flight
+ * (about twice the CPU per seal and per open: a second V8 isolate per worker, its own JIT and
+ * young-generation GC, a structured clone each way) and no better for latency; docs/benchmarks.md,
+ * "Pool sizing". More cores were not measured: there the pool keeps its place.
+ */
+export function defaultCryptoWorkers(cores: number = availableParallelism()): number {
+  return cores <= 2 ? 0 : cores;
 }
