@@ -259,7 +259,7 @@ async function main(): Promise<void> {
   if (results.store) console.log(`\n${storeLines(results.store).join('\n')}`);
   if (results.large) printLarge(results.large);
   console.log('\nTargets:');
-  for (const t of targets) console.log(`  ${t.met === undefined ? '-' : t.met ? 'met   ' : 'MISSED'}  ${t.name}: ${fmt(t.value, 2)} (goal ${t.atMost ? '≤' : '≥'} ${fmt(t.goal, t.goal < 100 ? 1 : 0)})`);
+  for (const t of targets) console.log(`  ${t.met === undefined ? '-' : t.met ? 'met   ' : 'MISSED'}  ${t.name}: ${fmt(t.value, 2)} (goal ${t.atMost ? '≤' : '≥'} ${fmt(t.goal, t.goal < 1 ? 2 : t.goal < 100 ? 1 : 0)})`);
   console.log(`\n${round(seconds, 0)} s; load average ${machine.loadAverageAtStart} at start, ${loadAverageAtEnd} at end`);
 
   const report = { startedAt: startedAt.toISOString(), seconds: round(seconds, 1), quick, loadAverageAtEnd, cryptoWorkers: workersArg ?? `default (${servicesWorkers})`, machine, budgets, concurrency: { crypto: CRYPTO_CONCURRENCY, sqs: SQS_CONCURRENCY, e2eClients: E2E_CLIENTS }, results, ratios, targets };

@@ -5,6 +5,7 @@
 import { loadAppConfig } from '../services/app/config.ts';
 import { startAppService } from '../services/app/service.ts';
 import type { Envelope } from '../services/core/envelope/envelope.ts';
+import type { RelayCrypto } from '../services/core/relay/crypto.ts';
 import { createLogger } from '../services/core/log/logger.ts';
 import { loadInterfaceConfig } from '../services/interface/config.ts';
 import { startInterfaceService } from '../services/interface/service.ts';
@@ -33,10 +34,46 @@ export const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 /** What the child reports: `ready` once started (with the interface's port), then a `cpu` answer per `cpu` request. */
 export type ServiceChildMessage =
   | { type: 'ready'; port?: number }
-  | { type: 'cpu'; cpu: ThreadCpu; held: number; storeCalls: number; loop: { idle: number; active: number } }
+  | { type: 'cpu'; cpu: ThreadCpu; held: number; storeCalls: number; loop: { idle: number; active: number }; crypto: CryptoCalls }
   | { type: 'arrivals'; arrivals: Arrival[] }
   | { type: 'trace'; trace: ChildTrace }
   | { type: 'error'; message: string };
+
+/** The seals and opens a service made, split into receipts (small) and the rest; `inThread` when it has no worker pool. */
+export interface CryptoCalls {
+  /** Crypto on the main thread (no worker pool). */
+  inThread: boolean;
+  /** Seals of delivery receipts. */
+  sealSmall: number;
+  /** Other seals (submissions, chart updates). */
+  seal: number;
+  /** Opens of messages under {@link SMALL_ARMORED_CHARS} (receipts). */
+  openSmall: number;
+  /** Other opens. */
+  open: number;
+}
+
+/** Armored messages shorter than this are counted as small (a receipt is about 1.2 KB, a 4 KiB submission about 6.6 KB). */
+export const SMALL_ARMORED_CHARS = 3000;
+
+/** Counts the seals and opens made through a service's crypto (wrapping its methods, as the tracer does). */
+function countCrypto(rt: { crypto: RelayCrypto }): CryptoCalls {
+  const calls: CryptoCalls = { inThread: typeof (rt.crypto as { threads?: unknown }).threads !== 'number', sealSmall: 0, seal: 0, openSmall: 0, open: 0 };
+  const crypto = rt.crypto as { seal: RelayCrypto['seal']; open: RelayCrypto['open'] };
+  const seal = crypto.seal.bind(rt.crypto);
+  const open = crypto.open.bind(rt.crypto);
+  crypto.seal = (envelope) => {
+    if (envelope.kind === 'delivery.receipt') calls.sealSmall++;
+    else calls.seal++;
+    return seal(envelope);
+  };
+  crypto.open = (armored, check) => {
+    if (armored.length < SMALL_ARMORED_CHARS) calls.openSmall++;
+    else calls.open++;
+    return open(armored, check);
+  };
+  return calls;
+}
 
 async function main(start: ServiceChildStart): Promise<void> {
   for (const [k, v] of Object.entries(start.env)) if (k.startsWith('AWS_')) process.env[k] = v;
@@ -45,9 +82,11 @@ async function main(start: ServiceChildStart): Promise<void> {
   let stop: () => Promise<void>;
   let port: number | undefined;
   let tracer: ChildTracer | undefined;
+  let cryptoCalls: CryptoCalls;
   if (start.service === 'app') {
     const app = await startAppService(loadAppConfig(start.env), { logger: createLogger({ service: 'app', level: 'info', destination: nullDestination() }), listen: false });
     if (start.trace) tracer = traceChild('app', app.runtime, monotonicMs);
+    cryptoCalls = countCrypto(app.runtime);
     const inbox = app.inbox;
     const hold = inbox.hold.bind(inbox);
     // Arrivals go to the parent in one IPC message per turn of the event loop.
@@ -72,6 +111,7 @@ async function main(start: ServiceChildStart): Promise<void> {
   } else {
     const iface = await startInterfaceService(loadInterfaceConfig(start.env), { logger: createLogger({ service: 'interface', level: 'info', destination: nullDestination() }) });
     if (start.trace) tracer = traceChild('iface', iface.runtime, monotonicMs);
+    cryptoCalls = countCrypto(iface.runtime);
     port = (iface.server.server.address() as { port: number }).port;
     storeCalls = () => iface.runtime.state.calls;
     stop = () => iface.stop();
@@ -80,7 +120,7 @@ async function main(start: ServiceChildStart): Promise<void> {
     if (m.type === 'trace') process.send!({ type: 'trace', trace: tracer?.report() ?? { marks: [], gc: [], stalls: [], other: [] } } satisfies ServiceChildMessage);
     else if (m.type === 'cpu') {
       const { idle, active } = performance.eventLoopUtilization();
-      process.send!({ type: 'cpu', cpu: threadCpu(), held, storeCalls: storeCalls(), loop: { idle, active } } satisfies ServiceChildMessage);
+      process.send!({ type: 'cpu', cpu: threadCpu(), held, storeCalls: storeCalls(), loop: { idle, active }, crypto: { ...cryptoCalls } } satisfies ServiceChildMessage);
     }
     else void stop().finally(() => process.disconnect());
   });

@@ -6,7 +6,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChildTrace } from './latencyChildTrace.ts';
 import { sleep, type BenchKeys } from './lib.ts';
-import type { Arrival, ServiceChildMessage, ServiceChildStart } from './serviceChild.ts';
+import type { Arrival, CryptoCalls, ServiceChildMessage, ServiceChildStart } from './serviceChild.ts';
 import { commonEnv, prepareServices, type BenchSqs } from './stack.ts';
 import { serviceEnv, serviceNodeFlags } from './serviceFlags.ts';
 import type { ThreadCpu } from './threadCpu.ts';
@@ -24,6 +24,8 @@ export interface Sample {
   storeCalls: number;
   /** The child's main thread since it started: idle and active ms (performance.eventLoopUtilization). */
   loop: { idle: number; active: number };
+  /** The seals and opens the service made so far, and whether its crypto is in-thread. */
+  crypto: CryptoCalls;
 }
 
 /** Forks one service child; `onArrivals` receives the app's arrival reports (when asked for in `start`). */
@@ -66,7 +68,7 @@ export function startChild(start: ServiceChildStart, onArrivals?: (arrivals: Arr
 export async function sample(child: Child): Promise<Sample> {
   child.proc.send({ type: 'cpu' });
   const m = (await child.next('cpu')) as Extract<ServiceChildMessage, { type: 'cpu' }>;
-  return { cpu: m.cpu, held: m.held, storeCalls: m.storeCalls, loop: m.loop };
+  return { cpu: m.cpu, held: m.held, storeCalls: m.storeCalls, loop: m.loop, crypto: m.crypto };
 }
 
 /** Asks a child traced at start for what it traced since the last ask (bench/latencyChildTrace.ts). */
