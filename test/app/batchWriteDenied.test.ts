@@ -1,0 +1,90 @@
+// The app with an IAM policy from before it wrote its `applied` marks with BatchWriteItem: the
+// state table refuses that one action (AccessDenied), as DynamoDB does. The app says so once, in its
+// log, and still remembers every acknowledged record as applied, one PutItem each.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StateTable } from '../../services/core/state/table.ts';
+import { startStack, type TestStack } from '../helpers/stack.ts';
+import { openTestStateTable, startTestSqs, type TestSqs } from '../helpers/sqs.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+let sqs: TestSqs;
+let proxy: Server;
+let stack: TestStack;
+let table: StateTable;
+const operations: string[] = [];
+
+/** A DynamoDB endpoint in front of the test store that refuses BatchWriteItem and passes the rest on. */
+async function denyingProxy(upstream: string): Promise<string> {
+  proxy = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const operation = String(req.headers['x-amz-target'] ?? '').split('.').pop() ?? '';
+      operations.push(operation);
+      if (operation === 'BatchWriteItem') {
+        res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
+        res.end(JSON.stringify({ __type: 'com.amazon.coral.service#AccessDeniedException', message: 'not authorized to perform: dynamodb:BatchWriteItem' }));
+        return;
+      }
+      const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !['host', 'content-length', 'connection'].includes(k))) as Record<string, string>;
+      fetch(`${upstream}${req.url}`, { method: req.method!, headers, body: Buffer.concat(chunks) })
+        .then(async (r) => {
+          res.writeHead(r.status, Object.fromEntries(r.headers));
+          res.end(Buffer.from(await r.arrayBuffer()));
+        })
+        .catch(() => {
+          res.writeHead(502);
+          res.end();
+        });
+    });
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+}
+
+beforeAll(async () => {
+  sqs = await startTestSqs();
+  const endpoint = await denyingProxy(sqs.dynamodbEndpoint);
+  stack = await startStack({ sqs, appEnv: { DYNAMODB_ENDPOINT: endpoint } });
+  table = openTestStateTable(sqs, 'app');
+}, 60_000);
+afterAll(async () => {
+  await stack?.stop();
+  await table?.close();
+  await new Promise((resolve) => proxy?.close(resolve));
+  await sqs?.stop();
+});
+
+async function submitAndAck(n: number): Promise<string> {
+  const sub = await stack.iface.server.inject({
+    method: 'POST',
+    url: '/v1/submissions',
+    headers: { authorization: `Bearer ${stack.tokens.partner}`, 'content-type': 'application/fhir+json' },
+    payload: JSON.stringify({ resourceType: 'Patient', id: `p${n}` }),
+  });
+  expect(sub.statusCode).toBe(202);
+  const { id } = sub.json() as { id: string };
+  await waitFor(() => stack.app.inbox.get(id), { what: `record ${n} in the inbox` });
+  const ack = await stack.app.server.inject({ method: 'POST', url: `/v1/inbox/${id}/ack`, headers: { authorization: `Bearer ${stack.tokens.reader}` } });
+  expect(ack.statusCode).toBe(200);
+  return id;
+}
+
+describe('app state table without BatchWriteItem (an IAM policy from before the batched marks)', () => {
+  it('logs CR_STATE_BATCH_DENIED once and still marks every acknowledged record applied', async () => {
+    const ids = [await submitAndAck(1), await submitAndAck(2), await submitAndAck(3)];
+    for (const id of ids) {
+      await waitFor(async () => (await table.get(`apply#${id}`))?.state === 'applied', { what: `apply#${id} applied` });
+    }
+    const denied = stack.logs.app.entries().filter((e) => e.code === 'CR_STATE_BATCH_DENIED');
+    expect(denied).toHaveLength(1);
+    expect(denied[0]).toMatchObject({ level: 40 }); // warn
+    expect(String(denied[0]!.msg)).toMatch(/dynamodb:BatchWriteItem/);
+    expect(stack.logs.app.entries().filter((e) => e.msg === 'could not mark the envelope applied')).toEqual([]);
+    // Asked once, then never again: the later marks went straight to PutItem.
+    expect(operations.filter((o) => o === 'BatchWriteItem')).toHaveLength(1);
+    expect(operations.filter((o) => o === 'PutItem').length).toBeGreaterThanOrEqual(3);
+  });
+});
