@@ -1,59 +1,40 @@
 // The app with an IAM policy from before it wrote its `applied` marks with BatchWriteItem: the
 // state table refuses that one action (AccessDenied), as DynamoDB does. The app says so once, in its
 // log, and still remembers every acknowledged record as applied, one PutItem each.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StateTable } from '../../services/core/state/table.ts';
+import { startProxy, type TestProxy } from '../helpers/proxy.ts';
 import { startStack, type TestStack } from '../helpers/stack.ts';
 import { openTestStateTable, startTestSqs, type TestSqs } from '../helpers/sqs.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 let sqs: TestSqs;
-let proxy: Server;
+let proxy: TestProxy;
 let stack: TestStack;
 let table: StateTable;
 const operations: string[] = [];
 
 /** A DynamoDB endpoint in front of the test store that refuses BatchWriteItem and passes the rest on. */
-async function denyingProxy(upstream: string): Promise<string> {
-  proxy = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const operation = String(req.headers['x-amz-target'] ?? '').split('.').pop() ?? '';
-      operations.push(operation);
-      if (operation === 'BatchWriteItem') {
-        res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
-        res.end(JSON.stringify({ __type: 'com.amazon.coral.service#AccessDeniedException', message: 'not authorized to perform: dynamodb:BatchWriteItem' }));
-        return;
-      }
-      const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !['host', 'content-length', 'connection'].includes(k))) as Record<string, string>;
-      fetch(`${upstream}${req.url}`, { method: req.method!, headers, body: Buffer.concat(chunks) })
-        .then(async (r) => {
-          res.writeHead(r.status, Object.fromEntries(r.headers));
-          res.end(Buffer.from(await r.arrayBuffer()));
-        })
-        .catch(() => {
-          res.writeHead(502);
-          res.end();
-        });
-    });
+function denyingProxy(upstream: string): Promise<TestProxy> {
+  return startProxy(upstream, (req) => {
+    const operation = String(req.headers['x-amz-target'] ?? '').split('.').pop() ?? '';
+    operations.push(operation);
+    if (operation !== 'BatchWriteItem') return undefined;
+    const body = JSON.stringify({ __type: 'com.amazon.coral.service#AccessDeniedException', message: 'not authorized to perform: dynamodb:BatchWriteItem' });
+    return { status: 400, headers: { 'content-type': 'application/x-amz-json-1.0' }, body };
   });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
 }
 
 beforeAll(async () => {
   sqs = await startTestSqs();
-  const endpoint = await denyingProxy(sqs.dynamodbEndpoint);
-  stack = await startStack({ sqs, appEnv: { DYNAMODB_ENDPOINT: endpoint } });
+  proxy = await denyingProxy(sqs.dynamodbEndpoint);
+  stack = await startStack({ sqs, appEnv: { DYNAMODB_ENDPOINT: proxy.url } });
   table = openTestStateTable(sqs, 'app');
 }, 60_000);
 afterAll(async () => {
   await stack?.stop();
   await table?.close();
-  await new Promise((resolve) => proxy?.close(resolve));
+  await proxy?.close();
   await sqs?.stop();
 });
 

@@ -3,7 +3,6 @@
 // request must be an action the service's policy grants, on a key under its granted prefixes,
 // and every S3 action granted must have been called.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
@@ -16,11 +15,12 @@ import { createCheckpointer } from '../../services/core/audit/checkpointer.ts';
 import { checkpointStore } from '../../services/core/audit/checkpointStore.ts';
 import { startSqsEmulator, type SqsEmulator } from '../../services/devtools/sqsEmulator.ts';
 import { makeServiceKeyPair, type TestServiceKeyPair } from '../helpers/keys.ts';
+import { startProxy, type TestProxy } from '../helpers/proxy.ts';
 
 const BUCKET = 'audit-bucket';
 let dir: string;
 let emulator: SqsEmulator;
-let proxy: Server;
+let proxy: TestProxy;
 let keys: TestServiceKeyPair;
 /** `s3:Action` → object keys, as recorded. */
 const calls = new Map<string, Set<string>>();
@@ -39,30 +39,15 @@ beforeAll(async () => {
   const admin = new S3Client({ endpoint: emulator.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: emulator.credentials });
   await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
   admin.destroy();
-  proxy = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const path = req.url ?? '/';
-      const action = actionOf(req.method ?? 'GET', path);
-      const key = decodeURIComponent(path.split('?')[0]!.split('/').slice(2).join('/'));
-      calls.set(action, (calls.get(action) ?? new Set()).add(key));
-      const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !['host', 'content-length', 'connection'].includes(k))) as Record<string, string>;
-      fetch(`${emulator.endpoint}${path}`, { method: req.method!, headers, body: chunks.length > 0 ? Buffer.concat(chunks) : undefined })
-        .then(async (r) => {
-          res.writeHead(r.status, Object.fromEntries(r.headers));
-          res.end(Buffer.from(await r.arrayBuffer()));
-        })
-        .catch(() => {
-          res.writeHead(502);
-          res.end();
-        });
-    });
+  proxy = await startProxy(emulator.endpoint, (req) => {
+    const action = actionOf(req.method, req.path);
+    const key = decodeURIComponent(req.path.split('?')[0]!.split('/').slice(2).join('/'));
+    calls.set(action, (calls.get(action) ?? new Set()).add(key));
+    return undefined;
   });
-  await new Promise<void>((done) => proxy.listen(0, '127.0.0.1', done));
 }, 60_000);
 afterAll(async () => {
-  proxy?.close();
+  await proxy?.close();
   await emulator?.stop();
   await keys?.cleanup();
   await rm(dir, { recursive: true, force: true });
@@ -70,7 +55,7 @@ afterAll(async () => {
 
 describe('deploy/iam S3 statements against the archive\'s calls', () => {
   it('records a rotation, its checkpoint copy and the segment upload of the app', async () => {
-    const endpoint = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+    const endpoint = proxy.url;
     const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: emulator.credentials });
     const file = join(dir, 'app-audit.jsonl');
     const archiver = createSegmentArchiver({ client: s3, location: parseS3Uri(`s3://${BUCKET}/segments`)!, service: 'app', file, ledger: await openArchiveLedger(`${file}.archived`), keepLocal: true });

@@ -9,7 +9,7 @@
 // the `s3:` statements of the audit archive by iamArchive.test.ts.
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +19,7 @@ import { startEmrSink, type EmrSink } from '../../services/devtools/emrSink.ts';
 import { INTERFACE_QUEUES } from '../../services/interface/service.ts';
 import { makeServiceKeyPair } from '../helpers/keys.ts';
 import { freePort, runNode, waitReady, type RunningProcess } from '../helpers/processes.ts';
+import { startProxy } from '../helpers/proxy.ts';
 import { writeServiceEnv } from '../helpers/serviceEnv.ts';
 import { startTestSqs, type TestSqs } from '../helpers/sqs.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -67,42 +68,27 @@ async function sqsGrants(party: Party): Promise<Map<string, Set<string>>> {
 /** A proxy in front of an emulator that records each call's operation and queue (or table) name. */
 async function recordingProxy(upstream: string): Promise<{ url: string; calls: Map<string, Set<string>>; server: Server }> {
   const calls = new Map<string, Set<string>>();
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const target = String(req.headers['x-amz-target'] ?? '');
-      // SNS (the alerts topic, same endpoint here) speaks the query protocol: `Action=...` in a form body.
-      // DynamoDB speaks JSON with `X-Amz-Target: DynamoDB_20120810.<Operation>` and names the table.
-      const operation = target.startsWith('AmazonSQS.')
-        ? target.slice('AmazonSQS.'.length)
-        : target.startsWith('DynamoDB_')
-          ? `dynamodb:${target.split('.')[1] ?? 'unknown'}`
-          : `sns:${new URLSearchParams(body.toString('utf8')).get('Action') ?? 'unknown'}`;
-      let queue = '?';
-      try {
-        const input = JSON.parse(body.toString('utf8')) as { QueueUrl?: string; QueueName?: string; TableName?: string };
-        queue = input.QueueName ?? input.QueueUrl?.split('/').at(-1) ?? input.TableName ?? '?';
-      } catch {
-        // not JSON: recorded as '?', which no policy grants
-      }
-      const action = actionOf(operation);
-      calls.set(action, (calls.get(action) ?? new Set()).add(queue));
-      const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !['host', 'content-length', 'connection'].includes(k))) as Record<string, string>;
-      fetch(`${upstream}${req.url}`, { method: req.method!, headers, body })
-        .then(async (r) => {
-          res.writeHead(r.status, Object.fromEntries(r.headers));
-          res.end(Buffer.from(await r.arrayBuffer()));
-        })
-        .catch(() => {
-          res.writeHead(502);
-          res.end();
-        });
-    });
+  const proxy = await startProxy(upstream, (req) => {
+    const target = String(req.headers['x-amz-target'] ?? '');
+    // SNS (the alerts topic, same endpoint here) speaks the query protocol: `Action=...` in a form body.
+    // DynamoDB speaks JSON with `X-Amz-Target: DynamoDB_20120810.<Operation>` and names the table.
+    const operation = target.startsWith('AmazonSQS.')
+      ? target.slice('AmazonSQS.'.length)
+      : target.startsWith('DynamoDB_')
+        ? `dynamodb:${target.split('.')[1] ?? 'unknown'}`
+        : `sns:${new URLSearchParams(req.body.toString('utf8')).get('Action') ?? 'unknown'}`;
+    let queue = '?';
+    try {
+      const input = JSON.parse(req.body.toString('utf8')) as { QueueUrl?: string; QueueName?: string; TableName?: string };
+      queue = input.QueueName ?? input.QueueUrl?.split('/').at(-1) ?? input.TableName ?? '?';
+    } catch {
+      // not JSON: recorded as '?', which no policy grants
+    }
+    const action = actionOf(operation);
+    calls.set(action, (calls.get(action) ?? new Set()).add(queue));
+    return undefined;
   });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, calls, server };
+  return { url: proxy.url, calls, server: proxy.server };
 }
 
 let dir: string;
