@@ -325,7 +325,7 @@ care-relay is running (dev tokens are in ${join(dataDir, 'secrets.json')}).
   curl -s -X POST ${a}/v1/chart-updates -H 'Authorization: Bearer ${secrets.writerToken}' -H 'Content-Type: application/hl7-v2' --data-binary $'MSH|^~\\\\&|APP|CARE|EMR|HOSP|202601011200||ORU^R01|1|P|2.5\\r'
 
 4. Send an HL7 v2 message over MLLP as the demo MLLP partner (MSH-4 DEMO-LAB) and see the ACK:
-  node services/cli/main.ts hl7 send ${exampleHl7} --to 127.0.0.1:${ports.mllp}
+  npx care-relay hl7 send ${exampleHl7} --to 127.0.0.1:${ports.mllp}
 
 More tokens: npx care-relay tokens add --kind partner|app|admin --name NAME --hup ${process.pid}
 Ctrl-C stops everything.`);
