@@ -3,30 +3,46 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStateTable, type StateTable } from '../../../services/core/state/table.ts';
 
+/** A recorded call: the DynamoDB operation and its JSON body. */
+type Call = { target: string; body: Record<string, unknown> };
+/** What the fake answers a call: a status (200 by default) and a JSON body. */
+type Answer = { status?: number; body: unknown };
+
+/**
+ * A DynamoDB endpoint on a real socket that records every call in `calls` and answers with
+ * `answer` (an empty object for the operations it does not handle).
+ */
+async function fakeDynamo(calls: Call[], answer: (call: Call) => Answer | undefined): Promise<{ endpoint: string; server: Server }> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const call = { target: String(req.headers['x-amz-target']).split('.').pop()!, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> };
+      calls.push(call);
+      const out = answer(call) ?? { body: {} };
+      res.statusCode = out.status ?? 200;
+      res.setHeader('content-type', 'application/x-amz-json-1.0');
+      res.end(JSON.stringify(out.body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
 // A DynamoDB endpoint that leaves part of every BatchWriteItem unprocessed (as DynamoDB does when
 // throttled), which the embedded store never does.
 let server: Server;
 let table: StateTable;
-const calls: Array<{ target: string; body: Record<string, unknown> }> = [];
+const calls: Call[] = [];
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const target = String(req.headers['x-amz-target']).split('.').pop()!;
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
-      calls.push({ target, body });
-      res.setHeader('content-type', 'application/x-amz-json-1.0');
-      if (target === 'BatchWriteItem') {
-        const requests = (body.RequestItems as Record<string, unknown[]>)['unprocessed-test']!;
-        // The last one is left for later.
-        res.end(JSON.stringify({ UnprocessedItems: requests.length > 1 ? { 'unprocessed-test': requests.slice(-1) } : {} }));
-      } else res.end('{}');
-    });
+  const fake = await fakeDynamo(calls, ({ target, body }) => {
+    if (target !== 'BatchWriteItem') return undefined;
+    const requests = (body.RequestItems as Record<string, unknown[]>)['unprocessed-test']!;
+    // The last one is left for later.
+    return { body: { UnprocessedItems: requests.length > 1 ? { 'unprocessed-test': requests.slice(-1) } : {} } };
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  table = openStateTable({ table: 'unprocessed-test', region: 'us-east-1', endpoint: `http://127.0.0.1:${port}`, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  server = fake.server;
+  table = openStateTable({ table: 'unprocessed-test', region: 'us-east-1', endpoint: fake.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
 });
 afterAll(async () => {
   await table.close();
@@ -52,29 +68,18 @@ describe('state table putMany (BatchWriteItem)', () => {
 describe('state table putMany when BatchWriteItem is not allowed (an IAM policy without it)', () => {
   let denyingServer: Server;
   let denying: StateTable;
-  const seen: Array<{ target: string; body: Record<string, unknown> }> = [];
+  const seen: Call[] = [];
   const denied: unknown[] = [];
   beforeAll(async () => {
-    denyingServer = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const target = String(req.headers['x-amz-target']).split('.').pop()!;
-        seen.push({ target, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> });
-        res.setHeader('content-type', 'application/x-amz-json-1.0');
-        if (target === 'BatchWriteItem') {
-          // What DynamoDB answers when the caller's policy lacks the action.
-          res.statusCode = 400;
-          res.end(JSON.stringify({ __type: 'com.amazon.coral.service#AccessDeniedException', message: 'User is not authorized to perform: dynamodb:BatchWriteItem' }));
-        } else res.end('{}');
-      });
-    });
-    await new Promise<void>((resolve) => denyingServer.listen(0, '127.0.0.1', resolve));
-    const { port } = denyingServer.address() as AddressInfo;
+    // What DynamoDB answers when the caller's policy lacks the action.
+    const fake = await fakeDynamo(seen, ({ target }) =>
+      target === 'BatchWriteItem' ? { status: 400, body: { __type: 'com.amazon.coral.service#AccessDeniedException', message: 'User is not authorized to perform: dynamodb:BatchWriteItem' } } : undefined,
+    );
+    denyingServer = fake.server;
     denying = openStateTable({
       table: 'denied-test',
       region: 'us-east-1',
-      endpoint: `http://127.0.0.1:${port}`,
+      endpoint: fake.endpoint,
       credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
       onBatchDenied: (err) => denied.push(err),
     });
