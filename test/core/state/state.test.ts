@@ -217,6 +217,32 @@ describe('dynamoEmergencyStore', () => {
 });
 
 describe('state table', () => {
+  it('writes and reads back every kind of value the services store, undefined fields left out', async () => {
+    const pk = key();
+    const item = { pk, step: 'queued', at: 1_767_225_600_123, ttl: 1_767_312_000, ok: true, none: null, steps: [{ step: 'accepted', at: 1 }, { step: 'queued', at: 2, by: 'r-1' }], meta: { partner: 'acme', n: 0.5 }, gone: undefined };
+    expect(await table.put(item, { condition: 'attribute_not_exists(pk)' })).toBe(true);
+    const { gone: _gone, ...stored } = item;
+    expect(await table.get(pk)).toEqual(stored);
+    expect(await table.put({ ...item, step: 'again' }, { condition: 'attribute_not_exists(pk)' })).toBe(false);
+    const updated = await table.update(pk, { update: 'SET #s = :s, #l = list_append(#l, :more)', condition: '#s = :was', names: { '#s': 'step', '#l': 'steps' }, values: { ':s': 'held', ':was': 'queued', ':more': [{ step: 'held', at: 3 }] } });
+    expect(updated).toEqual({ ...stored, step: 'held', steps: [...stored.steps, { step: 'held', at: 3 }] });
+    expect(await table.update(pk, { update: 'SET #s = :s', condition: '#s = :was', names: { '#s': 'step' }, values: { ':s': 'x', ':was': 'queued' } })).toBeUndefined();
+    expect(await table.delete(pk, { condition: '#s = :s', names: { '#s': 'step' }, values: { ':s': 'queued' } })).toBe(false);
+    expect(await table.delete(pk)).toBe(true);
+    expect(await table.get(pk)).toBeUndefined();
+  });
+
+  it('concurrent calls of the same kind each carry their own input and get their own answer', async () => {
+    // The client resolves each command's middleware once and reuses it: this would show a call sent with another's input.
+    const pks = Array.from({ length: 20 }, () => key());
+    await Promise.all(pks.map((pk, i) => table.put({ pk, n: i })));
+    const got = await Promise.all(pks.map((pk, i) => table.update(pk, { update: 'SET #m = :m', names: { '#m': 'm' }, values: { ':m': i * 10 } })));
+    expect(got).toEqual(pks.map((pk, i) => ({ pk, n: i, m: i * 10 })));
+    expect(await Promise.all(pks.map((pk) => table.get(pk)))).toEqual(got);
+    await table.putMany(pks.map((pk, i) => ({ pk, n: -i - 1 })));
+    expect(await Promise.all(pks.map((pk) => table.get(pk)))).toEqual(pks.map((pk, i) => ({ pk, n: -i - 1 })));
+  });
+
   it('check() names the missing table and the command that creates it', async () => {
     const missing = openStateTable({ table: `${backend.prefix}nope-state`, region: backend.region, endpoint: backend.dynamodbEndpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
     try {
