@@ -79,9 +79,9 @@ export interface StateTableOptions {
 /**
  * Creates the DynamoDB client for a state table (the SDK's own retry: 3 attempts). The SDK
  * resolves each command class's middleware once and reuses it (`cacheMiddleware`): about a
- * third less CPU per call (docs/benchmarks.md (8)). Middleware added to this client after its
- * first call of a command is therefore not applied to that command; nothing in the services
- * adds any.
+ * third less CPU per call (docs/benchmarks.md, "The state store's client"). Middleware added
+ * to this client after its first call of a command is therefore not applied to that command;
+ * nothing in the services adds any.
  */
 export function createDynamoClient(options: Omit<StateTableOptions, 'table'>): DynamoDBClient {
   return new DynamoDBClient({
