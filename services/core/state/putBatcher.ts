@@ -1,4 +1,4 @@
-import { BATCH_WRITE_MAX, type StateItem, type StateTable } from './table.ts';
+import { BATCH_WRITE_MAX, PartialPutError, type StateItem, type StateTable } from './table.ts';
 
 /** Unconditional puts of many concurrent callers, written together. */
 export interface PutBatcher {
@@ -35,7 +35,15 @@ export function createPutBatcher(table: StateTable): PutBatcher {
             await table.putMany(chunk.map((w) => w.item));
             for (const w of chunk) for (const s of w.settle) s.resolve();
           } catch (err) {
-            for (const w of chunk) for (const s of w.settle) s.reject(err);
+            // After a partial write only the items the store did not take fail, each with its own error.
+            const partial = err instanceof PartialPutError ? err.failed : undefined;
+            for (const w of chunk) {
+              const written = partial !== undefined && !partial.has(w.item.pk);
+              for (const s of w.settle) {
+                if (written) s.resolve();
+                else s.reject(partial ? partial.get(w.item.pk) : err);
+              }
+            }
           }
         }),
       );

@@ -46,7 +46,9 @@ export interface StateTable {
    * keys); the items the store left unprocessed (throttling) are written one by one. When the
    * store refuses BatchWriteItem itself (`AccessDeniedException`: an IAM policy from before the
    * action was needed), this and every later call writes each item with its own PutItem, and
-   * `onBatchDenied` is called once.
+   * `onBatchDenied` is called once. When only some items could not be written (one of those
+   * PutItems failed), it rejects with {@link PartialPutError} naming them: the others are written.
+   * Any other failure means none was.
    */
   putMany(items: readonly StateItem[]): Promise<void>;
   /** Updates (or creates) an item; the new item, or undefined when the condition failed. */
@@ -57,6 +59,17 @@ export interface StateTable {
   check(): Promise<void>;
   /** Closes the client once the calls still in flight have settled (at most 5 s). */
   close(): Promise<void>;
+}
+
+/** `putMany` wrote some of its items: the keys of those it could not write, each with its error. */
+export class PartialPutError extends Error {
+  /** Key (`pk`) → the error its write failed with. */
+  readonly failed: ReadonlyMap<string, unknown>;
+  constructor(failed: ReadonlyMap<string, unknown>) {
+    super(`state table: ${failed.size} item(s) of a batch not written`);
+    this.name = 'PartialPutError';
+    this.failed = failed;
+  }
 }
 
 /** The most items one BatchWriteItem call takes. */
@@ -148,15 +161,22 @@ export function openStateTable(options: StateTableOptions): StateTable {
     async putMany(items) {
       if (items.length === 0) return;
       if (items.length > BATCH_WRITE_MAX) throw new RangeError(`putMany: at most ${BATCH_WRITE_MAX} items, got ${items.length}`);
-      const putOne = async (Item: Record<string, AttributeValue>): Promise<void> => {
-        calls++;
-        await track(client.send(new PutItemCommand({ TableName, Item })));
+      // Each item on its own (PutItem), all at once; fails with the keys that were not written only.
+      const putEach = async (each: readonly Record<string, AttributeValue>[]): Promise<void> => {
+        const results = await Promise.allSettled(
+          each.map((Item) => {
+            calls++;
+            return track(client.send(new PutItemCommand({ TableName, Item })));
+          }),
+        );
+        const failed = new Map<string, unknown>();
+        results.forEach((r, i) => {
+          if (r.status === 'rejected') failed.set(each[i]!.pk?.S ?? '', r.reason);
+        });
+        if (failed.size > 0) throw new PartialPutError(failed);
       };
       const marshalled = items.map(toItem);
-      if (batchDenied) {
-        await Promise.all(marshalled.map(putOne));
-        return;
-      }
+      if (batchDenied) return putEach(marshalled);
       calls++;
       let res;
       try {
@@ -168,12 +188,10 @@ export function openStateTable(options: StateTableOptions): StateTable {
           batchDenied = true;
           options.onBatchDenied?.(err);
         }
-        await Promise.all(marshalled.map(putOne));
-        return;
+        return putEach(marshalled);
       }
-      for (const request of res.UnprocessedItems?.[TableName] ?? []) {
-        if (request.PutRequest?.Item) await putOne(request.PutRequest.Item);
-      }
+      const unprocessed = (res.UnprocessedItems?.[TableName] ?? []).flatMap((request) => (request.PutRequest?.Item ? [request.PutRequest.Item] : []));
+      if (unprocessed.length > 0) await putEach(unprocessed);
     },
     update(pk, change) {
       return conditional(async () => {

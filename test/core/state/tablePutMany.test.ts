@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStateTable, type StateTable } from '../../../services/core/state/table.ts';
+import { createPutBatcher } from '../../../services/core/state/putBatcher.ts';
+import { openStateTable, PartialPutError, type StateTable } from '../../../services/core/state/table.ts';
 
 /** A recorded call: the DynamoDB operation and its JSON body. */
 type Call = { target: string; body: Record<string, unknown> };
@@ -102,5 +103,48 @@ describe('state table putMany when BatchWriteItem is not allowed (an IAM policy 
     expect(seen.map((c) => c.target)).toEqual(['PutItem']);
     expect(denying.calls - before).toBe(1);
     expect(denied).toHaveLength(1);
+  });
+});
+
+describe('state table putMany when some items cannot be written', () => {
+  let failingServer: Server;
+  let failing: StateTable;
+  const seen: Call[] = [];
+  beforeAll(async () => {
+    // The store leaves two of three items unprocessed, then refuses the PutItem of `bad` (as DynamoDB
+    // does when an item breaks a limit) and takes the other.
+    const fake = await fakeDynamo(seen, ({ target, body }) => {
+      if (target === 'BatchWriteItem') return { body: { UnprocessedItems: { 'partial-test': (body.RequestItems as Record<string, unknown[]>)['partial-test']!.slice(1) } } };
+      if (target === 'PutItem' && (body.Item as { pk: { S: string } }).pk.S.startsWith('bad')) {
+        return { status: 400, body: { __type: 'com.amazonaws.dynamodb.v20120810#ValidationException', message: 'Item size has exceeded the maximum allowed size' } };
+      }
+      return undefined;
+    });
+    failingServer = fake.server;
+    failing = openStateTable({ table: 'partial-test', region: 'us-east-1', endpoint: fake.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  });
+  afterAll(async () => {
+    await failing.close();
+    await new Promise((resolve) => failingServer.close(resolve));
+  });
+
+  it('rejects naming only the items not written, each with its own error; the others are written', async () => {
+    seen.length = 0;
+    const err = await failing.putMany([{ pk: 'ok-1' }, { pk: 'bad-1' }, { pk: 'ok-2' }]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(PartialPutError);
+    expect([...(err as PartialPutError).failed.keys()]).toEqual(['bad-1']);
+    expect((err as PartialPutError).failed.get('bad-1')).toMatchObject({ name: 'ValidationException' });
+    // ok-1 went in the BatchWriteItem; bad-1 and ok-2 were each tried with their own PutItem.
+    expect(seen.map((c) => c.target).sort()).toEqual(['BatchWriteItem', 'PutItem', 'PutItem']);
+  });
+
+  it('through the put batcher, only the caller of the item not written fails', async () => {
+    const batcher = createPutBatcher(failing);
+    const results = await Promise.allSettled([batcher.put({ pk: 'ok-3' }), batcher.put({ pk: 'bad-2' }), batcher.put({ pk: 'ok-4' })]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ name: 'ValidationException' });
   });
 });
