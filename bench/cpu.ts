@@ -37,6 +37,8 @@ export interface ServiceCpu {
   source: ThreadCpu['source'];
   /** Calls to the state store (DynamoDB) per message. */
   storeCallsPerMessage: number;
+  /** Receipt envelopes this service sealed per message (two receipts per submission; several can share an envelope). */
+  receiptSealsPerMessage: number;
 }
 
 /** The figure for one payload size. */
@@ -113,6 +115,7 @@ function perMessage(a: Sample, b: Sample, messages: number, costs: CryptoCosts |
     machineryShare: round(total === 0 ? 0 : (total - crypto) / total, 3),
     source: d.source,
     storeCallsPerMessage: round((b.storeCalls - a.storeCalls) / n, 2),
+    receiptSealsPerMessage: round((b.crypto.sealSmall - a.crypto.sealSmall) / n, 2),
   };
 }
 
@@ -176,7 +179,7 @@ export function reportCpu(results: readonly CpuResult[]): string[] {
       ['interface', r.interface],
       ['app', r.app],
     ] as const) {
-      lines.push(`    ${r.size / 1024} KiB ${name.padEnd(9)} ${String(s.main).padStart(6)} / ${String(s.crypto).padStart(6)} / ${String(s.other).padStart(5)} = ${String(s.total).padStart(6)} µs   machinery ${(s.machineryShare * 100).toFixed(1)} %   state-store calls ${s.storeCallsPerMessage}/msg`);
+      lines.push(`    ${r.size / 1024} KiB ${name.padEnd(9)} ${String(s.main).padStart(6)} / ${String(s.crypto).padStart(6)} / ${String(s.other).padStart(5)} = ${String(s.total).padStart(6)} µs   machinery ${(s.machineryShare * 100).toFixed(1)} %   state-store calls ${s.storeCallsPerMessage}/msg   receipt envelopes sealed ${s.receiptSealsPerMessage}/msg`);
     }
     lines.push(`    ${r.size / 1024} KiB both services: ${r.interface.total + r.app.total} µs per message (${r.messages} messages at ${r.perSecond}/s)`);
   }

@@ -97,6 +97,8 @@ export const commonEnvShape = {
   EMERGENCY_STATE_FILE: z.string().min(1).optional(),
   /** Crypto worker threads (seal/open off the event loop); 0 = in-thread. Default: {@link defaultCryptoWorkers}. */
   CRYPTO_WORKERS: envVar.int(defaultCryptoWorkers(), 0, 256),
+  /** The most delivery receipts one envelope to the peer carries; 1 sends each on its own (a peer that reads only single receipts). */
+  RECEIPTS_PER_ENVELOPE: envVar.int(100, 1, 100),
   ...alertEnvShape,
   ...consoleEnvShape,
 };

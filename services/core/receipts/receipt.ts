@@ -8,6 +8,12 @@ export const RECEIPT_KIND = 'delivery.receipt';
 /** The media type of a receipt's body (JSON, ids and codes only). */
 export const RECEIPT_CONTENT_TYPE = 'application/vnd.care-relay.receipt+json';
 
+/** The media type of a body that carries several receipts: `{"receipts":[receipt, ...]}`. */
+export const RECEIPTS_CONTENT_TYPE = 'application/vnd.care-relay.receipts+json';
+
+/** The most receipts one envelope carries. */
+export const MAX_RECEIPTS_PER_ENVELOPE = 100;
+
 /** What a receipt says about the envelope it names: app → interface `held`, `acknowledged`, `rejected`; interface → app `delivered`, `failed`. */
 export type ReceiptStatus = 'held' | 'acknowledged' | 'rejected' | 'delivered' | 'failed';
 
@@ -52,26 +58,55 @@ export const RECEIPT_STATUSES_FROM: Readonly<Record<string, readonly ReceiptStat
   interface: ['delivered', 'failed'],
 };
 
-/** The JSON body of a receipt (field order fixed). */
+const receiptsSchema = z.strictObject({ receipts: z.array(receiptSchema).min(2).max(MAX_RECEIPTS_PER_ENVELOPE) });
+
+/** The JSON of a receipt (field order fixed). */
 export function encodeReceipt(receipt: Receipt): string {
   const { ref, status, at, reasonCode, disposition, emrStatus, ackCode } = receipt;
   return JSON.stringify({ ref, status, at, reasonCode, disposition, emrStatus, ackCode });
 }
 
-/**
- * Reads the receipt an opened `delivery.receipt` envelope carries, or undefined when its body is
- * not a valid receipt, or names a status its sender may not report (checked: the quarantine reason is the caller's).
- */
-export function parseReceipt(envelope: Envelope): Receipt | undefined {
-  if (envelope.kind !== RECEIPT_KIND || envelope.bodyEncoding !== 'utf8' || envelope.contentType !== RECEIPT_CONTENT_TYPE) return undefined;
-  let value: unknown;
+/** The JSON body of an envelope carrying 2 to {@link MAX_RECEIPTS_PER_ENVELOPE} receipts. */
+export function encodeReceipts(receipts: readonly Receipt[]): string {
+  if (receipts.length < 2 || receipts.length > MAX_RECEIPTS_PER_ENVELOPE) throw new RangeError(`an envelope carries 2 to ${MAX_RECEIPTS_PER_ENVELOPE} receipts (${receipts.length} given)`);
+  return `{"receipts":[${receipts.map(encodeReceipt).join(',')}]}`;
+}
+
+/** One receipt an envelope carries, with the id it is known by: the envelope's own id, or `<envelope id>.<index>` when it carries several. */
+export interface CarriedReceipt {
+  /** The receipt's id (a second copy of the envelope gives the same ids). */
+  id: string;
+  /** The receipt. */
+  receipt: Receipt;
+}
+
+const parseJson = (body: string): unknown => {
   try {
-    value = JSON.parse(envelope.body);
+    return JSON.parse(body);
   } catch {
     return undefined;
   }
-  const parsed = receiptSchema.safeParse(value);
-  if (!parsed.success) return undefined;
-  if (!(RECEIPT_STATUSES_FROM[envelope.from] ?? []).includes(parsed.data.status)) return undefined;
-  return parsed.data as Receipt;
+};
+
+/**
+ * Reads the receipts an opened `delivery.receipt` envelope carries (one, or 2 to 100 in order),
+ * or undefined when its body is not valid, or one of them names a status its sender may not
+ * report (checked: the quarantine reason is the caller's). All or none: one bad receipt refuses
+ * the envelope.
+ */
+export function parseReceipts(envelope: Envelope): CarriedReceipt[] | undefined {
+  if (envelope.kind !== RECEIPT_KIND || envelope.bodyEncoding !== 'utf8') return undefined;
+  let receipts: Receipt[];
+  if (envelope.contentType === RECEIPT_CONTENT_TYPE) {
+    const parsed = receiptSchema.safeParse(parseJson(envelope.body));
+    if (!parsed.success) return undefined;
+    receipts = [parsed.data as Receipt];
+  } else if (envelope.contentType === RECEIPTS_CONTENT_TYPE) {
+    const parsed = receiptsSchema.safeParse(parseJson(envelope.body));
+    if (!parsed.success) return undefined;
+    receipts = parsed.data.receipts as Receipt[];
+  } else return undefined;
+  const allowed = RECEIPT_STATUSES_FROM[envelope.from] ?? [];
+  if (!receipts.every((r) => allowed.includes(r.status))) return undefined;
+  return receipts.length === 1 ? [{ id: envelope.id, receipt: receipts[0]! }] : receipts.map((receipt, i) => ({ id: `${envelope.id}.${i}`, receipt }));
 }

@@ -5,7 +5,7 @@ import type { Outbound } from '../relay/outbound.ts';
 import { ttlAfter, type StateTable } from '../state/table.ts';
 import type { StatusResult } from '../state/statusStore.ts';
 import { RECEIPT_ERRORS } from './errors.ts';
-import { encodeReceipt, parseReceipt, RECEIPT_CONTENT_TYPE, RECEIPT_KIND, type Receipt } from './receipt.ts';
+import { encodeReceipt, encodeReceipts, MAX_RECEIPTS_PER_ENVELOPE, parseReceipts, RECEIPT_CONTENT_TYPE, RECEIPT_KIND, RECEIPTS_CONTENT_TYPE, type CarriedReceipt, type Receipt } from './receipt.ts';
 
 /** Sends receipts to the peer; never throws (a lost receipt leaves a status behind, never a message). */
 export interface ReceiptSender {
@@ -13,28 +13,85 @@ export interface ReceiptSender {
   send(receipt: Omit<Receipt, 'at'> & { at?: string }): Promise<boolean>;
 }
 
-/** Creates the receipt sender of a service on its outbound path. */
-export function createReceiptSender(options: { outbound: Outbound; service: string; logger: Logger }): ReceiptSender {
+/** Options for {@link createReceiptSender}. */
+export interface ReceiptSenderOptions {
+  /** The service's outbound path to the peer. */
+  outbound: Outbound;
+  /** This service's name (the envelopes' actor). */
+  service: string;
+  /** Service logger. */
+  logger: Logger;
+  /**
+   * The most receipts one envelope carries (1 to {@link MAX_RECEIPTS_PER_ENVELOPE}; default the
+   * most). Receipts wait only while the envelope before them is being sealed and sent: one alone
+   * goes out at once, on its own (`application/vnd.care-relay.receipt+json`), and the ones that
+   * came meanwhile go together in the next envelope. 1 sends each on its own, as a peer that does
+   * not read several per envelope needs.
+   */
+  maxPerEnvelope?: number;
+}
+
+interface Waiting {
+  receipt: Receipt;
+  done: (sent: boolean) => void;
+}
+
+/**
+ * Creates the receipt sender of a service on its outbound path. One envelope is on its way at a
+ * time; the receipts given meanwhile share the next one, so a burst costs a few seals, not one per
+ * receipt.
+ */
+export function createReceiptSender(options: ReceiptSenderOptions): ReceiptSender {
+  const most = Math.min(MAX_RECEIPTS_PER_ENVELOPE, Math.max(1, Math.floor(options.maxPerEnvelope ?? MAX_RECEIPTS_PER_ENVELOPE)));
+  const waiting: Waiting[] = [];
+  let sending = false;
+  let scheduled = false;
+
+  const sendEnvelope = async (batch: readonly Receipt[]): Promise<boolean> => {
+    const one = batch.length === 1;
+    try {
+      await options.outbound.send({
+        kind: RECEIPT_KIND,
+        contentType: one ? RECEIPT_CONTENT_TYPE : RECEIPTS_CONTENT_TYPE,
+        bodyEncoding: 'utf8',
+        body: Buffer.from(one ? encodeReceipt(batch[0]!) : encodeReceipts(batch), 'utf8'),
+        actor: options.service,
+        // On an ordered FIFO queue receipts need no order among envelopes (a status only moves forward):
+        // a group per envelope the (first) receipt names, so they flow side by side instead of one at a time.
+        orderingKey: `receipt-${batch[0]!.ref}`,
+      });
+      return true;
+    } catch (err) {
+      const code = (err as { code?: string; name?: string }).code ?? (err as { name?: string }).name;
+      for (const r of batch) options.logger.warn({ envelopeId: r.ref, status: r.status, code }, 'receipt could not be sent');
+      return false;
+    }
+  };
+
+  const next = (): void => {
+    if (sending || waiting.length === 0) return;
+    sending = true;
+    const batch = waiting.splice(0, most);
+    void sendEnvelope(batch.map((w) => w.receipt)).then((sent) => {
+      sending = false;
+      for (const w of batch) w.done(sent);
+      next();
+    });
+  };
+
   return {
-    async send(receipt) {
+    send(receipt) {
       const full: Receipt = { ...receipt, at: receipt.at ?? new Date().toISOString() };
-      try {
-        await options.outbound.send({
-          kind: RECEIPT_KIND,
-          contentType: RECEIPT_CONTENT_TYPE,
-          bodyEncoding: 'utf8',
-          body: Buffer.from(encodeReceipt(full), 'utf8'),
-          actor: options.service,
-          // On an ordered FIFO queue receipts need no order among envelopes (a status only moves forward):
-          // a group per envelope they name, so they flow side by side instead of one at a time.
-          orderingKey: `receipt-${full.ref}`,
+      return new Promise<boolean>((done) => {
+        waiting.push({ receipt: full, done });
+        // The receipts given in the same turn of the event loop go together.
+        if (scheduled) return;
+        scheduled = true;
+        setImmediate(() => {
+          scheduled = false;
+          next();
         });
-        return true;
-      } catch (err) {
-        const code = (err as { code?: string; name?: string }).code ?? (err as { name?: string }).name;
-        options.logger.warn({ envelopeId: full.ref, status: full.status, code }, 'receipt could not be sent');
-        return false;
-      }
+      });
     },
   };
 }
@@ -61,43 +118,73 @@ export interface ReceiptEffectOptions {
   logger: Logger;
 }
 
+/** How many receipts of one envelope (about different envelopes) are applied at once. */
+const APPLY_CONCURRENCY = 8;
+
 /**
- * The effect of a `delivery.receipt` envelope: an invalid one is quarantined; a valid one
- * moves the status it names (forward only), is audited `receipt.applied`, and its own id is
- * remembered, so a second copy is acknowledged as a duplicate (audited `message.duplicate`).
+ * The effect of a `delivery.receipt` envelope: an invalid one is quarantined (all its receipts: one
+ * bad receipt refuses the envelope); each receipt of a valid one moves the status it names
+ * (forward only), is audited `receipt.applied`, and its own id is remembered, so a second copy is
+ * acknowledged as a duplicate (audited `message.duplicate`).
  * A receipt that wrote its step (`moved`, `filled`) is remembered by that step (its id is kept
  * there in the same write: one call); one that wrote nothing (the step was known, or the id is
  * unknown) by a `receipt#<id>` item, as before.
  * A receipt naming an id this service has no status for is audited `receipt.unknown` and
  * acknowledged: never retried. A receipt never causes a receipt.
+ * The receipts of one envelope about different envelopes are applied side by side, those about the
+ * same one in their order. When one fails, the envelope is received again: the ones applied before
+ * are then known by their ids and skipped.
  */
 export function receiptEffect(options: ReceiptEffectOptions): EnvelopeEffect {
-  return async (envelope) => {
-    const receipt = parseReceipt(envelope);
-    if (!receipt) return { status: 'quarantine', reason: RECEIPT_ERRORS.CR_RECEIPT_INVALID.code };
+  /** Applies one receipt: true when it was new, false when it is a copy of one applied before. */
+  const applyOne = async (receipt: Receipt, receiptId: string, from: string): Promise<boolean> => {
     // A step is written once (a status only moves forward), so a step this receipt wrote marks it
     // applied in the same write; a copy finds its own id there (`sameReport`).
-    const { change, sameReport } = await options.apply(receipt, envelope.from, envelope.id);
-    if (sameReport) return { status: 'duplicate' };
+    const { change, sameReport } = await options.apply(receipt, from, receiptId);
+    if (sameReport) return false;
     if (change === 'unchanged' || change === 'unknown') {
       // Nothing written: remember the receipt by an item of its own. It also finds the copies of
       // receipts applied before their id was kept with the step. Applying again after a crash
       // before this mark is harmless (the status change is idempotent).
       const t = Date.now();
       const first = await options.table.put(
-        { pk: `receipt#${envelope.id}`, ref: receipt.ref, ttl: ttlAfter(options.ttlSeconds, t) },
+        { pk: `receipt#${receiptId}`, ref: receipt.ref, ttl: ttlAfter(options.ttlSeconds, t) },
         { condition: 'attribute_not_exists(pk) OR #ttl < :nowSec', names: { '#ttl': 'ttl' }, values: { ':nowSec': Math.floor(t / 1000) } },
       );
-      if (!first) return { status: 'duplicate' };
+      if (!first) return false;
     }
-    const details = { receiptId: envelope.id, status: receipt.status, ...(receipt.reasonCode ? { reasonCode: receipt.reasonCode } : {}) };
+    const details = { receiptId, status: receipt.status, ...(receipt.reasonCode ? { reasonCode: receipt.reasonCode } : {}) };
     if (change === 'unknown') {
-      options.logger.info({ envelopeId: receipt.ref, receiptId: envelope.id, status: receipt.status }, 'receipt for an unknown envelope id; acknowledged');
-      await options.audit.record({ action: 'receipt.unknown', actor: envelope.from, resourceType: 'envelope', resourceId: receipt.ref, outcome: 'failure', details: { ...details, reason: RECEIPT_ERRORS.CR_RECEIPT_UNKNOWN_REF.code } });
-      return { status: 'done' };
+      options.logger.info({ envelopeId: receipt.ref, receiptId, status: receipt.status }, 'receipt for an unknown envelope id; acknowledged');
+      await options.audit.record({ action: 'receipt.unknown', actor: from, resourceType: 'envelope', resourceId: receipt.ref, outcome: 'failure', details: { ...details, reason: RECEIPT_ERRORS.CR_RECEIPT_UNKNOWN_REF.code } });
+      return true;
     }
-    options.logger.info({ envelopeId: receipt.ref, receiptId: envelope.id, status: receipt.status, change }, 'receipt applied');
-    await options.audit.record({ action: 'receipt.applied', actor: envelope.from, resourceType: 'envelope', resourceId: receipt.ref, outcome: 'success', details: { ...details, change } });
-    return { status: 'done' };
+    options.logger.info({ envelopeId: receipt.ref, receiptId, status: receipt.status, change }, 'receipt applied');
+    await options.audit.record({ action: 'receipt.applied', actor: from, resourceType: 'envelope', resourceId: receipt.ref, outcome: 'success', details: { ...details, change } });
+    return true;
+  };
+
+  return async (envelope) => {
+    const carried = parseReceipts(envelope);
+    if (!carried) return { status: 'quarantine', reason: RECEIPT_ERRORS.CR_RECEIPT_INVALID.code };
+    if (carried.length === 1) return (await applyOne(carried[0]!.receipt, carried[0]!.id, envelope.from)) ? { status: 'done' } : { status: 'duplicate' };
+    const byRef = new Map<string, CarriedReceipt[]>();
+    for (const c of carried) byRef.set(c.receipt.ref, [...(byRef.get(c.receipt.ref) ?? []), c]);
+    const groups = [...byRef.values()];
+    // At most APPLY_CONCURRENCY groups at once (each a few state-table calls), each group in its order.
+    let fresh = false;
+    let failure: { reason: unknown } | undefined;
+    const worker = async (): Promise<void> => {
+      for (let group = groups.shift(); group; group = groups.shift()) {
+        try {
+          for (const c of group) fresh = (await applyOne(c.receipt, c.id, envelope.from)) || fresh;
+        } catch (reason) {
+          failure ??= { reason };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(APPLY_CONCURRENCY, groups.length) }, worker));
+    if (failure) throw failure.reason;
+    return fresh ? { status: 'done' } : { status: 'duplicate' };
   };
 }

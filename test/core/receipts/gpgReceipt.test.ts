@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEnvelope } from '../../../services/core/envelope/envelope.ts';
 import { seal } from '../../../services/core/envelope/seal.ts';
 import { uuidv7 } from '../../../services/core/envelope/uuidv7.ts';
-import { encodeReceipt, RECEIPT_CONTENT_TYPE, RECEIPT_KIND } from '../../../services/core/receipts/receipt.ts';
+import { encodeReceipt, encodeReceipts, RECEIPT_CONTENT_TYPE, RECEIPT_KIND, RECEIPTS_CONTENT_TYPE, type Receipt } from '../../../services/core/receipts/receipt.ts';
 import { makeServiceKeyPair, type TestServiceKeyPair } from '../../helpers/keys.ts';
 
 let keys: TestServiceKeyPair;
@@ -27,6 +27,8 @@ beforeAll(async () => {
   home = join(work, 'h');
   await mkdir(home, { mode: 0o700 });
   await writeFile(join(work, 'pass'), keys.interface.passphrase, { mode: 0o600 });
+  expect(gpg(['--import', join(keys.interface.dir, 'private.asc')]).status).toBe(0);
+  expect(gpg(['--import', join(keys.interface.dir, 'peers', 'app.asc')]).status).toBe(0);
 });
 afterAll(async () => {
   spawnSync('gpgconf', ['--homedir', home, '--kill', 'gpg-agent']);
@@ -36,8 +38,6 @@ afterAll(async () => {
 
 describe('delivery receipts with gpg alone', () => {
   it("the interface's gpg decrypts the app's `rejected` receipt, verifies the app's signature, and reads the referenced id and reason code", async () => {
-    expect(gpg(['--import', join(keys.interface.dir, 'private.asc')]).status).toBe(0);
-    expect(gpg(['--import', join(keys.interface.dir, 'peers', 'app.asc')]).status).toBe(0);
     const ref = uuidv7();
     const receipt = { ref, status: 'rejected', at: new Date().toISOString(), reasonCode: 'CR_ENVELOPE_TOO_OLD', disposition: 'quarantined' } as const;
     const envelope = buildEnvelope({ kind: RECEIPT_KIND, from: 'app', to: 'interface', queue: 'app-to-interface', contentType: RECEIPT_CONTENT_TYPE, body: encodeReceipt(receipt) });
@@ -51,5 +51,22 @@ describe('delivery receipts with gpg alone', () => {
     expect(opened.kind).toBe('delivery.receipt');
     expect(opened.partner).toBeUndefined();
     expect(JSON.parse(opened.body)).toEqual(receipt);
+  });
+
+  it('reads several receipts in one envelope the same way: `{"receipts":[...]}` under the plural content type', async () => {
+    const receipts: Receipt[] = [
+      { ref: uuidv7(), status: 'held', at: new Date().toISOString() },
+      { ref: uuidv7(), status: 'acknowledged', at: new Date().toISOString() },
+    ];
+    const envelope = buildEnvelope({ kind: RECEIPT_KIND, from: 'app', to: 'interface', queue: 'app-to-interface', contentType: RECEIPTS_CONTENT_TYPE, body: encodeReceipts(receipts) });
+    const sealed = await seal(envelope, keys.app.own, keys.app.peers);
+    await writeFile(join(work, 'rs.asc'), sealed.body);
+    const r = gpg(['--status-fd', '1', '--output', join(work, 'rs.json'), '--decrypt', join(work, 'rs.asc')]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.split('\n').find((l) => l.startsWith('[GNUPG:] VALIDSIG '))?.trim().split(' ').at(-1)).toBe(keys.app.fingerprint);
+    const opened = JSON.parse(await readFile(join(work, 'rs.json'), 'utf8')) as { kind: string; contentType: string; body: string };
+    expect(opened.kind).toBe('delivery.receipt');
+    expect(opened.contentType).toBe('application/vnd.care-relay.receipts+json');
+    expect(JSON.parse(opened.body)).toEqual({ receipts });
   });
 });

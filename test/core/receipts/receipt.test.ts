@@ -5,7 +5,7 @@ import { EnvelopeError } from '../../../services/core/envelope/errors.ts';
 import { open } from '../../../services/core/envelope/open.ts';
 import { seal } from '../../../services/core/envelope/seal.ts';
 import { uuidv7 } from '../../../services/core/envelope/uuidv7.ts';
-import { encodeReceipt, parseReceipt, RECEIPT_CONTENT_TYPE, RECEIPT_KIND, type Receipt } from '../../../services/core/receipts/receipt.ts';
+import { encodeReceipt, parseReceipts, RECEIPT_CONTENT_TYPE, RECEIPT_KIND, type Receipt } from '../../../services/core/receipts/receipt.ts';
 import { createReceiptSender, receiptEffect } from '../../../services/core/receipts/receipts.ts';
 import { createInboundHandler, type RejectedEnvelope } from '../../../services/core/relay/inbound.ts';
 import { localCrypto } from '../../../services/core/relay/crypto.ts';
@@ -39,6 +39,15 @@ function receiptEnvelope(receipt: Receipt | Record<string, unknown>, from: 'app'
 }
 
 const PHI = 'Jane Q. Sentinel-Patient 1957-03-14';
+
+/** The one receipt an envelope carries, known by the envelope's own id; undefined when it is refused. */
+function parseReceipt(envelope: Envelope): Receipt | undefined {
+  const carried = parseReceipts(envelope);
+  if (!carried) return undefined;
+  expect(carried).toHaveLength(1);
+  expect(carried[0]!.id).toBe(envelope.id);
+  return carried[0]!.receipt;
+}
 
 /** A status record `accepted` by a writer, and the receipt effect that applies `delivered` receipts to it, auditing into `audit`. */
 async function storeBackedEffect() {
