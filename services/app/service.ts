@@ -121,7 +121,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         // the redrive: the interface learns it was rejected (quarantined or dead-lettered; never for a receipt).
         onRejected: (r) => {
           const receipt = rejectionReceipt(r);
-          if (receipt) void receipts.send(receipt);
+          if (receipt) void receipts.send(receipt, { linger: true });
         },
       });
 

@@ -149,7 +149,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         })),
         // A chart update refused here after its signature verified: the app learns it failed (never for a receipt).
         onRejected: (r) => {
-          if (r.kind === 'chart.update') void receipts.send({ ref: r.id, status: 'failed', reasonCode: r.reason, disposition: r.disposition });
+          if (r.kind === 'chart.update') void receipts.send({ ref: r.id, status: 'failed', reasonCode: r.reason, disposition: r.disposition }, { linger: true });
         },
       });
 

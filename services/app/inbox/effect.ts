@@ -52,7 +52,7 @@ export function inboxEffect(inbox: Inbox, options: InboxEffectOptions): Envelope
       message.releaseBody?.();
       const held = inbox.hold(envelope, signal);
       // A hold again after a release sends `held` again: the interface's status does not move twice.
-      void options.receipts?.send({ ref: envelope.id, status: 'held' });
+      void options.receipts?.send({ ref: envelope.id, status: 'held' }, { linger: true });
       const outcome = await held;
       if (outcome !== 'acked') {
         await ledger.release(envelope.id).catch(() => undefined);

@@ -9,8 +9,12 @@ import { encodeReceipt, encodeReceipts, MAX_RECEIPTS_PER_ENVELOPE, parseReceipts
 
 /** Sends receipts to the peer; never throws (a lost receipt leaves a status behind, never a message). */
 export interface ReceiptSender {
-  /** Seals and sends one receipt (`at` defaults to now): true once SQS took it; a failure is logged with ids and codes only. */
-  send(receipt: Omit<Receipt, 'at'> & { at?: string }): Promise<boolean>;
+  /**
+   * Seals and sends one receipt (`at` defaults to now): true once SQS took it; a failure is logged
+   * with ids and codes only. `linger`: nobody waits for this one (best effort): it may wait up to
+   * the sender's `lingerMs` for company, and goes at once with the next receipt that does not.
+   */
+  send(receipt: Omit<Receipt, 'at'> & { at?: string }, options?: { linger?: boolean }): Promise<boolean>;
 }
 
 /** Options for {@link createReceiptSender}. */
@@ -29,7 +33,12 @@ export interface ReceiptSenderOptions {
    * not read several per envelope needs.
    */
   maxPerEnvelope?: number;
+  /** How long a receipt sent with `linger` may wait for company, ms (default {@link DEFAULT_RECEIPT_LINGER_MS}). */
+  lingerMs?: number;
 }
+
+/** How long a best-effort receipt may wait for others to share its envelope, ms. */
+export const DEFAULT_RECEIPT_LINGER_MS = 20;
 
 interface Waiting {
   receipt: Receipt;
@@ -46,6 +55,8 @@ export function createReceiptSender(options: ReceiptSenderOptions): ReceiptSende
   const waiting: Waiting[] = [];
   let sending = false;
   let scheduled = false;
+  let lingering: NodeJS.Timeout | undefined;
+  const lingerMs = options.lingerMs ?? DEFAULT_RECEIPT_LINGER_MS;
 
   const sendEnvelope = async (batch: readonly Receipt[]): Promise<boolean> => {
     const one = batch.length === 1;
@@ -70,6 +81,8 @@ export function createReceiptSender(options: ReceiptSenderOptions): ReceiptSende
 
   const next = (): void => {
     if (sending || waiting.length === 0) return;
+    clearTimeout(lingering);
+    lingering = undefined;
     sending = true;
     const batch = waiting.splice(0, most);
     void sendEnvelope(batch.map((w) => w.receipt)).then((sent) => {
@@ -80,10 +93,17 @@ export function createReceiptSender(options: ReceiptSenderOptions): ReceiptSende
   };
 
   return {
-    send(receipt) {
+    send(receipt, sendOptions) {
       const full: Receipt = { ...receipt, at: receipt.at ?? new Date().toISOString() };
       return new Promise<boolean>((done) => {
         waiting.push({ receipt: full, done });
+        if (sendOptions?.linger) {
+          lingering ??= setTimeout(() => {
+            lingering = undefined;
+            next();
+          }, lingerMs);
+          return;
+        }
         // The receipts given in the same turn of the event loop go together.
         if (scheduled) return;
         scheduled = true;

@@ -5,7 +5,7 @@ import type { AuditEvent } from '../../../services/core/audit/types.ts';
 import { buildEnvelope, type Envelope } from '../../../services/core/envelope/envelope.ts';
 import { uuidv7 } from '../../../services/core/envelope/uuidv7.ts';
 import { encodeReceipts, MAX_RECEIPTS_PER_ENVELOPE, parseReceipts, RECEIPT_CONTENT_TYPE, RECEIPT_KIND, RECEIPTS_CONTENT_TYPE, type Receipt } from '../../../services/core/receipts/receipt.ts';
-import { createReceiptSender, receiptEffect } from '../../../services/core/receipts/receipts.ts';
+import { createReceiptSender, DEFAULT_RECEIPT_LINGER_MS, receiptEffect } from '../../../services/core/receipts/receipts.ts';
 import type { OutboundPayload } from '../../../services/core/relay/outbound.ts';
 import { createStatusStore } from '../../../services/core/state/statusStore.ts';
 import type { StateTable } from '../../../services/core/state/table.ts';
@@ -211,6 +211,34 @@ describe('the receipt sender', () => {
     }
     expect(await Promise.all(three)).toEqual([true, true, true]);
     expect(single.sent.map((p) => p.contentType)).toEqual([RECEIPT_CONTENT_TYPE, RECEIPT_CONTENT_TYPE, RECEIPT_CONTENT_TYPE]);
+  });
+
+  it('a best-effort receipt (`linger`) waits for company: those within `lingerMs` share an envelope, and the next receipt that does not linger takes them at once', async () => {
+    const out = gatedOutbound();
+    const patient = createReceiptSender({ outbound: out.outbound, service: 'app', logger: captureLogger('app').logger, lingerMs: 60_000 });
+    const [a, b, c] = [uuidv7(), uuidv7(), uuidv7()];
+    const lingering = [patient.send({ ref: a, status: 'held' }, { linger: true }), patient.send({ ref: b, status: 'held' }, { linger: true })];
+    for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+    expect(out.sent, 'nothing goes before the wait is over or another receipt comes').toHaveLength(0);
+    const urgent = patient.send({ ref: c, status: 'acknowledged' });
+    await until(() => out.waiting() === 1);
+    expect(receiptsOf(out.sent[0]!).map((r) => [r.ref, r.status])).toEqual([
+      [a, 'held'],
+      [b, 'held'],
+      [c, 'acknowledged'],
+    ]);
+    out.release();
+    expect(await Promise.all([...lingering, urgent])).toEqual([true, true, true]);
+
+    // Alone, they go once the wait is over, together.
+    const quick = gatedOutbound();
+    const sender = createReceiptSender({ outbound: quick.outbound, service: 'app', logger: captureLogger('app').logger, lingerMs: 30 });
+    const two = [uuidv7(), uuidv7()].map((ref) => sender.send({ ref, status: 'held' }, { linger: true }));
+    await until(() => quick.waiting() === 1);
+    expect(receiptsOf(quick.sent[0]!)).toHaveLength(2);
+    quick.release();
+    expect(await Promise.all(two)).toEqual([true, true]);
+    expect(DEFAULT_RECEIPT_LINGER_MS).toBeLessThanOrEqual(50);
   });
 
   it('a failed envelope answers false to each of its receipts and logs each by id and code; the next ones still go', async () => {
