@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll } from 'vitest';
 import { createDynamoClient, openStateTable, type StateTable } from '../../services/core/state/table.ts';
 import { ensureStateTable, STATE_SERVICES, stateTableName } from '../../services/core/state/tables.ts';
 import { startEmbeddedDynamo } from '../../services/devtools/embeddedDynamo.ts';
@@ -121,4 +122,27 @@ export function openTestStateTable(sqs: Pick<TestSqs, 'dynamodbEndpoint' | 'regi
     endpoint: sqs.dynamodbEndpoint,
     ...(process.env.DYNAMODB_ENDPOINT ? {} : { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
   });
+}
+
+/**
+ * For a test file: a fresh SQS and DynamoDB backend with `service`'s state table, opened before the
+ * file's tests and closed after them. Read `.table` inside the tests.
+ */
+export function useTestStateTable(service: 'interface' | 'app' = 'interface'): { readonly table: StateTable } {
+  let backend: TestSqs | undefined;
+  let table: StateTable | undefined;
+  beforeAll(async () => {
+    backend = await startTestSqs();
+    table = openTestStateTable(backend, service);
+  });
+  afterAll(async () => {
+    await table?.close();
+    await backend?.stop();
+  });
+  return {
+    get table(): StateTable {
+      if (!table) throw new Error('the state table opens in beforeAll: read it inside a test');
+      return table;
+    },
+  };
 }

@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditEvent } from '../../../services/core/audit/types.ts';
 import { buildEnvelope, type Envelope } from '../../../services/core/envelope/envelope.ts';
 import { EnvelopeError } from '../../../services/core/envelope/errors.ts';
 import { open } from '../../../services/core/envelope/open.ts';
 import { seal } from '../../../services/core/envelope/seal.ts';
 import { uuidv7 } from '../../../services/core/envelope/uuidv7.ts';
 import { encodeReceipt, parseReceipts, RECEIPT_CONTENT_TYPE, RECEIPT_KIND, type Receipt } from '../../../services/core/receipts/receipt.ts';
-import { createReceiptSender, receiptEffect } from '../../../services/core/receipts/receipts.ts';
+import { createReceiptSender } from '../../../services/core/receipts/receipts.ts';
 import { createInboundHandler, type RejectedEnvelope } from '../../../services/core/relay/inbound.ts';
 import { localCrypto } from '../../../services/core/relay/crypto.ts';
 import type { OutboundPayload } from '../../../services/core/relay/outbound.ts';
@@ -14,6 +13,7 @@ import { createStatusStore } from '../../../services/core/state/statusStore.ts';
 import type { StateTable } from '../../../services/core/state/table.ts';
 import type { ReceivedMessage } from '../../../services/core/transport/consumer.ts';
 import { captureLogger } from '../../helpers/logs.ts';
+import { auditedReceiptEffect } from '../../helpers/receipts.ts';
 import { makeServiceKeyPair, type TestServiceKeyPair } from '../../helpers/keys.ts';
 import { openTestStateTable, startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
 import { appContext } from '../envelope/craft.ts';
@@ -54,15 +54,7 @@ async function storeBackedEffect() {
   const known = uuidv7();
   const store = createStatusStore<'accepted' | 'delivered'>({ table, prefix: 'receipt-test', ranks: { accepted: 0, delivered: 1 }, ttlSeconds: 3600 });
   await store.begin(known, 'writer', 'accepted');
-  const audit: AuditEvent[] = [];
-  const effect = receiptEffect({
-    table,
-    ttlSeconds: 3600,
-    audit: { record: async (e) => void audit.push(e) },
-    service: 'app',
-    logger: captureLogger('app').logger,
-    apply: (r, _from, receiptId) => store.record(r.ref, 'delivered', {}, new Date(r.at), receiptId),
-  });
+  const { effect, audit } = auditedReceiptEffect(table, (r, _from, receiptId) => store.record(r.ref, 'delivered', {}, new Date(r.at), receiptId));
   return { known, store, audit, effect };
 }
 

@@ -1,28 +1,18 @@
 // Several receipts in one envelope (docs/wire-format.md, "Kind delivery.receipt"): what a sender
 // puts together, what a receiver accepts, and how each receipt is applied once.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditEvent } from '../../../services/core/audit/types.ts';
+import { describe, expect, it } from 'vitest';
 import { buildEnvelope, type Envelope } from '../../../services/core/envelope/envelope.ts';
 import { uuidv7 } from '../../../services/core/envelope/uuidv7.ts';
 import { encodeReceipts, MAX_RECEIPTS_PER_ENVELOPE, parseReceipts, RECEIPT_CONTENT_TYPE, RECEIPT_KIND, RECEIPTS_CONTENT_TYPE, type Receipt } from '../../../services/core/receipts/receipt.ts';
-import { createReceiptSender, DEFAULT_RECEIPT_LINGER_MS, receiptEffect } from '../../../services/core/receipts/receipts.ts';
+import { createReceiptSender, DEFAULT_RECEIPT_LINGER_MS } from '../../../services/core/receipts/receipts.ts';
 import type { OutboundPayload } from '../../../services/core/relay/outbound.ts';
 import { createStatusStore } from '../../../services/core/state/statusStore.ts';
-import type { StateTable } from '../../../services/core/state/table.ts';
 import type { ReceivedMessage } from '../../../services/core/transport/consumer.ts';
 import { captureLogger } from '../../helpers/logs.ts';
-import { openTestStateTable, startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
+import { auditedReceiptEffect } from '../../helpers/receipts.ts';
+import { useTestStateTable } from '../../helpers/sqs.ts';
 
-let backend: TestSqs;
-let table: StateTable;
-beforeAll(async () => {
-  backend = await startTestSqs();
-  table = openTestStateTable(backend, 'app');
-});
-afterAll(async () => {
-  await table.close();
-  await backend.stop();
-});
+const state = useTestStateTable('app');
 
 const PHI = 'Jane Q. Sentinel-Patient 1957-03-14';
 const at = (): string => new Date().toISOString();
@@ -63,12 +53,11 @@ describe('several receipts in one envelope', () => {
   });
 
   it('applies each receipt once: a second copy of the envelope is a duplicate; an unknown id is audited; an invalid envelope changes nothing', async () => {
-    const store = createStatusStore<'accepted' | 'delivered'>({ table, prefix: 'batch-test', ranks: { accepted: 0, delivered: 1 }, ttlSeconds: 3600 });
+    const store = createStatusStore<'accepted' | 'delivered'>({ table: state.table, prefix: 'batch-test', ranks: { accepted: 0, delivered: 1 }, ttlSeconds: 3600 });
     const [a, b, unknown] = [uuidv7(), uuidv7(), uuidv7()];
     await store.begin(a, 'writer', 'accepted');
     await store.begin(b, 'writer', 'accepted');
-    const audit: AuditEvent[] = [];
-    const effect = receiptEffect({ table, ttlSeconds: 3600, audit: { record: async (e) => void audit.push(e) }, service: 'app', logger: captureLogger('app').logger, apply: (r, _from, id) => store.record(r.ref, 'delivered', {}, new Date(r.at), id) });
+    const { effect, audit } = auditedReceiptEffect(state.table, (r, _from, id) => store.record(r.ref, 'delivered', {}, new Date(r.at), id));
     const msg = {} as ReceivedMessage;
     const signal = new AbortController().signal;
 
@@ -93,24 +82,16 @@ describe('several receipts in one envelope', () => {
   });
 
   it('when one receipt cannot be applied the envelope fails; received again, only that one is applied', async () => {
-    const store = createStatusStore<'accepted' | 'delivered'>({ table, prefix: 'batch-retry', ranks: { accepted: 0, delivered: 1 }, ttlSeconds: 3600 });
+    const store = createStatusStore<'accepted' | 'delivered'>({ table: state.table, prefix: 'batch-retry', ranks: { accepted: 0, delivered: 1 }, ttlSeconds: 3600 });
     const refs = [uuidv7(), uuidv7(), uuidv7()];
     for (const ref of refs) await store.begin(ref, 'writer', 'accepted');
     let failOnce = refs[1];
-    const audit: AuditEvent[] = [];
-    const effect = receiptEffect({
-      table,
-      ttlSeconds: 3600,
-      audit: { record: async (e) => void audit.push(e) },
-      service: 'app',
-      logger: captureLogger('app').logger,
-      apply: async (r, _from, id) => {
-        if (r.ref === failOnce) {
-          failOnce = undefined;
-          throw Object.assign(new Error('throttled'), { name: 'ProvisionedThroughputExceededException' });
-        }
-        return store.record(r.ref, 'delivered', {}, new Date(r.at), id);
-      },
+    const { effect, audit } = auditedReceiptEffect(state.table, async (r, _from, id) => {
+      if (r.ref === failOnce) {
+        failOnce = undefined;
+        throw Object.assign(new Error('throttled'), { name: 'ProvisionedThroughputExceededException' });
+      }
+      return store.record(r.ref, 'delivered', {}, new Date(r.at), id);
     });
     const envelope = batchEnvelope({ receipts: refs.map(delivered) });
     await expect(effect(envelope, {} as ReceivedMessage, new AbortController().signal)).rejects.toThrow('throttled');
@@ -121,21 +102,18 @@ describe('several receipts in one envelope', () => {
   });
 
   it('receipts of one envelope about the same envelope are applied in their order', async () => {
-    const store = createStatusStore<'accepted' | 'held' | 'acknowledged'>({ table, prefix: 'batch-order', ranks: { accepted: 0, held: 1, acknowledged: 2 }, ttlSeconds: 3600 });
+    const store = createStatusStore<'accepted' | 'held' | 'acknowledged'>({ table: state.table, prefix: 'batch-order', ranks: { accepted: 0, held: 1, acknowledged: 2 }, ttlSeconds: 3600 });
     const ref = uuidv7();
     await store.begin(ref, 'partner', 'accepted');
     const applied: string[] = [];
-    const effect = receiptEffect({
-      table,
-      ttlSeconds: 3600,
-      audit: { record: async () => {} },
-      service: 'interface',
-      logger: captureLogger('interface').logger,
-      apply: async (r, _from, id) => {
+    const { effect } = auditedReceiptEffect(
+      state.table,
+      async (r, _from, id) => {
         applied.push(r.status);
         return store.record(r.ref, r.status as 'held' | 'acknowledged', {}, new Date(r.at), id);
       },
-    });
+      'interface',
+    );
     const envelope = batchEnvelope({ receipts: [{ ref, status: 'held', at: at() }, { ref, status: 'acknowledged', at: at() }] }, 'app');
     expect(await effect(envelope, {} as ReceivedMessage, new AbortController().signal)).toEqual({ status: 'done' });
     expect(applied).toEqual(['held', 'acknowledged']);

@@ -1,23 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createApplyLedger } from '../../../services/core/state/applyLedger.ts';
 import { createPutBatcher } from '../../../services/core/state/putBatcher.ts';
 import type { StateItem, StateTable } from '../../../services/core/state/table.ts';
-import { openTestStateTable, startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
+import { useTestStateTable } from '../../helpers/sqs.ts';
 
-let backend: TestSqs;
-let table: StateTable;
-beforeAll(async () => {
-  backend = await startTestSqs();
-  table = openTestStateTable(backend, 'app');
-});
-afterAll(async () => {
-  await table.close();
-  await backend.stop();
-});
+const state = useTestStateTable('app');
 
 /** The table, with each putMany's size recorded and the next `failures` putMany calls refused. */
 function watched(): StateTable & { batches: number[]; failures: number } {
-  const w = Object.assign(Object.create(table) as StateTable, {
+  const w = Object.assign(Object.create(state.table) as StateTable, {
     batches: [] as number[],
     failures: 0,
     async putMany(items: readonly StateItem[]) {
@@ -26,7 +17,7 @@ function watched(): StateTable & { batches: number[]; failures: number } {
         w.failures--;
         throw Object.assign(new Error('connect ECONNREFUSED'), { name: 'NetworkingError' });
       }
-      return table.putMany(items);
+      return state.table.putMany(items);
     },
   });
   return w;
@@ -41,7 +32,7 @@ describe('put batcher (group commit of unconditional puts)', () => {
     const keys = Array.from({ length: 60 }, () => `batch-test#${crypto.randomUUID()}`);
     await Promise.all(keys.map((k, i) => batcher.put(item(k, i))));
     expect(t.batches).toEqual([25, 25, 10]);
-    for (const [i, k] of keys.entries()) expect(await table.get(k)).toMatchObject({ pk: k, n: i });
+    for (const [i, k] of keys.entries()) expect(await state.table.get(k)).toMatchObject({ pk: k, n: i });
   });
 
   it('a put made while a write is in flight goes out at once after it, with the others that waited', async () => {
@@ -61,7 +52,7 @@ describe('put batcher (group commit of unconditional puts)', () => {
     const k = `batch-test#${crypto.randomUUID()}`;
     await Promise.all([batcher.put(item(k, 1)), batcher.put(item(k, 2))]);
     expect(t.batches).toEqual([1]);
-    expect(await table.get(k)).toMatchObject({ n: 2 });
+    expect(await state.table.get(k)).toMatchObject({ n: 2 });
   });
 
   it('a failed write rejects the puts it carried, with the store\'s error; the next puts are written', async () => {
@@ -72,9 +63,9 @@ describe('put batcher (group commit of unconditional puts)', () => {
     const results = await Promise.allSettled([batcher.put(item(a)), batcher.put(item(b))]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     expect((results[0] as PromiseRejectedResult).reason).toMatchObject({ name: 'NetworkingError' });
-    expect(await table.get(a)).toBeUndefined();
+    expect(await state.table.get(a)).toBeUndefined();
     await batcher.put(item(a));
-    expect(await table.get(a)).toMatchObject({ pk: a });
+    expect(await state.table.get(a)).toMatchObject({ pk: a });
   });
 });
 
@@ -82,7 +73,7 @@ describe('apply ledger: applied marks written together', () => {
   it('marks of concurrent acks share one write, leave the item an applied one (no holder, no lease), and every instance then answers applied', async () => {
     const t = watched();
     const a = createApplyLedger({ table: t, holder: 'a', leaseMs: 600_000, ttlSeconds: 3600, batchApplied: true });
-    const b = createApplyLedger({ table, holder: 'b', leaseMs: 600_000, ttlSeconds: 3600 });
+    const b = createApplyLedger({ table: state.table, holder: 'b', leaseMs: 600_000, ttlSeconds: 3600 });
     const ids = Array.from({ length: 8 }, () => crypto.randomUUID());
     for (const id of ids) expect(await a.claim(id)).toEqual({ status: 'claimed' });
     const callsBefore = t.calls;
@@ -90,7 +81,7 @@ describe('apply ledger: applied marks written together', () => {
     expect(t.batches).toEqual([8]);
     expect(t.calls - callsBefore).toBe(1);
     for (const id of ids) {
-      const stored = await table.get(`apply#${id}`);
+      const stored = await state.table.get(`apply#${id}`);
       expect(Object.keys(stored!).sort()).toEqual(['appliedAt', 'pk', 'state', 'ttl']);
       expect(stored!.state).toBe('applied');
       expect(await b.claim(id)).toEqual({ status: 'applied' });
@@ -99,14 +90,14 @@ describe('apply ledger: applied marks written together', () => {
     const single = crypto.randomUUID();
     await b.claim(single);
     await b.applied(single);
-    expect(Object.keys((await table.get(`apply#${single}`))!).sort()).toEqual(['appliedAt', 'pk', 'state', 'ttl']);
+    expect(Object.keys((await state.table.get(`apply#${single}`))!).sort()).toEqual(['appliedAt', 'pk', 'state', 'ttl']);
   });
 
   it('a mark the store refused rejects applied() (the inbox logs it), and leaves the hold as it was', async () => {
     const t = watched();
     t.failures = 1;
     const a = createApplyLedger({ table: t, holder: 'a', leaseMs: 600_000, ttlSeconds: 3600, batchApplied: true });
-    const b = createApplyLedger({ table, holder: 'b', leaseMs: 600_000, ttlSeconds: 3600 });
+    const b = createApplyLedger({ table: state.table, holder: 'b', leaseMs: 600_000, ttlSeconds: 3600 });
     const id = crypto.randomUUID();
     await a.claim(id);
     await expect(a.applied(id)).rejects.toMatchObject({ name: 'NetworkingError' });
