@@ -27,10 +27,10 @@ export interface ReceiptSenderOptions {
   logger: Logger;
   /**
    * The most receipts one envelope carries (1 to {@link MAX_RECEIPTS_PER_ENVELOPE}; default the
-   * most). Receipts wait only while the envelope before them is being sealed and sent: one alone
-   * goes out at once, on its own (`application/vnd.care-relay.receipt+json`), and the ones that
-   * came meanwhile go together in the next envelope. 1 sends each on its own, as a peer that does
-   * not read several per envelope needs.
+   * most). A receipt given while no envelope is on its way goes out at once (a lingering one after
+   * `lingerMs`), alone in the single form (`application/vnd.care-relay.receipt+json`) unless others
+   * came in the same turn; the ones given while an envelope is on its way go together in the next.
+   * 1 sends each on its own, as a peer that does not read several per envelope needs.
    */
   maxPerEnvelope?: number;
   /** How long a receipt sent with `linger` may wait for company, ms (default {@link DEFAULT_RECEIPT_LINGER_MS}). */
@@ -187,7 +187,6 @@ export function receiptEffect(options: ReceiptEffectOptions): EnvelopeEffect {
   return async (envelope) => {
     const carried = parseReceipts(envelope);
     if (!carried) return { status: 'quarantine', reason: RECEIPT_ERRORS.CR_RECEIPT_INVALID.code };
-    if (carried.length === 1) return (await applyOne(carried[0]!.receipt, carried[0]!.id, envelope.from)) ? { status: 'done' } : { status: 'duplicate' };
     const byRef = new Map<string, CarriedReceipt[]>();
     for (const c of carried) byRef.set(c.receipt.ref, [...(byRef.get(c.receipt.ref) ?? []), c]);
     const groups = [...byRef.values()];
