@@ -1,15 +1,20 @@
 // CPU per AWS SDK call in the calling process, the network left out: `node bench/sdkCallCpu.ts
 // [rounds]`. Each client gets a request handler that answers at once with a canned response,
 // so what is timed is the SDK's own work per call (middleware, serialising, signing, parsing).
-// The state table's update is timed three ways, alternated in rounds: through the document
-// client (what the table used before), with the plain client, and with the plain client and
-// `cacheMiddleware` (what `openStateTable` uses now, with `@aws-sdk/util-dynamodb` marshalling
-// the values as the table does). A measuring tool, not a section of `npm run bench`.
+// Two comparisons, each alternated in rounds:
+// - the state table's update three ways: through the document client (what the table used
+//   before), with the plain client, and with the plain client and `cacheMiddleware` (what
+//   `openStateTable` uses now, with `@aws-sdk/util-dynamodb` marshalling the values as the table does);
+// - SendMessageBatch of one armored body of 4, 64 and 256 KiB, with the SDK's default JSON codec
+//   and with `SqsJsonProtocol` (what `createSqsClient` uses now: bodies written by JSON.stringify).
+// A measuring tool, not a section of `npm run bench`.
 import { cpus } from 'node:os';
 import { Readable } from 'node:stream';
 import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { SqsJsonProtocol } from '../services/core/transport/sqsClient.ts';
 
 /** A request handler that answers every request with `body` (HTTP 200), no socket. */
 const cannedHandler = (body: string) => ({
@@ -39,21 +44,41 @@ const ways: [string, () => Promise<unknown>][] = [
 ];
 
 const CALLS = 2000;
-/** CPU µs per call (user + system of this process) over `CALLS` calls one after the other. */
-async function cpuPerCall(op: () => Promise<unknown>): Promise<number> {
+/** CPU µs per call (user + system of this process) over `calls` calls one after the other. */
+async function cpuPerCall(op: () => Promise<unknown>, calls = CALLS): Promise<number> {
   const start = process.cpuUsage();
-  for (let i = 0; i < CALLS; i++) await op();
+  for (let i = 0; i < calls; i++) await op();
   const used = process.cpuUsage(start);
-  return (used.user + used.system) / CALLS;
+  return (used.user + used.system) / calls;
+}
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Times `ways` alternated in `rounds` rounds and prints min / median per call and each median's ratio to the first way's. */
+async function compare(title: string, ways: [string, () => Promise<unknown>][], rounds: number, calls: number): Promise<void> {
+  for (const [, op] of ways) for (let i = 0; i < 300; i++) await op(); // warm-up
+  const results = ways.map(() => [] as number[]);
+  for (let r = 0; r < rounds; r++) for (const [i, [, op]] of ways.entries()) results[i]!.push(await cpuPerCall(op, calls));
+  console.log(`${title}: ${rounds} rounds of ${calls} calls each way, alternated; CPU µs per call (min / median)`);
+  for (const [i, [name]] of ways.entries()) {
+    const xs = results[i]!;
+    console.log(`  ${name.padEnd(44)} ${Math.round(Math.min(...xs))} / ${Math.round(median(xs))}   ratio to the first ${(median(xs) / median(results[0]!)).toFixed(2)}`);
+  }
 }
 
 const rounds = Number(process.argv[2] ?? 5);
-for (const [, op] of ways) for (let i = 0; i < 300; i++) await op(); // warm-up
-const results = ways.map(() => [] as number[]);
-for (let r = 0; r < rounds; r++) for (const [i, [, op]] of ways.entries()) results[i]!.push(await cpuPerCall(op));
-console.log(`${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; ${rounds} rounds of ${CALLS} UpdateItem calls each way, alternated; CPU µs per call (min / median)`);
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-for (const [i, [name]] of ways.entries()) {
-  const xs = results[i]!;
-  console.log(`  ${name.padEnd(40)} ${Math.round(Math.min(...xs))} / ${Math.round(median(xs))}   ratio to the document client ${(median(xs) / median(results[0]!)).toFixed(2)}`);
+console.log(`${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`);
+await compare('UpdateItem (the state table)', ways, rounds, CALLS);
+
+// SendMessageBatch: one entry, an armored body of the size (base64 in lines of 60, as `seal` writes it).
+const sqsAnswer = JSON.stringify({ Successful: [{ Id: '0', MessageId: 'm', MD5OfMessageBody: 'x' }], Failed: [] });
+// md5 off here only because the canned answer cannot know each body's MD5; both ways alike.
+const sqsClient = (protocol?: typeof SqsJsonProtocol): SQSClient =>
+  new SQSClient({ region: 'us-east-1', endpoint: 'http://127.0.0.1:1', credentials, cacheMiddleware: true, md5: false, requestHandler: cannedHandler(sqsAnswer) as never, ...(protocol ? { protocol } : {}) });
+const sdkDefault = sqsClient();
+const stringify = sqsClient(SqsJsonProtocol);
+for (const kib of [4, 64, 256]) {
+  const b64 = Buffer.alloc(Math.ceil(kib * 1024 * 1.05), 0x5a).toString('base64');
+  const body = `-----BEGIN PGP MESSAGE-----\n\n${b64.replace(/(.{60})/g, '$1\n')}\n=AAAA\n-----END PGP MESSAGE-----\n`;
+  const send = (client: SQSClient) => () => client.send(new SendMessageBatchCommand({ QueueUrl: 'http://127.0.0.1:1/000000000000/q', Entries: [{ Id: '0', MessageBody: body }] }));
+  await compare(`SendMessageBatch, ${kib} KiB armored body`, [['the SDK default codec (before)', send(sdkDefault)], ['SqsJsonProtocol, JSON.stringify (now)', send(stringify)]], rounds, kib >= 64 ? 300 : 1000);
 }
