@@ -45,5 +45,6 @@ EXPOSE 8081
 # HTTPS to its own loopback port, where certificate names cannot match.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "const s=Boolean(process.env.TLS_CERT_FILE);require(s?'node:https':'node:http').get({host:'127.0.0.1',port:process.env.PORT,path:'/healthz',timeout:4000,rejectUnauthorized:false},(r)=>process.exit(r.statusCode===200?0:1)).on('timeout',()=>process.exit(1)).on('error',()=>process.exit(1))"]
-# A bounded young generation keeps a streamed large document's memory small (services/core/runtime/nodeFlags.ts).
-ENTRYPOINT ["node", "--max-semi-space-size=2", "services/app/main.ts"]
+# A young generation sized for small messages; --expose-gc lets a streamed large document ask for a
+# scavenge every 4 MiB, which keeps its memory small (services/core/runtime/nodeFlags.ts).
+ENTRYPOINT ["node", "--max-semi-space-size=8", "--expose-gc", "services/app/main.ts"]

@@ -4,6 +4,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createMessage, decrypt, encrypt, enums, readMessage } from 'openpgp';
 import { KeyError } from '../keys/errors.ts';
 import { findPinnedByKeyId, keyStatus, ownDecryptionKeys, peerEncryptionKey, type OwnKeyring, type PeerKeyring } from '../keys/keyring.ts';
+import { documentBytesStreamed } from '../runtime/youngGeneration.ts';
 import { ObjectError } from './errors.ts';
 
 /** What passed through a counting hash: byte count and lower-case hex SHA-256. */
@@ -14,7 +15,10 @@ export interface StreamDigest {
   sha256: string;
 }
 
-/** A pass-through that counts and hashes; fails with `tooLarge()` once more than `maxBytes` went through. */
+/**
+ * A pass-through that counts and hashes; fails with `tooLarge()` once more than `maxBytes` went through.
+ * Every large document passes one (its plaintext, both ways), so it also paces the scavenges (youngGeneration.ts).
+ */
 export class DigestStream extends Transform {
   readonly #hash = createHash('sha256');
   readonly #maxBytes: number;
@@ -36,6 +40,7 @@ export class DigestStream extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#bytes += chunk.length;
     if (this.#bytes > this.#maxBytes) return callback(this.#tooLarge());
+    documentBytesStreamed(chunk.length);
     this.#hash.update(chunk);
     callback(null, chunk);
   }
