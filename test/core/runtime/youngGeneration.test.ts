@@ -9,7 +9,6 @@ import { waitFor } from '../../helpers/wait.ts';
 
 interface Streamed {
   requested: number;
-  scavenges: number;
   peakArrayBuffers: number;
   bytes: number;
 }
@@ -32,9 +31,9 @@ describe('scavenges paced by streamed document bytes', () => {
     const got = await stream(SERVICE_NODE_FLAGS.join(' '), 64);
     expect(got.bytes).toBe(64 * MiB);
     expect(got.requested).toBe((64 * MiB) / SCAVENGE_EVERY_BYTES);
-    expect(got.scavenges).toBeGreaterThanOrEqual(got.requested);
-    // Without the requests this fixture held about 36 MiB of dead chunks before V8 collected them
-    // (8 MiB semi-spaces; the chunks' small wrappers hardly fill the young generation).
+    // What the scavenges did: without them this fixture held 36–51 MB of dead chunks before V8
+    // collected them (8 MiB semi-spaces; the chunks' small wrappers hardly fill the young generation).
+    // (Node's `gc` performance entries are not counted: back-to-back GCs can share one.)
     expect(got.peakArrayBuffers).toBeLessThan(20 * MiB);
   });
 
