@@ -5,8 +5,8 @@
  * `--max-semi-space-size=8` bounds the young generation to 8 MiB semi-spaces (V8's default lets
  * them grow to 16 MiB each). Small messages allocate a few hundred KB each (the AWS SDK's calls,
  * openpgp.js's key checks): with 2 MiB semi-spaces, as before, a service scavenged about twice per
- * submission and promoted much of what was in flight, and 4 or 8 MiB cost about a fifth less CPU
- * per 4 KiB message (docs/benchmarks.md, "The young generation: 2, 4 and 8 MiB semi-spaces").
+ * submission and promoted much of what was in flight; 8 MiB cost 0.87 of the CPU per 4 KiB message
+ * (docs/benchmarks.md, "A young generation for small messages, scavenges for large ones").
  *
  * `--expose-gc` lets a streamed large document ask for a scavenge every few MiB
  * (youngGeneration.ts): its dead buffers are then freed at the document's pace, which the

@@ -2,12 +2,13 @@
 // document allocates its bytes as ArrayBuffers (HTTP chunks, openpgp.js packet copies, S3
 // parts); each is freed only when a GC finds its small JavaScript wrapper dead, and on the
 // young generation that is a scavenge, which V8 starts when the young generation is full. The
-// wrappers are small, so with 8 MiB semi-spaces a few hundred MiB of dead buffers could pass
-// between two scavenges; V8's external-memory limit (64 MiB) then asks for a full GC, after
-// the RSS has risen. Asking for a scavenge every few MiB of document bytes bounds that
-// garbage by the document's pace instead of the young generation's size, so small messages
-// keep the larger young generation (a fifth less CPU each than with 2 MiB semi-spaces;
-// docs/benchmarks.md, "A young generation for small messages, scavenges for large ones").
+// wrappers are small, so with 8 MiB semi-spaces the dead buffers pile up until V8's own
+// external-memory limit asks for a GC, well after the RSS has risen (up to 92.5 MiB over a
+// service's post-warm-up RSS while 100 MiB streamed). Asking for a scavenge every few MiB of
+// document bytes bounds that garbage by the document's pace instead of the young generation's
+// size, so small messages keep the larger young generation (0.87 of the CPU per 4 KiB message
+// with 2 MiB semi-spaces; docs/benchmarks.md, "A young generation for small messages,
+// scavenges for large ones").
 //
 // The services start with `--expose-gc` (nodeFlags.ts) for this; without it (a custom
 // command without the flags, the tests) the request does nothing and V8 alone decides.
