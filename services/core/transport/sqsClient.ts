@@ -22,7 +22,7 @@ const JSON_SETTINGS = { timestampFormat: { useTrait: true, default: 7 as const }
  * SQS's JSON protocol (awsJson1_0, the SDK's default for SQS) with request bodies written by the
  * SDK's `JsonCodec`, which builds the request as plain values and writes it with `JSON.stringify`.
  * The default codec (`JsonCodec2`) writes every string one UTF-16 unit at a time in JavaScript into a
- * buffer three times the string's length; for an armored message body that was 15 % of a 4 KiB
+ * buffer three times the string's length; for an armored message body that was a tenth of a 4 KiB
  * SendMessageBatch call's CPU and half of a 64 KiB one's (docs/benchmarks.md, "SQS bodies written by
  * JSON.stringify"). The bytes sent are the same (test/core/transport/sqsClient.test.ts compares them
  * for every SQS operation the services call); only how they are produced differs. The SDK keeps
