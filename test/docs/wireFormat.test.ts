@@ -77,7 +77,9 @@ describe('docs/wire-format.md', () => {
       AWS_DEFAULT_REGION: 'us-east-1',
       QUEUE_PREFIX: '',
     });
-    const output = `${result.stdout}\n${result.stderr}`;
+    // On a failure, the services' warnings and error responses name the cause (curl -S gives the status).
+    const serviceProblems = dev.lines.filter((l) => /"level":(40|50|60)|"statusCode":[45]\d\d/.test(l)).slice(-40);
+    const output = `${result.stdout}\n${result.stderr}\n--- the dev stack's warnings and error responses:\n${serviceProblems.join('\n')}`;
     expect(result.code, output).toBe(0);
     const accepted = /^accepted: ([0-9a-f-]{36})$/m.exec(result.stdout)?.[1];
     const read = /^read and verified: ([0-9a-f-]{36})$/m.exec(result.stdout)?.[1];
