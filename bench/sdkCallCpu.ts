@@ -6,7 +6,9 @@
 //   before), with the plain client, and with the plain client and `cacheMiddleware` (what
 //   `openStateTable` uses now, with `@aws-sdk/util-dynamodb` marshalling the values as the table does);
 // - SendMessageBatch of one armored body of 4, 64 and 256 KiB, with the SDK's default JSON codec
-//   and with `SqsJsonProtocol` (what `createSqsClient` uses now: bodies written by JSON.stringify).
+//   and with `SqsJsonProtocol` (what `createSqsClient` uses now: bodies written by JSON.stringify);
+// - request signing: the state table's update and a 4 KiB SendMessageBatch with the SDK's own
+//   `sha256` and with `AwsSha256` (what both services' clients use now: each HMAC key made once).
 // A measuring tool, not a section of `npm run bench`.
 import { cpus } from 'node:os';
 import { Readable } from 'node:stream';
@@ -14,6 +16,7 @@ import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { AwsSha256 } from '../services/core/runtime/awsSha256.ts';
 import { SqsJsonProtocol } from '../services/core/transport/sqsClient.ts';
 
 /** A request handler that answers every request with `body` (HTTP 200), no socket. */
@@ -26,8 +29,8 @@ const cannedHandler = (body: string) => ({
 
 const credentials = { accessKeyId: 'bench', secretAccessKey: 'bench' };
 const answer = JSON.stringify({ Attributes: marshall({ pk: 'sub#0190b9a4-1c2d-7e3f-8a4b-5c6d7e8f9a0b', step: 'queued', at: 1_767_225_600_123, steps: [{ step: 'accepted', at: 1 }] }) });
-const client = (cacheMiddleware: boolean): DynamoDBClient =>
-  new DynamoDBClient({ region: 'us-east-1', endpoint: 'http://127.0.0.1:1', credentials, cacheMiddleware, requestHandler: cannedHandler(answer) as never });
+const client = (cacheMiddleware: boolean, sha256?: typeof AwsSha256): DynamoDBClient =>
+  new DynamoDBClient({ region: 'us-east-1', endpoint: 'http://127.0.0.1:1', credentials, cacheMiddleware, requestHandler: cannedHandler(answer) as never, ...(sha256 ? { sha256 } : {}) });
 
 // The same update as the interface's `queued` step: a conditional SET with names and values.
 const change = { UpdateExpression: 'SET #s = :s, #at = :at', ConditionExpression: '#s = :was', ExpressionAttributeNames: { '#s': 'step', '#at': 'at' } };
@@ -72,8 +75,8 @@ await compare('UpdateItem (the state table)', ways, rounds, CALLS);
 // SendMessageBatch: one entry, an armored body of the size (base64 in lines of 60, as `seal` writes it).
 const sqsAnswer = JSON.stringify({ Successful: [{ Id: '0', MessageId: 'm', MD5OfMessageBody: 'x' }], Failed: [] });
 // md5 off here only because the canned answer cannot know each body's MD5; both ways alike.
-const sqsClient = (protocol?: typeof SqsJsonProtocol): SQSClient =>
-  new SQSClient({ region: 'us-east-1', endpoint: 'http://127.0.0.1:1', credentials, cacheMiddleware: true, md5: false, requestHandler: cannedHandler(sqsAnswer) as never, ...(protocol ? { protocol } : {}) });
+const sqsClient = (protocol?: typeof SqsJsonProtocol, sha256?: typeof AwsSha256): SQSClient =>
+  new SQSClient({ region: 'us-east-1', endpoint: 'http://127.0.0.1:1', credentials, cacheMiddleware: true, md5: false, requestHandler: cannedHandler(sqsAnswer) as never, ...(protocol ? { protocol } : {}), ...(sha256 ? { sha256 } : {}) });
 const sdkDefault = sqsClient();
 const stringify = sqsClient(SqsJsonProtocol);
 for (const kib of [4, 64, 256]) {
@@ -82,3 +85,11 @@ for (const kib of [4, 64, 256]) {
   const send = (client: SQSClient) => () => client.send(new SendMessageBatchCommand({ QueueUrl: 'http://127.0.0.1:1/000000000000/q', Entries: [{ Id: '0', MessageBody: body }] }));
   await compare(`SendMessageBatch, ${kib} KiB armored body`, [['the SDK default codec (before)', send(sdkDefault)], ['SqsJsonProtocol, JSON.stringify (now)', send(stringify)]], rounds, kib >= 64 ? 300 : 1000);
 }
+
+// Request signing: the SDK's own sha256 (an HMAC key made from bytes on every HMAC) against AwsSha256.
+const armored = `-----BEGIN PGP MESSAGE-----\n\n${Buffer.alloc(4300, 0x5a).toString('base64').replace(/(.{60})/g, '$1\n')}\n=AAAA\n-----END PGP MESSAGE-----\n`;
+const update = (c: DynamoDBClient) => async () =>
+  unmarshall((await c.send(new UpdateItemCommand({ TableName: 't', Key: marshall({ pk }), ...change, ExpressionAttributeValues: marshall(values), ReturnValues: 'ALL_NEW' }))).Attributes!);
+const batch = (c: SQSClient) => () => c.send(new SendMessageBatchCommand({ QueueUrl: 'http://127.0.0.1:1/000000000000/q', Entries: [{ Id: '0', MessageBody: armored }] }));
+await compare('UpdateItem, request signing', [['the SDK\'s sha256 (before)', update(cached)], ['AwsSha256 (now)', update(client(true, AwsSha256))]], rounds, CALLS);
+await compare('SendMessageBatch 4 KiB, request signing', [['the SDK\'s sha256 (before)', batch(stringify)], ['AwsSha256 (now)', batch(sqsClient(SqsJsonProtocol, AwsSha256))]], rounds, 1000);

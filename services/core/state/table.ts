@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { StateError } from './errors.ts';
+import { AwsSha256 } from '../runtime/awsSha256.ts';
 
 /** One item of a state table: `pk` is the key, `ttl` (epoch seconds) when DynamoDB may delete it. */
 export type StateItem = Record<string, unknown> & { pk: string };
@@ -104,6 +105,8 @@ export function createDynamoClient(options: Omit<StateTableOptions, 'table'>): D
     maxAttempts: 3,
     requestHandler: { connectionTimeout: 5000 },
     cacheMiddleware: true,
+    // Request signing with each HMAC key made once (runtime/awsSha256.ts).
+    sha256: AwsSha256,
   });
 }
 

@@ -1,5 +1,6 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { AwsJson1_0Protocol, JsonCodec } from '@aws-sdk/core/protocols';
+import { AwsSha256 } from '../runtime/awsSha256.ts';
 
 /** Options for {@link createSqsClient}. */
 export interface SqsClientOptions {
@@ -44,5 +45,7 @@ export function createSqsClient(options: SqsClientOptions): SQSClient {
     requestHandler: { connectionTimeout: options.connectionTimeoutMs ?? 5000 },
     // A constructor: the client builds it with its own protocol settings for SQS.
     protocol: SqsJsonProtocol,
+    // Request signing with each HMAC key made once (runtime/awsSha256.ts).
+    sha256: AwsSha256,
   });
 }
