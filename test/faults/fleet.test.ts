@@ -12,7 +12,10 @@ import { newBooks, startInboxReader, type InboxReader } from './inboxReader.ts';
 const TOTAL = scaled(10_000, 40);
 const MAX_KILLS = Number(process.env.FAULTS_KILLS ?? 6);
 const SEED = Number(process.env.FAULTS_SEED ?? Date.now() % 1_000_000);
-const CONCURRENCY = Number(process.env.FAULTS_CONCURRENCY ?? 16);
+// Partners' requests in flight at once (FAULTS_CONCURRENCY). At 64 the SQS and state-store batches fill as
+// at a busy hub: the same 10,000 submissions take about a fifth less time than at 16 on 2 cores, the
+// machine's CPU going mostly to SDK calls per message (docs/benchmarks.md, "The fault suite's fleet").
+const CONCURRENCY = Number(process.env.FAULTS_CONCURRENCY ?? 64);
 
 let world: World;
 let ifaces: ServiceProcess[];
