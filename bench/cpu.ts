@@ -131,32 +131,32 @@ function submit(url: string, token: string, agent: Agent, body: Buffer): Promise
   });
 }
 
-/** Runs (8) for each size: both services in their own processes, `CPU_CLIENTS` clients. */
-export async function benchCpu(sqs: BenchSqs, keys: BenchKeys, prefix: string, sizes: readonly number[], budget: { durationMs: number; maxOps: number }, cryptoWorkers?: string): Promise<CpuResult[]> {
+/** Runs (8) for each size: both services in their own processes, `clients` clients (`CPU_CLIENTS` unless `--cpu-clients=N`). */
+export async function benchCpu(sqs: BenchSqs, keys: BenchKeys, prefix: string, sizes: readonly number[], budget: { durationMs: number; maxOps: number }, cryptoWorkers?: string, clients = CPU_CLIENTS): Promise<CpuResult[]> {
   const pair = await startServicePair(sqs, keys, prefix, cryptoWorkers);
   const { iface, app, url, token } = pair;
-  const agent = new Agent({ keepAlive: true, maxSockets: CPU_CLIENTS });
+  const agent = new Agent({ keepAlive: true, maxSockets: clients });
   try {
     const results: CpuResult[] = [];
     let sent = 0;
     for (const size of sizes) {
       const bodies = Array.from({ length: 32 }, () => fhirPayload(size));
       // Warm-up (JIT, pools, connections), drained before the first sample.
-      const warm = CPU_CLIENTS * 8;
-      await timed({ durationMs: 60_000, maxOps: warm, concurrency: CPU_CLIENTS, warmup: 0 }, (i) => submit(url, token, agent, bodies[i % bodies.length]!));
+      const warm = clients * 8;
+      await timed({ durationMs: 60_000, maxOps: warm, concurrency: clients, warmup: 0 }, (i) => submit(url, token, agent, bodies[i % bodies.length]!));
       sent += warm;
       await drained(app, sent, 30_000);
       // In-thread crypto cannot be told apart by thread: what a seal and an open cost is measured here first.
       const costs = (await sample(iface)).crypto.inThread ? await calibrate(keys, size) : undefined;
       const [i0, a0] = await Promise.all([sample(iface), sample(app)]);
       const t0 = performance.now();
-      const run = await timed({ ...budget, concurrency: CPU_CLIENTS, warmup: 0 }, (i) => submit(url, token, agent, bodies[i % bodies.length]!));
+      const run = await timed({ ...budget, concurrency: clients, warmup: 0 }, (i) => submit(url, token, agent, bodies[i % bodies.length]!));
       sent += run.ops;
       const a1 = await drained(app, sent, 30_000);
       const seconds = (performance.now() - t0) / 1000;
       const i1 = await sample(iface);
       const messages = a1.held - a0.held;
-      results.push({ size, messages, perSecond: round(messages / seconds, 0), clients: CPU_CLIENTS, interface: perMessage(i0, i1, run.ops, costs), app: perMessage(a0, a1, messages, costs) });
+      results.push({ size, messages, perSecond: round(messages / seconds, 0), clients, interface: perMessage(i0, i1, run.ops, costs), app: perMessage(a0, a1, messages, costs) });
     }
     return results;
   } finally {
@@ -169,7 +169,7 @@ export async function benchCpu(sqs: BenchSqs, keys: BenchKeys, prefix: string, s
 export function reportCpu(results: readonly CpuResult[]): string[] {
   const estimated = results.some((r) => r.interface.cryptoEstimated || r.app.cryptoEstimated);
   const lines = [
-    `(8) CPU µs per message, each service in its own process, ${CPU_CLIENTS} clients (main thread / crypto / V8 helpers = total; machinery share = (main + helpers) / total; goal ≤ 20 % at 4 KiB):`,
+    `(8) CPU µs per message, each service in its own process, ${results[0]?.clients ?? CPU_CLIENTS} clients (main thread / crypto / V8 helpers = total; machinery share = (main + helpers) / total; goal ≤ 20 % at 4 KiB):`,
     estimated
       ? '    crypto in-thread (no worker pool): its share estimated as the seals and opens each service made × their CPU measured in this process just before (16 in flight, receipts apart); main = the rest of the main thread and libuv\'s pool'
       : '    crypto = the worker pool + libuv\'s pool, measured per thread',

@@ -1,7 +1,7 @@
 // `npm run bench`: one run, bounded in time, of every figure in docs/benchmarks.md.
 // Prints a table with the ratios and writes bench/results/<timestamp>.json and latest.json.
 // Flags: --quick (short budgets, a smoke run), --only=gpg,thread,pool,sqs,e2e,latency,memory,mllp,cpu,store,large,
-// --crypto-workers=N, --latency-rate=SIZE:RATE,... (fixed open-loop rates for (5)).
+// --crypto-workers=N, --latency-rate=SIZE:RATE,... (fixed open-loop rates for (5)), --cpu-clients=N (clients of (8), default 16).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -30,6 +30,10 @@ const workersArg = process.argv.find((a) => a.startsWith('--crypto-workers='))?.
 const q = (full: number, short: number): number => (quick ? short : full);
 // --latency-rate=4096:150,65536:60 runs the latency loop of (5) at those rates instead of half the maximum.
 const latencyRateArg = process.argv.find((a) => a.startsWith('--latency-rate='))?.slice('--latency-rate='.length);
+// --cpu-clients=64 runs (8) with that many HTTP clients instead of 16 (how the share moves as batches fill).
+const cpuClientsArg = process.argv.find((a) => a.startsWith('--cpu-clients='))?.slice('--cpu-clients='.length);
+const cpuClients = cpuClientsArg === undefined ? undefined : Number(cpuClientsArg);
+if (cpuClients !== undefined && !(Number.isInteger(cpuClients) && cpuClients >= 1 && cpuClients <= 1024)) throw new Error(`--cpu-clients must be a whole number from 1 to 1024, not ${cpuClientsArg}`);
 const latencyRates = latencyRateArg ? new Map(latencyRateArg.split(',').map((p) => p.split(':').map(Number) as [number, number])) : undefined;
 
 const budgets = {
@@ -126,7 +130,7 @@ async function main(): Promise<void> {
     }
     if (want('cpu')) {
       step('(8) CPU per message, per service process');
-      results.cpu = await benchCpu(sqs, keys, `c${runId}-`, SIZES, budgets.cpu, workersArg);
+      results.cpu = await benchCpu(sqs, keys, `c${runId}-`, SIZES, budgets.cpu, workersArg, cpuClients);
     }
     if (want('store')) {
       step('(9) state store: calls per message, with and without it');
