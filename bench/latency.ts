@@ -91,8 +91,9 @@ export async function benchLatency(
 }
 
 /** The lines (5b) prints. */
-export function reportLatency(results: readonly LatencyResult[]): string[] {
-  const lines = [`(5b) tail latency, each service in its own process (clients and emulators in the bench process), submit → visible in the inbox:`];
+export function reportLatency(results: readonly LatencyResult[], emulators: 'process' | 'child' = 'process'): string[] {
+  const where = emulators === 'child' ? 'clients in the bench process, emulators in a child process' : 'clients and emulators in the bench process';
+  const lines = [`(5b) tail latency, each service in its own process (${where}), submit → visible in the inbox:`];
   for (const r of results) {
     const h = r.halfRate;
     lines.push(

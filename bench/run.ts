@@ -1,7 +1,8 @@
 // `npm run bench`: one run, bounded in time, of every figure in docs/benchmarks.md.
 // Prints a table with the ratios and writes bench/results/<timestamp>.json and latest.json.
 // Flags: --quick (short budgets, a smoke run), --only=gpg,thread,pool,sqs,e2e,latency,memory,mllp,cpu,store,large,
-// --crypto-workers=N, --latency-rate=SIZE:RATE,... (fixed open-loop rates for (5)), --cpu-clients=N (clients of (8), default 16).
+// --crypto-workers=N, --latency-rate=SIZE:RATE,... (fixed open-loop rates for (5)), --cpu-clients=N (clients of (8), default 16),
+// --emulators=child (the SQS and DynamoDB emulators in a process of their own instead of this one).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -34,6 +35,9 @@ const latencyRateArg = process.argv.find((a) => a.startsWith('--latency-rate='))
 const cpuClientsArg = process.argv.find((a) => a.startsWith('--cpu-clients='))?.slice('--cpu-clients='.length);
 const cpuClients = cpuClientsArg === undefined ? undefined : Number(cpuClientsArg);
 if (cpuClients !== undefined && !(Number.isInteger(cpuClients) && cpuClients >= 1 && cpuClients <= 1024)) throw new Error(`--cpu-clients must be a whole number from 1 to 1024, not ${cpuClientsArg}`);
+const emulatorsValue = process.argv.find((a) => a.startsWith('--emulators='))?.slice('--emulators='.length) ?? 'process';
+if (emulatorsValue !== 'process' && emulatorsValue !== 'child') throw new Error(`--emulators must be process or child, not ${emulatorsValue}`);
+const emulatorsArg: 'process' | 'child' = emulatorsValue;
 const latencyRates = latencyRateArg ? new Map(latencyRateArg.split(',').map((p) => p.split(':').map(Number) as [number, number])) : undefined;
 
 const budgets = {
@@ -65,10 +69,10 @@ const pair = (r: { seal: { perSecond: number }; open: { perSecond: number } }): 
 async function main(): Promise<void> {
   const startedAt = new Date();
   const t0 = performance.now();
-  const machine = { cores: availableParallelism(), cpuModel: cpuModel(), node: process.version, memoryGiB: round(totalmem() / 1024 ** 3, 1), loadAverageAtStart: round(loadavg()[0]!, 2), gpg: hasGpg() ? gpgVersion() : 'not installed' };
-  console.log(`care-relay bench: ${machine.cores} cores, ${machine.cpuModel}, Node ${machine.node}, load average ${machine.loadAverageAtStart}${quick ? ' (quick)' : ''}`);
+  const machine = { cores: availableParallelism(), cpuModel: cpuModel(), node: process.version, memoryGiB: round(totalmem() / 1024 ** 3, 1), loadAverageAtStart: round(loadavg()[0]!, 2), gpg: hasGpg() ? gpgVersion() : 'not installed', emulators: emulatorsArg };
+  console.log(`care-relay bench: ${machine.cores} cores, ${machine.cpuModel}, Node ${machine.node}, load average ${machine.loadAverageAtStart}${quick ? ' (quick)' : ''}${emulatorsArg === 'child' ? ', emulators in a child process' : ''}`);
   const keys = await makeBenchKeys();
-  const sqs = await startBenchSqs();
+  const sqs = await startBenchSqs(emulatorsArg);
   const runId = randomBytes(3).toString('hex');
   const results: {
     gpg?: GpgResult[];
@@ -240,7 +244,7 @@ async function main(): Promise<void> {
     console.log(`\n(5) SQS calls per message at ${kib(e.size)}: ${Object.entries(e.sqsCallsPerMessage).map(([op, n]) => `${op} ${fmt(n, 2)}`).join(', ')}`);
     console.log(`(5) event-loop utilisation of the one process during the open loop at ${kib(e.size)}: ${e.loopUtilisation}`);
   }
-  if (results.latency) console.log(`\n${reportLatency(results.latency).join('\n')}`);
+  if (results.latency) console.log(`\n${reportLatency(results.latency, emulatorsArg).join('\n')}`);
   if (m) {
     console.log(
       `\n(6) app RSS with ${fmt(m.records)} records of ${kib(m.size)} held: +${fmt(m.deltaRss / 1024 ** 2, 1)} MiB ` +

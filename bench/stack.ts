@@ -1,12 +1,15 @@
 // Both services in this process on the in-process SQS emulator and DynamoDB store (the state
 // tables), the interface listening on a
 // real socket; each service with only its own key folder, logging at info to nowhere.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request, type Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { loadAppConfig } from '../services/app/config.ts';
 import { startAppService, type AppService } from '../services/app/service.ts';
@@ -35,15 +38,42 @@ export interface BenchSqs {
   stop(): Promise<void>;
 }
 
-/** Starts fauxqs and dynalite on loopback in this process. */
-export async function startBenchSqs(): Promise<BenchSqs> {
-  const server = await startSqsEmulator();
-  const store = await startEmbeddedDynamo();
-  const client = new SQSClient({ endpoint: server.endpoint, region: server.region, credentials: server.credentials });
-  const dynamo = createDynamoClient({ endpoint: store.endpoint, region: server.region, credentials: server.credentials });
+/** What a service needs to reach the emulators, wherever they run. */
+interface EmulatorEndpoints {
+  endpoint: string;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  dynamodbEndpoint: string;
+  serviceEnv: Record<string, string>;
+}
+
+/** Starts fauxqs and dynalite on loopback: in this process, or (`child`) in a process of their own (emulatorsChild.ts). */
+export async function startBenchSqs(where: 'process' | 'child' = 'process'): Promise<BenchSqs> {
+  let endpoints: EmulatorEndpoints;
+  let stopEmulators: () => Promise<void>;
+  if (where === 'child') {
+    const child = spawn(process.execPath, [join(import.meta.dirname, 'emulatorsChild.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise<void>((done) => child.once('exit', () => done()));
+    const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+    endpoints = JSON.parse(line) as EmulatorEndpoints;
+    stopEmulators = async () => {
+      child.kill('SIGTERM');
+      await exited;
+    };
+  } else {
+    const server = await startSqsEmulator();
+    const store = await startEmbeddedDynamo();
+    endpoints = { endpoint: server.endpoint, region: server.region, credentials: server.credentials, dynamodbEndpoint: store.endpoint, serviceEnv: { ...server.serviceEnv(), DYNAMODB_ENDPOINT: store.endpoint } };
+    stopEmulators = async () => {
+      await server.stop();
+      await store.stop();
+    };
+  }
+  const client = new SQSClient({ endpoint: endpoints.endpoint, region: endpoints.region, credentials: endpoints.credentials });
+  const dynamo = createDynamoClient({ endpoint: endpoints.dynamodbEndpoint, region: endpoints.region, credentials: endpoints.credentials });
   return {
-    endpoint: server.endpoint,
-    serviceEnv: () => ({ ...server.serviceEnv(), DYNAMODB_ENDPOINT: store.endpoint }),
+    endpoint: endpoints.endpoint,
+    serviceEnv: () => ({ ...endpoints.serviceEnv }),
     client,
     async ensureTables(prefix) {
       for (const service of STATE_SERVICES) await ensureStateTable(dynamo, stateTableName(prefix, service));
@@ -51,8 +81,7 @@ export async function startBenchSqs(): Promise<BenchSqs> {
     stop: async () => {
       client.destroy();
       dynamo.destroy();
-      await server.stop();
-      await store.stop();
+      await stopEmulators();
     },
   };
 }
