@@ -54,8 +54,9 @@ export async function startBenchSqs(where: 'process' | 'child' = 'process'): Pro
   if (where === 'child') {
     const child = spawn(process.execPath, [join(import.meta.dirname, 'emulatorsChild.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise<void>((done) => child.once('exit', () => done()));
-    const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-    endpoints = JSON.parse(line) as EmulatorEndpoints;
+    const ready = once(createInterface({ input: child.stdout! }), 'line').then(([line]) => line as string);
+    const died = exited.then(() => Promise.reject(new Error('the emulators\' child process exited before it printed its endpoints')));
+    endpoints = JSON.parse(await Promise.race([ready, died])) as EmulatorEndpoints;
     stopEmulators = async () => {
       child.kill('SIGTERM');
       await exited;
