@@ -99,8 +99,8 @@ describe('request signing with AwsSha256', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     const config = { region: 'eu-west-2', endpoint: 'http://127.0.0.1:1', maxAttempts: 1 };
     for (const [day, credentials] of [
-      ['2026-12-01T12:00:00Z', { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' }],
-      ['2026-12-02T00:00:01Z', { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' }],
+      ['2026-12-01T12:00:00Z', { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret/not+a+real+key' }],
+      ['2026-12-02T00:00:01Z', { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret/not+a+real+key' }],
       ['2026-12-02T00:00:02Z', { accessKeyId: 'ASIAROTATED', secretAccessKey: 'rotated/secret', sessionToken: 'session-token' }],
     ] as const) {
       vi.setSystemTime(new Date(day));
