@@ -2,7 +2,9 @@
 // (bench/servicePair.ts), partner HTTP intake driven from this process, the app acknowledging
 // every record once held. Each child's CPU is split by thread: crypto (workers and libuv's
 // pool) vs the machinery (main thread: HTTP, SQS, audit, bookkeeping; and V8's helpers).
-// CPU time per message holds on a busy machine where rates do not.
+// CPU time per message holds on a busy machine where rates do not. With `--cpu-profile` each
+// child also samples its main thread over the measured window (V8's profiler, in the child) and
+// splits it by part (bench/profileParts.ts): the crypto measured where it runs, not estimated.
 import { Agent, request } from 'node:http';
 import { buildEnvelope, type Envelope } from '../services/core/envelope/envelope.ts';
 import { open } from '../services/core/envelope/open.ts';
@@ -10,8 +12,9 @@ import { seal } from '../services/core/envelope/seal.ts';
 import { uuidv7 } from '../services/core/envelope/uuidv7.ts';
 import { encodeReceipt, RECEIPT_CONTENT_TYPE, RECEIPT_KIND } from '../services/core/receipts/receipt.ts';
 import { fhirPayload, round, submissionEnvelope, timed, type BenchKeys } from './lib.ts';
+import { PART_LABELS, PARTS, type Part } from './profileParts.ts';
 import type { CryptoCalls } from './serviceChild.ts';
-import { drained, sample, startServicePair, type Sample } from './servicePair.ts';
+import { drained, sample, startProfile, startServicePair, stopProfile, type Child, type Sample } from './servicePair.ts';
 import type { BenchSqs } from './stack.ts';
 import { cpuDelta, threadCpu, type ThreadCpu } from './threadCpu.ts';
 
@@ -39,6 +42,16 @@ export interface ServiceCpu {
   storeCallsPerMessage: number;
   /** Receipt envelopes this service sealed per message (two receipts per submission; several can share an envelope). */
   receiptSealsPerMessage: number;
+  /**
+   * With `--cpu-profile`: the main thread's CPU µs per message split by part, in the shares its
+   * sampled busy time had (the profiler's own cost included, spread over the parts).
+   */
+  parts?: Record<Part, number>;
+  /**
+   * With `--cpu-profile`: the crypto as measured in the service, µs per message (the main
+   * thread's crypto part + the crypto workers and libuv's pool), and the machinery's share with it.
+   */
+  measured?: { crypto: number; machineryShare: number };
 }
 
 /** The figure for one payload size. */
@@ -93,7 +106,7 @@ async function calibrate(keys: BenchKeys, size: number): Promise<CryptoCosts> {
   return { seal: big.seal, open: big.open, sealSmall: small.seal, openSmall: small.open };
 }
 
-function perMessage(a: Sample, b: Sample, messages: number, costs: CryptoCosts | undefined): ServiceCpu {
+function perMessage(a: Sample, b: Sample, messages: number, costs: CryptoCosts | undefined, shares?: Record<Part, number>): ServiceCpu {
   const d = cpuDelta(a.cpu, b.cpu);
   const n = Math.max(1, messages);
   const total = d.main + d.crypto + d.other;
@@ -106,7 +119,10 @@ function perMessage(a: Sample, b: Sample, messages: number, costs: CryptoCosts |
     crypto = Math.min(d.main + d.crypto, inThread);
     main = d.main + d.crypto - crypto;
   }
+  const parts = shares && (Object.fromEntries(PARTS.map((k) => [k, round((shares[k] * d.main) / n, 0)])) as Record<Part, number>);
+  const measuredCrypto = shares ? shares.crypto * d.main + d.crypto : 0;
   return {
+    ...(parts ? { parts, measured: { crypto: round(measuredCrypto / n, 0), machineryShare: round(total === 0 ? 0 : (total - measuredCrypto) / total, 3) } } : {}),
     main: round(main / n, 0),
     crypto: round(crypto / n, 0),
     cryptoEstimated: estimated,
@@ -131,8 +147,12 @@ function submit(url: string, token: string, agent: Agent, body: Buffer): Promise
   });
 }
 
-/** Runs (8) for each size: both services in their own processes, `clients` clients (`CPU_CLIENTS` unless `--cpu-clients=N`). */
-export async function benchCpu(sqs: BenchSqs, keys: BenchKeys, prefix: string, sizes: readonly number[], budget: { durationMs: number; maxOps: number }, cryptoWorkers?: string, clients = CPU_CLIENTS): Promise<CpuResult[]> {
+/**
+ * Runs (8) for each size: both services in their own processes, `clients` clients (`CPU_CLIENTS`
+ * unless `--cpu-clients=N`); `profile` (`--cpu-profile`) samples each service's main thread over
+ * the measured window and splits it by part.
+ */
+export async function benchCpu(sqs: BenchSqs, keys: BenchKeys, prefix: string, sizes: readonly number[], budget: { durationMs: number; maxOps: number }, cryptoWorkers?: string, clients = CPU_CLIENTS, profile = false): Promise<CpuResult[]> {
   const pair = await startServicePair(sqs, keys, prefix, cryptoWorkers);
   const { iface, app, url, token } = pair;
   const agent = new Agent({ keepAlive: true, maxSockets: clients });
@@ -148,6 +168,7 @@ export async function benchCpu(sqs: BenchSqs, keys: BenchKeys, prefix: string, s
       await drained(app, sent, 30_000);
       // In-thread crypto cannot be told apart by thread: what a seal and an open cost is measured here first.
       const costs = (await sample(iface)).crypto.inThread ? await calibrate(keys, size) : undefined;
+      if (profile) await Promise.all([startProfile(iface), startProfile(app)]);
       const [i0, a0] = await Promise.all([sample(iface), sample(app)]);
       const t0 = performance.now();
       const run = await timed({ ...budget, concurrency: clients, warmup: 0 }, (i) => submit(url, token, agent, bodies[i % bodies.length]!));
@@ -155,8 +176,10 @@ export async function benchCpu(sqs: BenchSqs, keys: BenchKeys, prefix: string, s
       const a1 = await drained(app, sent, 30_000);
       const seconds = (performance.now() - t0) / 1000;
       const i1 = await sample(iface);
+      const stop = (child: Child): Promise<Record<Part, number> | undefined> => (profile ? stopProfile(child) : Promise.resolve(undefined));
+      const [iShares, aShares] = await Promise.all([stop(iface), stop(app)]);
       const messages = a1.held - a0.held;
-      results.push({ size, messages, perSecond: round(messages / seconds, 0), clients, interface: perMessage(i0, i1, run.ops, costs), app: perMessage(a0, a1, messages, costs) });
+      results.push({ size, messages, perSecond: round(messages / seconds, 0), clients, interface: perMessage(i0, i1, run.ops, costs, iShares), app: perMessage(a0, a1, messages, costs, aShares) });
     }
     return results;
   } finally {
@@ -180,6 +203,10 @@ export function reportCpu(results: readonly CpuResult[]): string[] {
       ['app', r.app],
     ] as const) {
       lines.push(`    ${r.size / 1024} KiB ${name.padEnd(9)} ${String(s.main).padStart(6)} / ${String(s.crypto).padStart(6)} / ${String(s.other).padStart(5)} = ${String(s.total).padStart(6)} µs   machinery ${(s.machineryShare * 100).toFixed(1)} %   state-store calls ${s.storeCallsPerMessage}/msg   receipt envelopes sealed ${s.receiptSealsPerMessage}/msg`);
+      if (s.parts && s.measured) {
+        const parts = PARTS.map((k) => `${PART_LABELS[k]} ${s.parts![k]}`).join(', ');
+        lines.push(`        profiled main thread, µs/msg: ${parts}; crypto measured in the service ${s.measured.crypto} µs (with its libuv pool): machinery ${(s.measured.machineryShare * 100).toFixed(1)} %`);
+      }
     }
     lines.push(`    ${r.size / 1024} KiB both services: ${r.interface.total + r.app.total} µs per message (${r.messages} messages at ${r.perSecond}/s)`);
   }

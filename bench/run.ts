@@ -2,7 +2,8 @@
 // Prints a table with the ratios and writes bench/results/<timestamp>.json and latest.json.
 // Flags: --quick (short budgets, a smoke run), --only=gpg,thread,pool,sqs,e2e,latency,memory,mllp,cpu,store,large,
 // --crypto-workers=N, --latency-rate=SIZE:RATE,... (fixed open-loop rates for (5)), --cpu-clients=N (clients of (8), default 16),
-// --emulators=child (the SQS and DynamoDB emulators in a process of their own instead of this one).
+// --emulators=child (the SQS and DynamoDB emulators in a process of their own instead of this one),
+// --cpu-profile (each service's main thread in (8) split by part), --cpu-seconds=N (how long (8) measures per size).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -38,6 +39,12 @@ if (cpuClients !== undefined && !(Number.isInteger(cpuClients) && cpuClients >= 
 const emulatorsValue = process.argv.find((a) => a.startsWith('--emulators='))?.slice('--emulators='.length) ?? 'process';
 if (emulatorsValue !== 'process' && emulatorsValue !== 'child') throw new Error(`--emulators must be process or child, not ${emulatorsValue}`);
 const emulatorsArg: 'process' | 'child' = emulatorsValue;
+// --cpu-profile samples each service's main thread during (8) and splits its CPU by part; --cpu-seconds=N
+// measures (8) for N seconds per size instead of 6 (the profile's split steadier, the JIT's warm-up a smaller part).
+const cpuProfile = process.argv.includes('--cpu-profile');
+const cpuSecondsArg = process.argv.find((a) => a.startsWith('--cpu-seconds='))?.slice('--cpu-seconds='.length);
+const cpuSeconds = cpuSecondsArg === undefined ? undefined : Number(cpuSecondsArg);
+if (cpuSeconds !== undefined && !(Number.isFinite(cpuSeconds) && cpuSeconds >= 1 && cpuSeconds <= 3600)) throw new Error(`--cpu-seconds must be a number of seconds from 1 to 3600, not ${cpuSecondsArg}`);
 const latencyRates = latencyRateArg ? new Map(latencyRateArg.split(',').map((p) => p.split(':').map(Number) as [number, number])) : undefined;
 
 const budgets = {
@@ -48,7 +55,7 @@ const budgets = {
   latency: { maxDurationMs: q(8000, 1500), latencyDurationMs: q(20_000, 1500), maxOps: q(100_000, 2000), ...(latencyRates ? { latencyRates } : {}) },
   memory: { records: q(10_000, 1000), size: 4096 },
   mllp: { durationMs: q(5000, 1000), maxOps: q(20_000, 200), deliveries: q(500, 30) },
-  cpu: { durationMs: q(6000, 1500), maxOps: q(20_000, 300) },
+  cpu: cpuSeconds === undefined ? { durationMs: q(6000, 1500), maxOps: q(20_000, 300) } : { durationMs: cpuSeconds * 1000, maxOps: 1_000_000 },
   store: { durationMs: q(6000, 1500), maxOps: q(50_000, 1000) },
 };
 
@@ -134,7 +141,7 @@ async function main(): Promise<void> {
     }
     if (want('cpu')) {
       step('(8) CPU per message, per service process');
-      results.cpu = await benchCpu(sqs, keys, `c${runId}-`, SIZES, budgets.cpu, workersArg, cpuClients);
+      results.cpu = await benchCpu(sqs, keys, `c${runId}-`, SIZES, budgets.cpu, workersArg, cpuClients, cpuProfile);
     }
     if (want('store')) {
       step('(9) state store: calls per message, with and without it');

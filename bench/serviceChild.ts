@@ -1,7 +1,9 @@
 // One service (interface or app) alone in its own process, for (8) CPU per message and (5b)
 // tail latency: it reports its CPU by kind of thread on request, over IPC. The app acknowledges every
 // record as soon as it is held in the inbox and counts them; asked to, it reports when each
-// record became visible (the monotonic clock, shared by the processes of the machine).
+// record became visible (the monotonic clock, shared by the processes of the machine); asked to, it
+// samples its own main thread with V8's profiler and answers the share of each part (bench/profileParts.ts).
+import { Session } from 'node:inspector/promises';
 import { loadAppConfig } from '../services/app/config.ts';
 import { startAppService } from '../services/app/service.ts';
 import type { Envelope } from '../services/core/envelope/envelope.ts';
@@ -11,6 +13,7 @@ import { loadInterfaceConfig } from '../services/interface/config.ts';
 import { startInterfaceService } from '../services/interface/service.ts';
 import { traceChild, type ChildTrace, type ChildTracer } from './latencyChildTrace.ts';
 import { nullDestination } from './lib.ts';
+import { partShares, type Part, type Profile } from './profileParts.ts';
 import { threadCpu, type ThreadCpu } from './threadCpu.ts';
 
 /** What the parent sends first: which service, and its environment (passphrase over IPC, never argv). */
@@ -37,6 +40,7 @@ export type ServiceChildMessage =
   | { type: 'cpu'; cpu: ThreadCpu; held: number; storeCalls: number; loop: { idle: number; active: number }; crypto: CryptoCalls }
   | { type: 'arrivals'; arrivals: Arrival[] }
   | { type: 'trace'; trace: ChildTrace }
+  | { type: 'profile'; parts?: Record<Part, number> }
   | { type: 'error'; message: string };
 
 /** The seals and opens a service made, split into receipts (small) and the rest; `inThread` when it has no worker pool. */
@@ -116,8 +120,15 @@ async function main(start: ServiceChildStart): Promise<void> {
     storeCalls = () => iface.runtime.state.calls;
     stop = () => iface.stop();
   }
-  process.on('message', (m: { type: 'cpu' | 'trace' | 'stop' }) => {
-    if (m.type === 'trace') process.send!({ type: 'trace', trace: tracer?.report() ?? { marks: [], gc: [], stalls: [], other: [] } } satisfies ServiceChildMessage);
+  let profiler: Session | undefined;
+  process.on('message', (m: { type: 'cpu' | 'trace' | 'stop' | 'profile-start' | 'profile-stop' }) => {
+    if (m.type === 'profile-start' || m.type === 'profile-stop') {
+      const answer = m.type === 'profile-start' ? startProfile().then((s) => ((profiler = s), undefined)) : stopProfile(profiler);
+      void answer.then(
+        (parts) => process.send!({ type: 'profile', ...(parts ? { parts } : {}) } satisfies ServiceChildMessage),
+        (err: unknown) => process.send!({ type: 'error', message: `profiler: ${err instanceof Error ? err.message : String(err)}` } satisfies ServiceChildMessage),
+      );
+    } else if (m.type === 'trace') process.send!({ type: 'trace', trace: tracer?.report() ?? { marks: [], gc: [], stalls: [], other: [] } } satisfies ServiceChildMessage);
     else if (m.type === 'cpu') {
       const { idle, active } = performance.eventLoopUtilization();
       process.send!({ type: 'cpu', cpu: threadCpu(), held, storeCalls: storeCalls(), loop: { idle, active }, crypto: { ...cryptoCalls } } satisfies ServiceChildMessage);
@@ -125,6 +136,24 @@ async function main(start: ServiceChildStart): Promise<void> {
     else void stop().finally(() => process.disconnect());
   });
   process.send!({ type: 'ready', ...(port === undefined ? {} : { port }) } satisfies ServiceChildMessage);
+}
+
+/** Starts V8's sampling profiler on this (the main) thread, a sample every millisecond. */
+async function startProfile(): Promise<Session> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 1000 });
+  await session.post('Profiler.start');
+  return session;
+}
+
+/** Stops the profiler and answers each part's share of the main thread's busy time sampled. */
+async function stopProfile(session: Session | undefined): Promise<Record<Part, number>> {
+  if (!session) throw new Error('stopped before it was started');
+  const { profile } = await session.post('Profiler.stop');
+  session.disconnect();
+  return partShares(profile as unknown as Profile).shares;
 }
 
 process.once('message', (start: ServiceChildStart) => {

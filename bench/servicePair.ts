@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChildTrace } from './latencyChildTrace.ts';
+import type { Part } from './profileParts.ts';
 import { sleep, type BenchKeys } from './lib.ts';
 import type { Arrival, CryptoCalls, ServiceChildMessage, ServiceChildStart } from './serviceChild.ts';
 import { commonEnv, prepareServices, type BenchSqs } from './stack.ts';
@@ -69,6 +70,20 @@ export async function sample(child: Child): Promise<Sample> {
   child.proc.send({ type: 'cpu' });
   const m = (await child.next('cpu')) as Extract<ServiceChildMessage, { type: 'cpu' }>;
   return { cpu: m.cpu, held: m.held, storeCalls: m.storeCalls, loop: m.loop, crypto: m.crypto };
+}
+
+/** Starts the V8 sampling profiler on the child's main thread (`--cpu-profile` of (8)). */
+export async function startProfile(child: Child): Promise<void> {
+  child.proc.send({ type: 'profile-start' });
+  await child.next('profile');
+}
+
+/** Stops the child's profiler: each part's share of the main thread's busy time sampled since the start (bench/profileParts.ts). */
+export async function stopProfile(child: Child): Promise<Record<Part, number>> {
+  child.proc.send({ type: 'profile-stop' });
+  const m = (await child.next('profile')) as Extract<ServiceChildMessage, { type: 'profile' }>;
+  if (!m.parts) throw new Error('the child answered no profile');
+  return m.parts;
 }
 
 /** Asks a child traced at start for what it traced since the last ask (bench/latencyChildTrace.ts). */
