@@ -10,7 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, totalmem } from 'node:os';
 import { defaultCryptoWorkers } from '../services/core/config/common.ts';
 import { benchInThread, benchPool, cryptoCeiling, CRYPTO_CONCURRENCY, type CryptoResult } from './crypto.ts';
-import { benchCpu, reportCpu, type CpuResult } from './cpu.ts';
+import { benchCpu, reportCpu, type CpuResult, type ServiceCpu } from './cpu.ts';
 import { benchE2e, E2E_CLIENTS, type E2eResult } from './e2e.ts';
 import { benchGpg, gpgVersion, hasGpg, type GpgResult } from './gpg.ts';
 import { benchLatency, reportLatency, type LatencyResult } from './latency.ts';
@@ -187,6 +187,7 @@ async function main(): Promise<void> {
   });
   const r4 = ratios.find((r) => r.size === 4096);
   const e4 = bySize(results.e2e, 4096);
+  const machinery = (s: ServiceCpu | undefined): number | undefined => s?.measured?.machineryShare ?? s?.machineryShare;
   const m = results.memory;
   const targets = [
     { name: '(3) ≥ 1.8 × (2), seal+open, 4 KiB', value: r4?.poolVsThread.pair, goal: 1.8 },
@@ -196,8 +197,9 @@ async function main(): Promise<void> {
     { name: '(5) ≥ 1,000 messages/s of 4 KiB', value: e4?.max.perSecond, goal: 1000 },
     { name: '(5) p99 ≤ 50 ms at half rate, 4 KiB', value: e4?.halfRate.p99Ms, goal: 50, atMost: true },
     { name: '(5b) p99 ≤ 50 ms at half rate, 4 KiB, each service in its own process', value: bySize(results.latency, 4096)?.halfRate.p99Ms, goal: 50, atMost: true },
-    { name: '(8) machinery ≤ 20 % of the interface\'s CPU per message, 4 KiB', value: bySize(results.cpu, 4096)?.interface.machineryShare, goal: 0.2, atMost: true },
-    { name: '(8) machinery ≤ 20 % of the app\'s CPU per message, 4 KiB', value: bySize(results.cpu, 4096)?.app.machineryShare, goal: 0.2, atMost: true },
+    // With --cpu-profile the crypto is measured in the service (the split by part), not estimated.
+    { name: `(8) machinery ≤ 20 % of the interface's CPU per message, 4 KiB${cpuProfile ? ', crypto measured in the service' : ''}`, value: machinery(bySize(results.cpu, 4096)?.interface), goal: 0.2, atMost: true },
+    { name: `(8) machinery ≤ 20 % of the app's CPU per message, 4 KiB${cpuProfile ? ', crypto measured in the service' : ''}`, value: machinery(bySize(results.cpu, 4096)?.app), goal: 0.2, atMost: true },
     { name: '(6) RSS delta ≤ 2.5 × payload + 100 MiB', value: m ? m.deltaRss / 1024 ** 2 : undefined, goal: m ? m.budgetBytes / 1024 ** 2 : 0, atMost: true },
     { name: `(6) the same after ${m?.idle.seconds ?? '?'} s idle, records still held`, value: m ? m.idle.deltaRss / 1024 ** 2 : undefined, goal: m ? m.budgetBytes / 1024 ** 2 : 0, atMost: true },
   ].map((t) => ({ ...t, met: t.value === undefined ? undefined : t.atMost ? t.value <= t.goal : t.value >= t.goal }));
