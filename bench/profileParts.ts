@@ -23,8 +23,8 @@ export function componentOf(url: string, name: string): string {
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1]!;
   if (url.startsWith('node:')) return 'node internals';
-  const file = /\/services\/core\/runtime\/awsSha256\.ts$/.test(url);
-  if (file) return 'services/core/runtime/awsSha256';
+  // The SDK's request signing lives in the runtime folder; it is charged apart, as the SDK's.
+  if (url.endsWith('/services/core/runtime/awsSha256.ts')) return 'services/core/runtime/awsSha256';
   const own = /\/(services\/[^/]+\/[^/]+|bench)\//.exec(url);
   return own ? own[1]! : 'other';
 }
@@ -81,7 +81,7 @@ export type Part = (typeof PARTS)[number];
 export const PART_LABELS: Readonly<Record<Part, string>> = {
   crypto: 'crypto (openpgp.js, envelope)',
   awsSdk: 'AWS SDK (SQS, DynamoDB)',
-  http: 'HTTP server',
+  http: 'HTTP server (fastify, intake routes)',
   audit: 'audit trail',
   log: 'logging',
   gc: 'GC',
