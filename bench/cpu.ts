@@ -11,7 +11,7 @@ import { open } from '../services/core/envelope/open.ts';
 import { seal } from '../services/core/envelope/seal.ts';
 import { uuidv7 } from '../services/core/envelope/uuidv7.ts';
 import { encodeReceipt, RECEIPT_CONTENT_TYPE, RECEIPT_KIND } from '../services/core/receipts/receipt.ts';
-import { fhirPayload, round, submissionEnvelope, timed, type BenchKeys } from './lib.ts';
+import { fhirPayload, round, submissionEnvelope, timed, warmUp, type BenchKeys } from './lib.ts';
 import { PART_LABELS, PARTS, type Part } from './profileParts.ts';
 import type { CryptoCalls } from './serviceChild.ts';
 import { drained, sample, startProfile, startServicePair, stopProfile, type Child, type Sample } from './servicePair.ts';
@@ -64,6 +64,8 @@ export interface CpuResult {
   perSecond: number;
   /** Concurrent HTTP clients. */
   clients: number;
+  /** Submissions of this size sent before the window (to the JIT's steady state). */
+  warmup: number;
   /** The interface (intake, seal, send). */
   interface: ServiceCpu;
   /** The app (receive, open, hold, acknowledge). */
@@ -152,7 +154,7 @@ function submit(url: string, token: string, agent: Agent, body: Buffer): Promise
  * unless `--cpu-clients=N`); `profile` (`--cpu-profile`) samples each service's main thread over
  * the measured window and splits it by part.
  */
-export async function benchCpu(sqs: BenchSqs, keys: BenchKeys, prefix: string, sizes: readonly number[], budget: { durationMs: number; maxOps: number }, cryptoWorkers?: string, clients = CPU_CLIENTS, profile = false): Promise<CpuResult[]> {
+export async function benchCpu(sqs: BenchSqs, keys: BenchKeys, prefix: string, sizes: readonly number[], budget: { durationMs: number; maxOps: number; warmup: number }, cryptoWorkers?: string, clients = CPU_CLIENTS, profile = false): Promise<CpuResult[]> {
   const pair = await startServicePair(sqs, keys, prefix, cryptoWorkers);
   const { iface, app, url, token } = pair;
   const agent = new Agent({ keepAlive: true, maxSockets: clients });
@@ -161,10 +163,9 @@ export async function benchCpu(sqs: BenchSqs, keys: BenchKeys, prefix: string, s
     let sent = 0;
     for (const size of sizes) {
       const bodies = Array.from({ length: 32 }, () => fhirPayload(size));
-      // Warm-up (JIT, pools, connections), drained before the first sample.
-      const warm = clients * 8;
-      await timed({ durationMs: 60_000, maxOps: warm, concurrency: clients, warmup: 0 }, (i) => submit(url, token, agent, bodies[i % bodies.length]!));
-      sent += warm;
+      // Warm-up to steady state (the JIT's tiers, pools, connections), drained before the first sample.
+      await warmUp(budget.warmup, clients, (i) => submit(url, token, agent, bodies[i % bodies.length]!));
+      sent += budget.warmup;
       await drained(app, sent, 30_000);
       // In-thread crypto cannot be told apart by thread: what a seal and an open cost is measured here first.
       const costs = (await sample(iface)).crypto.inThread ? await calibrate(keys, size) : undefined;
@@ -179,7 +180,7 @@ export async function benchCpu(sqs: BenchSqs, keys: BenchKeys, prefix: string, s
       const stop = (child: Child): Promise<Record<Part, number> | undefined> => (profile ? stopProfile(child) : Promise.resolve(undefined));
       const [iShares, aShares] = await Promise.all([stop(iface), stop(app)]);
       const messages = a1.held - a0.held;
-      results.push({ size, messages, perSecond: round(messages / seconds, 0), clients, interface: perMessage(i0, i1, run.ops, costs, iShares), app: perMessage(a0, a1, messages, costs, aShares) });
+      results.push({ size, messages, perSecond: round(messages / seconds, 0), clients, warmup: budget.warmup, interface: perMessage(i0, i1, run.ops, costs, iShares), app: perMessage(a0, a1, messages, costs, aShares) });
     }
     return results;
   } finally {
@@ -192,7 +193,7 @@ export async function benchCpu(sqs: BenchSqs, keys: BenchKeys, prefix: string, s
 export function reportCpu(results: readonly CpuResult[]): string[] {
   const estimated = results.some((r) => r.interface.cryptoEstimated || r.app.cryptoEstimated);
   const lines = [
-    `(8) CPU µs per message, each service in its own process, ${results[0]?.clients ?? CPU_CLIENTS} clients (main thread / crypto / V8 helpers = total; machinery share = (main + helpers) / total; goal ≤ 20 % at 4 KiB):`,
+    `(8) CPU µs per message, each service in its own process, ${results[0]?.clients ?? CPU_CLIENTS} clients, after ${results[0]?.warmup ?? 0} warm-up submissions per size (main thread / crypto / V8 helpers = total; machinery share = (main + helpers) / total; goal ≤ 20 % at 4 KiB):`,
     estimated
       ? '    crypto in-thread (no worker pool): its share estimated as the seals and opens each service made × their CPU measured in this process just before (16 in flight, receipts apart); main = the rest of the main thread and libuv\'s pool'
       : '    crypto = the worker pool + libuv\'s pool, measured per thread',

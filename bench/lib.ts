@@ -84,6 +84,20 @@ export interface Throughput {
   cpuUsPerOp: number;
 }
 
+/**
+ * Submissions sent to the services before (5), (5b) and (8) measure them, at each size. V8 compiles
+ * a service's hot functions in tiers as they are called (Maglev, then TurboFan); with the earlier
+ * warm-up of 128 submissions, the JIT was still compiling hundreds of functions while (8) measured,
+ * on the main thread and V8's helper threads, and the CPU per message fell over the next ~3,000
+ * (docs/benchmarks.md, "Steady state before measuring"). A service in production runs warm.
+ */
+export const SERVICE_WARMUP = 3000;
+
+/** Runs `op` `count` times, `concurrency` at a time, free running (not in lockstep), and counts nothing: a warm-up. */
+export async function warmUp(count: number, concurrency: number, op: (i: number) => Promise<unknown>): Promise<void> {
+  await timed({ durationMs: 600_000, maxOps: count, concurrency, warmup: 0 }, op);
+}
+
 /** Options of {@link timed}. */
 export interface TimedOptions {
   /** Stop starting new operations after this long. */

@@ -3,7 +3,8 @@
 // Flags: --quick (short budgets, a smoke run), --only=gpg,thread,pool,sqs,e2e,latency,memory,mllp,cpu,store,large,
 // --crypto-workers=N, --latency-rate=SIZE:RATE,... (fixed open-loop rates for (5)), --cpu-clients=N (clients of (8), default 16),
 // --emulators=child (the SQS and DynamoDB emulators in a process of their own instead of this one),
-// --cpu-profile (each service's main thread in (8) split by part), --cpu-seconds=N (how long (8) measures per size).
+// --cpu-profile (each service's main thread in (8) split by part), --cpu-seconds=N (how long (8) measures per size),
+// --warmup=N (submissions of each size sent to the services of (5), (5b) and (8) before measuring; default 3,000).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -14,7 +15,7 @@ import { benchCpu, reportCpu, type CpuResult, type ServiceCpu } from './cpu.ts';
 import { benchE2e, E2E_CLIENTS, type E2eResult } from './e2e.ts';
 import { benchGpg, gpgVersion, hasGpg, type GpgResult } from './gpg.ts';
 import { benchLatency, reportLatency, type LatencyResult } from './latency.ts';
-import { makeBenchKeys, round, SIZES, submissionEnvelope } from './lib.ts';
+import { makeBenchKeys, round, SERVICE_WARMUP, SIZES, submissionEnvelope } from './lib.ts';
 import { benchMemory, type MemoryResult } from './memory.ts';
 import { benchMllp, type MllpResult } from './mllp.ts';
 import { benchLarge, printLarge, type LargeResult } from './large.ts';
@@ -45,17 +46,23 @@ const cpuProfile = process.argv.includes('--cpu-profile');
 const cpuSecondsArg = process.argv.find((a) => a.startsWith('--cpu-seconds='))?.slice('--cpu-seconds='.length);
 const cpuSeconds = cpuSecondsArg === undefined ? undefined : Number(cpuSecondsArg);
 if (cpuSeconds !== undefined && !(Number.isFinite(cpuSeconds) && cpuSeconds >= 1 && cpuSeconds <= 3600)) throw new Error(`--cpu-seconds must be a number of seconds from 1 to 3600, not ${cpuSecondsArg}`);
+// --warmup=N sends N submissions of each size to the services of (5), (5b) and (8) before they are measured
+// (default SERVICE_WARMUP, the JIT's steady state; 128 with --quick).
+const warmupArg = process.argv.find((a) => a.startsWith('--warmup='))?.slice('--warmup='.length);
+const warmupValue = warmupArg === undefined ? undefined : Number(warmupArg);
+if (warmupValue !== undefined && !(Number.isInteger(warmupValue) && warmupValue >= 0 && warmupValue <= 1_000_000)) throw new Error(`--warmup must be a whole number of submissions from 0 to 1000000, not ${warmupArg}`);
+const warmup = warmupValue ?? q(SERVICE_WARMUP, 128);
 const latencyRates = latencyRateArg ? new Map(latencyRateArg.split(',').map((p) => p.split(':').map(Number) as [number, number])) : undefined;
 
 const budgets = {
   gpg: { durationMs: q(3000, 600), maxOps: q(300, 20) },
   crypto: { durationMs: q(2500, 500), maxOps: q(20_000, 500) },
   sqs: { durationMs: q(2500, 500), maxOps: q(50_000, 500) },
-  e2e: { maxDurationMs: q(8000, 1500), latencyDurationMs: q(8000, 1500), maxOps: q(100_000, 2000), ...(latencyRates ? { latencyRates } : {}) },
-  latency: { maxDurationMs: q(8000, 1500), latencyDurationMs: q(20_000, 1500), maxOps: q(100_000, 2000), ...(latencyRates ? { latencyRates } : {}) },
+  e2e: { maxDurationMs: q(8000, 1500), latencyDurationMs: q(8000, 1500), maxOps: q(100_000, 2000), warmup, ...(latencyRates ? { latencyRates } : {}) },
+  latency: { maxDurationMs: q(8000, 1500), latencyDurationMs: q(20_000, 1500), maxOps: q(100_000, 2000), warmup, ...(latencyRates ? { latencyRates } : {}) },
   memory: { records: q(10_000, 1000), size: 4096 },
   mllp: { durationMs: q(5000, 1000), maxOps: q(20_000, 200), deliveries: q(500, 30) },
-  cpu: cpuSeconds === undefined ? { durationMs: q(6000, 1500), maxOps: q(20_000, 300) } : { durationMs: cpuSeconds * 1000, maxOps: 1_000_000 },
+  cpu: { ...(cpuSeconds === undefined ? { durationMs: q(6000, 1500), maxOps: q(20_000, 300) } : { durationMs: cpuSeconds * 1000, maxOps: 1_000_000 }), warmup },
   store: { durationMs: q(6000, 1500), maxOps: q(50_000, 1000) },
 };
 
@@ -220,7 +227,7 @@ async function main(): Promise<void> {
   row(`    services' path here: ${servicesPathName}; its seal+open CPU / the pool's`, (s) => fmt(ratios.find((r) => r.size === s)?.servicesPathVsPoolCpu, 2));
   row(`    crypto-only ceiling (1 seal + 1 open per msg, services' path)`, (s) => fmt(ratios.find((r) => r.size === s)?.cryptoCeiling));
   row(`(4) SQS send+receive+delete, ${SQS_CONCURRENCY} loops: round trips/s`, (s) => fmt(bySize(results.sqs, s)?.roundTrip.perSecond));
-  row(`(5) end to end, ${E2E_CLIENTS} clients: msg/s`, (s) => fmt(bySize(results.e2e, s)?.max.perSecond));
+  row(`(5) end to end, ${E2E_CLIENTS} clients, after ${warmup} warm-up: msg/s`, (s) => fmt(bySize(results.e2e, s)?.max.perSecond));
   row('    SQS calls per message, both services', (s) => {
     const c = bySize(results.e2e, s)?.sqsCallsPerMessage;
     return c ? fmt(Object.values(c).reduce((a, b) => a + b, 0), 2) : 'n/a';
