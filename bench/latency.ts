@@ -35,6 +35,8 @@ export interface LatencyResult {
   loop: LoopUse;
   /** CPU µs per message of each service process during the open loop (all threads). */
   cpuUsPerMessage: { interface: number; app: number };
+  /** Receipt envelopes the app sealed per message during the open loop (receipts share envelopes when they meet). */
+  receiptSealsPerMessage: number;
   /** 1-minute load average before and after this size. */
   load: { start: number; end: number };
 }
@@ -85,6 +87,7 @@ export async function benchLatency(
         halfRate,
         loop: { bench: round(bench, 3), interface: round(loopUtilisation(i0, i1), 3), app: round(loopUtilisation(a0, a1), 3) },
         cpuUsPerMessage: { interface: round(cpuUs(i0, i1) / n, 0), app: round(cpuUs(a0, a1) / n, 0) },
+        receiptSealsPerMessage: round((a1.crypto.sealSmall - a0.crypto.sealSmall) / n, 2),
         load: { start: loadStart, end: round(loadavg()[0]!, 2) },
       });
     }
@@ -104,7 +107,7 @@ export function reportLatency(results: readonly LatencyResult[], emulators: 'pro
     lines.push(
       `    ${r.size / 1024} KiB: sustained ${round(r.max.perSecond, 0)} msg/s (${r.max.clients} clients, after ${r.warmup} warm-up submissions); at ${round(h.targetPerSecond, 1)} msg/s (${h.completed}/${h.sent} done, ${h.skipped} skipped): ` +
         `p50 / p95 / p99 / max ${round(h.p50Ms, 1)} / ${round(h.p95Ms, 1)} / ${round(h.p99Ms, 1)} / ${round(h.maxMs, 1)} ms; ` +
-        `event-loop utilisation bench ${r.loop.bench}, interface ${r.loop.interface}, app ${r.loop.app}; CPU µs/msg interface ${r.cpuUsPerMessage.interface}, app ${r.cpuUsPerMessage.app}; load ${r.load.start} → ${r.load.end}`,
+        `event-loop utilisation bench ${r.loop.bench}, interface ${r.loop.interface}, app ${r.loop.app}; CPU µs/msg interface ${r.cpuUsPerMessage.interface}, app ${r.cpuUsPerMessage.app}; receipt envelopes sealed by the app ${r.receiptSealsPerMessage}/msg; load ${r.load.start} → ${r.load.end}`,
     );
   }
   return lines;
