@@ -11,6 +11,7 @@ import { open } from '../services/core/envelope/open.ts';
 import { seal } from '../services/core/envelope/seal.ts';
 import { uuidv7 } from '../services/core/envelope/uuidv7.ts';
 import { encodeReceipt, RECEIPT_CONTENT_TYPE, RECEIPT_KIND } from '../services/core/receipts/receipt.ts';
+import { CRYPTO_WARMUP } from './crypto.ts';
 import { fhirPayload, round, submissionEnvelope, timed, warmUp, type BenchKeys } from './lib.ts';
 import { PART_LABELS, PARTS, type Part } from './profileParts.ts';
 import type { CryptoCalls } from './serviceChild.ts';
@@ -95,7 +96,7 @@ async function calibrate(keys: BenchKeys, size: number): Promise<CryptoCosts> {
     const sealed = await seal(envelope, keys.interface.keys.own, keys.interface.keys.peers);
     // The main thread and libuv's pool only, as they are counted in the services (V8's helpers stay apart).
     const perOp = async (op: () => Promise<unknown>): Promise<number> => {
-      await timed({ durationMs: 60_000, maxOps: 32, concurrency: 16, warmup: 0 }, op);
+      await timed({ durationMs: 60_000, maxOps: CRYPTO_WARMUP, concurrency: 16, warmup: 0 }, op);
       const before = threadCpu();
       const run = await timed({ durationMs: 1500, maxOps: 3000, concurrency: 16, warmup: 0 }, op);
       const d = cpuDelta(before, threadCpu());

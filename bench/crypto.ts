@@ -22,22 +22,30 @@ export const CRYPTO_CONCURRENCY = 16;
 
 const LIMITS = { maxSkewMs: 60_000, maxAgeMs: 3_600_000 };
 
+/**
+ * Operations each thread runs (uncounted) before a crypto figure is measured. V8 compiles
+ * openpgp.js's hot functions in tiers as they are called: seal and open of 4 KiB, 16 in flight on one
+ * thread, cost about a third more CPU per operation over the first ~500 operations than from ~1,000 on
+ * (docs/benchmarks.md, "Steady state before measuring"). Each crypto worker is a thread of its own.
+ */
+export const CRYPTO_WARMUP = 1000;
+
 /** openpgp.js on this thread, keys already loaded, `concurrency` operations in flight (1 = one after the other). */
-export async function benchInThread(keys: BenchKeys, sizes: readonly number[], budget: { durationMs: number; maxOps: number }, concurrency: number): Promise<CryptoResult[]> {
+export async function benchInThread(keys: BenchKeys, sizes: readonly number[], budget: { durationMs: number; maxOps: number; warmup: number }, concurrency: number): Promise<CryptoResult[]> {
   const ctx = { own: keys.app.keys.own, peers: keys.app.keys.peers, self: 'app', queue: 'interface-to-app', ...LIMITS };
   const results: CryptoResult[] = [];
   for (const size of sizes) {
     const envelope = submissionEnvelope(size);
     const sealed = await seal(envelope, keys.interface.keys.own, keys.interface.keys.peers);
-    const s = await timed({ ...budget, concurrency, warmup: 20 }, () => seal(envelope, keys.interface.keys.own, keys.interface.keys.peers));
-    const o = await timed({ ...budget, concurrency, warmup: 20 }, () => open(sealed.body, ctx));
+    const s = await timed({ ...budget, concurrency }, () => seal(envelope, keys.interface.keys.own, keys.interface.keys.peers));
+    const o = await timed({ ...budget, concurrency }, () => open(sealed.body, ctx));
     results.push({ size, seal: s, open: o, armoredBytes: sealed.body.length });
   }
   return results;
 }
 
 /** The crypto pool sized to the cores (one pool per side, as each service has its own). */
-export async function benchPool(keys: BenchKeys, sizes: readonly number[], budget: { durationMs: number; maxOps: number }): Promise<{ threads: number; results: CryptoResult[] }> {
+export async function benchPool(keys: BenchKeys, sizes: readonly number[], budget: { durationMs: number; maxOps: number; warmup: number }): Promise<{ threads: number; results: CryptoResult[] }> {
   const threads = availableParallelism();
   const sealer = await createCryptoPool({ keysDir: keys.interface.dir, passphrase: keys.passphrase, limits: { self: 'interface', ...LIMITS }, threads });
   const opener = await createCryptoPool({ keysDir: keys.app.dir, passphrase: keys.passphrase, limits: { self: 'app', ...LIMITS }, threads });
@@ -46,9 +54,11 @@ export async function benchPool(keys: BenchKeys, sizes: readonly number[], budge
     for (const size of sizes) {
       const envelope = submissionEnvelope(size);
       const sealed = await sealer.seal(envelope);
-      const s = await timed({ ...budget, concurrency: CRYPTO_CONCURRENCY, warmup: 40 }, () => sealer.seal(envelope));
+      // `warmup` per worker: the pool spreads the operations over its threads.
+      const warm = { ...budget, concurrency: CRYPTO_CONCURRENCY, warmup: budget.warmup * threads };
+      const s = await timed(warm, () => sealer.seal(envelope));
       // Only the pool being measured does work: the other one is idle.
-      const o = await timed({ ...budget, concurrency: CRYPTO_CONCURRENCY, warmup: 40 }, () => opener.open(sealed.body, { queue: 'interface-to-app' }));
+      const o = await timed(warm, () => opener.open(sealed.body, { queue: 'interface-to-app' }));
       results.push({ size, seal: s, open: o, armoredBytes: sealed.body.length });
     }
     return { threads, results };

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, totalmem } from 'node:os';
 import { defaultCryptoWorkers } from '../services/core/config/common.ts';
-import { benchInThread, benchPool, cryptoCeiling, CRYPTO_CONCURRENCY, type CryptoResult } from './crypto.ts';
+import { benchInThread, benchPool, cryptoCeiling, CRYPTO_CONCURRENCY, CRYPTO_WARMUP, type CryptoResult } from './crypto.ts';
 import { benchCpu, reportCpu, type CpuResult, type ServiceCpu } from './cpu.ts';
 import { benchE2e, E2E_CLIENTS, type E2eResult } from './e2e.ts';
 import { benchGpg, gpgVersion, hasGpg, type GpgResult } from './gpg.ts';
@@ -56,7 +56,7 @@ const latencyRates = latencyRateArg ? new Map(latencyRateArg.split(',').map((p) 
 
 const budgets = {
   gpg: { durationMs: q(3000, 600), maxOps: q(300, 20) },
-  crypto: { durationMs: q(2500, 500), maxOps: q(20_000, 500) },
+  crypto: { durationMs: q(2500, 500), maxOps: q(20_000, 500), warmup: q(CRYPTO_WARMUP, 20) },
   sqs: { durationMs: q(2500, 500), maxOps: q(50_000, 500) },
   e2e: { maxDurationMs: q(8000, 1500), latencyDurationMs: q(8000, 1500), maxOps: q(100_000, 2000), warmup, ...(latencyRates ? { latencyRates } : {}) },
   latency: { maxDurationMs: q(8000, 1500), latencyDurationMs: q(20_000, 1500), maxOps: q(100_000, 2000), warmup, ...(latencyRates ? { latencyRates } : {}) },
