@@ -96,7 +96,7 @@ async function calibrate(keys: BenchKeys, size: number): Promise<CryptoCosts> {
     const sealed = await seal(envelope, keys.interface.keys.own, keys.interface.keys.peers);
     // The main thread and libuv's pool only, as they are counted in the services (V8's helpers stay apart).
     const perOp = async (op: () => Promise<unknown>): Promise<number> => {
-      await timed({ durationMs: 60_000, maxOps: CRYPTO_WARMUP, concurrency: 16, warmup: 0 }, op);
+      await warmUp(CRYPTO_WARMUP, 16, op);
       const before = threadCpu();
       const run = await timed({ durationMs: 1500, maxOps: 3000, concurrency: 16, warmup: 0 }, op);
       const d = cpuDelta(before, threadCpu());
@@ -165,8 +165,8 @@ export async function benchCpu(sqs: BenchSqs, keys: BenchKeys, prefix: string, s
     for (const size of sizes) {
       const bodies = Array.from({ length: 32 }, () => fhirPayload(size));
       // Warm-up to steady state (the JIT's tiers, pools, connections), drained before the first sample.
-      await warmUp(budget.warmup, clients, (i) => submit(url, token, agent, bodies[i % bodies.length]!));
-      sent += budget.warmup;
+      const warmed = await warmUp(budget.warmup, clients, (i) => submit(url, token, agent, bodies[i % bodies.length]!));
+      sent += warmed;
       await drained(app, sent, 30_000);
       // In-thread crypto cannot be told apart by thread: what a seal and an open cost is measured here first.
       const costs = (await sample(iface)).crypto.inThread ? await calibrate(keys, size) : undefined;
@@ -181,7 +181,7 @@ export async function benchCpu(sqs: BenchSqs, keys: BenchKeys, prefix: string, s
       const stop = (child: Child): Promise<Record<Part, number> | undefined> => (profile ? stopProfile(child) : Promise.resolve(undefined));
       const [iShares, aShares] = await Promise.all([stop(iface), stop(app)]);
       const messages = a1.held - a0.held;
-      results.push({ size, messages, perSecond: round(messages / seconds, 0), clients, warmup: budget.warmup, interface: perMessage(i0, i1, run.ops, costs, iShares), app: perMessage(a0, a1, messages, costs, aShares) });
+      results.push({ size, messages, perSecond: round(messages / seconds, 0), clients, warmup: warmed, interface: perMessage(i0, i1, run.ops, costs, iShares), app: perMessage(a0, a1, messages, costs, aShares) });
     }
     return results;
   } finally {

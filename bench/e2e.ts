@@ -128,7 +128,7 @@ export async function benchE2e(
     for (const size of sizes) {
       const bodies = Array.from({ length: 64 }, () => fhirPayload(size));
       // The services at steady state first (the JIT's tiers), then the sustained rate.
-      await warmUp(budget.warmup, E2E_CLIENTS, (i) => once(bodies[i % bodies.length]!));
+      const warmed = await warmUp(budget.warmup, E2E_CLIENTS, (i) => once(bodies[i % bodies.length]!));
       const max = await timed(
         { durationMs: budget.maxDurationMs, maxOps: budget.maxOps, concurrency: E2E_CLIENTS, warmup: 0, onStart: () => calls.reset() },
         (i) => once(bodies[i % bodies.length]!),
@@ -139,7 +139,7 @@ export async function benchE2e(
       const loop0 = performance.eventLoopUtilization();
       const halfRate = await openLoop(target, budget.latencyDurationMs, (k) => once(bodies[k % bodies.length]!).then((r) => r.latencyMs));
       const loopUtilisation = round(performance.eventLoopUtilization(loop0).utilization, 3);
-      results.push({ size, warmup: budget.warmup, max: { ...max, clients: E2E_CLIENTS }, sqsCallsPerMessage, halfRate, loopUtilisation });
+      results.push({ size, warmup: warmed, max: { ...max, clients: E2E_CLIENTS }, sqsCallsPerMessage, halfRate, loopUtilisation });
     }
     return results;
   } finally {

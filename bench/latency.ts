@@ -71,7 +71,7 @@ export async function benchLatency(
       const loadStart = round(loadavg()[0]!, 2);
       const bodies = Array.from({ length: 64 }, () => fhirPayload(size));
       // The services at steady state first (the JIT's tiers), then the sustained rate.
-      await warmUp(budget.warmup, E2E_CLIENTS, (i) => once(bodies[i % bodies.length]!));
+      const warmed = await warmUp(budget.warmup, E2E_CLIENTS, (i) => once(bodies[i % bodies.length]!));
       const max = await timed({ durationMs: budget.maxDurationMs, maxOps: budget.maxOps, concurrency: E2E_CLIENTS, warmup: 0 }, (i) => once(bodies[i % bodies.length]!));
       const target = budget.latencyRates?.get(size) ?? max.perSecond / 2;
       const [i0, a0] = await Promise.all([sample(pair.iface), sample(pair.app)]);
@@ -82,7 +82,7 @@ export async function benchLatency(
       const n = Math.max(1, halfRate.completed);
       results.push({
         size,
-        warmup: budget.warmup,
+        warmup: warmed,
         max: { ...max, clients: E2E_CLIENTS },
         halfRate,
         loop: { bench: round(bench, 3), interface: round(loopUtilisation(i0, i1), 3), app: round(loopUtilisation(a0, a1), 3) },

@@ -93,9 +93,12 @@ export interface Throughput {
  */
 export const SERVICE_WARMUP = 3000;
 
-/** Runs `op` `count` times, `concurrency` at a time, free running (not in lockstep), and counts nothing: a warm-up. */
-export async function warmUp(count: number, concurrency: number, op: (i: number) => Promise<unknown>): Promise<void> {
-  await timed({ durationMs: 600_000, maxOps: count, concurrency, warmup: 0 }, op);
+/**
+ * A warm-up: runs `op` `count` times, `concurrency` at a time, free running (not in lockstep), for
+ * at most 10 minutes; resolves with how many ran (fewer than `count` only if the time ran out).
+ */
+export async function warmUp(count: number, concurrency: number, op: (i: number) => Promise<unknown>): Promise<number> {
+  return (await timed({ durationMs: 600_000, maxOps: count, concurrency, warmup: 0 }, op)).ops;
 }
 
 /** Options of {@link timed}. */
