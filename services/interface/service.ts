@@ -145,7 +145,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         effects: gateKind('chart.update', config.EMR_CONCURRENCY, receiveLargeObjects(large, {
           'chart.update': emrDeliveryEffect({ emr, audit: rt.audit, logger: rt.logger, ledger, receipts }),
           [CHECKPOINT_KIND]: witnessEffect(rt),
-          [RECEIPT_KIND]: receiptEffect({ table: rt.state, ttlSeconds: rt.stateTtlSeconds, apply: submissionStatus.applyReceipt, audit: rt.audit, service: 'interface', logger: rt.logger }),
+          [RECEIPT_KIND]: receiptEffect({ table: rt.state, ttlSeconds: rt.stateTtlSeconds, apply: submissionStatus.applyReceipt, applyInTurn: submissionStatus.applyInTurn, audit: rt.audit, service: 'interface', logger: rt.logger }),
         })),
         // A chart update refused here after its signature verified: the app learns it failed (never for a receipt).
         onRejected: (r) => {

@@ -122,6 +122,13 @@ export function createReceiptSender(options: ReceiptSenderOptions): ReceiptSende
  */
 export type ApplyReceipt = (receipt: Receipt, from: string, receiptId: string) => Promise<StatusResult>;
 
+/**
+ * Applies the receipts of one envelope about the same envelope (in their order) in one write, when
+ * each would move the status in turn (`held` then `acknowledged`); undefined when not, with nothing
+ * written: they are then applied one at a time.
+ */
+export type ApplyReceiptsInTurn = (carried: readonly CarriedReceipt[], from: string) => Promise<StatusResult | undefined>;
+
 /** Options for {@link receiptEffect}. */
 export interface ReceiptEffectOptions {
   /** This service's state table: receipt ids already applied. */
@@ -130,6 +137,8 @@ export interface ReceiptEffectOptions {
   ttlSeconds: number;
   /** Moves the status the receipt is about. */
   apply: ApplyReceipt;
+  /** Moves it through several steps in one write, when it can ({@link ApplyReceiptsInTurn}); without it, one write per receipt. */
+  applyInTurn?: ApplyReceiptsInTurn;
   /** `receipt.applied`, `receipt.unknown`. */
   audit: AuditSink;
   /** This service's name (the audit actor). */
@@ -152,10 +161,26 @@ const APPLY_CONCURRENCY = 8;
  * A receipt naming an id this service has no status for is audited `receipt.unknown` and
  * acknowledged: never retried. A receipt never causes a receipt.
  * The receipts of one envelope about different envelopes are applied side by side, those about the
- * same one in their order. When one fails, the envelope is received again: the ones applied before
+ * same one in their order: in one write (`applyInTurn`) when each moves the status in turn, as
+ * `held` and `acknowledged` sent together do; each is still audited on its own. When one fails, the envelope is received again: the ones applied before
  * are then known by their ids and skipped.
  */
 export function receiptEffect(options: ReceiptEffectOptions): EnvelopeEffect {
+  const applied = (receipt: Receipt, receiptId: string, from: string, change: StatusResult['change']): Promise<void> => {
+    options.logger.info({ envelopeId: receipt.ref, receiptId, status: receipt.status, change }, 'receipt applied');
+    const details = { receiptId, status: receipt.status, ...(receipt.reasonCode ? { reasonCode: receipt.reasonCode } : {}), change };
+    return options.audit.record({ action: 'receipt.applied', actor: from, resourceType: 'envelope', resourceId: receipt.ref, outcome: 'success', details });
+  };
+
+  /** Applies the receipts about one envelope together: true when one write moved it through all of them. */
+  const applyTogether = async (group: readonly CarriedReceipt[], from: string): Promise<boolean> => {
+    if (group.length < 2 || !options.applyInTurn) return false;
+    const result = await options.applyInTurn(group, from);
+    if (!result) return false;
+    for (const c of group) await applied(c.receipt, c.id, from, result.change);
+    return true;
+  };
+
   /** Applies one receipt: true when it was new, false when it is a copy of one applied before. */
   const applyOne = async (receipt: Receipt, receiptId: string, from: string): Promise<boolean> => {
     // A step is written once (a status only moves forward), so a step this receipt wrote marks it
@@ -173,14 +198,13 @@ export function receiptEffect(options: ReceiptEffectOptions): EnvelopeEffect {
       );
       if (!first) return false;
     }
-    const details = { receiptId, status: receipt.status, ...(receipt.reasonCode ? { reasonCode: receipt.reasonCode } : {}) };
     if (change === 'unknown') {
+      const details = { receiptId, status: receipt.status, ...(receipt.reasonCode ? { reasonCode: receipt.reasonCode } : {}) };
       options.logger.info({ envelopeId: receipt.ref, receiptId, status: receipt.status }, 'receipt for an unknown envelope id; acknowledged');
       await options.audit.record({ action: 'receipt.unknown', actor: from, resourceType: 'envelope', resourceId: receipt.ref, outcome: 'failure', details: { ...details, reason: RECEIPT_ERRORS.CR_RECEIPT_UNKNOWN_REF.code } });
       return true;
     }
-    options.logger.info({ envelopeId: receipt.ref, receiptId, status: receipt.status, change }, 'receipt applied');
-    await options.audit.record({ action: 'receipt.applied', actor: from, resourceType: 'envelope', resourceId: receipt.ref, outcome: 'success', details: { ...details, change } });
+    await applied(receipt, receiptId, from, change);
     return true;
   };
 
@@ -196,6 +220,10 @@ export function receiptEffect(options: ReceiptEffectOptions): EnvelopeEffect {
     const worker = async (): Promise<void> => {
       for (let group = groups.shift(); group; group = groups.shift()) {
         try {
+          if (await applyTogether(group, envelope.from)) {
+            fresh = true;
+            continue;
+          }
           for (const c of group) fresh = (await applyOne(c.receipt, c.id, envelope.from)) || fresh;
         } catch (reason) {
           failure ??= { reason };

@@ -37,6 +37,18 @@ export interface StatusRecord {
  */
 export type StatusChange = 'moved' | 'filled' | 'unchanged' | 'unknown';
 
+/** One step to record with {@link StatusStore.recordInTurn}. */
+export interface StatusStepInput<S extends string> {
+  /** The status reached. */
+  status: S;
+  /** Its facts (codes and numbers). */
+  facts?: StatusFacts;
+  /** When (default now). */
+  at?: Date;
+  /** The report that gave it (a receipt's id), kept with the step. */
+  by?: string;
+}
+
 /** What {@link StatusStore.record} did, and whose record it is (known unless `unknown`). */
 export interface StatusResult {
   /** What recording did. */
@@ -57,6 +69,14 @@ export interface StatusStore<S extends string> {
    * report that wrote it is known as such (`sameReport`) without an item of its own.
    */
   record(id: string, status: S, facts?: StatusFacts, at?: Date, by?: string): Promise<StatusResult>;
+  /**
+   * Records several steps of one id in one write, when that is what {@link record} would do with
+   * each in turn: every step moves the status (their ranks rise, the first is above the current
+   * status, none of them is known yet). Answers `moved` (the status is the last step's), or
+   * undefined when that does not hold: nothing was written, and the caller records them one at a
+   * time (which sorts out copies, late steps and unknown ids).
+   */
+  recordInTurn(id: string, steps: readonly StatusStepInput<S>[]): Promise<StatusResult | undefined>;
   /** The record of an id, or undefined (unknown or expired). */
   get(id: string): Promise<StatusRecord | undefined>;
 }
@@ -123,6 +143,27 @@ export function createStatusStore<S extends string>(options: StatusStoreOptions<
       if (!item || Number(item.ttl) < nowSec) return { change: 'unknown' };
       const known = (item.steps as Record<string, Record<string, unknown>> | undefined)?.[status];
       return { change: 'unchanged', owner: String(item.owner), ...(by !== undefined && known?.by === by ? { sameReport: true } : {}) };
+    },
+    async recordInTurn(id, steps) {
+      const ranked = steps.map((s) => rankOf(s.status));
+      if (steps.length === 0 || ranked.some((r, i) => i > 0 && r <= ranked[i - 1]!)) return undefined;
+      const names: Record<string, string> = { '#steps': 'steps', '#status': 'status', '#rank': 'rank', '#ttl': 'ttl' };
+      const values: Record<string, unknown> = { ':first': ranked[0], ':rank': ranked.at(-1), ':st': steps.at(-1)!.status, ':ttl': ttlAfter(options.ttlSeconds, now()), ':nowSec': Math.floor(now() / 1000) };
+      const sets: string[] = [];
+      const absent: string[] = [];
+      steps.forEach((s, i) => {
+        names[`#s${i}`] = s.status;
+        values[`:step${i}`] = { ...stepOf(s.at ?? new Date(now()), s.facts ?? {}), ...(s.by === undefined ? {} : { by: s.by }) };
+        sets.push(`#steps.#s${i} = :step${i}`);
+        absent.push(`attribute_not_exists(#steps.#s${i})`);
+      });
+      const moved = await table.update(pk(id), {
+        update: `SET ${sets.join(', ')}, #status = :st, #rank = :rank, #ttl = :ttl`,
+        condition: `attribute_exists(pk) AND #ttl >= :nowSec AND #rank < :first AND ${absent.join(' AND ')}`,
+        names,
+        values,
+      });
+      return moved ? { change: 'moved', owner: String(moved.owner) } : undefined;
     },
     async get(id) {
       const item = await table.get(pk(id));

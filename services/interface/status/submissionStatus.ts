@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { ApplyReceipt } from '../../core/receipts/receipts.ts';
+import type { Receipt } from '../../core/receipts/receipt.ts';
+import type { ApplyReceipt, ApplyReceiptsInTurn } from '../../core/receipts/receipts.ts';
 import { createStatusStore, type StatusRecord, type StatusResult } from '../../core/state/statusStore.ts';
 import type { StateTable } from '../../core/state/table.ts';
 import type { SubmissionStatus, SubmissionStatusEvents } from './events.ts';
@@ -15,6 +16,8 @@ export interface SubmissionStatusTracker {
   queued(id: string): Promise<void>;
   /** Applies an app receipt: `held`, `acknowledged`, `rejected` (quarantined) or `dead-lettered`. */
   applyReceipt: ApplyReceipt;
+  /** Applies the app's receipts about one submission in one write when each moves it in turn (`held` then `acknowledged`). */
+  applyInTurn: ApplyReceiptsInTurn;
   /** The partner's own record of `id`, or undefined (unknown, expired, or another partner's). */
   get(id: string, partner: string): Promise<StatusRecord | undefined>;
 }
@@ -29,6 +32,12 @@ export interface SubmissionStatusOptions {
   events: SubmissionStatusEvents;
   /** Service logger. */
   logger: Logger;
+}
+
+/** The submission status an app receipt reports. */
+function statusOf(receipt: Receipt): SubmissionStatus {
+  if (receipt.status === 'rejected') return receipt.disposition === 'dead-lettered' ? 'dead-lettered' : 'rejected';
+  return receipt.status === 'held' || receipt.status === 'acknowledged' ? receipt.status : 'rejected';
 }
 
 /** Creates the submission status tracker; only changes that move a status forward are published. */
@@ -53,11 +62,16 @@ export function createSubmissionStatus(options: SubmissionStatusOptions): Submis
       }
     },
     async applyReceipt(receipt, _from, receiptId) {
-      const status: SubmissionStatus =
-        receipt.status === 'rejected' ? (receipt.disposition === 'dead-lettered' ? 'dead-lettered' : 'rejected') : receipt.status === 'held' || receipt.status === 'acknowledged' ? receipt.status : 'rejected';
+      const status = statusOf(receipt);
       const at = new Date(receipt.at);
       const result = await store.record(receipt.ref, status, receipt.reasonCode ? { reasonCode: receipt.reasonCode } : {}, at, receiptId);
       publish(receipt.ref, status, result, at, receipt.reasonCode);
+      return result;
+    },
+    async applyInTurn(carried) {
+      const steps = carried.map(({ id, receipt }) => ({ status: statusOf(receipt), at: new Date(receipt.at), by: id, ...(receipt.reasonCode ? { facts: { reasonCode: receipt.reasonCode } } : {}) }));
+      const result = await store.recordInTurn(carried[0]!.receipt.ref, steps);
+      if (result) for (const step of steps) publish(carried[0]!.receipt.ref, step.status, result, step.at, step.facts?.reasonCode);
       return result;
     },
     async get(id, partner) {

@@ -101,6 +101,58 @@ describe('status store (state table, conditional writes)', () => {
     ]);
   });
 
+  it('records steps that each move the status in turn in one write, each with its report; anything else writes nothing and is left to `record`', async () => {
+    let clock = Date.UTC(2026, 0, 1, 12);
+    const s = store(() => clock);
+    const writes: string[] = [];
+    const counted = createStatusStore<S>({ table: { ...table, update: (pk, change) => (writes.push(pk), table.update(pk, change)) }, prefix: 'test-status', ranks, ttlSeconds: 3600, now: () => clock });
+    const id = uuidv7();
+    const [held, acked] = [uuidv7(), uuidv7()];
+    await s.begin(id, 'acme', 'accepted', at(0));
+    await s.record(id, 'queued', {}, at(1));
+    expect(await counted.recordInTurn(id, [{ status: 'held', at: at(2), by: held }, { status: 'acknowledged', at: at(3), by: acked }])).toEqual({ change: 'moved', owner: 'acme' });
+    expect(writes).toHaveLength(1);
+    expect((await table.get(`test-status#${id}`))!).toMatchObject({ status: 'acknowledged', rank: ranks.acknowledged, steps: { held: { by: held }, acknowledged: { by: acked } } });
+    expect((await s.get(id))!.timeline.map((t) => [t.status, t.at])).toEqual([
+      ['accepted', at(0).toISOString()],
+      ['queued', at(1).toISOString()],
+      ['held', at(2).toISOString()],
+      ['acknowledged', at(3).toISOString()],
+    ]);
+    // A second copy: its steps are known; nothing is written, and `record` finds them the same report.
+    expect(await counted.recordInTurn(id, [{ status: 'held', at: at(2), by: held }, { status: 'acknowledged', at: at(3), by: acked }])).toBeUndefined();
+    expect(await s.record(id, 'held', {}, at(2), held)).toEqual({ change: 'unchanged', owner: 'acme', sameReport: true });
+
+    // Steps out of order, or twice, are never written together (not even tried).
+    const other = uuidv7();
+    await s.begin(other, 'acme', 'accepted', at(0));
+    writes.length = 0;
+    expect(await counted.recordInTurn(other, [{ status: 'acknowledged' }, { status: 'held' }])).toBeUndefined();
+    expect(await counted.recordInTurn(other, [{ status: 'held' }, { status: 'held' }])).toBeUndefined();
+    expect(await counted.recordInTurn(other, [])).toBeUndefined();
+    expect(writes).toEqual([]);
+    // One step is known already (held came alone before): the write is refused whole.
+    await s.record(other, 'held', {}, at(2), held);
+    expect(await counted.recordInTurn(other, [{ status: 'held', at: at(2) }, { status: 'acknowledged', at: at(3) }])).toBeUndefined();
+    // The status is past the first step (a rejection stands; acknowledged outranks it).
+    const rejected = uuidv7();
+    await s.begin(rejected, 'acme', 'accepted', at(0));
+    await s.record(rejected, 'rejected', { reasonCode: 'CR_ENVELOPE_TOO_OLD' }, at(4));
+    expect(await counted.recordInTurn(rejected, [{ status: 'held', at: at(2) }, { status: 'acknowledged', at: at(3) }])).toBeUndefined();
+    for (const [ref, status] of [[other, 'held'], [rejected, 'rejected']] as const) {
+      const record = (await s.get(ref))!;
+      expect(record.status).toBe(status);
+      expect(record.timeline.map((t) => t.status)).not.toContain('acknowledged');
+    }
+    // Unknown, and expired.
+    expect(await counted.recordInTurn(uuidv7(), [{ status: 'held' }, { status: 'acknowledged' }])).toBeUndefined();
+    clock += 3601 * 1000;
+    const expired = uuidv7();
+    await table.put({ pk: `test-status#${expired}`, owner: 'acme', status: 'queued', rank: ranks.queued, steps: {}, ttl: Math.floor(clock / 1000) - 1 });
+    expect(await counted.recordInTurn(expired, [{ status: 'held' }, { status: 'acknowledged' }])).toBeUndefined();
+    expect((await table.get(`test-status#${expired}`))!.status).toBe('queued');
+  });
+
   it('keeps the reason code of a refusal with its step', async () => {
     const s = store();
     const id = uuidv7();

@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildEnvelope } from '../../../services/core/envelope/envelope.ts';
 import { uuidv7 } from '../../../services/core/envelope/uuidv7.ts';
+import { RECEIPT_KIND, RECEIPTS_CONTENT_TYPE } from '../../../services/core/receipts/receipt.ts';
+import { receiptEffect } from '../../../services/core/receipts/receipts.ts';
+import type { ReceivedMessage } from '../../../services/core/transport/consumer.ts';
+import type { AuditEvent } from '../../../services/core/audit/types.ts';
 import type { StateTable } from '../../../services/core/state/table.ts';
 import { SubmissionStatusEvents, type SubmissionStatusEvent } from '../../../services/interface/status/events.ts';
 import { createSubmissionStatus } from '../../../services/interface/status/submissionStatus.ts';
@@ -18,11 +23,11 @@ afterAll(async () => {
   await backend.stop();
 });
 
-function tracker() {
+function tracker(on: StateTable = table) {
   const events = new SubmissionStatusEvents();
   const published: SubmissionStatusEvent[] = [];
   events.subscribe((e) => published.push(e));
-  return { status: createSubmissionStatus({ table, ttlSeconds: 3600, events, logger: captureLogger('interface').logger }), published };
+  return { status: createSubmissionStatus({ table: on, ttlSeconds: 3600, events, logger: captureLogger('interface').logger }), published };
 }
 const base = Date.now() - 60_000;
 const at = (s: number): string => new Date(base + s * 1000).toISOString();
@@ -83,5 +88,57 @@ describe('submission status (interface)', () => {
     const before = published.length;
     expect((await status.applyReceipt({ ref: uuidv7(), status: 'held', at: at(1) }, 'app', uuidv7())).change).toBe('unknown');
     expect(published).toHaveLength(before);
+  });
+
+  it('held and acknowledged in one receipt envelope move the submission in one state-table write, each audited, published and remembered on its own', async () => {
+    const writes: string[] = [];
+    const counting: StateTable = { ...table, update: (pk, change) => (writes.push(pk), table.update(pk, change)), put: (item, options) => (writes.push(String(item.pk)), table.put(item, options)) };
+    const { status, published } = tracker(counting);
+    const audit: AuditEvent[] = [];
+    const effect = receiptEffect({ table: counting, ttlSeconds: 3600, apply: status.applyReceipt, applyInTurn: status.applyInTurn, audit: { record: async (e) => void audit.push(e) }, service: 'interface', logger: captureLogger('interface').logger });
+    const receive = (body: unknown) => effect(buildEnvelope({ kind: RECEIPT_KIND, from: 'app', to: 'interface', queue: 'app-to-interface', contentType: RECEIPTS_CONTENT_TYPE, body: JSON.stringify(body) }), {} as ReceivedMessage, new AbortController().signal);
+    const [id, late] = [uuidv7(), uuidv7()];
+    for (const ref of [id, late]) {
+      await status.accepted(ref, 'acme');
+      await status.queued(ref);
+    }
+    writes.length = 0;
+    published.length = 0;
+
+    const both = { receipts: [{ ref: id, status: 'held', at: at(2) }, { ref: id, status: 'acknowledged', at: at(3) }] };
+    const envelope = buildEnvelope({ kind: RECEIPT_KIND, from: 'app', to: 'interface', queue: 'app-to-interface', contentType: RECEIPTS_CONTENT_TYPE, body: JSON.stringify(both) });
+    expect(await effect(envelope, {} as ReceivedMessage, new AbortController().signal)).toEqual({ status: 'done' });
+    expect(writes).toEqual([`submission#${id}`]);
+    expect((await status.get(id, 'acme'))!.timeline.map((s) => [s.status, s.at])).toEqual([
+      ['accepted', expect.any(String)],
+      ['queued', expect.any(String)],
+      ['held', at(2)],
+      ['acknowledged', at(3)],
+    ]);
+    expect(audit.map((e) => [e.action, e.resourceId, e.details])).toEqual([
+      ['receipt.applied', id, { receiptId: `${envelope.id}.0`, status: 'held', change: 'moved' }],
+      ['receipt.applied', id, { receiptId: `${envelope.id}.1`, status: 'acknowledged', change: 'moved' }],
+    ]);
+    expect(published.map((e) => [e.submissionId, e.status, e.at])).toEqual([
+      [id, 'held', at(2)],
+      [id, 'acknowledged', at(3)],
+    ]);
+    // A second copy of the envelope: a duplicate, nothing written, audited or published.
+    writes.length = 0;
+    expect(await effect(envelope, {} as ReceivedMessage, new AbortController().signal)).toEqual({ status: 'duplicate' });
+    expect(writes.filter((pk) => !pk.startsWith('submission#'))).toEqual([]);
+    expect(audit).toHaveLength(2);
+    expect(published).toHaveLength(2);
+
+    // `held` came alone before (another report): the pair is applied one at a time, as it always was.
+    await status.applyReceipt({ ref: late, status: 'held', at: at(2) }, 'app', uuidv7());
+    published.length = 0;
+    expect(await receive({ receipts: [{ ref: late, status: 'held', at: at(2) }, { ref: late, status: 'acknowledged', at: at(3) }] })).toEqual({ status: 'done' });
+    expect(audit.slice(2).map((e) => [e.resourceId, (e.details as { status: string }).status, (e.details as { change: string }).change])).toEqual([
+      [late, 'held', 'unchanged'],
+      [late, 'acknowledged', 'moved'],
+    ]);
+    expect(published.map((e) => e.status)).toEqual(['acknowledged']);
+    expect((await status.get(late, 'acme'))!.status).toBe('acknowledged');
   });
 });
