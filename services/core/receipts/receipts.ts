@@ -11,8 +11,9 @@ import { encodeReceipt, encodeReceipts, MAX_RECEIPTS_PER_ENVELOPE, parseReceipts
 export interface ReceiptSender {
   /**
    * Seals and sends one receipt (`at` defaults to now): true once SQS took it; a failure is logged
-   * with ids and codes only. `linger`: nobody waits for this one (best effort): it may wait up to
-   * the sender's `lingerMs` for company, and goes at once with the next receipt that does not.
+   * with ids and codes only. `linger`: nobody waits for this one (best effort): it waits up to the
+   * sender's `lingerMs`, and leaves sooner only with a receipt about the same envelope that does not
+   * linger (`held` with its `acknowledged`), so the peer can apply both in one write.
    */
   send(receipt: Omit<Receipt, 'at'> & { at?: string }, options?: { linger?: boolean }): Promise<boolean>;
 }
@@ -33,29 +34,35 @@ export interface ReceiptSenderOptions {
    * 1 sends each on its own, as a peer that does not read several per envelope needs.
    */
   maxPerEnvelope?: number;
-  /** How long a receipt sent with `linger` may wait for company, ms (default {@link DEFAULT_RECEIPT_LINGER_MS}). */
+  /** How long a receipt sent with `linger` waits, ms (default {@link DEFAULT_RECEIPT_LINGER_MS}). */
   lingerMs?: number;
 }
 
-/** How long a best-effort receipt may wait for others to share its envelope, ms. */
-export const DEFAULT_RECEIPT_LINGER_MS = 20;
+/**
+ * How long a best-effort receipt (`held`) waits for the receipt that follows it about the same
+ * envelope (`acknowledged`), ms: the app's ack comes after a state-table write, tens of ms later.
+ */
+export const DEFAULT_RECEIPT_LINGER_MS = 100;
 
 interface Waiting {
   receipt: Receipt;
   done: (sent: boolean) => void;
+  /** A lingering receipt: when its wait is over (`performance.now()`, ms). */
+  due?: number;
 }
 
 /**
  * Creates the receipt sender of a service on its outbound path. One envelope is on its way at a
  * time; the receipts given meanwhile share the next one, so a burst costs a few seals, not one per
- * receipt.
+ * receipt. A lingering receipt joins an envelope once its wait is over, or with a receipt about the
+ * same envelope.
  */
 export function createReceiptSender(options: ReceiptSenderOptions): ReceiptSender {
   const most = Math.min(MAX_RECEIPTS_PER_ENVELOPE, Math.max(1, Math.floor(options.maxPerEnvelope ?? MAX_RECEIPTS_PER_ENVELOPE)));
   const waiting: Waiting[] = [];
   let sending = false;
   let scheduled = false;
-  let lingering: NodeJS.Timeout | undefined;
+  let timer: NodeJS.Timeout | undefined;
   const lingerMs = options.lingerMs ?? DEFAULT_RECEIPT_LINGER_MS;
 
   const sendEnvelope = async (batch: readonly Receipt[]): Promise<boolean> => {
@@ -79,12 +86,35 @@ export function createReceiptSender(options: ReceiptSenderOptions): ReceiptSende
     }
   };
 
+  /** Wakes the sender when the first lingering receipt left waiting is due. */
+  const arm = (): void => {
+    clearTimeout(timer);
+    timer = undefined;
+    let due = Infinity;
+    for (const w of waiting) if (w.due !== undefined && w.due < due) due = w.due;
+    if (due === Infinity) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      next();
+    }, Math.max(0, Math.ceil(due - performance.now())));
+  };
+
   const next = (): void => {
     if (sending || waiting.length === 0) return;
-    clearTimeout(lingering);
-    lingering = undefined;
+    // Those that do not linger, those whose wait is over, and lingering ones about an envelope one of those that
+    // do not linger is about (`held` goes with its `acknowledged`); in their order.
+    const now = performance.now() + 1;
+    const urgent = new Set<string>();
+    for (const w of waiting) if (w.due === undefined) urgent.add(w.receipt.ref);
+    const batch: Waiting[] = [];
+    for (let i = 0; i < waiting.length && batch.length < most; ) {
+      const w = waiting[i]!;
+      if (w.due === undefined || w.due <= now || urgent.has(w.receipt.ref)) batch.push(...waiting.splice(i, 1));
+      else i++;
+    }
+    arm();
+    if (batch.length === 0) return;
     sending = true;
-    const batch = waiting.splice(0, most);
     void sendEnvelope(batch.map((w) => w.receipt)).then((sent) => {
       sending = false;
       for (const w of batch) w.done(sent);
@@ -96,14 +126,12 @@ export function createReceiptSender(options: ReceiptSenderOptions): ReceiptSende
     send(receipt, sendOptions) {
       const full: Receipt = { ...receipt, at: receipt.at ?? new Date().toISOString() };
       return new Promise<boolean>((done) => {
-        waiting.push({ receipt: full, done });
         if (sendOptions?.linger) {
-          lingering ??= setTimeout(() => {
-            lingering = undefined;
-            next();
-          }, lingerMs);
+          waiting.push({ receipt: full, done, due: performance.now() + lingerMs });
+          if (!timer && !sending) arm();
           return;
         }
+        waiting.push({ receipt: full, done });
         // The receipts given in the same turn of the event loop go together.
         if (scheduled) return;
         scheduled = true;

@@ -191,22 +191,36 @@ describe('the receipt sender', () => {
     expect(single.sent.map((p) => p.contentType)).toEqual([RECEIPT_CONTENT_TYPE, RECEIPT_CONTENT_TYPE, RECEIPT_CONTENT_TYPE]);
   });
 
-  it('a best-effort receipt (`linger`) waits for company: those within `lingerMs` share an envelope, and the next receipt that does not linger takes them at once', async () => {
+  it('a best-effort receipt (`linger`) waits out `lingerMs` and leaves sooner only with a receipt about the same envelope; once the wait is over, those waiting go together', async () => {
     const out = gatedOutbound();
     const patient = createReceiptSender({ outbound: out.outbound, service: 'app', logger: captureLogger('app').logger, lingerMs: 60_000 });
     const [a, b, c] = [uuidv7(), uuidv7(), uuidv7()];
-    const lingering = [patient.send({ ref: a, status: 'held' }, { linger: true }), patient.send({ ref: b, status: 'held' }, { linger: true })];
+    const heldA = patient.send({ ref: a, status: 'held' }, { linger: true });
+    const heldB = patient.send({ ref: b, status: 'held' }, { linger: true });
     for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
-    expect(out.sent, 'nothing goes before the wait is over or another receipt comes').toHaveLength(0);
-    const urgent = patient.send({ ref: c, status: 'acknowledged' });
+    expect(out.sent, 'nothing goes before the wait is over or a receipt about the same envelope comes').toHaveLength(0);
+    // A receipt about another envelope goes at once, alone.
+    const ackC = patient.send({ ref: c, status: 'acknowledged' });
     await until(() => out.waiting() === 1);
-    expect(receiptsOf(out.sent[0]!).map((r) => [r.ref, r.status])).toEqual([
+    expect(receiptsOf(out.sent[0]!).map((r) => [r.ref, r.status])).toEqual([[c, 'acknowledged']]);
+    out.release();
+    expect(await ackC).toBe(true);
+    // The one about `a` takes a's `held` with it, in their order; b's still waits.
+    const ackA = patient.send({ ref: a, status: 'acknowledged' });
+    await until(() => out.waiting() === 1);
+    expect(receiptsOf(out.sent[1]!).map((r) => [r.ref, r.status])).toEqual([
       [a, 'held'],
-      [b, 'held'],
-      [c, 'acknowledged'],
+      [a, 'acknowledged'],
     ]);
     out.release();
-    expect(await Promise.all([...lingering, urgent])).toEqual([true, true, true]);
+    expect(await Promise.all([heldA, ackA])).toEqual([true, true]);
+    for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+    expect(out.sent).toHaveLength(2);
+    const ackB = patient.send({ ref: b, status: 'acknowledged' });
+    await until(() => out.waiting() === 1);
+    expect(receiptsOf(out.sent[2]!).map((r) => r.ref)).toEqual([b, b]);
+    out.release();
+    expect(await Promise.all([heldB, ackB])).toEqual([true, true]);
 
     // Alone, they go once the wait is over, together.
     const quick = gatedOutbound();
@@ -216,7 +230,21 @@ describe('the receipt sender', () => {
     expect(receiptsOf(quick.sent[0]!)).toHaveLength(2);
     quick.release();
     expect(await Promise.all(two)).toEqual([true, true]);
-    expect(DEFAULT_RECEIPT_LINGER_MS).toBeLessThanOrEqual(50);
+    // Due while an envelope is on its way: they go in the next one, with what came meanwhile.
+    const busy = gatedOutbound();
+    const sender2 = createReceiptSender({ outbound: busy.outbound, service: 'app', logger: captureLogger('app').logger, lingerMs: 30 });
+    const first = sender2.send({ ref: uuidv7(), status: 'acknowledged' });
+    await until(() => busy.waiting() === 1);
+    const late = [sender2.send({ ref: uuidv7(), status: 'held' }, { linger: true }), sender2.send({ ref: uuidv7(), status: 'held' }, { linger: true })];
+    const t0 = performance.now();
+    await until(() => performance.now() - t0 > 60);
+    expect(busy.sent).toHaveLength(1);
+    busy.release();
+    await until(() => busy.waiting() === 1);
+    expect(receiptsOf(busy.sent[1]!)).toHaveLength(2);
+    busy.release();
+    expect(await Promise.all([first, ...late])).toEqual([true, true, true]);
+    expect(DEFAULT_RECEIPT_LINGER_MS).toBeLessThanOrEqual(100);
   });
 
   it('a failed envelope answers false to each of its receipts and logs each by id and code; the next ones still go', async () => {
