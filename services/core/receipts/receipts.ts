@@ -190,8 +190,8 @@ const APPLY_CONCURRENCY = 8;
  * acknowledged: never retried. A receipt never causes a receipt.
  * The receipts of one envelope about different envelopes are applied side by side, those about the
  * same one in their order: in one write (`applyInTurn`) when each moves the status in turn, as
- * `held` and `acknowledged` sent together do; each is still audited on its own. When one fails, the envelope is received again: the ones applied before
- * are then known by their ids and skipped.
+ * `held` and `acknowledged` sent together do; each is still audited on its own. When one fails,
+ * the envelope is received again: the ones applied before are then known by their ids and skipped.
  */
 export function receiptEffect(options: ReceiptEffectOptions): EnvelopeEffect {
   const applied = (receipt: Receipt, receiptId: string, from: string, change: StatusResult['change']): Promise<void> => {
