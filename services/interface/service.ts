@@ -183,7 +183,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
         listeners: mllpIntake ? [mllpIntake.listener] : [],
         // The alert monitor stops last: pending notifications get their chance to go out.
         // Status changes of the last requests are enqueued before the runtime closes.
-        connections: [...(mllp ? [mllp] : []), ...(large ? [large] : []), ...(callbacks ? [{ close: () => callbacks.close() }] : []), { close: () => alerts.stop() }],
+        connections: [...(mllp ? [mllp] : []), ...(large ? [large] : []), ...(callbacks ? [{ close: () => callbacks.close() }] : []), { close: () => receipts.flush() }, { close: () => alerts.stop() }],
         alerts,
         partners,
         admins,

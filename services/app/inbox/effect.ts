@@ -11,7 +11,7 @@ export interface InboxEffectOptions {
   /** Service logger. */
   logger: Logger;
   /** Tells the interface `held` (in the inbox) and `acknowledged` (the application acked it). */
-  receipts?: ReceiptSender;
+  receipts?: Pick<ReceiptSender, 'send'>;
 }
 
 /**

@@ -16,6 +16,11 @@ export interface ReceiptSender {
    * linger (`held` with its `acknowledged`), so the peer can apply both in one write.
    */
   send(receipt: Omit<Receipt, 'at'> & { at?: string }, options?: { linger?: boolean }): Promise<boolean>;
+  /**
+   * Sends every receipt given so far without waiting out their linger, and resolves once each has
+   * gone or failed: a stopping service calls it before its SQS clients close.
+   */
+  flush(): Promise<void>;
 }
 
 /** Options for {@link createReceiptSender}. */
@@ -63,6 +68,7 @@ export function createReceiptSender(options: ReceiptSenderOptions): ReceiptSende
   let sending = false;
   let scheduled = false;
   let timer: NodeJS.Timeout | undefined;
+  const unsettled = new Set<Promise<boolean>>();
   const lingerMs = options.lingerMs ?? DEFAULT_RECEIPT_LINGER_MS;
 
   const sendEnvelope = async (batch: readonly Receipt[]): Promise<boolean> => {
@@ -125,7 +131,7 @@ export function createReceiptSender(options: ReceiptSenderOptions): ReceiptSende
   return {
     send(receipt, sendOptions) {
       const full: Receipt = { ...receipt, at: receipt.at ?? new Date().toISOString() };
-      return new Promise<boolean>((done) => {
+      const sent = new Promise<boolean>((done) => {
         if (sendOptions?.linger) {
           waiting.push({ receipt: full, done, due: performance.now() + lingerMs });
           if (!timer && !sending) arm();
@@ -140,6 +146,14 @@ export function createReceiptSender(options: ReceiptSenderOptions): ReceiptSende
           next();
         });
       });
+      unsettled.add(sent);
+      void sent.then(() => unsettled.delete(sent));
+      return sent;
+    },
+    async flush() {
+      for (const w of waiting) w.due = 0;
+      next();
+      await Promise.all([...unsettled]);
     },
   };
 }

@@ -20,7 +20,7 @@ export interface EmrDeliveryOptions {
   /** Deliveries by envelope id, shared by every instance: once in effect, attempts counted. */
   ledger: DeliveryLedger;
   /** Tells the app each chart update's end: `delivered` (EMR status or ACK code) or `failed` (dead-lettered, reason). */
-  receipts?: ReceiptSender;
+  receipts?: Pick<ReceiptSender, 'send'>;
 }
 
 /**

@@ -247,6 +247,28 @@ describe('the receipt sender', () => {
     expect(DEFAULT_RECEIPT_LINGER_MS).toBeLessThanOrEqual(100);
   });
 
+  it('flush sends what waits without waiting out the linger, and resolves once every receipt given has gone (a stopping service)', async () => {
+    const out = gatedOutbound();
+    const sender = createReceiptSender({ outbound: out.outbound, service: 'app', logger: captureLogger('app').logger, lingerMs: 60_000 });
+    const first = sender.send({ ref: uuidv7(), status: 'acknowledged' });
+    await until(() => out.waiting() === 1);
+    const held = [uuidv7(), uuidv7()].map((ref) => sender.send({ ref, status: 'held' }, { linger: true }));
+    let flushed = false;
+    const flushing = sender.flush().then(() => (flushed = true));
+    for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+    expect(flushed, 'an envelope is still on its way').toBe(false);
+    out.release();
+    await until(() => out.waiting() === 1);
+    expect(receiptsOf(out.sent[1]!).map((r) => r.status)).toEqual(['held', 'held']);
+    expect(flushed).toBe(false);
+    out.release();
+    await flushing;
+    expect(await Promise.all([first, ...held])).toEqual([true, true, true]);
+    // Nothing waiting: it resolves at once.
+    await sender.flush();
+    expect(out.sent).toHaveLength(2);
+  });
+
   it('a failed envelope answers false to each of its receipts and logs each by id and code; the next ones still go', async () => {
     const log = captureLogger('app');
     let fail = true;

@@ -13,7 +13,7 @@ import { memoryDeliveryLedger } from '../../helpers/ledgers.ts';
 import { captureLogger } from '../../helpers/logs.ts';
 
 /** A receipt sender whose SQS refuses the next `refuse` receipts. */
-function receiptsRefusing(refuse: number): ReceiptSender & { sent: Array<Omit<Receipt, 'at'>> } {
+function receiptsRefusing(refuse: number): Pick<ReceiptSender, 'send'> & { sent: Array<Omit<Receipt, 'at'>> } {
   const sent: Array<Omit<Receipt, 'at'>> = [];
   return {
     sent,
@@ -28,7 +28,7 @@ function receiptsRefusing(refuse: number): ReceiptSender & { sent: Array<Omit<Re
   };
 }
 
-function setup(receipts: ReceiptSender, outcome: EmrOutcome) {
+function setup(receipts: Pick<ReceiptSender, 'send'>, outcome: EmrOutcome) {
   const calls: string[] = [];
   const audit: AuditEvent[] = [];
   const ledger = memoryDeliveryLedger();
