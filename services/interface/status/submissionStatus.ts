@@ -34,10 +34,11 @@ export interface SubmissionStatusOptions {
   logger: Logger;
 }
 
-/** The submission status an app receipt reports. */
-function statusOf(receipt: Receipt): SubmissionStatus {
-  if (receipt.status === 'rejected') return receipt.disposition === 'dead-lettered' ? 'dead-lettered' : 'rejected';
-  return receipt.status === 'held' || receipt.status === 'acknowledged' ? receipt.status : 'rejected';
+/** The submission step an app receipt reports: its status, reason code, time, and the receipt's id. */
+function stepOf(receipt: Receipt, receiptId: string): { status: SubmissionStatus; facts: { reasonCode?: string }; at: Date; by: string } {
+  const status: SubmissionStatus =
+    receipt.status === 'rejected' ? (receipt.disposition === 'dead-lettered' ? 'dead-lettered' : 'rejected') : receipt.status === 'held' || receipt.status === 'acknowledged' ? receipt.status : 'rejected';
+  return { status, facts: receipt.reasonCode ? { reasonCode: receipt.reasonCode } : {}, at: new Date(receipt.at), by: receiptId };
 }
 
 /** Creates the submission status tracker; only changes that move a status forward are published. */
@@ -62,16 +63,18 @@ export function createSubmissionStatus(options: SubmissionStatusOptions): Submis
       }
     },
     async applyReceipt(receipt, _from, receiptId) {
-      const status = statusOf(receipt);
-      const at = new Date(receipt.at);
-      const result = await store.record(receipt.ref, status, receipt.reasonCode ? { reasonCode: receipt.reasonCode } : {}, at, receiptId);
-      publish(receipt.ref, status, result, at, receipt.reasonCode);
+      const step = stepOf(receipt, receiptId);
+      const result = await store.record(receipt.ref, step.status, step.facts, step.at, step.by);
+      publish(receipt.ref, step.status, result, step.at, step.facts.reasonCode);
       return result;
     },
     async applyInTurn(carried) {
-      const steps = carried.map(({ id, receipt }) => ({ status: statusOf(receipt), at: new Date(receipt.at), by: id, ...(receipt.reasonCode ? { facts: { reasonCode: receipt.reasonCode } } : {}) }));
-      const result = await store.recordInTurn(carried[0]!.receipt.ref, steps);
-      if (result) for (const step of steps) publish(carried[0]!.receipt.ref, step.status, result, step.at, step.facts?.reasonCode);
+      const ref = carried[0]?.receipt.ref;
+      // One record per write: receipts about different submissions are never written together.
+      if (ref === undefined || carried.some((c) => c.receipt.ref !== ref)) return undefined;
+      const steps = carried.map((c) => stepOf(c.receipt, c.id));
+      const result = await store.recordInTurn(ref, steps);
+      if (result) for (const step of steps) publish(ref, step.status, result, step.at, step.facts.reasonCode);
       return result;
     },
     async get(id, partner) {

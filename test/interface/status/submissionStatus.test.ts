@@ -140,5 +140,11 @@ describe('submission status (interface)', () => {
     ]);
     expect(published.map((e) => e.status)).toEqual(['acknowledged']);
     expect((await status.get(late, 'acme'))!.status).toBe('acknowledged');
+    // Receipts about two submissions are never written as one (the effect groups by submission; this holds without it).
+    const [x, y] = [uuidv7(), uuidv7()];
+    for (const ref of [x, y]) await status.accepted(ref, 'acme');
+    writes.length = 0;
+    expect(await status.applyInTurn([{ id: uuidv7(), receipt: { ref: x, status: 'held', at: at(2) } }, { id: uuidv7(), receipt: { ref: y, status: 'acknowledged', at: at(3) } }], 'app')).toBeUndefined();
+    expect(writes).toEqual([]);
   });
 });
