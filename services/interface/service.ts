@@ -125,7 +125,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       const submissionStatus = createSubmissionStatus({ table: rt.state, ttlSeconds: rt.stateTtlSeconds, events: statusEvents, logger: rt.logger });
       const outbound = trackedOutbound(relay, submissionStatus);
       const large = await openLargeObjects(config, { keys: rt.keys, logger: rt.logger, outbound, queue: 'interface-to-app' });
-      const receipts = createReceiptSender({ outbound: relay, service: 'interface', logger: rt.logger, maxPerEnvelope: config.RECEIPTS_PER_ENVELOPE });
+      const receipts = createReceiptSender({ outbound: relay, service: 'interface', logger: rt.logger, maxPerEnvelope: config.RECEIPTS_PER_ENVELOPE, lingerMs: config.RECEIPT_LINGER_MS });
       const callbacks = queues.includes(CALLBACK_QUEUE) ? createPartnerCallbacks(config, rt, callbackTargets, statusEvents) : undefined;
       // A chart update that came through S3 is checked whole on receipt, then streamed to the EMR from the checked version.
       const http = createEmrClient({ url: config.EMR_URL, timeoutMs: config.EMR_TIMEOUT_MS, ...(config.EMR_AUTH_TOKEN ? { authToken: config.EMR_AUTH_TOKEN } : {}), openLarge: large?.read });

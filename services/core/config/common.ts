@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { alertEnvShape } from './alerts.ts';
 import { consoleEnvShape } from './console.ts';
+import { DEFAULT_RECEIPT_LINGER_MS } from '../receipts/receipt.ts';
 import { envVar } from './env.ts';
 
 /** Environment variables both services read (each through its own config.ts). */
@@ -99,6 +100,8 @@ export const commonEnvShape = {
   CRYPTO_WORKERS: envVar.int(defaultCryptoWorkers(), 0, 256),
   /** The most delivery receipts one envelope to the peer carries; 1 sends each on its own (a peer that reads only single receipts). */
   RECEIPTS_PER_ENVELOPE: envVar.int(100, 1, 100),
+  /** How long a receipt nothing waits on (`held`, `rejected`, a quarantined chart update's `failed`) waits for company, ms; 0 sends it with the next envelope. */
+  RECEIPT_LINGER_MS: envVar.int(DEFAULT_RECEIPT_LINGER_MS, 0, 60_000),
   ...alertEnvShape,
   ...consoleEnvShape,
 };

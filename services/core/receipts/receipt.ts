@@ -14,6 +14,13 @@ export const RECEIPTS_CONTENT_TYPE = 'application/vnd.care-relay.receipts+json';
 /** The most receipts one envelope carries. */
 export const MAX_RECEIPTS_PER_ENVELOPE = 100;
 
+/**
+ * How long a best-effort receipt (`held`) waits for the receipt that follows it about the same
+ * envelope (`acknowledged`), ms: the app's ack comes after a state-table write, tens of ms later
+ * (`RECEIPT_LINGER_MS`).
+ */
+export const DEFAULT_RECEIPT_LINGER_MS = 100;
+
 /** What a receipt says about the envelope it names: app → interface `held`, `acknowledged`, `rejected`; interface → app `delivered`, `failed`. */
 export type ReceiptStatus = 'held' | 'acknowledged' | 'rejected' | 'delivered' | 'failed';
 

@@ -5,7 +5,7 @@ import type { Outbound } from '../relay/outbound.ts';
 import { ttlAfter, type StateTable } from '../state/table.ts';
 import type { StatusResult } from '../state/statusStore.ts';
 import { RECEIPT_ERRORS } from './errors.ts';
-import { encodeReceipt, encodeReceipts, MAX_RECEIPTS_PER_ENVELOPE, parseReceipts, RECEIPT_CONTENT_TYPE, RECEIPT_KIND, RECEIPTS_CONTENT_TYPE, type CarriedReceipt, type Receipt } from './receipt.ts';
+import { DEFAULT_RECEIPT_LINGER_MS, encodeReceipt, encodeReceipts, MAX_RECEIPTS_PER_ENVELOPE, parseReceipts, RECEIPT_CONTENT_TYPE, RECEIPT_KIND, RECEIPTS_CONTENT_TYPE, type CarriedReceipt, type Receipt } from './receipt.ts';
 
 /** Sends receipts to the peer; never throws (a lost receipt leaves a status behind, never a message). */
 export interface ReceiptSender {
@@ -39,15 +39,10 @@ export interface ReceiptSenderOptions {
    * 1 sends each on its own, as a peer that does not read several per envelope needs.
    */
   maxPerEnvelope?: number;
-  /** How long a receipt sent with `linger` waits, ms (default {@link DEFAULT_RECEIPT_LINGER_MS}). */
+  /** How long a receipt sent with `linger` waits, ms (default {@link DEFAULT_RECEIPT_LINGER_MS}; `RECEIPT_LINGER_MS`). */
   lingerMs?: number;
 }
 
-/**
- * How long a best-effort receipt (`held`) waits for the receipt that follows it about the same
- * envelope (`acknowledged`), ms: the app's ack comes after a state-table write, tens of ms later.
- */
-export const DEFAULT_RECEIPT_LINGER_MS = 100;
 
 interface Waiting {
   receipt: Receipt;
@@ -69,7 +64,7 @@ export function createReceiptSender(options: ReceiptSenderOptions): ReceiptSende
   let scheduled = false;
   let timer: NodeJS.Timeout | undefined;
   const unsettled = new Set<Promise<boolean>>();
-  const lingerMs = options.lingerMs ?? DEFAULT_RECEIPT_LINGER_MS;
+  const lingerMs = Math.max(0, options.lingerMs ?? DEFAULT_RECEIPT_LINGER_MS);
 
   const sendEnvelope = async (batch: readonly Receipt[]): Promise<boolean> => {
     const one = batch.length === 1;

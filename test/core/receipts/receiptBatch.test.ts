@@ -3,8 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { buildEnvelope, type Envelope } from '../../../services/core/envelope/envelope.ts';
 import { uuidv7 } from '../../../services/core/envelope/uuidv7.ts';
-import { encodeReceipts, MAX_RECEIPTS_PER_ENVELOPE, parseReceipts, RECEIPT_CONTENT_TYPE, RECEIPT_KIND, RECEIPTS_CONTENT_TYPE, type Receipt } from '../../../services/core/receipts/receipt.ts';
-import { createReceiptSender, DEFAULT_RECEIPT_LINGER_MS } from '../../../services/core/receipts/receipts.ts';
+import { DEFAULT_RECEIPT_LINGER_MS, encodeReceipts, MAX_RECEIPTS_PER_ENVELOPE, parseReceipts, RECEIPT_CONTENT_TYPE, RECEIPT_KIND, RECEIPTS_CONTENT_TYPE, type Receipt } from '../../../services/core/receipts/receipt.ts';
+import { createReceiptSender } from '../../../services/core/receipts/receipts.ts';
 import type { OutboundPayload } from '../../../services/core/relay/outbound.ts';
 import { createStatusStore } from '../../../services/core/state/statusStore.ts';
 import type { ReceivedMessage } from '../../../services/core/transport/consumer.ts';
