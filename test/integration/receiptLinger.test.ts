@@ -45,7 +45,8 @@ describe('a lingering `held` receipt', () => {
     const ack = await stack.app.server.inject({ method: 'POST', url: `/v1/inbox/${id}/ack`, headers: bearer(stack.tokens.reader) });
     expect(ack.statusCode).toBe(200);
     const s = stack;
-    await waitFor(async () => (await statusOf(s, id)) === 'acknowledged', { what: 'the submission acknowledged', timeoutMs: 60_000 });
+    // The status moves in one write; each receipt is then logged (and audited) as applied.
+    await waitFor(async () => (await statusOf(s, id)) === 'acknowledged' && appliedAbout(s, id).length === 2, { what: 'the submission acknowledged, both receipts applied', timeoutMs: 60_000 });
     const applied = appliedAbout(stack, id);
     expect(applied.map((a) => a.status)).toEqual(['held', 'acknowledged']);
     // One envelope: `<receipt envelope id>.<index>`, the same envelope id for both.
@@ -62,7 +63,7 @@ describe('a lingering `held` receipt', () => {
     await stack.app.stop();
     const s = stack;
     // Well within the linger: only a sender that sends what waits when it stops gets it there in time.
-    await waitFor(async () => (await statusOf(s, id)) === 'held', { what: 'the lingering `held` applied', timeoutMs: 30_000 });
+    await waitFor(async () => (await statusOf(s, id)) === 'held' && appliedAbout(s, id).length === 1, { what: 'the lingering `held` applied', timeoutMs: 30_000 });
     expect(appliedAbout(stack, id).map((a) => a.status)).toEqual(['held']);
   }, 120_000);
 });
