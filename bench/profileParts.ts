@@ -23,8 +23,10 @@ export function componentOf(url: string, name: string): string {
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1]!;
   if (url.startsWith('node:')) return 'node internals';
-  // The SDK's request signing lives in the runtime folder; it is charged apart, as the SDK's.
+  // The SDK's request signing lives in the runtime folder, and the state table's own DynamoDB calls in
+  // the state folder: each is charged apart, as an AWS call's.
   if (url.endsWith('/services/core/runtime/awsSha256.ts')) return 'services/core/runtime/awsSha256';
+  if (url.endsWith('/services/core/state/dynamoJson.ts')) return 'services/core/state/dynamoJson';
   const own = /\/(services\/[^/]+\/[^/]+|bench)\//.exec(url);
   return own ? own[1]! : 'other';
 }
@@ -80,7 +82,7 @@ export type Part = (typeof PARTS)[number];
 /** How each part is labelled in the report. */
 export const PART_LABELS: Readonly<Record<Part, string>> = {
   crypto: 'crypto (openpgp.js, envelope)',
-  awsSdk: 'AWS SDK (SQS, DynamoDB)',
+  awsSdk: 'AWS calls (SQS by the SDK, DynamoDB)',
   http: 'HTTP server (fastify, intake routes)',
   audit: 'audit trail',
   log: 'logging',
@@ -93,7 +95,7 @@ export function partOf(owner: string): Part | undefined {
   if (owner === '(idle)') return undefined;
   if (owner === '(garbage collector)') return 'gc';
   if (owner === 'openpgp' || owner.startsWith('@openpgp/') || owner === 'services/core/envelope') return 'crypto';
-  if (owner.startsWith('@smithy/') || owner.startsWith('@aws-sdk/') || owner.startsWith('@aws-crypto/') || owner === 'services/core/runtime/awsSha256') return 'awsSdk';
+  if (owner.startsWith('@smithy/') || owner.startsWith('@aws-sdk/') || owner.startsWith('@aws-crypto/') || owner === 'services/core/runtime/awsSha256' || owner === 'services/core/state/dynamoJson') return 'awsSdk';
   if (['fastify', 'find-my-way', 'avvio', 'light-my-request', 'fast-json-stringify', 'ajv', 'ajv-formats', 'services/core/http', 'services/interface/intake'].includes(owner) || owner.startsWith('@fastify/')) return 'http';
   if (owner === 'services/core/audit' || owner === 'services/core/alerts') return 'audit';
   if (owner === 'pino' || owner.startsWith('@pinojs/') || owner.startsWith('pino-') || owner === 'services/core/log') return 'log';

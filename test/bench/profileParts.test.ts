@@ -25,6 +25,8 @@ describe('bench profile parts', () => {
     expect(componentOf('file:///srv/app/node_modules/@smithy/core/dist-cjs/index.js', 'x')).toBe('@smithy/core');
     expect(componentOf('file:///srv/app/node_modules/openpgp/dist/node/openpgp.mjs', 'x')).toBe('openpgp');
     expect(componentOf('file:///srv/app/services/core/runtime/awsSha256.ts', 'x')).toBe('services/core/runtime/awsSha256');
+    expect(componentOf('file:///srv/app/services/core/state/dynamoJson.ts', 'x')).toBe('services/core/state/dynamoJson');
+    expect(componentOf('file:///srv/app/services/core/state/table.ts', 'x')).toBe('services/core/state');
     expect(componentOf('file:///srv/app/services/core/runtime/lifecycle.ts', 'x')).toBe('services/core/runtime');
     expect(componentOf('node:internal/http', 'x')).toBe('node internals');
     expect(componentOf('', '(garbage collector)')).toBe('(garbage collector)');
@@ -43,6 +45,8 @@ describe('bench profile parts', () => {
     expect(partOf('(idle)')).toBeUndefined();
     expect(partOf('@aws-sdk/core')).toBe('awsSdk');
     expect(partOf('services/core/runtime/awsSha256')).toBe('awsSdk');
+    expect(partOf('services/core/state/dynamoJson')).toBe('awsSdk');
+    expect(partOf('services/core/state')).toBe('rest');
     expect(partOf('services/core/envelope')).toBe('crypto');
     expect(partOf('fastify')).toBe('http');
     expect(partOf('services/core/alerts')).toBe('audit');

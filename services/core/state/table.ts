@@ -1,15 +1,6 @@
-import {
-  BatchWriteItemCommand,
-  ConditionalCheckFailedException,
-  DeleteItemCommand,
-  DescribeTableCommand,
-  DynamoDBClient,
-  GetItemCommand,
-  PutItemCommand,
-  UpdateItemCommand,
-  type AttributeValue,
-} from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, DynamoDBClient, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { createDynamoJson } from './dynamoJson.ts';
 import { StateError } from './errors.ts';
 import { AwsSha256 } from '../runtime/awsSha256.ts';
 
@@ -91,11 +82,10 @@ export interface StateTableOptions {
 }
 
 /**
- * Creates the DynamoDB client for a state table (the SDK's own retry: 3 attempts). The SDK
- * resolves each command class's middleware once and reuses it (`cacheMiddleware`): about a
- * third less CPU per call (docs/benchmarks.md, "The state store's client"). Middleware added
- * to this client after its first call of a command is therefore not applied to that command;
- * nothing in the services adds any.
+ * Creates the SDK's DynamoDB client for a state table: the credentials and endpoint rules of the
+ * table's own calls (dynamoJson.ts), its start check, and the CLI's table creation (the SDK's own
+ * retry: 3 attempts). The SDK resolves each command class's middleware once and reuses it
+ * (`cacheMiddleware`); middleware added after a command's first call would not apply to it.
  */
 export function createDynamoClient(options: Omit<StateTableOptions, 'table'>): DynamoDBClient {
   return new DynamoDBClient({
@@ -116,9 +106,14 @@ const toItem = (value: Record<string, unknown>): Record<string, AttributeValue> 
 /** An item read back, as plain values (numbers as numbers). */
 const fromItem = (item: Record<string, AttributeValue>): StateItem => unmarshall(item) as StateItem;
 
-/** Opens a service's state table (no call is made until it is used). */
+/**
+ * Opens a service's state table (no call is made until it is used). The per-message calls (get,
+ * put, update, delete, batch write) go through {@link createDynamoJson}, with the SDK client's
+ * credentials and endpoint rules; `check` goes through the SDK.
+ */
 export function openStateTable(options: StateTableOptions): StateTable {
   const client = createDynamoClient(options);
+  const json = createDynamoJson({ client, region: options.region });
   const TableName = options.table;
   let calls = 0;
   let batchDenied = false;
@@ -141,7 +136,7 @@ export function openStateTable(options: StateTableOptions): StateTable {
     try {
       return await track(work());
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === 'ConditionalCheckFailedException') return failed;
+      if ((err as { name?: string }).name === 'ConditionalCheckFailedException') return failed;
       throw err;
     }
   };
@@ -152,12 +147,12 @@ export function openStateTable(options: StateTableOptions): StateTable {
     },
     async get(pk) {
       calls++;
-      const res = await track(client.send(new GetItemCommand({ TableName, Key: toItem({ pk }), ConsistentRead: true })));
+      const res = await track(json.call<{ Item?: Record<string, AttributeValue> }>('GetItem', { TableName, Key: toItem({ pk }), ConsistentRead: true }));
       return res.Item ? fromItem(res.Item) : undefined;
     },
     put(item, condition) {
       return conditional(async () => {
-        await client.send(new PutItemCommand({ TableName, Item: toItem(item), ...expr(condition) }));
+        await json.call('PutItem', { TableName, Item: toItem(item), ...expr(condition) });
         return true;
       }, false);
     },
@@ -169,7 +164,7 @@ export function openStateTable(options: StateTableOptions): StateTable {
         const results = await Promise.allSettled(
           each.map((Item) => {
             calls++;
-            return track(client.send(new PutItemCommand({ TableName, Item })));
+            return track(json.call('PutItem', { TableName, Item }));
           }),
         );
         const failed = new Map<string, unknown>();
@@ -183,7 +178,9 @@ export function openStateTable(options: StateTableOptions): StateTable {
       calls++;
       let res;
       try {
-        res = await track(client.send(new BatchWriteItemCommand({ RequestItems: { [TableName]: marshalled.map((Item) => ({ PutRequest: { Item } })) } })));
+        res = await track(
+          json.call<{ UnprocessedItems?: Record<string, { PutRequest?: { Item?: Record<string, AttributeValue> } }[]> }>('BatchWriteItem', { RequestItems: { [TableName]: marshalled.map((Item) => ({ PutRequest: { Item } })) } }),
+        );
       } catch (err) {
         if ((err as { name?: string }).name !== 'AccessDeniedException') throw err;
         // Refused before anything was written: the same items, one PutItem each, from now on.
@@ -198,13 +195,13 @@ export function openStateTable(options: StateTableOptions): StateTable {
     },
     update(pk, change) {
       return conditional(async () => {
-        const res = await client.send(new UpdateItemCommand({ TableName, Key: toItem({ pk }), UpdateExpression: change.update, ReturnValues: 'ALL_NEW', ...expr(change) }));
+        const res = await json.call<{ Attributes?: Record<string, AttributeValue> }>('UpdateItem', { TableName, Key: toItem({ pk }), UpdateExpression: change.update, ReturnValues: 'ALL_NEW', ...expr(change) });
         return res.Attributes ? fromItem(res.Attributes) : undefined;
       }, undefined);
     },
     delete(pk, condition) {
       return conditional(async () => {
-        await client.send(new DeleteItemCommand({ TableName, Key: toItem({ pk }), ...expr(condition) }));
+        await json.call('DeleteItem', { TableName, Key: toItem({ pk }), ...expr(condition) });
         return true;
       }, false);
     },
@@ -220,6 +217,7 @@ export function openStateTable(options: StateTableOptions): StateTable {
       // A write cut off by destroying the client may still be applied; let it finish instead.
       const deadline = new Promise((resolve) => setTimeout(resolve, 5000).unref());
       await Promise.race([Promise.allSettled([...inFlight]), deadline]);
+      json.destroy();
       client.destroy();
     },
   };
