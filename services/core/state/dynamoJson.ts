@@ -140,6 +140,8 @@ export function createDynamoJson(options: DynamoJsonOptions): DynamoJson {
     budget -= cost;
     return true;
   };
+  /** Waits before the attempt after `attempt`: full jitter over `base` doubled per attempt, at most MAX_DELAY_MS. */
+  const backoff = (attempt: number, base: number): Promise<void> => sleep(random() * Math.min(MAX_DELAY_MS, base * 2 ** (attempt - 1)));
   /** A call answered: its last retry's cost back, or 1 when it needed none. */
   const refill = (lastCost: number): void => {
     budget = Math.min(RETRY_BUDGET, budget + (lastCost || 1));
@@ -191,11 +193,13 @@ export function createDynamoJson(options: DynamoJsonOptions): DynamoJson {
       const https = url.protocol === 'https:';
       const req = (https ? httpsRequest : httpRequest)({ protocol: url.protocol, hostname: url.hostname, port: url.port || undefined, path: url.pathname || '/', method: 'POST', headers, agent: https ? agents.https : agents.http });
       const timeout = (what: string, ms: number): Error => Object.assign(new Error(`state store: no ${what} within ${ms} ms`), { name: 'TimeoutError', code: 'TimeoutError' });
-      const connectTimer = setTimeout(() => req.destroy(timeout('connection', connectionTimeoutMs)), connectionTimeoutMs);
+      let connectTimer: NodeJS.Timeout | undefined;
       req.once('socket', (socket) => {
-        // A kept-alive socket is connected already; a new one waits for `connect` (`secureConnect` is later).
-        if (!socket.connecting) clearTimeout(connectTimer);
-        else socket.once('connect', () => clearTimeout(connectTimer));
+        // A kept-alive socket is connected already; a new one has `connectionTimeoutMs` to connect
+        // (counted from when the agent gives the request a socket, not while it waits for one).
+        if (!socket.connecting) return;
+        connectTimer = setTimeout(() => req.destroy(timeout('connection', connectionTimeoutMs)), connectionTimeoutMs);
+        socket.once('connect', () => clearTimeout(connectTimer));
       });
       req.setTimeout(socketTimeoutMs, () => req.destroy(timeout('answer', socketTimeoutMs)));
       req.once('error', (err) => {
@@ -206,10 +210,7 @@ export function createDynamoJson(options: DynamoJsonOptions): DynamoJson {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.once('error', reject);
-        res.once('end', () => {
-          clearTimeout(connectTimer);
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') });
-        });
+        res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
       });
       req.end(body);
     });
@@ -245,7 +246,7 @@ export function createDynamoJson(options: DynamoJsonOptions): DynamoJson {
             if (err instanceof Error) Object.assign(err, { $metadata: { attempts: attempt } });
             throw err;
           }
-          await sleep(random() * Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** (attempt - 1)));
+          await backoff(attempt, BASE_DELAY_MS);
           continue;
         }
         if (answer.status === 200) {
@@ -262,8 +263,7 @@ export function createDynamoJson(options: DynamoJsonOptions): DynamoJson {
           }
         }
         if (!retry || attempt >= maxAttempts || !spend((lastCost = RETRY_COST))) throw error;
-        const base = THROTTLING.has(error.name) ? THROTTLING_BASE_DELAY_MS : BASE_DELAY_MS;
-        await sleep(random() * Math.min(MAX_DELAY_MS, base * 2 ** (attempt - 1)));
+        await backoff(attempt, THROTTLING.has(error.name) ? THROTTLING_BASE_DELAY_MS : BASE_DELAY_MS);
       }
     },
     destroy() {
