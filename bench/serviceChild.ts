@@ -3,7 +3,9 @@
 // record as soon as it is held in the inbox and counts them; asked to, it reports when each
 // record became visible (the monotonic clock, shared by the processes of the machine); asked to, it
 // samples its own main thread with V8's profiler and answers the share of each part (bench/profileParts.ts).
+import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import { loadAppConfig } from '../services/app/config.ts';
 import { startAppService } from '../services/app/service.ts';
 import type { Envelope } from '../services/core/envelope/envelope.ts';
@@ -123,7 +125,7 @@ async function main(start: ServiceChildStart): Promise<void> {
   let profiler: Session | undefined;
   process.on('message', (m: { type: 'cpu' | 'trace' | 'stop' | 'profile-start' | 'profile-stop' }) => {
     if (m.type === 'profile-start' || m.type === 'profile-stop') {
-      const answer = m.type === 'profile-start' ? startProfile().then((s) => ((profiler = s), undefined)) : stopProfile(profiler);
+      const answer = m.type === 'profile-start' ? startProfile().then((s) => ((profiler = s), undefined)) : stopProfile(profiler, start.service);
       void answer.then(
         (parts) => process.send!({ type: 'profile', ...(parts ? { parts } : {}) } satisfies ServiceChildMessage),
         (err: unknown) => process.send!({ type: 'error', message: `profiler: ${err instanceof Error ? err.message : String(err)}` } satisfies ServiceChildMessage),
@@ -149,10 +151,13 @@ async function startProfile(): Promise<Session> {
 }
 
 /** Stops the profiler and answers each part's share of the main thread's busy time sampled. */
-async function stopProfile(session: Session | undefined): Promise<Record<Part, number>> {
+async function stopProfile(session: Session | undefined, service: string): Promise<Record<Part, number>> {
   if (!session) throw new Error('stopped before it was started');
   const { profile } = await session.post('Profiler.stop');
   session.disconnect();
+  // BENCH_PROFILE_DIR keeps each profile for bench/cpuprofileSummary.ts (function by function).
+  const dir = process.env.BENCH_PROFILE_DIR;
+  if (dir) await writeFile(join(dir, `${service}-${Date.now()}.cpuprofile`), JSON.stringify(profile));
   return partShares(profile as unknown as Profile).shares;
 }
 

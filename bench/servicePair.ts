@@ -31,7 +31,9 @@ export interface Sample {
 
 /** Forks one service child; `onArrivals` receives the app's arrival reports (when asked for in `start`). */
 export function startChild(start: ServiceChildStart, onArrivals?: (arrivals: Arrival[]) => void): Child {
-  const proc = fork(new URL('./serviceChild.ts', import.meta.url), { execArgv: [...process.execArgv, ...serviceNodeFlags()], env: { ...process.env, ...serviceEnv() }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  // The child's stdout is the bench's: the services log nowhere there, so what shows is what a V8 flag
+  // given in BENCH_SERVICE_NODE_FLAGS prints (`--trace-gc`, say).
+  const proc = fork(new URL('./serviceChild.ts', import.meta.url), { execArgv: [...process.execArgv, ...serviceNodeFlags()], env: { ...process.env, ...serviceEnv() }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const inbox: ServiceChildMessage[] = [];
   let wake: (() => void) | undefined;
   proc.on('message', (m: ServiceChildMessage) => {
