@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm, stat, writeFile, appendFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdtemp, readdir, readFile, readlink, rm, stat, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -77,6 +78,34 @@ describe('openAuditLog', () => {
     expect(all.map((e) => e.details?.n)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
     await log.close();
     expect(await verifyAuditFile(file)).toEqual({ ok: true, count: 50 });
+  });
+
+  // A record resolves once its line is on disk: the trail's descriptor is opened with O_DSYNC (each
+  // write returns after its data is synced), the open segment's and, after a rotation, the new one's.
+  it.runIf(process.platform === 'linux')('writes every segment through a descriptor opened with O_DSYNC (Linux: read from /proc/self/fdinfo)', async () => {
+    const dsyncFlags = async (path: string): Promise<number[]> => {
+      const found: number[] = [];
+      for (const fd of await readdir('/proc/self/fd')) {
+        const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+        if (target !== path) continue;
+        const info = await readFile(`/proc/self/fdinfo/${fd}`, 'utf8').catch(() => '');
+        const flags = /^flags:\s+([0-7]+)$/m.exec(info);
+        if (flags) found.push(Number.parseInt(flags[1]!, 8));
+      }
+      return found;
+    };
+    const log = await openAuditLog({ file, service: 'app', rotation: { maxBytes: 1 } });
+    const before = await dsyncFlags(file);
+    expect(before).toHaveLength(1);
+    expect(before[0]! & constants.O_DSYNC).toBe(constants.O_DSYNC);
+    await log.record(event(1));
+    // The first line made the segment due: it was closed, and the new one is open for the next line.
+    const after = await dsyncFlags(file);
+    expect(after).toHaveLength(1);
+    expect(after[0]! & constants.O_DSYNC).toBe(constants.O_DSYNC);
+    await log.record(event(2));
+    await log.close();
+    expect((await readdir(dir)).filter((name) => name !== 'audit.jsonl')).toHaveLength(2);
   });
 
   it('refuses to continue a file whose last line was edited', async () => {
