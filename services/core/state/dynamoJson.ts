@@ -1,4 +1,4 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -84,8 +84,19 @@ const RETRY_COST = 5;
 const TIMEOUT_RETRY_COST = 10;
 
 const JSON_CONTENT_TYPE = 'application/x-amz-json-1.0';
-const hex = (data: string | Buffer, key?: Buffer): string => (key ? createHmac('sha256', key).update(data).digest('hex') : createHash('sha256').update(data).digest('hex'));
+const hex = (data: string | Buffer, key?: KeyObject): string => (key ? createHmac('sha256', key).update(data).digest('hex') : createHash('sha256').update(data).digest('hex'));
 const hmac = (key: Buffer | string, data: string): Buffer => createHmac('sha256', key).update(data).digest();
+
+/** A JSON.stringify replacer writing binary values as base64. */
+const base64Binary = (_key: string, value: unknown): unknown => (value instanceof Uint8Array ? Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') : value);
+
+/** Whether a request holds a binary value anywhere. */
+function hasBinary(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (value instanceof Uint8Array) return true;
+  for (const inner of Array.isArray(value) ? value : Object.values(value)) if (hasBinary(inner)) return true;
+  return false;
+}
 
 /** `20261130T235959Z` of a time. */
 function amzDate(ms: number): string {
@@ -147,8 +158,12 @@ export function createDynamoJson(options: DynamoJsonOptions): DynamoJson {
     budget = Math.min(RETRY_BUDGET, budget + (lastCost || 1));
   };
   let target: Promise<URL> | undefined;
-  /** The signing key of one day (kept: it changes at midnight UTC or with the credentials). */
-  let signingKey: { for: string; key: Buffer } | undefined;
+  /**
+   * The signing key of one day (kept: it changes at midnight UTC or with the credentials), as a key
+   * object: Node turns an HMAC key given as bytes into one on every `createHmac`, about five times the
+   * HMAC itself (as in runtime/awsSha256.ts).
+   */
+  let signingKey: { for: string; key: KeyObject } | undefined;
 
   const endpoint = (): Promise<URL> => {
     if (!target) {
@@ -180,7 +195,7 @@ export function createDynamoJson(options: DynamoJsonOptions): DynamoJson {
     const canonical = `POST\n${url.pathname || '/'}\n\n${names.map((n) => `${n}:${headers[n]!.trim()}\n`).join('')}\n${signedHeaders}\n${hex(body)}`;
     const stringToSign = `AWS4-HMAC-SHA256\n${date}\n${scope}\n${hex(canonical)}`;
     const keyFor = `${creds.accessKeyId}\n${creds.secretAccessKey}\n${scope}`;
-    if (signingKey?.for !== keyFor) signingKey = { for: keyFor, key: hmac(hmac(hmac(hmac(`AWS4${creds.secretAccessKey}`, day), region), 'dynamodb'), 'aws4_request') };
+    if (signingKey?.for !== keyFor) signingKey = { for: keyFor, key: createSecretKey(hmac(hmac(hmac(hmac(`AWS4${creds.secretAccessKey}`, day), region), 'dynamodb'), 'aws4_request')) };
     headers.authorization = `AWS4-HMAC-SHA256 Credential=${creds.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${hex(stringToSign, signingKey.key)}`;
     headers['content-length'] = String(Buffer.byteLength(body));
     headers['user-agent'] = 'care-relay';
@@ -233,8 +248,9 @@ export function createDynamoJson(options: DynamoJsonOptions): DynamoJson {
     endpoint,
     async call<T>(operation: string, input: object): Promise<T> {
       const url = await endpoint();
-      // Binary values go as base64, as DynamoDB's JSON has them.
-      const body = JSON.stringify(input, (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') : v));
+      // Binary values go as base64, as DynamoDB's JSON has them (the replacer only when there are any: it
+      // doubles what JSON.stringify costs).
+      const body = JSON.stringify(input, hasBinary(input) ? base64Binary : undefined);
       let lastCost = 0;
       for (let attempt = 1; ; attempt++) {
         let answer: Answer;
