@@ -165,7 +165,17 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         inbox: () => ({ size: inbox.size, capacity: inbox.capacity }),
       });
       // The alert monitor stops last: pending notifications get their chance to go out.
-      return { server, consumers, connections: [...(large ? [large] : []), { close: () => receipts.flush() }, { close: () => liveness.stop() }, { close: () => alerts.stop() }], inbox, tokens, alerts, chartUpdateStatus };
+      return {
+        server,
+        consumers,
+        // An acknowledged record's message is deleted once its `acknowledged` receipt is out: a stop sends what lingers at once.
+        stopping: [() => void receipts.flush()],
+        connections: [...(large ? [large] : []), { close: () => receipts.flush() }, { close: () => liveness.stop() }, { close: () => alerts.stop() }],
+        inbox,
+        tokens,
+        alerts,
+        chartUpdateStatus,
+      };
     },
   });
   const { runtime: rt, parts } = service;

@@ -1,7 +1,9 @@
-// A `held` receipt lingers (RECEIPT_LINGER_MS) for its `acknowledged`, through the real relay in one
-// process: with a long linger the two leave together when the application acks, and the interface
-// applies both from one envelope; an app stopped while a `held` still lingers sends it on its way out
-// (docs/configuration.md, "Several receipts per envelope").
+// Receipts linger (RECEIPT_LINGER_MS) for company, through the real relay in one process: a `held`
+// for its `acknowledged`, and the `acknowledged` too, while the application's ack is answered once the
+// id is marked applied; with a long linger the two leave together and the interface applies both
+// from one envelope; an app stopped while receipts still linger sends them on its way out, and the
+// acknowledged record's message is then deleted (docs/configuration.md, "Several receipts per envelope").
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startStack, type TestStack } from '../helpers/stack.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -26,6 +28,13 @@ async function submitAndHold(s: TestStack): Promise<string> {
   return id;
 }
 
+const queueCount = async (s: TestStack, attribute: 'ApproximateNumberOfMessages' | 'ApproximateNumberOfMessagesNotVisible'): Promise<number> => {
+  const out = await s.sqs.client.send(new GetQueueAttributesCommand({ QueueUrl: s.queues['interface-to-app'].url, AttributeNames: [attribute] }));
+  return Number(out.Attributes?.[attribute] ?? NaN);
+};
+const inFlight = (s: TestStack) => queueCount(s, 'ApproximateNumberOfMessagesNotVisible');
+const visible = (s: TestStack) => queueCount(s, 'ApproximateNumberOfMessages');
+
 const statusOf = async (s: TestStack, id: string): Promise<string | undefined> =>
   ((await s.iface.server.inject({ method: 'GET', url: `/v1/submissions/${id}`, headers: bearer(s.tokens.partner) })).json() as { status?: string }).status;
 
@@ -36,12 +45,30 @@ const appliedAbout = (s: TestStack, id: string) =>
     .filter((e) => e.msg === 'receipt applied' && e.envelopeId === id)
     .map((e) => ({ receiptId: e.receiptId as string, status: e.status as string }));
 
-describe('a lingering `held` receipt', () => {
-  it('waits for the acknowledgement and travels with it: both applied from one envelope', async () => {
+describe('lingering receipts', () => {
+  it('an `acknowledged` waits for company too: the ack is answered at once, and a stop sends both receipts in one envelope, then deletes the message', async () => {
     stack = await startStack({ appEnv: { RECEIPT_LINGER_MS: '60000' } });
     const id = await submitAndHold(stack);
-    // Held in the app, but the `held` receipt waits: the interface still says `queued`.
-    expect(await statusOf(stack, id)).toBe('queued');
+    const ack = await stack.app.server.inject({ method: 'POST', url: `/v1/inbox/${id}/ack`, headers: bearer(stack.tokens.reader) });
+    // Final once the id is marked applied: the 200 waits neither for the receipts nor for the delete.
+    expect(ack.statusCode).toBe(200);
+    expect(await statusOf(stack, id), 'both receipts still wait').toBe('queued');
+    expect(await inFlight(stack), 'the message waits for its receipt').toBe(1);
+    // A stop sends what lingers as it begins: the receipts leave, then the message is deleted, not released.
+    await stack.app.stop();
+    const s = stack;
+    await waitFor(async () => (await statusOf(s, id)) === 'acknowledged' && appliedAbout(s, id).length === 2, { what: 'both receipts applied', timeoutMs: 30_000 });
+    const envelopes = appliedAbout(stack, id).map((a) => /^(.+)\.\d+$/.exec(a.receiptId)?.[1]);
+    expect(envelopes[0]).toBeDefined();
+    expect(envelopes[1], 'one envelope').toBe(envelopes[0]);
+    expect(await inFlight(stack), 'deleted').toBe(0);
+    expect(await visible(stack), 'deleted, not released').toBe(0);
+  }, 120_000);
+
+  it('waits for the acknowledgement and travels with it once its wait is over: both applied from one envelope', async () => {
+    // Long enough for the ack below to come within it, short enough to wait out.
+    stack = await startStack({ appEnv: { RECEIPT_LINGER_MS: '5000' } });
+    const id = await submitAndHold(stack);
     const ack = await stack.app.server.inject({ method: 'POST', url: `/v1/inbox/${id}/ack`, headers: bearer(stack.tokens.reader) });
     expect(ack.statusCode).toBe(200);
     const s = stack;

@@ -22,8 +22,10 @@ export interface InboxEffectOptions {
  * record); an id another live instance holds is retried after that holder's lease, never
  * deleted (it may be the original of a crashed holder). The handler settles, and the SQS
  * message is deleted, only when the application acknowledges the record, after the id is
- * marked applied; at shutdown the hold is released and SQS redelivers it. The ack learns
- * whether the delete happened (`onDeleted`). Once held, the consumer may drop its ciphertext.
+ * marked applied and its `acknowledged` receipt is out; at shutdown the hold is released and SQS
+ * redelivers it. The ack is answered once the id is marked applied (a copy is then a duplicate),
+ * or else once the delete happened or failed (`onDeleted`): it does not wait for the receipt,
+ * which lingers for company (`RECEIPT_LINGER_MS`). Once held, the consumer may drop its ciphertext.
  * A copy this process claimed (its own hold) just before the ack marked the id applied is settled
  * like the acknowledged record and never shown again ({@link Inbox.acknowledged}).
  */
@@ -42,7 +44,7 @@ export function inboxEffect(inbox: Inbox, options: InboxEffectOptions): Envelope
     const claim = claimed.value;
     // Applied before (maybe by a process killed before its receipt went out): say so again; the interface applies it once.
     if (claim.status === 'applied') {
-      await options.receipts?.send({ ref: envelope.id, status: 'acknowledged' });
+      await options.receipts?.send({ ref: envelope.id, status: 'acknowledged' }, { linger: true });
       return { status: 'duplicate' };
     }
     if (claim.status === 'held-elsewhere') return { status: 'retry', reason: 'CR_INBOX_HELD_ELSEWHERE', afterSeconds: Math.max(1, Math.ceil(claim.leftMs / 1000)) };
@@ -61,12 +63,16 @@ export function inboxEffect(inbox: Inbox, options: InboxEffectOptions): Envelope
     }
     try {
       await ledger.applied(envelope.id);
+      // Final: a copy SQS delivers again is a duplicate. The application need not wait for the receipt or the delete.
+      inbox.applied(envelope.id);
     } catch (err) {
       // The record was acknowledged: showing it again would be a second effect. Delete it;
       // only a replayed copy arriving after this process's lease could then be held again.
       logger.error({ envelopeId: envelope.id, code: (err as { name?: string }).name }, 'could not mark the envelope applied');
     }
-    await options.receipts?.send({ ref: envelope.id, status: 'acknowledged' });
+    // The message waits on its receipt (a crash before it is out redelivers a copy, which says it
+    // again); the receipt waits for company, up to RECEIPT_LINGER_MS.
+    await options.receipts?.send({ ref: envelope.id, status: 'acknowledged' }, { linger: true });
     return { status: 'done', onDeleted: (deleted) => inbox.deleted(envelope.id, deleted) };
   });
 }

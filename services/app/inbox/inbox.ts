@@ -29,8 +29,8 @@ interface Held {
   receivedAt: number;
   settle: (outcome: HoldOutcome) => void;
   outcome: Promise<HoldOutcome>;
-  /** Set by `ack`: resolves with whether the queue message was deleted. */
-  deleted?: (deleted: boolean) => void;
+  /** Set by `ack`: resolves with whether the acknowledgement is final (see {@link Inbox.settlement}). */
+  settled?: (final: boolean) => void;
 }
 
 /**
@@ -49,8 +49,8 @@ export type HoldOutcome = 'acked' | 'released';
  */
 export class Inbox {
   readonly #records = new Map<string, Held>();
-  /** Acknowledged records whose queue message is being deleted. */
-  readonly #deleting = new Map<string, { held: Held; done: Promise<boolean> }>();
+  /** Acknowledged records whose acknowledgement is not final yet (see {@link Inbox.settlement}). */
+  readonly #settling = new Map<string, { held: Held; done: Promise<boolean> }>();
   /**
    * Ids acknowledged lately (ack time, epoch ms), oldest first: a copy of one whose claim was
    * taken before the ack marked it applied must not be shown again (see {@link Inbox.acknowledged}).
@@ -92,7 +92,7 @@ export class Inbox {
       () => {
         if (this.#records.get(envelope.id) === held) this.#records.delete(envelope.id);
         settle('released');
-        // Given up (shutdown) between the ack and the delete: the message was released, not deleted.
+        // Given up (shutdown) between the ack and its settlement: the message was released, not deleted.
         this.deleted(envelope.id, false);
       },
       { once: true },
@@ -114,15 +114,15 @@ export class Inbox {
 
   /**
    * Acknowledges a record: removes it and lets its SQS message be deleted. False if not held.
-   * {@link Inbox.deletion} then says whether the delete happened.
+   * {@link Inbox.settlement} then says whether the acknowledgement is final.
    */
   ack(id: string, now: Date = new Date()): boolean {
     const held = this.#records.get(id);
     if (!held) return false;
     this.#records.delete(id);
     this.#remember(id, now.getTime());
-    const done = new Promise<boolean>((resolve) => (held.deleted = resolve));
-    this.#deleting.set(id, { held, done });
+    const done = new Promise<boolean>((resolve) => (held.settled = resolve));
+    this.#settling.set(id, { held, done });
     held.settle('acked');
     return true;
   }
@@ -148,19 +148,31 @@ export class Inbox {
   }
 
   /**
-   * After `ack`: resolves true once the record's queue message is deleted, false when the
-   * delete failed (SQS may deliver the record again). Undefined when no ack is pending.
+   * After `ack`: resolves true once the acknowledgement is final, whichever comes first: the id is
+   * marked applied in the state table shared by every app instance ({@link Inbox.applied}: a copy
+   * SQS delivers again is then a duplicate, never shown again), or the record's queue message is
+   * deleted. False when neither happened: the mark failed and so did the delete, or the hold was
+   * given up at shutdown (SQS may deliver the record again). Undefined when no ack is pending.
    */
-  deletion(id: string): Promise<boolean> | undefined {
-    return this.#deleting.get(id)?.done;
+  settlement(id: string): Promise<boolean> | undefined {
+    return this.#settling.get(id)?.done;
+  }
+
+  /** Called once the acknowledged id is marked applied in the shared state table: the acknowledgement is final. */
+  applied(id: string): void {
+    this.#settle(id, true);
   }
 
   /** Called by the consumer side once the acknowledged record's queue message was (or was not) deleted. */
   deleted(id: string, deleted: boolean): void {
-    const pending = this.#deleting.get(id);
+    this.#settle(id, deleted);
+  }
+
+  #settle(id: string, final: boolean): void {
+    const pending = this.#settling.get(id);
     if (!pending) return;
-    this.#deleting.delete(id);
-    pending.held.deleted?.(deleted);
+    this.#settling.delete(id);
+    pending.held.settled?.(final);
   }
 }
 

@@ -40,7 +40,7 @@ const summarySchema = {
 
 /**
  * The inbox API: list (metadata only), read one payload (audited PHI access), and
- * acknowledge (the SQS message is deleted then). Register in a scope with the auth plugin.
+ * acknowledge (marked applied, then the SQS message is deleted). Register in a scope with the auth plugin.
  */
 export const inboxRoutes: FastifyPluginAsync<InboxRoutesOptions> = async (app, options) => {
   const { inbox, audit, emergency } = options;
@@ -121,18 +121,19 @@ export const inboxRoutes: FastifyPluginAsync<InboxRoutesOptions> = async (app, o
     async (request) => {
       const { id } = request.params;
       if (!inbox.ack(id)) throw httpErrors.notFound('No record with this id is held in the inbox (already acknowledged?).');
-      // 200 only once the queue message is deleted: a crash after a 200 must not bring it back.
-      const deleted = (await inbox.deletion(id)) ?? true;
+      // 200 only once the ack is final (the id marked applied in the shared state, or else the queue
+      // message deleted): a crash after a 200 must not bring the record back.
+      const final = (await inbox.settlement(id)) ?? true;
       await audit.record({
         action: 'inbox.acked',
         actor: request.principal?.name ?? 'unknown',
         resourceType: 'inbox-record',
         resourceId: id,
-        outcome: deleted ? 'success' : 'failure',
+        outcome: final ? 'success' : 'failure',
         sourceIp: request.ip,
       });
-      if (!deleted) {
-        throw httpErrors.unavailable(5, 'The record was acknowledged but its queue message could not be deleted yet; it may be delivered again. Acknowledge it again if it reappears.');
+      if (!final) {
+        throw httpErrors.unavailable(5, 'The record was acknowledged but neither marked applied nor its queue message deleted yet; it may be delivered again. Acknowledge it again if it reappears.');
       }
       return { id, acked: true };
     },

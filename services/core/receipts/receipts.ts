@@ -11,14 +11,17 @@ import { DEFAULT_RECEIPT_LINGER_MS, encodeReceipt, encodeReceipts, MAX_RECEIPTS_
 export interface ReceiptSender {
   /**
    * Seals and sends one receipt (`at` defaults to now): true once SQS took it; a failure is logged
-   * with ids and codes only. `linger`: nobody waits for this one (best effort): it waits up to the
-   * sender's `lingerMs`, and leaves sooner only with a receipt about the same envelope that does not
-   * linger (`held` with its `acknowledged`), so the peer can apply both in one write.
+   * with ids and codes only. `linger`: it may wait for company, up to the sender's `lingerMs`. A
+   * lingering `held` leaves sooner only with a receipt about the same envelope (its `acknowledged`),
+   * so the peer can apply both in one write; any other lingering receipt also joins the next
+   * envelope that leaves for another reason (a receipt that does not linger, or one whose wait is over).
    */
   send(receipt: Omit<Receipt, 'at'> & { at?: string }, options?: { linger?: boolean }): Promise<boolean>;
   /**
-   * Sends every receipt given so far without waiting out their linger, and resolves once each has
-   * gone or failed: a stopping service calls it before its SQS clients close.
+   * Sends every receipt given so far without waiting out their linger, lets none given later linger,
+   * and resolves once each given so far has gone or failed: a stopping service calls it as its stop
+   * begins (the messages that wait on a lingering receipt can then settle before its consumers stop)
+   * and again before its SQS clients close.
    */
   flush(): Promise<void>;
 }
@@ -54,8 +57,8 @@ interface Waiting {
 /**
  * Creates the receipt sender of a service on its outbound path. One envelope is on its way at a
  * time; the receipts given meanwhile share the next one, so a burst costs a few seals, not one per
- * receipt. A lingering receipt joins an envelope once its wait is over, or with a receipt about the
- * same envelope.
+ * receipt. A lingering receipt joins an envelope once its wait is over, or with one that leaves sooner
+ * (a lingering `held` only with a receipt about the same envelope).
  */
 export function createReceiptSender(options: ReceiptSenderOptions): ReceiptSender {
   const most = Math.min(MAX_RECEIPTS_PER_ENVELOPE, Math.max(1, Math.floor(options.maxPerEnvelope ?? MAX_RECEIPTS_PER_ENVELOPE)));
@@ -63,6 +66,8 @@ export function createReceiptSender(options: ReceiptSenderOptions): ReceiptSende
   let sending = false;
   let scheduled = false;
   let timer: NodeJS.Timeout | undefined;
+  /** Set by `flush`: the service is stopping, nothing lingers any more. */
+  let closing = false;
   const unsettled = new Set<Promise<boolean>>();
   const lingerMs = Math.max(0, options.lingerMs ?? DEFAULT_RECEIPT_LINGER_MS);
 
@@ -102,15 +107,22 @@ export function createReceiptSender(options: ReceiptSenderOptions): ReceiptSende
 
   const next = (): void => {
     if (sending || waiting.length === 0) return;
-    // Those that do not linger, those whose wait is over, and lingering ones about an envelope one of those that
-    // do not linger is about (`held` goes with its `acknowledged`); in their order.
+    // An envelope leaves when a receipt does not linger or its wait is over. It takes those, every other
+    // lingering receipt but a `held` (nothing more is coming about its envelope, so company is all it
+    // waits for), and a lingering `held` about an envelope one of those is about (with its
+    // `acknowledged`); in their order.
     const now = performance.now() + 1;
-    const urgent = new Set<string>();
-    for (const w of waiting) if (w.due === undefined) urgent.add(w.receipt.ref);
+    const leaves = (w: Waiting): boolean => w.due === undefined || w.due <= now;
+    if (!waiting.some(leaves)) {
+      arm();
+      return;
+    }
+    const refs = new Set<string>();
+    for (const w of waiting) if (leaves(w) || w.receipt.status !== 'held') refs.add(w.receipt.ref);
     const batch: Waiting[] = [];
     for (let i = 0; i < waiting.length && batch.length < most; ) {
       const w = waiting[i]!;
-      if (w.due === undefined || w.due <= now || urgent.has(w.receipt.ref)) batch.push(...waiting.splice(i, 1));
+      if (refs.has(w.receipt.ref)) batch.push(...waiting.splice(i, 1));
       else i++;
     }
     arm();
@@ -127,7 +139,7 @@ export function createReceiptSender(options: ReceiptSenderOptions): ReceiptSende
     send(receipt, sendOptions) {
       const full: Receipt = { ...receipt, at: receipt.at ?? new Date().toISOString() };
       const sent = new Promise<boolean>((done) => {
-        if (sendOptions?.linger) {
+        if (sendOptions?.linger && !closing) {
           waiting.push({ receipt: full, done, due: performance.now() + lingerMs });
           if (!timer && !sending) arm();
           return;
@@ -146,6 +158,7 @@ export function createReceiptSender(options: ReceiptSenderOptions): ReceiptSende
       return sent;
     },
     async flush() {
+      closing = true;
       for (const w of waiting) w.due = 0;
       next();
       await Promise.all([...unsettled]);

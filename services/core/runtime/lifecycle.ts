@@ -23,6 +23,11 @@ export interface ServiceParts {
   listeners?: Array<{ close(deadlineMs: number): Promise<void> }>;
   /** Outbound connections (MLLP delivery): closed once the consumers have stopped. */
   connections?: Array<{ close(): void | Promise<void> }>;
+  /**
+   * Called as `stop` begins, before the consumers stop: what the messages in flight wait on and would
+   * otherwise wait out (the app's receipts lingering for company) goes at once.
+   */
+  stopping?: Array<() => void>;
 }
 
 /** Options for {@link startServiceLifecycle}. */
@@ -59,7 +64,7 @@ export interface ServiceLifecycle<Q extends LogicalQueue, P extends ServiceParts
  *
  * Stopping goes the other way: not ready, the server (and any other listener) stops
  * accepting requests (those in flight finish; connections still open at `httpDeadlineMs` are
- * closed), the consumers stop within their deadlines (held messages are released), the
+ * closed), the parts' `stopping` hooks run, the consumers stop within their deadlines (held messages are released), the
  * servers finish closing, outbound connections close, the runtime closes. A failure during start undoes what was
  * started in the same order and rethrows.
  */
@@ -77,6 +82,7 @@ export async function startServiceLifecycle<Q extends LogicalQueue, P extends Se
     const closing = parts ? closeHttpServer(parts.server, options.httpDeadlineMs) : undefined;
     const listening = Promise.all((parts?.listeners ?? []).map((l) => l.close(options.httpDeadlineMs)));
     try {
+      for (const begin of parts?.stopping ?? []) begin();
       await Promise.all((parts?.consumers ?? []).map(({ consumer, deadlineMs }) => consumer.stop({ deadlineMs })));
       await Promise.all([closing, listening]);
       await Promise.all((parts?.connections ?? []).map((c) => c.close()));

@@ -1,5 +1,5 @@
-// The app's in-memory inbox on its own: holds (leases), listing, ack and the delete it
-// waits for, release on abort (shutdown), and the capacity bound it reports.
+// The app's in-memory inbox on its own: holds (leases), listing, ack and what makes it final
+// (the id marked applied, else the delete), release on abort (shutdown), and the capacity bound it reports.
 import { describe, expect, it } from 'vitest';
 import { inboxEffect } from '../../../services/app/inbox/effect.ts';
 import { ACKED_MEMORY_MS, Inbox } from '../../../services/app/inbox/inbox.ts';
@@ -74,24 +74,24 @@ describe('Inbox', () => {
     expect(inbox.ack('01900000-0000-7000-8000-000000000000')).toBe(false);
     expect(inbox.ack(e.id)).toBe(true);
     expect(inbox.ack(e.id)).toBe(false);
-    expect(inbox.deletion('01900000-0000-7000-8000-000000000000')).toBeUndefined();
+    expect(inbox.settlement('01900000-0000-7000-8000-000000000000')).toBeUndefined();
   });
 
-  it('after an ack, deletion() resolves with whether the queue message was deleted', async () => {
+  it('after an ack, settlement() resolves with whether the queue message was deleted when the id was not marked applied', async () => {
     const inbox = new Inbox(10);
     const [ok, failed] = [submission(), submission()];
     void inbox.hold(ok, new AbortController().signal);
     void inbox.hold(failed, new AbortController().signal);
     inbox.ack(ok.id);
     inbox.ack(failed.id);
-    const okDeletion = inbox.deletion(ok.id)!;
-    const failedDeletion = inbox.deletion(failed.id)!;
+    const okDeletion = inbox.settlement(ok.id)!;
+    const failedDeletion = inbox.settlement(failed.id)!;
     expect(await settled(okDeletion)).toBe(false);
     inbox.deleted(ok.id, true);
     inbox.deleted(failed.id, false);
     expect(await okDeletion).toBe(true);
     expect(await failedDeletion).toBe(false);
-    expect(inbox.deletion(ok.id)).toBeUndefined();
+    expect(inbox.settlement(ok.id)).toBeUndefined();
   });
 
   it('at close (the consumer aborts its handlers) every held record is released and removed', async () => {
@@ -110,9 +110,9 @@ describe('Inbox', () => {
     const e = submission();
     void inbox.hold(e, shutdown.signal);
     inbox.ack(e.id);
-    const deletion = inbox.deletion(e.id)!;
+    const settlement = inbox.settlement(e.id)!;
     shutdown.abort();
-    expect(await deletion).toBe(false);
+    expect(await settlement).toBe(false);
   });
 
   it('a hold that starts after the shutdown began is released at once and never listed', async () => {
@@ -159,6 +159,7 @@ describe('Inbox', () => {
     await waitFor(() => inbox.size === 1);
     const copy = inboxEffect(inbox, { ledger: racing, logger: silentLogger, receipts })(e, { receiveCount: 2 } as unknown as ReceivedMessage, new AbortController().signal);
     expect(inbox.ack(e.id)).toBe(true);
+    const settlement = inbox.settlement(e.id)!;
     const first = await original;
     expect(first.status).toBe('done');
     let settledCopy = false;
@@ -172,9 +173,58 @@ describe('Inbox', () => {
     expect(inbox.size, 'not shown again').toBe(0);
     expect(inbox.list()).toEqual([]);
     expect(sent.filter((s) => s === 'held'), 'one `held` receipt').toHaveLength(1);
-    const deletion = inbox.deletion(e.id)!;
-    (second as { onDeleted: (deleted: boolean) => void }).onDeleted(true);
-    expect(await deletion).toBe(true);
+    expect(await settlement, 'final: marked applied').toBe(true);
+  });
+
+  it('settlement() is true once the id is marked applied, whatever the delete then does', async () => {
+    const inbox = new Inbox(10);
+    const e = submission();
+    void inbox.hold(e, new AbortController().signal);
+    inbox.ack(e.id);
+    const settlement = inbox.settlement(e.id)!;
+    expect(await settled(settlement)).toBe(false);
+    inbox.applied(e.id);
+    inbox.deleted(e.id, false);
+    expect(await settlement).toBe(true);
+    expect(inbox.settlement(e.id)).toBeUndefined();
+  });
+
+  it('the ack is final once the id is marked applied: it waits neither for the lingering `acknowledged` receipt nor for the delete, which waits for that receipt', async () => {
+    const inbox = new Inbox(10);
+    const ledger = memoryApplyLedger();
+    const given: Array<{ status: string; linger: boolean }> = [];
+    let receiptOut!: () => void;
+    const out = new Promise<boolean>((resolve) => (receiptOut = () => resolve(true)));
+    const receipts = { send: (r: { status: string }, o?: { linger?: boolean }) => (given.push({ status: r.status, linger: o?.linger === true }), r.status === 'acknowledged' ? out : Promise.resolve(true)) };
+    const effect = inboxEffect(inbox, { ledger, logger: silentLogger, receipts });
+    const e = submission();
+    const result = effect(e, { receiveCount: 1 } as unknown as ReceivedMessage, new AbortController().signal);
+    await waitFor(() => inbox.size === 1);
+    inbox.ack(e.id);
+    expect(await inbox.settlement(e.id)!, 'final before the receipt is out').toBe(true);
+    expect(ledger.done.has(e.id)).toBe(true);
+    expect(given).toEqual([{ status: 'held', linger: true }, { status: 'acknowledged', linger: true }]);
+    // The handler (and so the delete) waits for the receipt: a crash before it is out redelivers a copy, which says it again.
+    expect(await settled(result), 'the message waits for its receipt').toBe(false);
+    receiptOut();
+    expect((await result).status).toBe('done');
+  });
+
+  it('when the id cannot be marked applied, the ack waits for the delete and says whether it happened', async () => {
+    const inbox = new Inbox(10);
+    const ledger = memoryApplyLedger();
+    const failing: ApplyLedger = { ...ledger, applied: async () => Promise.reject(Object.assign(new Error('state table unreachable'), { name: 'TimeoutError' })) };
+    const effect = inboxEffect(inbox, { ledger: failing, logger: silentLogger, receipts: { send: async () => true } });
+    const e = submission();
+    const result = effect(e, { receiveCount: 1 } as unknown as ReceivedMessage, new AbortController().signal);
+    await waitFor(() => inbox.size === 1);
+    inbox.ack(e.id);
+    const settlement = inbox.settlement(e.id)!;
+    const done = await result;
+    expect(done.status).toBe('done');
+    expect(await settled(settlement), 'not final: neither marked nor deleted yet').toBe(false);
+    (done as { onDeleted: (deleted: boolean) => void }).onDeleted(false);
+    expect(await settlement).toBe(false);
   });
 
   it('remembers acknowledged ids for a while and at most `capacity` of them', () => {
@@ -202,13 +252,12 @@ describe('Inbox', () => {
     await new Promise((r) => setImmediate(r));
     expect(released).toBe(1);
     inbox.ack(e.id);
+    const settlement = inbox.settlement(e.id)!;
     const done = await result;
     expect(done.status).toBe('done');
     expect(ledger.done.has(e.id), 'marked applied before the delete').toBe(true);
+    expect(await settlement, 'final once marked applied').toBe(true);
     expect(await effect(e, message, new AbortController().signal), 'the same envelope again is a duplicate').toEqual({ status: 'duplicate' });
-    const deletion = inbox.deletion(e.id)!;
-    (done as { onDeleted: (deleted: boolean) => void }).onDeleted(true);
-    expect(await deletion).toBe(true);
 
     const shutdown = new AbortController();
     const later = effect(submission(), message, shutdown.signal);

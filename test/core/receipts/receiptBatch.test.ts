@@ -247,6 +247,51 @@ describe('the receipt sender', () => {
     expect(DEFAULT_RECEIPT_LINGER_MS).toBeLessThanOrEqual(100);
   });
 
+  it('a lingering receipt other than `held` joins the next envelope that leaves; a lingering `held` only with a receipt about its envelope', async () => {
+    const out = gatedOutbound();
+    const sender = createReceiptSender({ outbound: out.outbound, service: 'app', logger: captureLogger('app').logger, lingerMs: 600 });
+    const [a, b, c, d] = [uuidv7(), uuidv7(), uuidv7(), uuidv7()];
+    const given = [
+      sender.send({ ref: a, status: 'held' }, { linger: true }),
+      sender.send({ ref: b, status: 'acknowledged' }, { linger: true }),
+      sender.send({ ref: c, status: 'rejected', reasonCode: 'CR_ENVELOPE_TOO_OLD', disposition: 'quarantined' }, { linger: true }),
+    ];
+    // d's `held` comes later: its wait is not over when a's is (unless a's timer fires 300 ms late).
+    const t0 = performance.now();
+    await until(() => performance.now() - t0 > 300);
+    given.push(sender.send({ ref: d, status: 'held' }, { linger: true }));
+    for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+    expect(out.sent, 'all of them wait for company').toHaveLength(0);
+    // a's wait is over first: the `acknowledged` and the `rejected` go with it; d's `held` still waits for its ack.
+    await until(() => out.waiting() === 1);
+    expect(receiptsOf(out.sent[0]!).map((r) => [r.ref, r.status])).toEqual([
+      [a, 'held'],
+      [b, 'acknowledged'],
+      [c, 'rejected'],
+    ]);
+    out.release();
+    expect(await Promise.all(given.slice(0, 3))).toEqual([true, true, true]);
+    // An `acknowledged` given later takes its `held` with it when anything leaves; here its own wait ends first.
+    const ackD = sender.send({ ref: d, status: 'acknowledged' }, { linger: true });
+    await until(() => out.waiting() === 1);
+    expect(receiptsOf(out.sent[1]!).map((r) => [r.ref, r.status])).toEqual([
+      [d, 'held'],
+      [d, 'acknowledged'],
+    ]);
+    out.release();
+    expect(await Promise.all([given[3], ackD])).toEqual([true, true]);
+  });
+
+  it('after flush nothing lingers: a receipt given while the service stops goes at once', async () => {
+    const out = gatedOutbound();
+    const sender = createReceiptSender({ outbound: out.outbound, service: 'app', logger: captureLogger('app').logger, lingerMs: 60_000 });
+    await sender.flush();
+    const late = sender.send({ ref: uuidv7(), status: 'acknowledged' }, { linger: true });
+    await until(() => out.waiting() === 1);
+    out.release();
+    expect(await late).toBe(true);
+  });
+
   it('flush sends what waits without waiting out the linger, and resolves once every receipt given has gone (a stopping service)', async () => {
     const out = gatedOutbound();
     const sender = createReceiptSender({ outbound: out.outbound, service: 'app', logger: captureLogger('app').logger, lingerMs: 60_000 });
