@@ -67,7 +67,7 @@ describe('lingering receipts', () => {
 
   it('waits for the acknowledgement and travels with it once its wait is over: both applied from one envelope', async () => {
     // Long enough for the ack below to come within it, short enough to wait out.
-    stack = await startStack({ appEnv: { RECEIPT_LINGER_MS: '5000' } });
+    stack = await startStack({ appEnv: { RECEIPT_LINGER_MS: '10000' } });
     const id = await submitAndHold(stack);
     const ack = await stack.app.server.inject({ method: 'POST', url: `/v1/inbox/${id}/ack`, headers: bearer(stack.tokens.reader) });
     expect(ack.statusCode).toBe(200);
