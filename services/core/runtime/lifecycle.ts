@@ -64,9 +64,9 @@ export interface ServiceLifecycle<Q extends LogicalQueue, P extends ServiceParts
  *
  * Stopping goes the other way: not ready, the server (and any other listener) stops
  * accepting requests (those in flight finish; connections still open at `httpDeadlineMs` are
- * closed), the parts' `stopping` hooks run, the consumers stop within their deadlines (held messages are released), the
- * servers finish closing, outbound connections close, the runtime closes. A failure during start undoes what was
- * started in the same order and rethrows.
+ * closed), the parts' `stopping` hooks run, the consumers stop within their deadlines (held
+ * messages are released), the servers finish closing, outbound connections close, the runtime
+ * closes. A failure during start undoes what was started in the same order and rethrows.
  */
 export async function startServiceLifecycle<Q extends LogicalQueue, P extends ServiceParts>(
   options: ServiceLifecycleOptions<Q, P>,
