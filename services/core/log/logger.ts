@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { compileCensor } from './censor.ts';
 
 /**
  * Field paths pino censors whatever a caller passes. This is the safety net, not
@@ -14,6 +15,11 @@ export const REDACT_PATHS = [
   'headers.authorization',
 ];
 
+/** What a censored field reads in a log line. */
+export const REDACTED = '[redacted]';
+
+const censorFields = compileCensor(REDACT_PATHS, REDACTED);
+
 /** Options for {@link createLogger}. */
 export interface CreateLoggerOptions {
   /** Service name bound to every line. */
@@ -24,16 +30,27 @@ export interface CreateLoggerOptions {
   destination?: DestinationStream;
 }
 
-/** The pino logger every service uses: JSON lines, PHI-safe serializers, redaction net. */
+/**
+ * The pino logger every service uses: JSON lines, PHI-safe serializers, redaction net.
+ * The net censors {@link REDACT_PATHS} in each line's fields (`formatters.log`, before serializers
+ * run) and in the bindings of every child (pino formats only the root's), with censor.ts in place
+ * of pino's `redact` option, which cost several times the CPU of the line and 13 times its memory.
+ */
 export function createLogger(options: CreateLoggerOptions): Logger {
   const config: LoggerOptions = {
     level: options.level ?? 'info',
     base: { service: options.service },
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    formatters: { log: censorFields },
     timestamp: pino.stdTimeFunctions.isoTime,
     serializers: { err: pino.stdSerializers.err },
   };
-  return options.destination ? pino(config, options.destination) : pino(config);
+  const logger = options.destination ? pino(config, options.destination) : pino(config);
+  // Children are made from their parent's prototype chain, so every descendant's `child` is this one.
+  const child = logger.child;
+  logger.child = function censoredChild(this: Logger, bindings, childOptions) {
+    return child.call(this, censorFields(bindings), childOptions);
+  } as Logger['child'];
+  return logger;
 }
 
 /** A logger that writes nothing: the default for core libraries. */
