@@ -5,7 +5,7 @@
 // a child with a request id, to a destination that drops them. Alternated in rounds; prints the
 // medians. Memory: heap growth per line with a young generation large enough that no GC runs in the
 // window (run it with `--max-semi-space-size=512 --min-semi-space-size=512` for that figure).
-// A measuring tool, not a section of `npm run bench` ("The log's redaction net").
+// A measuring tool, not a section of `npm run bench` ("The log's redaction net in one pass").
 import { cpus } from 'node:os';
 import pino, { type Logger } from 'pino';
 import { REDACT_PATHS, REDACTED, createLogger } from '../services/core/log/logger.ts';

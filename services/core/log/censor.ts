@@ -3,12 +3,13 @@
  * (`body`, `*.body`, `req.headers.authorization`, `req.headers["x-signalwire-signature"]`),
  * copying only what it censors. pino's own `redact` clones every object-valued field of every
  * line and re-parses each path on every call; this walks the compiled paths once per line and
- * allocates nothing when there is nothing to censor (docs/benchmarks.md, "The log's redaction net").
+ * allocates nothing when there is nothing to censor (docs/benchmarks.md, "The log's redaction net
+ * in one pass").
  *
- * It runs as pino's `formatters.log` and `formatters.bindings`, before pino's serializers, so it
- * also censors a raw object a serializer would read (a request's own `body`); a censored object is
- * copied with its prototype and every own property (message and stack of an Error, a request's
- * symbols), so the serializer and `toJSON` see it as before, with the field replaced.
+ * logger.ts runs it as pino's `formatters.log`, before pino's serializers, so it also censors a raw
+ * object a serializer would read (a request's own `body`), and on the bindings of every child logger.
+ * A censored object is copied with its prototype and every own property (message and stack of an
+ * Error, a request's symbols), so the serializer and `toJSON` see it as before, with the field replaced.
  */
 
 /** One step of the compiled paths: a field censored here, or fields below it. */
@@ -75,14 +76,20 @@ function resolve(node: PathNode): PathNode {
 
 /**
  * Copies `value` with its prototype and every own property, `patch`'s fields replaced (as plain,
- * enumerable data). An own accessor is copied as the value it reads on `value`: V8's `stack` of an
- * Error is one, and reads state the copy would not have.
+ * enumerable data). An own accessor is copied as the value it reads on `value` (V8's `stack` of an
+ * Error is one, and reads state the copy would not have), or left out if reading it throws.
  */
 function copyWith(value: object, patch: Map<string, unknown>): object {
   const descriptors = Object.getOwnPropertyDescriptors(value) as Record<PropertyKey, PropertyDescriptor>;
   for (const key of Reflect.ownKeys(descriptors)) {
     const d = descriptors[key]!;
-    if (d.get || d.set) descriptors[key] = { value: Reflect.get(value, key), enumerable: d.enumerable ?? false, writable: true, configurable: true };
+    if (!d.get && !d.set) continue;
+    try {
+      descriptors[key] = { value: Reflect.get(value, key), enumerable: d.enumerable ?? false, writable: true, configurable: true };
+    } catch {
+      // A getter that throws is left out of the copy: a log line must never throw into its caller.
+      delete descriptors[key];
+    }
   }
   for (const [key, replacement] of patch) descriptors[key] = { value: replacement, enumerable: true, writable: true, configurable: true };
   return Object.create(Object.getPrototypeOf(value), descriptors) as object;

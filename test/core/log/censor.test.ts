@@ -131,6 +131,14 @@ describe('the log redaction net (censor.ts)', () => {
     expect(out.lines[0]!.req).toEqual({ url: '/v1/submissions', body: REDACTED, isRequest: true });
   });
 
+  it('never throws into the caller: an own getter that throws is left out of the censored copy', () => {
+    const out = sink();
+    const value = { body: 'PHI-getter-neighbour', kind: 'x' };
+    Object.defineProperty(value, 'broken', { enumerable: true, get: () => { throw new Error('no'); } });
+    createLogger({ service: 'svc', level: 'debug', destination: out.stream as never }).info({ details: value }, 'getter');
+    expect(out.lines[0]!.details).toEqual({ body: REDACTED, kind: 'x' });
+  });
+
   it('reads the path forms pino takes, and refuses what it cannot parse', () => {
     expect(pathSegments('req.headers["x-signalwire-signature"]')).toEqual(['req', 'headers', 'x-signalwire-signature']);
     expect(pathSegments("a['b c'].d")).toEqual(['a', 'b c', 'd']);
