@@ -7,7 +7,8 @@
  * in one pass").
  *
  * logger.ts runs it as pino's `formatters.log`, before pino's serializers, so it also censors a raw
- * object a serializer would read (a request's own `body`), and on the bindings of every child logger.
+ * object a serializer would read (a request's own `body`), on objects interpolated into a message,
+ * and on the bindings of every child logger.
  * A censored object is copied with its prototype and every own property (message and stack of an
  * Error, a request's symbols), so the serializer and `toJSON` see it as before, with the field replaced.
  */

@@ -80,9 +80,14 @@ describe('the log redaction net (censor.ts)', () => {
         expect(lines.length).toBeGreaterThan(0);
       }
     }
+    // Objects interpolated into the message, after fields and without them.
+    for (const logger of [old, now]) {
+      logger.info({ envelopeId: 'e' }, 'sent %j', { to: '+15550009', kind: 'sms', details: { body: 'PHI-fmt-body' } });
+      logger.info('sent %o and %j', { token: 'fmt-token', n: 1 }, { secret: 'fmt-secret' });
+    }
     expect(after.lines).toEqual(before.lines);
     const text = JSON.stringify(after.lines);
-    for (const planted of ['PHI-', '+1555', 'Bearer', 'bound-token', 'bound-body', 'tok-err', 'c=1', '"sig"']) expect(text).not.toContain(planted);
+    for (const planted of ['PHI-', '+1555', 'Bearer', 'bound-token', 'bound-body', 'tok-err', 'c=1', '"sig"', 'fmt-token', 'fmt-secret']) expect(text).not.toContain(planted);
     // What REDACT_PATHS does not reach is written as it was: the net is for known field names.
     expect(text).toContain('depth-two-not-a-path');
     expect(text).toContain('in-an-array');
