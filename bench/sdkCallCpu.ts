@@ -1,20 +1,27 @@
 // CPU per AWS SDK call in the calling process, the network left out: `node bench/sdkCallCpu.ts
 // [rounds]`. Each client gets a request handler that answers at once with a canned response,
 // so what is timed is the SDK's own work per call (middleware, serialising, signing, parsing).
-// Two comparisons, each alternated in rounds:
+// Four comparisons, each alternated in rounds:
 // - the state table's update three ways: through the document client (what the table used
 //   before), with the plain client, and with the plain client and `cacheMiddleware` (what
-//   `openStateTable` uses now, with `@aws-sdk/util-dynamodb` marshalling the values as the table does);
+//   `openStateTable` used until its calls left the SDK's pipeline, with `@aws-sdk/util-dynamodb`
+//   marshalling the values as the table does);
 // - SendMessageBatch of one armored body of 4, 64 and 256 KiB, with the SDK's default JSON codec
 //   and with `SqsJsonProtocol` (what `createSqsClient` uses now: bodies written by JSON.stringify);
 // - request signing: the state table's update and a 4 KiB SendMessageBatch with the SDK's own
-//   `sha256` and with `AwsSha256` (what both services' clients use now: each HMAC key made once).
+//   `sha256` and with `AwsSha256` (what both services' clients use now: each HMAC key made once);
+// - the SQS calls a relayed message meets (SendMessageBatch, ReceiveMessage, DeleteMessageBatch of
+//   three 4 KiB messages each, bodies' MD5s checked as the services' client checks them), with the
+//   middleware stack resolved on every call (what `createSqsClient` does: each long-poll receive passes
+//   its abort signal) and with `cacheMiddleware` and a receive without options (what a second client
+//   for the receives would allow).
 // A measuring tool, not a section of `npm run bench`.
+import { createHash } from 'node:crypto';
 import { cpus } from 'node:os';
 import { Readable } from 'node:stream';
 import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { AwsSha256 } from '../services/core/runtime/awsSha256.ts';
 import { SqsJsonProtocol } from '../services/core/transport/sqsClient.ts';
@@ -93,3 +100,24 @@ const update = (c: DynamoDBClient) => async () =>
 const batch = (c: SQSClient) => () => c.send(new SendMessageBatchCommand({ QueueUrl: 'http://127.0.0.1:1/000000000000/q', Entries: [{ Id: '0', MessageBody: armored }] }));
 await compare('UpdateItem, request signing', [['the SDK\'s sha256 (before)', update(cached)], ['AwsSha256 (now)', update(client(true, AwsSha256))]], rounds, CALLS);
 await compare('SendMessageBatch 4 KiB, request signing', [['the SDK\'s sha256 (before)', batch(stringify)], ['AwsSha256 (now)', batch(sqsClient(SqsJsonProtocol, AwsSha256))]], rounds, 1000);
+
+// The middleware stack resolved per call or kept: a send, a receive and a delete of three 4 KiB messages.
+const md5Hex = (text: string): string => createHash('md5').update(text).digest('hex');
+const threeEntries = [0, 1, 2].map((i) => ({ Id: String(i), MessageBody: armored, MessageAttributes: { kind: { DataType: 'String', StringValue: 'care.submission' } } }));
+const handle = 'h'.repeat(300);
+const sqsAnswers = (request: { headers: Record<string, string> }): string => {
+  const op = request.headers['x-amz-target']!.split('.').at(-1);
+  if (op === 'SendMessageBatch') return JSON.stringify({ Successful: threeEntries.map((e) => ({ Id: e.Id, MessageId: `m${e.Id}`, MD5OfMessageBody: md5Hex(armored) })), Failed: [] });
+  if (op === 'DeleteMessageBatch') return JSON.stringify({ Successful: threeEntries.map((e) => ({ Id: e.Id })), Failed: [] });
+  return JSON.stringify({ Messages: threeEntries.map((e) => ({ MessageId: `m${e.Id}`, ReceiptHandle: handle, Body: armored, MD5OfBody: md5Hex(armored), Attributes: { ApproximateReceiveCount: '1' } })) });
+};
+const relayClient = (cacheMiddleware: boolean): SQSClient =>
+  new SQSClient({ region: 'us-east-1', endpoint: 'http://127.0.0.1:1', credentials, cacheMiddleware, protocol: SqsJsonProtocol, sha256: AwsSha256, requestHandler: { ...cannedHandler(''), handle: async (request: { headers: Record<string, string> }) => ({ response: { statusCode: 200, headers: { 'content-type': 'application/x-amz-json-1.0' }, body: Readable.from([Buffer.from(sqsAnswers(request))]) } }) } as never });
+const queueUrl = 'http://127.0.0.1:1/000000000000/q';
+const receive = new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 20, MessageSystemAttributeNames: ['ApproximateReceiveCount'] });
+const relayCalls = (c: SQSClient, withSignal: boolean) => async () => {
+  await c.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: threeEntries }));
+  await (withSignal ? c.send(receive, { abortSignal: new AbortController().signal }) : c.send(receive));
+  await c.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: threeEntries.map((e) => ({ Id: e.Id, ReceiptHandle: handle })) }));
+};
+await compare('SendMessageBatch + ReceiveMessage + DeleteMessageBatch, 3 × 4 KiB (per trio)', [['stack resolved per call (now)', relayCalls(relayClient(false), true)], ['cacheMiddleware, receive without options', relayCalls(relayClient(true), false)]], rounds, 1000);
