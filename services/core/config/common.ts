@@ -98,6 +98,8 @@ export const commonEnvShape = {
   EMERGENCY_STATE_FILE: z.string().min(1).optional(),
   /** Crypto worker threads (seal/open off the event loop); 0 = in-thread. Default: {@link defaultCryptoWorkers}. */
   CRYPTO_WORKERS: envVar.int(defaultCryptoWorkers(), 0, 256),
+  /** openpgp.js's Ed25519, X25519 and AES-KW calls on the calling thread with Node's crypto, not as WebCrypto jobs on libuv's pool (envelope/inlineSubtle.ts). */
+  CRYPTO_INLINE: envVar.bool(true),
   /** The most delivery receipts one envelope to the peer carries; 1 sends each on its own (a peer that reads only single receipts). */
   RECEIPTS_PER_ENVELOPE: envVar.int(100, 1, 100),
   /** How long a receipt nothing waits on (`held`, `rejected`, a quarantined chart update's `failed`) waits for company, ms; 0 sends it with the next envelope. */

@@ -21,6 +21,8 @@ export interface CryptoPoolOptions {
   tasksPerThread?: number;
   /** V8 heap limits of each worker; default {@link DEFAULT_WORKER_LIMITS}. */
   resourceLimits?: ResourceLimits;
+  /** Each worker runs openpgp.js's Ed25519, X25519 and AES-KW calls on its own thread (envelope/inlineSubtle.ts); default true. */
+  inline?: boolean;
 }
 
 /**
@@ -65,7 +67,7 @@ export function rebuildError(error: SerializedError): Error {
  */
 export async function createCryptoPool(options: CryptoPoolOptions): Promise<CryptoPool> {
   const threads = Math.max(1, Math.floor(options.threads ?? availableParallelism()));
-  const workerData: CryptoWorkerData = { keysDir: options.keysDir, passphrase: options.passphrase, limits: options.limits };
+  const workerData: CryptoWorkerData = { keysDir: options.keysDir, passphrase: options.passphrase, limits: options.limits, inline: options.inline ?? true };
   const pool = new Piscina<CryptoTask, CryptoReply>({
     filename: WORKER_URL,
     workerData,

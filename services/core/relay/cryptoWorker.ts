@@ -3,6 +3,7 @@
 import { workerData } from 'node:worker_threads';
 import type { Envelope } from '../envelope/envelope.ts';
 import { EnvelopeError } from '../envelope/errors.ts';
+import { installInlineSubtle } from '../envelope/inlineSubtle.ts';
 import { KeyError } from '../keys/errors.ts';
 import { loadServiceKeys } from '../keys/load.ts';
 import { startMemoryReducerNudge } from '../runtime/memoryReducer.ts';
@@ -16,6 +17,8 @@ export interface CryptoWorkerData {
   passphrase: string | readonly string[];
   /** Limits applied when opening. */
   limits: OpenLimits;
+  /** Run openpgp.js's Ed25519, X25519 and AES-KW calls on this thread (envelope/inlineSubtle.ts). */
+  inline: boolean;
 }
 
 /** One request to a worker. */
@@ -48,6 +51,8 @@ function serializeError(err: unknown): SerializedError {
 }
 
 const data = workerData as CryptoWorkerData;
+// Each thread has its own SubtleCrypto object: installed here, before the keys load.
+if (data.inline) installInlineSubtle();
 const ready: Promise<RelayCrypto> = loadServiceKeys({ dir: data.keysDir, passphrase: data.passphrase }).then((keys) => localCrypto(keys, data.limits));
 // Reported by the first task (the pool's `ready` probe), not as an unhandled rejection.
 ready.catch(() => {});

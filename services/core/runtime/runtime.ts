@@ -18,6 +18,7 @@ import { openStateTable, type StateTable } from '../state/table.ts';
 import { stateTableName } from '../state/tables.ts';
 import { resolveQueues, type LogicalQueue, type ResolvedQueue } from '../transport/queues.ts';
 import { createSqsClient } from '../transport/sqsClient.ts';
+import { installInlineSubtle } from '../envelope/inlineSubtle.ts';
 import { EmergencySwitch } from './emergency.ts';
 import { defaultEmergencyStateFile, fileEmergencyStore, type EmergencyStore } from './emergencyStore.ts';
 import { startMemoryReducerNudge } from './memoryReducer.ts';
@@ -54,6 +55,8 @@ export interface RuntimeConfig {
   EMERGENCY_STATE_FILE?: string | undefined;
   /** Crypto worker threads; 0 or absent = in-thread crypto. */
   CRYPTO_WORKERS?: number | undefined;
+  /** openpgp.js's Ed25519, X25519 and AES-KW calls on the calling thread (envelope/inlineSubtle.ts); on unless false. */
+  CRYPTO_INLINE?: boolean | undefined;
 }
 
 /** What a service process is built from: logger, keys, crypto, audit, SQS, metrics. */
@@ -122,6 +125,8 @@ export interface StartRuntimeOptions<Q extends LogicalQueue> {
 export async function startRuntime<Q extends LogicalQueue>(options: StartRuntimeOptions<Q>): Promise<Runtime<Q>> {
   const { config, service } = options;
   const logger = options.logger ?? createLogger({ service, level: config.LOG_LEVEL });
+  // Before the keys load: openpgp.js checks each decrypted key with a signature of its own.
+  if (config.CRYPTO_INLINE !== false) installInlineSubtle();
   const keys = await loadServiceKeys({ dir: config.KEYS_DIR, passphrase: config.KEY_PASSPHRASE });
   const checkpointFile = config.AUDIT_CHECKPOINT_FILE ?? `${config.AUDIT_FILE}.checkpoints`;
   const trail = await checkTrailAtStart({
@@ -174,7 +179,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
   // runs: started here, awaited below, closed on a failed start like everything else.
   const poolStarting =
     !options.crypto && (config.CRYPTO_WORKERS ?? 0) > 0
-      ? createCryptoPool({ keysDir: config.KEYS_DIR, passphrase: config.KEY_PASSPHRASE, limits, threads: config.CRYPTO_WORKERS! })
+      ? createCryptoPool({ keysDir: config.KEYS_DIR, passphrase: config.KEY_PASSPHRASE, limits, threads: config.CRYPTO_WORKERS!, inline: config.CRYPTO_INLINE !== false })
       : undefined;
   poolStarting?.catch(() => undefined);
   try {

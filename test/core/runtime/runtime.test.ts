@@ -8,6 +8,7 @@ import { localCrypto, type RelayCrypto } from '../../../services/core/relay/cryp
 import type * as CryptoPoolModule from '../../../services/core/relay/cryptoPool.ts';
 import type { CryptoPool } from '../../../services/core/relay/cryptoPool.ts';
 import { startRuntime, type RuntimeConfig } from '../../../services/core/runtime/runtime.ts';
+import { inlineSubtleInstalled, installInlineSubtle, uninstallInlineSubtle } from '../../../services/core/envelope/inlineSubtle.ts';
 import { stateTableName } from '../../../services/core/state/tables.ts';
 import { ensureQueues } from '../../../services/core/transport/queues.ts';
 import { makeServiceKeyPair, type TestServiceKeyPair } from '../../helpers/keys.ts';
@@ -130,5 +131,20 @@ describe('startRuntime', () => {
     expect(crypto.closed()).toBe(0);
     await rt.close();
     expect(crypto.closed()).toBe(1);
+  });
+
+  it('runs openpgp.js\'s curve and key-wrap calls on the calling thread unless CRYPTO_INLINE is false', async () => {
+    const { logger } = captureLogger('interface');
+    uninstallInlineSubtle();
+    try {
+      const off = await startRuntime({ service: 'interface', config: config({ CRYPTO_INLINE: false }), queues: ['app-to-interface'], logger });
+      expect(inlineSubtleInstalled()).toBe(false);
+      await off.close();
+      const on = await startRuntime({ service: 'interface', config: config(), queues: ['app-to-interface'], logger });
+      expect(inlineSubtleInstalled()).toBe(true);
+      await on.close();
+    } finally {
+      installInlineSubtle();
+    }
   });
 });
