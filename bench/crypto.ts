@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { open } from '../services/core/envelope/open.ts';
 import { seal } from '../services/core/envelope/seal.ts';
 import { createCryptoPool } from '../services/core/relay/cryptoPool.ts';
-import { submissionEnvelope, timed, type BenchKeys, type Throughput } from './lib.ts';
+import { benchInline, submissionEnvelope, timed, type BenchKeys, type Throughput } from './lib.ts';
 
 /** Seal and open throughput of one crypto path for one payload size. */
 export interface CryptoResult {
@@ -47,8 +47,8 @@ export async function benchInThread(keys: BenchKeys, sizes: readonly number[], b
 /** The crypto pool sized to the cores (one pool per side, as each service has its own). */
 export async function benchPool(keys: BenchKeys, sizes: readonly number[], budget: { durationMs: number; maxOps: number; warmup: number }): Promise<{ threads: number; results: CryptoResult[] }> {
   const threads = availableParallelism();
-  const sealer = await createCryptoPool({ keysDir: keys.interface.dir, passphrase: keys.passphrase, limits: { self: 'interface', ...LIMITS }, threads });
-  const opener = await createCryptoPool({ keysDir: keys.app.dir, passphrase: keys.passphrase, limits: { self: 'app', ...LIMITS }, threads });
+  const sealer = await createCryptoPool({ keysDir: keys.interface.dir, passphrase: keys.passphrase, limits: { self: 'interface', ...LIMITS }, threads, inline: benchInline() });
+  const opener = await createCryptoPool({ keysDir: keys.app.dir, passphrase: keys.passphrase, limits: { self: 'app', ...LIMITS }, threads, inline: benchInline() });
   try {
     const results: CryptoResult[] = [];
     for (const size of sizes) {

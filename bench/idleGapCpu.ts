@@ -3,16 +3,20 @@
 // open at a time, on this thread, keys loaded once, after 1,500 of them; alternated in rounds: back to
 // back, then with 1 ms, 5 ms and 20 ms of sleep between operations. Prints the process's CPU µs per
 // seal + open (libuv's pool, where WebCrypto runs the curve operations, included), median of the
-// rounds. A measuring tool, not a section of `npm run bench` ("`acknowledged` waits for company too").
+// rounds. As the services, openpgp.js's curve and key-wrap calls run on this thread unless
+// CRYPTO_INLINE=false (bench/lib.ts, `benchInline`). A measuring tool, not a section of `npm run bench`
+// ("`acknowledged` waits for company too").
 import { cpus } from 'node:os';
 import { open } from '../services/core/envelope/open.ts';
 import { seal } from '../services/core/envelope/seal.ts';
-import { makeBenchKeys, sleep, submissionEnvelope } from './lib.ts';
+import { installInlineSubtle } from '../services/core/envelope/inlineSubtle.ts';
+import { benchInline, makeBenchKeys, sleep, submissionEnvelope } from './lib.ts';
 
 const GAPS_MS = [0, 1, 5, 20] as const;
 const OPERATIONS = 200;
 const WARMUP = 1500;
 
+if (benchInline()) installInlineSubtle();
 const keys = await makeBenchKeys();
 const ctx = { own: keys.app.keys.own, peers: keys.app.keys.peers, self: 'app', queue: 'interface-to-app', maxSkewMs: 60_000, maxAgeMs: 3_600_000 };
 const envelope = submissionEnvelope(4096);

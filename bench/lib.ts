@@ -163,3 +163,16 @@ export function round(n: number, digits = 1): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
 }
+
+/**
+ * Whether this bench runs openpgp.js's Ed25519, X25519 and AES-KW calls on the calling thread, as the
+ * services do unless `CRYPTO_INLINE` is false (envelope/inlineSubtle.ts). Read from this process's own
+ * `CRYPTO_INLINE`, which the services the bench starts read too (`commonEnv`), so that
+ * `CRYPTO_INLINE=false npm run bench` measures everything with Node's WebCrypto jobs instead.
+ */
+export function benchInline(): boolean {
+  const value = process.env.CRYPTO_INLINE;
+  if (value === undefined || value === '' || ['true', '1', 'yes'].includes(value)) return true;
+  if (['false', '0', 'no'].includes(value)) return false;
+  throw new Error(`CRYPTO_INLINE: expected true or false, not "${value}"`);
+}

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { createCryptoPool } from '../services/core/relay/cryptoPool.ts';
 import { ensureQueues } from '../services/core/transport/queues.ts';
-import { submissionEnvelope, type BenchKeys } from './lib.ts';
+import { benchInline, submissionEnvelope, type BenchKeys } from './lib.ts';
 import type { MemoryChildMessage, MemoryChildStart } from './memoryChild.ts';
 import { partsDelta, type MemoryParts } from './memoryParts.ts';
 import { commonEnv, writeAppTokens, type BenchSqs } from './stack.ts';
@@ -56,7 +56,7 @@ export async function benchMemory(sqs: BenchSqs, keys: BenchKeys, prefix: string
   const url = queues['interface-to-app'].url;
   const dir = await mkdtemp(join(tmpdir(), 'crb-mem-'));
   const warmup = 500;
-  const sealer = await createCryptoPool({ keysDir: keys.interface.dir, passphrase: keys.passphrase, limits: { self: 'interface', maxSkewMs: 60_000, maxAgeMs: 3_600_000 }, threads: availableParallelism() });
+  const sealer = await createCryptoPool({ keysDir: keys.interface.dir, passphrase: keys.passphrase, limits: { self: 'interface', maxSkewMs: 60_000, maxAgeMs: 3_600_000 }, threads: availableParallelism(), inline: benchInline() });
   const send = async (count: number): Promise<void> => {
     let next = 0;
     await Promise.all(

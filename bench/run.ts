@@ -15,7 +15,8 @@ import { benchCpu, reportCpu, type CpuResult, type ServiceCpu } from './cpu.ts';
 import { benchE2e, E2E_CLIENTS, type E2eResult } from './e2e.ts';
 import { benchGpg, gpgVersion, hasGpg, type GpgResult } from './gpg.ts';
 import { benchLatency, reportLatency, type LatencyResult } from './latency.ts';
-import { makeBenchKeys, round, SERVICE_WARMUP, SIZES, submissionEnvelope } from './lib.ts';
+import { benchInline, makeBenchKeys, round, SERVICE_WARMUP, SIZES, submissionEnvelope } from './lib.ts';
+import { installInlineSubtle } from '../services/core/envelope/inlineSubtle.ts';
 import { benchMemory, type MemoryResult } from './memory.ts';
 import { benchMllp, type MllpResult } from './mllp.ts';
 import { benchLarge, printLarge, type LargeResult } from './large.ts';
@@ -83,8 +84,11 @@ const pair = (r: { seal: { perSecond: number }; open: { perSecond: number } }): 
 async function main(): Promise<void> {
   const startedAt = new Date();
   const t0 = performance.now();
-  const machine = { cores: availableParallelism(), cpuModel: cpuModel(), node: process.version, memoryGiB: round(totalmem() / 1024 ** 3, 1), loadAverageAtStart: round(loadavg()[0]!, 2), gpg: hasGpg() ? gpgVersion() : 'not installed', emulators: emulatorsArg };
-  console.log(`care-relay bench: ${machine.cores} cores, ${machine.cpuModel}, Node ${machine.node}, load average ${machine.loadAverageAtStart}${quick ? ' (quick)' : ''}${emulatorsArg === 'child' ? ', emulators in a child process' : ''}`);
+  // As the services do (CRYPTO_INLINE), before any key is loaded: (2), (2b) and (3) then measure their path.
+  const cryptoInline = benchInline();
+  if (cryptoInline) installInlineSubtle();
+  const machine = { cores: availableParallelism(), cpuModel: cpuModel(), node: process.version, memoryGiB: round(totalmem() / 1024 ** 3, 1), loadAverageAtStart: round(loadavg()[0]!, 2), gpg: hasGpg() ? gpgVersion() : 'not installed', emulators: emulatorsArg, cryptoInline };
+  console.log(`care-relay bench: ${machine.cores} cores, ${machine.cpuModel}, Node ${machine.node}, load average ${machine.loadAverageAtStart}${quick ? ' (quick)' : ''}${emulatorsArg === 'child' ? ', emulators in a child process' : ''}${cryptoInline ? '' : ', CRYPTO_INLINE=false (WebCrypto jobs on libuv\'s pool)'}`);
   const keys = await makeBenchKeys();
   const sqs = await startBenchSqs(emulatorsArg);
   const runId = randomBytes(3).toString('hex');

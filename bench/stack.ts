@@ -105,6 +105,8 @@ export interface BenchStack {
 export function commonEnv(sqs: Pick<BenchSqs, 'serviceEnv'>, prefix: string, cryptoWorkers?: string): Record<string, string> {
   return {
     ...(cryptoWorkers === undefined ? {} : { CRYPTO_WORKERS: cryptoWorkers }),
+    // The bench's own choice (benchInline), for the services it starts.
+    ...(process.env.CRYPTO_INLINE === undefined ? {} : { CRYPTO_INLINE: process.env.CRYPTO_INLINE }),
     ...sqs.serviceEnv(),
     QUEUE_PREFIX: prefix,
     HOST: '127.0.0.1',
