@@ -7,12 +7,18 @@
 // thread pool; `crypto.sign`, `crypto.diffieHellman` and `createCipheriv('id-aes128-wrap')` do the same
 // operations on the calling thread. Both ways are timed one group at a time, back to back and with 5 ms
 // of idle between groups (a message at a low rate), alternated in rounds: CPU µs of the whole process
-// (libuv's pool included) and wall µs per group. A measuring tool, not a section of `npm run bench`
-// (docs/benchmarks.md, "A faster AMD EPYC, and two levers measured").
+// (libuv's pool included) and wall µs per group. Then whole seals and opens of a 4 KiB submission
+// (services/core/envelope, the bench's keys), with envelope/inlineSubtle.ts installed and not, alternated
+// in rounds in this one process: 16 in flight and one at a time. A measuring tool, not a section of
+// `npm run bench` (docs/benchmarks.md, "openpgp.js's WebCrypto calls on the calling thread").
 import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, randomBytes, sign, verify, type JsonWebKey as NodeJwk } from 'node:crypto';
 import { cpus } from 'node:os';
 import type { webcrypto } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { installInlineSubtle, uninstallInlineSubtle } from '../services/core/envelope/inlineSubtle.ts';
+import { open } from '../services/core/envelope/open.ts';
+import { seal } from '../services/core/envelope/seal.ts';
+import { makeBenchKeys, submissionEnvelope } from './lib.ts';
 
 const subtle = globalThis.crypto.subtle;
 const signer = generateKeyPairSync('ed25519');
@@ -123,5 +129,46 @@ for (const gapMs of [0, 5]) {
   console.log(gapMs === 0 ? 'back to back:' : `${gapMs} ms of idle between groups:`);
   for (const [i, [name]] of WAYS.entries()) {
     console.log(`  ${name.padEnd(40)} CPU µs per group ${median(results[i]!.cpu).toFixed(0).padStart(5)}   wall µs ${median(results[i]!.wall).toFixed(0).padStart(5)}`);
+  }
+}
+
+// Whole seals and opens, the inline calls installed and not.
+const keys = await makeBenchKeys();
+const envelope = submissionEnvelope(4096);
+const ctx = { own: keys.app.keys.own, peers: keys.app.keys.peers, self: 'app', queue: 'interface-to-app', maxSkewMs: 60_000, maxAgeMs: 3_600_000 };
+const sealAndOpen = async (): Promise<void> => {
+  const sealed = await seal(envelope, keys.interface.keys.own, keys.interface.keys.peers);
+  if ((await open(sealed.body, ctx)).id !== envelope.id) throw new Error('opened another envelope');
+};
+/** CPU µs (the process) and wall µs per seal + open, `inFlight` at a time. */
+async function pairs(count: number, inFlight: number): Promise<{ cpu: number; wall: number }> {
+  let next = 0;
+  const start = process.cpuUsage();
+  const t = performance.now();
+  await Promise.all(Array.from({ length: inFlight }, async () => {
+    while (next++ < count) await sealAndOpen();
+  }));
+  const used = process.cpuUsage(start);
+  return { cpu: (used.user + used.system) / count, wall: ((performance.now() - t) * 1000) / count };
+}
+const modes: [string, () => void][] = [['WebCrypto jobs (CRYPTO_INLINE=false)', uninstallInlineSubtle], ['inline (CRYPTO_INLINE, the default)', installInlineSubtle]];
+for (const [, set] of modes) {
+  set();
+  await pairs(1000, 16); // warm-up
+}
+for (const inFlight of [16, 1]) {
+  const results = modes.map(() => ({ cpu: [] as number[], wall: [] as number[] }));
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, [, set]] of modes.entries()) {
+      set();
+      const { cpu, wall } = await pairs(inFlight === 1 ? 500 : 1000, inFlight);
+      results[i]!.cpu.push(cpu);
+      results[i]!.wall.push(wall);
+    }
+  }
+  console.log(`seal + open of 4 KiB, ${inFlight} in flight (median of ${rounds} rounds):`);
+  for (const [i, [name]] of modes.entries()) {
+    const cpu = median(results[i]!.cpu);
+    console.log(`  ${name.padEnd(40)} CPU µs per seal + open ${cpu.toFixed(0).padStart(5)} (${(cpu / median(results[0]!.cpu)).toFixed(2)})   wall µs ${median(results[i]!.wall).toFixed(0).padStart(5)}`);
   }
 }
