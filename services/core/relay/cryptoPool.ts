@@ -26,8 +26,9 @@ export interface CryptoPoolOptions {
 }
 
 /**
- * Tasks each worker runs at once. openpgp.js hands the curve operations to WebCrypto, which
- * runs them on libuv's thread pool: one task at a time would leave the worker idle while it waits.
+ * Tasks each worker runs at once. With `CRYPTO_INLINE=false` openpgp.js's curve operations run as
+ * WebCrypto jobs on libuv's thread pool, and one task at a time would leave the worker idle while it
+ * waits; inline (the default), several tasks still overlap what the worker awaits between steps.
  */
 export const DEFAULT_TASKS_PER_THREAD = 4;
 
