@@ -34,8 +34,12 @@ type Method = (typeof METHODS)[number];
 /** Node's own methods, bound to the SubtleCrypto object: the replaced ones, and `exportKey`. */
 type Original = Record<Method | 'exportKey', (...args: unknown[]) => Promise<unknown>>;
 
-/** Marks an installed SubtleCrypto object; holds Node's own methods, bound to it. */
-const INSTALLED = Symbol('care-relay.inlineSubtle');
+/**
+ * Marks an installed SubtleCrypto object; holds Node's own methods, bound to it. A registered symbol: a
+ * second copy of this module in the same thread (a test runner's fresh module graph) sees the first's
+ * installation and leaves it, with the keys it knows, in place.
+ */
+const INSTALLED = Symbol.for('care-relay.inlineSubtle');
 type Installed = SubtleCrypto & { [INSTALLED]?: Original };
 
 /** The same key as a KeyObject (Ed25519, X25519) or its raw bytes' KeyObject (AES-KW), per CryptoKey made after installation. */
