@@ -42,7 +42,7 @@ describe('inlineSubtle', () => {
     expect(Object.hasOwn(subtle, 'sign')).toBe(false);
   });
 
-  it('Ed25519: the same signature as WebCrypto, and each verifies the other\'s', async () => {
+  it(`Ed25519: the same signature as WebCrypto, and each verifies the other's`, async () => {
     const inlineKey = await subtle.importKey('jwk', edPrivate, 'Ed25519', false, ['sign']);
     const nativeKey: CryptoKey = await call('importKey', 'jwk', edPrivate, 'Ed25519', false, ['sign']);
     const ours = bytes(await subtle.sign('Ed25519', inlineKey, data));
@@ -59,7 +59,7 @@ describe('inlineSubtle', () => {
     expect(await subtle.verify('Ed25519', inlinePublic, ours, Buffer.concat([data, Buffer.from([0])]))).toBe(false);
   });
 
-  it('X25519: generated keys are Node\'s CryptoKeys, and the shared secret is WebCrypto\'s, whole and truncated', async () => {
+  it(`X25519: generated keys are Node's CryptoKeys, and the shared secret is WebCrypto's, whole and truncated`, async () => {
     const pair = (await subtle.generateKey('X25519', true, ['deriveKey', 'deriveBits'])) as CryptoKeyPair;
     expect(pair.publicKey).toBeInstanceOf(globalThis.CryptoKey);
     expect(pair.publicKey.usages).toEqual([]);
@@ -78,7 +78,7 @@ describe('inlineSubtle', () => {
     expect(bytes(await subtle.deriveBits({ name: 'X25519', public: ephemeral }, own, 128)).equals(ours.subarray(0, 16))).toBe(true);
   });
 
-  it('AES-KW: the same wrapped bytes as WebCrypto, and each unwraps the other\'s', async () => {
+  it(`AES-KW: the same wrapped bytes as WebCrypto, and each unwraps the other's`, async () => {
     const wrapping = await subtle.importKey('raw', kek, { name: 'AES-KW' }, false, ['wrapKey', 'unwrapKey']);
     const nativeWrapping: CryptoKey = await call('importKey', 'raw', kek, { name: 'AES-KW' }, false, ['wrapKey', 'unwrapKey']);
     const toWrap = await subtle.importKey('raw', sessionKey, { name: 'HMAC', hash: 'SHA-256' }, true, ['sign']);
@@ -119,7 +119,7 @@ describe('inlineSubtle', () => {
     await expect(subtle.importKey('jwk', { ...edPrivate, x: edPublic.x!.slice(2) }, 'Ed25519', false, ['sign'])).rejects.toMatchObject({ name: 'DataError' });
   });
 
-  it('hands keys it did not make, and everything else, to Node\'s WebCrypto', async () => {
+  it(`hands keys it did not make, and everything else, to Node's WebCrypto`, async () => {
     const nativeKey: CryptoKey = await call('importKey', 'jwk', edPrivate, 'Ed25519', false, ['sign']);
     const nativePublic: CryptoKey = await call('importKey', 'jwk', edPublic, 'Ed25519', false, ['verify']);
     const signature = await subtle.sign('Ed25519', nativeKey, data);
@@ -138,7 +138,7 @@ describe('inlineSubtle', () => {
     });
     afterAll(() => keys?.cleanup());
 
-    it('an envelope sealed with the calls inline opens with Node\'s WebCrypto, and the other way round', async () => {
+    it(`an envelope sealed with the calls inline opens with Node's WebCrypto, and the other way round`, async () => {
       const envelope = sampleEnvelope();
       const ctx = appContext(keys.app);
       const inlineSealed = await seal(envelope, keys.interface.own, keys.interface.peers);
