@@ -3,8 +3,9 @@
 // job over, a pool thread wakes, runs an operation of tens of microseconds, and wakes the calling thread
 // again. A seal makes four such trips and an open three. Node's own `crypto` module runs the same
 // operations (the same OpenSSL code) on the calling thread. Measured on 2 cores, the curve and key-wrap
-// calls of a seal cost 468 µs of CPU through WebCrypto and 200 µs synchronously, an open's 398 and 221
-// (bench/webCryptoHop.ts; docs/benchmarks.md, "openpgp.js's WebCrypto calls on the calling thread").
+// calls of a seal cost 399 µs of CPU through WebCrypto and 210 µs synchronously, an open's 408 and 243,
+// and a whole seal + open about a third less (bench/webCryptoHop.ts; docs/benchmarks.md, "openpgp.js's
+// WebCrypto calls on the calling thread").
 //
 // `installInlineSubtle` gives the process's SubtleCrypto object its own `importKey`, `generateKey`,
 // `sign`, `verify`, `deriveBits`, `wrapKey` and `unwrapKey`, which run these operations on the calling
