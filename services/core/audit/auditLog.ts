@@ -222,7 +222,7 @@ async function writeAll(fh: FileHandle, data: Buffer): Promise<void> {
 }
 
 /** Syncs a directory so a newly created file's entry survives a crash (best effort where unsupported). */
-async function syncDir(dir: string): Promise<void> {
+export async function syncDir(dir: string): Promise<void> {
   let dh: FileHandle | undefined;
   try {
     dh = await open(dir, 'r');

@@ -8,6 +8,7 @@ import { listClosedSegments, readChainTail, type ClosedSegment } from './segment
 import { basename } from 'node:path';
 import type { ChainHead } from './verify.ts';
 import { GENESIS_HASH } from './chain.ts';
+import { cutTornTail, type TornTail } from './tornTail.ts';
 
 /** Options for {@link checkTrailAtStart}. */
 export interface TrailStartOptions {
@@ -24,9 +25,13 @@ export interface TrailStartOptions {
 }
 
 /** What the start check decided: go on, or the broken trail was archived by the operator's override. */
-export type TrailStart =
+export type TrailStart = (
   | { status: 'ok'; head: ChainHead; unusedOverride: boolean }
-  | { status: 'overridden'; digest: string; reason: string; head: ChainHead; archived: { trail?: string; checkpoints?: string; segments?: number } };
+  | { status: 'overridden'; digest: string; reason: string; head: ChainHead; archived: { trail?: string; checkpoints?: string; segments?: number } }
+) & {
+  /** An incomplete last line (a write a crash cut short) that was moved out of the trail first ({@link cutTornTail}). */
+  torn?: TornTail;
+};
 
 const EMPTY_DIGEST = createHash('sha256').digest('hex');
 
@@ -44,6 +49,9 @@ async function exists(path: string): Promise<boolean> {
  * the trail's local segments and its checkpoint file are renamed aside (`.broken-<digest>`) and a
  * new trail begins.
  *
+ * First, an incomplete last line of the open file (a write that a crash cut short) is moved to a file
+ * of its own and cut from the trail ({@link cutTornTail}); the checks then read the complete lines.
+ *
  * With closed segments, only the run from the segment that holds the newest signed checkpoint
  * to the open segment is read (see {@link startRun}): the signature pins that line's hash, and
  * the chain pins every line before it, so older segments need not be read at each start
@@ -51,9 +59,11 @@ async function exists(path: string): Promise<boolean> {
  */
 export async function checkTrailAtStart(options: TrailStartOptions): Promise<TrailStart> {
   const { file, checkpointFile } = options;
+  const cut = await cutTornTail(file);
+  const torn = cut ? { torn: cut } : {};
   const closed = await listClosedSegments(file);
   const problem = await findProblem(options, closed);
-  if ('head' in problem && !('reason' in problem)) return { status: 'ok', head: problem.head, unusedOverride: options.acceptDigest !== undefined };
+  if ('head' in problem && !('reason' in problem)) return { status: 'ok', head: problem.head, unusedOverride: options.acceptDigest !== undefined, ...torn };
   if (options.acceptDigest !== problem.digest) {
     throw new AuditError(
       'CR_AUDIT_TRAIL_UNVERIFIED',
@@ -67,7 +77,7 @@ export async function checkTrailAtStart(options: TrailStartOptions): Promise<Tra
   // The new trail starts at seq 1 again: the old chain's closed segments are set aside with it.
   for (const segment of closed) await rename(segment.path, segment.path + suffix);
   if (closed.length > 0) archived.segments = closed.length;
-  return { status: 'overridden', digest: problem.digest, reason: problem.reason, head: problem.head, archived };
+  return { status: 'overridden', digest: problem.digest, reason: problem.reason, head: problem.head, archived, ...torn };
 }
 
 type Finding = { reason: string; digest: string; head: ChainHead } | { head: ChainHead };

@@ -30,6 +30,7 @@ export type AuditAction =
   | 'config.reloaded'
   | 'config.reload_failed'
   | 'audit.override'
+  | 'audit.torn_tail'
   | 'audit.witnessed'
   | 'alert.notified'
   | 'console.viewed'

@@ -1,6 +1,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from 'pino';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { basename } from 'node:path';
 import { watchAuditFailures, type WatchedAudit } from '../alerts/auditWatch.ts';
 import { openAuditLog, type AuditLog } from '../audit/auditLog.ts';
 import { createCheckpointer, type Checkpointer, type CheckpointSink } from '../audit/checkpointer.ts';
@@ -202,6 +203,17 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
       logger.warn({ digest: trail.digest, archived: trail.archived.trail }, 'audit trail did not verify: archived by AUDIT_ACCEPT_BROKEN_TRAIL, new trail started');
     } else if (trail.unusedOverride) {
       logger.warn('AUDIT_ACCEPT_BROKEN_TRAIL is set but the trail verifies: ignored; remove it');
+    }
+    if (trail.torn) {
+      await audit.record({
+        action: 'audit.torn_tail',
+        actor: service,
+        resourceType: 'audit-trail',
+        resourceId: basename(trail.torn.savedAs),
+        outcome: 'success',
+        details: { bytes: trail.torn.bytes, savedAs: trail.torn.savedAs, ...(trail.status === 'ok' ? { afterSeq: trail.head.seq } : {}) },
+      });
+      logger.warn({ bytes: trail.torn.bytes, savedAs: trail.torn.savedAs }, 'audit trail ended in an incomplete line (a write cut short by a crash): moved aside, the chain goes on from the last complete line');
     }
     await audit.record({
       action: 'key.loaded',

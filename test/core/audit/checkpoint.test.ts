@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -165,6 +165,44 @@ describe('checkTrailAtStart', () => {
     await expect(stat(file)).rejects.toMatchObject({ code: 'ENOENT' });
     // The new trail starts fresh.
     expect(await checkTrailAtStart(opts(digest))).toMatchObject({ status: 'ok', unusedOverride: true });
+  });
+
+  it('moves a write a crash cut short aside, byte for byte, and goes on from the last complete line', async () => {
+    const torn = '{"seq":9,"ts":"2026-12-02T14:45:0';
+    await appendFile(file, torn);
+    const started = await checkTrailAtStart(opts());
+    expect(started).toMatchObject({ status: 'ok', head: { seq: 8 }, torn: { bytes: torn.length } });
+    expect(await readFile(started.torn!.savedAs, 'utf8')).toBe(torn);
+    expect((await readFile(file, 'utf8')).trimEnd().split('\n')).toEqual(original);
+    // The writer continues the chain; the next start has nothing to move.
+    const log = await openAuditLog({ file, service: 'app' });
+    await log.record({ action: 'inbox.read', actor: 'reader-1', resourceType: 'inbox-record', resourceId: 'r9', outcome: 'success' });
+    await log.close();
+    expect(await verifyAuditFile(file)).toEqual({ ok: true, count: 9 });
+    expect(await checkTrailAtStart(opts())).not.toHaveProperty('torn');
+  });
+
+  it('a trail that is nothing but an incomplete line starts anew only if no checkpoint covers it', async () => {
+    await writeFile(file, '{"seq":1,"ts":"2026-');
+    await expect(checkTrailAtStart(opts())).rejects.toThrow(/does not verify: empty trail, but the checkpoint signed at .* covers seq 6/);
+    // A first write cut short, before any checkpoint: the service starts at genesis.
+    await rm(cpFile);
+    await writeFile(file, '{"seq":1,"ts":"2026-');
+    expect(await checkTrailAtStart(opts())).toMatchObject({ status: 'ok', head: { seq: 0 }, torn: { bytes: 20 } });
+    expect(await readFile(file, 'utf8')).toBe('');
+  });
+
+  it('leaves more than 1 MiB after the last newline as it is (no write cut short leaves that): the start is refused', async () => {
+    await appendFile(file, 'x'.repeat(1024 * 1024 + 1));
+    const before = await readFile(file);
+    await expect(checkTrailAtStart(opts())).rejects.toThrow(/does not verify: .*incomplete last line/);
+    expect((await readFile(file)).equals(before)).toBe(true);
+  });
+
+  it('still refuses a truncation past a checkpoint when the truncated trail also ends in an incomplete line', async () => {
+    await save(original.slice(0, 4));
+    await appendFile(file, original[4]!.slice(0, 30));
+    await expect(checkTrailAtStart(opts())).rejects.toThrow(/does not verify: truncated/);
   });
 
   it('refuses a trail whose middle line is broken', async () => {

@@ -1,8 +1,9 @@
 // startRuntime against the real emulator and real keys: what it opens, it closes again on failure.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { verifyAuditFile } from '../../../services/core/audit/verify.ts';
 import type { ServiceKeys } from '../../../services/core/keys/load.ts';
 import { localCrypto, type RelayCrypto } from '../../../services/core/relay/crypto.ts';
 import type * as CryptoPoolModule from '../../../services/core/relay/cryptoPool.ts';
@@ -131,6 +132,27 @@ describe('startRuntime', () => {
     expect(crypto.closed()).toBe(0);
     await rt.close();
     expect(crypto.closed()).toBe(1);
+  });
+
+  it('starts after a crash cut an audit write short: the incomplete line is kept aside, audited, and the chain goes on', async () => {
+    const cfg = config({ EMERGENCY_MODE: true });
+    const first = await startRuntime({ service: 'interface', config: cfg, queues: ['app-to-interface'], logger: captureLogger('interface').logger });
+    await first.close();
+    const before = (await readFile(cfg.AUDIT_FILE, 'utf8')).trimEnd().split('\n');
+    // What kill -9 in the middle of a write leaves: the start of a line, no newline.
+    const torn = '{"seq":' + String(before.length + 1) + ',"ts":"2026-12-02T14:4';
+    await appendFile(cfg.AUDIT_FILE, torn);
+    const { logger, entries } = captureLogger('interface');
+    const second = await startRuntime({ service: 'interface', config: cfg, queues: ['app-to-interface'], logger });
+    await second.close();
+    const after = (await readFile(cfg.AUDIT_FILE, 'utf8')).split('\n');
+    expect(after.slice(0, before.length)).toEqual(before);
+    const line = after.map((l) => (l ? (JSON.parse(l) as { seq: number; action: string; actor: string; details?: Record<string, unknown> }) : undefined)).find((e) => e?.action === 'audit.torn_tail');
+    expect(line).toMatchObject({ seq: before.length + 1, actor: 'interface', details: { bytes: torn.length, afterSeq: before.length } });
+    const savedAs = line!.details!.savedAs as string;
+    expect(await readFile(savedAs, 'utf8')).toBe(torn);
+    expect(await verifyAuditFile(cfg.AUDIT_FILE)).toMatchObject({ ok: true });
+    expect(entries().find((e) => e.savedAs === savedAs)).toMatchObject({ level: 40, bytes: torn.length });
   });
 
   it('runs openpgp.js\'s curve and key-wrap calls on the calling thread unless CRYPTO_INLINE is false', async () => {
