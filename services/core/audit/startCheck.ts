@@ -24,13 +24,16 @@ export interface TrailStartOptions {
   acceptDigest?: string | undefined;
 }
 
+/** An incomplete last line moved aside, and which file it was cut from. */
+export type TornFile = TornTail & { of: 'trail' | 'checkpoints' };
+
 /** What the start check decided: go on, or the broken trail was archived by the operator's override. */
 export type TrailStart = (
   | { status: 'ok'; head: ChainHead; unusedOverride: boolean }
   | { status: 'overridden'; digest: string; reason: string; head: ChainHead; archived: { trail?: string; checkpoints?: string; segments?: number } }
 ) & {
-  /** An incomplete last line (a write a crash cut short) that was moved out of the trail first ({@link cutTornTail}). */
-  torn?: TornTail;
+  /** Incomplete last lines (writes a crash cut short) moved out of the trail and its checkpoint file first ({@link cutTornTail}). */
+  torn: TornFile[];
 };
 
 const EMPTY_DIGEST = createHash('sha256').digest('hex');
@@ -49,8 +52,8 @@ async function exists(path: string): Promise<boolean> {
  * the trail's local segments and its checkpoint file are renamed aside (`.broken-<digest>`) and a
  * new trail begins.
  *
- * First, an incomplete last line of the open file (a write that a crash cut short) is moved to a file
- * of its own and cut from the trail ({@link cutTornTail}); the checks then read the complete lines.
+ * First, an incomplete last line of the open file or of the checkpoint file (a write that a crash cut
+ * short) is moved to a file of its own and cut ({@link cutTornTail}); the checks then read the complete lines.
  *
  * With closed segments, only the run from the segment that holds the newest signed checkpoint
  * to the open segment is read (see {@link startRun}): the signature pins that line's hash, and
@@ -59,11 +62,14 @@ async function exists(path: string): Promise<boolean> {
  */
 export async function checkTrailAtStart(options: TrailStartOptions): Promise<TrailStart> {
   const { file, checkpointFile } = options;
-  const cut = await cutTornTail(file);
-  const torn = cut ? { torn: cut } : {};
+  const torn: TornFile[] = [];
+  for (const [of, path] of [['trail', file], ['checkpoints', checkpointFile]] as const) {
+    const cut = await cutTornTail(path);
+    if (cut) torn.push({ ...cut, of });
+  }
   const closed = await listClosedSegments(file);
   const problem = await findProblem(options, closed);
-  if ('head' in problem && !('reason' in problem)) return { status: 'ok', head: problem.head, unusedOverride: options.acceptDigest !== undefined, ...torn };
+  if ('head' in problem && !('reason' in problem)) return { status: 'ok', head: problem.head, unusedOverride: options.acceptDigest !== undefined, torn };
   if (options.acceptDigest !== problem.digest) {
     throw new AuditError(
       'CR_AUDIT_TRAIL_UNVERIFIED',
@@ -77,7 +83,7 @@ export async function checkTrailAtStart(options: TrailStartOptions): Promise<Tra
   // The new trail starts at seq 1 again: the old chain's closed segments are set aside with it.
   for (const segment of closed) await rename(segment.path, segment.path + suffix);
   if (closed.length > 0) archived.segments = closed.length;
-  return { status: 'overridden', digest: problem.digest, reason: problem.reason, head: problem.head, archived, ...torn };
+  return { status: 'overridden', digest: problem.digest, reason: problem.reason, head: problem.head, archived, torn };
 }
 
 type Finding = { reason: string; digest: string; head: ChainHead } | { head: ChainHead };

@@ -4,11 +4,11 @@ import { dirname } from 'node:path';
 import { syncDir } from './auditLog.ts';
 import { AuditError } from './errors.ts';
 
-/** What a write cut short left after the trail's last complete line, and where it was moved. */
+/** What a write cut short left after a file's last complete line, and where it was moved. */
 export interface TornTail {
   /** Bytes after the last newline, now cut from the trail. */
   bytes: number;
-  /** The file that holds them, beside the trail: `<AUDIT_FILE>.torn-<first 16 hex of their sha256>`. */
+  /** The file that holds them, beside the one they were cut from: `<file>.torn-<first 16 hex of their sha256>`. */
   savedAs: string;
 }
 
@@ -22,14 +22,16 @@ const CHUNK = 64 * 1024;
 const MAX_TORN = 1024 * 1024;
 
 /**
- * Moves an incomplete last line out of the open trail file. The writer appends each batch of lines
- * with one write through an `O_DSYNC` descriptor and answers its callers only once that write
- * returned, so bytes after the last newline are a write that a crash (kill -9, power loss) cut short:
- * no caller was told they were recorded, and no checkpoint can cover them. They are kept, byte for
- * byte, in a file of their own (synced before the trail is cut), and the trail is cut back to its last
- * complete line, so the chain goes on from there. Complete lines are never touched: whatever else
- * is wrong with them is the start check's to find. Undefined when the file is missing, empty or
- * ends with a newline, and when more than {@link MAX_TORN} bytes follow the last newline (left as they are).
+ * Moves an incomplete last line out of a file of JSON lines that is only appended to: the open trail
+ * file, or its checkpoint file. The trail appends each batch of lines with one write through an
+ * `O_DSYNC` descriptor and answers its callers once that write returned; the checkpoint store appends
+ * a line and syncs it before a checkpoint counts. So bytes after the last newline are a write that a
+ * crash (kill -9, power loss) cut short: no caller was told they were recorded, and no checkpoint
+ * covers them. They are kept, byte for byte, in a file of their own (synced before the cut), and the
+ * file is cut back to its last complete line, so the chain goes on from there. Complete lines are never
+ * touched: whatever else is wrong with them is the start check's to find. Undefined when the file is
+ * missing, empty or ends with a newline, and when more than {@link MAX_TORN} bytes follow the last
+ * newline (left as they are).
  */
 export async function cutTornTail(file: string): Promise<TornTail | undefined> {
   let fh: FileHandle;
@@ -53,7 +55,7 @@ export async function cutTornTail(file: string): Promise<TornTail | undefined> {
     return { bytes: torn.length, savedAs };
   } catch (err) {
     if (err instanceof AuditError) throw err;
-    throw new AuditError('CR_AUDIT_WRITE_FAILED', `audit trail ${file}: cannot move its incomplete last line aside (${errCode(err)})`, err);
+    throw new AuditError('CR_AUDIT_WRITE_FAILED', `${file}: cannot move its incomplete last line aside (${errCode(err)})`, err);
   } finally {
     await fh.close();
   }
@@ -89,7 +91,7 @@ async function saveAside(path: string, bytes: Buffer): Promise<void> {
 }
 
 function unreadable(file: string, err: unknown): AuditError {
-  return new AuditError('CR_AUDIT_UNREADABLE', `audit trail ${file}: cannot read (${errCode(err)})`, err);
+  return new AuditError('CR_AUDIT_UNREADABLE', `${file}: cannot read (${errCode(err)})`, err);
 }
 
 function errCode(err: unknown): string {

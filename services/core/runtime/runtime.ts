@@ -204,16 +204,16 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
     } else if (trail.unusedOverride) {
       logger.warn('AUDIT_ACCEPT_BROKEN_TRAIL is set but the trail verifies: ignored; remove it');
     }
-    if (trail.torn) {
+    for (const torn of trail.torn) {
       await audit.record({
         action: 'audit.torn_tail',
         actor: service,
         resourceType: 'audit-trail',
-        resourceId: basename(trail.torn.savedAs),
+        resourceId: basename(torn.savedAs),
         outcome: 'success',
-        details: { bytes: trail.torn.bytes, savedAs: trail.torn.savedAs, ...(trail.status === 'ok' ? { afterSeq: trail.head.seq } : {}) },
+        details: { of: torn.of, bytes: torn.bytes, savedAs: torn.savedAs, ...(trail.status === 'ok' && torn.of === 'trail' ? { afterSeq: trail.head.seq } : {}) },
       });
-      logger.warn({ bytes: trail.torn.bytes, savedAs: trail.torn.savedAs }, 'audit trail ended in an incomplete line (a write cut short by a crash): moved aside, the chain goes on from the last complete line');
+      logger.warn({ of: torn.of, bytes: torn.bytes, savedAs: torn.savedAs }, 'audit file ended in an incomplete line (a write cut short by a crash): moved aside, going on from its last complete line');
     }
     await audit.record({
       action: 'key.loaded',

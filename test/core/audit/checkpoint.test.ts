@@ -140,7 +140,7 @@ describe('checkTrailAtStart', () => {
 
   it('lets an intact trail start, with its head', async () => {
     const last = JSON.parse(original[7]!) as AuditEntry;
-    expect(await checkTrailAtStart(opts())).toEqual({ status: 'ok', head: { seq: 8, hash: last.hash }, unusedOverride: false });
+    expect(await checkTrailAtStart(opts())).toEqual({ status: 'ok', head: { seq: 8, hash: last.hash }, unusedOverride: false, torn: [] });
   });
 
   it('lets a new service start (no trail, no checkpoints)', async () => {
@@ -171,15 +171,16 @@ describe('checkTrailAtStart', () => {
     const torn = '{"seq":9,"ts":"2026-12-02T14:45:0';
     await appendFile(file, torn);
     const started = await checkTrailAtStart(opts());
-    expect(started).toMatchObject({ status: 'ok', head: { seq: 8 }, torn: { bytes: torn.length } });
-    expect(await readFile(started.torn!.savedAs, 'utf8')).toBe(torn);
+    expect(started).toMatchObject({ status: 'ok', head: { seq: 8 }, torn: [{ of: 'trail', bytes: torn.length }] });
+    expect(started.torn).toHaveLength(1);
+    expect(await readFile(started.torn[0]!.savedAs, 'utf8')).toBe(torn);
     expect((await readFile(file, 'utf8')).trimEnd().split('\n')).toEqual(original);
     // The writer continues the chain; the next start has nothing to move.
     const log = await openAuditLog({ file, service: 'app' });
     await log.record({ action: 'inbox.read', actor: 'reader-1', resourceType: 'inbox-record', resourceId: 'r9', outcome: 'success' });
     await log.close();
     expect(await verifyAuditFile(file)).toEqual({ ok: true, count: 9 });
-    expect(await checkTrailAtStart(opts())).not.toHaveProperty('torn');
+    expect(await checkTrailAtStart(opts())).toMatchObject({ status: 'ok', torn: [] });
   });
 
   it('a trail that is nothing but an incomplete line starts anew only if no checkpoint covers it', async () => {
@@ -188,7 +189,7 @@ describe('checkTrailAtStart', () => {
     // A first write cut short, before any checkpoint: the service starts at genesis.
     await rm(cpFile);
     await writeFile(file, '{"seq":1,"ts":"2026-');
-    expect(await checkTrailAtStart(opts())).toMatchObject({ status: 'ok', head: { seq: 0 }, torn: { bytes: 20 } });
+    expect(await checkTrailAtStart(opts())).toMatchObject({ status: 'ok', head: { seq: 0 }, torn: [{ of: 'trail', bytes: 20 }] });
     expect(await readFile(file, 'utf8')).toBe('');
   });
 
@@ -197,6 +198,20 @@ describe('checkTrailAtStart', () => {
     const before = await readFile(file);
     await expect(checkTrailAtStart(opts())).rejects.toThrow(/does not verify: .*incomplete last line/);
     expect((await readFile(file)).equals(before)).toBe(true);
+  });
+
+  it('moves a checkpoint that a crash cut short aside too, and checks against the complete ones', async () => {
+    const checkpoints = await readFile(cpFile, 'utf8');
+    const torn = checkpoints.trimEnd().split('\n').at(-1)!.slice(0, 50);
+    await appendFile(cpFile, torn);
+    const started = await checkTrailAtStart(opts());
+    expect(started).toMatchObject({ status: 'ok', head: { seq: 8 }, torn: [{ of: 'checkpoints', bytes: torn.length }] });
+    expect(await readFile(started.torn[0]!.savedAs, 'utf8')).toBe(torn);
+    expect(await readFile(cpFile, 'utf8')).toBe(checkpoints);
+    // The complete checkpoints still count: a truncation past them is refused.
+    await save(original.slice(0, 4));
+    await appendFile(cpFile, torn);
+    await expect(checkTrailAtStart(opts())).rejects.toThrow(/does not verify: truncated/);
   });
 
   it('still refuses a truncation past a checkpoint when the truncated trail also ends in an incomplete line', async () => {

@@ -148,7 +148,7 @@ describe('startRuntime', () => {
     const after = (await readFile(cfg.AUDIT_FILE, 'utf8')).split('\n');
     expect(after.slice(0, before.length)).toEqual(before);
     const line = after.map((l) => (l ? (JSON.parse(l) as { seq: number; action: string; actor: string; details?: Record<string, unknown> }) : undefined)).find((e) => e?.action === 'audit.torn_tail');
-    expect(line).toMatchObject({ seq: before.length + 1, actor: 'interface', details: { bytes: torn.length, afterSeq: before.length } });
+    expect(line).toMatchObject({ seq: before.length + 1, actor: 'interface', details: { of: 'trail', bytes: torn.length, afterSeq: before.length } });
     const savedAs = line!.details!.savedAs as string;
     expect(await readFile(savedAs, 'utf8')).toBe(torn);
     expect(await verifyAuditFile(cfg.AUDIT_FILE)).toMatchObject({ ok: true });
