@@ -6,7 +6,7 @@ import { AuditError } from './errors.ts';
 
 /** What a write cut short left after a file's last complete line, and where it was moved. */
 export interface TornTail {
-  /** Bytes after the last newline, now cut from the trail. */
+  /** Bytes after the last newline, now cut from the file. */
   bytes: number;
   /** The file that holds them, beside the one they were cut from: `<file>.torn-<first 16 hex of their sha256>`. */
   savedAs: string;
