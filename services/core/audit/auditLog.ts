@@ -234,7 +234,8 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
-function errCode(err: unknown): string {
+/** The system error code of `err` (`ENOSPC`, `EACCES`, …), or `error`. */
+export function errCode(err: unknown): string {
   return (err as NodeJS.ErrnoException | undefined)?.code ?? 'error';
 }
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { syncDir } from './auditLog.ts';
+import { errCode, syncDir } from './auditLog.ts';
 import { AuditError } from './errors.ts';
 
 /** What a write cut short left after a file's last complete line, and where it was moved. */
@@ -92,8 +92,4 @@ async function saveAside(path: string, bytes: Buffer): Promise<void> {
 
 function unreadable(file: string, err: unknown): AuditError {
   return new AuditError('CR_AUDIT_UNREADABLE', `${file}: cannot read (${errCode(err)})`, err);
-}
-
-function errCode(err: unknown): string {
-  return (err as NodeJS.ErrnoException | undefined)?.code ?? 'error';
 }
