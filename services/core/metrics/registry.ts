@@ -83,7 +83,7 @@ export function createMetrics(service: string, options: CreateMetricsOptions = {
     heartbeatFailures: counter('heartbeat_failures_total', 'Visibility extensions that failed', q),
     deleteFailures: counter('delete_failures_total', 'Message deletes that failed after retries', q),
     visibilityFailures: counter('visibility_change_failures_total', 'Visibility changes (retry, release) that failed', q),
-    receiveErrors: counter('receive_errors_total', 'ReceiveMessage calls that failed', q),
+    receiveErrors: counter('receive_errors_total', 'Receive steps that failed: a ReceiveMessage call, or anything else in the step', q),
     sendFailures: counter('send_failures_total', 'Messages a producer could not send', q),
     sent: counter('messages_sent_total', 'Messages sent to SQS', q),
     lastReceivedSent: new Gauge({

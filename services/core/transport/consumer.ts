@@ -81,7 +81,29 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         await new Promise<void>((resolve) => (wake = resolve));
         continue;
       }
-      await receiveOnce();
+      try {
+        await receiveOnce();
+      } catch (err) {
+        await loopFault(err);
+      }
+    }
+  }
+
+  /**
+   * Something outside the ReceiveMessage call threw (a bug, or a reply no SQS would send): the
+   * loop goes on after a backoff, counted as a receive error (not ready until a receive succeeds),
+   * instead of ending while the consumer still says it runs.
+   */
+  async function loopFault(err: unknown): Promise<void> {
+    receiveErrors++;
+    lastReceiveError = errorCode(err);
+    metrics?.receiveErrors.inc({ queue });
+    log.error({ code: lastReceiveError, attempt: receiveErrors }, 'receive loop step failed; backing off');
+    const abort = (pollAbort = new AbortController());
+    try {
+      await sleep(backoffDelay(receiveErrors, receiveBackoff), abort.signal);
+    } finally {
+      if (pollAbort === abort) pollAbort = undefined;
     }
   }
 
@@ -120,7 +142,17 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     } finally {
       if (pollAbort === abort) pollAbort = undefined;
     }
-    for (const m of messages) accept(m);
+    // One message that cannot be taken does not keep the others of its batch from being handled;
+    // it comes back after its visibility timeout (and, received too often, goes to the DLQ).
+    let fault: { err: unknown } | undefined;
+    for (const m of messages) {
+      try {
+        accept(m);
+      } catch (err) {
+        fault ??= { err };
+      }
+    }
+    if (fault) throw fault.err;
   }
 
   function accept(m: Message): void {
@@ -133,12 +165,13 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       abandon: undefined,
       finished: Promise.resolve(),
     };
+    // Held and handled before anything else can throw: an entry in `inFlight` is always being handled.
     inFlight.set(entry.handle, entry);
+    entry.finished = process(entry);
     metrics?.received.inc({ queue });
     const sentAt = entry.message.sentAt;
     if (sentAt) metrics?.lastReceivedSent.set({ queue }, sentAt.getTime() / 1000);
     gauge();
-    entry.finished = process(entry);
   }
 
   /** Waits for `work`, or until the entry is abandoned at stop (then resolves undefined: check `entry.state`). */

@@ -153,6 +153,78 @@ describe('consumer heartbeat (fake timers)', () => {
   });
 });
 
+describe('a fault outside the receive call', () => {
+  it('does not end the receive loop: the batch\'s other messages are handled, it backs off unready, and receives again', async () => {
+    let polls = 0;
+    const { client, calls } = fakeClient(async (call, signal) => {
+      if (call.name === 'DeleteMessageBatch') {
+        const entries = call.input.Entries as { Id: string }[];
+        return { Successful: entries.map((e) => ({ Id: e.Id })) };
+      }
+      if (call.name !== 'ReceiveMessage') return {};
+      polls++;
+      // A reply no SQS would send: taking its first entry throws inside the consumer.
+      if (polls === 1) return { Messages: [null, ...messages(1)] };
+      if (polls === 2) return { Messages: messages(1, 1) };
+      return hang(signal);
+    });
+    const metrics = createMetrics('t', { defaultMetrics: false });
+    const logged: { level: string; msg: string; code?: string }[] = [];
+    const record = (level: string) => (obj: { code?: string }, msg: string) => logged.push({ level, msg, code: obj.code });
+    const logger = { child: () => logger, info: record('info'), warn: record('warn'), error: record('error'), debug: record('debug') };
+    const handled: string[] = [];
+    const consumer = createConsumer({
+      client,
+      queue: testQueue('http://sqs.local/000/q', { dlqUrl: 'd', quarantineUrl: 'q' }),
+      receiveErrorBaseMs: 1000,
+      random: () => 1,
+      metrics,
+      logger: logger as never,
+      handler: async (m) => {
+        handled.push(m.messageId);
+        return { status: 'done' };
+      },
+    });
+    consumer.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(handled).toEqual(['id-0']);
+    expect(consumer.isRunning).toBe(true);
+    expect(consumer.ready()).toBe(false);
+    expect(consumer.health()).toMatchObject({ running: true, consecutiveReceiveErrors: 1, lastReceiveError: 'TypeError' });
+    expect(await counterValue(metrics.transport.receiveErrors, { queue: 'q' })).toBe(1);
+    expect(logged).toContainEqual({ level: 'error', msg: 'receive loop step failed; backing off', code: 'TypeError' });
+    expect(calls.filter((c) => c.name === 'ReceiveMessage')).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1000); // the backoff's first step
+    expect(calls.filter((c) => c.name === 'ReceiveMessage').length).toBeGreaterThanOrEqual(2);
+    expect(handled).toEqual(['id-0', 'id-1']);
+    expect(consumer.ready()).toBe(true);
+    await vi.waitFor(() => expect(consumer.inFlightCount).toBe(0)); // the deletes' batch
+    expect(calls.filter((c) => c.name === 'DeleteMessageBatch').flatMap((c) => (c.input.Entries as { ReceiptHandle: string }[]).map((e) => e.ReceiptHandle))).toEqual(['rh-0', 'rh-1']);
+    const stopped = consumer.stop({ deadlineMs: 1000 });
+    await vi.advanceTimersByTimeAsync(0);
+    await stopped;
+    expect(consumer.isRunning).toBe(false);
+  });
+
+  it('stops at once while backing off after such a fault', async () => {
+    const { client } = fakeClient(async (call) => (call.name === 'ReceiveMessage' ? { Messages: [null] } : {}));
+    const consumer = createConsumer({
+      client,
+      queue: testQueue('http://sqs.local/000/q', { dlqUrl: 'd', quarantineUrl: 'q' }),
+      receiveErrorBaseMs: 60_000,
+      random: () => 1,
+      handler: async () => ({ status: 'done' }),
+    });
+    consumer.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(consumer.health().consecutiveReceiveErrors).toBe(1);
+    const stopped = consumer.stop({ deadlineMs: 1000 });
+    await vi.advanceTimersByTimeAsync(0);
+    await stopped;
+    expect(consumer.isRunning).toBe(false);
+  });
+});
+
 describe('receive while handling', () => {
   it('keeps a long poll open while a batch is being handled, asking only for what maxInFlight leaves, and none once full', async () => {
     let polls = 0;
