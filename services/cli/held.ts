@@ -2,7 +2,8 @@
 // aside, as metadata only (never a body), and the two actions on them: redrive (back to the queue,
 // checked again by its consumer) and purge (delete). Actions ask for confirmation (or --yes),
 // support --dry-run, --ids and --reason, show progress, and audit each message acted on.
-import { openAuditLog, type AuditLog } from '../core/audit/auditLog.ts';
+import type { AuditLog } from '../core/audit/auditLog.ts';
+import { openCliTrail } from './trail.ts';
 import { listHeld, purgeHeld, redriveHeld, showHeld, type HeldActionResult, type HeldMessageInfo, type HoldRole } from '../core/ops/index.ts';
 import type { OpsConfig } from './config.ts';
 import { CliError } from './errors.ts';
@@ -109,7 +110,7 @@ export async function actCommand(cfg: OpsConfig, io: CliIo, role: HoldRole, acti
       const what = action === 'redrive' ? `back to ${queue}` : 'for good';
       await confirm(io, `${action} ${preview.items.length} message(s) from the ${role} of ${queue} ${what}?`);
     }
-    const audit: AuditLog | undefined = dryRun ? undefined : await openAuditLog({ file: auditFile!, service: 'cli' });
+    const audit: AuditLog | undefined = dryRun ? undefined : await openCliTrail(io.stderr, auditFile!, 'cli', cfg.actor);
     const progress = createProgress({ write: io.stderr, tty: io.stderrIsTTY, label: `${action} ${queue} ${role}`, columns: io.columns });
     let result: HeldActionResult;
     try {

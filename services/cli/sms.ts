@@ -3,10 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { createProgress } from './progress.ts';
-import { openAuditLog, type AuditLog } from '../core/audit/auditLog.ts';
+import type { AuditLog } from '../core/audit/auditLog.ts';
+import { openCliTrail } from './trail.ts';
 import { resolveFileSecrets } from '../core/config/env.ts';
 import { createSignalWireClient } from '../app/sms/client.ts';
-import { runSweep, type SweepState } from '../app/sms/sweep.ts';
+import { runSweep, SWEEP_ACTOR, type SweepState } from '../app/sms/sweep.ts';
 import type { RedactionMode } from '../app/sms/types.ts';
 
 /** Where the command reads its environment and writes its output (tests pass their own). */
@@ -166,7 +167,7 @@ async function sweep(argv: string[], io: SmsCliIo): Promise<number> {
   } catch (err) {
     throw new UsageError(`SIGNALWIRE_SPACE_URL: ${(err as Error).message}`);
   }
-  const audit: AuditLog | undefined = auditFile ? await openAuditLog({ file: auditFile, service: 'app' }) : undefined;
+  const audit: AuditLog | undefined = auditFile ? await openCliTrail(io.stderr, auditFile, 'app', SWEEP_ACTOR) : undefined;
   let last: SweepState | undefined;
   const bar = io.stderrIsTTY ? createProgress({ write: io.stderr, tty: true, label: dryRun ? 'sms sweep (dry run)' : 'sms sweep', columns: process.stderr.columns ?? 80 }) : undefined;
   const sweepOptions = {
@@ -211,7 +212,7 @@ async function sweepAudited(audit: AuditLog | undefined, params: { dryRun: boole
   const summary = async (state: SweepState | undefined, error?: string) => {
     const c = state?.counts;
     await audit?.record({
-      action: 'sms.sweep', actor: 'cli:sms-sweep', resourceType: 'sms', outcome: state?.done && c?.failed === 0 && !error ? 'success' : 'failure',
+      action: 'sms.sweep', actor: SWEEP_ACTOR, resourceType: 'sms', outcome: state?.done && c?.failed === 0 && !error ? 'success' : 'failure',
       details: { ...c, pages: state?.pages ?? 0, done: state?.done ?? false, dryRun: params.dryRun, mode: params.mode, ...(error ? { error } : {}) },
     });
   };

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { appendFile, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { decryptKey, readPrivateKey } from 'openpgp';
@@ -156,10 +156,20 @@ describe('care-relay quarantine', () => {
     }, { what: 'quarantined again', timeoutMs: 60_000 });
     expect(stack.app.inbox.get(envelope.id)).toBeUndefined();
 
+    // As if the redrive had been killed in the middle of an audit write: the trail ends in half a line.
+    // The next command moves it aside, says so, records it, and goes on.
+    const torn = '{"seq":2,"ts":"2026-';
+    await appendFile(audit, torn);
     const purged = await cli(['quarantine', 'purge', 'interface-to-app', '--ids', envelope.id, '--yes', '--audit', audit]);
     expect(purged.code, purged.stderr).toBe(0);
+    expect(purged.stderr).toMatch(/^audit trail .*cli-quarantine-audit\.jsonl ended in an incomplete line \(a write cut short\): 20 byte\(s\) moved to .*cli-quarantine-audit\.jsonl\.torn-[0-9a-f]{16}, recorded as audit\.torn_tail$/m);
     expect((await held()).find((m) => m.envelopeId === envelope.id)).toBeUndefined();
-    expect((await auditLines(audit)).map((l) => l.action)).toEqual(['message.redriven', 'message.purged']);
+    const lines = await auditLines(audit);
+    expect(lines.map((l) => l.action)).toEqual(['message.redriven', 'audit.torn_tail', 'message.purged']);
+    expect(lines[1]).toMatchObject({ service: 'cli', resourceType: 'audit-trail', details: { of: 'trail', bytes: 20, afterSeq: 1 } });
+    expect(String(lines[1]!.actor)).toMatch(/^cli:/);
+    expect(await readFile(String((lines[1]!.details as { savedAs: string }).savedAs), 'utf8')).toBe(torn);
+    expect((await cli(['audit', 'verify', audit, '--chain-only'])).code).toBe(0);
     noPhi(r, purged);
   }, SLOW);
 });

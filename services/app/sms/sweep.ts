@@ -5,6 +5,9 @@ import { withRetry, type RetryOptions, type SignalWireApi } from './client.ts';
 import { isInProgress, redactMessage, snapshotOf } from './redact.ts';
 import type { RedactionMode } from './types.ts';
 
+/** The actor of every audit line a sweep writes. */
+export const SWEEP_ACTOR = 'cli:sms-sweep';
+
 /** Counts of a sweep. */
 export interface SweepCounts {
   /** Messages listed. */
@@ -137,7 +140,7 @@ export async function runSweep(deps: SweepDeps, opts: SweepOptions): Promise<Swe
           state.counts.mediaDeleted += outcome.mediaDeleted;
           if (!opts.dryRun) {
             await audit.record({
-              action: 'sms.redacted', actor: 'cli:sms-sweep', resourceType: 'sms', resourceId: sidHash, outcome: 'success',
+              action: 'sms.redacted', actor: SWEEP_ACTOR, resourceType: 'sms', resourceId: sidHash, outcome: 'success',
               details: { messageFound: outcome.kind === 'redacted', mediaDeleted: outcome.mediaDeleted, mode: opts.mode, trigger: 'sweep' },
             });
           }
@@ -145,7 +148,7 @@ export async function runSweep(deps: SweepDeps, opts: SweepOptions): Promise<Swe
       } catch (err) {
         state.counts.failed++;
         log.warn({ sidHash, err: { message: (err as Error).message } }, 'sweep: redaction failed');
-        await audit.record({ action: 'sms.redaction-failed', actor: 'cli:sms-sweep', resourceType: 'sms', resourceId: sidHash, outcome: 'failure', details: { reason: (err as Error).name, trigger: 'sweep' } });
+        await audit.record({ action: 'sms.redaction-failed', actor: SWEEP_ACTOR, resourceType: 'sms', resourceId: sidHash, outcome: 'failure', details: { reason: (err as Error).name, trigger: 'sweep' } });
       }
     });
     state.pages++;

@@ -8,7 +8,7 @@ import { listClosedSegments, readChainTail, type ClosedSegment } from './segment
 import { basename } from 'node:path';
 import type { ChainHead } from './verify.ts';
 import { GENESIS_HASH } from './chain.ts';
-import { cutTornTail, type TornTail } from './tornTail.ts';
+import { cutTornTail, type TornFile } from './tornTail.ts';
 
 /** Options for {@link checkTrailAtStart}. */
 export interface TrailStartOptions {
@@ -23,9 +23,6 @@ export interface TrailStartOptions {
   /** AUDIT_ACCEPT_BROKEN_TRAIL: the sha256 of a broken trail the operator accepts. */
   acceptDigest?: string | undefined;
 }
-
-/** An incomplete last line moved aside, and which file it was cut from. */
-export type TornFile = TornTail & { of: 'trail' | 'checkpoints' };
 
 /** What the start check decided: go on, or the broken trail was archived by the operator's override. */
 export type TrailStart = (

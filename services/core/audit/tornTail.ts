@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { errCode, syncDir } from './auditLog.ts';
+import { basename, dirname } from 'node:path';
+import { errCode, openAuditLog, syncDir, type AuditLog, type OpenAuditLogOptions } from './auditLog.ts';
 import { AuditError } from './errors.ts';
+import type { AuditEvent } from './types.ts';
 
 /** What a write cut short left after a file's last complete line, and where it was moved. */
 export interface TornTail {
@@ -11,6 +12,9 @@ export interface TornTail {
   /** The file that holds them, beside the one they were cut from: `<file>.torn-<first 16 hex of their sha256>`. */
   savedAs: string;
 }
+
+/** An incomplete last line moved aside, and which file it was cut from. */
+export type TornFile = TornTail & { of: 'trail' | 'checkpoints' };
 
 const CHUNK = 64 * 1024;
 
@@ -59,6 +63,41 @@ export async function cutTornTail(file: string): Promise<TornTail | undefined> {
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * The `audit.torn_tail` event for a moved-aside tail: the side file's name as the resource; `afterSeq`, the
+ * seq the trail goes on from, when it is the trail's own tail and that seq is known.
+ */
+export function tornTailEvent(actor: string, torn: TornFile, afterSeq: number | undefined): AuditEvent {
+  return {
+    action: 'audit.torn_tail',
+    actor,
+    resourceType: 'audit-trail',
+    resourceId: basename(torn.savedAs),
+    outcome: 'success',
+    details: { of: torn.of, bytes: torn.bytes, savedAs: torn.savedAs, ...(afterSeq !== undefined && torn.of === 'trail' ? { afterSeq } : {}) },
+  };
+}
+
+/**
+ * Opens a trail that no start check guards (the CLI's own: `care-relay dlq|quarantine redrive|purge`,
+ * `care-relay sms sweep`). An incomplete last line that a run killed in the middle of a write left is
+ * moved aside first ({@link cutTornTail}), and the first new line records it (`audit.torn_tail` by
+ * `actor`); anything else wrong with the file is still refused by {@link openAuditLog}.
+ */
+export async function openAuditLogCuttingTornTail(options: OpenAuditLogOptions & { actor: string }): Promise<{ audit: AuditLog; torn: TornTail | undefined }> {
+  const torn = await cutTornTail(options.file);
+  const audit = await openAuditLog(options);
+  if (torn) {
+    try {
+      await audit.record(tornTailEvent(options.actor, { ...torn, of: 'trail' }, audit.head().seq));
+    } catch (err) {
+      await audit.close();
+      throw err;
+    }
+  }
+  return { audit, torn };
 }
 
 /** The file's length up to and including its last newline (0 when it has none); undefined when that is more than {@link MAX_TORN} bytes back. */

@@ -1,13 +1,13 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from 'pino';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { basename } from 'node:path';
 import { watchAuditFailures, type WatchedAudit } from '../alerts/auditWatch.ts';
 import { openAuditLog, type AuditLog } from '../audit/auditLog.ts';
 import { createCheckpointer, type Checkpointer, type CheckpointSink } from '../audit/checkpointer.ts';
 import { checkpointStore, type CheckpointStore } from '../audit/checkpointStore.ts';
 import { setUpRetention } from '../audit/retention.ts';
 import { checkTrailAtStart } from '../audit/startCheck.ts';
+import { tornTailEvent } from '../audit/tornTail.ts';
 import { createAuthFailureLimiter, type AuthFailureLimiter } from '../http/authFailures.ts';
 import { loadServiceKeys, type ServiceKeys } from '../keys/load.ts';
 import { createLogger, hashId } from '../log/logger.ts';
@@ -205,14 +205,7 @@ export async function startRuntime<Q extends LogicalQueue>(options: StartRuntime
       logger.warn('AUDIT_ACCEPT_BROKEN_TRAIL is set but the trail verifies: ignored; remove it');
     }
     for (const torn of trail.torn) {
-      await audit.record({
-        action: 'audit.torn_tail',
-        actor: service,
-        resourceType: 'audit-trail',
-        resourceId: basename(torn.savedAs),
-        outcome: 'success',
-        details: { of: torn.of, bytes: torn.bytes, savedAs: torn.savedAs, ...(trail.status === 'ok' && torn.of === 'trail' ? { afterSeq: trail.head.seq } : {}) },
-      });
+      await audit.record(tornTailEvent(service, torn, trail.status === 'ok' ? trail.head.seq : undefined));
       logger.warn({ of: torn.of, bytes: torn.bytes, savedAs: torn.savedAs }, 'audit file ended in an incomplete line (a write cut short by a crash): moved aside, going on from its last complete line');
     }
     await audit.record({

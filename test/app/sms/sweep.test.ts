@@ -1,9 +1,10 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { run } from '../../../services/cli/sms.ts';
 import { runSweep } from '../../../services/app/sms/sweep.ts';
+import { verifyAuditFile } from '../../../services/core/audit/verify.ts';
 import { fastRetry, memoryAudit, startWorld, type SmsWorld } from './helpers.ts';
 
 let world: SmsWorld | undefined;
@@ -74,10 +75,14 @@ describe('sms sweep', () => {
     expect(saved.nextPageUrl).toContain('PageToken=');
     expect(first.err.join('')).toContain('page 3: scanned 120');
     world.fake.faults.take = origTake;
+    // As if the first run had been killed in the middle of an audit write: its trail ends in half a line.
+    const torn = '{"seq":999,"ts":"2024-03-1';
+    await appendFile(auditFile, torn);
     const requestsBefore = world.fake.requests.length;
     const second = io(world);
     expect(await run(args, second.io)).toBe(0);
     expect(second.err.join('')).toContain('resuming after 3 page(s), 120 message(s) scanned');
+    expect(second.err.join('')).toMatch(/sweep-audit\.jsonl ended in an incomplete line \(a write cut short\): 26 byte\(s\) moved to .*sweep-audit\.jsonl\.torn-[0-9a-f]{16}, recorded as audit\.torn_tail\n/);
     const summary = second.out.join('');
     expect(summary).toMatch(/scanned:\s+302/);
     expect(summary).toMatch(/redacted:\s+300/);
@@ -95,6 +100,10 @@ describe('sms sweep', () => {
     const lines = (await readFile(auditFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { action: string; outcome: string; actor: string; resourceId?: string; details?: Record<string, unknown> });
     expect(lines.filter((l) => l.action === 'sms.redacted')).toHaveLength(300);
     expect(lines.every((l) => l.actor === 'cli:sms-sweep')).toBe(true);
+    const tornLines = lines.filter((l) => l.action === 'audit.torn_tail');
+    expect(tornLines).toEqual([expect.objectContaining({ resourceId: expect.stringMatching(/^sweep-audit\.jsonl\.torn-[0-9a-f]{16}$/), details: expect.objectContaining({ of: 'trail', bytes: 26 }) })]);
+    expect(await readFile(String(tornLines[0]!.details!.savedAs), 'utf8')).toBe(torn);
+    expect(await verifyAuditFile(auditFile)).toMatchObject({ ok: true });
     const summaries = lines.filter((l) => l.action === 'sms.sweep');
     expect(summaries.map((l) => [l.outcome, l.details?.done])).toEqual([['failure', false], ['success', true]]);
     expect(summaries[1]!.details).toMatchObject({ scanned: 302, redacted: 300, mediaDeleted: 200, failed: 0, mode: 'redact', dryRun: false });
