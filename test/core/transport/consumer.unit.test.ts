@@ -10,6 +10,20 @@ import { fakeClient, hang } from './fakeClient.ts';
 const messages = (count: number, from = 0): unknown[] =>
   Array.from({ length: count }, (_, i) => ({ MessageId: `id-${from + i}`, ReceiptHandle: `rh-${from + i}`, Body: 'x', Attributes: { ApproximateReceiveCount: '1' } }));
 
+/** A fake client that deletes what it is asked to, answers the nth receive with `replies[n]`, then hangs (a long poll). */
+function pollingClient(replies: unknown[][]): ReturnType<typeof fakeClient> {
+  let polls = 0;
+  return fakeClient(async (call, signal) => {
+    if (call.name === 'DeleteMessageBatch') {
+      const entries = call.input.Entries as { Id: string }[];
+      return { Successful: entries.map((e) => ({ Id: e.Id })) };
+    }
+    if (call.name !== 'ReceiveMessage') return {};
+    const reply = replies[polls++];
+    return reply ? { Messages: reply } : hang(signal);
+  });
+}
+
 beforeEach(() => {
   vi.useFakeTimers();
 });
@@ -155,19 +169,8 @@ describe('consumer heartbeat (fake timers)', () => {
 
 describe('a fault outside the receive call', () => {
   it('does not end the receive loop: the batch\'s other messages are handled, it backs off unready, and receives again', async () => {
-    let polls = 0;
-    const { client, calls } = fakeClient(async (call, signal) => {
-      if (call.name === 'DeleteMessageBatch') {
-        const entries = call.input.Entries as { Id: string }[];
-        return { Successful: entries.map((e) => ({ Id: e.Id })) };
-      }
-      if (call.name !== 'ReceiveMessage') return {};
-      polls++;
-      // A reply no SQS would send: taking its first entry throws inside the consumer.
-      if (polls === 1) return { Messages: [null, ...messages(1)] };
-      if (polls === 2) return { Messages: messages(1, 1) };
-      return hang(signal);
-    });
+    // A first reply no SQS would send: taking its first entry throws inside the consumer.
+    const { client, calls } = pollingClient([[null, ...messages(1)], messages(1, 1)]);
     const metrics = createMetrics('t', { defaultMetrics: false });
     const logged: { level: string; msg: string; code?: string }[] = [];
     const record = (level: string) => (obj: { code?: string }, msg: string) => logged.push({ level, msg, code: obj.code });
@@ -227,18 +230,7 @@ describe('a fault outside the receive call', () => {
 
 describe('receive while handling', () => {
   it('keeps a long poll open while a batch is being handled, asking only for what maxInFlight leaves, and none once full', async () => {
-    let polls = 0;
-    const { client, calls } = fakeClient(async (call, signal) => {
-      if (call.name === 'DeleteMessageBatch') {
-        const entries = call.input.Entries as { Id: string }[];
-        return { Successful: entries.map((e) => ({ Id: e.Id })) };
-      }
-      if (call.name !== 'ReceiveMessage') return {};
-      polls++;
-      if (polls === 1) return { Messages: messages(3) };
-      if (polls === 2) return { Messages: messages(1, 3) };
-      return hang(signal);
-    });
+    const { client, calls } = pollingClient([messages(3), messages(1, 3)]);
     const release: (() => void)[] = [];
     const handled: string[] = [];
     const consumer = createConsumer({
