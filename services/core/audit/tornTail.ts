@@ -88,7 +88,14 @@ export function tornTailEvent(actor: string, torn: TornFile, afterSeq: number | 
  */
 export async function openAuditLogCuttingTornTail(options: OpenAuditLogOptions & { actor: string }): Promise<{ audit: AuditLog; torn: TornTail | undefined }> {
   const torn = await cutTornTail(options.file);
-  const audit = await openAuditLog(options);
+  let audit: AuditLog;
+  try {
+    audit = await openAuditLog(options);
+  } catch (err) {
+    // Refused for another reason: say where the bytes already moved aside are.
+    if (torn && err instanceof AuditError) throw new AuditError(err.code, `${err.message} (its incomplete last line, ${torn.bytes} bytes, was moved to ${torn.savedAs} first)`, err);
+    throw err;
+  }
   if (torn) {
     try {
       await audit.record(tornTailEvent(options.actor, { ...torn, of: 'trail' }, audit.head().seq));

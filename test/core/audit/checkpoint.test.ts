@@ -10,6 +10,7 @@ import { createCheckpointer } from '../../../services/core/audit/checkpointer.ts
 import { checkpointStore, readCheckpointFile } from '../../../services/core/audit/checkpointStore.ts';
 import { checkTrailAtStart } from '../../../services/core/audit/startCheck.ts';
 import { checkTrail, ownMarks } from '../../../services/core/audit/trailCheck.ts';
+import { openAuditLogCuttingTornTail } from '../../../services/core/audit/tornTail.ts';
 import { verifyAuditFile } from '../../../services/core/audit/verify.ts';
 import { makeServiceKeyPair, type TestServiceKeyPair } from '../../helpers/keys.ts';
 
@@ -241,5 +242,36 @@ describe('checkTrailAtStart', () => {
     const forged = await signCheckpoint({ service: 'app', seq: 8, headHash: (JSON.parse(original[7]!) as AuditEntry).hash, at: new Date().toISOString() }, keys.interface.own.current);
     await writeFile(cpFile, JSON.stringify(forged) + '\n', { flag: 'a' });
     await expect(checkTrailAtStart(opts())).rejects.toThrow(/forged checkpoint/);
+  });
+});
+
+describe('openAuditLogCuttingTornTail (the CLI\'s own trails)', () => {
+  it('moves a write cut short aside, and records it as the first new line, by the given actor', async () => {
+    const torn = '{"seq":9,"ts":"2026-12-02T16:5';
+    await appendFile(file, torn);
+    const { audit, torn: cut } = await openAuditLogCuttingTornTail({ file, service: 'cli', actor: 'cli:tester' });
+    await audit.record({ action: 'message.purged', actor: 'cli:tester', resourceType: 'envelope', resourceId: 'e1', outcome: 'success' });
+    await audit.close();
+    expect(cut).toMatchObject({ bytes: torn.length, savedAs: expect.stringMatching(/audit\.jsonl\.torn-[0-9a-f]{16}$/) });
+    expect(await readFile(cut!.savedAs, 'utf8')).toBe(torn);
+    const lines = (await readFile(file, 'utf8')).trimEnd().split('\n');
+    expect(lines.slice(0, 8)).toEqual(original);
+    expect(JSON.parse(lines[8]!)).toMatchObject({ seq: 9, action: 'audit.torn_tail', actor: 'cli:tester', service: 'cli', details: { of: 'trail', bytes: torn.length, savedAs: cut!.savedAs, afterSeq: 8 } });
+    expect(JSON.parse(lines[9]!)).toMatchObject({ seq: 10, action: 'message.purged' });
+    expect(await verifyAuditFile(file)).toEqual({ ok: true, count: 10 });
+    const again = await openAuditLogCuttingTornTail({ file, service: 'cli', actor: 'cli:tester' });
+    await again.audit.close();
+    expect(again.torn).toBeUndefined();
+  });
+
+  it('still refuses a last complete line that does not chain, and names where the incomplete one went', async () => {
+    await save([...original.slice(0, 7), 'not a chained line']);
+    const torn = '{"seq":9,"ts"';
+    await appendFile(file, torn);
+    const refused = await openAuditLogCuttingTornTail({ file, service: 'cli', actor: 'cli:tester' }).catch((err: unknown) => err);
+    expect(refused).toMatchObject({ code: 'CR_AUDIT_TAIL_BROKEN', message: expect.stringMatching(/\(its incomplete last line, 13 bytes, was moved to .*audit\.jsonl\.torn-[0-9a-f]{16} first\)$/) });
+    const savedAs = /moved to (.*) first\)$/.exec((refused as Error).message)![1]!;
+    expect(await readFile(savedAs, 'utf8')).toBe(torn);
+    expect(await readFile(file, 'utf8')).toBe([...original.slice(0, 7), 'not a chained line'].join('\n') + '\n');
   });
 });
