@@ -84,21 +84,19 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       try {
         await receiveOnce();
       } catch (err) {
-        await loopFault(err);
+        // Something outside the ReceiveMessage call threw (a bug, or a reply no SQS would send): the loop
+        // goes on after a backoff instead of ending while the consumer still says it runs.
+        await backOff(err, 'error', 'receive loop step failed; backing off');
       }
     }
   }
 
-  /**
-   * Something outside the ReceiveMessage call threw (a bug, or a reply no SQS would send): the
-   * loop goes on after a backoff, counted as a receive error (not ready until a receive succeeds),
-   * instead of ending while the consumer still says it runs.
-   */
-  async function loopFault(err: unknown): Promise<void> {
+  /** Counts a failed receive step (not ready until a receive succeeds), logs it, and waits (ended early by stop or pause). */
+  async function backOff(err: unknown, level: 'warn' | 'error', msg: string): Promise<void> {
     receiveErrors++;
     lastReceiveError = errorCode(err);
     metrics?.receiveErrors.inc({ queue });
-    log.error({ code: lastReceiveError, attempt: receiveErrors }, 'receive loop step failed; backing off');
+    log[level]({ code: lastReceiveError, attempt: receiveErrors }, msg);
     const abort = (pollAbort = new AbortController());
     try {
       await sleep(backoffDelay(receiveErrors, receiveBackoff), abort.signal);
@@ -113,7 +111,8 @@ export function createConsumer(options: ConsumerOptions): Consumer {
    */
   async function receiveOnce(): Promise<void> {
     const abort = (pollAbort = new AbortController());
-    let messages: Message[];
+    let messages: Message[] = [];
+    let failed: { err: unknown } | undefined;
     try {
       const res = await client.send(
         new ReceiveMessageCommand({
@@ -133,15 +132,11 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       messages = res.Messages ?? [];
     } catch (err) {
       if (abort.signal.aborted) return;
-      receiveErrors++;
-      lastReceiveError = errorCode(err);
-      metrics?.receiveErrors.inc({ queue });
-      log.warn({ code: lastReceiveError, attempt: receiveErrors }, 'receive failed; backing off');
-      await sleep(backoffDelay(receiveErrors, receiveBackoff), abort.signal);
-      return;
+      failed = { err };
     } finally {
       if (pollAbort === abort) pollAbort = undefined;
     }
+    if (failed) return backOff(failed.err, 'warn', 'receive failed; backing off');
     // One message that cannot be taken does not keep the others of its batch from being handled;
     // it comes back after its visibility timeout (and, received too often, goes to the DLQ).
     let fault: { err: unknown } | undefined;
