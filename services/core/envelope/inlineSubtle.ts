@@ -15,14 +15,18 @@
 // - AES-KW wrapping and unwrapping of a raw key, for wrapping keys imported raw after installation.
 // Keys stay Node's own CryptoKey objects, made and checked by Node's WebCrypto (`importKey` is Node's,
 // run first); for each key it imported or generated, the module also keeps the same key as a KeyObject,
-// in a WeakMap that nothing else reads. A key it does not know (made before installation, or by
+// in a WeakMap that nothing else reads. openpgp.js imports the same Ed25519 and X25519 keys from JWK for
+// every operation; an import asked again with the same JWK fields, algorithm, extractable and usages as
+// one of the last IMPORTED_KEYS_KEPT gets a new CryptoKey made from that import's KeyObject
+// (`KeyObject.toCryptoKey`), without deriving the key again (the module keeps those KeyObjects by a digest
+// of what was asked, no key material in a string). A key it does not know (made before installation, or by
 // another realm) goes to Node's WebCrypto as before. The checks WebCrypto makes before these operations
 // (the key's algorithm, type and usages; extractable for wrapping; the output length) are made here too,
 // failing with the same DOMException names; a failed agreement (a low-order point) or unwrap (integrity)
 // is an `OperationError`, as in WebCrypto. The outputs are byte for byte WebCrypto's: Ed25519 is
 // deterministic, X25519 and AES-KW are functions (test/core/envelope/inlineSubtle.test.ts compares
 // each with Node's WebCrypto, and the envelope's GnuPG tests run through it).
-import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, createSecretKey, diffieHellman, generateKeyPairSync, sign as signOneShot, verify as verifyOneShot, type JsonWebKey as NodeJsonWebKey, type KeyObject, type webcrypto } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, createSecretKey, diffieHellman, generateKeyPairSync, sign as signOneShot, verify as verifyOneShot, type JsonWebKey as NodeJsonWebKey, type KeyObject, type webcrypto } from 'node:crypto';
 
 type SubtleCrypto = webcrypto.SubtleCrypto;
 type CryptoKey = webcrypto.CryptoKey;
@@ -45,6 +49,18 @@ type Installed = SubtleCrypto & { [INSTALLED]?: Original };
 
 /** The same key as a KeyObject (Ed25519, X25519) or its raw bytes' KeyObject (AES-KW), per CryptoKey made after installation. */
 const keyObjects = new WeakMap<CryptoKey, KeyObject>();
+
+/**
+ * How many Ed25519 and X25519 keys imported from JWK are kept, by what was imported ({@link importId}). openpgp.js
+ * imports the same key from JWK for every operation (the own signing key for each seal, the own X25519 key for each
+ * open, the peer's keys), and each import of a private key derives its public point (about 45 µs in Node's importKey,
+ * as much again for the KeyObject). A repeated import makes the CryptoKey from the kept KeyObject instead. The newest
+ * imports are kept; each open's ephemeral public key passes through, and the keys used on every operation stay.
+ */
+export const IMPORTED_KEYS_KEPT = 64;
+
+/** Imported keys by {@link importId}, oldest use first (a Map keeps insertion order). */
+const imported = new Map<string, KeyObject>();
 
 /** RFC 3394's default initial value, which WebCrypto's AES-KW uses. */
 const AES_KW_IV = Buffer.from('A6A6A6A6A6A6A6A6', 'hex');
@@ -89,6 +105,38 @@ function known(key: unknown): KeyObject | undefined {
   return typeof key === 'object' && key !== null ? keyObjects.get(key as CryptoKey) : undefined;
 }
 
+/**
+ * What an Ed25519 or X25519 JWK import was asked, as a SHA-256 digest (no key material kept in a string): the
+ * algorithm's name, `extractable`, the usages in their order, and every field of the JWK with its value. Undefined
+ * (not kept) for a JWK with a field that is not a string, a boolean or a list of strings, or for any further argument.
+ * Node's importKey is a function of these, so an import with the same id succeeds as the first did and makes an
+ * equal key.
+ */
+function importId(name: string, jwk: unknown, extractable: unknown, usages: unknown, rest: unknown[]): string | undefined {
+  if (rest.length > 0 || typeof extractable !== 'boolean' || !Array.isArray(usages) || !usages.every((u) => typeof u === 'string')) return undefined;
+  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk) || Object.getPrototypeOf(jwk) !== Object.prototype) return undefined;
+  const fields: [string, unknown][] = [];
+  for (const [field, value] of Object.entries(jwk)) {
+    const plain = typeof value === 'string' || typeof value === 'boolean' || (Array.isArray(value) && value.every((v) => typeof v === 'string'));
+    if (!plain) return undefined;
+    fields.push([field, value]);
+  }
+  fields.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  return createHash('sha256').update(JSON.stringify([name, extractable, usages, fields])).digest('base64');
+}
+
+/** Keeps `keyObject` under `id`, as the newest; the oldest goes past {@link IMPORTED_KEYS_KEPT}. */
+function keep(id: string, keyObject: KeyObject): void {
+  imported.delete(id);
+  imported.set(id, keyObject);
+  if (imported.size > IMPORTED_KEYS_KEPT) imported.delete(imported.keys().next().value!);
+}
+
+/** Forgets every imported key kept (tests; a process that replaced its keys may call it so the old ones go at once). */
+export function forgetImportedKeys(): void {
+  imported.clear();
+}
+
 /** The AES-KW cipher's output, or WebCrypto's OperationError. */
 function aesKw(decrypt: boolean, kek: KeyObject, data: Uint8Array): Buffer {
   const cipherName = AES_KW_CIPHERS[kek.symmetricKeySize ?? 0];
@@ -109,12 +157,23 @@ type AnyMethod = (...args: unknown[]) => Promise<unknown>;
 function inlineMethods(original: Original): Record<Method, AnyMethod> {
   return {
     async importKey(format: unknown, keyData: unknown, algorithm: unknown, ...rest: unknown[]): Promise<CryptoKey> {
+      const name = algorithmName(algorithm);
+      const id = format === 'jwk' && (name === 'ed25519' || name === 'x25519') ? importId(name, keyData, rest[0], rest[1], rest.slice(2)) : undefined;
+      const kept = id === undefined ? undefined : imported.get(id);
+      if (id !== undefined && kept) {
+        // The same import succeeded before: the same key, algorithm, extractable and usages, made from the kept KeyObject.
+        const key = kept.toCryptoKey(algorithm as webcrypto.AlgorithmIdentifier, rest[0] as boolean, rest[1] as KeyUsage[]);
+        keyObjects.set(key, kept);
+        keep(id, kept);
+        return key;
+      }
       // Node's WebCrypto makes and checks the key (JWK fields, lengths, usages); no job runs for an import.
       const key = (await original.importKey(format, keyData, algorithm, ...rest)) as CryptoKey;
-      const name = algorithmName(algorithm);
       if (format === 'jwk' && (name === 'ed25519' || name === 'x25519')) {
         const jwk = keyData as NodeJsonWebKey;
-        keyObjects.set(key, key.type === 'private' ? createPrivateKey({ key: jwk, format: 'jwk' }) : createPublicKey({ key: jwk, format: 'jwk' }));
+        const keyObject = key.type === 'private' ? createPrivateKey({ key: jwk, format: 'jwk' }) : createPublicKey({ key: jwk, format: 'jwk' });
+        keyObjects.set(key, keyObject);
+        if (id !== undefined) keep(id, keyObject);
       } else if (format === 'raw' && name === 'aes-kw') {
         const raw = bytesOf(keyData);
         if (raw) keyObjects.set(key, createSecretKey(raw));

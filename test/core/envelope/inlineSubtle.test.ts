@@ -3,10 +3,10 @@
 // to Node's methods, and envelopes sealed one way opened the other. test/setup.ts installs it for every
 // test file, as the services do by default.
 import { generateKeyPairSync, randomBytes, type webcrypto } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { open } from '../../../services/core/envelope/open.ts';
 import { seal } from '../../../services/core/envelope/seal.ts';
-import { inlineSubtleInstalled, installInlineSubtle, uninstallInlineSubtle } from '../../../services/core/envelope/inlineSubtle.ts';
+import { IMPORTED_KEYS_KEPT, forgetImportedKeys, inlineSubtleInstalled, installInlineSubtle, uninstallInlineSubtle } from '../../../services/core/envelope/inlineSubtle.ts';
 import { makeServiceKeyPair, type TestServiceKeyPair } from '../../helpers/keys.ts';
 import { appContext, sampleEnvelope } from './craft.ts';
 
@@ -129,6 +129,92 @@ describe('inlineSubtle', () => {
     const pair = (await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])) as CryptoKeyPair;
     const ecdsa = await subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, pair.privateKey, data);
     expect(await subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, pair.publicKey, ecdsa, data)).toBe(true);
+  });
+
+  describe('keys imported again', () => {
+    /** Runs `body` with Node's importKey counted (installed anew, so the installation calls the counted one). */
+    const countingNodeImports = async (body: (imports: () => number) => Promise<void>): Promise<void> => {
+      uninstallInlineSubtle();
+      const spy = vi.spyOn(native, 'importKey');
+      forgetImportedKeys();
+      installInlineSubtle();
+      try {
+        await body(() => spy.mock.calls.length);
+      } finally {
+        uninstallInlineSubtle();
+        spy.mockRestore();
+        forgetImportedKeys();
+        installInlineSubtle();
+      }
+    };
+    const describeKey = (k: CryptoKey): unknown => ({ algorithm: k.algorithm, type: k.type, extractable: k.extractable, usages: k.usages });
+    const publicJwk = (): JsonWebKey => generateKeyPairSync('x25519').publicKey.export({ format: 'jwk' }) as JsonWebKey;
+
+    it(`a JWK imported again with the same arguments is made from the kept key, without Node's importKey, equal to Node's and working`, async () => {
+      await countingNodeImports(async (imports) => {
+        const first = await subtle.importKey('jwk', { ...edPrivate }, 'Ed25519', false, ['sign']);
+        expect(imports()).toBe(1);
+        // openpgp.js builds a new JWK object for every operation: equal fields, not the same object.
+        const again = await subtle.importKey('jwk', { ...edPrivate }, 'Ed25519', false, ['sign']);
+        expect(imports()).toBe(1);
+        expect(again).not.toBe(first);
+        const nativeKey: CryptoKey = await call('importKey', 'jwk', edPrivate, 'Ed25519', false, ['sign']);
+        expect(describeKey(again)).toEqual(describeKey(nativeKey));
+        expect(bytes(await subtle.sign('Ed25519', again, data))).toEqual(bytes(await call('sign', 'Ed25519', nativeKey, data)));
+        // The same for the X25519 keys an open imports: the own private key, and a public one.
+        // (The native import above was one of Node's too.)
+        const own = await subtle.importKey('jwk', { ...xPrivate }, 'X25519', false, ['deriveKey', 'deriveBits']);
+        const peer = await subtle.importKey('jwk', { ...xPublic }, 'X25519', false, []);
+        expect(imports()).toBe(4);
+        const ownAgain = await subtle.importKey('jwk', { ...xPrivate }, 'X25519', false, ['deriveKey', 'deriveBits']);
+        const peerAgain = await subtle.importKey('jwk', { ...xPublic }, { name: 'X25519' }, false, []);
+        expect(imports()).toBe(4);
+        expect(describeKey(ownAgain)).toEqual(describeKey(own));
+        expect(describeKey(peerAgain)).toEqual(describeKey(peer));
+        expect(bytes(await subtle.deriveBits({ name: 'X25519', public: peerAgain }, ownAgain, 256))).toEqual(bytes(await subtle.deriveBits({ name: 'X25519', public: peer }, own, 256)));
+      });
+    });
+
+    it('an import that differs in anything (usages, extractable, a JWK field) goes to Node; a refused one is refused again', async () => {
+      await countingNodeImports(async (imports) => {
+        await subtle.importKey('jwk', { ...edPublic }, 'Ed25519', false, ['verify']);
+        const extractable = await subtle.importKey('jwk', { ...edPublic }, 'Ed25519', true, ['verify']);
+        expect(extractable.extractable).toBe(true);
+        const noUsages = await subtle.importKey('jwk', { ...edPublic }, 'Ed25519', false, []);
+        expect(noUsages.usages).toEqual([]);
+        await subtle.importKey('jwk', { ...edPublic, key_ops: ['verify'] }, 'Ed25519', false, ['verify']);
+        expect(imports()).toBe(4);
+        // `ext: false` with extractable true is a DataError every time: a refusal is never kept.
+        for (let i = 0; i < 2; i++) {
+          await expect(subtle.importKey('jwk', { ...edPublic, ext: false }, 'Ed25519', true, ['verify'])).rejects.toMatchObject({ name: 'DataError' });
+        }
+        await expect(subtle.importKey('jwk', { ...edPrivate }, 'Ed25519', false, [])).rejects.toMatchObject({ name: 'SyntaxError' });
+        await expect(subtle.importKey('jwk', { ...edPrivate }, 'Ed25519', false, [])).rejects.toMatchObject({ name: 'SyntaxError' });
+        expect(imports()).toBe(8);
+      });
+    });
+
+    it(`keeps the ${IMPORTED_KEYS_KEPT} keys used last: one used on every operation stays while other keys pass through`, async () => {
+      await countingNodeImports(async (imports) => {
+        const importOwn = () => subtle.importKey('jwk', { ...xPrivate }, 'X25519', false, ['deriveBits']);
+        await importOwn();
+        // An open imports its own key and a new ephemeral public key: the own key is used between them.
+        for (let i = 0; i < 3 * IMPORTED_KEYS_KEPT; i++) {
+          await subtle.importKey('jwk', publicJwk(), 'X25519', false, []);
+          if (i % (IMPORTED_KEYS_KEPT - 2) === 0) await importOwn();
+        }
+        const before = imports();
+        await importOwn();
+        expect(imports()).toBe(before);
+        // Not used while as many other keys were imported: gone, made by Node again.
+        for (let i = 0; i < IMPORTED_KEYS_KEPT; i++) await subtle.importKey('jwk', publicJwk(), 'X25519', false, []);
+        await importOwn();
+        expect(imports()).toBe(before + IMPORTED_KEYS_KEPT + 1);
+        forgetImportedKeys();
+        await importOwn();
+        expect(imports()).toBe(before + IMPORTED_KEYS_KEPT + 2);
+      });
+    });
   });
 
   describe('envelopes', () => {
