@@ -132,7 +132,7 @@ function keep(id: string, keyObject: KeyObject): void {
   if (imported.size > IMPORTED_KEYS_KEPT) imported.delete(imported.keys().next().value!);
 }
 
-/** Forgets every imported key kept (tests; a process that replaced its keys may call it so the old ones go at once). */
+/** Forgets every imported key kept (tests, and bench/keyImportCpu.ts to measure imports made anew). */
 export function forgetImportedKeys(): void {
   imported.clear();
 }
