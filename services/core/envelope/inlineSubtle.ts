@@ -158,18 +158,19 @@ function inlineMethods(original: Original): Record<Method, AnyMethod> {
   return {
     async importKey(format: unknown, keyData: unknown, algorithm: unknown, ...rest: unknown[]): Promise<CryptoKey> {
       const name = algorithmName(algorithm);
-      const id = format === 'jwk' && (name === 'ed25519' || name === 'x25519') ? importId(name, keyData, rest[0], rest[1], rest.slice(2)) : undefined;
+      const curveJwk = format === 'jwk' && (name === 'ed25519' || name === 'x25519');
+      const id = curveJwk ? importId(name, keyData, rest[0], rest[1], rest.slice(2)) : undefined;
       const kept = id === undefined ? undefined : imported.get(id);
-      if (id !== undefined && kept) {
+      if (kept) {
         // The same import succeeded before: the same key, algorithm, extractable and usages, made from the kept KeyObject.
         const key = kept.toCryptoKey(algorithm as webcrypto.AlgorithmIdentifier, rest[0] as boolean, rest[1] as KeyUsage[]);
         keyObjects.set(key, kept);
-        keep(id, kept);
+        keep(id!, kept);
         return key;
       }
       // Node's WebCrypto makes and checks the key (JWK fields, lengths, usages); no job runs for an import.
       const key = (await original.importKey(format, keyData, algorithm, ...rest)) as CryptoKey;
-      if (format === 'jwk' && (name === 'ed25519' || name === 'x25519')) {
+      if (curveJwk) {
         const jwk = keyData as NodeJsonWebKey;
         const keyObject = key.type === 'private' ? createPrivateKey({ key: jwk, format: 'jwk' }) : createPublicKey({ key: jwk, format: 'jwk' });
         keyObjects.set(key, keyObject);
