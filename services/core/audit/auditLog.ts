@@ -61,7 +61,7 @@ const APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | DSY
  * segment, or of the last closed segment when the open one is empty or missing (a crash
  * between closing a segment and beginning the next). Records are serialized; each `record()`
  * resolves only after its line is on disk (written with O_DSYNC, or written and fdatasync'ed;
- * records queued while a write runs are written together). Rotation runs in the same serialized
+ * the records of one turn of the event loop, and those queued while a write runs, are written together). Rotation runs in the same serialized
  * writer, between batches: the segment is renamed (atomic) to its closed name and a new file
  * begun, so no line is lost or written twice, and the next line links to the last one of the
  * closed segment.
@@ -135,8 +135,9 @@ export async function openAuditLog(options: OpenAuditLogOptions): Promise<AuditL
   }
 
   async function flush(): Promise<void> {
-    // Yield first: `flushing` must hold this promise before the loop can end and clear it.
-    await Promise.resolve();
+    // Wait one turn of the event loop first: `flushing` then holds this promise before the loop can
+    // end and clear it, and the records of every callback of this turn are written together.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     while (!failure && (queue.length > 0 || checks.length > 0)) {
       const waiting = checks;
       checks = [];

@@ -1,8 +1,8 @@
 import { constants } from 'node:fs';
-import { mkdtemp, readdir, readFile, readlink, rm, stat, writeFile, appendFile } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, readlink, rm, stat, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { memoryAudit, openAuditLog } from '../../../services/core/audit/auditLog.ts';
 import { GENESIS_HASH, entryHash, type AuditEntry } from '../../../services/core/audit/chain.ts';
 import { verifyAuditFile } from '../../../services/core/audit/verify.ts';
@@ -78,6 +78,38 @@ describe('openAuditLog', () => {
     expect(all.map((e) => e.details?.n)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
     await log.close();
     expect(await verifyAuditFile(file)).toEqual({ ok: true, count: 50 });
+  });
+
+  // Node runs each callback's promise jobs before the next callback of the same turn: a writer that waited only
+  // for those would start a write after the first callback and leave the others' lines for a second one.
+  it('writes the lines recorded by every callback of one event-loop turn in one write', async () => {
+    const log = await openAuditLog({ file, service: 'interface' });
+    const probe = await open(join(dir, 'probe'), 'w');
+    const fileHandle = Object.getPrototypeOf(probe) as { write: (...args: unknown[]) => Promise<unknown> };
+    await probe.close();
+    const writes = vi.spyOn(fileHandle, 'write');
+    try {
+      // Three timers due together run in one turn, each callback followed by its promise jobs.
+      const recorded = await new Promise<Array<Promise<void>>>((resolve) => {
+        const pending: Array<Promise<void>> = [];
+        for (let i = 1; i <= 3; i++) {
+          setTimeout(() => {
+            pending.push(log.record(event(i)));
+            if (pending.length === 3) resolve(pending);
+          }, 0);
+        }
+      });
+      await Promise.all(recorded);
+      expect(writes).toHaveBeenCalledTimes(1);
+      // A record of a later turn is a write of its own, after the first one's.
+      await log.record(event(4));
+      expect(writes).toHaveBeenCalledTimes(2);
+    } finally {
+      writes.mockRestore();
+    }
+    expect((await lines(file)).map((e) => e.details?.n)).toEqual([1, 2, 3, 4]);
+    await log.close();
+    expect(await verifyAuditFile(file)).toEqual({ ok: true, count: 4 });
   });
 
   // A record resolves once its line is on disk: the trail's descriptor is opened with O_DSYNC (each
