@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MAX_PAYLOAD_BYTES } from '../../services/core/relay/outbound.ts';
 import { LARGE_DOC_PHI, largeDocument, streamRequest } from '../helpers/largeDocs.ts';
 import { useLargeStack } from '../helpers/largeStack.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -54,6 +55,32 @@ describe('large documents through S3', () => {
     expect((await ack(id)).statusCode).toBe(200);
     await waitFor(async () => !(await large.bucket.keys()).some((k) => k.includes(id)), { timeoutMs: 30_000, what: 'the object deleted after the ack' });
   }, 300_000);
+
+  // A body the intake reads whole but whose sealed form would not fit one message (JSON escaping doubles each quote)
+  // goes through S3 like a streamed one; its `submission.accepted` line travels with the pointer's `message.relayed`.
+  it('a body read whole that would not fit one message once sealed goes through S3, audited once as accepted', async () => {
+    const data = '"'.repeat(350_000);
+    const body = JSON.stringify({ resourceType: 'Binary', contentType: 'text/plain', data });
+    // Under the intake's limit for a body read whole (a larger one is streamed to S3 as it arrives).
+    expect(body.length).toBeLessThan(MAX_PAYLOAD_BYTES);
+    const res = await fetch(`${large.ifaceUrl}/v1/submissions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${large.stack.tokens.partner}`, 'content-type': 'application/fhir+json' },
+      body,
+    });
+    expect(res.status, await res.clone().text()).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    await waitFor(() => large.stack.app.inbox.get(id), { timeoutMs: 60_000, what: 'the record' });
+    expect(await large.bucket.keys()).toContain(`${large.sqs.prefix}interface-to-app/${id}.pgp`);
+    const { readFile } = await import('node:fs/promises');
+    const lines = (await readFile(large.stack.env.iface.AUDIT_FILE!, 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { action: string; resourceId?: string })
+      .filter((l) => l.resourceId === id);
+    expect(lines.map((l) => l.action)).toEqual(['message.relayed', 'submission.accepted']);
+    expect((await ack(id)).statusCode).toBe(200);
+  }, 120_000);
 
   it('planted PHI in a large document reaches no log or audit line', async () => {
     const { res } = await submitLarge(2 * MiB, { seed: 7 });

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
+import type { AuditEvent } from '../audit/types.ts';
 import { httpErrors } from '../http/errors.ts';
 import { uuidv7 } from '../envelope/uuidv7.ts';
 import type { ServiceKeys } from '../keys/load.ts';
@@ -31,6 +32,8 @@ export interface LargePayload {
   signal?: AbortSignal;
   /** Ordering bucket on an ordered FIFO queue (chart updates), as for a small payload. */
   orderingKey?: string;
+  /** The caller's audit event, recorded with the pointer's `message.relayed` in one write (`OutboundPayload.auditWith`). */
+  auditWith?: AuditEvent;
 }
 
 /** Options for {@link createLargeOutbound}. */
@@ -97,6 +100,7 @@ export function createLargeOutbound(options: LargeOutboundOptions): LargeOutboun
           actor: payload.actor,
           ...(payload.sourceIp ? { sourceIp: payload.sourceIp } : {}),
           ...(payload.orderingKey === undefined ? {} : { orderingKey: payload.orderingKey }),
+          ...(payload.auditWith ? { auditWith: payload.auditWith } : {}),
         });
       } catch (err) {
         // Not relayed: the object would be an orphan.

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { nullAudit, type AuditSink } from '../audit/types.ts';
+import { nullAudit, type AuditEvent, type AuditSink } from '../audit/types.ts';
 import { buildEnvelope, type BodyEncoding } from '../envelope/envelope.ts';
 import { httpErrors } from '../http/errors.ts';
 import { silentLogger } from '../log/logger.ts';
@@ -27,6 +27,12 @@ export interface OutboundPayload {
   sourceIp?: string;
   /** Ordering bucket on an ordered FIFO queue (`orderingBucket`): same bucket, same order as sent. */
   orderingKey?: string;
+  /**
+   * The caller's own audit event for this send (the intake's `submission.accepted`), recorded right after
+   * `message.relayed` once SQS took the message, so that the two lines go to the trail in one write; the
+   * send resolves once both are on disk.
+   */
+  auditWith?: AuditEvent;
 }
 
 /** Options for {@link createOutbound}. */
@@ -80,7 +86,7 @@ export function createOutbound(options: OutboundOptions): Outbound {
       }
       await options.producer.send({ id: envelope.id, body: sealed.body, attributes: sealed.attributes, ...(payload.orderingKey === undefined ? {} : { orderingKey: payload.orderingKey }) });
       log.info({ envelopeId: envelope.id, queue: options.queue, kind: envelope.kind, bytes: payload.body.length }, 'relayed');
-      await audit.record({
+      const relayed = audit.record({
         action: 'message.relayed',
         actor: payload.actor,
         resourceType: 'envelope',
@@ -89,6 +95,8 @@ export function createOutbound(options: OutboundOptions): Outbound {
         ...(payload.sourceIp ? { sourceIp: payload.sourceIp } : {}),
         details: { queue: options.queue, kind: envelope.kind },
       });
+      // Recorded in the same turn, the caller's line goes in the same write as `message.relayed`.
+      await (payload.auditWith ? Promise.all([relayed, audit.record(payload.auditWith)]) : relayed);
       return envelope.id;
     },
   };

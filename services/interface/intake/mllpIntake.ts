@@ -138,7 +138,7 @@ export function createMllpIntake(options: MllpIntakeOptions): MllpIntake {
 
     try {
       const { id, replayed } = await options.idempotency.run(partner.name, keyFor(parsed.controlId), payload, format.contentType, async (decidedId) => {
-        const envelopeId = await options.outbound.send({
+        return options.outbound.send({
           id: decidedId,
           kind: 'care.submission',
           partner: partner.name,
@@ -148,17 +148,17 @@ export function createMllpIntake(options: MllpIntakeOptions): MllpIntake {
           body: payload,
           actor: partner.name,
           sourceIp: peer.ip,
+          // On disk with the send's `message.relayed` line, in the same write, before the send resolves.
+          auditWith: {
+            action: 'submission.accepted',
+            actor: partner.name,
+            resourceType: 'envelope',
+            resourceId: decidedId,
+            outcome: 'success',
+            sourceIp: peer.ip,
+            details: { contentType: format.contentType, bytes: payload.length, transport: 'mllp' },
+          },
         });
-        await options.audit.record({
-          action: 'submission.accepted',
-          actor: partner.name,
-          resourceType: 'envelope',
-          resourceId: envelopeId,
-          outcome: 'success',
-          sourceIp: peer.ip,
-          details: { contentType: format.contentType, bytes: payload.length, transport: 'mllp' },
-        });
-        return envelopeId;
       });
       options.logger.info({ envelopeId: id, partner: partner.name, replayed, controlIdHash: ref }, 'MLLP submission accepted');
       return buildAck({ to: parsed, code: ok, text: id });

@@ -98,18 +98,18 @@ export const intakeRoutes: FastifyPluginAsync<IntakeOptions> = async (app: Fasti
           body,
           actor: partner.name,
           sourceIp: request.ip,
-        };
-        const envelopeId = await sendOrStream(options.outbound, large, small);
-        await options.audit.record({
-          action: 'submission.accepted',
-          actor: partner.name,
-          resourceType: 'envelope',
-          resourceId: envelopeId,
-          outcome: 'success',
-          sourceIp: request.ip,
-          details: { contentType: format.contentType, bytes: body.length },
-        });
-        return envelopeId;
+          // On disk with the send's `message.relayed` line, in the same write, before the send resolves.
+          auditWith: {
+            action: 'submission.accepted',
+            actor: partner.name,
+            resourceType: 'envelope',
+            resourceId: decidedId,
+            outcome: 'success',
+            sourceIp: request.ip,
+            details: { contentType: format.contentType, bytes: body.length },
+          },
+        } as const;
+        return sendOrStream(options.outbound, large, small);
       });
       request.log.info({ envelopeId: id, partner: partner.name, replayed }, 'submission accepted');
       return reply.code(202).send({ id });
