@@ -4,6 +4,7 @@ import type { StreamedBody } from '../../core/http/streamingBody.ts';
 import { relayStreamedBody, type StreamedRelayDeps } from '../../core/objects/streamedIntake.ts';
 import type { PayloadFormat } from '../../core/relay/contentTypes.ts';
 import type { PartnerEntry } from './partners.ts';
+import { submissionAccepted } from './accepted.ts';
 
 /** What {@link acceptLargeSubmission} needs. */
 export interface LargeSubmissionDeps extends StreamedRelayDeps {
@@ -27,16 +28,7 @@ export async function acceptLargeSubmission(
     caller: partner.name,
     body,
     payload: { kind: 'care.submission', partner: partner.name, contentType: format.contentType, actor: partner.name, sourceIp: request.ip },
-    onSent: (sent) =>
-      deps.audit.record({
-        action: 'submission.accepted',
-        actor: partner.name,
-        resourceType: 'envelope',
-        resourceId: sent.id,
-        outcome: 'success',
-        sourceIp: request.ip,
-        details: { contentType: format.contentType, bytes: sent.bytes, object: true },
-      }),
+    onSent: (sent) => deps.audit.record(submissionAccepted(partner.name, sent.id, request.ip, { contentType: format.contentType, bytes: sent.bytes, object: true })),
   });
   request.log.info({ envelopeId: id, partner: partner.name, replayed, object: true }, 'submission accepted');
   return reply.code(202).send({ id });

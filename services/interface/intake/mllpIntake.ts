@@ -10,6 +10,7 @@ import type { Outbound } from '../../core/relay/outbound.ts';
 import type { EmergencySwitch } from '../../core/runtime/emergency.ts';
 import { buildAck, Hl7ParseError, parseHl7, type AckError, type ParsedHl7 } from '../mllp/hl7.ts';
 import { partnerAllows, partnerEntrySchema, type PartnerEntry } from './partners.ts';
+import { submissionAccepted } from './accepted.ts';
 
 /** Who is on the other end of an MLLP connection, as the listener knows it. */
 export interface MllpPeer {
@@ -149,15 +150,7 @@ export function createMllpIntake(options: MllpIntakeOptions): MllpIntake {
           actor: partner.name,
           sourceIp: peer.ip,
           // On disk with the send's `message.relayed` line, in the same write, before the send resolves.
-          auditWith: {
-            action: 'submission.accepted',
-            actor: partner.name,
-            resourceType: 'envelope',
-            resourceId: decidedId,
-            outcome: 'success',
-            sourceIp: peer.ip,
-            details: { contentType: format.contentType, bytes: payload.length, transport: 'mllp' },
-          },
+          auditWith: submissionAccepted(partner.name, decidedId, peer.ip, { contentType: format.contentType, bytes: payload.length, transport: 'mllp' }),
         });
       });
       options.logger.info({ envelopeId: id, partner: partner.name, replayed, controlIdHash: ref }, 'MLLP submission accepted');

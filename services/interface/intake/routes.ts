@@ -11,6 +11,7 @@ import type { Idempotency } from '../../core/relay/idempotency.ts';
 import { StreamedBody } from '../../core/http/streamingBody.ts';
 import type { LargeOutbound } from '../../core/objects/largeOutbound.ts';
 import { registerRelayBodyParser, sendOrStream } from '../../core/objects/streamedIntake.ts';
+import { submissionAccepted } from './accepted.ts';
 import { acceptLargeSubmission } from './largeSubmission.ts';
 import type { Outbound } from '../../core/relay/outbound.ts';
 import type { EmergencySwitch } from '../../core/runtime/emergency.ts';
@@ -99,15 +100,7 @@ export const intakeRoutes: FastifyPluginAsync<IntakeOptions> = async (app: Fasti
           actor: partner.name,
           sourceIp: request.ip,
           // On disk with the send's `message.relayed` line, in the same write, before the send resolves.
-          auditWith: {
-            action: 'submission.accepted',
-            actor: partner.name,
-            resourceType: 'envelope',
-            resourceId: decidedId,
-            outcome: 'success',
-            sourceIp: request.ip,
-            details: { contentType: format.contentType, bytes: body.length },
-          },
+          auditWith: submissionAccepted(partner.name, decidedId, request.ip, { contentType: format.contentType, bytes: body.length }),
         } as const;
         return sendOrStream(options.outbound, large, small);
       });

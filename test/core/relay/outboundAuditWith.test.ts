@@ -9,7 +9,7 @@ import { openAuditLog } from '../../../services/core/audit/auditLog.ts';
 import type { AuditEvent, AuditSink } from '../../../services/core/audit/types.ts';
 import type { RelayCrypto } from '../../../services/core/relay/crypto.ts';
 import { createOutbound, type OutboundPayload } from '../../../services/core/relay/outbound.ts';
-import type { Producer } from '../../../services/core/transport/producer.ts';
+import { recordingProducer } from '../../helpers/outboundFakes.ts';
 
 const id = '0190c0de-0000-7000-8000-000000000002';
 const accepted: AuditEvent = { action: 'submission.accepted', actor: 'acme', resourceType: 'envelope', resourceId: id, outcome: 'success', sourceIp: '10.0.0.9', details: { contentType: 'application/fhir+json', bytes: 26 } };
@@ -20,17 +20,6 @@ const crypto: RelayCrypto = {
   open: () => Promise.reject(new Error('not used')),
   close: async () => {},
 };
-
-function recordingProducer(): Producer & { sent: string[] } {
-  const sent: string[] = [];
-  return {
-    sent,
-    queueUrl: 'http://sqs/q',
-    queue: {} as never,
-    send: async (m) => (sent.push(m.id), { id: m.id, messageId: `m-${m.id}` }),
-    sendBatch: () => Promise.reject(new Error('not used')),
-  };
-}
 
 let dir: string;
 beforeEach(async () => {

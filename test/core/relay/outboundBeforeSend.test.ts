@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { Envelope } from '../../../services/core/envelope/envelope.ts';
 import type { RelayCrypto } from '../../../services/core/relay/crypto.ts';
 import { createOutbound, type OutboundPayload } from '../../../services/core/relay/outbound.ts';
-import type { Producer } from '../../../services/core/transport/producer.ts';
+import { recordingProducer } from '../../helpers/outboundFakes.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 const payload: OutboundPayload = { id: '0190c0de-0000-7000-8000-000000000001', kind: 'care.submission', contentType: 'application/fhir+json', bodyEncoding: 'utf8', body: Buffer.from('{"resourceType":"Patient"}'), partner: 'acme', actor: 'acme' };
@@ -20,17 +20,6 @@ function heldCrypto(): RelayCrypto & { seals: Array<{ envelope: Envelope; resolv
       ),
     open: () => Promise.reject(new Error('not used')),
     close: async () => {},
-  };
-}
-
-function recordingProducer(): Producer & { sent: string[] } {
-  const sent: string[] = [];
-  return {
-    sent,
-    queueUrl: 'http://sqs/q',
-    queue: {} as never,
-    send: async (m) => (sent.push(m.id), { id: m.id, messageId: `m-${m.id}` }),
-    sendBatch: () => Promise.reject(new Error('not used')),
   };
 }
 
