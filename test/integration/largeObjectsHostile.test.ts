@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditError } from '../../services/core/audit/errors.ts';
 import { generateServiceKey } from '../../services/core/keys/generate.ts';
 import { loadServiceKeys, type ServiceKeys } from '../../services/core/keys/load.ts';
 import { peerKeyring } from '../../services/core/keys/keyring.ts';
@@ -138,6 +139,39 @@ async function quarantined(d: Direction, id: string, timeoutMs = 60_000) {
   expect(d.applied(id)).toBe(false);
   return got.MessageAttributes?.['cr-reason']?.StringValue;
 }
+
+describe('the sender removes an object only when its pointer was not sent', () => {
+  const d = DIRECTIONS[0]!;
+  it('SQS took the pointer, then its audit line failed: the send fails, the object stays, and the record arrives', async () => {
+    let key = '';
+    let id = '';
+    const large = largeOutbound(d, {
+      send: async (payload) => {
+        key = objectKey(sqs.prefix, d.queue, payload.id!);
+        id = await outbound[d.sender].send(payload);
+        throw new AuditError('CR_AUDIT_WRITE_FAILED', 'audit trail: write failed (ENOSPC)');
+      },
+    });
+    const doc = largeDocument(2 * MiB, 11);
+    await expect(large.send({ kind: d.kind, contentType: 'application/xml', body: doc.stream, actor: 'test' })).rejects.toThrow('ENOSPC');
+    await waitFor(() => d.applied(id), { timeoutMs: 60_000, what: 'the record held by the receiver' });
+    // Still there once the record is held: the sealed document, larger than the 2 MiB it carries.
+    expect((await objectBytes(key)).length).toBeGreaterThan(2 * MiB);
+  }, 120_000);
+
+  it('the pointer was not sent: the object is removed', async () => {
+    let key = '';
+    const large = largeOutbound(d, {
+      send: async (payload) => {
+        key = objectKey(sqs.prefix, d.queue, payload.id!);
+        throw new Error('SQS unavailable');
+      },
+    });
+    await expect(large.send({ kind: d.kind, contentType: 'application/xml', body: largeDocument(2 * MiB, 12).stream, actor: 'test' })).rejects.toThrow('SQS unavailable');
+    expect(key).not.toBe('');
+    await expect(objectBytes(key)).rejects.toThrow();
+  }, 120_000);
+});
 
 describe.each(DIRECTIONS)('hostile large objects are quarantined with their reason: $name', (d) => {
   it('a tampered object (one bit flipped in the ciphertext)', async () => {

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
+import { AuditError } from '../audit/errors.ts';
 import type { AuditEvent } from '../audit/types.ts';
 import { httpErrors } from '../http/errors.ts';
 import { uuidv7 } from '../envelope/uuidv7.ts';
@@ -103,8 +104,9 @@ export function createLargeOutbound(options: LargeOutboundOptions): LargeOutboun
           ...(payload.auditWith ? { auditWith: payload.auditWith } : {}),
         });
       } catch (err) {
-        // Not relayed: the object would be an orphan.
-        await store.remove(key).catch(() => undefined);
+        // Not relayed: the object would be an orphan. An audit failure comes only after SQS took the pointer
+        // (`Outbound.send`): the receiver will fetch the object, so it stays.
+        if (!(err instanceof AuditError)) await store.remove(key).catch(() => undefined);
         throw err;
       }
       log.info({ envelopeId: id, queue: options.queue, bytes: seen.bytes }, 'large object relayed');

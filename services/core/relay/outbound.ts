@@ -58,6 +58,7 @@ export interface Outbound {
   /**
    * Seals and sends one payload; throws 413 when the sealed message would not fit SQS, 503 when SQS refuses.
    * `beforeSend` (a status write) runs while the payload is sealed; nothing is sent unless it succeeded.
+   * Its audit lines are the last step: an `AuditError` means SQS took the message and the line could not be written.
    */
   send(payload: OutboundPayload, beforeSend?: () => Promise<void>): Promise<string>;
 }
