@@ -61,7 +61,8 @@ const APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | DSY
  * segment, or of the last closed segment when the open one is empty or missing (a crash
  * between closing a segment and beginning the next). Records are serialized; each `record()`
  * resolves only after its line is on disk (written with O_DSYNC, or written and fdatasync'ed;
- * the records of one turn of the event loop, and those queued while a write runs, are written together). Rotation runs in the same serialized
+ * the records of one turn of the event loop, and those queued while a write runs, are written
+ * together). Rotation runs in the same serialized
  * writer, between batches: the segment is renamed (atomic) to its closed name and a new file
  * begun, so no line is lost or written twice, and the next line links to the last one of the
  * closed segment.

@@ -101,7 +101,7 @@ export const intakeRoutes: FastifyPluginAsync<IntakeOptions> = async (app: Fasti
           sourceIp: request.ip,
           // On disk with the send's `message.relayed` line, in the same write, before the send resolves.
           auditWith: submissionAccepted(partner.name, decidedId, request.ip, { contentType: format.contentType, bytes: body.length }),
-        } as const;
+        };
         return sendOrStream(options.outbound, large, small);
       });
       request.log.info({ envelopeId: id, partner: partner.name, replayed }, 'submission accepted');
