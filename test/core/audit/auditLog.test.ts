@@ -1,12 +1,13 @@
 import { constants } from 'node:fs';
-import { mkdtemp, open, readdir, readFile, readlink, rm, stat, writeFile, appendFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, rm, stat, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { memoryAudit, openAuditLog } from '../../../services/core/audit/auditLog.ts';
 import { GENESIS_HASH, entryHash, type AuditEntry } from '../../../services/core/audit/chain.ts';
 import { verifyAuditFile } from '../../../services/core/audit/verify.ts';
 import type { AuditEvent } from '../../../services/core/audit/types.ts';
+import { spyOnFileHandleWrites } from '../../helpers/fileWrites.ts';
 
 const event = (n: number): AuditEvent => ({
   action: 'submission.accepted',
@@ -84,10 +85,7 @@ describe('openAuditLog', () => {
   // for those would start a write after the first callback and leave the others' lines for a second one.
   it('writes the lines recorded by every callback of one event-loop turn in one write', async () => {
     const log = await openAuditLog({ file, service: 'interface' });
-    const probe = await open(join(dir, 'probe'), 'w');
-    const fileHandle = Object.getPrototypeOf(probe) as { write: (...args: unknown[]) => Promise<unknown> };
-    await probe.close();
-    const writes = vi.spyOn(fileHandle, 'write');
+    const writes = await spyOnFileHandleWrites(dir);
     try {
       // Three timers due together run in one turn, each callback followed by its promise jobs.
       const recorded = await new Promise<Array<Promise<void>>>((resolve) => {

@@ -1,15 +1,16 @@
 // The intake's `submission.accepted` line travels with the send (`auditWith`): recorded in the same turn as
 // the send's own `message.relayed`, it goes to the trail in the same write, and the send resolves only once
 // both lines are on disk (issue 17: one audit write fewer per submission).
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openAuditLog } from '../../../services/core/audit/auditLog.ts';
 import type { AuditEvent, AuditSink } from '../../../services/core/audit/types.ts';
 import type { RelayCrypto } from '../../../services/core/relay/crypto.ts';
 import { createOutbound, type OutboundPayload } from '../../../services/core/relay/outbound.ts';
 import { recordingProducer } from '../../helpers/outboundFakes.ts';
+import { spyOnFileHandleWrites } from '../../helpers/fileWrites.ts';
 
 const id = '0190c0de-0000-7000-8000-000000000002';
 const accepted: AuditEvent = { action: 'submission.accepted', actor: 'acme', resourceType: 'envelope', resourceId: id, outcome: 'success', sourceIp: '10.0.0.9', details: { contentType: 'application/fhir+json', bytes: 26 } };
@@ -33,10 +34,7 @@ describe('outbound: the caller’s audit line with message.relayed', () => {
   it('writes message.relayed and the caller’s line in one write, in that order, before the send resolves', async () => {
     const file = join(dir, 'audit.jsonl');
     const audit = await openAuditLog({ file, service: 'interface' });
-    const probe = await open(join(dir, 'probe'), 'w');
-    const fileHandle = Object.getPrototypeOf(probe) as { write: (...args: unknown[]) => Promise<unknown> };
-    await probe.close();
-    const writes = vi.spyOn(fileHandle, 'write');
+    const writes = await spyOnFileHandleWrites(dir);
     const producer = recordingProducer();
     try {
       const outbound = createOutbound({ crypto, producer, from: 'interface', to: 'app', queue: 'interface-to-app', audit });
