@@ -133,7 +133,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         tokens,
         inbox,
         outbound,
-        idempotency: createIdempotency({ table: rt.state, ttlSeconds: rt.stateTtlSeconds }),
+        idempotency: createIdempotency({ table: rt.state, ttlSeconds: rt.stateTtlSeconds, sent: (id) => chartUpdateStatus.sent(id) }),
         audit: rt.audit,
         emergency: rt.emergency,
         registry: rt.metrics.registry,

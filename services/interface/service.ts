@@ -117,12 +117,12 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       const partners = createTokenStore<PartnerEntry>({ file: config.PARTNERS_FILE, entrySchema: partnerEntrySchema }) as TokenStore<PartnerEntry>;
       const admins = config.ADMIN_TOKENS_FILE ? createTokenStore({ file: config.ADMIN_TOKENS_FILE }) : undefined;
 
-      // Idempotency-Key claims (HTTP) and MLLP control ids, shared by every instance.
-      const idempotency = createIdempotency({ table: rt.state, ttlSeconds: rt.stateTtlSeconds });
       const relay = createOutboundPath(rt, { queue: 'interface-to-app', to: 'app' });
       // Submission status: HTTP and MLLP intake send through the tracked path (accepted, queued); app receipts move it on.
       // Every change is published on statusEvents, where the partner callbacks listen.
       const submissionStatus = createSubmissionStatus({ table: rt.state, ttlSeconds: rt.stateTtlSeconds, events: statusEvents, logger: rt.logger });
+      // Idempotency-Key claims (HTTP) and MLLP control ids, shared by every instance; a claim is settled by its submission's status.
+      const idempotency = createIdempotency({ table: rt.state, ttlSeconds: rt.stateTtlSeconds, sent: (id) => submissionStatus.sent(id) });
       const outbound = trackedOutbound(relay, submissionStatus);
       const large = await openLargeObjects(config, { keys: rt.keys, logger: rt.logger, outbound, queue: 'interface-to-app' });
       const receipts = createReceiptSender({ outbound: relay, service: 'interface', logger: rt.logger, maxPerEnvelope: config.RECEIPTS_PER_ENVELOPE, lingerMs: config.RECEIPT_LINGER_MS });

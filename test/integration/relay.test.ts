@@ -1,5 +1,6 @@
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEnvelope } from '../../services/core/envelope/envelope.ts';
 import { seal } from '../../services/core/envelope/seal.ts';
@@ -31,11 +32,11 @@ async function submit(body: string, headers: Record<string, string> = {}) {
   });
 }
 
-function chartUpdate(body: string) {
+function chartUpdate(body: string, headers: Record<string, string> = {}) {
   return stack.app.server.inject({
     method: 'POST',
     url: '/v1/chart-updates',
-    headers: { authorization: `Bearer ${stack.tokens.writer}`, 'content-type': 'application/hl7-v2' },
+    headers: { authorization: `Bearer ${stack.tokens.writer}`, 'content-type': 'application/hl7-v2', ...headers },
     payload: body,
   });
 }
@@ -104,6 +105,22 @@ describe('chart update → EMR', () => {
     expect(delivery.body.toString('utf8')).toBe(HL7);
     expect(delivery.contentType).toBe('application/hl7-v2');
     expect(delivery.attempts).toBe(1);
+  });
+
+  it('answers the same id for a repeated Idempotency-Key, also when concurrent, and delivers once', async () => {
+    const key = `k-${randomUUID()}`;
+    const [a, b] = await Promise.all([chartUpdate(HL7, { 'idempotency-key': key }), chartUpdate(HL7, { 'idempotency-key': key })]);
+    expect([a.statusCode, b.statusCode]).toEqual([202, 202]);
+    const { id } = a.json() as { id: string };
+    expect(b.json().id).toBe(id);
+    // Later, once the first was delivered: still the same id, nothing sent again.
+    await waitFor(() => stack.sink.deliveries.get(id), { what: 'EMR delivery' });
+    expect((await chartUpdate(HL7, { 'idempotency-key': key })).json().id).toBe(id);
+    const conflict = await chartUpdate(HL7.replace('MRN-556677', 'MRN-000000'), { 'idempotency-key': key });
+    expect(conflict.statusCode).toBe(409);
+    // Sent once: one `message.relayed` line for it in the app's trail (the EMR side would dedupe a second copy anyway).
+    const trail = (await readFile(stack.env.app.AUDIT_FILE!, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { action: string; resourceId?: string });
+    expect(trail.filter((l) => l.action === 'message.relayed' && l.resourceId === id)).toHaveLength(1);
   });
 
   it('retries while the EMR fails and delivers once it recovers', async () => {

@@ -16,6 +16,8 @@ export interface ChartUpdateStatusTracker {
   applyReceipt: ApplyReceipt;
   /** The record of `id`, or undefined (unknown or expired). */
   get(id: string): Promise<StatusRecord | undefined>;
+  /** Whether chart update `id` is on its way: its status reached `queued` (what settles its Idempotency-Key claim). */
+  sent(id: string): Promise<boolean>;
   /** The outbound path of chart updates, recording `accepted` before the send and `queued` after it. */
   track(outbound: Outbound): Outbound;
 }
@@ -34,6 +36,7 @@ export function createChartUpdateStatus(options: { table: StateTable; ttlSeconds
       return store.record(receipt.ref, status, facts, new Date(receipt.at), receiptId);
     },
     get: (id) => store.get(id),
+    sent: (id) => store.reached(id, 'queued'),
     track(outbound) {
       return {
         async send(payload, beforeSend) {

@@ -9,6 +9,12 @@ export interface IdempotencyOptions {
   table: StateTable;
   /** How long a key is remembered, seconds (the queue retention). */
   ttlSeconds: number;
+  /**
+   * Whether the envelope a claim decided is on its way: its status record (`accepted`, `queued`, …) has
+   * reached `queued`. The send that `create` makes records that status before it resolves, so a claim
+   * whose send succeeded needs no write of its own: a later request with the same key asks this.
+   */
+  sent: (envelopeId: string) => Promise<boolean>;
   /** How long a claim whose send has not finished blocks others, ms (default 10 s); then a retry takes it over. */
   leaseMs?: number;
   /** First wait of a request waiting on another instance's claim, ms (doubling up to 1 s). */
@@ -33,9 +39,12 @@ export interface Idempotency {
 /**
  * `Idempotency-Key` → envelope id and body digest, in the state table. A claim is a
  * conditional put of a `pending` item holding the envelope id decided now; the send
- * follows, then the item becomes `queued`. A claimer that crashed leaves a pending item
- * whose lease expires: the next retry takes it over and sends the same envelope id, which
- * the app applies once. A send that failed gives the lease up at once.
+ * follows. The claim is settled by the envelope's own status (`sent`), which the send
+ * records: a later request with the same key answers the same id once that status reached
+ * `queued`, waits while the claim's lease runs, and after it takes the claim over and
+ * sends the same envelope id, which the receiver applies once (a claimer that crashed, or
+ * whose `queued` status could not be written). A send that failed gives the lease up at once.
+ * A claim marked `queued` on its own item (written so by earlier versions) is settled too.
  */
 export function createIdempotency(options: IdempotencyOptions): Idempotency {
   const { table } = options;
@@ -46,12 +55,12 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
 
   async function send(pk: string, envelopeId: string, lease: number, create: CreateEnvelope): Promise<string> {
     try {
+      // Resolves once the envelope is on its way and its status says so: that settles the claim.
       await create(envelopeId);
     } catch (err) {
       await table.update(pk, { update: 'SET leaseUntil = :zero', condition: 'lease = :lease', values: { ':zero': 0, ':lease': lease } }).catch(() => undefined);
       throw err;
     }
-    await table.update(pk, { update: 'SET #s = :queued REMOVE leaseUntil', condition: 'envelopeId = :id', names: { '#s': 'state' }, values: { ':queued': 'queued', ':id': envelopeId } });
     return envelopeId;
   }
 
@@ -77,7 +86,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
         if (!item) continue;
         if (item.digest !== digest) throw reused();
         const id = String(item.envelopeId);
-        if (item.state === 'queued') return { id, replayed: true };
+        if (item.state === 'queued' || (await options.sent(id))) return { id, replayed: true };
         if (Number(item.leaseUntil) > t) {
           // Another request (maybe on another instance) is sending it: wait for its outcome.
           await new Promise((resolve) => setTimeout(resolve, Math.min(1000, pollMs * 2 ** waited++)));

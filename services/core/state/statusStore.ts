@@ -79,6 +79,8 @@ export interface StatusStore<S extends string> {
   recordInTurn(id: string, steps: readonly StatusStepInput<S>[]): Promise<StatusResult | undefined>;
   /** The record of an id, or undefined (unknown or expired). */
   get(id: string): Promise<StatusRecord | undefined>;
+  /** Whether the record of an id has reached `status` or a status ranked above it (false when unknown or expired). */
+  reached(id: string, status: S): Promise<boolean>;
 }
 
 /** Options for {@link createStatusStore}. */
@@ -169,6 +171,10 @@ export function createStatusStore<S extends string>(options: StatusStoreOptions<
       const item = await table.get(pk(id));
       if (!item || Number(item.ttl) < Math.floor(now() / 1000)) return undefined;
       return toRecord(id, item, ranks as Record<string, number>);
+    },
+    async reached(id, status) {
+      const item = await table.get(pk(id));
+      return item !== undefined && Number(item.ttl) >= Math.floor(now() / 1000) && Number(item.rank) >= rankOf(status);
     },
   };
 }

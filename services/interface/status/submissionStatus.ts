@@ -20,6 +20,8 @@ export interface SubmissionStatusTracker {
   applyInTurn: ApplyReceiptsInTurn;
   /** The partner's own record of `id`, or undefined (unknown, expired, or another partner's). */
   get(id: string, partner: string): Promise<StatusRecord | undefined>;
+  /** Whether submission `id` is on its way: its status reached `queued` (what settles its Idempotency-Key claim). */
+  sent(id: string): Promise<boolean>;
 }
 
 /** Options for {@link createSubmissionStatus}. */
@@ -81,5 +83,6 @@ export function createSubmissionStatus(options: SubmissionStatusOptions): Submis
       const record = await store.get(id);
       return record && record.owner === partner ? record : undefined;
     },
+    sent: (id) => store.reached(id, 'queued'),
   };
 }

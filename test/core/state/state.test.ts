@@ -22,41 +22,48 @@ afterAll(async () => {
 
 const key = (): string => `k-${randomBytes(6).toString('hex')}`;
 const body = Buffer.from('{"resourceType":"Patient"}');
+/**
+ * The envelopes whose status reached `queued`, shared by every instance as the state table is: what
+ * settles a claim (`sent`). The sends below record it once they succeeded, as the services' sends do.
+ */
+const queued = new Set<string>();
+const sent = async (id: string): Promise<boolean> => queued.has(id);
+const sendsOk = async (id: string): Promise<string> => (queued.add(id), id);
 
 describe('Idempotency-Key claims in the state table', () => {
   it('two concurrent identical requests on two instances make one envelope and answer the same id', async () => {
-    const a = createIdempotency({ table, ttlSeconds: 3600, pollMs: 10 });
-    const b = createIdempotency({ table, ttlSeconds: 3600, pollMs: 10 });
-    const sent: string[] = [];
+    const a = createIdempotency({ table, ttlSeconds: 3600, pollMs: 10, sent });
+    const b = createIdempotency({ table, ttlSeconds: 3600, pollMs: 10, sent });
+    const sends: string[] = [];
     const create = async (id: string): Promise<string> => {
-      sent.push(id);
+      sends.push(id);
       await new Promise((resolve) => setTimeout(resolve, 50));
-      return id;
+      return sendsOk(id);
     };
     const k = key();
     const results = await Promise.all([a.run('acme', k, body, 'application/fhir+json', create), b.run('acme', k, body, 'application/fhir+json', create), a.run('acme', k, body, 'application/fhir+json', create)]);
-    expect(sent).toHaveLength(1);
-    expect(new Set(results.map((r) => r.id))).toEqual(new Set(sent));
+    expect(sends).toHaveLength(1);
+    expect(new Set(results.map((r) => r.id))).toEqual(new Set(sends));
     expect(results.filter((r) => !r.replayed)).toHaveLength(1);
   });
 
   it('a retry after a restart (a new instance) answers the same id; another body is a 409', async () => {
     const k = key();
-    const first = await createIdempotency({ table, ttlSeconds: 3600 }).run('acme', k, body, 'application/fhir+json', async (id) => id);
-    const restarted = createIdempotency({ table, ttlSeconds: 3600 });
+    const first = await createIdempotency({ table, ttlSeconds: 3600, sent }).run('acme', k, body, 'application/fhir+json', sendsOk);
+    const restarted = createIdempotency({ table, ttlSeconds: 3600, sent });
     const never = async (): Promise<string> => {
       throw new Error('must not send again');
     };
     await expect(restarted.run('acme', k, body, 'application/fhir+json', never)).resolves.toEqual({ id: first.id, replayed: true });
     await expect(restarted.run('acme', k, Buffer.from('{"other":1}'), 'application/fhir+json', never)).rejects.toMatchObject({ code: 'CR_IDEMPOTENCY_KEY_REUSED', status: 409 });
     // Keys are per partner: the same key from another partner is another submission.
-    const other = await restarted.run('beta', k, body, 'application/fhir+json', async (id) => id);
+    const other = await restarted.run('beta', k, body, 'application/fhir+json', sendsOk);
     expect(other.id).not.toBe(first.id);
   });
 
   it('a claimer that crashed before sending blocks only for its lease; the retry sends the same envelope id', async () => {
     let clock = Date.now();
-    const crashed = createIdempotency({ table, ttlSeconds: 3600, leaseMs: 1000, now: () => clock });
+    const crashed = createIdempotency({ table, ttlSeconds: 3600, leaseMs: 1000, now: () => clock, sent });
     const k = key();
     let decided = '';
     // The first claimer "crashes": its send never finishes.
@@ -66,24 +73,24 @@ describe('Idempotency-Key claims in the state table', () => {
     });
     await expect.poll(() => decided).not.toBe('');
     clock += 1500;
-    const retry = createIdempotency({ table, ttlSeconds: 3600, leaseMs: 1000, now: () => clock });
-    const sent: string[] = [];
-    const res = await retry.run('acme', k, body, 'application/fhir+json', async (id) => (sent.push(id), id));
-    expect(sent).toEqual([decided]);
+    const retry = createIdempotency({ table, ttlSeconds: 3600, leaseMs: 1000, now: () => clock, sent });
+    const sends: string[] = [];
+    const res = await retry.run('acme', k, body, 'application/fhir+json', async (id) => (sends.push(id), sendsOk(id)));
+    expect(sends).toEqual([decided]);
     expect(res.id).toBe(decided);
   });
 
   it('a failed send gives the lease up at once: the next retry sends the same id without waiting', async () => {
-    const idem = createIdempotency({ table, ttlSeconds: 3600, leaseMs: 600_000 });
+    const idem = createIdempotency({ table, ttlSeconds: 3600, leaseMs: 600_000, sent });
     const k = key();
     let first = '';
     await expect(idem.run('acme', k, body, 'application/fhir+json', async (id) => ((first = id), Promise.reject(new Error('SQS down'))))).rejects.toThrow('SQS down');
-    const res = await idem.run('acme', k, body, 'application/fhir+json', async (id) => id);
+    const res = await idem.run('acme', k, body, 'application/fhir+json', sendsOk);
     expect(res.id).toBe(first);
   });
 
   it('refuses a malformed key with 400', async () => {
-    await expect(createIdempotency({ table, ttlSeconds: 60 }).run('acme', 'has space', body, 'text/plain', async (id) => id)).rejects.toMatchObject({ code: 'CR_IDEMPOTENCY_KEY_INVALID', status: 400 });
+    await expect(createIdempotency({ table, ttlSeconds: 60, sent }).run('acme', 'has space', body, 'text/plain', async (id) => id)).rejects.toMatchObject({ code: 'CR_IDEMPOTENCY_KEY_INVALID', status: 400 });
   });
 });
 

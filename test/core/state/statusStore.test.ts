@@ -153,6 +153,19 @@ describe('status store (state table, conditional writes)', () => {
     expect((await table.get(`test-status#${expired}`))!.status).toBe('queued');
   });
 
+  it('says whether a record reached a status or one ranked above it; an unknown or expired id reached none', async () => {
+    let clock = Date.UTC(2026, 0, 1);
+    const s = store(() => clock);
+    const id = uuidv7();
+    expect(await s.reached(id, 'accepted')).toBe(false);
+    await s.begin(id, 'acme', 'accepted');
+    expect([await s.reached(id, 'accepted'), await s.reached(id, 'queued')]).toEqual([true, false]);
+    await s.record(id, 'rejected');
+    expect([await s.reached(id, 'queued'), await s.reached(id, 'rejected'), await s.reached(id, 'acknowledged')]).toEqual([true, true, false]);
+    clock += 3601 * 1000;
+    expect(await s.reached(id, 'accepted')).toBe(false);
+  });
+
   it('keeps the reason code of a refusal with its step', async () => {
     const s = store();
     const id = uuidv7();
