@@ -22,10 +22,10 @@ import { commonEnv, type BenchSqs } from './stack.ts';
 
 /** MLLP and HTTP figures of one run. */
 export interface MllpResult {
-  /** Intake over MLLP (one message in flight per connection). */
-  intakeMllp: Throughput & { connections: number };
-  /** Intake over HTTP, the same number of clients. */
-  intakeHttp: Throughput & { connections: number };
+  /** Intake over MLLP (one message in flight per connection); the interface's state-table calls per message. */
+  intakeMllp: Throughput & { connections: number; stateCallsPerMessage: number };
+  /** Intake over HTTP, the same number of clients (no Idempotency-Key). */
+  intakeHttp: Throughput & { connections: number; stateCallsPerMessage: number };
   /** EMR delivery over MLLP: messages/s until the last ACK (one persistent connection). */
   deliveryMllp: { messages: number; seconds: number; perSecond: number };
   /** EMR delivery over HTTP. */
@@ -101,6 +101,8 @@ export async function benchMllp(sqs: BenchSqs, keys: BenchKeys, prefix: string, 
     console.log('      intake over MLLP');
     // One message in flight per connection: each operation borrows an idle connection.
     const idle = [...clients];
+    const stateCalls = (): number => iface.runtime.state.calls;
+    let callsFrom = stateCalls();
     const intakeMllp = await timed(loop, async (i) => {
       const client = idle.pop()!;
       try {
@@ -110,10 +112,12 @@ export async function benchMllp(sqs: BenchSqs, keys: BenchKeys, prefix: string, 
         idle.push(client);
       }
     });
+    const mllpCalls = stateCalls() - callsFrom;
     for (const c of clients) c.close();
     const port = (iface.server.server.address() as AddressInfo).port;
     const agent = new Agent({ keepAlive: true, maxSockets: MLLP_CONNECTIONS });
     console.log('      intake over HTTP');
+    callsFrom = stateCalls();
     const intakeHttp = await timed(loop, (i) => new Promise<void>((resolve, reject) => {
       const body = hl7(`h${run}-${i}`);
       const req = request({ host: '127.0.0.1', port, path: '/v1/submissions', method: 'POST', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/hl7-v2', 'content-length': Buffer.byteLength(body) } }, (res) => {
@@ -123,6 +127,7 @@ export async function benchMllp(sqs: BenchSqs, keys: BenchKeys, prefix: string, 
       req.on('error', reject);
       req.end(body);
     }));
+    const httpCalls = stateCalls() - callsFrom;
     agent.destroy();
 
     // Delivery: seal first, then enqueue all and time until the EMR has every one.
@@ -150,7 +155,13 @@ export async function benchMllp(sqs: BenchSqs, keys: BenchKeys, prefix: string, 
     console.log('      delivery over MLLP, then HTTP');
     const deliveryMllp = await deliver('mllp');
     const deliveryHttp = await deliver('http');
-    return { intakeMllp: { ...intakeMllp, connections: MLLP_CONNECTIONS }, intakeHttp: { ...intakeHttp, connections: MLLP_CONNECTIONS }, deliveryMllp, deliveryHttp };
+    const perMessage = (calls: number, ops: number): number => round(calls / Math.max(1, ops), 2);
+    return {
+      intakeMllp: { ...intakeMllp, connections: MLLP_CONNECTIONS, stateCallsPerMessage: perMessage(mllpCalls, intakeMllp.ops) },
+      intakeHttp: { ...intakeHttp, connections: MLLP_CONNECTIONS, stateCallsPerMessage: perMessage(httpCalls, intakeHttp.ops) },
+      deliveryMllp,
+      deliveryHttp,
+    };
   } finally {
     await iface.stop();
     await Promise.all([httpSink.stop(), mllpSink.stop()]);

@@ -279,7 +279,8 @@ async function main(): Promise<void> {
   const l = results.mllp;
   if (l) {
     console.log(
-      `\n(7) HL7 v2, 4 KiB: intake MLLP ${fmt(l.intakeMllp.perSecond)} msg/s vs HTTP ${fmt(l.intakeHttp.perSecond)} msg/s (${l.intakeMllp.connections} connections/clients); ` +
+      `\n(7) HL7 v2, 4 KiB: intake MLLP ${fmt(l.intakeMllp.perSecond)} msg/s vs HTTP ${fmt(l.intakeHttp.perSecond)} msg/s (${l.intakeMllp.connections} connections/clients; ` +
+        `the interface's state-table calls per message ${fmt(l.intakeMllp.stateCallsPerMessage, 2)} vs ${fmt(l.intakeHttp.stateCallsPerMessage, 2)}); ` +
         `EMR delivery MLLP ${fmt(l.deliveryMllp.perSecond)} msg/s (1 connection, 1 in flight) vs HTTP ${fmt(l.deliveryHttp.perSecond)} msg/s`,
     );
   }
