@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { MAX_PAYLOAD_BYTES } from '../../services/core/relay/outbound.ts';
 import { LARGE_DOC_PHI, largeDocument, streamRequest } from '../helpers/largeDocs.ts';
@@ -8,8 +9,8 @@ const MiB = 1024 * 1024;
 
 const large = useLargeStack();
 
-/** Submits a generated document of `bytes` bytes (Content-Length, or chunked). */
-async function submitLarge(bytes: number, options: { chunked?: boolean; seed?: number } = {}) {
+/** Submits a generated document of `bytes` bytes (Content-Length, or chunked), with an Idempotency-Key if given. */
+async function submitLarge(bytes: number, options: { chunked?: boolean; seed?: number; key?: string } = {}) {
   const doc = largeDocument(bytes, options.seed);
   const res = await streamRequest(`${large.ifaceUrl}/v1/submissions`, {
     method: 'POST',
@@ -17,10 +18,20 @@ async function submitLarge(bytes: number, options: { chunked?: boolean; seed?: n
       authorization: `Bearer ${large.stack.tokens.partner}`,
       'content-type': 'application/cda+xml',
       ...(options.chunked ? {} : { 'content-length': bytes }),
+      ...(options.key ? { 'idempotency-key': options.key } : {}),
     },
     body: doc.stream,
   });
   return { res, sha256: await doc.sha256 };
+}
+
+/** The interface's audit lines about envelope `id`, in the trail's order. */
+async function ifaceAudit(id: string): Promise<Array<{ action: string; resourceId?: string }>> {
+  return (await readFile(large.stack.env.iface.AUDIT_FILE!, 'utf8'))
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { action: string; resourceId?: string })
+    .filter((l) => l.resourceId === id);
 }
 
 function readRecord(id: string) {
@@ -72,13 +83,21 @@ describe('large documents through S3', () => {
     const { id } = (await res.json()) as { id: string };
     await waitFor(() => large.stack.app.inbox.get(id), { timeoutMs: 60_000, what: 'the record' });
     expect(await large.bucket.keys()).toContain(`${large.sqs.prefix}interface-to-app/${id}.pgp`);
-    const { readFile } = await import('node:fs/promises');
-    const lines = (await readFile(large.stack.env.iface.AUDIT_FILE!, 'utf8'))
-      .trimEnd()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { action: string; resourceId?: string })
-      .filter((l) => l.resourceId === id);
-    expect(lines.map((l) => l.action)).toEqual(['message.relayed', 'submission.accepted']);
+    expect((await ifaceAudit(id)).map((l) => l.action)).toEqual(['message.relayed', 'submission.accepted']);
+    expect((await ack(id)).statusCode).toBe(200);
+  }, 120_000);
+
+  it('a large document sent again with the same Idempotency-Key answers the same id and is relayed once', async () => {
+    const key = `large-${Date.now()}`;
+    const first = await submitLarge(MiB, { seed: 11, key });
+    expect(first.res.status, first.res.text).toBe(202);
+    const id = JSON.parse(first.res.text).id as string;
+    const again = await submitLarge(MiB, { seed: 11, key });
+    expect(again.res.status, again.res.text).toBe(202);
+    expect(JSON.parse(again.res.text).id).toBe(id);
+    await waitFor(() => large.stack.app.inbox.get(id), { timeoutMs: 60_000, what: 'the record' });
+    expect((await large.bucket.keys()).filter((k) => k.includes(id))).toHaveLength(1);
+    expect((await ifaceAudit(id)).filter((l) => l.action === 'message.relayed')).toHaveLength(1);
     expect((await ack(id)).statusCode).toBe(200);
   }, 120_000);
 
@@ -90,7 +109,6 @@ describe('large documents through S3', () => {
     const read = await readRecord(id);
     expect(read.status).toBe(200);
     expect((await ack(id)).statusCode).toBe(200);
-    const { readFile } = await import('node:fs/promises');
     const audits = (await readFile(large.stack.env.iface.AUDIT_FILE!, 'utf8')) + (await readFile(large.stack.env.app.AUDIT_FILE!, 'utf8'));
     const logs = [...large.stack.logs.iface.lines, ...large.stack.logs.app.lines].join('\n');
     expect(logs).toContain(id);
