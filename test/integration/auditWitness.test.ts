@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GENESIS_HASH, entryHash, type AuditEntry } from '../../services/core/audit/chain.ts';
+import { GENESIS_HASH, entryHash } from '../../services/core/audit/chain.ts';
 import { CHECKPOINT_KIND, signCheckpoint } from '../../services/core/audit/checkpoint.ts';
 import { readCheckpointFile } from '../../services/core/audit/checkpointStore.ts';
 import { buildEnvelope } from '../../services/core/envelope/envelope.ts';
@@ -15,6 +15,7 @@ import { startAppService } from '../../services/app/service.ts';
 import { captureLogger } from '../helpers/logs.ts';
 import { startStack, type TestStack } from '../helpers/stack.ts';
 import { fifoSendIds, startTestSqs, type TestSqs } from '../helpers/sqs.ts';
+import { readTrail } from '../helpers/trail.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const main = resolve(import.meta.dirname, '../../services/cli/main.ts');
@@ -22,10 +23,6 @@ const bucket = `cr-audit-${randomBytes(4).toString('hex')}`;
 let sqs: TestSqs;
 let s3: S3Client;
 let stack: TestStack;
-
-async function trail(file: string): Promise<AuditEntry[]> {
-  return (await readFile(file, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as AuditEntry);
-}
 
 beforeAll(async () => {
   sqs = await startTestSqs();
@@ -47,7 +44,7 @@ afterAll(async () => {
 describe('audit checkpoints witnessed over the relay', () => {
   it('each service records the signed checkpoints of the other (audit.witnessed, its checkpoint file), never in the inbox or at the EMR', async () => {
     const files = { iface: stack.env.iface.AUDIT_FILE!, app: stack.env.app.AUDIT_FILE! };
-    const witnessedBy = async (file: string, peer: string) => (await trail(file)).filter((l) => l.action === 'audit.witnessed' && l.details?.service === peer);
+    const witnessedBy = async (file: string, peer: string) => (await readTrail(file)).filter((l) => l.action === 'audit.witnessed' && l.details?.service === peer);
     const byIface = await waitFor(async () => ((await witnessedBy(files.iface, 'app')).length >= 2 ? witnessedBy(files.iface, 'app') : undefined), { what: 'interface witnesses app checkpoints', timeoutMs: 30_000 });
     await waitFor(async () => (await witnessedBy(files.app, 'interface')).length >= 2, { what: 'app witnesses interface checkpoints', timeoutMs: 30_000 });
 
@@ -58,7 +55,7 @@ describe('audit checkpoints witnessed over the relay', () => {
     const w = byIface[0]!.details!;
     expect(own.some((c) => c.checkpoint.seq === w.seq && c.checkpoint.headHash === w.headHash && c.checkpoint.at === w.at)).toBe(true);
     // ...and the app's trail has that hash at that seq.
-    const appTrail = await trail(files.app);
+    const appTrail = await readTrail(files.app);
     expect(appTrail.find((l) => l.seq === w.seq)?.hash).toBe(w.headHash);
     // The interface keeps the app's signed checkpoint in its own checkpoint file too.
     const ifaceCheckpoints = await readCheckpointFile(`${files.iface}.checkpoints`);
@@ -85,11 +82,11 @@ describe('audit checkpoints witnessed over the relay', () => {
       );
     }
     // The second copy is acknowledged as a duplicate (audited), not witnessed again.
-    await waitFor(async () => (await trail(files.iface)).some((l) => l.action === 'message.duplicate' && l.resourceId === envelope.id), {
+    await waitFor(async () => (await readTrail(files.iface)).some((l) => l.action === 'message.duplicate' && l.resourceId === envelope.id), {
       what: 'the second copy acknowledged as a duplicate',
       timeoutMs: 60_000,
     });
-    const witnessed = (await trail(files.iface)).filter((l) => l.action === 'audit.witnessed' && l.details?.envelopeId === envelope.id);
+    const witnessed = (await readTrail(files.iface)).filter((l) => l.action === 'audit.witnessed' && l.details?.envelopeId === envelope.id);
     expect(witnessed).toHaveLength(1);
     const ifaceCheckpoints = await readCheckpointFile(`${files.iface}.checkpoints`);
     if (!ifaceCheckpoints.ok) throw new Error('interface checkpoint file unreadable');
@@ -117,7 +114,7 @@ describe('audit checkpoints witnessed over the relay', () => {
 
     // Someone with write access rewrites the whole trail with recomputed hashes.
     let prev = GENESIS_HASH;
-    const rewritten = (await trail(files.app)).map((e) => {
+    const rewritten = (await readTrail(files.app)).map((e) => {
       const copy = { ...e, actor: e.actor === 'reader' ? 'someone-else' : e.actor, ts: e.seq === 1 ? '2020-01-01T00:00:00.000Z' : e.ts, prev };
       copy.hash = entryHash(copy);
       prev = copy.hash;
@@ -135,7 +132,7 @@ describe('audit checkpoints witnessed over the relay', () => {
 
     const app = await startAppService(loadAppConfig({ ...stack.env.app, AUDIT_ACCEPT_BROKEN_TRAIL: digest }), { listen: false, logger });
     stack.app = app;
-    const fresh = await trail(files.app);
+    const fresh = await readTrail(files.app);
     expect(fresh[0]).toMatchObject({ seq: 1, action: 'audit.override', actor: 'operator', resourceId: digest, details: { reason: expect.stringMatching(/trail rewritten/) } });
     expect(await stat(`${files.app}.broken-${digest.slice(0, 16)}`)).toBeTruthy();
     expect(fresh[1]).toMatchObject({ action: 'key.loaded' });

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { ReceiveMessageCommand, SendMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { decryptKey, readPrivateKey } from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import { loadInterfaceConfig } from '../../services/interface/config.ts';
 import { startInterfaceService } from '../../services/interface/service.ts';
 import { captureLogger } from '../helpers/logs.ts';
 import { startStack, type TestStack } from '../helpers/stack.ts';
+import { readTrail } from '../helpers/trail.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const FHIR = JSON.stringify({ resourceType: 'Patient', id: 'p1', name: [{ family: 'Replayperson', given: ['Orla'] }] });
@@ -21,14 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.stop();
 });
-
-async function auditLines(file: string): Promise<Array<{ action: string; resourceId?: string; details?: Record<string, unknown> }>> {
-  const text = await readFile(file, 'utf8');
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { action: string; resourceId?: string });
-}
 
 async function quarantined(envelopeId: string, expected: number): Promise<Message[]> {
   const found = new Map<string, Message>();
@@ -55,7 +47,7 @@ describe('exactly once across restarts and instances', () => {
 
     const app = await stack.restartApp();
     await send();
-    await waitFor(async () => (await auditLines(stack.env.app.AUDIT_FILE!)).some((l) => l.action === 'message.duplicate' && l.resourceId === envelope.id), { what: 'duplicate audit line' });
+    await waitFor(async () => (await readTrail(stack.env.app.AUDIT_FILE!)).some((l) => l.action === 'message.duplicate' && l.resourceId === envelope.id), { what: 'duplicate audit line' });
     await waitFor(() => app.consumers[0]!.inFlightCount === 0, { what: 'replay deleted' });
     expect(app.inbox.get(envelope.id)).toBeUndefined();
     expect(app.inbox.size).toBe(0);
@@ -80,7 +72,7 @@ describe('exactly once across restarts and instances', () => {
 
     const copies = await quarantined(envelope.id, 2);
     expect(copies.map((m) => m.MessageAttributes?.['cr-reason']?.StringValue).sort()).toEqual(['CR_ENVELOPE_NOT_OPENPGP', 'CR_ENVELOPE_SIGNER_NOT_PINNED'].sort());
-    const audit = await auditLines(stack.env.app.AUDIT_FILE!);
+    const audit = await readTrail(stack.env.app.AUDIT_FILE!);
     expect(audit.filter((l) => l.action === 'message.duplicate' && l.resourceId === envelope.id)).toEqual([]);
     expect(audit.filter((l) => l.action === 'message.quarantined' && l.resourceId === envelope.id)).toHaveLength(2);
   });
@@ -101,7 +93,7 @@ describe('exactly once across restarts and instances', () => {
       const id = a.json().id as string;
       await waitFor(() => stack.app.inbox.get(id), { what: 'record held' });
       expect(stack.app.inbox.list().filter((r) => r.id === id)).toHaveLength(1);
-      const relayed = (await auditLines(stack.env.iface.AUDIT_FILE!)).filter((l) => l.action === 'message.relayed' && l.resourceId === id);
+      const relayed = (await readTrail(stack.env.iface.AUDIT_FILE!)).filter((l) => l.action === 'message.relayed' && l.resourceId === id);
       expect(relayed).toHaveLength(1);
       stack.app.inbox.ack(id);
     } finally {

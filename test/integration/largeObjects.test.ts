@@ -1,8 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
+import type { AuditEntry } from '../../services/core/audit/chain.ts';
 import { MAX_PAYLOAD_BYTES } from '../../services/core/relay/outbound.ts';
 import { LARGE_DOC_PHI, largeDocument, streamRequest } from '../helpers/largeDocs.ts';
 import { useLargeStack } from '../helpers/largeStack.ts';
+import { readTrail } from '../helpers/trail.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const MiB = 1024 * 1024;
@@ -26,12 +28,8 @@ async function submitLarge(bytes: number, options: { chunked?: boolean; seed?: n
 }
 
 /** The interface's audit lines about envelope `id`, in the trail's order. */
-async function ifaceAudit(id: string): Promise<Array<{ action: string; resourceId?: string }>> {
-  return (await readFile(large.stack.env.iface.AUDIT_FILE!, 'utf8'))
-    .trimEnd()
-    .split('\n')
-    .map((l) => JSON.parse(l) as { action: string; resourceId?: string })
-    .filter((l) => l.resourceId === id);
+async function ifaceAudit(id: string): Promise<AuditEntry[]> {
+  return (await readTrail(large.stack.env.iface.AUDIT_FILE!)).filter((l) => l.resourceId === id);
 }
 
 function readRecord(id: string) {

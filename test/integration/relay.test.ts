@@ -1,6 +1,5 @@
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEnvelope } from '../../services/core/envelope/envelope.ts';
 import { seal } from '../../services/core/envelope/seal.ts';
@@ -8,6 +7,7 @@ import { generateServiceKey } from '../../services/core/keys/generate.ts';
 import { ownKeyring } from '../../services/core/keys/keyring.ts';
 import { fifoSendIds } from '../helpers/sqs.ts';
 import { startStack, type TestStack } from '../helpers/stack.ts';
+import { readTrail } from '../helpers/trail.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { decryptKey, readPrivateKey } from 'openpgp';
 
@@ -119,7 +119,7 @@ describe('chart update → EMR', () => {
     const conflict = await chartUpdate(HL7.replace('MRN-556677', 'MRN-000000'), { 'idempotency-key': key });
     expect(conflict.statusCode).toBe(409);
     // Sent once: one `message.relayed` line for it in the app's trail (the EMR side would dedupe a second copy anyway).
-    const trail = (await readFile(stack.env.app.AUDIT_FILE!, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { action: string; resourceId?: string });
+    const trail = await readTrail(stack.env.app.AUDIT_FILE!);
     expect(trail.filter((l) => l.action === 'message.relayed' && l.resourceId === id)).toHaveLength(1);
   });
 
