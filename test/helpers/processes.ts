@@ -15,16 +15,36 @@ export interface RunningProcess {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-/** A free TCP port on loopback (bound and released). */
-export async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
+/**
+ * Ports the tests hand to child processes come from below the kernel's ephemeral range (32768 and up on Linux):
+ * a port picked with `listen(0)` and released sits in that range, where any outbound connection of a test running
+ * beside it may take it as its local port before the child binds it (seen in CI as EADDRINUSE). Each vitest worker
+ * gets its own block, so two workers never pick the same port; within a block the start is random, because the
+ * files one worker runs in turn each start their count afresh.
+ */
+const PORT_BLOCK_BASE = 20_000;
+const PORT_BLOCK_SIZE = 1_500;
+const PORT_BLOCKS = 8;
+const poolId = Number(process.env.VITEST_POOL_ID ?? process.env.VITEST_WORKER_ID ?? 1);
+const block = PORT_BLOCK_BASE + ((Number.isFinite(poolId) ? poolId - 1 : 0) % PORT_BLOCKS + PORT_BLOCKS) % PORT_BLOCKS * PORT_BLOCK_SIZE;
+let nextOffset = Math.floor(Math.random() * PORT_BLOCK_SIZE);
+
+/** Whether `port` can be listened on, on every interface (a child may bind 0.0.0.0), right now. */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((done) => {
     const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
+    server.once('error', () => done(false));
+    server.listen({ port, host: '0.0.0.0', exclusive: true }, () => server.close(() => done(true)));
   });
+}
+
+/** A free TCP port for a child process to listen on: this worker's block, below the ephemeral range, checked free. */
+export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < PORT_BLOCK_SIZE; tries++) {
+    const port = block + (nextOffset++ % PORT_BLOCK_SIZE);
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port in ${block}-${block + PORT_BLOCK_SIZE - 1}`);
 }
 
 /** Node's compile cache for the services the tests start, in the checkout's ignored data folder. */
