@@ -16,17 +16,16 @@ export interface RunningProcess {
 }
 
 /**
- * Ports the tests hand to child processes come from below the kernel's ephemeral range (32768 and up on Linux):
- * a port picked with `listen(0)` and released sits in that range, where any outbound connection of a test running
- * beside it may take it as its local port before the child binds it (seen in CI as EADDRINUSE). Each vitest worker
- * gets its own block, so two workers never pick the same port; within a block the start is random, because the
- * files one worker runs in turn each start their count afresh.
+ * Ports the tests hand to child processes come from below Linux's default ephemeral range (32768–60999): a port
+ * picked with `listen(0)` and released sits in that range, where an outbound connection of a test running beside it
+ * may take it as its local port before the child binds it (seen in CI as EADDRINUSE). Each vitest worker
+ * (`VITEST_POOL_ID`, 1 to maxWorkers; unset outside vitest) has its own block of 20000–31999, so two workers never
+ * pick the same port; within a block the start is random, because the files one worker runs in turn each count afresh.
  */
-const PORT_BLOCK_BASE = 20_000;
 const PORT_BLOCK_SIZE = 1_500;
 const PORT_BLOCKS = 8;
-const poolId = Number(process.env.VITEST_POOL_ID ?? process.env.VITEST_WORKER_ID ?? 1);
-const block = PORT_BLOCK_BASE + ((Number.isFinite(poolId) ? poolId - 1 : 0) % PORT_BLOCKS + PORT_BLOCKS) % PORT_BLOCKS * PORT_BLOCK_SIZE;
+const workerSlot = ((Number(process.env.VITEST_POOL_ID) || 1) - 1) % PORT_BLOCKS;
+const block = 20_000 + workerSlot * PORT_BLOCK_SIZE;
 let nextOffset = Math.floor(Math.random() * PORT_BLOCK_SIZE);
 
 /** Whether `port` can be listened on, on every interface (a child may bind 0.0.0.0), right now. */
