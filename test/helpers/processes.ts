@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { waitFor } from './wait.ts';
@@ -16,16 +17,42 @@ export interface RunningProcess {
 }
 
 /**
- * Ports the tests hand to child processes come from below Linux's default ephemeral range (32768–60999): a port
- * picked with `listen(0)` and released sits in that range, where an outbound connection of a test running beside it
- * may take it as its local port before the child binds it (seen in CI as EADDRINUSE). Each vitest worker
- * (`VITEST_POOL_ID`, 1 to maxWorkers; unset outside vitest) has its own block of 20000–31999, so two workers never
- * pick the same port; within a block the start is random, because the files one worker runs in turn each count afresh.
+ * Ports the tests hand to child processes come from outside the system's ephemeral range: a port picked with
+ * `listen(0)` and released sits in that range, where an outbound connection of a test running beside it may take it
+ * as its local port before the child binds it (seen in CI as EADDRINUSE). The range is read from Linux's
+ * `ip_local_port_range` (32768–60999 by default); where it cannot be read, that default is assumed (the BSDs' and
+ * macOS's 49152–65535 lies above it). The ports come from the larger of the spans below and above the range (from
+ * 10000 up, clear of the usual development servers' ports), in eight blocks of up to 1,500 ports, one per vitest worker
+ * (`VITEST_POOL_ID`, 1 to maxWorkers; unset outside vitest), so two workers never pick the same port; within a block
+ * the start is random, because the files one worker runs in turn each count afresh.
  */
-const PORT_BLOCK_SIZE = 1_500;
 const PORT_BLOCKS = 8;
-const workerSlot = ((Number(process.env.VITEST_POOL_ID) || 1) - 1) % PORT_BLOCKS;
-const block = 20_000 + workerSlot * PORT_BLOCK_SIZE;
+
+/** The system's ephemeral port range, [first, last]. */
+export function ephemeralRange(read: () => string = () => readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')): [number, number] {
+  try {
+    const [first, last] = read().trim().split(/\s+/).map(Number);
+    if (Number.isInteger(first) && Number.isInteger(last) && first! >= 1 && first! <= last! && last! <= 65_535) return [first!, last!];
+  } catch {
+    // Not Linux, or not readable: the default below.
+  }
+  return [32_768, 60_999];
+}
+
+/** This worker's block of ports outside `range`: its first port and its size. */
+export function portBlock(range: [number, number], slot: number): { first: number; size: number } {
+  const below: [number, number] = [10_000, range[0] - 1];
+  const above: [number, number] = [range[1] + 1, 65_535];
+  const span = (s: [number, number]): number => Math.max(0, s[1] - s[0] + 1);
+  const [start, end] = span(below) >= span(above) ? below : above;
+  const size = Math.min(1_500, Math.floor(span([start, end]) / PORT_BLOCKS));
+  if (size < 16) throw new Error(`the ephemeral port range ${range[0]}-${range[1]} leaves too few ports outside it for the tests' child processes`);
+  // Blocks end where the span ends: next to the ephemeral range below it, from its start above it.
+  const first = start === below[0] ? end + 1 - PORT_BLOCKS * size : start;
+  return { first: first + slot * size, size };
+}
+
+const { first: block, size: PORT_BLOCK_SIZE } = portBlock(ephemeralRange(), ((Number(process.env.VITEST_POOL_ID) || 1) - 1) % PORT_BLOCKS);
 let nextOffset = Math.floor(Math.random() * PORT_BLOCK_SIZE);
 
 /** Whether `port` can be listened on, on every interface (a child may bind 0.0.0.0), right now. */
@@ -37,7 +64,7 @@ function canListen(port: number): Promise<boolean> {
   });
 }
 
-/** A free TCP port for a child process to listen on: this worker's block, below the ephemeral range, checked free. */
+/** A free TCP port for a child process to listen on: this worker's block, outside the ephemeral range, checked free. */
 export async function freePort(): Promise<number> {
   for (let tries = 0; tries < PORT_BLOCK_SIZE; tries++) {
     const port = block + (nextOffset++ % PORT_BLOCK_SIZE);
