@@ -33,8 +33,13 @@ export interface LatencyResult {
   halfRate: OpenLoopResult;
   /** Event-loop utilisation during the open loop. */
   loop: LoopUse;
-  /** CPU µs per message of each service process during the open loop (all threads). */
-  cpuUsPerMessage: { interface: number; app: number };
+  /**
+   * CPU µs per message during the open loop (all threads): each service process, this process (the HTTP clients, and
+   * the emulators unless they run in a child process) and the emulators' child process when there is one.
+   */
+  cpuUsPerMessage: { interface: number; app: number; bench: number; emulators?: number };
+  /** Cores the processes above kept busy over the open loop, on average (their CPU time / the loop's wall time). */
+  coresBusy: number;
   /** Receipt envelopes the app sealed per message during the open loop (receipts share envelopes when they meet). */
   receiptSealsPerMessage: number;
   /** 1-minute load average before and after this size. */
@@ -76,17 +81,31 @@ export async function benchLatency(
       const target = budget.latencyRates?.get(size) ?? max.perSecond / 2;
       const [i0, a0] = await Promise.all([sample(pair.iface), sample(pair.app)]);
       const bench0 = performance.eventLoopUtilization();
+      const benchCpu0 = process.cpuUsage();
+      const wall0 = performance.now();
+      const emulatorCpu0 = sqs.emulatorCpuUs();
       const halfRate = await openLoop(target, budget.latencyDurationMs, (k) => once(bodies[k % bodies.length]!));
       const bench = performance.eventLoopUtilization(bench0).utilization;
+      const benchCpu = process.cpuUsage(benchCpu0);
+      const wallUs = (performance.now() - wall0) * 1000;
+      const emulatorCpu1 = sqs.emulatorCpuUs();
       const [i1, a1] = await Promise.all([sample(pair.iface), sample(pair.app)]);
       const n = Math.max(1, halfRate.completed);
+      const emulatorUs = emulatorCpu0 !== undefined && emulatorCpu1 !== undefined ? emulatorCpu1 - emulatorCpu0 : undefined;
+      const totalUs = cpuUs(i0, i1) + cpuUs(a0, a1) + benchCpu.user + benchCpu.system + (emulatorUs ?? 0);
       results.push({
         size,
         warmup: warmed,
         max: { ...max, clients: E2E_CLIENTS },
         halfRate,
         loop: { bench: round(bench, 3), interface: round(loopUtilisation(i0, i1), 3), app: round(loopUtilisation(a0, a1), 3) },
-        cpuUsPerMessage: { interface: round(cpuUs(i0, i1) / n, 0), app: round(cpuUs(a0, a1) / n, 0) },
+        cpuUsPerMessage: {
+          interface: round(cpuUs(i0, i1) / n, 0),
+          app: round(cpuUs(a0, a1) / n, 0),
+          bench: round((benchCpu.user + benchCpu.system) / n, 0),
+          ...(emulatorUs === undefined ? {} : { emulators: round(emulatorUs / n, 0) }),
+        },
+        coresBusy: round(totalUs / wallUs, 2),
         receiptSealsPerMessage: round((a1.crypto.sealSmall - a0.crypto.sealSmall) / n, 2),
         load: { start: loadStart, end: round(loadavg()[0]!, 2) },
       });
@@ -98,6 +117,13 @@ export async function benchLatency(
   }
 }
 
+/** This process's CPU per message (and the emulators' child's), as (5b) prints it. */
+function benchCpuLabel(r: LatencyResult, emulators: 'process' | 'child'): string {
+  const c = r.cpuUsPerMessage;
+  if (emulators === 'child') return `bench process (clients) ${c.bench}, emulators' process ${c.emulators ?? 'n/a'}`;
+  return `bench process (clients and emulators) ${c.bench}`;
+}
+
 /** The lines (5b) prints. */
 export function reportLatency(results: readonly LatencyResult[], emulators: 'process' | 'child' = 'process'): string[] {
   const where = emulators === 'child' ? 'clients in the bench process, emulators in a child process' : 'clients and emulators in the bench process';
@@ -107,7 +133,7 @@ export function reportLatency(results: readonly LatencyResult[], emulators: 'pro
     lines.push(
       `    ${r.size / 1024} KiB: sustained ${round(r.max.perSecond, 0)} msg/s (${r.max.clients} clients, after ${r.warmup} warm-up submissions); at ${round(h.targetPerSecond, 1)} msg/s (${h.completed}/${h.sent} done, ${h.skipped} skipped): ` +
         `p50 / p95 / p99 / max ${round(h.p50Ms, 1)} / ${round(h.p95Ms, 1)} / ${round(h.p99Ms, 1)} / ${round(h.maxMs, 1)} ms; ` +
-        `event-loop utilisation bench ${r.loop.bench}, interface ${r.loop.interface}, app ${r.loop.app}; CPU µs/msg interface ${r.cpuUsPerMessage.interface}, app ${r.cpuUsPerMessage.app}; receipt envelopes sealed by the app ${r.receiptSealsPerMessage}/msg; load ${r.load.start} → ${r.load.end}`,
+        `event-loop utilisation bench ${r.loop.bench}, interface ${r.loop.interface}, app ${r.loop.app}; CPU µs/msg interface ${r.cpuUsPerMessage.interface}, app ${r.cpuUsPerMessage.app}, ${benchCpuLabel(r, emulators)}; cores busy ${r.coresBusy}; receipt envelopes sealed by the app ${r.receiptSealsPerMessage}/msg; load ${r.load.start} → ${r.load.end}`,
     );
   }
   return lines;

@@ -1,9 +1,10 @@
 // Both services in this process on the in-process SQS emulator and DynamoDB store (the state
 // tables), the interface listening on a
 // real socket; each service with only its own key folder, logging at info to nowhere.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request, type Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -36,6 +37,37 @@ export interface BenchSqs {
   ensureTables(prefix: string): Promise<void>;
   /** Stops the emulator and the store. */
   stop(): Promise<void>;
+  /**
+   * CPU µs the emulators' own process has used so far (all its threads), when they run in a child process
+   * (`--emulators=child`); undefined when they run in this process, whose `process.cpuUsage()` then counts them.
+   */
+  emulatorCpuUs(): number | undefined;
+}
+
+/** CPU µs a process has used (user + system, all threads), from `/proc/<pid>/stat`; undefined where it cannot be read. */
+function procCpuUs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    // Fields 14 and 15 (utime, stime) in clock ticks, counted after the command name's closing parenthesis.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / clockTicks();
+  } catch {
+    return undefined;
+  }
+}
+
+let ticks: number | undefined;
+/** The kernel's clock ticks per second (`getconf CLK_TCK`, 100 on Linux unless configured otherwise). */
+function clockTicks(): number {
+  if (ticks === undefined) {
+    try {
+      ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      ticks = 100;
+    }
+  }
+  return ticks;
 }
 
 /** What a service needs to reach the emulators, wherever they run. */
@@ -51,8 +83,10 @@ interface EmulatorEndpoints {
 export async function startBenchSqs(where: 'process' | 'child' = 'process'): Promise<BenchSqs> {
   let endpoints: EmulatorEndpoints;
   let stopEmulators: () => Promise<void>;
+  let emulatorPid: number | undefined;
   if (where === 'child') {
     const child = spawn(process.execPath, [join(import.meta.dirname, 'emulatorsChild.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    emulatorPid = child.pid;
     const exited = new Promise<void>((done) => child.once('exit', () => done()));
     const ready = once(createInterface({ input: child.stdout! }), 'line').then(([line]) => line as string);
     const died = exited.then(() => Promise.reject(new Error('the emulators\' child process exited before it printed its endpoints')));
@@ -76,6 +110,7 @@ export async function startBenchSqs(where: 'process' | 'child' = 'process'): Pro
     endpoint: endpoints.endpoint,
     serviceEnv: () => ({ ...endpoints.serviceEnv }),
     client,
+    emulatorCpuUs: () => procCpuUs(emulatorPid),
     async ensureTables(prefix) {
       for (const service of STATE_SERVICES) await ensureStateTable(dynamo, stateTableName(prefix, service));
     },
