@@ -1,9 +1,10 @@
 // CPU per seal + open of a 4 KiB submission when the operations come alone, with idle time between
 // them (what a lone message's crypto costs): `node bench/idleGapCpu.ts [rounds]`. One seal then one
 // open at a time, on this thread, keys loaded once, after 1,500 of them; alternated in rounds: back to
-// back, then with 1 ms, 5 ms and 20 ms of sleep between operations. Prints the process's CPU µs per
-// seal + open (libuv's pool, where WebCrypto runs the curve operations, included), median of the
-// rounds. As the services, openpgp.js's curve and key-wrap calls run on this thread unless
+// back, then with 1 ms, 5 ms and 20 ms of sleep between operations; and, for comparison, 16 pairs in
+// flight on the same thread (each step of one pair then runs next to the same step of the others, as
+// in a busy service). Prints the process's CPU µs per seal + open (libuv's pool, where WebCrypto runs
+// the curve operations, included), median of the rounds. As the services, openpgp.js's curve and key-wrap calls run on this thread unless
 // CRYPTO_INLINE=false (bench/lib.ts, `benchInline`). A measuring tool, not a section of `npm run bench`
 // ("`acknowledged` waits for company too").
 import { cpus } from 'node:os';
@@ -38,13 +39,32 @@ async function cpuPerPair(gapMs: number): Promise<number> {
   return us / OPERATIONS;
 }
 
+/** CPU µs per seal + open with `inFlight` pairs in flight at once, counted over all of them. */
+async function cpuInFlight(inFlight: number): Promise<number> {
+  let next = 0;
+  const before = process.cpuUsage();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next++ < OPERATIONS) await sealAndOpen();
+    }),
+  );
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / OPERATIONS;
+}
+
+const IN_FLIGHT = 16;
 const rounds = Math.max(1, Number(process.argv[2] ?? 3));
 for (let i = 0; i < WARMUP; i++) await sealAndOpen();
 const figures = new Map<number, number[]>(GAPS_MS.map((g) => [g, []]));
-for (let r = 0; r < rounds; r++) for (const gap of GAPS_MS) figures.get(gap)!.push(await cpuPerPair(gap));
+const inFlight: number[] = [];
+for (let r = 0; r < rounds; r++) {
+  for (const gap of GAPS_MS) figures.get(gap)!.push(await cpuPerPair(gap));
+  inFlight.push(await cpuInFlight(IN_FLIGHT));
+}
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 console.log(`${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}; ${rounds} rounds of ${OPERATIONS} per gap`);
-for (const gap of GAPS_MS) {
-  const all = figures.get(gap)!;
-  console.log(`${`${gap} ms between`.padEnd(16)} CPU µs per seal + open: median ${Math.round(median(all))} (rounds: ${all.map((v) => Math.round(v)).join(', ')})`);
-}
+const line = (label: string, all: number[]): void => {
+  console.log(`${label.padEnd(16)} CPU µs per seal + open: median ${Math.round(median(all))} (rounds: ${all.map((v) => Math.round(v)).join(', ')})`);
+};
+for (const gap of GAPS_MS) line(`${gap} ms between`, figures.get(gap)!);
+line(`${IN_FLIGHT} in flight`, inFlight);
