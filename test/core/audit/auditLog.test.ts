@@ -87,14 +87,16 @@ describe('openAuditLog', () => {
     const log = await openAuditLog({ file, service: 'interface' });
     const writes = await spyOnFileHandleWrites(dir);
     try {
-      // Three timers due together run in one turn, each callback followed by its promise jobs.
+      // Three immediates queued together run in one turn (one check phase), each callback followed by its promise
+      // jobs. (Three zero-delay timers did not always: on a loaded machine the clock can pass a millisecond between
+      // setting them, and the last one then falls due a turn later.)
       const recorded = await new Promise<Array<Promise<void>>>((resolve) => {
         const pending: Array<Promise<void>> = [];
         for (let i = 1; i <= 3; i++) {
-          setTimeout(() => {
+          setImmediate(() => {
             pending.push(log.record(event(i)));
             if (pending.length === 3) resolve(pending);
-          }, 0);
+          });
         }
       });
       await Promise.all(recorded);
