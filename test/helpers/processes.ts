@@ -44,11 +44,11 @@ export function portBlock(range: [number, number], slot: number): { first: numbe
   const below: [number, number] = [10_000, range[0] - 1];
   const above: [number, number] = [range[1] + 1, 65_535];
   const span = (s: [number, number]): number => Math.max(0, s[1] - s[0] + 1);
-  const [start, end] = span(below) >= span(above) ? below : above;
-  const size = Math.min(1_500, Math.floor(span([start, end]) / PORT_BLOCKS));
+  const useBelow = span(below) >= span(above);
+  const size = Math.min(1_500, Math.floor(span(useBelow ? below : above) / PORT_BLOCKS));
   if (size < 16) throw new Error(`the ephemeral port range ${range[0]}-${range[1]} leaves too few ports outside it for the tests' child processes`);
-  // Blocks end where the span ends: next to the ephemeral range below it, from its start above it.
-  const first = start === below[0] ? end + 1 - PORT_BLOCKS * size : start;
+  // The blocks sit next to the ephemeral range: ending just below it, or starting just above it.
+  const first = useBelow ? range[0] - PORT_BLOCKS * size : range[1] + 1;
   return { first: first + slot * size, size };
 }
 
