@@ -10,7 +10,7 @@ describe('ports for child processes', () => {
   });
 
   it('puts each worker block outside the ephemeral range, the eight blocks apart', () => {
-    for (const range of [[32_768, 60_999], [15_000, 64_000], [40_000, 65_535], [10_000, 50_000], [49_152, 65_535]] as [number, number][]) {
+    for (const range of [[32_768, 60_999], [15_000, 64_000], [40_000, 65_535], [10_000, 50_000], [49_152, 65_535], [1_024, 5_000]] as [number, number][]) {
       const blocks = Array.from({ length: 8 }, (_, slot) => portBlock(range, slot));
       for (const [i, b] of blocks.entries()) {
         const last = b.first + b.size - 1;

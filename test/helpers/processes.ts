@@ -42,13 +42,13 @@ export function ephemeralRange(read: () => string = () => readFileSync('/proc/sy
 /** This worker's block of ports outside `range`: its first port and its size. */
 export function portBlock(range: [number, number], slot: number): { first: number; size: number } {
   const below: [number, number] = [10_000, range[0] - 1];
-  const above: [number, number] = [range[1] + 1, 65_535];
+  const above: [number, number] = [Math.max(10_000, range[1] + 1), 65_535];
   const span = (s: [number, number]): number => Math.max(0, s[1] - s[0] + 1);
   const useBelow = span(below) >= span(above);
   const size = Math.min(1_500, Math.floor(span(useBelow ? below : above) / PORT_BLOCKS));
   if (size < 16) throw new Error(`the ephemeral port range ${range[0]}-${range[1]} leaves too few ports outside it for the tests' child processes`);
-  // The blocks sit next to the ephemeral range: ending just below it, or starting just above it.
-  const first = useBelow ? range[0] - PORT_BLOCKS * size : range[1] + 1;
+  // The blocks sit next to the ephemeral range: ending just below it, or starting just above it (from 10000 up).
+  const first = useBelow ? range[0] - PORT_BLOCKS * size : above[0];
   return { first: first + slot * size, size };
 }
 
