@@ -4,9 +4,9 @@
 // back, then with 1 ms, 5 ms and 20 ms of sleep between operations; and, for comparison, 16 pairs in
 // flight on the same thread (each step of one pair then runs next to the same step of the others, as
 // in a busy service). Prints the process's CPU µs per seal + open (libuv's pool, where WebCrypto runs
-// the curve operations, included), median of the rounds. As the services, openpgp.js's curve and key-wrap calls run on this thread unless
-// CRYPTO_INLINE=false (bench/lib.ts, `benchInline`). A measuring tool, not a section of `npm run bench`
-// ("`acknowledged` waits for company too").
+// the curve operations, included), median of the rounds. As the services, openpgp.js's curve and
+// key-wrap calls run on this thread unless CRYPTO_INLINE=false (bench/lib.ts, `benchInline`). A
+// measuring tool, not a section of `npm run bench` ("`acknowledged` waits for company too").
 import { cpus } from 'node:os';
 import { open } from '../services/core/envelope/open.ts';
 import { seal } from '../services/core/envelope/seal.ts';
