@@ -3,7 +3,7 @@ import { buildEnvelope, type Envelope } from '../../../services/core/envelope/en
 import { EnvelopeError } from '../../../services/core/envelope/errors.ts';
 import { KeyError } from '../../../services/core/keys/errors.ts';
 import { localCrypto, type OpenLimits } from '../../../services/core/relay/crypto.ts';
-import { createCryptoPool, DEFAULT_WORKER_LIMITS, type CryptoPool } from '../../../services/core/relay/cryptoPool.ts';
+import { createCryptoPool, DEFAULT_TASKS_PER_THREAD, DEFAULT_WORKER_LIMITS, type CryptoPool } from '../../../services/core/relay/cryptoPool.ts';
 import { MAX_PAYLOAD_BYTES } from '../../../services/core/relay/outbound.ts';
 import { makeServiceKeyPair, type TestServiceKeyPair } from '../../helpers/keys.ts';
 import { startStack } from '../../helpers/stack.ts';
@@ -64,13 +64,15 @@ describe('crypto worker pool', () => {
     expect(opened.map((e) => e.id)).toEqual(envelopes.map((e) => e.id));
   });
 
-  it('with the small young generation of the workers (DEFAULT_WORKER_LIMITS), the largest payload still seals and opens', async () => {
+  it('with the small young generation of the workers (DEFAULT_WORKER_LIMITS), the largest payload still seals and opens, as many at once as the workers take', async () => {
     expect(DEFAULT_WORKER_LIMITS.maxYoungGenerationSizeMb).toBeGreaterThan(0);
     expect(DEFAULT_WORKER_LIMITS.maxOldGenerationSizeMb).toBeUndefined();
     const big = submission(JSON.stringify({ resourceType: 'Binary', data: 'x'.repeat(MAX_PAYLOAD_BYTES - 64) }));
-    const sealed = await Promise.all([iface.seal(big), iface.seal(big)]);
+    // Every worker running its DEFAULT_TASKS_PER_THREAD tasks at once, each on the largest payload.
+    const atOnce = app.threads * DEFAULT_TASKS_PER_THREAD;
+    const sealed = await Promise.all(Array.from({ length: atOnce }, () => iface.seal(big)));
     const opened = await Promise.all(sealed.map((s) => app.open(s.body, { queue: 'interface-to-app' })));
-    expect(opened.map((e) => e.sha256)).toEqual([big.sha256, big.sha256]);
+    expect(opened.map((e) => e.sha256)).toEqual(Array.from({ length: atOnce }, () => big.sha256));
     expect(app.threads).toBe(2);
   });
 
