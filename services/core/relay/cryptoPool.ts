@@ -30,7 +30,7 @@ export interface CryptoPoolOptions {
  * WebCrypto jobs on libuv's thread pool, and one task at a time would leave the worker idle while it
  * waits; inline (the default), several tasks still overlap what the worker awaits between steps, and
  * the same steps of several tasks run next to each other, which costs less CPU per operation than one
- * at a time. 8 rather than 4: at 4 KiB, 16 in flight on 2 workers, 13 % more seals and opens a second in the
+ * at a time. 8 rather than 4: at 4 KiB, 16 in flight on 2 workers, 13.5 % more seals and opens a second in the
  * median of ten alternated rounds; at 64 KiB the same rate (docs/benchmarks.md, "Tasks per crypto worker: 8").
  */
 export const DEFAULT_TASKS_PER_THREAD = 8;
