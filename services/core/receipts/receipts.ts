@@ -204,7 +204,8 @@ const APPLY_CONCURRENCY = 8;
  * The effect of a `delivery.receipt` envelope: an invalid one is quarantined (all its receipts: one
  * bad receipt refuses the envelope); each receipt of a valid one moves the status it names
  * (forward only), is audited `receipt.applied`, and its own id is remembered, so a second copy is
- * acknowledged as a duplicate (audited `message.duplicate`).
+ * acknowledged as a duplicate (audited `message.duplicate`, and each of its receipts again with
+ * `copy: true`: the first copy's line may be missing after a crash between its write and its line).
  * A receipt that wrote its step (`moved`, `filled`) is remembered by that step (its id is kept
  * there in the same write: one call); one that wrote nothing (the step was known, or the id is
  * unknown) by a `receipt#<id>` item, as before.
@@ -216,10 +217,15 @@ const APPLY_CONCURRENCY = 8;
  * the envelope is received again: the ones applied before are then known by their ids and skipped.
  */
 export function receiptEffect(options: ReceiptEffectOptions): EnvelopeEffect {
-  const applied = (receipt: Receipt, receiptId: string, from: string, change: StatusResult['change']): Promise<void> => {
-    options.logger.info({ envelopeId: receipt.ref, receiptId, status: receipt.status, change }, 'receipt applied');
-    const details = { receiptId, status: receipt.status, ...(receipt.reasonCode ? { reasonCode: receipt.reasonCode } : {}), change };
+  const applied = (receipt: Receipt, receiptId: string, from: string, change: StatusResult['change'], copy = false): Promise<void> => {
+    options.logger.info({ envelopeId: receipt.ref, receiptId, status: receipt.status, change, ...(copy ? { copy } : {}) }, copy ? 'receipt applied before; its copy audited' : 'receipt applied');
+    const details = { receiptId, status: receipt.status, ...(receipt.reasonCode ? { reasonCode: receipt.reasonCode } : {}), change, ...(copy ? { copy } : {}) };
     return options.audit.record({ action: 'receipt.applied', actor: from, resourceType: 'envelope', resourceId: receipt.ref, outcome: 'success', details });
+  };
+  const unknown = (receipt: Receipt, receiptId: string, from: string, copy = false): Promise<void> => {
+    const details = { receiptId, status: receipt.status, ...(receipt.reasonCode ? { reasonCode: receipt.reasonCode } : {}), reason: RECEIPT_ERRORS.CR_RECEIPT_UNKNOWN_REF.code, ...(copy ? { copy } : {}) };
+    options.logger.info({ envelopeId: receipt.ref, receiptId, status: receipt.status, ...(copy ? { copy } : {}) }, 'receipt for an unknown envelope id; acknowledged');
+    return options.audit.record({ action: 'receipt.unknown', actor: from, resourceType: 'envelope', resourceId: receipt.ref, outcome: 'failure', details });
   };
 
   /** Applies the receipts about one envelope together: true when one write moved it through all of them. */
@@ -236,7 +242,14 @@ export function receiptEffect(options: ReceiptEffectOptions): EnvelopeEffect {
     // A step is written once (a status only moves forward), so a step this receipt wrote marks it
     // applied in the same write; a copy finds its own id there (`sameReport`).
     const { change, sameReport } = await options.apply(receipt, from, receiptId);
-    if (sameReport) return false;
+    // Its step, or its own item below, is written before its audit line. A copy finding either
+    // cannot tell whether that line was written (a crash or a failed audit write in between leaves
+    // the step without one), so it writes the line again, marked `copy`: every receipt applied has
+    // at least one line, and a second is told apart.
+    if (sameReport) {
+      await applied(receipt, receiptId, from, 'unchanged', true);
+      return false;
+    }
     if (change === 'unchanged' || change === 'unknown') {
       // Nothing written: remember the receipt by an item of its own. It also finds the copies of
       // receipts applied before their id was kept with the step. Applying again after a crash
@@ -246,12 +259,13 @@ export function receiptEffect(options: ReceiptEffectOptions): EnvelopeEffect {
         { pk: `receipt#${receiptId}`, ref: receipt.ref, ttl: ttlAfter(options.ttlSeconds, t) },
         { condition: 'attribute_not_exists(pk) OR #ttl < :nowSec', names: { '#ttl': 'ttl' }, values: { ':nowSec': Math.floor(t / 1000) } },
       );
-      if (!first) return false;
+      if (!first) {
+        await (change === 'unknown' ? unknown(receipt, receiptId, from, true) : applied(receipt, receiptId, from, change, true));
+        return false;
+      }
     }
     if (change === 'unknown') {
-      const details = { receiptId, status: receipt.status, ...(receipt.reasonCode ? { reasonCode: receipt.reasonCode } : {}) };
-      options.logger.info({ envelopeId: receipt.ref, receiptId, status: receipt.status }, 'receipt for an unknown envelope id; acknowledged');
-      await options.audit.record({ action: 'receipt.unknown', actor: from, resourceType: 'envelope', resourceId: receipt.ref, outcome: 'failure', details: { ...details, reason: RECEIPT_ERRORS.CR_RECEIPT_UNKNOWN_REF.code } });
+      await unknown(receipt, receiptId, from);
       return true;
     }
     await applied(receipt, receiptId, from, change);

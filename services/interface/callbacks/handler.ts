@@ -49,12 +49,13 @@ export function callbackRetryDelay(attempt: number, backoff: { baseSeconds: numb
  * no connection): retried with backoff, until the attempt that reaches PARTNER_CALLBACK_MAX_ATTEMPTS,
  * which dead-letters the job (audited). A job whose partner no longer has a callback is dropped (audited).
  * Attempts are counted in the state table (not SQS receives), one at a time per callback, and a
- * callback already delivered or stopped is acknowledged without a request (duplicate jobs, redeliveries).
+ * callback already delivered or stopped is acknowledged without a request (duplicate jobs, redeliveries),
+ * its outcome audited again with `copy: true`.
  */
 export function createCallbackHandler(options: CallbackHandlerOptions): MessageHandler {
   const now = options.now ?? Date.now;
   const log = options.logger;
-  const record = (job: CallbackJob, action: AuditEvent['action'], outcome: AuditEvent['outcome'], details: Record<string, string | number>): Promise<void> =>
+  const record = (job: CallbackJob, action: AuditEvent['action'], outcome: AuditEvent['outcome'], details: Record<string, string | number | boolean>): Promise<void> =>
     options.audit.record({
       action,
       actor: 'interface',
@@ -83,6 +84,11 @@ export function createCallbackHandler(options: CallbackHandlerOptions): MessageH
     if (start.status === 'finished') {
       options.metrics.inc('duplicate');
       log.info({ webhookId: job.webhookId, submissionId: job.submissionId, state: start.state }, 'partner callback already finished; not sent again');
+      // The ledger is written before the outcome's line, and a crash (or a failed audit write) in
+      // between leaves the outcome without one: the copy writes it again, marked `copy`.
+      const httpStatus: Record<string, number> = start.httpStatus === undefined ? {} : { httpStatus: start.httpStatus };
+      if (start.state === 'delivered') await record(job, 'callback.delivered', 'success', { ...httpStatus, copy: true });
+      else if (start.state === 'stopped') await record(job, 'callback.stopped', 'failure', { ...httpStatus, reason: `CR_CALLBACK_HTTP_${GONE}`, copy: true });
       return { status: 'done' };
     }
     if (start.status === 'busy') return { status: 'retry', reason: 'CR_CALLBACK_IN_PROGRESS', afterSeconds: start.retryAfterSeconds };

@@ -1,7 +1,7 @@
 import { ttlAfter, type StateTable } from '../../core/state/table.ts';
 
 /** What starting a callback attempt found. */
-export type CallbackStart = { status: 'go'; attempt: number } | { status: 'finished'; state: string } | { status: 'busy'; retryAfterSeconds: number };
+export type CallbackStart = { status: 'go'; attempt: number } | { status: 'finished'; state: string; httpStatus?: number } | { status: 'busy'; retryAfterSeconds: number };
 
 /**
  * Partner callbacks in the interface's state table (items `callback#<webhook id>`): the attempts
@@ -51,7 +51,7 @@ export function createCallbackLedger(options: CallbackLedgerOptions): CallbackLe
       if (started) return { status: 'go', attempt: Number(started.attempts) };
       const item = await table.get(pk(webhookId));
       if (!item || item.state === 'sending') return { status: 'busy', retryAfterSeconds: Math.max(1, Math.ceil((Number(item?.leaseUntil ?? 0) - t) / 1000)) };
-      return { status: 'finished', state: String(item.state) };
+      return { status: 'finished', state: String(item.state), ...(item.httpStatus === undefined ? {} : { httpStatus: Number(item.httpStatus) }) };
     },
     async finish(webhookId, state, httpStatus) {
       await table.update(pk(webhookId), {

@@ -40,12 +40,18 @@ export function emrDeliveryEffect(options: EmrDeliveryOptions): EnvelopeEffect {
 
   async function deliver(envelope: Envelope, signal: AbortSignal): Promise<HandlerResult> {
     const start = await ledger.begin(envelope.id);
+    const base = { actor: 'interface', resourceType: 'envelope', resourceId: envelope.id } as const;
     // Delivered before (by this or another instance, maybe one killed before its receipt went
-    // out): the receipt is sent again, never the chart update; the app applies it once.
-    if (start.status === 'delivered') return (await deliveredReceipt(envelope.id, start.httpStatus, start.ackCode)) ? { status: 'duplicate' } : receiptNotSent;
+    // out): the receipt is sent again, never the chart update; the app applies it once. The ledger
+    // is written before the `message.delivered` line, and a crash (or a failed audit write) in
+    // between leaves a delivery without one: the copy writes it again, marked `copy`.
+    if (start.status === 'delivered') {
+      const answer = { ...(start.httpStatus === undefined ? {} : { status: start.httpStatus }), ...(start.ackCode ? { ackCode: start.ackCode } : {}) };
+      await options.audit.record({ ...base, action: 'message.delivered', outcome: 'success', details: { ...answer, copy: true } });
+      return (await deliveredReceipt(envelope.id, start.httpStatus, start.ackCode)) ? { status: 'duplicate' } : receiptNotSent;
+    }
     if (start.status === 'busy') return { status: 'retry', reason: STATE_ERRORS.CR_DELIVERY_IN_PROGRESS.code, afterSeconds: start.retryAfterSeconds };
     const attempt = start.attempt;
-    const base = { actor: 'interface', resourceType: 'envelope', resourceId: envelope.id } as const;
     // The lease is renewed while the attempt runs (a streamed update can outlast any fixed lease),
     // so a copy received meanwhile, here or on another instance, waits instead of posting again.
     const lease = ledger.keep(envelope.id, attempt);

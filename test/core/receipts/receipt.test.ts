@@ -5,7 +5,9 @@ import { open } from '../../../services/core/envelope/open.ts';
 import { seal } from '../../../services/core/envelope/seal.ts';
 import { uuidv7 } from '../../../services/core/envelope/uuidv7.ts';
 import { encodeReceipt, parseReceipts, RECEIPT_CONTENT_TYPE, RECEIPT_KIND, type Receipt } from '../../../services/core/receipts/receipt.ts';
-import { createReceiptSender } from '../../../services/core/receipts/receipts.ts';
+import { createReceiptSender, receiptEffect } from '../../../services/core/receipts/receipts.ts';
+import { AuditError } from '../../../services/core/audit/errors.ts';
+import type { AuditEvent } from '../../../services/core/audit/types.ts';
 import { createInboundHandler, type RejectedEnvelope } from '../../../services/core/relay/inbound.ts';
 import { localCrypto } from '../../../services/core/relay/crypto.ts';
 import type { OutboundPayload } from '../../../services/core/relay/outbound.ts';
@@ -121,15 +123,18 @@ describe('delivery receipts', () => {
     await crypto.close();
   });
 
-  it('the receipt effect applies a receipt once (a second copy is a duplicate), audits an unknown id without an error, quarantines an invalid one', async () => {
+  it('the receipt effect applies a receipt once (a second copy is a duplicate, audited as a copy), audits an unknown id without an error, quarantines an invalid one', async () => {
     const { known, audit, effect } = await storeBackedEffect();
     const signal = new AbortController().signal;
     const msg = {} as ReceivedMessage;
     const receipt = receiptEnvelope({ ref: known, status: 'delivered', at: new Date().toISOString(), emrStatus: 200 });
     expect(await effect(receipt, msg, signal)).toEqual({ status: 'done' });
     expect(await effect(receipt, msg, signal)).toEqual({ status: 'duplicate' });
-    expect(audit.map((e) => e.action)).toEqual(['receipt.applied']);
-    expect(audit[0]).toMatchObject({ resourceId: known, details: { status: 'delivered', change: 'moved', receiptId: receipt.id } });
+    expect(audit.map((e) => [e.action, e.details])).toEqual([
+      ['receipt.applied', { receiptId: receipt.id, status: 'delivered', change: 'moved' }],
+      ['receipt.applied', { receiptId: receipt.id, status: 'delivered', change: 'unchanged', copy: true }],
+    ]);
+    expect(audit[0]).toMatchObject({ resourceId: known });
     // The step that the receipt wrote remembers it: no item of its own.
     expect(await table.get(`receipt#${receipt.id}`)).toBeUndefined();
 
@@ -137,13 +142,17 @@ describe('delivery receipts', () => {
     const resent = receiptEnvelope({ ref: known, status: 'delivered', at: new Date().toISOString(), emrStatus: 200 });
     expect(await effect(resent, msg, signal)).toEqual({ status: 'done' });
     expect(audit.at(-1)).toMatchObject({ action: 'receipt.applied', details: { change: 'unchanged', receiptId: resent.id } });
+    expect(audit.at(-1)!.details).not.toHaveProperty('copy');
     expect(await effect(resent, msg, signal)).toEqual({ status: 'duplicate' });
+    expect(audit.at(-1)).toMatchObject({ action: 'receipt.applied', details: { change: 'unchanged', receiptId: resent.id, copy: true } });
 
     const stray = receiptEnvelope({ ref: uuidv7(), status: 'failed', reasonCode: 'CR_EMR_HTTP_400', disposition: 'dead-lettered', at: new Date().toISOString() });
     expect(await effect(stray, msg, signal)).toEqual({ status: 'done' });
     expect(audit.at(-1)).toMatchObject({ action: 'receipt.unknown', outcome: 'failure', details: { reason: 'CR_RECEIPT_UNKNOWN_REF' } });
+    expect(audit.at(-1)!.details).not.toHaveProperty('copy');
     expect(await effect(stray, msg, signal)).toEqual({ status: 'duplicate' });
-    expect(audit).toHaveLength(3);
+    expect(audit.at(-1)).toMatchObject({ action: 'receipt.unknown', outcome: 'failure', details: { reason: 'CR_RECEIPT_UNKNOWN_REF', copy: true } });
+    expect(audit).toHaveLength(6);
 
     const invalid = receiptEnvelope({ ref: uuidv7(), status: 'delivered', at: new Date().toISOString(), patient: PHI });
     expect(await effect(invalid, msg, signal)).toEqual({ status: 'quarantine', reason: 'CR_RECEIPT_INVALID' });
@@ -157,7 +166,38 @@ describe('delivery receipts', () => {
     await store.record(known, 'delivered', {}, new Date());
     await table.put({ pk: `receipt#${receipt.id}`, ref: known, ttl: Math.floor(Date.now() / 1000) + 3600 });
     expect(await effect(receipt, {} as ReceivedMessage, new AbortController().signal)).toEqual({ status: 'duplicate' });
-    expect(audit).toEqual([]);
+    expect(audit.map((e) => [e.action, e.details])).toEqual([['receipt.applied', { receiptId: receipt.id, status: 'delivered', change: 'unchanged', copy: true }]]);
+  });
+
+  it('a receipt whose step was written but whose audit line was not (a crash or a failed write between): its copy writes the line, marked copy', async () => {
+    for (const ref of ['known', 'unknown'] as const) {
+      const known = uuidv7();
+      const store = createStatusStore<'accepted' | 'delivered'>({ table, prefix: 'receipt-test', ranks: { accepted: 0, delivered: 1 }, ttlSeconds: 3600 });
+      await store.begin(known, 'writer', 'accepted');
+      const lines: AuditEvent[] = [];
+      let failNext = true;
+      const audit = { record: async (e: AuditEvent) => {
+        if (failNext) {
+          failNext = false;
+          throw new AuditError('CR_AUDIT_WRITE_FAILED', 'the trail could not be written');
+        }
+        lines.push(e);
+      } };
+      const effect = receiptEffect({ table, ttlSeconds: 3600, audit, service: 'app', logger: captureLogger('app').logger, apply: (r, _from, receiptId) => store.record(r.ref, 'delivered', {}, new Date(r.at), receiptId) });
+      const receipt = receiptEnvelope({ ref: ref === 'known' ? known : uuidv7(), status: 'delivered', at: new Date().toISOString(), emrStatus: 200 });
+      const signal = new AbortController().signal;
+      await expect(effect(receipt, {} as ReceivedMessage, signal)).rejects.toThrow(AuditError);
+      expect(lines).toEqual([]);
+      // The step (or the receipt's own item) is written: SQS delivers the envelope again.
+      if (ref === 'known') expect((await store.get(known))!.status).toBe('delivered');
+      else expect(await table.get(`receipt#${receipt.id}`)).toBeDefined();
+      expect(await effect(receipt, {} as ReceivedMessage, signal)).toEqual({ status: 'duplicate' });
+      expect(lines.map((e) => [e.action, e.resourceId, e.details])).toEqual([
+        ref === 'known'
+          ? ['receipt.applied', known, { receiptId: receipt.id, status: 'delivered', change: 'unchanged', copy: true }]
+          : ['receipt.unknown', JSON.parse(receipt.body).ref, { receiptId: receipt.id, status: 'delivered', reason: 'CR_RECEIPT_UNKNOWN_REF', copy: true }],
+      ]);
+    }
   });
 
   it('the receipt sender never throws: it says whether SQS took the receipt; a failed send is logged with ids and codes only', async () => {

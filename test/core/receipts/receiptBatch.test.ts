@@ -76,12 +76,20 @@ describe('several receipts in one envelope', () => {
         ['receipt.applied', b, `${envelope.id}.2`],
       ].sort(),
     );
+    // The copy changes nothing; each of its receipts is audited again, marked `copy`.
     expect(await effect(envelope, msg, signal)).toEqual({ status: 'duplicate' });
-    expect(audit).toHaveLength(3);
+    expect(audit.slice(3).map((e) => [e.action, e.resourceId, e.details?.receiptId, e.details?.copy]).sort()).toEqual(
+      [
+        ['receipt.applied', a, `${envelope.id}.0`, true],
+        ['receipt.unknown', unknown, `${envelope.id}.1`, true],
+        ['receipt.applied', b, `${envelope.id}.2`, true],
+      ].sort(),
+    );
+    expect((await store.get(a))?.status).toBe('delivered');
     expect(JSON.stringify(audit)).not.toContain(PHI);
   });
 
-  it('when one receipt cannot be applied the envelope fails; received again, only that one is applied', async () => {
+  it('when one receipt cannot be applied the envelope fails; received again, only that one is applied (the others audited as copies)', async () => {
     const store = createStatusStore<'accepted' | 'delivered'>({ table: state.table, prefix: 'batch-retry', ranks: { accepted: 0, delivered: 1 }, ttlSeconds: 3600 });
     const refs = [uuidv7(), uuidv7(), uuidv7()];
     for (const ref of refs) await store.begin(ref, 'writer', 'accepted');
@@ -97,7 +105,9 @@ describe('several receipts in one envelope', () => {
     await expect(effect(envelope, {} as ReceivedMessage, new AbortController().signal)).rejects.toThrow('throttled');
     expect(audit.map((e) => e.resourceId).sort()).toEqual([refs[0], refs[2]].sort());
     expect(await effect(envelope, {} as ReceivedMessage, new AbortController().signal)).toEqual({ status: 'done' });
-    expect(audit.map((e) => e.resourceId).sort()).toEqual([...refs].sort());
+    const again = audit.slice(2);
+    expect(again.filter((e) => e.details?.copy !== true).map((e) => [e.resourceId, e.details?.change])).toEqual([[refs[1], 'moved']]);
+    expect(again.filter((e) => e.details?.copy === true).map((e) => [e.resourceId, e.details?.change]).sort()).toEqual([[refs[0], 'unchanged'], [refs[2], 'unchanged']].sort());
     for (const ref of refs) expect((await store.get(ref))?.status).toBe('delivered');
   });
 

@@ -206,12 +206,17 @@ describe('partner status callbacks', () => {
 
   it('the same status change published twice (two instances, a replay) reaches the partner once', async () => {
     const id = publish(8, 'acknowledged');
-    await audited('callback.delivered', uuid(8));
+    const first = await audited('callback.delivered', uuid(8));
     const before = await enqueued();
     publish(8, 'acknowledged');
     await waitFor(async () => (await enqueued()) > before, { what: 'the second job enqueued' });
     // A FIFO queue drops the second job itself (same deduplication id); a standard queue delivers it and the ledger answers.
-    if (!sqs.fifo) await waitFor(() => log.entries().some((e) => e.msg === 'partner callback already finished; not sent again' && e.webhookId === id), { what: 'the duplicate job acknowledged', timeoutMs: 60_000 });
+    if (!sqs.fifo) {
+      await waitFor(() => log.entries().some((e) => e.msg === 'partner callback already finished; not sent again' && e.webhookId === id), { what: 'the duplicate job acknowledged', timeoutMs: 60_000 });
+      // The copy audits the outcome the ledger kept again, marked `copy` (its first line may be missing after a crash).
+      const copy = await waitFor(async () => (await readAudit(auditFile())).find((l) => l.action === 'callback.delivered' && l.resourceId === uuid(8) && (l.details as { copy?: boolean }).copy === true), { what: 'the copy audited', timeoutMs: 60_000 });
+      expect(copy.details).toMatchObject({ webhookId: id, httpStatus: (first.details as { httpStatus: number }).httpStatus, copy: true });
+    }
     await waitFor(async () => (await depth(queues['interface-partner-callbacks'].url)) === 0, { what: 'no job left' });
     expect(forId(id)).toHaveLength(1);
   });

@@ -1,5 +1,6 @@
 // The callback handler's decisions on each answer, and the retry schedule (pure: no timers).
 import { describe, expect, it } from 'vitest';
+import { AuditError } from '../../../services/core/audit/errors.ts';
 import type { AuditEvent } from '../../../services/core/audit/types.ts';
 import type { ReceivedMessage } from '../../../services/core/transport/consumerTypes.ts';
 import { callbackRetryDelay, createCallbackHandler } from '../../../services/interface/callbacks/handler.ts';
@@ -24,24 +25,27 @@ const signal = (): AbortSignal => new AbortController().signal;
 function memoryLedger(firstAttempt: number): CallbackLedger & { finished: Map<string, string> } {
   const attempts = new Map<string, number>();
   const finished = new Map<string, string>();
+  const statuses = new Map<string, number>();
   return {
     finished,
     async begin(id) {
       const state = finished.get(id);
-      if (state) return { status: 'finished', state };
+      if (state) return { status: 'finished', state, httpStatus: statuses.get(id)! };
       const attempt = (attempts.get(id) ?? firstAttempt - 1) + 1;
       attempts.set(id, attempt);
       return { status: 'go', attempt };
     },
-    async finish(id, state) {
+    async finish(id, state, httpStatus) {
       finished.set(id, state);
+      statuses.set(id, httpStatus);
     },
     async abandon() {},
     async failed() {},
   };
 }
 
-function setup(answers: CallbackAttempt[], maxAttempts = 3, firstAttempt = 1) {
+/** `failWrites`: how many audit writes fail first (a trail that could not write, or a crash before the line). */
+function setup(answers: CallbackAttempt[], maxAttempts = 3, firstAttempt = 1, failWrites = 0) {
   const sent: Array<{ url: URL; headers: WebhookHeaders; body: string }> = [];
   const events: AuditEvent[] = [];
   const counted: CallbackOutcome[] = [];
@@ -54,7 +58,12 @@ function setup(answers: CallbackAttempt[], maxAttempts = 3, firstAttempt = 1) {
       return answers.shift() ?? { kind: 'answered', status: 200 };
     },
     ledger,
-    audit: { record: async (e) => void events.push(e) },
+    audit: {
+      record: async (e) => {
+        if (failWrites-- > 0) throw new AuditError('CR_AUDIT_WRITE_FAILED', 'the trail could not be written');
+        events.push(e);
+      },
+    },
     logger: log.logger,
     metrics: { inc: (o) => void counted.push(o), observeAttempt: () => undefined },
     maxAttempts,
@@ -85,14 +94,30 @@ describe('callback handler', () => {
     expect(counted).toEqual(['retried', 'retried', 'retried']);
   });
 
-  it('a callback already delivered is acknowledged without a request (a duplicate job, a redelivery after a crash)', async () => {
-    const { handler, sent, counted, ledger } = setup([{ kind: 'answered', status: 200 }]);
+  it('a callback already delivered is acknowledged without a request (a duplicate job, a redelivery after a crash), its outcome audited again as a copy', async () => {
+    const { handler, sent, counted, ledger, events } = setup([{ kind: 'answered', status: 200 }]);
     expect(await handler(message(1), signal())).toEqual({ status: 'done' });
     expect(await handler(message(1), signal())).toEqual({ status: 'done' });
     expect(await handler(message(2), signal())).toEqual({ status: 'done' });
     expect(sent).toHaveLength(1);
     expect(ledger.finished.get(job.webhookId)).toBe('delivered');
     expect(counted).toEqual(['delivered', 'duplicate', 'duplicate']);
+    expect(events.map((e) => [e.action, e.details?.httpStatus, e.details?.attempt, e.details?.copy])).toEqual([
+      ['callback.delivered', 200, 1, undefined],
+      ['callback.delivered', 200, undefined, true],
+      ['callback.delivered', 200, undefined, true],
+    ]);
+  });
+
+  it('an outcome in the ledger whose audit line was not written (a crash or a failed write between): the copy writes it, marked copy, without a request', async () => {
+    for (const [status, action] of [[204, 'callback.delivered'], [410, 'callback.stopped']] as const) {
+      const { handler, sent, events } = setup([{ kind: 'answered', status }], 3, 1, 1);
+      await expect(handler(message(1), signal())).rejects.toThrow(AuditError);
+      expect(events).toEqual([]);
+      expect(await handler(message(2), signal())).toEqual({ status: 'done' });
+      expect(sent).toHaveLength(1);
+      expect(events).toMatchObject([{ action, resourceId: job.submissionId, details: { httpStatus: status, copy: true, webhookId: job.webhookId } }]);
+    }
   });
 
   it('410 Gone: stops at once (done), audited as stopped', async () => {

@@ -90,7 +90,7 @@ describe('submission status (interface)', () => {
     expect(published).toHaveLength(before);
   });
 
-  it('held and acknowledged in one receipt envelope move the submission in one state-table write, each audited, published and remembered on its own', async () => {
+  it('held and acknowledged in one receipt envelope move the submission in one state-table write, each audited, published and remembered on its own (a copy audited again, marked copy)', async () => {
     const writes: string[] = [];
     const counting: StateTable = { ...table, update: (pk, change) => (writes.push(pk), table.update(pk, change)), put: (item, options) => (writes.push(String(item.pk)), table.put(item, options)) };
     const { status, published } = tracker(counting);
@@ -123,11 +123,15 @@ describe('submission status (interface)', () => {
       [id, 'held', at(2)],
       [id, 'acknowledged', at(3)],
     ]);
-    // A second copy of the envelope: a duplicate, nothing written, audited or published.
+    // A second copy of the envelope: a duplicate, nothing written or published; each receipt audited again as a copy.
     writes.length = 0;
     expect(await effect(envelope, {} as ReceivedMessage, new AbortController().signal)).toEqual({ status: 'duplicate' });
     expect(writes.filter((pk) => !pk.startsWith('submission#'))).toEqual([]);
-    expect(audit).toHaveLength(2);
+    expect(audit.slice(2).map((e) => [e.action, e.resourceId, e.details])).toEqual([
+      ['receipt.applied', id, { receiptId: `${envelope.id}.0`, status: 'held', change: 'unchanged', copy: true }],
+      ['receipt.applied', id, { receiptId: `${envelope.id}.1`, status: 'acknowledged', change: 'unchanged', copy: true }],
+    ]);
+    audit.splice(2);
     expect(published).toHaveLength(2);
 
     // `held` came alone before (another report): the pair is applied one at a time, as it always was.
