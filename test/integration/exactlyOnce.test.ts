@@ -77,7 +77,7 @@ describe('exactly once across restarts and instances', () => {
     expect(audit.filter((l) => l.action === 'message.quarantined' && l.resourceId === envelope.id)).toHaveLength(2);
   });
 
-  it('an Idempotency-Key retry to a second interface instance answers the same id and makes one record', async () => {
+  it('an Idempotency-Key retry to a second interface instance answers the same id and makes one record; each retry answered from the claim writes its lines again, marked copy', async () => {
     const second = await startInterfaceService(loadInterfaceConfig(stack.env.iface), { logger: captureLogger('interface').logger, listen: false });
     try {
       const key = `k-${Date.now()}`;
@@ -93,8 +93,13 @@ describe('exactly once across restarts and instances', () => {
       const id = a.json().id as string;
       await waitFor(() => stack.app.inbox.get(id), { what: 'record held' });
       expect(stack.app.inbox.list().filter((r) => r.id === id)).toHaveLength(1);
-      const relayed = (await readTrail(stack.env.iface.AUDIT_FILE!)).filter((l) => l.action === 'message.relayed' && l.resourceId === id);
-      expect(relayed).toHaveLength(1);
+      // One send, one pair of lines; the two retries answered from the claim (one of the concurrent pair, and c) each
+      // wrote them again with copy: true (the request that sent may have stopped before its lines).
+      const trail = (await readTrail(stack.env.iface.AUDIT_FILE!)).filter((l) => l.resourceId === id && (l.action === 'message.relayed' || l.action === 'submission.accepted'));
+      const copy = (l: (typeof trail)[number]): boolean => (l.details as { copy?: boolean } | undefined)?.copy === true;
+      expect(trail.filter((l) => !copy(l)).map((l) => l.action).sort()).toEqual(['message.relayed', 'submission.accepted']);
+      expect(trail.filter(copy).map((l) => l.action).sort()).toEqual(['message.relayed', 'message.relayed', 'submission.accepted', 'submission.accepted']);
+      expect(trail.find((l) => copy(l) && l.action === 'submission.accepted')!.details).toMatchObject({ contentType: 'application/fhir+json', bytes: Buffer.byteLength(FHIR), copy: true });
       stack.app.inbox.ack(id);
     } finally {
       await second.stop();

@@ -85,7 +85,7 @@ describe('large documents through S3', () => {
     expect((await ack(id)).statusCode).toBe(200);
   }, 120_000);
 
-  it('a large document sent again with the same Idempotency-Key answers the same id and is relayed once', async () => {
+  it('a large document sent again with the same Idempotency-Key answers the same id and is relayed once (the retry writes its lines again, marked copy)', async () => {
     const key = `large-${Date.now()}`;
     const first = await submitLarge(MiB, { seed: 11, key });
     expect(first.res.status, first.res.text).toBe(202);
@@ -95,7 +95,13 @@ describe('large documents through S3', () => {
     expect(JSON.parse(again.res.text).id).toBe(id);
     await waitFor(() => large.stack.app.inbox.get(id), { timeoutMs: 60_000, what: 'the record' });
     expect((await large.bucket.keys()).filter((k) => k.includes(id))).toHaveLength(1);
-    expect((await ifaceAudit(id)).filter((l) => l.action === 'message.relayed')).toHaveLength(1);
+    const lines = (await ifaceAudit(id)).filter((l) => l.action === 'message.relayed' || l.action === 'submission.accepted');
+    const copy = (l: (typeof lines)[number]): boolean => (l.details as { copy?: boolean } | undefined)?.copy === true;
+    expect(lines.filter((l) => !copy(l)).map((l) => l.action).sort()).toEqual(['message.relayed', 'submission.accepted']);
+    expect(lines.filter(copy).map((l) => [l.action, l.details])).toEqual([
+      ['message.relayed', { queue: 'interface-to-app', kind: 'care.submission', copy: true }],
+      ['submission.accepted', { contentType: expect.any(String), object: true, copy: true }],
+    ]);
     expect((await ack(id)).statusCode).toBe(200);
   }, 120_000);
 

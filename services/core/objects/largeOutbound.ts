@@ -7,7 +7,7 @@ import { httpErrors } from '../http/errors.ts';
 import { uuidv7 } from '../envelope/uuidv7.ts';
 import type { ServiceKeys } from '../keys/load.ts';
 import { silentLogger } from '../log/logger.ts';
-import type { Outbound } from '../relay/outbound.ts';
+import type { Outbound, RelayedCopy } from '../relay/outbound.ts';
 import { ObjectError } from './errors.ts';
 import type { ObjectStore } from './objectStore.ts';
 import { OBJECT_POINTER_TYPE, encodePointer, objectKey } from './pointer.ts';
@@ -61,6 +61,8 @@ export interface LargeOutbound {
   readonly maxBytes: number;
   /** Streams, seals, uploads and relays the pointer; resolves with the envelope id once SQS accepted it. Throws 413 past the limit. */
   send(payload: LargePayload): Promise<{ id: string; bytes: number }>;
+  /** The pointer's audit lines written again, marked `copy` (`Outbound.recordCopy`); nothing is sent. */
+  recordCopy?(copy: RelayedCopy): Promise<void>;
 }
 
 
@@ -74,6 +76,7 @@ export function createLargeOutbound(options: LargeOutboundOptions): LargeOutboun
   const { store, keys, maxBytes } = options;
   return {
     maxBytes,
+    ...(options.outbound.recordCopy ? { recordCopy: options.outbound.recordCopy.bind(options.outbound) } : {}),
     async send(payload) {
       const id = payload.id ?? uuidv7();
       const key = objectKey(options.queuePrefix, options.queue, id);

@@ -4,7 +4,7 @@ import { isRelayError } from '../errors/relayError.ts';
 import { readSmallOrStream, type StreamedBody } from '../http/streamingBody.ts';
 import { ACCEPTED_MEDIA_TYPES } from '../relay/contentTypes.ts';
 import { RelayPathError } from '../relay/errors.ts';
-import type { Idempotency } from '../relay/idempotency.ts';
+import type { IdempotentAnswer, Idempotency } from '../relay/idempotency.ts';
 import type { Outbound, OutboundPayload } from '../relay/outbound.ts';
 import type { LargeOutbound, LargePayload } from './largeOutbound.ts';
 
@@ -51,7 +51,7 @@ export interface StreamedRelayRequest {
  * declared length, since the digest is known only once the body has streamed through. A
  * client that goes away aborts the upload: no object and no parts stay behind.
  */
-export async function relayStreamedBody(deps: StreamedRelayDeps, request: FastifyRequest, relay: StreamedRelayRequest): Promise<{ id: string; replayed: boolean }> {
+export async function relayStreamedBody(deps: StreamedRelayDeps, request: FastifyRequest, relay: StreamedRelayRequest): Promise<IdempotentAnswer> {
   const key = request.headers['idempotency-key'];
   const marker = Buffer.from(`large-object:${relay.body.declaredBytes ?? 'chunked'}`);
   const abort = new AbortController();

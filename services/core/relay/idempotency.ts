@@ -31,9 +31,23 @@ export interface Idempotency {
   /**
    * Runs `create` once per (caller, key) in effect: concurrent and later calls, on any
    * instance, before or after a restart, with the same body get the same id; a different
-   * body is a 409. Without a key, `create` runs with a fresh id.
+   * body is a 409. Without a key, `create` runs with a fresh id. `created` says whether this
+   * call ran `create` (a first request, or one that took over a claim whose sender stopped);
+   * when it did not, the id was answered from an earlier request's claim, and that request's
+   * audit lines may be missing (it stopped after SQS took the envelope): the caller writes them
+   * again, marked `copy` (`Outbound.recordCopy`).
    */
-  run(caller: string, key: string | undefined, body: Buffer, contentType: string, create: CreateEnvelope): Promise<{ id: string; replayed: boolean }>;
+  run(caller: string, key: string | undefined, body: Buffer, contentType: string, create: CreateEnvelope): Promise<IdempotentAnswer>;
+}
+
+/** What {@link Idempotency.run} answered. */
+export interface IdempotentAnswer {
+  /** The envelope id of the key. */
+  id: string;
+  /** An earlier request with the same key decided the id. */
+  replayed: boolean;
+  /** This call ran `create` (sent the envelope). */
+  created: boolean;
 }
 
 /**
@@ -66,7 +80,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
 
   return {
     async run(caller, key, body, contentType, create) {
-      if (key === undefined) return { id: await create(uuidv7()), replayed: false };
+      if (key === undefined) return { id: await create(uuidv7()), replayed: false, created: true };
       if (!/^[\x21-\x7e]{1,200}$/.test(key)) {
         throw new RelayPathError('CR_IDEMPOTENCY_KEY_INVALID', 'Idempotency-Key: expected 1 to 200 visible ASCII characters');
       }
@@ -81,12 +95,12 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
           // An item past its TTL that DynamoDB has not deleted yet counts as absent.
           { condition: 'attribute_not_exists(pk) OR #ttl < :nowSec', names: { '#ttl': 'ttl' }, values: { ':nowSec': Math.floor(t / 1000) } },
         );
-        if (claimed) return { id: await send(pk, envelopeId, lease, create), replayed: false };
+        if (claimed) return { id: await send(pk, envelopeId, lease, create), replayed: false, created: true };
         const item = await table.get(pk);
         if (!item) continue;
         if (item.digest !== digest) throw reused();
         const id = String(item.envelopeId);
-        if (item.state === 'queued' || (await options.sent(id))) return { id, replayed: true };
+        if (item.state === 'queued' || (await options.sent(id))) return { id, replayed: true, created: false };
         if (Number(item.leaseUntil) > t) {
           // Another request (maybe on another instance) is sending it: wait for its outcome.
           await new Promise((resolve) => setTimeout(resolve, Math.min(1000, pollMs * 2 ** waited++)));
@@ -99,7 +113,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
           names: { '#s': 'state' },
           values: { ':lease': takeover, ':pending': 'pending', ':old': item.lease },
         });
-        if (taken) return { id: await send(pk, id, takeover, create), replayed: true };
+        if (taken) return { id: await send(pk, id, takeover, create), replayed: true, created: true };
       }
     },
   };

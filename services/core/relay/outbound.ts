@@ -61,13 +61,37 @@ export interface Outbound {
    * Its audit lines are the last step: an `AuditError` means SQS took the message and the line could not be written.
    */
   send(payload: OutboundPayload, beforeSend?: () => Promise<void>): Promise<string>;
+  /**
+   * Writes the audit lines of an envelope sent before (`message.relayed`, and the caller's
+   * `auditWith`) again, each with `copy: true` in its details, in one write; nothing is sent. For a
+   * request answered from an earlier one's Idempotency-Key claim: that request stopped after SQS
+   * took the envelope and may not have written them. Absent where nothing is audited.
+   */
+  recordCopy?(copy: RelayedCopy): Promise<void>;
 }
+
+/** The envelope of a {@link Outbound.recordCopy}: the fields its first send was audited with. */
+export type RelayedCopy = Pick<OutboundPayload, 'kind' | 'actor' | 'sourceIp' | 'auditWith'> & { id: string };
 
 /** Creates the outbound path of a service (intake on the interface, chart updates on the app). */
 export function createOutbound(options: OutboundOptions): Outbound {
   const audit = options.audit ?? nullAudit;
   const log = options.logger ?? silentLogger;
+  const relayedLine = (p: { id: string; kind: string; actor: string; sourceIp?: string }, copy: boolean): AuditEvent => ({
+    action: 'message.relayed',
+    actor: p.actor,
+    resourceType: 'envelope',
+    resourceId: p.id,
+    outcome: 'success',
+    ...(p.sourceIp ? { sourceIp: p.sourceIp } : {}),
+    details: { queue: options.queue, kind: p.kind, ...(copy ? { copy } : {}) },
+  });
   return {
+    async recordCopy(copy) {
+      const lines = [relayedLine(copy, true), ...(copy.auditWith ? [{ ...copy.auditWith, details: { ...copy.auditWith.details, copy: true } }] : [])];
+      // Recorded in the same turn, the lines go in one write.
+      await Promise.all(lines.map((line) => audit.record(line)));
+    },
     async send(payload, beforeSend) {
       const envelope = buildEnvelope({
         ...(payload.id ? { id: payload.id } : {}),
@@ -87,15 +111,7 @@ export function createOutbound(options: OutboundOptions): Outbound {
       }
       await options.producer.send({ id: envelope.id, body: sealed.body, attributes: sealed.attributes, ...(payload.orderingKey === undefined ? {} : { orderingKey: payload.orderingKey }) });
       log.info({ envelopeId: envelope.id, queue: options.queue, kind: envelope.kind, bytes: payload.body.length }, 'relayed');
-      const relayed = audit.record({
-        action: 'message.relayed',
-        actor: payload.actor,
-        resourceType: 'envelope',
-        resourceId: envelope.id,
-        outcome: 'success',
-        ...(payload.sourceIp ? { sourceIp: payload.sourceIp } : {}),
-        details: { queue: options.queue, kind: envelope.kind },
-      });
+      const relayed = audit.record(relayedLine({ id: envelope.id, kind: envelope.kind, actor: payload.actor, ...(payload.sourceIp ? { sourceIp: payload.sourceIp } : {}) }, false));
       // Recorded in the same turn, the caller's line goes in the same write as `message.relayed`.
       await (payload.auditWith ? Promise.all([relayed, audit.record(payload.auditWith)]) : relayed);
       return envelope.id;

@@ -138,7 +138,8 @@ export function createMllpIntake(options: MllpIntakeOptions): MllpIntake {
     if (overRate(partner)) return refuse('transient', refusal(206, 'CR_MLLP_RATE_LIMITED', 'rate limit reached; resend later'), partner.name);
 
     try {
-      const { id, replayed } = await options.idempotency.run(partner.name, keyFor(parsed.controlId), payload, format.contentType, async (decidedId) => {
+      const details = { contentType: format.contentType, bytes: payload.length, transport: 'mllp' };
+      const { id, replayed, created } = await options.idempotency.run(partner.name, keyFor(parsed.controlId), payload, format.contentType, async (decidedId) => {
         return options.outbound.send({
           id: decidedId,
           kind: 'care.submission',
@@ -150,9 +151,11 @@ export function createMllpIntake(options: MllpIntakeOptions): MllpIntake {
           actor: partner.name,
           sourceIp: peer.ip,
           // On disk with the send's `message.relayed` line, in the same write, before the send resolves.
-          auditWith: submissionAccepted(partner.name, decidedId, peer.ip, { contentType: format.contentType, bytes: payload.length, transport: 'mllp' }),
+          auditWith: submissionAccepted(partner.name, decidedId, peer.ip, details),
         });
       });
+      // Answered from an earlier message's claim (the same MSH-10): its lines are written again (it may have stopped before them).
+      if (!created) await options.outbound.recordCopy?.({ id, kind: 'care.submission', actor: partner.name, sourceIp: peer.ip, auditWith: submissionAccepted(partner.name, id, peer.ip, details) });
       options.logger.info({ envelopeId: id, partner: partner.name, replayed, controlIdHash: ref }, 'MLLP submission accepted');
       return buildAck({ to: parsed, code: ok, text: id });
     } catch (err) {

@@ -89,7 +89,8 @@ export const intakeRoutes: FastifyPluginAsync<IntakeOptions> = async (app: Fasti
       if (!Buffer.isBuffer(body)) throw httpErrors.unsupportedMediaType();
       checkPayload(format, body);
       const key = request.headers['idempotency-key'];
-      const { id, replayed } = await options.idempotency.run(partner.name, typeof key === 'string' ? key : undefined, body, format.contentType, async (decidedId) => {
+      const details = { contentType: format.contentType, bytes: body.length };
+      const { id, replayed, created } = await options.idempotency.run(partner.name, typeof key === 'string' ? key : undefined, body, format.contentType, async (decidedId) => {
         const small = {
           id: decidedId,
           kind: 'care.submission',
@@ -100,10 +101,12 @@ export const intakeRoutes: FastifyPluginAsync<IntakeOptions> = async (app: Fasti
           actor: partner.name,
           sourceIp: request.ip,
           // On disk with the send's `message.relayed` line, in the same write, before the send resolves.
-          auditWith: submissionAccepted(partner.name, decidedId, request.ip, { contentType: format.contentType, bytes: body.length }),
+          auditWith: submissionAccepted(partner.name, decidedId, request.ip, details),
         };
         return sendOrStream(options.outbound, large, small);
       });
+      // Answered from an earlier request's claim: its lines are written again (that request may have stopped before them).
+      if (!created) await options.outbound.recordCopy?.({ id, kind: 'care.submission', actor: partner.name, sourceIp: request.ip, auditWith: submissionAccepted(partner.name, id, request.ip, details) });
       request.log.info({ envelopeId: id, partner: partner.name, replayed }, 'submission accepted');
       return reply.code(202).send({ id });
     },

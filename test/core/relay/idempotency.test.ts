@@ -53,18 +53,20 @@ describe('Idempotency-Key claims', () => {
     const a = await idem.run('acme', undefined, body('a'), 'application/fhir+json', r.create);
     const b = await idem.run('acme', undefined, body('a'), 'application/fhir+json', r.create);
     expect(a.replayed || b.replayed).toBe(false);
+    expect(a.created && b.created).toBe(true);
     expect(a.id).not.toBe(b.id);
     expect(r.sent).toEqual([a.id, b.id]);
   });
 
-  it('the same key and body answer the same id without sending again, also when concurrent', async () => {
+  it('the same key and body answer the same id without sending again, also when concurrent (created says which call sent)', async () => {
     const r = recorder();
     const idem = createIdempotency({ table, ttlSeconds: 3600, pollMs: 10, sent: r.onItsWay });
     const k = key();
     const [a, b] = await Promise.all([idem.run('acme', k, body('x'), 'application/fhir+json', r.create), idem.run('acme', k, body('x'), 'application/fhir+json', r.create)]);
     expect(a.id).toBe(b.id);
     expect([a.replayed, b.replayed].sort()).toEqual([false, true]);
-    expect(await idem.run('acme', k, body('x'), 'application/fhir+json', r.create)).toEqual({ id: a.id, replayed: true });
+    expect([a.created, b.created].sort()).toEqual([false, true]);
+    expect(await idem.run('acme', k, body('x'), 'application/fhir+json', r.create)).toEqual({ id: a.id, replayed: true, created: false });
     expect(r.sent).toEqual([a.id]);
   });
 
@@ -96,7 +98,7 @@ describe('Idempotency-Key claims', () => {
     const k = key();
     let first = '';
     await expect(idem.run('acme', k, body('x'), 't', async (id) => ((first = id), Promise.reject(new Error('SQS down'))))).rejects.toThrow('SQS down');
-    expect(await idem.run('acme', k, body('x'), 't', r.create)).toEqual({ id: first, replayed: true });
+    expect(await idem.run('acme', k, body('x'), 't', r.create)).toEqual({ id: first, replayed: true, created: true });
     expect(r.sent).toEqual([first]);
   });
 
@@ -107,7 +109,7 @@ describe('Idempotency-Key claims', () => {
     const k = key();
     const first = await idem.run('acme', k, body('x'), 't', r.create);
     now += 30_000;
-    expect(await idem.run('acme', k, body('x'), 't', r.create)).toEqual({ id: first.id, replayed: true });
+    expect(await idem.run('acme', k, body('x'), 't', r.create)).toEqual({ id: first.id, replayed: true, created: false });
     now += 32_000;
     const later = await idem.run('acme', k, body('other body now allowed'), 't', r.create);
     expect(later.replayed).toBe(false);
@@ -137,7 +139,7 @@ describe('Idempotency-Key claims', () => {
     const k = key();
     const first = await idem.run('acme', k, body('x'), 't', r.create);
     expect(writes).toEqual(['put idem']);
-    expect(await idem.run('acme', k, body('x'), 't', r.create)).toEqual({ id: first.id, replayed: true });
+    expect(await idem.run('acme', k, body('x'), 't', r.create)).toEqual({ id: first.id, replayed: true, created: false });
     expect(r.sent).toEqual([first.id]);
     // The retry's only write was its claim, refused: nothing else was written for the key.
     expect(writes).toEqual(['put idem', 'put idem']);
@@ -155,7 +157,7 @@ describe('Idempotency-Key claims', () => {
     await expect.poll(() => asked).toBeGreaterThanOrEqual(3);
     expect(r.sent).toEqual([first.id]);
     clock += 1500;
-    expect(await retry).toEqual({ id: first.id, replayed: true });
+    expect(await retry).toEqual({ id: first.id, replayed: true, created: true });
     expect(r.sent).toEqual([first.id, first.id]);
   });
 
@@ -167,7 +169,7 @@ describe('Idempotency-Key claims', () => {
     await table.put({ pk: `idem#acme#${k}`, state: 'queued', envelopeId, digest, lease: t, ttl: Math.floor(t / 1000) + 3600 });
     const idem = createIdempotency({ table, ttlSeconds: 3600, sent: async () => expect.fail('the status was asked') });
     const r = recorder();
-    expect(await idem.run('acme', k, body('x'), 't', r.create)).toEqual({ id: envelopeId, replayed: true });
+    expect(await idem.run('acme', k, body('x'), 't', r.create)).toEqual({ id: envelopeId, replayed: true, created: false });
     expect(r.sent).toEqual([]);
   });
 });

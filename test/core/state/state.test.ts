@@ -54,7 +54,7 @@ describe('Idempotency-Key claims in the state table', () => {
     const never = async (): Promise<string> => {
       throw new Error('must not send again');
     };
-    await expect(restarted.run('acme', k, body, 'application/fhir+json', never)).resolves.toEqual({ id: first.id, replayed: true });
+    await expect(restarted.run('acme', k, body, 'application/fhir+json', never)).resolves.toEqual({ id: first.id, replayed: true, created: false });
     await expect(restarted.run('acme', k, Buffer.from('{"other":1}'), 'application/fhir+json', never)).rejects.toMatchObject({ code: 'CR_IDEMPOTENCY_KEY_REUSED', status: 409 });
     // Keys are per partner: the same key from another partner is another submission.
     const other = await restarted.run('beta', k, body, 'application/fhir+json', sendsOk);

@@ -14,6 +14,7 @@ import { loadInterfaceConfig } from '../../../services/interface/config.ts';
 import { startInterfaceService } from '../../../services/interface/service.ts';
 import { captureLogger } from '../../helpers/logs.ts';
 import { startStack, type TestStack } from '../../helpers/stack.ts';
+import { readTrail } from '../../helpers/trail.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 let stack: TestStack;
@@ -105,7 +106,7 @@ describe('partner intake over MLLP', () => {
     }
   });
 
-  it('a resent MSH-10 gets the same envelope and is relayed once; a different message under it is refused', async () => {
+  it('a resent MSH-10 gets the same envelope and is relayed once (its lines written again, marked copy); a different message under it is refused', async () => {
     const conn = await partner();
     try {
       const first = await send(conn, oru('N-dup'));
@@ -115,6 +116,15 @@ describe('partner intake over MLLP', () => {
       expect(other).toMatchObject({ code: 'AR', err: 'CR_MLLP_CONTROL_ID_REUSED' });
       const relayed = stack.logs.iface.entries().filter((e) => e.msg === 'relayed' && e.envelopeId === first.envelopeId);
       expect(relayed).toHaveLength(1);
+      // The resend was answered from the claim: the first message's lines again, each with copy: true.
+      const lines = (await readTrail(stack.env.iface.AUDIT_FILE!)).filter((l) => l.resourceId === first.envelopeId && (l.action === 'message.relayed' || l.action === 'submission.accepted'));
+      expect(lines.map((l) => [l.action, (l.details as { copy?: boolean } | undefined)?.copy ?? false])).toEqual([
+        ['message.relayed', false],
+        ['submission.accepted', false],
+        ['message.relayed', true],
+        ['submission.accepted', true],
+      ]);
+      expect(lines[3]!.details).toMatchObject({ transport: 'mllp', copy: true });
     } finally {
       await conn.close();
     }
