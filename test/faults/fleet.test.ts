@@ -3,10 +3,12 @@
 // instance with the same Idempotency-Key, and every accepted one is sent once more to the
 // other instance; instances are killed with kill -9 and restarted during the run. Judged by
 // envelope id: every key answers exactly one envelope id, every envelope is exactly one inbox
-// record (no id the partner never got, nothing listed again after its ack), none lost.
+// record (no id the partner never got, nothing listed again after its ack), none lost; and every
+// accepted submission has its `submission.accepted` line in an interface's trail, every record
+// its `message.received` line in an app's, through the kills.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.ts';
-import { depth, fhir, pool, postWithRetry, progressLines, report, rng, scaled, SCALE, startWorld, type ServiceProcess, type World } from './harness.ts';
+import { depth, fhir, pool, postWithRetry, progressLines, readTrail, report, rng, scaled, SCALE, startWorld, type ServiceProcess, type World } from './harness.ts';
 import { newBooks, startInboxReader, type InboxReader } from './inboxReader.ts';
 
 const TOTAL = scaled(10_000, 40);
@@ -22,11 +24,13 @@ let ifaces: ServiceProcess[];
 let apps: ServiceProcess[];
 let readers: InboxReader[];
 const books = newBooks();
+/** Each instance's audit trail: one writer per file. */
+const trailOf = (name: string, n: number): string => `${world.dir}/${name}-${n}-audit.jsonl`;
 
 beforeAll(async () => {
   world = await startWorld({ common: { CRYPTO_WORKERS: '1' } });
   // One audit trail per process (one writer per file); one state table per service, shared.
-  const audit = (name: string, n: number): Record<string, string> => ({ AUDIT_FILE: `${world.dir}/${name}-${n}-audit.jsonl` });
+  const audit = (name: string, n: number): Record<string, string> => ({ AUDIT_FILE: trailOf(name, n) });
   ifaces = await Promise.all([world.service('interface', audit('interface', 1)), world.service('interface', audit('interface', 2))]);
   apps = await Promise.all([world.service('app', audit('app', 1)), world.service('app', audit('app', 2))]);
   readers = apps.map((app) => startInboxReader(app, world.env.tokens.reader, { books }));
@@ -103,6 +107,14 @@ describe('a fleet of two interface and two app instances', () => {
     const side = await Promise.all([depth(sqs, q['interface-to-app'].dlqUrl), depth(sqs, q['interface-to-app'].quarantineUrl)]);
     const sideTotal = side.reduce((n, d) => n + d.total, 0);
 
+    // The instances' trails together: each effect has its line in the trail of the instance that made it.
+    const linesOf = async (name: string, action: string): Promise<Set<string | undefined>> =>
+      new Set((await Promise.all([1, 2].map((n) => readTrail(trailOf(name, n))))).flat().filter((l) => l.action === action).map((l) => l.resourceId));
+    const [acceptedLines, receivedLines] = await Promise.all([linesOf('interface', 'submission.accepted'), linesOf('app', 'message.received')]);
+    const unauditedAccepted = [...sent.keys()].filter((id) => !acceptedLines.has(id));
+    const unauditedReceived = [...sent.keys()].filter((id) => books.seen.has(id) && !receivedLines.has(id));
+    console.log(`fleet audit: submission.accepted lines for ${sent.size - unauditedAccepted.length}/${sent.size}, message.received for ${sent.size - unauditedReceived.length}/${sent.size}`);
+
     const keysWithTwoIds = [...idsByKey].filter(([, ids]) => ids.size !== 1).map(([key]) => key);
     const unconfirmed = [...books.seen.keys()].filter((id) => !sent.has(id));
     const lost = [...sent.keys()].filter((id) => !books.seen.has(id));
@@ -130,6 +142,8 @@ describe('a fleet of two interface and two app instances', () => {
     expect(books.doubleEffects, 'records listed again after a 200 ack').toEqual([]);
     expect(sideTotal, 'nothing dead-lettered or quarantined').toBe(0);
     expect(drained, 'queue drained').toBe(true);
+    expect(unauditedAccepted, 'accepted submissions without a submission.accepted line').toEqual([]);
+    expect(unauditedReceived, 'inbox records without a message.received line').toEqual([]);
     expect(sent.size).toBe(TOTAL);
   }, 900_000);
 });

@@ -13,9 +13,18 @@
 // queues each record's updates must reach the EMR in the order they were accepted (first
 // delivery of each id, as the sink recorded them), through the kills; standard queues
 // promise no order, so there it is reported only.
+// The audit trails are checked through the kills too: every accepted submission has its
+// `submission.accepted` line in the interface's trail and every accepted chart update its
+// `message.relayed` line in the app's (a retry answered from a claim writes them again, marked
+// `copy`: the request that sent may have been killed before them), every record the reader saw
+// its `message.received` line in the app's trail, and every chart update the EMR got its
+// `message.delivered` line in the interface's (a kill between the delivery ledger's write and
+// the line is answered by the copy's line, marked `copy`); every chart update's status at the app
+// reaches `delivered` (GET /v1/chart-updates/{id}), each with its `receipt.applied` line in the
+// app's trail (the same for a kill between the status write and the line).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.ts';
-import { depth, fhir, pool, postWithRetry, progressLines, report, rng, SCALE, startWorld, type ServiceProcess, type World } from './harness.ts';
+import { depth, fhir, pool, postWithRetry, progressLines, readTrail, report, rng, SCALE, startWorld, type ServiceProcess, type World } from './harness.ts';
 import { startInboxReader, type InboxReader } from './inboxReader.ts';
 
 const MAX_KILLS = Number(process.env.FAULTS_KILLS ?? 6);
@@ -152,6 +161,37 @@ export function kill9Scenario(options: Kill9Options): void {
         extra: { 'double-effects': 0, unconfirmed: unconfirmedOut, 'records-out-of-order': `${outOfOrder.length}/${RECORDS}`, fifo: String(world.emulator.sqs.fifo), 'dlq+quarantine': sideTotal, 'traffic-s': (trafficMs / 1000).toFixed(1), 'total-s': ((Date.now() - started) / 1000).toFixed(1) },
       });
 
+      // Each effect has its line in the trail of the service that made it, whatever the kills cut.
+      const [ifaceTrail, appTrail] = await Promise.all([readTrail(world.env.iface.AUDIT_FILE!), readTrail(world.env.app.AUDIT_FILE!)]);
+      const linesOf = (trail: Awaited<ReturnType<typeof readTrail>>, action: string) => new Set(trail.filter((l) => l.action === action).map((l) => l.resourceId));
+      const deliveredLines = linesOf(ifaceTrail, 'message.delivered');
+      const receivedLines = linesOf(appTrail, 'message.received');
+      const unauditedOut = deliveredOut.filter((id) => !deliveredLines.has(id));
+      const unauditedIn = seenIn.filter((id) => !receivedLines.has(id));
+      const acceptedLines = linesOf(ifaceTrail, 'submission.accepted');
+      const relayedLines = linesOf(appTrail, 'message.relayed');
+      const unacceptedIn = [...sentIn.keys()].filter((id) => !acceptedLines.has(id));
+      const unrelayedOut = [...sentOut.keys()].filter((id) => !relayedLines.has(id));
+      const copies = ifaceTrail.filter((l) => l.action === 'message.delivered' && l.details?.copy === true).length;
+      // The app's status of each chart update, as the application reads it: the interface keeps a delivered
+      // update's message until its `delivered` receipt is out, so the drained queues mean every receipt applied.
+      const statusOut = new Map<string, string>();
+      await pool(deliveredOut.length, 8, async (i) => {
+        const id = deliveredOut[i]!;
+        const res = await fetch(`${app.url}/v1/chart-updates/${id}`, { headers: { authorization: `Bearer ${world.env.tokens.writer}` } });
+        statusOut.set(id, res.ok ? ((await res.json()) as { status: string }).status : `HTTP ${res.status}`);
+      });
+      const notDelivered = deliveredOut.filter((id) => statusOut.get(id) !== 'delivered').map((id) => `${id}: ${statusOut.get(id)}`);
+      const appliedLines = linesOf(appTrail, 'receipt.applied');
+      const unauditedReceipts = deliveredOut.filter((id) => statusOut.get(id) === 'delivered' && !appliedLines.has(id));
+      const receiptCopies = appTrail.filter((l) => l.action === 'receipt.applied' && l.details?.copy === true).length;
+      console.log(
+        `kill-9 audit: submission.accepted lines for ${sentIn.size - unacceptedIn.length}/${sentIn.size} submissions, message.relayed at the app for ${sentOut.size - unrelayedOut.length}/${sentOut.size} chart updates, ` +
+          `message.delivered lines for ${deliveredOut.length - unauditedOut.length}/${deliveredOut.length} chart updates (${copies} written by copies), ` +
+          `message.received for ${seenIn.length - unauditedIn.length}/${seenIn.length} records, ` +
+          `receipt.applied at the app for ${deliveredOut.length - notDelivered.length - unauditedReceipts.length}/${deliveredOut.length - notDelivered.length} delivered chart updates (${receiptCopies} written by copies)`,
+      );
+
       // A second envelope for one key: name the key and both ids (their UUIDv7 times tell when each was decided).
       if (unconfirmedOut > 0) {
         const keyOf = (id: string) => (JSON.parse(world.sink.deliveries.get(id)!.body.toString()) as { id: string }).id;
@@ -172,6 +212,12 @@ export function kill9Scenario(options: Kill9Options): void {
       expect(unconfirmedIn, 'inbox records for an envelope no partner got an id for (a second envelope for a key)').toBe(0);
       expect(unconfirmedOut, 'EMR deliveries of an envelope the writer got no id for').toBe(0);
       expect(sideTotal, 'nothing dead-lettered or quarantined').toBe(0);
+      expect(unauditedOut, 'chart updates the EMR got without a message.delivered line').toEqual([]);
+      expect(unauditedIn, 'inbox records without a message.received line').toEqual([]);
+      expect(unacceptedIn, 'accepted submissions without a submission.accepted line').toEqual([]);
+      expect(unrelayedOut, 'accepted chart updates without a message.relayed line at the app').toEqual([]);
+      expect(notDelivered, 'chart updates whose status at the app is not delivered').toEqual([]);
+      expect(unauditedReceipts, 'delivered receipts applied at the app without a receipt.applied line').toEqual([]);
       expect(drained, 'queues drained').toBe(true);
       expect(sentIn.size + sentOut.size).toBe(TOTAL);
     }, SCENARIO_TIMEOUT_MS);
