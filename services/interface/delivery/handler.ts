@@ -46,8 +46,7 @@ export function emrDeliveryEffect(options: EmrDeliveryOptions): EnvelopeEffect {
     // is written before the `message.delivered` line, and a crash (or a failed audit write) in
     // between leaves a delivery without one: the copy writes it again, marked `copy`.
     if (start.status === 'delivered') {
-      const answer = { ...(start.httpStatus === undefined ? {} : { status: start.httpStatus }), ...(start.ackCode ? { ackCode: start.ackCode } : {}) };
-      await options.audit.record({ ...base, action: 'message.delivered', outcome: 'success', details: { ...answer, copy: true } });
+      await options.audit.record({ ...base, action: 'message.delivered', outcome: 'success', details: { ...emrAnswer(start.httpStatus, start.ackCode), copy: true } });
       return (await deliveredReceipt(envelope.id, start.httpStatus, start.ackCode)) ? { status: 'duplicate' } : receiptNotSent;
     }
     if (start.status === 'busy') return { status: 'retry', reason: STATE_ERRORS.CR_DELIVERY_IN_PROGRESS.code, afterSeconds: start.retryAfterSeconds };
@@ -73,7 +72,7 @@ export function emrDeliveryEffect(options: EmrDeliveryOptions): EnvelopeEffect {
     switch (outcome.kind) {
       case 'delivered': {
         await ledger.delivered(envelope.id, outcome.status, outcome.ackCode);
-        const answer = { ...(outcome.status === undefined ? {} : { status: outcome.status }), ...(outcome.ackCode ? { ackCode: outcome.ackCode } : {}) };
+        const answer = emrAnswer(outcome.status, outcome.ackCode);
         options.logger.info({ envelopeId: envelope.id, ...answer, attempt }, 'delivered to EMR');
         await options.audit.record({ ...base, action: 'message.delivered', outcome: 'success', details: { ...answer, attempt } });
         // The message stays until the app has been told: a retry finds the delivery in the ledger.
@@ -98,6 +97,11 @@ export function emrDeliveryEffect(options: EmrDeliveryOptions): EnvelopeEffect {
         return { status: 'dead-letter', reason: outcome.reason };
     }
   }
+}
+
+/** The EMR's answer to a delivery, as audited: its HTTP status or HL7 ACK code, whichever it gave. */
+function emrAnswer(status: number | undefined, ackCode: string | undefined): { status?: number; ackCode?: string } {
+  return { ...(status === undefined ? {} : { status }), ...(ackCode ? { ackCode } : {}) };
 }
 
 /** The `failed` receipt of a dead-lettered chart update. */
