@@ -67,7 +67,7 @@ export const chartUpdateRoutes: FastifyPluginAsync<ChartUpdateOptions> = async (
         const payload = { kind: 'chart.update', contentType: format.contentType, actor, sourceIp: request.ip, orderingKey };
         const { id, created } = await relayStreamedBody({ large, idempotency: options.idempotency }, request, { caller: actor, body, payload });
         // Answered from an earlier request's claim: its line is written again (that request may have stopped before it).
-        if (!created) await large.recordCopy?.({ id, kind: 'chart.update', actor, sourceIp: request.ip });
+        if (!created) await large.recordCopy({ id, kind: 'chart.update', actor, sourceIp: request.ip });
         request.log.info({ envelopeId: id, object: true }, 'chart update accepted');
         return reply.code(202).send({ id });
       }
@@ -76,7 +76,7 @@ export const chartUpdateRoutes: FastifyPluginAsync<ChartUpdateOptions> = async (
       const { id, created } = await options.idempotency.run(actor, typeof key === 'string' ? key : undefined, body, format.contentType, (id) =>
         sendOrStream(options.outbound, large, { id, kind: 'chart.update', contentType: format.contentType, bodyEncoding: format.bodyEncoding, body, actor, sourceIp: request.ip, orderingKey }),
       );
-      if (!created) await options.outbound.recordCopy?.({ id, kind: 'chart.update', actor, sourceIp: request.ip });
+      if (!created) await options.outbound.recordCopy({ id, kind: 'chart.update', actor, sourceIp: request.ip });
       return reply.code(202).send({ id });
     },
   );

@@ -90,15 +90,16 @@ afterAll(async () => {
   await sqs?.stop();
 });
 
-/** The sending direction's large path, writing to the test bucket through `relay`. */
-function largeOutbound(d: Direction, relay: Outbound, sealKeys: ServiceKeys = keys[d.sender]) {
+/** The sending direction's large path, writing to the test bucket through `relay` (its sends; these tests make no copies). */
+function largeOutbound(d: Direction, relay: Pick<Outbound, 'send'>, sealKeys: ServiceKeys = keys[d.sender]) {
   const store = createObjectStore({ client: bucket.client, bucket: bucket.bucket });
-  return createLargeOutbound({ outbound: relay, store, keys: sealKeys, queue: d.queue, queuePrefix: sqs.prefix, maxBytes: 100 * MiB });
+  const outbound: Outbound = { send: (payload, beforeSend) => relay.send(payload, beforeSend), recordCopy: () => Promise.reject(new Error('no copies here')) };
+  return createLargeOutbound({ outbound, store, keys: sealKeys, queue: d.queue, queuePrefix: sqs.prefix, maxBytes: 100 * MiB });
 }
 
 /** Seals a document into S3 as the sender does; `meddle` runs between the upload and the send of the pointer. */
 async function relayLarge(d: Direction, bytes: number, meddle: (key: string, payload: OutboundPayload) => Promise<OutboundPayload | void>, sealKeys?: ServiceKeys): Promise<string> {
-  const intercepting: Outbound = {
+  const intercepting: Pick<Outbound, 'send'> = {
     send: async (payload) => outbound[d.sender].send((await meddle(objectKey(sqs.prefix, d.queue, payload.id!), payload)) ?? payload),
   };
   const large = largeOutbound(d, intercepting, sealKeys);

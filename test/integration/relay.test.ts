@@ -107,7 +107,7 @@ describe('chart update → EMR', () => {
     expect(delivery.attempts).toBe(1);
   });
 
-  it('answers the same id for a repeated Idempotency-Key, also when concurrent, and delivers once', async () => {
+  it('answers the same id for a repeated Idempotency-Key, also when concurrent, and delivers once; each retry answered from the claim writes its line again, marked copy', async () => {
     const key = `k-${randomUUID()}`;
     const [a, b] = await Promise.all([chartUpdate(HL7, { 'idempotency-key': key }), chartUpdate(HL7, { 'idempotency-key': key })]);
     expect([a.statusCode, b.statusCode]).toEqual([202, 202]);
@@ -118,9 +118,11 @@ describe('chart update → EMR', () => {
     expect((await chartUpdate(HL7, { 'idempotency-key': key })).json().id).toBe(id);
     const conflict = await chartUpdate(HL7.replace('MRN-556677', 'MRN-000000'), { 'idempotency-key': key });
     expect(conflict.statusCode).toBe(409);
-    // Sent once: one `message.relayed` line for it in the app's trail (the EMR side would dedupe a second copy anyway).
-    const trail = await readTrail(stack.env.app.AUDIT_FILE!);
-    expect(trail.filter((l) => l.action === 'message.relayed' && l.resourceId === id)).toHaveLength(1);
+    // Sent once: one `message.relayed` line for it in the app's trail (the EMR side would dedupe a second copy anyway);
+    // the two retries answered from the claim (one of the concurrent pair, and the later one) wrote it again, marked copy.
+    const relayed = (await readTrail(stack.env.app.AUDIT_FILE!)).filter((l) => l.action === 'message.relayed' && l.resourceId === id);
+    expect(relayed.map((l) => (l.details as { copy?: boolean } | undefined)?.copy ?? false)).toEqual([false, true, true]);
+    expect(relayed[1]!.details).toEqual({ queue: 'app-to-interface', kind: 'chart.update', copy: true });
   });
 
   it('retries while the EMR fails and delivers once it recovers', async () => {

@@ -51,6 +51,7 @@ export function createChartUpdateStatus(options: { table: StateTable; ttlSeconds
           }
           return id;
         },
+        recordCopy: (copy) => outbound.recordCopy(copy),
       };
     },
   };

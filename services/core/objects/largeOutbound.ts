@@ -62,7 +62,7 @@ export interface LargeOutbound {
   /** Streams, seals, uploads and relays the pointer; resolves with the envelope id once SQS accepted it. Throws 413 past the limit. */
   send(payload: LargePayload): Promise<{ id: string; bytes: number }>;
   /** The pointer's audit lines written again, marked `copy` (`Outbound.recordCopy`); nothing is sent. */
-  recordCopy?(copy: RelayedCopy): Promise<void>;
+  recordCopy(copy: RelayedCopy): Promise<void>;
 }
 
 
@@ -76,7 +76,7 @@ export function createLargeOutbound(options: LargeOutboundOptions): LargeOutboun
   const { store, keys, maxBytes } = options;
   return {
     maxBytes,
-    ...(options.outbound.recordCopy ? { recordCopy: options.outbound.recordCopy.bind(options.outbound) } : {}),
+    recordCopy: (copy) => options.outbound.recordCopy(copy),
     async send(payload) {
       const id = payload.id ?? uuidv7();
       const key = objectKey(options.queuePrefix, options.queue, id);

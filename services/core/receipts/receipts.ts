@@ -28,8 +28,8 @@ export interface ReceiptSender {
 
 /** Options for {@link createReceiptSender}. */
 export interface ReceiptSenderOptions {
-  /** The service's outbound path to the peer. */
-  outbound: Outbound;
+  /** The service's outbound path to the peer (receipts are never sent under an Idempotency-Key: `send` only). */
+  outbound: Pick<Outbound, 'send'>;
   /** This service's name (the envelopes' actor). */
   service: string;
   /** Service logger. */

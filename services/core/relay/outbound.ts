@@ -65,9 +65,10 @@ export interface Outbound {
    * Writes the audit lines of an envelope sent before (`message.relayed`, and the caller's
    * `auditWith`) again, each with `copy: true` in its details, in one write; nothing is sent. For a
    * request answered from an earlier one's Idempotency-Key claim: that request stopped after SQS
-   * took the envelope and may not have written them. Absent where nothing is audited.
+   * took the envelope and may not have written them. Required of every outbound path, so that a
+   * wrapper cannot drop it.
    */
-  recordCopy?(copy: RelayedCopy): Promise<void>;
+  recordCopy(copy: RelayedCopy): Promise<void>;
 }
 
 /** The envelope of a {@link Outbound.recordCopy}: the fields its first send was audited with. */

@@ -31,7 +31,7 @@ export async function acceptLargeSubmission(
     onSent: (sent) => deps.audit.record(submissionAccepted(partner.name, sent.id, request.ip, { contentType: format.contentType, bytes: sent.bytes, object: true })),
   });
   // Answered from an earlier request's claim: its lines are written again (that request may have stopped before them).
-  if (!created) await deps.large.recordCopy?.({ id, kind: 'care.submission', actor: partner.name, sourceIp: request.ip, auditWith: submissionAccepted(partner.name, id, request.ip, { contentType: format.contentType, object: true }) });
+  if (!created) await deps.large.recordCopy({ id, kind: 'care.submission', actor: partner.name, sourceIp: request.ip, auditWith: submissionAccepted(partner.name, id, request.ip, { contentType: format.contentType, object: true }) });
   request.log.info({ envelopeId: id, partner: partner.name, replayed, object: true }, 'submission accepted');
   return reply.code(202).send({ id });
 }

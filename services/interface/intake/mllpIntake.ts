@@ -155,7 +155,7 @@ export function createMllpIntake(options: MllpIntakeOptions): MllpIntake {
         });
       });
       // Answered from an earlier message's claim (the same MSH-10): its lines are written again (it may have stopped before them).
-      if (!created) await options.outbound.recordCopy?.({ id, kind: 'care.submission', actor: partner.name, sourceIp: peer.ip, auditWith: submissionAccepted(partner.name, id, peer.ip, details) });
+      if (!created) await options.outbound.recordCopy({ id, kind: 'care.submission', actor: partner.name, sourceIp: peer.ip, auditWith: submissionAccepted(partner.name, id, peer.ip, details) });
       options.logger.info({ envelopeId: id, partner: partner.name, replayed, controlIdHash: ref }, 'MLLP submission accepted');
       return buildAck({ to: parsed, code: ok, text: id });
     } catch (err) {

@@ -106,7 +106,7 @@ export const intakeRoutes: FastifyPluginAsync<IntakeOptions> = async (app: Fasti
         return sendOrStream(options.outbound, large, small);
       });
       // Answered from an earlier request's claim: its lines are written again (that request may have stopped before them).
-      if (!created) await options.outbound.recordCopy?.({ id, kind: 'care.submission', actor: partner.name, sourceIp: request.ip, auditWith: submissionAccepted(partner.name, id, request.ip, details) });
+      if (!created) await options.outbound.recordCopy({ id, kind: 'care.submission', actor: partner.name, sourceIp: request.ip, auditWith: submissionAccepted(partner.name, id, request.ip, details) });
       request.log.info({ envelopeId: id, partner: partner.name, replayed }, 'submission accepted');
       return reply.code(202).send({ id });
     },

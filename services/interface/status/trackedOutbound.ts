@@ -18,6 +18,6 @@ export function trackedOutbound(outbound: Outbound, status: SubmissionStatusTrac
       await status.queued(id);
       return id;
     },
-    ...(outbound.recordCopy ? { recordCopy: outbound.recordCopy.bind(outbound) } : {}),
+    recordCopy: (copy) => outbound.recordCopy(copy),
   };
 }

@@ -36,7 +36,8 @@ describe('submission status (interface)', () => {
   it('the tracked intake path records accepted then queued for a submission (HTTP and MLLP send through it), and leaves other kinds alone', async () => {
     const { status, published } = tracker();
     const sent: string[] = [];
-    const outbound = trackedOutbound({ send: async (p, beforeSend) => (await beforeSend?.(), sent.push(p.kind), p.id ?? uuidv7()) }, status);
+    const copies: string[] = [];
+    const outbound = trackedOutbound({ send: async (p, beforeSend) => (await beforeSend?.(), sent.push(p.kind), p.id ?? uuidv7()), recordCopy: async (c) => void copies.push(c.id) }, status);
     const id = uuidv7();
     await outbound.send({ id, kind: 'care.submission', partner: 'acme', contentType: 'application/hl7-v2', bodyEncoding: 'utf8', body: Buffer.from('MSH|'), actor: 'acme' });
     await outbound.send({ kind: 'delivery.receipt', contentType: 'application/json', bodyEncoding: 'utf8', body: Buffer.from('{}'), actor: 'interface' });
@@ -48,11 +49,15 @@ describe('submission status (interface)', () => {
     ]);
     // Only the submitting partner reads it.
     expect(await status.get(id, 'other')).toBeUndefined();
+    // A copy's lines go to the path it wraps, and write no status.
+    await outbound.recordCopy({ id, kind: 'care.submission', actor: 'acme' });
+    expect(copies).toEqual([id]);
+    expect((await status.get(id, 'acme'))!.timeline).toHaveLength(2);
   });
 
   it('a send that fails leaves the submission accepted, never queued', async () => {
     const { status } = tracker();
-    const outbound = trackedOutbound({ send: async (_p, beforeSend) => (await beforeSend?.(), Promise.reject(new Error('SQS refused'))) }, status);
+    const outbound = trackedOutbound({ send: async (_p, beforeSend) => (await beforeSend?.(), Promise.reject(new Error('SQS refused'))), recordCopy: () => Promise.reject(new Error('no copies here')) }, status);
     const id = uuidv7();
     await expect(outbound.send({ id, kind: 'care.submission', partner: 'acme', contentType: 'application/fhir+json', bodyEncoding: 'utf8', body: Buffer.from('{}'), actor: 'acme' })).rejects.toThrow();
     expect((await status.get(id, 'acme'))!.status).toBe('accepted');
