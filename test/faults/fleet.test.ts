@@ -7,8 +7,9 @@
 // accepted submission has its `submission.accepted` line in an interface's trail, every record
 // its `message.received` line in an app's, through the kills.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readTrail } from '../helpers/trail.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { depth, fhir, pool, postWithRetry, progressLines, readTrail, report, rng, scaled, SCALE, startWorld, type ServiceProcess, type World } from './harness.ts';
+import { depth, fhir, pool, postWithRetry, progressLines, report, rng, scaled, SCALE, startWorld, type ServiceProcess, type World } from './harness.ts';
 import { newBooks, startInboxReader, type InboxReader } from './inboxReader.ts';
 
 const TOTAL = scaled(10_000, 40);

@@ -2,10 +2,9 @@
 // the services as real child processes (kill -9 and restart on the same port), clients
 // that retry the way a partner or the application would, and the summary line.
 import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, type Message } from '@aws-sdk/client-sqs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listClosedSegments } from '../../services/core/audit/segments.ts';
 import { buildEnvelope } from '../../services/core/envelope/envelope.ts';
 import { seal } from '../../services/core/envelope/seal.ts';
 import { ensureQueues, type EnsuredQueue, type LogicalQueue } from '../../services/core/transport/queues.ts';
@@ -405,30 +404,3 @@ export async function sendSealedChartUpdate(world: World, queueUrl: string, key:
   return envelope.id;
 }
 
-/** One line of a service's audit trail, as far as the scenarios read it. */
-export interface TrailLine {
-  action: string;
-  resourceId?: string;
-  details?: Record<string, unknown>;
-}
-
-/**
- * Every line of the audit trail `file` (its closed segments on disk, then the open file), in order.
- * An incomplete last line (a write a kill cut short, cut off at the next start) is left out.
- */
-export async function readTrail(file: string): Promise<TrailLine[]> {
-  const files = [...(await listClosedSegments(file)).map((s) => s.path), file];
-  const lines: TrailLine[] = [];
-  for (const f of files) {
-    const text = await readFile(f, 'utf8').catch(() => '');
-    for (const line of text.split('\n')) {
-      if (line.length === 0) continue;
-      try {
-        lines.push(JSON.parse(line) as TrailLine);
-      } catch {
-        // Only an incomplete last line can fail to parse; the start check keeps every complete one whole.
-      }
-    }
-  }
-  return lines;
-}

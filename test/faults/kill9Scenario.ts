@@ -23,8 +23,9 @@
 // reaches `delivered` (GET /v1/chart-updates/{id}), each with its `receipt.applied` line in the
 // app's trail (the same for a kill between the status write and the line).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readTrail } from '../helpers/trail.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { depth, fhir, pool, postWithRetry, progressLines, readTrail, report, rng, SCALE, startWorld, type ServiceProcess, type World } from './harness.ts';
+import { depth, fhir, pool, postWithRetry, progressLines, report, rng, SCALE, startWorld, type ServiceProcess, type World } from './harness.ts';
 import { startInboxReader, type InboxReader } from './inboxReader.ts';
 
 const MAX_KILLS = Number(process.env.FAULTS_KILLS ?? 6);
