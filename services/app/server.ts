@@ -41,6 +41,8 @@ export interface AppServerOptions extends Omit<ServiceServerOptions, 'title' | '
   authFailures?: AuthFailureLimiter | undefined;
   /** Streams chart updates too large for one message through S3 (LARGE_OBJECT_BUCKET). */
   large?: LargeOutbound | undefined;
+  /** Whether a record was acknowledged before (its id marked applied): a repeated ack answers 200. */
+  acknowledgedBefore: InboxRoutesOptions['acknowledgedBefore'];
   /** Opens a large inbox record's object (LARGE_OBJECT_BUCKET). */
   readObject?: InboxRoutesOptions['readObject'];
   /** Chart update status records: GET /v1/chart-updates/{id} when given. */
@@ -53,7 +55,7 @@ export async function buildAppServer(options: AppServerOptions): Promise<Fastify
   if (options.smsWebhook) await app.register(options.smsWebhook);
   await app.register(async (api) => {
     await api.register(authPlugin, { tokens: options.tokens, audit: options.audit, failures: options.authFailures });
-    await api.register(inboxRoutes, { inbox: options.inbox, audit: options.audit, emergency: options.emergency, readObject: options.readObject });
+    await api.register(inboxRoutes, { inbox: options.inbox, audit: options.audit, emergency: options.emergency, acknowledgedBefore: options.acknowledgedBefore, readObject: options.readObject });
     await api.register(chartUpdateRoutes, { outbound: options.outbound, idempotency: options.idempotency, emergency: options.emergency, bodyLimit: options.bodyLimit, hash: options.hash, large: options.large });
     if (options.chartUpdateStatus) await api.register(chartUpdateStatusRoutes, { status: options.chartUpdateStatus });
     await api.register(adminRoutes, { emergency: options.emergency });

@@ -132,6 +132,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         logger: rt.logger,
         tokens,
         inbox,
+        acknowledgedBefore: (id) => applyLedger.isApplied(id),
         outbound,
         idempotency: createIdempotency({ table: rt.state, ttlSeconds: rt.stateTtlSeconds, sent: (id) => chartUpdateStatus.sent(id) }),
         audit: rt.audit,

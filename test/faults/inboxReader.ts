@@ -26,6 +26,11 @@ export function newBooks(): InboxBooks {
 /** A running reader; `stop()` ends its loop. */
 export interface InboxReader {
   books: InboxBooks;
+  /**
+   * Acknowledges every uncertain id once more, as a client whose answer was lost retries (an ack
+   * is answered 200 again by any instance once its id is applied): a 200 moves it to `acked`.
+   */
+  retryUncertain(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -84,6 +89,11 @@ export function startInboxReader(app: ServiceProcess, token: string, options: { 
   })();
   return {
     books,
+    async retryUncertain() {
+      const todo = [...books.uncertain].filter((id) => !books.acked.has(id));
+      const width = options.concurrency ?? 16;
+      for (let i = 0; i < todo.length; i += width) await Promise.all(todo.slice(i, i + width).map(ack));
+    },
     async stop() {
       running = false;
       await loop;

@@ -17,7 +17,9 @@
 // `submission.accepted` line in the interface's trail and every accepted chart update its
 // `message.relayed` line in the app's (a retry answered from a claim writes them again, marked
 // `copy`: the request that sent may have been killed before them), every record the reader saw
-// its `message.received` line in the app's trail, and every chart update the EMR got its
+// its `message.received` line in the app's trail and, once acknowledged (an ack whose answer a
+// kill cut off is retried after the drain, and answered 200 again once applied), its `inbox.acked`
+// line; every chart update the EMR got its
 // `message.delivered` line in the interface's (a kill between the delivery ledger's write and
 // the line is answered by the copy's line, marked `copy`); every chart update's status at the app
 // reaches `delivered` (GET /v1/chart-updates/{id}), each with its `receipt.applied` line in the
@@ -135,6 +137,9 @@ export function kill9Scenario(options: Kill9Options): void {
       );
       const sideTotal = side.reduce((n, d) => n + d.total, 0);
       const books = reader.books;
+      // Acks whose answer a kill cut off, retried once as their client would: each id that never came back was applied.
+      const uncertainAcks = [...books.uncertain].filter((id) => !books.acked.has(id)).length;
+      await reader.retryUncertain();
 
       const seenIn = [...sentIn.keys()].filter((id) => books.seen.has(id));
       const unconfirmedIn = [...books.seen.keys()].filter((id) => !sentIn.has(id)).length;
@@ -186,10 +191,19 @@ export function kill9Scenario(options: Kill9Options): void {
       const appliedLines = linesOf(appTrail, 'receipt.applied');
       const unauditedReceipts = deliveredOut.filter((id) => statusOut.get(id) === 'delivered' && !appliedLines.has(id));
       const receiptCopies = appTrail.filter((l) => l.action === 'receipt.applied' && l.details?.copy === true).length;
+      // Every record the application acknowledged (a 200, at once or on the retry) has its inbox.acked line.
+      const unackedIn = seenIn.filter((id) => !books.acked.has(id));
+      const ackedLines = new Set(appTrail.filter((l) => l.action === 'inbox.acked' && l.outcome === 'success').map((l) => l.resourceId));
+      const unauditedAcks = [...books.acked].filter((id) => !ackedLines.has(id));
+      const ackCopies = appTrail.filter((l) => l.action === 'inbox.acked' && l.details?.copy === true).length;
+      // Acks whose only line is a copy: without the copies, these had no line.
+      const firstAckLines = new Set(appTrail.filter((l) => l.action === 'inbox.acked' && l.outcome === 'success' && l.details?.copy !== true).map((l) => l.resourceId));
+      const ackedOnlyByCopies = [...books.acked].filter((id) => ackedLines.has(id) && !firstAckLines.has(id)).length;
       console.log(
         `kill-9 audit: submission.accepted lines for ${sentIn.size - unacceptedIn.length}/${sentIn.size} submissions, message.relayed at the app for ${sentOut.size - unrelayedOut.length}/${sentOut.size} chart updates, ` +
           `message.delivered lines for ${deliveredOut.length - unauditedOut.length}/${deliveredOut.length} chart updates (${copies} written by copies), ` +
           `message.received for ${seenIn.length - unauditedIn.length}/${seenIn.length} records, ` +
+          `inbox.acked for ${books.acked.size - unauditedAcks.length}/${books.acked.size} acknowledged records (${uncertainAcks} acks retried after a lost answer, ${ackCopies} lines written by copies, ${ackedOnlyByCopies} records whose only line is a copy), ` +
           `receipt.applied at the app for ${deliveredOut.length - notDelivered.length - unauditedReceipts.length}/${deliveredOut.length - notDelivered.length} delivered chart updates (${receiptCopies} written by copies)`,
       );
 
@@ -215,6 +229,8 @@ export function kill9Scenario(options: Kill9Options): void {
       expect(sideTotal, 'nothing dead-lettered or quarantined').toBe(0);
       expect(unauditedOut, 'chart updates the EMR got without a message.delivered line').toEqual([]);
       expect(unauditedIn, 'inbox records without a message.received line').toEqual([]);
+      expect(unackedIn, 'inbox records whose ack never answered 200, even retried after the drain').toEqual([]);
+      expect(unauditedAcks, 'acknowledged inbox records without an inbox.acked line').toEqual([]);
       expect(unacceptedIn, 'accepted submissions without a submission.accepted line').toEqual([]);
       expect(unrelayedOut, 'accepted chart updates without a message.relayed line at the app').toEqual([]);
       expect(notDelivered, 'chart updates whose status at the app is not delivered').toEqual([]);

@@ -36,5 +36,8 @@ export function memoryApplyLedger(): ApplyLedger & { done: Set<string> } {
       done.add(id);
     },
     async release() {},
+    async isApplied(id) {
+      return done.has(id);
+    },
   };
 }

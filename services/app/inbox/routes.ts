@@ -15,9 +15,16 @@ export interface InboxRoutesOptions {
   audit: AuditSink;
   /** Emergency switch: reads are refused while on. */
   emergency: EmergencySwitch;
+  /**
+   * Whether the record `id` was acknowledged before, here or at another instance (its id marked
+   * applied in the shared state table): a repeated ack is answered 200 and audited again, marked copy.
+   */
+  acknowledgedBefore: (id: string) => Promise<boolean>;
   /** Opens a large record's sealed object as a checked plaintext stream; undefined when it is gone. */
   readObject?: ((envelope: Envelope) => Promise<{ contentType: string; bytes: number; plaintext: Readable } | undefined>) | undefined;
 }
+
+const NOT_FINAL = 'The record was acknowledged but neither marked applied nor its queue message deleted yet; it may be delivered again. Acknowledge it again if it reappears.';
 
 const idParams = {
   type: 'object',
@@ -113,28 +120,46 @@ export const inboxRoutes: FastifyPluginAsync<InboxRoutesOptions> = async (app, o
       config: { role: 'reader' },
       onRequest: refuseInEmergency,
       schema: {
-        summary: 'Acknowledge a record: it leaves the inbox and its queue message is deleted',
+        summary: 'Acknowledge a record: it leaves the inbox and its queue message is deleted. Acknowledging it again (here or at another instance) answers the same',
         params: idParams,
         response: { 200: { type: 'object', properties: { id: { type: 'string' }, acked: { type: 'boolean' } } } },
       },
     },
     async (request) => {
       const { id } = request.params;
-      if (!inbox.ack(id)) throw httpErrors.notFound('No record with this id is held in the inbox (already acknowledged?).');
+      const auditAck = (outcome: 'success' | 'failure', copy: boolean): Promise<void> =>
+        audit.record({
+          action: 'inbox.acked',
+          actor: request.principal?.name ?? 'unknown',
+          resourceType: 'inbox-record',
+          resourceId: id,
+          outcome,
+          sourceIp: request.ip,
+          ...(copy ? { details: { copy: true } } : {}),
+        });
+      if (!inbox.ack(id)) {
+        // Not held here. Acknowledged before (here or at another instance)? Then the ack is the same:
+        // 200 and its line again, marked copy. A crash, or a failed audit write, between the mark and
+        // the first ack's line, or a lost answer, must not leave the acknowledgement without a line.
+        const inFlight = inbox.settlement(id);
+        let before: boolean;
+        try {
+          before = inFlight ? await inFlight : await options.acknowledgedBefore(id);
+        } catch {
+          throw httpErrors.unavailable(5, 'Whether this record was acknowledged cannot be read from the state table right now; retry later.');
+        }
+        if (!before) {
+          if (inFlight) throw httpErrors.unavailable(5, NOT_FINAL);
+          throw httpErrors.notFound('No record with this id is held in the inbox, and none with it was acknowledged.');
+        }
+        await auditAck('success', true);
+        return { id, acked: true };
+      }
       // 200 only once the ack is final (the id marked applied in the shared state, or else the queue
       // message deleted): a crash after a 200 must not bring the record back.
       const final = (await inbox.settlement(id)) ?? true;
-      await audit.record({
-        action: 'inbox.acked',
-        actor: request.principal?.name ?? 'unknown',
-        resourceType: 'inbox-record',
-        resourceId: id,
-        outcome: final ? 'success' : 'failure',
-        sourceIp: request.ip,
-      });
-      if (!final) {
-        throw httpErrors.unavailable(5, 'The record was acknowledged but neither marked applied nor its queue message deleted yet; it may be delivered again. Acknowledge it again if it reappears.');
-      }
+      await auditAck(final ? 'success' : 'failure', false);
+      if (!final) throw httpErrors.unavailable(5, NOT_FINAL);
       return { id, acked: true };
     },
   );

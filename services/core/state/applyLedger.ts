@@ -16,6 +16,11 @@ export interface ApplyLedger {
   applied(envelopeId: string): Promise<void>;
   /** Gives up this process's hold (shutdown, release), so a redelivery is taken at once. */
   release(envelopeId: string): Promise<void>;
+  /**
+   * Whether `envelopeId` is marked applied (by any instance, within the marks' `ttlSeconds`): read
+   * consistently, so a mark written just before by another instance counts.
+   */
+  isApplied(envelopeId: string): Promise<boolean>;
 }
 
 /** Options for {@link createApplyLedger}. */
@@ -104,6 +109,11 @@ export function createApplyLedger(options: ApplyLedgerOptions): ApplyLedger {
     },
     async release(envelopeId) {
       await table.delete(pk(envelopeId), { condition: '#s = :held AND holder = :me', names: { '#s': 'state' }, values: { ':held': 'held', ':me': holder } });
+    },
+    async isApplied(envelopeId) {
+      const item = await table.get(pk(envelopeId));
+      // DynamoDB removes expired items only some time after their ttl: one past it counts as gone, as in `claim`.
+      return item?.state === 'applied' && !(Number(item.ttl) < Math.floor(now() / 1000));
     },
   };
 }

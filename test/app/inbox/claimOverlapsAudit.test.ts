@@ -39,6 +39,7 @@ function recordingLedger(): ApplyLedger & { calls: string[] } {
     claim: async (id) => (calls.push(`claim ${id}`), { status: 'claimed' }),
     applied: async (id) => void calls.push(`applied ${id}`),
     release: async (id) => void calls.push(`release ${id}`),
+    isApplied: async (id) => calls.includes(`applied ${id}`),
   };
 }
 

@@ -160,6 +160,23 @@ describe('apply ledger', () => {
     await a.release(id);
     expect(await b.claim(id)).toEqual({ status: 'claimed' });
   });
+
+  it('isApplied: true for every instance once an id is marked applied (one write or with concurrent marks), never while held, and no longer past the ttl', async () => {
+    let clock = Date.now();
+    const opts = { table, leaseMs: 600_000, ttlSeconds: 60, now: () => clock };
+    const a = createApplyLedger({ ...opts, holder: 'a' });
+    const b = createApplyLedger({ ...opts, holder: 'b', batchApplied: true });
+    const [one, two, never] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+    expect(await a.isApplied(never)).toBe(false);
+    expect(await a.claim(one)).toEqual({ status: 'claimed' });
+    expect(await b.isApplied(one)).toBe(false);
+    await a.applied(one);
+    expect(await b.claim(two)).toEqual({ status: 'claimed' });
+    await b.applied(two);
+    for (const ledger of [a, b]) expect([await ledger.isApplied(one), await ledger.isApplied(two)]).toEqual([true, true]);
+    clock += 61_000;
+    expect([await a.isApplied(one), await b.isApplied(two)]).toEqual([false, false]);
+  });
 });
 
 describe('delivery ledger', () => {
