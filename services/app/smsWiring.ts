@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { httpErrors } from '../core/http/errors.ts';
 import type { Runtime } from '../core/runtime/runtime.ts';
+import { createApplyLedger } from '../core/state/applyLedger.ts';
 import { createConsumer, type Consumer } from '../core/transport/consumer.ts';
 import { createProducer } from '../core/transport/producer.ts';
 import type { AppConfig } from './config.ts';
@@ -70,6 +71,15 @@ export function createSms(config: AppConfig, rt: Runtime<'app-sms-redaction'>): 
     await producer.send({ id: `${job.sid}:${job.trigger}:${job.enqueuedAt}`, body: JSON.stringify(job), delaySeconds });
   };
   const sendSms = createSmsSender({ config: sms, api, enqueue, audit: rt.audit, logger: log, metrics });
+  // Redactions with their sms.redacted line (`smsredact#<sid hash>`), remembered a day past the redaction window
+  // (or the queues' retention, if longer): a job of the same message comes within it. Only marks are written, no holds.
+  const audited = createApplyLedger({
+    table: rt.state,
+    holder: rt.holder,
+    leaseMs: config.VISIBILITY_TIMEOUT_SECONDS * 1000,
+    ttlSeconds: Math.max(sms.redactionWindowSeconds, rt.stateTtlSeconds) + 86_400,
+    prefix: 'smsredact',
+  });
 
   const routes: FastifyPluginAsync = async (app: FastifyInstance) => {
     app.post<{ Body: SendSmsInput }>(
@@ -107,7 +117,7 @@ export function createSms(config: AppConfig, rt: Runtime<'app-sms-redaction'>): 
     maxInFlight: 8,
     visibilityTimeoutSeconds: config.VISIBILITY_TIMEOUT_SECONDS,
     heartbeatIntervalSeconds: config.HEARTBEAT_INTERVAL_SECONDS,
-    handler: createRedactionHandler({ config: sms, api, audit: rt.audit, logger: log, metrics }),
+    handler: createRedactionHandler({ config: sms, api, audit: rt.audit, audited, logger: log, metrics }),
   });
 
   return { routes, webhook, consumer };

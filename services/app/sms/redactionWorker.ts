@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
+import { AuditError } from '../../core/audit/errors.ts';
 import type { AuditSink } from '../../core/audit/types.ts';
 import { hashId, silentLogger } from '../../core/log/logger.ts';
+import type { ApplyLedger } from '../../core/state/applyLedger.ts';
 import { classifySignalWireError, type RetryOptions, type SignalWireApi } from './client.ts';
 import { SMS_ERRORS } from './errors.ts';
 import { redactMessage } from './redact.ts';
@@ -15,6 +17,12 @@ export interface RedactionWorkerDeps {
   api: SignalWireApi;
   /** Audit trail. */
   audit: AuditSink;
+  /**
+   * Redactions whose `sms.redacted` line was written (keyed by the SID's hash, shared by every app
+   * instance): a job that finds its message already redacted and no mark here writes the line, marked
+   * copy. A kill between the redaction and its line must not leave the redaction without one.
+   */
+  audited: Pick<ApplyLedger, 'applied' | 'isApplied'>;
   /** Logger (never given bodies or numbers). */
   logger?: Logger;
   /** Counters. */
@@ -42,6 +50,11 @@ export function createRedactionHandler(deps: RedactionWorkerDeps): (message: Red
   const { config } = deps;
   const base = config.retryBaseSeconds ?? 5;
   const actor = 'app:sms-redaction';
+
+  // After the line: a mark that fails costs a copy line at the message's next job, never a missing one.
+  async function markAudited(sidHash: string): Promise<void> {
+    await deps.audited.applied(sidHash).catch((err: unknown) => log.warn({ sidHash, code: (err as { name?: string }).name }, 'could not mark the sms redaction audited'));
+  }
 
   async function failed(job: RedactionJob, sidHash: string, reason: string): Promise<HandlerResult> {
     metrics.inc('sms_redaction_dead_lettered_total', { reason });
@@ -77,9 +90,19 @@ export function createRedactionHandler(deps: RedactionWorkerDeps): (message: Red
           return redelay(Math.max(base, ageSeconds / 2), 'in-progress');
         case 'grace':
           return redelay(outcome.remainingSeconds, 'sent-grace');
-        case 'already-redacted':
+        case 'already-redacted': {
           log.debug({ sidHash }, 'sms already redacted');
+          // Redacted with its line (the usual case: the status callback's job, then the scheduled one), or
+          // redacted by a job killed before its line, or by someone else. A mark that cannot be read counts
+          // as missing: a line too many is harmless, a redaction without one is not.
+          if (await deps.audited.isApplied(sidHash).catch(() => false)) return { status: 'done' };
+          await deps.audit.record({
+            action: 'sms.redacted', actor, resourceType: 'sms', resourceId: sidHash, outcome: 'success',
+            details: { messageFound: true, alreadyRedacted: true, mode: config.redactionMode, trigger: job.trigger, copy: true },
+          });
+          await markAudited(sidHash);
           return { status: 'done' };
+        }
         case 'not-found':
           log.info({ sidHash, mediaDeleted: outcome.mediaDeleted, trigger: job.trigger }, 'sms message not found: nothing to redact');
           if (job.trigger === 'status') {
@@ -102,12 +125,18 @@ export function createRedactionHandler(deps: RedactionWorkerDeps): (message: Red
             action: 'sms.redacted', actor, resourceType: 'sms', resourceId: sidHash, outcome: 'success',
             details: { messageFound: true, mediaDeleted: outcome.mediaDeleted, bodyBlanked: outcome.bodyBlanked, messageDeleted: outcome.messageDeleted, mode: config.redactionMode, trigger: job.trigger },
           });
+          await markAudited(sidHash);
           return { status: 'done' };
       }
     } catch (err) {
       if (signal.aborted) return { status: 'release' };
       const c = classifySignalWireError(err);
-      const reason = (err as { code?: unknown }).code === SMS_ERRORS.CR_SMS_MEDIA_REMAINS.code ? 'media-remains' : c.status !== undefined ? `signalwire-${c.status}` : 'signalwire-unreachable';
+      // A failed audit write is the trail's, not SignalWire's: the retry writes the line (a copy, once the message is found redacted).
+      const reason =
+        err instanceof AuditError ? 'audit-write-failed'
+        : (err as { code?: unknown }).code === SMS_ERRORS.CR_SMS_MEDIA_REMAINS.code ? 'media-remains'
+        : c.status !== undefined ? `signalwire-${c.status}`
+        : 'signalwire-unreachable';
       if (expired) return await failed(job, sidHash, reason);
       log.warn({ sidHash, reason, apiCode: c.apiCode }, 'sms redaction failed, will retry');
       return redelay(c.retryAfterSeconds ?? Math.max(base, ageSeconds / 4), reason);

@@ -8,6 +8,7 @@ import { createConsumer, type Consumer } from '../../../services/core/transport/
 import { startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
 import { testQueue } from '../../core/transport/helpers.ts';
 import { captureLogger, fastRetry, memoryAudit, startWebhook, startWorld, waitFor, type SmsWorld } from './helpers.ts';
+import { memoryApplyLedger } from '../../helpers/ledgers.ts';
 
 let sqs: TestSqs;
 let world: SmsWorld;
@@ -29,7 +30,7 @@ beforeAll(async () => {
     await sqs.client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(job), DelaySeconds: delaySeconds }));
   };
   app = await startWebhook(world, { enqueue, logger: log.logger, audit });
-  const handler = createRedactionHandler({ config: world.config, api: world.api, audit, logger: log.logger, retry: fastRetry });
+  const handler = createRedactionHandler({ config: world.config, api: world.api, audit, audited: memoryApplyLedger(), logger: log.logger, retry: fastRetry });
   // The real transport consumer runs the handler (done deletes, retry re-delays by visibility).
   consumer = createConsumer({ client: sqs.client, queue: testQueue(queueUrl, { logical: 'app-sms-redaction', dlqUrl, quarantineUrl }), handler, service: 'app', waitTimeSeconds: 1, visibilityTimeoutSeconds: 30 });
   consumer.start();

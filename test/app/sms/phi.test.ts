@@ -5,6 +5,7 @@ import { createSmsSender, STATUS_WEBHOOK_PATH } from '../../../services/app/sms/
 import { runSweep } from '../../../services/app/sms/sweep.ts';
 import { statusWebhook } from '../../../services/app/sms/webhook.ts';
 import { captureLogger, fastRetry, memoryAudit, memoryQueue, startWorld, waitFor, type SmsWorld } from './helpers.ts';
+import { memoryApplyLedger } from '../../helpers/ledgers.ts';
 
 let world: SmsWorld | undefined;
 afterEach(async () => {
@@ -28,7 +29,7 @@ describe('no PHI in logs or audit', () => {
     let sid = '';
     try {
       const send = createSmsSender({ config: world.config, api: world.api, enqueue: q.enqueue, audit, logger: log.logger, retry: fastRetry });
-      const handler = createRedactionHandler({ config: world.config, api: world.api, audit, logger: log.logger, retry: fastRetry });
+      const handler = createRedactionHandler({ config: world.config, api: world.api, audit, audited: memoryApplyLedger(), logger: log.logger, retry: fastRetry });
       // An invalid send, a refused send and a good one.
       await expect(send({ to: PHONE.slice(1), body: BODY })).rejects.toThrow();
       world.fake.faults.inject({ count: 1, status: 400, nonJson: false, method: 'POST' });

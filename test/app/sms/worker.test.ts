@@ -1,8 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { AuditError } from '../../../services/core/audit/errors.ts';
 import { buildRedactionJob } from '../../../services/app/sms/redactionJob.ts';
 import { createRedactionHandler } from '../../../services/app/sms/redactionWorker.ts';
 import type { SmsMetricName } from '../../../services/app/sms/types.ts';
 import { captureLogger, fastRetry, memoryAudit, startWorld, waitFor, type SmsWorld } from './helpers.ts';
+import { memoryApplyLedger } from '../../helpers/ledgers.ts';
 
 let world: SmsWorld | undefined;
 afterEach(async () => {
@@ -13,12 +15,12 @@ afterEach(async () => {
 const abort = () => new AbortController().signal;
 const jobBody = (sid: string, firstSeenAt = new Date()) => ({ body: JSON.stringify(buildRedactionJob(sid, 'fallback', new Date(), firstSeenAt)) });
 
-function setup(w: SmsWorld, overrides: Partial<SmsWorld['config']> = {}) {
+function setup(w: SmsWorld, overrides: Partial<SmsWorld['config']> = {}, audited = memoryApplyLedger()) {
   const audit = memoryAudit();
   const log = captureLogger();
   const counted: SmsMetricName[] = [];
-  const handler = createRedactionHandler({ config: { ...w.config, ...overrides }, api: w.api, audit, logger: log.logger, retry: fastRetry, metrics: { inc: (n) => void counted.push(n) } });
-  return { audit, log, counted, handler };
+  const handler = createRedactionHandler({ config: { ...w.config, ...overrides }, api: w.api, audit, audited, logger: log.logger, retry: fastRetry, metrics: { inc: (n) => void counted.push(n) } });
+  return { audit, log, counted, handler, audited };
 }
 
 async function sendMms(w: SmsWorld, media = 2, to = '+15551230001') {
@@ -39,6 +41,27 @@ describe('redaction worker', () => {
     expect(ops).toEqual(['POST message', 'GET media', 'DELETE media', 'DELETE media', 'DELETE media', 'GET media', 'POST message']);
     expect(audit.events).toMatchObject([{ action: 'sms.redacted', outcome: 'success', details: { mediaDeleted: 3, mode: 'redact', messageFound: true } }]);
     expect(audit.events[0]!.resourceId).not.toContain(m.sid);
+    expect(await handler(jobBody(m.sid), abort())).toEqual({ status: 'done' });
+    expect(audit.events).toHaveLength(1);
+  });
+
+  it('a redaction whose sms.redacted line was not written (a kill or a failed write between): the next job writes it, marked copy; the one after writes nothing', async () => {
+    world = await startWorld({ manual: true });
+    const audited = memoryApplyLedger();
+    const m = await sendMms(world, 2);
+    world.fake.settle(m.sid);
+    // The first job redacts, then its line fails (disk full), as when the process dies between the two.
+    const diskFull = { record: async () => Promise.reject(new AuditError('CR_AUDIT_WRITE_FAILED', 'audit trail: write failed (ENOSPC)')) };
+    const first = createRedactionHandler({ config: world.config, api: world.api, audit: diskFull, audited, retry: fastRetry });
+    expect(await first(jobBody(m.sid), abort())).toMatchObject({ status: 'retry', reason: 'audit-write-failed' });
+    expect(world.fake.message(m.sid)!.body).toBe('');
+    expect(world.fake.mediaOf(m.sid)).toHaveLength(0);
+    expect(audited.done.size).toBe(0);
+    const { handler, audit } = setup(world, {}, audited);
+    expect(await handler(jobBody(m.sid), abort())).toEqual({ status: 'done' });
+    expect(audit.events).toMatchObject([{ action: 'sms.redacted', outcome: 'success', details: { messageFound: true, alreadyRedacted: true, copy: true, mode: 'redact' } }]);
+    expect(audit.events[0]!.resourceId).not.toContain(m.sid);
+    // Marked now: the message's later jobs (the scheduled one, the sweep's) find it redacted and audited.
     expect(await handler(jobBody(m.sid), abort())).toEqual({ status: 'done' });
     expect(audit.events).toHaveLength(1);
   });
