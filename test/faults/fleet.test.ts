@@ -121,9 +121,13 @@ describe('a fleet of two interface and two app instances', () => {
     const unauditedReceived = [...sent.keys()].filter((id) => books.seen.has(id) && !receivedLines.has(id));
     const unacked = [...sent.keys()].filter((id) => books.seen.has(id) && !books.acked.has(id));
     const unauditedAcks = [...books.acked].filter((id) => !ackedLines.has(id));
+    // Acks whose only line is a copy: without the copies, these had no line.
+    const appTrails = (await Promise.all([1, 2].map((n) => readTrail(trailOf('app', n))))).flat();
+    const firstAckLines = new Set(appTrails.filter((l) => l.action === 'inbox.acked' && l.details?.copy !== true).map((l) => l.resourceId));
+    const ackedOnlyByCopies = [...books.acked].filter((id) => ackedLines.has(id) && !firstAckLines.has(id)).length;
     console.log(
       `fleet audit: submission.accepted lines for ${sent.size - unauditedAccepted.length}/${sent.size}, message.received for ${sent.size - unauditedReceived.length}/${sent.size}, ` +
-        `inbox.acked for ${books.acked.size - unauditedAcks.length}/${books.acked.size} acknowledged records (${uncertainAcks} acks retried after a lost answer)`,
+        `inbox.acked for ${books.acked.size - unauditedAcks.length}/${books.acked.size} acknowledged records (${uncertainAcks} acks retried after a lost answer, ${ackedOnlyByCopies} records whose only line is a copy); ${unacked.length} acks never answered 200, ${unacked.filter((id) => !ackedLines.has(id)).length} of them without a line`,
     );
 
     const keysWithTwoIds = [...idsByKey].filter(([, ids]) => ids.size !== 1).map(([key]) => key);

@@ -203,7 +203,7 @@ export function kill9Scenario(options: Kill9Options): void {
         `kill-9 audit: submission.accepted lines for ${sentIn.size - unacceptedIn.length}/${sentIn.size} submissions, message.relayed at the app for ${sentOut.size - unrelayedOut.length}/${sentOut.size} chart updates, ` +
           `message.delivered lines for ${deliveredOut.length - unauditedOut.length}/${deliveredOut.length} chart updates (${copies} written by copies), ` +
           `message.received for ${seenIn.length - unauditedIn.length}/${seenIn.length} records, ` +
-          `inbox.acked for ${books.acked.size - unauditedAcks.length}/${books.acked.size} acknowledged records (${uncertainAcks} acks retried after a lost answer, ${ackCopies} lines written by copies, ${ackedOnlyByCopies} records whose only line is a copy), ` +
+          `inbox.acked for ${books.acked.size - unauditedAcks.length}/${books.acked.size} acknowledged records (${uncertainAcks} acks retried after a lost answer, ${ackCopies} lines written by copies, ${ackedOnlyByCopies} records whose only line is a copy; ${unackedIn.length} acks never answered 200, ${unackedIn.filter((id) => !ackedLines.has(id)).length} of them without a line), ` +
           `receipt.applied at the app for ${deliveredOut.length - notDelivered.length - unauditedReceipts.length}/${deliveredOut.length - notDelivered.length} delivered chart updates (${receiptCopies} written by copies)`,
       );
 
