@@ -9,6 +9,7 @@ import { createSignalWireClient } from './sms/client.ts';
 import { createSmsMetrics } from './sms/metrics.ts';
 import { createRedactionHandler } from './sms/redactionWorker.ts';
 import { createSmsSender, type SendSmsInput } from './sms/send.ts';
+import { createSmsSendClaims } from './sms/sendClaims.ts';
 import type { EnqueueRedaction, SmsConfig } from './sms/types.ts';
 import { statusWebhook } from './sms/webhook.ts';
 
@@ -70,7 +71,9 @@ export function createSms(config: AppConfig, rt: Runtime<'app-sms-redaction'>): 
     // The job names a message sid only; the id keys the send result and nothing else.
     await producer.send({ id: `${job.sid}:${job.trigger}:${job.enqueuedAt}`, body: JSON.stringify(job), delaySeconds });
   };
-  const sendSms = createSmsSender({ config: sms, api, enqueue, audit: rt.audit, logger: log, metrics });
+  // Idempotency-Key claims (`smsidem#<token name>#<key>`), remembered as long as the relay's keys.
+  const claims = createSmsSendClaims({ table: rt.state, ttlSeconds: rt.stateTtlSeconds });
+  const sendSms = createSmsSender({ config: sms, api, enqueue, audit: rt.audit, claims, logger: log, metrics });
   // Redactions with their sms.redacted line (`smsredact#<sid hash>`), remembered a day past the redaction window
   // (or the queues' retention, if longer): a job of the same message comes within it. Only marks are written, no holds.
   const audited = createApplyLedger({
@@ -88,7 +91,8 @@ export function createSms(config: AppConfig, rt: Runtime<'app-sms-redaction'>): 
         config: { role: 'messenger' },
         bodyLimit: 64 * 1024,
         schema: {
-          summary: 'Send an SMS/MMS through SignalWire; its body and media are redacted once delivered',
+          summary: 'Send an SMS/MMS through SignalWire; its body and media are redacted once delivered. With an Idempotency-Key a retry answers the same sid and sends nothing',
+          headers: { type: 'object', properties: { 'idempotency-key': { type: 'string', maxLength: 200 } } },
           body: sendSchema,
           response: { 202: { type: 'object', required: ['sid'], properties: { sid: { type: 'string' }, status: { type: 'string' } } } },
         },
@@ -97,7 +101,8 @@ export function createSms(config: AppConfig, rt: Runtime<'app-sms-redaction'>): 
         },
       },
       async (request, reply) => {
-        const result = await sendSms(request.body, { actor: request.principal?.name ?? 'unknown', sourceIp: request.ip });
+        const key = request.headers['idempotency-key'];
+        const result = await sendSms(request.body, { actor: request.principal?.name ?? 'unknown', sourceIp: request.ip, ...(typeof key === 'string' ? { idempotencyKey: key } : {}) });
         return reply.code(202).send({ sid: result.sid, status: result.status });
       },
     );

@@ -4,6 +4,7 @@ import { hashId, silentLogger } from '../../core/log/logger.ts';
 import { classifySignalWireError, withRetry, type RetryOptions, type SignalWireApi } from './client.ts';
 import { SmsError } from './errors.ts';
 import { buildRedactionJob } from './redactionJob.ts';
+import type { SmsSendClaims } from './sendClaims.ts';
 import { nullSmsMetrics, type EnqueueRedaction, type SmsConfig, type SmsMetrics } from './types.ts';
 
 /** Path of the status webhook, appended to PUBLIC_BASE_URL. */
@@ -25,6 +26,8 @@ export interface SendSmsResult {
   sid: string;
   /** Status SignalWire reported at creation (usually `queued`). */
   status: string;
+  /** An earlier request with the same Idempotency-Key sent it: nothing was sent now. */
+  replayed: boolean;
 }
 
 /** Dependencies of {@link createSmsSender}. */
@@ -37,6 +40,8 @@ export interface SmsSenderDeps {
   enqueue: EnqueueRedaction;
   /** Audit trail. */
   audit: AuditSink;
+  /** Idempotency-Key claims (`sendClaims.ts`): a send under a key is made once across the fleet. */
+  claims: SmsSendClaims;
   /** Logger (never given bodies or numbers). */
   logger?: Logger;
   /** Counters. */
@@ -53,6 +58,8 @@ export interface SendContext {
   actor?: string;
   /** Source address of the request. */
   sourceIp?: string;
+  /** The request's Idempotency-Key, if any (claimed under `actor`). */
+  idempotencyKey?: string;
 }
 
 const E164 = /^\+[1-9]\d{6,14}$/;
@@ -102,14 +109,41 @@ export function createSmsSender(deps: SmsSenderDeps): (input: SendSmsInput, ctx?
   const { config } = deps;
   const callback = statusCallbackUrl(config);
 
+  // The fallback redaction job: the message is redacted even if its status callback never comes.
+  async function enqueueFallback(sid: string, sidHash: string, sentAt: Date): Promise<{ fallbackEnqueued: boolean; delay: number }> {
+    const delay = Math.min(SQS_MAX_DELAY, Math.max(0, config.fallbackDelaySeconds));
+    try {
+      await deps.enqueue(buildRedactionJob(sid, 'fallback', now(), sentAt), delay);
+      return { fallbackEnqueued: true, delay };
+    } catch (err) {
+      metrics.inc('sms_fallback_enqueue_failed_total');
+      log.error({ sidHash, err: { message: (err as Error).message } }, 'fallback redaction job not enqueued');
+      return { fallbackEnqueued: false, delay };
+    }
+  }
+
   return async function sendSms(input, ctx = {}) {
     validateSendInput(input, config.allowInsecure ?? false);
     const toHash = hashId(config.hmacKey, input.to);
+    const actor = ctx.actor ?? 'app';
+    // Keyed, like every identifier of a number: the claim never holds what could be looked up.
+    const digest = hashId(config.hmacKey, JSON.stringify([input.to, input.body, input.mediaUrls ?? []]));
+    const claim = await deps.claims.claim(actor, ctx.idempotencyKey, digest);
+    if (claim.kind === 'sent') {
+      // Sent by an earlier request with this key, which may have stopped before its fallback job and its
+      // line: both again (redaction jobs are idempotent), the line marked copy.
+      const sidHash = hashId(config.hmacKey, claim.sid);
+      const fallback = await enqueueFallback(claim.sid, sidHash, new Date(claim.sentAt));
+      await deps.audit.record({
+        action: 'sms.sent', actor, resourceType: 'sms', resourceId: sidHash, outcome: 'success',
+        ...(ctx.sourceIp ? { sourceIp: ctx.sourceIp } : {}),
+        details: { toHash, media: input.mediaUrls?.length ?? 0, fallbackEnqueued: fallback.fallbackEnqueued, fallbackDelaySeconds: fallback.delay, copy: true },
+      });
+      return { sid: claim.sid, status: claim.status, replayed: true };
+    }
     const sentAt = now();
     let created: { sid: string; status: string };
     try {
-      // A create is retried only when SignalWire surely did not accept it (429, 503); after a
-      // timeout or another 5xx it may have been sent, and a second send would duplicate PHI.
       created = (await withRetry(
         'message.create',
         () => deps.api.messages.create({ to: input.to, from: config.fromNumber, body: input.body, statusCallback: callback, ...(input.mediaUrls?.length ? { mediaUrl: input.mediaUrls } : {}) }),
@@ -117,30 +151,28 @@ export function createSmsSender(deps: SmsSenderDeps): (input: SendSmsInput, ctx?
       )) as unknown as { sid: string; status: string };
     } catch (err) {
       const c = classifySignalWireError(err);
+      // SignalWire answered no (a 4xx, 429, 503): not sent, the key is free again. A timeout or another 5xx may have sent it.
+      const maybeSent = c.kind === 'transient' && c.status !== 429 && c.status !== 503;
+      await deps.claims.failed(claim, maybeSent).catch((e: unknown) => log.error({ toHash, code: (e as { name?: string }).name }, 'could not record a failed send under its Idempotency-Key'));
       log.warn({ toHash, status: c.status, apiCode: c.apiCode }, 'sms send failed');
-      await deps.audit.record({ action: 'sms.sent', actor: ctx.actor ?? 'app', resourceType: 'sms', resourceId: toHash, outcome: 'failure', ...(ctx.sourceIp ? { sourceIp: ctx.sourceIp } : {}), details: { status: c.status ?? 0, apiCode: c.apiCode ?? 0 } });
-      if (c.kind === 'transient') throw new SmsError('CR_SMS_PROVIDER_UNAVAILABLE', 'SignalWire is unavailable; the message was not sent', { cause: err, ...(c.retryAfterSeconds !== undefined ? { details: { retryAfter: c.retryAfterSeconds } } : {}) });
+      await deps.audit.record({ action: 'sms.sent', actor, resourceType: 'sms', resourceId: toHash, outcome: 'failure', ...(ctx.sourceIp ? { sourceIp: ctx.sourceIp } : {}), details: { status: c.status ?? 0, apiCode: c.apiCode ?? 0, ...(maybeSent ? { maybeSent } : {}) } });
+      if (c.kind === 'transient') {
+        const detail = maybeSent ? 'SignalWire failed while taking the message; it may have been sent' : 'SignalWire is unavailable; the message was not sent';
+        throw new SmsError('CR_SMS_PROVIDER_UNAVAILABLE', detail, { cause: err, ...(c.retryAfterSeconds !== undefined ? { details: { retryAfter: c.retryAfterSeconds } } : {}) });
+      }
       throw new SmsError('CR_SMS_PROVIDER_REJECTED', `SignalWire refused the message${c.apiCode !== undefined ? ` (code ${c.apiCode})` : ''}`, { cause: err, details: { providerCode: c.apiCode ?? null } });
     }
     const sidHash = hashId(config.hmacKey, created.sid);
     metrics.inc('sms_sent_total');
-    let fallbackEnqueued = true;
-    const delay = Math.min(SQS_MAX_DELAY, Math.max(0, config.fallbackDelaySeconds));
-    try {
-      await deps.enqueue(buildRedactionJob(created.sid, 'fallback', now(), sentAt), delay);
-    } catch (err) {
-      // The message is out: failing the request would make the caller send it twice. The status
-      // callback still enqueues a job, and the sweep catches what both miss.
-      fallbackEnqueued = false;
-      metrics.inc('sms_fallback_enqueue_failed_total');
-      log.error({ sidHash, err: { message: (err as Error).message } }, 'fallback redaction job not enqueued');
-    }
+    // A claim that cannot be marked sent answers CR_SMS_OUTCOME_UNKNOWN once its lease ends: never a second message.
+    await deps.claims.sent(claim, { sid: created.sid, status: created.status, sentAt: sentAt.toISOString() }).catch((e: unknown) => log.error({ sidHash, code: (e as { name?: string }).name }, 'could not record the send under its Idempotency-Key'));
+    const { fallbackEnqueued, delay } = await enqueueFallback(created.sid, sidHash, sentAt);
     log.info({ sidHash, toHash, media: input.mediaUrls?.length ?? 0, fallbackEnqueued }, 'sms sent');
     await deps.audit.record({
-      action: 'sms.sent', actor: ctx.actor ?? 'app', resourceType: 'sms', resourceId: sidHash, outcome: 'success',
+      action: 'sms.sent', actor, resourceType: 'sms', resourceId: sidHash, outcome: 'success',
       ...(ctx.sourceIp ? { sourceIp: ctx.sourceIp } : {}),
       details: { toHash, media: input.mediaUrls?.length ?? 0, fallbackEnqueued, fallbackDelaySeconds: delay },
     });
-    return { sid: created.sid, status: created.status };
+    return { sid: created.sid, status: created.status, replayed: false };
   };
 }

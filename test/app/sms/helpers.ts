@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { createLogger } from '../../../services/core/log/logger.ts';
 import { createSignalWireClient, type SignalWireApi } from '../../../services/app/sms/client.ts';
 import type { RedactionJob } from '../../../services/app/sms/redactionJob.ts';
+import type { SmsSendClaims } from '../../../services/app/sms/sendClaims.ts';
 import type { HandlerResult, SmsConfig } from '../../../services/app/sms/types.ts';
 import { statusWebhook, type StatusWebhookOptions } from '../../../services/app/sms/webhook.ts';
 import { waitFor as waitUntil } from '../../helpers/wait.ts';
@@ -110,3 +111,13 @@ export async function startWebhook(world: SmsWorld, options: Omit<StatusWebhookO
 
 /** Fast retries for tests. */
 export const fastRetry = { baseDelayMs: 5, maxDelayMs: 20, attempts: 4 };
+
+/** Idempotency-Key claims for senders tested without keys (a key is refused: use `createSmsSendClaims` on a state table). */
+export const keylessClaims: SmsSendClaims = {
+  async claim(_caller, key) {
+    if (key !== undefined) throw new Error('keylessClaims: this test sender takes no Idempotency-Key');
+    return { kind: 'none' };
+  },
+  async sent() {},
+  async failed() {},
+};

@@ -7,7 +7,7 @@ import type { EnqueueRedaction } from '../../../services/app/sms/types.ts';
 import { createConsumer, type Consumer } from '../../../services/core/transport/consumer.ts';
 import { startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
 import { testQueue } from '../../core/transport/helpers.ts';
-import { captureLogger, fastRetry, memoryAudit, startWebhook, startWorld, waitFor, type SmsWorld } from './helpers.ts';
+import { captureLogger, fastRetry, memoryAudit, startWebhook, startWorld, waitFor, keylessClaims, type SmsWorld } from './helpers.ts';
 import { memoryApplyLedger } from '../../helpers/ledgers.ts';
 
 let sqs: TestSqs;
@@ -44,7 +44,7 @@ afterAll(async () => {
 });
 
 function sender() {
-  return createSmsSender({ config: world.config, api: world.api, enqueue, audit, logger: log.logger });
+  return createSmsSender({ config: world.config, api: world.api, claims: keylessClaims, enqueue, audit, logger: log.logger });
 }
 
 describe('SMS lifecycle against the fake and SQS', () => {

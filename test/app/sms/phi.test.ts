@@ -4,7 +4,7 @@ import { createRedactionHandler } from '../../../services/app/sms/redactionWorke
 import { createSmsSender, STATUS_WEBHOOK_PATH } from '../../../services/app/sms/send.ts';
 import { runSweep } from '../../../services/app/sms/sweep.ts';
 import { statusWebhook } from '../../../services/app/sms/webhook.ts';
-import { captureLogger, fastRetry, memoryAudit, memoryQueue, startWorld, waitFor, type SmsWorld } from './helpers.ts';
+import { captureLogger, fastRetry, memoryAudit, memoryQueue, startWorld, waitFor, keylessClaims, type SmsWorld } from './helpers.ts';
 import { memoryApplyLedger } from '../../helpers/ledgers.ts';
 
 let world: SmsWorld | undefined;
@@ -28,7 +28,7 @@ describe('no PHI in logs or audit', () => {
     await app.listen({ port: world.port, host: '127.0.0.1' });
     let sid = '';
     try {
-      const send = createSmsSender({ config: world.config, api: world.api, enqueue: q.enqueue, audit, logger: log.logger, retry: fastRetry });
+      const send = createSmsSender({ config: world.config, api: world.api, claims: keylessClaims, enqueue: q.enqueue, audit, logger: log.logger, retry: fastRetry });
       const handler = createRedactionHandler({ config: world.config, api: world.api, audit, audited: memoryApplyLedger(), logger: log.logger, retry: fastRetry });
       // An invalid send, a refused send and a good one.
       await expect(send({ to: PHONE.slice(1), body: BODY })).rejects.toThrow();

@@ -3,7 +3,7 @@ import { createSmsSender, statusCallbackUrl, validateSendInput } from '../../../
 import { classifySignalWireError, createSignalWireClient, parseRetryAfter, SignalWireApiError, withRetry } from '../../../services/app/sms/client.ts';
 import { hashId } from '../../../services/core/log/logger.ts';
 import { isRelayError } from '../../../services/core/errors/relayError.ts';
-import { fastRetry, memoryAudit, memoryQueue, startWorld, type SmsWorld } from './helpers.ts';
+import { fastRetry, memoryAudit, memoryQueue, startWorld, keylessClaims, type SmsWorld } from './helpers.ts';
 
 let world: SmsWorld | undefined;
 afterEach(async () => {
@@ -38,7 +38,7 @@ describe('sendSms', () => {
     world = await startWorld({ manual: true }, { fallbackDelaySeconds: 5000, webhookBasicAuth: { user: 'u', password: 'p w' } });
     const q = memoryQueue();
     const audit = memoryAudit();
-    const send = createSmsSender({ config: world.config, api: world.api, enqueue: q.enqueue, audit });
+    const send = createSmsSender({ config: world.config, api: world.api, claims: keylessClaims, enqueue: q.enqueue, audit });
     const { sid, status } = await send({ to: '+15551230001', body: 'hello', mediaUrls: ['https://m.example/a.jpg'] }, { actor: 'token:nurse-app', sourceIp: '10.0.0.1' });
     expect(status).toBe('queued');
     const req = world.fake.requests.find((r) => r.method === 'POST')!;
@@ -56,7 +56,7 @@ describe('sendSms', () => {
   it('maps SignalWire refusals and outages to problem errors; the message still goes when the fallback enqueue fails', async () => {
     world = await startWorld({ manual: true });
     const audit = memoryAudit();
-    const send = createSmsSender({ config: world.config, api: world.api, enqueue: async () => Promise.reject(new Error('queue down')), audit, retry: fastRetry });
+    const send = createSmsSender({ config: world.config, api: world.api, claims: keylessClaims, enqueue: async () => Promise.reject(new Error('queue down')), audit, retry: fastRetry });
     world.fake.faults.inject({ count: 10, status: 503 });
     await expect(send({ to: '+15551230001', body: 'x' })).rejects.toMatchObject({ code: 'CR_SMS_PROVIDER_UNAVAILABLE', status: 503 });
     world.fake.faults.clear();

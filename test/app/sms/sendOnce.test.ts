@@ -1,0 +1,107 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createSmsSender } from '../../../services/app/sms/send.ts';
+import { createSmsSendClaims } from '../../../services/app/sms/sendClaims.ts';
+import { hashId } from '../../../services/core/log/logger.ts';
+import { useTestStateTable } from '../../helpers/sqs.ts';
+import { fastRetry, memoryAudit, memoryQueue, startWorld, type SmsWorld } from './helpers.ts';
+
+// POST /v1/messages under an Idempotency-Key: SignalWire takes no key of its own, so the relay
+// sends a message once per key across the fleet, and never again once a create call may have
+// reached SignalWire without its answer being recorded.
+
+const state = useTestStateTable('app');
+let world: SmsWorld | undefined;
+afterEach(async () => {
+  await world?.fake.stop();
+  world = undefined;
+});
+
+const TO = '+15551230077';
+const BODY = 'Your results are ready, Ackley';
+let n = 0;
+const freshKey = (): string => `sms-${Date.now()}-${++n}`;
+
+function sender(w: SmsWorld, clock?: { t: number }) {
+  const audit = memoryAudit();
+  const queue = memoryQueue();
+  const claims = createSmsSendClaims({ table: state.table, ttlSeconds: 3600, leaseMs: 30_000, ...(clock ? { now: () => clock.t } : {}) });
+  const send = createSmsSender({ config: w.config, api: w.api, enqueue: queue.enqueue, audit, claims, retry: fastRetry });
+  return { audit, queue, claims, send };
+}
+
+describe('sending an SMS under an Idempotency-Key', () => {
+  it('a retry, here or at another instance, answers the same sid and sends nothing; it enqueues the fallback job and writes sms.sent again, marked copy', async () => {
+    world = await startWorld({ manual: true });
+    const a = sender(world);
+    const b = sender(world);
+    const key = freshKey();
+    const first = await a.send({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: key });
+    expect(first.replayed).toBe(false);
+    const again = await a.send({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: key });
+    const elsewhere = await b.send({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: key });
+    expect([again, elsewhere]).toEqual([
+      { sid: first.sid, status: first.status, replayed: true },
+      { sid: first.sid, status: first.status, replayed: true },
+    ]);
+    expect(world.fake.store.messages.size).toBe(1);
+    expect(world.fake.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
+    const sidHash = hashId(world.config.hmacKey, first.sid);
+    expect(a.audit.events.map((e) => [e.action, e.resourceId, (e.details as { copy?: boolean }).copy ?? false])).toEqual([
+      ['sms.sent', sidHash, false],
+      ['sms.sent', sidHash, true],
+    ]);
+    expect(b.audit.events).toMatchObject([{ action: 'sms.sent', outcome: 'success', resourceId: sidHash, details: { copy: true, toHash: hashId(world.config.hmacKey, TO) } }]);
+    // The fallback job again with each answer, its window from the first send: jobs are idempotent.
+    expect([...a.queue.jobs, ...b.queue.jobs].map((j) => [j.job.sid, j.job.firstSeenAt])).toEqual(Array(3).fill([first.sid, a.queue.jobs[0]!.job.firstSeenAt]));
+    // Another token's same key is its own.
+    const other = await a.send({ to: TO, body: BODY }, { actor: 'other-app', idempotencyKey: key });
+    expect(other.sid).not.toBe(first.sid);
+    expect(JSON.stringify([a.audit.events, b.audit.events])).not.toContain('5551230077');
+  });
+
+  it('refuses another body under a used key (409) and a malformed key (400), sending nothing', async () => {
+    world = await startWorld({ manual: true });
+    const { send } = sender(world);
+    const key = freshKey();
+    await send({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: key });
+    await expect(send({ to: TO, body: `${BODY}!` }, { actor: 'nurse-app', idempotencyKey: key })).rejects.toMatchObject({ code: 'CR_IDEMPOTENCY_KEY_REUSED', status: 409 });
+    await expect(send({ to: '+15551230078', body: BODY }, { actor: 'nurse-app', idempotencyKey: key })).rejects.toMatchObject({ code: 'CR_IDEMPOTENCY_KEY_REUSED' });
+    await expect(send({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: 'has space' })).rejects.toMatchObject({ code: 'CR_IDEMPOTENCY_KEY_INVALID', status: 400 });
+    expect(world.fake.store.messages.size).toBe(1);
+  });
+
+  it('while another request with the key is sending: 409 with Retry-After; once that request stopped without an answer: 409 outcome unknown, never a second message', async () => {
+    world = await startWorld({ manual: true });
+    const clock = { t: Date.now() };
+    const { send, claims } = sender(world, clock);
+    const key = freshKey();
+    // A request that claimed the key and then died inside its create call (or before recording its sid).
+    const digest = hashId(world.config.hmacKey, JSON.stringify([TO, BODY, []]));
+    expect(await claims.claim('nurse-app', key, digest)).toMatchObject({ kind: 'claimed' });
+    const busy = send({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: key });
+    await expect(busy).rejects.toMatchObject({ code: 'CR_SMS_SEND_IN_PROGRESS', status: 409, details: { retryAfter: 30 } });
+    clock.t += 31_000;
+    await expect(send({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: key })).rejects.toMatchObject({ code: 'CR_SMS_OUTCOME_UNKNOWN', status: 409 });
+    expect(world.fake.store.messages.size).toBe(0);
+  });
+
+  it('SignalWire said no (4xx, or 503 after retries): the key is free again; a failure that may have sent it (a 500): outcome unknown', async () => {
+    world = await startWorld({ manual: true });
+    const { send, audit } = sender(world);
+    const key = freshKey();
+    world.fake.faults.inject({ count: 1, status: 400 });
+    await expect(send({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: key })).rejects.toMatchObject({ code: 'CR_SMS_PROVIDER_REJECTED' });
+    world.fake.faults.inject({ count: 10, status: 503 });
+    await expect(send({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: key })).rejects.toMatchObject({ code: 'CR_SMS_PROVIDER_UNAVAILABLE', message: expect.stringContaining('was not sent') });
+    world.fake.faults.clear();
+    const sent = await send({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: key });
+    expect(world.fake.message(sent.sid)).toBeDefined();
+
+    const unsure = freshKey();
+    world.fake.faults.inject({ count: 1, status: 500 });
+    await expect(send({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: unsure })).rejects.toMatchObject({ code: 'CR_SMS_PROVIDER_UNAVAILABLE', message: expect.stringContaining('may have been sent') });
+    await expect(send({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: unsure })).rejects.toMatchObject({ code: 'CR_SMS_OUTCOME_UNKNOWN' });
+    expect(world.fake.store.messages.size).toBe(1);
+    expect(audit.events.filter((e) => e.outcome === 'failure').map((e) => (e.details as { maybeSent?: boolean }).maybeSent ?? false)).toEqual([false, false, true]);
+  });
+});
