@@ -116,6 +116,8 @@ export function createSmsSender(deps: SmsSenderDeps): (input: SendSmsInput, ctx?
       await deps.enqueue(buildRedactionJob(sid, 'fallback', now(), sentAt), delay);
       return { fallbackEnqueued: true, delay };
     } catch (err) {
+      // The message is out: failing the request would make the caller send it again. The status
+      // callback still enqueues a job, and the sweep catches what both miss.
       metrics.inc('sms_fallback_enqueue_failed_total');
       log.error({ sidHash, err: { message: (err as Error).message } }, 'fallback redaction job not enqueued');
       return { fallbackEnqueued: false, delay };
@@ -144,6 +146,8 @@ export function createSmsSender(deps: SmsSenderDeps): (input: SendSmsInput, ctx?
     const sentAt = now();
     let created: { sid: string; status: string };
     try {
+      // A create is retried only when SignalWire surely did not accept it (429, 503); after a
+      // timeout or another 5xx it may have been sent, and a second send would duplicate PHI.
       created = (await withRetry(
         'message.create',
         () => deps.api.messages.create({ to: input.to, from: config.fromNumber, body: input.body, statusCallback: callback, ...(input.mediaUrls?.length ? { mediaUrl: input.mediaUrls } : {}) }),
