@@ -51,6 +51,11 @@ export function createRedactionHandler(deps: RedactionWorkerDeps): (message: Red
   const base = config.retryBaseSeconds ?? 5;
   const actor = 'app:sms-redaction';
 
+  // The `sms.redacted` line: what the job found and did, the mode and what triggered it.
+  async function auditRedacted(job: RedactionJob, sidHash: string, found: Record<string, unknown>): Promise<void> {
+    await deps.audit.record({ action: 'sms.redacted', actor, resourceType: 'sms', resourceId: sidHash, outcome: 'success', details: { ...found, mode: config.redactionMode, trigger: job.trigger } });
+  }
+
   // After the line: a mark that fails costs a copy line at the message's next job, never a missing one.
   async function markAudited(sidHash: string): Promise<void> {
     await deps.audited.applied(sidHash).catch((err: unknown) => log.warn({ sidHash, code: (err as { name?: string }).name }, 'could not mark the sms redaction audited'));
@@ -96,10 +101,7 @@ export function createRedactionHandler(deps: RedactionWorkerDeps): (message: Red
           // redacted by a job killed before its line, or by someone else. A mark that cannot be read counts
           // as missing: a line too many is harmless, a redaction without one is not.
           if (await deps.audited.isApplied(sidHash).catch(() => false)) return { status: 'done' };
-          await deps.audit.record({
-            action: 'sms.redacted', actor, resourceType: 'sms', resourceId: sidHash, outcome: 'success',
-            details: { messageFound: true, alreadyRedacted: true, mode: config.redactionMode, trigger: job.trigger, copy: true },
-          });
+          await auditRedacted(job, sidHash, { messageFound: true, alreadyRedacted: true, copy: true });
           await markAudited(sidHash);
           return { status: 'done' };
         }
@@ -113,18 +115,12 @@ export function createRedactionHandler(deps: RedactionWorkerDeps): (message: Red
             });
             return { status: 'done' };
           }
-          await deps.audit.record({
-            action: 'sms.redacted', actor, resourceType: 'sms', resourceId: sidHash, outcome: 'success',
-            details: { messageFound: false, mediaDeleted: outcome.mediaDeleted, mode: config.redactionMode, trigger: job.trigger },
-          });
+          await auditRedacted(job, sidHash, { messageFound: false, mediaDeleted: outcome.mediaDeleted });
           return { status: 'done' };
         case 'redacted':
           metrics.inc('sms_redacted_total', { mode: config.redactionMode });
           log.info({ sidHash, mediaDeleted: outcome.mediaDeleted, mode: config.redactionMode, trigger: job.trigger }, 'sms redacted');
-          await deps.audit.record({
-            action: 'sms.redacted', actor, resourceType: 'sms', resourceId: sidHash, outcome: 'success',
-            details: { messageFound: true, mediaDeleted: outcome.mediaDeleted, bodyBlanked: outcome.bodyBlanked, messageDeleted: outcome.messageDeleted, mode: config.redactionMode, trigger: job.trigger },
-          });
+          await auditRedacted(job, sidHash, { messageFound: true, mediaDeleted: outcome.mediaDeleted, bodyBlanked: outcome.bodyBlanked, messageDeleted: outcome.messageDeleted });
           await markAudited(sidHash);
           return { status: 'done' };
       }

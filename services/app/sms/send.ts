@@ -124,9 +124,19 @@ export function createSmsSender(deps: SmsSenderDeps): (input: SendSmsInput, ctx?
     }
   }
 
+  // The `sms.sent` line of a message out; `copy` when an earlier request with its Idempotency-Key sent it.
+  async function auditSent(ctx: SendContext, message: { sidHash: string; toHash: string; media: number }, fallback: { fallbackEnqueued: boolean; delay: number }, copy: boolean): Promise<void> {
+    await deps.audit.record({
+      action: 'sms.sent', actor: ctx.actor ?? 'app', resourceType: 'sms', resourceId: message.sidHash, outcome: 'success',
+      ...(ctx.sourceIp ? { sourceIp: ctx.sourceIp } : {}),
+      details: { toHash: message.toHash, media: message.media, fallbackEnqueued: fallback.fallbackEnqueued, fallbackDelaySeconds: fallback.delay, ...(copy ? { copy } : {}) },
+    });
+  }
+
   return async function sendSms(input, ctx = {}) {
     validateSendInput(input, config.allowInsecure ?? false);
     const toHash = hashId(config.hmacKey, input.to);
+    const media = input.mediaUrls?.length ?? 0;
     const actor = ctx.actor ?? 'app';
     // Keyed, like every identifier of a number: the claim never holds what could be looked up.
     const digest = hashId(config.hmacKey, JSON.stringify([input.to, input.body, input.mediaUrls ?? []]));
@@ -135,12 +145,7 @@ export function createSmsSender(deps: SmsSenderDeps): (input: SendSmsInput, ctx?
       // Sent by an earlier request with this key, which may have stopped before its fallback job and its
       // line: both again (redaction jobs are idempotent), the line marked copy.
       const sidHash = hashId(config.hmacKey, claim.sid);
-      const fallback = await enqueueFallback(claim.sid, sidHash, new Date(claim.sentAt));
-      await deps.audit.record({
-        action: 'sms.sent', actor, resourceType: 'sms', resourceId: sidHash, outcome: 'success',
-        ...(ctx.sourceIp ? { sourceIp: ctx.sourceIp } : {}),
-        details: { toHash, media: input.mediaUrls?.length ?? 0, fallbackEnqueued: fallback.fallbackEnqueued, fallbackDelaySeconds: fallback.delay, copy: true },
-      });
+      await auditSent(ctx, { sidHash, toHash, media }, await enqueueFallback(claim.sid, sidHash, new Date(claim.sentAt)), true);
       return { sid: claim.sid, status: claim.status, replayed: true };
     }
     const sentAt = now();
@@ -170,13 +175,9 @@ export function createSmsSender(deps: SmsSenderDeps): (input: SendSmsInput, ctx?
     metrics.inc('sms_sent_total');
     // A claim that cannot be marked sent answers CR_SMS_OUTCOME_UNKNOWN once its lease ends: never a second message.
     await deps.claims.sent(claim, { sid: created.sid, status: created.status, sentAt: sentAt.toISOString() }).catch((e: unknown) => log.error({ sidHash, code: (e as { name?: string }).name }, 'could not record the send under its Idempotency-Key'));
-    const { fallbackEnqueued, delay } = await enqueueFallback(created.sid, sidHash, sentAt);
-    log.info({ sidHash, toHash, media: input.mediaUrls?.length ?? 0, fallbackEnqueued }, 'sms sent');
-    await deps.audit.record({
-      action: 'sms.sent', actor, resourceType: 'sms', resourceId: sidHash, outcome: 'success',
-      ...(ctx.sourceIp ? { sourceIp: ctx.sourceIp } : {}),
-      details: { toHash, media: input.mediaUrls?.length ?? 0, fallbackEnqueued, fallbackDelaySeconds: delay },
-    });
+    const fallback = await enqueueFallback(created.sid, sidHash, sentAt);
+    log.info({ sidHash, toHash, media, fallbackEnqueued: fallback.fallbackEnqueued }, 'sms sent');
+    await auditSent(ctx, { sidHash, toHash, media }, fallback, false);
     return { sid: created.sid, status: created.status, replayed: false };
   };
 }
