@@ -116,14 +116,16 @@ describe('a fleet of two interface and two app instances', () => {
     // The instances' trails together: each effect has its line in the trail of the instance that made it.
     const linesOf = async (name: string, action: string): Promise<Set<string | undefined>> =>
       new Set((await Promise.all([1, 2].map((n) => readTrail(trailOf(name, n))))).flat().filter((l) => l.action === action).map((l) => l.resourceId));
-    const [acceptedLines, receivedLines, ackedLines] = await Promise.all([linesOf('interface', 'submission.accepted'), linesOf('app', 'message.received'), linesOf('app', 'inbox.acked')]);
+    const [acceptedLines, receivedLines] = await Promise.all([linesOf('interface', 'submission.accepted'), linesOf('app', 'message.received')]);
+    // An ack's line counts only as a success: a 503 (not final) writes a failure line and no 200.
+    const appTrails = (await Promise.all([1, 2].map((n) => readTrail(trailOf('app', n))))).flat();
+    const ackedLines = new Set(appTrails.filter((l) => l.action === 'inbox.acked' && l.outcome === 'success').map((l) => l.resourceId));
     const unauditedAccepted = [...sent.keys()].filter((id) => !acceptedLines.has(id));
     const unauditedReceived = [...sent.keys()].filter((id) => books.seen.has(id) && !receivedLines.has(id));
     const unacked = [...sent.keys()].filter((id) => books.seen.has(id) && !books.acked.has(id));
     const unauditedAcks = [...books.acked].filter((id) => !ackedLines.has(id));
     // Acks whose only line is a copy: without the copies, these had no line.
-    const appTrails = (await Promise.all([1, 2].map((n) => readTrail(trailOf('app', n))))).flat();
-    const firstAckLines = new Set(appTrails.filter((l) => l.action === 'inbox.acked' && l.details?.copy !== true).map((l) => l.resourceId));
+    const firstAckLines = new Set(appTrails.filter((l) => l.action === 'inbox.acked' && l.outcome === 'success' && l.details?.copy !== true).map((l) => l.resourceId));
     const ackedOnlyByCopies = [...books.acked].filter((id) => ackedLines.has(id) && !firstAckLines.has(id)).length;
     console.log(
       `fleet audit: submission.accepted lines for ${sent.size - unauditedAccepted.length}/${sent.size}, message.received for ${sent.size - unauditedReceived.length}/${sent.size}, ` +
