@@ -3,7 +3,8 @@
 // CR_SMS_SEND_IN_PROGRESS) until it is answered 202 or 409 CR_SMS_OUTCOME_UNKNOWN. SignalWire
 // takes no key of its own: judged at the fake SignalWire, by destination number (one per key),
 // no key may have two messages. Every key answered 202 has its one message, with the sid it was
-// answered, and its `sms.sent` line in the app's trail. One kill comes while SignalWire holds the
+// answered, and its `sms.sent` line in the app's trail; every message at SignalWire, whatever its key's
+// outcome, has the `sms.sending` line written before its create call. One kill comes while SignalWire holds the
 // create calls (they are dropped with the connection, as a request SignalWire never finished is),
 // so some keys end with their outcome open: never sent again.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,7 +61,7 @@ async function sendUntilAnswered(key: string, to: string, body: string, deadline
 }
 
 describe('SMS sends under an Idempotency-Key through kill -9', () => {
-  it('never sends a key twice; every key answered 202 has its one message and its sms.sent line', async () => {
+  it('never sends a key twice; every key answered 202 has its one message and its sms.sent line; every message its sms.sending line', async () => {
     const n = scaled(200, 40);
     const random = rng(SEED);
     const outcomes = new Map<string, Outcome>();
@@ -106,14 +107,18 @@ describe('SMS sends under an Idempotency-Key through kill -9', () => {
     const indexOf = (key: string): number => Number(key.split('-').at(-1));
     const sentWrong = sent.filter(([key, o]) => (messagesTo.get(toOf(indexOf(key))) ?? []).join() !== o.sid).map(([key]) => key);
     const unknownWithMessage = unknown.filter((key) => messagesTo.has(toOf(indexOf(key)))).length;
-    const sentLines = new Set((await readTrail(world.env.app.AUDIT_FILE!)).filter((l) => l.action === 'sms.sent' && l.outcome === 'success').map((l) => l.resourceId));
+    const trail = await readTrail(world.env.app.AUDIT_FILE!);
+    const sentLines = new Set(trail.filter((l) => l.action === 'sms.sent' && l.outcome === 'success').map((l) => l.resourceId));
     const unaudited = sent.filter(([, o]) => !sentLines.has(hashId(world.env.app.HMAC_KEY!, o.sid))).map(([key]) => key);
+    // Every message out, whatever its key's outcome, has the sms.sending line written before its create call.
+    const sendingLines = new Set(trail.filter((l) => l.action === 'sms.sending').map((l) => l.resourceId));
+    const withoutSending = [...messagesTo.keys()].filter((to) => !sendingLines.has(hashId(world.env.app.HMAC_KEY!, to)));
     report('sms send-once', {
       sent: n,
       delivered: sent.length,
       duplicatesSuppressed: 0,
       lost: refused.length,
-      extra: { 'sent-twice': twice.length, 'outcome-unknown': unknown.length, 'unknown-with-message': unknownWithMessage, kills: kills.join(','), seed: SEED, scale: SCALE },
+      extra: { 'sent-twice': twice.length, 'outcome-unknown': unknown.length, 'unknown-with-message': unknownWithMessage, 'without-sending-line': withoutSending.length, kills: kills.join(','), seed: SEED, scale: SCALE },
     });
 
     expect(kills.length, 'kills happened while sends flowed').toBeGreaterThan(0);
@@ -121,6 +126,7 @@ describe('SMS sends under an Idempotency-Key through kill -9', () => {
     expect(refused, 'sends neither answered 202 nor outcome unknown').toEqual([]);
     expect(sentWrong, 'keys answered 202 whose sid is not their one message at SignalWire').toEqual([]);
     expect(unaudited, 'keys answered 202 without an sms.sent line').toEqual([]);
+    expect(withoutSending.length, 'messages at SignalWire without an sms.sending line').toBe(0);
     expect(sent.length + unknown.length).toBe(n);
   }, 300_000);
 });

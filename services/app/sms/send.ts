@@ -99,8 +99,8 @@ export function statusCallbackUrl(config: SmsConfig): string {
 }
 
 /**
- * Returns `sendSms(input, ctx?)`: validates, sends through SignalWire with the status callback,
- * enqueues the delayed fallback redaction job, audits `sms.sent` with the number hashed, returns the sid.
+ * Returns `sendSms(input, ctx?)`: validates, audits `sms.sending`, sends through SignalWire with the status
+ * callback, enqueues the delayed fallback redaction job, audits `sms.sent` with the number hashed, returns the sid.
  */
 export function createSmsSender(deps: SmsSenderDeps): (input: SendSmsInput, ctx?: SendContext) => Promise<SendSmsResult> {
   const log = deps.logger ?? silentLogger;
@@ -147,6 +147,19 @@ export function createSmsSender(deps: SmsSenderDeps): (input: SendSmsInput, ctx?
       const sidHash = hashId(config.hmacKey, claim.sid);
       await auditSent(ctx, { sidHash, toHash, media }, await enqueueFallback(claim.sid, sidHash, new Date(claim.sentAt)), true);
       return { sid: claim.sid, status: claim.status, replayed: true };
+    }
+    // Written, and on disk, before the create call: a message that goes out always has a line, even when
+    // the process stops before its `sms.sent` (the outcome is then open, as under CR_SMS_OUTCOME_UNKNOWN).
+    // A line that cannot be written sends nothing and frees the key.
+    try {
+      await deps.audit.record({
+        action: 'sms.sending', actor, resourceType: 'sms', resourceId: toHash, outcome: 'success',
+        ...(ctx.sourceIp ? { sourceIp: ctx.sourceIp } : {}),
+        details: { media, keyed: claim.kind === 'claimed' },
+      });
+    } catch (err) {
+      await deps.claims.failed(claim, false).catch((e: unknown) => log.error({ toHash, code: (e as { name?: string }).name }, 'could not free an Idempotency-Key after a failed audit write'));
+      throw err;
     }
     const sentAt = now();
     let created: { sid: string; status: string };

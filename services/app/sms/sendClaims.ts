@@ -80,7 +80,7 @@ export function createSmsSendClaims(options: SmsSendClaimsOptions): SmsSendClaim
         if (item.state === 'sending' && left > 0) {
           throw new SmsError('CR_SMS_SEND_IN_PROGRESS', 'Another request with this Idempotency-Key is sending the message; retry later.', { details: { retryAfter: Math.max(1, Math.ceil(left / 1000)) } });
         }
-        throw new SmsError('CR_SMS_OUTCOME_UNKNOWN', 'A request with this Idempotency-Key stopped while SignalWire may have taken the message; it is not sent again under this key. Check the audit trail (sms.sent) or send with a new key.');
+        throw new SmsError('CR_SMS_OUTCOME_UNKNOWN', "A request with this Idempotency-Key stopped while SignalWire may have taken the message; it is not sent again under this key. Check the audit trail (sms.sending without sms.sent) or SignalWire's log, and send with a new key if it did not go.");
       }
     },
     async sent(claim, result) {

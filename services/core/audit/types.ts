@@ -20,6 +20,7 @@ export type AuditAction =
   | 'message.purged'
   | 'inbox.read'
   | 'inbox.acked'
+  | 'sms.sending'
   | 'sms.sent'
   | 'sms.redacted'
   | 'sms.redaction-failed'

@@ -3,7 +3,7 @@ import { createSmsSender, statusCallbackUrl, validateSendInput } from '../../../
 import { classifySignalWireError, createSignalWireClient, parseRetryAfter, SignalWireApiError, withRetry } from '../../../services/app/sms/client.ts';
 import { hashId } from '../../../services/core/log/logger.ts';
 import { isRelayError } from '../../../services/core/errors/relayError.ts';
-import { fastRetry, memoryAudit, memoryQueue, startWorld, keylessClaims, type SmsWorld } from './helpers.ts';
+import { fastRetry, memoryAudit, memoryQueue, startWorld, keylessClaims, waitFor, type SmsWorld } from './helpers.ts';
 
 let world: SmsWorld | undefined;
 afterEach(async () => {
@@ -49,8 +49,33 @@ describe('sendSms', () => {
     expect(q.jobs[0]!.delaySeconds).toBe(900);
     expect(q.jobs[0]!.job).toMatchObject({ v: 1, sid, trigger: 'fallback' });
     expect(Object.keys(q.jobs[0]!.job).sort()).toEqual(['enqueuedAt', 'firstSeenAt', 'sid', 'trigger', 'v']);
-    expect(audit.events).toMatchObject([{ action: 'sms.sent', actor: 'token:nurse-app', outcome: 'success', sourceIp: '10.0.0.1', resourceId: hashId('test-hmac-key', sid), details: { toHash: hashId('test-hmac-key', '+15551230001'), media: 1 } }]);
+    expect(audit.events).toMatchObject([
+      { action: 'sms.sending', actor: 'token:nurse-app', outcome: 'success', sourceIp: '10.0.0.1', resourceId: hashId('test-hmac-key', '+15551230001'), details: { media: 1, keyed: false } },
+      { action: 'sms.sent', actor: 'token:nurse-app', outcome: 'success', sourceIp: '10.0.0.1', resourceId: hashId('test-hmac-key', sid), details: { toHash: hashId('test-hmac-key', '+15551230001'), media: 1 } },
+    ]);
     expect(JSON.stringify(audit.events)).not.toContain('5551230001');
+  });
+
+  it('writes sms.sending before the create call, and waits for it to be written: a process that stops between the create and sms.sent leaves that line', async () => {
+    world = await startWorld({ manual: true });
+    const audit = memoryAudit();
+    const record = audit.record.bind(audit);
+    let written!: () => void;
+    const gate = new Promise<void>((resolve) => (written = resolve));
+    // The trail's write of sms.sending is held: the create call must wait for it.
+    audit.record = async (event) => {
+      await record(event);
+      if (event.action === 'sms.sending') await gate;
+    };
+    const send = createSmsSender({ config: world.config, api: world.api, claims: keylessClaims, enqueue: memoryQueue().enqueue, audit });
+    const sending = send({ to: '+15551230002', body: 'hello' }, { actor: 'token:nurse-app' });
+    await waitFor(() => audit.events.length === 1, 5000, 'the sms.sending line');
+    expect(audit.events[0]).toMatchObject({ action: 'sms.sending', resourceId: hashId('test-hmac-key', '+15551230002'), details: { media: 0, keyed: false } });
+    expect(world.fake.requests.filter((r) => r.method === 'POST')).toHaveLength(0);
+    written();
+    const { sid } = await sending;
+    expect(world.fake.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
+    expect(audit.events.map((e) => [e.action, e.resourceId])).toEqual([['sms.sending', hashId('test-hmac-key', '+15551230002')], ['sms.sent', hashId('test-hmac-key', sid)]]);
   });
 
   it('maps SignalWire refusals and outages to problem errors; the message still goes when the fallback enqueue fails', async () => {

@@ -46,10 +46,13 @@ describe('sending an SMS under an Idempotency-Key', () => {
     expect(world.fake.store.messages.size).toBe(1);
     expect(world.fake.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
     const sidHash = hashId(world.config.hmacKey, first.sid);
+    // One sms.sending line, for the one create call; each answer its sms.sent line.
     expect(a.audit.events.map((e) => [e.action, e.resourceId, (e.details as { copy?: boolean }).copy ?? false])).toEqual([
+      ['sms.sending', hashId(world.config.hmacKey, TO), false],
       ['sms.sent', sidHash, false],
       ['sms.sent', sidHash, true],
     ]);
+    expect(a.audit.events[0]).toMatchObject({ outcome: 'success', details: { keyed: true, media: 0 } });
     expect(b.audit.events).toMatchObject([{ action: 'sms.sent', outcome: 'success', resourceId: sidHash, details: { copy: true, toHash: hashId(world.config.hmacKey, TO) } }]);
     // The fallback job again with each answer, its window from the first send: jobs are idempotent.
     expect([...a.queue.jobs, ...b.queue.jobs].map((j) => [j.job.sid, j.job.firstSeenAt])).toEqual(Array(3).fill([first.sid, a.queue.jobs[0]!.job.firstSeenAt]));
@@ -103,5 +106,25 @@ describe('sending an SMS under an Idempotency-Key', () => {
     await expect(send({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: unsure })).rejects.toMatchObject({ code: 'CR_SMS_OUTCOME_UNKNOWN' });
     expect(world.fake.store.messages.size).toBe(1);
     expect(audit.events.filter((e) => e.outcome === 'failure').map((e) => (e.details as { maybeSent?: boolean }).maybeSent ?? false)).toEqual([false, false, true]);
+  });
+
+  it('an sms.sending line that cannot be written sends nothing and frees the key: the retry sends once', async () => {
+    world = await startWorld({ manual: true });
+    const s = sender(world);
+    const record = s.audit.record.bind(s.audit);
+    let failSending = true;
+    s.audit.record = async (event) => {
+      if (failSending && event.action === 'sms.sending') throw new Error('disk full');
+      return record(event);
+    };
+    const key = freshKey();
+    await expect(s.send({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: key })).rejects.toThrow('disk full');
+    expect(world.fake.requests.filter((r) => r.method === 'POST')).toHaveLength(0);
+    expect(s.audit.events).toEqual([]);
+    failSending = false;
+    const sent = await s.send({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: key });
+    expect(sent.replayed).toBe(false);
+    expect(world.fake.store.messages.size).toBe(1);
+    expect(s.audit.events.map((e) => e.action)).toEqual(['sms.sending', 'sms.sent']);
   });
 });
