@@ -9,6 +9,7 @@ import { createSignalWireClient } from './sms/client.ts';
 import { createSmsMetrics } from './sms/metrics.ts';
 import { createRedactionHandler } from './sms/redactionWorker.ts';
 import { createSmsSender, type SendSmsInput } from './sms/send.ts';
+import { jobId } from './sms/redactionJob.ts';
 import { createSmsSendClaims } from './sms/sendClaims.ts';
 import type { EnqueueRedaction, SmsConfig } from './sms/types.ts';
 import { statusWebhook } from './sms/webhook.ts';
@@ -68,12 +69,21 @@ export function createSms(config: AppConfig, rt: Runtime<'app-sms-redaction'>): 
   const queue = rt.queues['app-sms-redaction'];
   const producer = createProducer({ client: rt.sqs, queue, logger: log, metrics: rt.metrics });
   const enqueue: EnqueueRedaction = async (job, delaySeconds) => {
-    // The job names a message sid only; the id keys the send result and nothing else.
-    await producer.send({ id: `${job.sid}:${job.trigger}:${job.enqueuedAt}`, body: JSON.stringify(job), delaySeconds });
+    // A job names a message sid, or a pending send by its own id with the number sealed; the id keys the send result and nothing else.
+    await producer.send({ id: jobId(job), body: JSON.stringify(job), delaySeconds });
   };
   // Idempotency-Key claims (`smsidem#<token name>#<key>`), remembered as long as the relay's keys.
   const claims = createSmsSendClaims({ table: rt.state, ttlSeconds: rt.stateTtlSeconds });
-  const sendSms = createSmsSender({ config: sms, api, enqueue, audit: rt.audit, claims, logger: log, metrics });
+  // Sends whose fallback job is on the queue (`smssend#<send id>`): the job each send enqueued before its create
+  // call (pendingSend.ts) comes a minute later and then has nothing to look for. Marks only.
+  const settled = createApplyLedger({
+    table: rt.state,
+    holder: rt.holder,
+    leaseMs: config.VISIBILITY_TIMEOUT_SECONDS * 1000,
+    ttlSeconds: rt.stateTtlSeconds + 86_400,
+    prefix: 'smssend',
+  });
+  const sendSms = createSmsSender({ config: sms, api, enqueue, audit: rt.audit, claims, settled, logger: log, metrics });
   // Redactions with their sms.redacted line (`smsredact#<sid hash>`), remembered a day past the redaction window
   // (or the queues' retention, if longer): a job of the same message comes within it. Only marks are written, no holds.
   const audited = createApplyLedger({
@@ -122,7 +132,7 @@ export function createSms(config: AppConfig, rt: Runtime<'app-sms-redaction'>): 
     maxInFlight: 8,
     visibilityTimeoutSeconds: config.VISIBILITY_TIMEOUT_SECONDS,
     heartbeatIntervalSeconds: config.HEARTBEAT_INTERVAL_SECONDS,
-    handler: createRedactionHandler({ config: sms, api, audit: rt.audit, audited, logger: log, metrics }),
+    handler: createRedactionHandler({ config: sms, api, audit: rt.audit, audited, enqueue, settled, logger: log, metrics }),
   });
 
   return { routes, webhook, consumer };

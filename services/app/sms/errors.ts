@@ -9,6 +9,7 @@ export const SMS_ERRORS = defineErrors({
   CR_SMS_PROVIDER_REJECTED: { status: 502, title: 'Bad Gateway', description: 'SignalWire refused the message (4xx).' },
   CR_SMS_PROVIDER_UNAVAILABLE: { status: 503, title: 'Service Unavailable', description: 'SignalWire unavailable or rate-limiting after retries.' },
   CR_SMS_SEND_IN_PROGRESS: { status: 409, title: 'Conflict', description: 'Another request with this Idempotency-Key is sending the message (Retry-After).' },
+  CR_SMS_REDACTION_QUEUE_UNAVAILABLE: { status: 503, title: 'Service Unavailable', description: 'The send\'s redaction job could not be enqueued before the create call: the message was not sent (Retry-After).' },
   CR_SMS_OUTCOME_UNKNOWN: { status: 409, title: 'Conflict', description: 'A request with this Idempotency-Key stopped while SignalWire may have taken the message; not sent again under this key.' },
   CR_SMS_WEBHOOK_SIGNATURE: { status: 403, title: 'Forbidden', description: 'Status callback signature missing or wrong.' },
   CR_SMS_WEBHOOK_AUTH: { status: 401, title: 'Unauthorized', description: 'Status callback Basic Auth missing (401) or wrong (403).' },

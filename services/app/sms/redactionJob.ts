@@ -3,6 +3,28 @@ import { SmsError } from './errors.ts';
 /** Why a job was enqueued. */
 export type RedactionTrigger = 'fallback' | 'status' | 'sweep';
 
+/**
+ * A job enqueued before a send's create call, when no sid exists yet (pendingSend.ts): once the send
+ * is settled (its create call over), it finds the send's message at SignalWire by number and time and
+ * enqueues its fallback job, unless the send marked itself done. It names the number only sealed.
+ */
+export interface PendingSendJob {
+  /** Format version: 1. */
+  v: 1;
+  trigger: 'pending';
+  /** The send's own id (random; the key of its `smssend#` mark). */
+  send: string;
+  /** The destination number, sealed with a key derived from the app's hashing key (never in clear). */
+  toSealed: string;
+  /** When the send began, before its create call (RFC 3339). */
+  after: string;
+  /** When this job was enqueued (RFC 3339). */
+  enqueuedAt: string;
+}
+
+/** Any job on the `app-sms-redaction` queue. */
+export type SmsQueueJob = RedactionJob | PendingSendJob;
+
 /** A job on the `app-sms-redaction` queue: no PHI, only the message sid and times. */
 export interface RedactionJob {
   /** Format version: 1. */
@@ -26,7 +48,34 @@ export function buildRedactionJob(sid: string, trigger: RedactionTrigger, now: D
   return { v: 1, sid, enqueuedAt: now.toISOString(), firstSeenAt: (firstSeenAt ?? now).toISOString(), trigger, ...(status ? { status } : {}) };
 }
 
+/** The queue message id of a job (the producer's batch entry id; no PHI). */
+export function jobId(job: SmsQueueJob): string {
+  return job.trigger === 'pending' ? `pending:${job.send}` : `${job.sid}:${job.trigger}:${job.enqueuedAt}`;
+}
+
+const SEND_ID = /^[A-Za-z0-9-]{8,64}$/;
+const SEALED = /^v1\.[A-Za-z0-9_-]{20,200}$/;
+
 /** Parses and validates a job body; throws SmsError CR_SMS_JOB_INVALID naming what is wrong. */
+export function parseSmsJob(text: string): SmsQueueJob {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new SmsError('CR_SMS_JOB_INVALID', 'redaction job: expected JSON', { cause: err });
+  }
+  const j = value as Partial<PendingSendJob> | null;
+  if (!j || typeof j !== 'object' || j.trigger !== 'pending') return parseRedactionJob(text);
+  if (j.v !== 1) throw new SmsError('CR_SMS_JOB_INVALID', 'redaction job: expected v 1');
+  if (typeof j.send !== 'string' || !SEND_ID.test(j.send)) throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: expected a send id');
+  if (typeof j.toSealed !== 'string' || !SEALED.test(j.toSealed)) throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: expected a sealed number');
+  for (const field of ['after', 'enqueuedAt'] as const) {
+    if (typeof j[field] !== 'string' || Number.isNaN(Date.parse(j[field]))) throw new SmsError('CR_SMS_JOB_INVALID', `pending send job: expected ${field} as an RFC 3339 time`);
+  }
+  return j as PendingSendJob;
+}
+
+/** Parses and validates a redaction job body; throws SmsError CR_SMS_JOB_INVALID naming what is wrong. */
 export function parseRedactionJob(text: string): RedactionJob {
   let value: unknown;
   try {

@@ -6,8 +6,9 @@ import type { ApplyLedger } from '../../core/state/applyLedger.ts';
 import { classifySignalWireError, type RetryOptions, type SignalWireApi } from './client.ts';
 import { SMS_ERRORS } from './errors.ts';
 import { redactMessage } from './redact.ts';
-import { parseRedactionJob, type RedactionJob } from './redactionJob.ts';
-import { nullSmsMetrics, type HandlerResult, type RedactionQueueMessage, type SmsConfig, type SmsMetrics } from './types.ts';
+import { handlePendingJob } from './pendingSend.ts';
+import { parseSmsJob, type PendingSendJob, type RedactionJob } from './redactionJob.ts';
+import { nullSmsMetrics, type EnqueueRedaction, type HandlerResult, type RedactionQueueMessage, type SmsConfig, type SmsMetrics } from './types.ts';
 
 /** Dependencies of {@link createRedactionHandler}. */
 export interface RedactionWorkerDeps {
@@ -23,6 +24,10 @@ export interface RedactionWorkerDeps {
    * copy. A kill between the redaction and its line must not leave the redaction without one.
    */
   audited: Pick<ApplyLedger, 'applied' | 'isApplied'>;
+  /** Puts jobs on the queue: a pending send's job enqueues the fallback job of each message it finds. */
+  enqueue: EnqueueRedaction;
+  /** Sends whose fallback job is on the queue (`smssend#<send id>`, the sender's marks): their pending job has nothing to find. */
+  settled: Pick<ApplyLedger, 'isApplied'>;
   /** Logger (never given bodies or numbers). */
   logger?: Logger;
   /** Counters. */
@@ -68,14 +73,42 @@ export function createRedactionHandler(deps: RedactionWorkerDeps): (message: Red
     return { status: 'dead-letter', reason };
   }
 
-  return async function handleRedactionJob(message, signal) {
-    let job: RedactionJob;
+  const invalid = (err: unknown): HandlerResult => {
+    log.warn({ code: SMS_ERRORS.CR_SMS_JOB_INVALID.code, err: { message: (err as Error).message } }, 'invalid sms redaction job quarantined');
+    return { status: 'quarantine', reason: SMS_ERRORS.CR_SMS_JOB_INVALID.code };
+  };
+
+  // A send's job from before its create call: finds the send's message if the send stopped before its fallback job.
+  async function pending(job: PendingSendJob, signal: AbortSignal): Promise<HandlerResult> {
     try {
-      job = parseRedactionJob(message.body ?? message.Body ?? '');
+      return await handlePendingJob({ config, api: deps.api, enqueue: deps.enqueue, settled: deps.settled, now, logger: log, retry: { ...deps.retry, signal, logger: log } }, job);
     } catch (err) {
-      log.warn({ code: SMS_ERRORS.CR_SMS_JOB_INVALID.code, err: { message: (err as Error).message } }, 'invalid sms redaction job quarantined');
-      return { status: 'quarantine', reason: SMS_ERRORS.CR_SMS_JOB_INVALID.code };
+      if (signal.aborted) return { status: 'release' };
+      if ((err as { code?: unknown }).code === SMS_ERRORS.CR_SMS_JOB_INVALID.code) return invalid(err);
+      const c = classifySignalWireError(err);
+      const reason = c.status !== undefined ? `signalwire-${c.status}` : 'signalwire-unreachable';
+      const ageSeconds = (now().getTime() - Date.parse(job.after)) / 1000;
+      if (ageSeconds > config.redactionWindowSeconds) {
+        metrics.inc('sms_redaction_dead_lettered_total', { reason });
+        log.error({ send: job.send, reason, trigger: job.trigger }, 'sms pending send check gave up: dead-lettered');
+        await deps.audit.record({ action: 'sms.redaction-failed', actor, resourceType: 'sms-send', resourceId: job.send, outcome: 'failure', details: { reason, trigger: job.trigger } });
+        return { status: 'dead-letter', reason };
+      }
+      metrics.inc('sms_redaction_retries_total', { reason });
+      log.warn({ send: job.send, reason, apiCode: c.apiCode }, 'sms pending send check failed, will retry');
+      return { status: 'retry', reason, afterSeconds: clamp(c.retryAfterSeconds ?? Math.max(base, ageSeconds / 4), 1, MAX_DELAY_SECONDS) };
     }
+  }
+
+  return async function handleRedactionJob(message, signal) {
+    let parsed: ReturnType<typeof parseSmsJob>;
+    try {
+      parsed = parseSmsJob(message.body ?? message.Body ?? '');
+    } catch (err) {
+      return invalid(err);
+    }
+    if (parsed.trigger === 'pending') return pending(parsed, signal);
+    const job: RedactionJob = parsed;
     const sidHash = hashId(config.hmacKey, job.sid);
     const ageSeconds = (now().getTime() - Date.parse(job.firstSeenAt)) / 1000;
     const expired = ageSeconds > config.redactionWindowSeconds;

@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../../core/audit/types.ts';
+import type { ApplyLedger } from '../../core/state/applyLedger.ts';
 import { hashId, silentLogger } from '../../core/log/logger.ts';
 import { classifySignalWireError, withRetry, type RetryOptions, type SignalWireApi } from './client.ts';
 import { SmsError } from './errors.ts';
+import { buildPendingJob, SEND_SETTLE_SECONDS } from './pendingSend.ts';
 import { buildRedactionJob } from './redactionJob.ts';
 import type { SmsSendClaims } from './sendClaims.ts';
 import { nullSmsMetrics, type EnqueueRedaction, type SmsConfig, type SmsMetrics } from './types.ts';
@@ -42,6 +45,11 @@ export interface SmsSenderDeps {
   audit: AuditSink;
   /** Idempotency-Key claims (`sendClaims.ts`): a send under a key is made once across the fleet. */
   claims: SmsSendClaims;
+  /**
+   * Sends whose fallback job is on the queue, or that SignalWire refused (`smssend#<send id>`): the job
+   * each send enqueues before its create call (pendingSend.ts) then has nothing to look for.
+   */
+  settled: Pick<ApplyLedger, 'applied'>;
   /** Logger (never given bodies or numbers). */
   logger?: Logger;
   /** Counters. */
@@ -99,8 +107,9 @@ export function statusCallbackUrl(config: SmsConfig): string {
 }
 
 /**
- * Returns `sendSms(input, ctx?)`: validates, audits `sms.sending`, sends through SignalWire with the status
- * callback, enqueues the delayed fallback redaction job, audits `sms.sent` with the number hashed, returns the sid.
+ * Returns `sendSms(input, ctx?)`: validates, audits `sms.sending`, enqueues the pending send's job (it finds the
+ * message if the process stops before the fallback job), sends through SignalWire with the status callback,
+ * enqueues the delayed fallback redaction job, audits `sms.sent` with the number hashed, returns the sid.
  */
 export function createSmsSender(deps: SmsSenderDeps): (input: SendSmsInput, ctx?: SendContext) => Promise<SendSmsResult> {
   const log = deps.logger ?? silentLogger;
@@ -148,6 +157,9 @@ export function createSmsSender(deps: SmsSenderDeps): (input: SendSmsInput, ctx?
       await auditSent(ctx, { sidHash, toHash, media }, await enqueueFallback(claim.sid, sidHash, new Date(claim.sentAt)), true);
       return { sid: claim.sid, status: claim.status, replayed: true };
     }
+    // The send failed: the key is free again, or (maybeSent) answers CR_SMS_OUTCOME_UNKNOWN.
+    const failedClaim = (maybeSent: boolean): Promise<void> =>
+      deps.claims.failed(claim, maybeSent).catch((e: unknown) => log.error({ toHash, code: (e as { name?: string }).name }, 'could not record a failed send under its Idempotency-Key'));
     // Written, and on disk, before the create call: a message that goes out always has a line, even when
     // the process stops before its `sms.sent` (the outcome is then open, as under CR_SMS_OUTCOME_UNKNOWN).
     // A line that cannot be written sends nothing and frees the key.
@@ -158,10 +170,24 @@ export function createSmsSender(deps: SmsSenderDeps): (input: SendSmsInput, ctx?
         details: { media, keyed: claim.kind === 'claimed' },
       });
     } catch (err) {
-      await deps.claims.failed(claim, false).catch((e: unknown) => log.error({ toHash, code: (e as { name?: string }).name }, 'could not free an Idempotency-Key after a failed audit write'));
+      await failedClaim(false);
       throw err;
     }
     const sentAt = now();
+    // Before the create call, so that a message out always has a job that redacts it: the fallback job
+    // below needs the sid, and a process can stop between the call and that job. A queue that cannot
+    // take it sends nothing.
+    const send = randomUUID();
+    const settled = (): Promise<void> => deps.settled.applied(send).catch((e: unknown) => log.warn({ toHash, code: (e as { name?: string }).name }, 'could not mark the sms send settled: its pending job will look the message up'));
+    try {
+      await deps.enqueue(buildPendingJob(config.hmacKey, send, input.to, sentAt, now()), SEND_SETTLE_SECONDS + 5);
+    } catch (err) {
+      await failedClaim(false);
+      metrics.inc('sms_fallback_enqueue_failed_total');
+      log.error({ toHash, err: { message: (err as Error).message } }, 'sms not sent: the pending send job could not be enqueued');
+      await deps.audit.record({ action: 'sms.sent', actor, resourceType: 'sms', resourceId: toHash, outcome: 'failure', ...(ctx.sourceIp ? { sourceIp: ctx.sourceIp } : {}), details: { reason: 'redaction-queue-unavailable' } });
+      throw new SmsError('CR_SMS_REDACTION_QUEUE_UNAVAILABLE', 'The redaction queue did not take the message\'s job; the message was not sent. Retry later.', { cause: err, details: { retryAfter: 5 } });
+    }
     let created: { sid: string; status: string };
     try {
       // A create is retried only when SignalWire surely did not accept it (429, 503); after a
@@ -175,7 +201,8 @@ export function createSmsSender(deps: SmsSenderDeps): (input: SendSmsInput, ctx?
       const c = classifySignalWireError(err);
       // SignalWire answered no (a 4xx, 429, 503): not sent, the key is free again. A timeout or another 5xx may have sent it.
       const maybeSent = c.kind === 'transient' && c.status !== 429 && c.status !== 503;
-      await deps.claims.failed(claim, maybeSent).catch((e: unknown) => log.error({ toHash, code: (e as { name?: string }).name }, 'could not record a failed send under its Idempotency-Key'));
+      await failedClaim(maybeSent);
+      if (!maybeSent) await settled();
       log.warn({ toHash, status: c.status, apiCode: c.apiCode }, 'sms send failed');
       await deps.audit.record({ action: 'sms.sent', actor, resourceType: 'sms', resourceId: toHash, outcome: 'failure', ...(ctx.sourceIp ? { sourceIp: ctx.sourceIp } : {}), details: { status: c.status ?? 0, apiCode: c.apiCode ?? 0, ...(maybeSent ? { maybeSent } : {}) } });
       if (c.kind === 'transient') {
@@ -189,6 +216,7 @@ export function createSmsSender(deps: SmsSenderDeps): (input: SendSmsInput, ctx?
     // A claim that cannot be marked sent answers CR_SMS_OUTCOME_UNKNOWN once its lease ends: never a second message.
     await deps.claims.sent(claim, { sid: created.sid, status: created.status, sentAt: sentAt.toISOString() }).catch((e: unknown) => log.error({ sidHash, code: (e as { name?: string }).name }, 'could not record the send under its Idempotency-Key'));
     const fallback = await enqueueFallback(created.sid, sidHash, sentAt);
+    if (fallback.fallbackEnqueued) await settled();
     log.info({ sidHash, toHash, media, fallbackEnqueued: fallback.fallbackEnqueued }, 'sms sent');
     await auditSent(ctx, { sidHash, toHash, media }, fallback, false);
     return { sid: created.sid, status: created.status, replayed: false };

@@ -1,4 +1,4 @@
-import type { RedactionJob } from './redactionJob.ts';
+import type { SmsQueueJob } from './redactionJob.ts';
 
 /** How a terminal message is cleaned: blank the body, or blank it then delete the message. */
 export type RedactionMode = 'redact' | 'delete';
@@ -35,8 +35,8 @@ export interface SmsConfig {
   retryBaseSeconds?: number;
 }
 
-/** Puts a redaction job on the `app-sms-redaction` queue with an SQS delay (0..900 s); the app wires it to the transport producer. */
-export type EnqueueRedaction = (job: RedactionJob, delaySeconds: number) => Promise<void>;
+/** Puts a job on the `app-sms-redaction` queue with an SQS delay (0..900 s); the app wires it to the transport producer. */
+export type EnqueueRedaction = (job: SmsQueueJob, delaySeconds: number) => Promise<void>;
 
 /** A received queue message as the transport consumer hands it to a handler (only the body is read here). */
 export interface RedactionQueueMessage {

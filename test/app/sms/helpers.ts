@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createLogger } from '../../../services/core/log/logger.ts';
 import { createSignalWireClient, type SignalWireApi } from '../../../services/app/sms/client.ts';
-import type { RedactionJob } from '../../../services/app/sms/redactionJob.ts';
+import type { PendingSendJob, RedactionJob, SmsQueueJob } from '../../../services/app/sms/redactionJob.ts';
 import type { SmsSendClaims } from '../../../services/app/sms/sendClaims.ts';
 import type { HandlerResult, SmsConfig } from '../../../services/app/sms/types.ts';
 import { statusWebhook, type StatusWebhookOptions } from '../../../services/app/sms/webhook.ts';
@@ -38,14 +38,22 @@ export interface QueuedJob {
   dueAt: number;
 }
 
-/** An in-memory stand-in for the redaction queue, honouring delays and handler re-delays. */
+/**
+ * An in-memory stand-in for the redaction queue, honouring delays and handler re-delays. The jobs a send
+ * enqueues before its create call (`trigger: 'pending'`) are kept apart, in `pending`.
+ */
 export function memoryQueue() {
   const jobs: QueuedJob[] = [];
+  const pending: Array<{ job: PendingSendJob; delaySeconds: number }> = [];
   const results: HandlerResult[] = [];
   return {
     jobs,
+    pending,
     results,
-    enqueue: async (job: RedactionJob, delaySeconds: number) => void jobs.push({ job, delaySeconds, dueAt: Date.now() + delaySeconds * 1000 }),
+    enqueue: async (job: SmsQueueJob, delaySeconds: number) => {
+      if (job.trigger === 'pending') pending.push({ job, delaySeconds });
+      else jobs.push({ job, delaySeconds, dueAt: Date.now() + delaySeconds * 1000 });
+    },
     /** Runs the handler on each due job once; retried jobs are re-delayed (`scale` shrinks delays for tests). */
     async runDue(handler: (m: { body: string }, s: AbortSignal) => Promise<HandlerResult>, scale = 1): Promise<HandlerResult[]> {
       const now = Date.now();

@@ -4,6 +4,7 @@ import { classifySignalWireError, createSignalWireClient, parseRetryAfter, Signa
 import { hashId } from '../../../services/core/log/logger.ts';
 import { isRelayError } from '../../../services/core/errors/relayError.ts';
 import { fastRetry, memoryAudit, memoryQueue, startWorld, keylessClaims, waitFor, type SmsWorld } from './helpers.ts';
+import { memoryApplyLedger } from '../../helpers/ledgers.ts';
 
 let world: SmsWorld | undefined;
 afterEach(async () => {
@@ -38,7 +39,7 @@ describe('sendSms', () => {
     world = await startWorld({ manual: true }, { fallbackDelaySeconds: 5000, webhookBasicAuth: { user: 'u', password: 'p w' } });
     const q = memoryQueue();
     const audit = memoryAudit();
-    const send = createSmsSender({ config: world.config, api: world.api, claims: keylessClaims, enqueue: q.enqueue, audit });
+    const send = createSmsSender({ config: world.config, api: world.api, claims: keylessClaims, settled: memoryApplyLedger(), enqueue: q.enqueue, audit });
     const { sid, status } = await send({ to: '+15551230001', body: 'hello', mediaUrls: ['https://m.example/a.jpg'] }, { actor: 'token:nurse-app', sourceIp: '10.0.0.1' });
     expect(status).toBe('queued');
     const req = world.fake.requests.find((r) => r.method === 'POST')!;
@@ -67,7 +68,7 @@ describe('sendSms', () => {
       await record(event);
       if (event.action === 'sms.sending') await gate;
     };
-    const send = createSmsSender({ config: world.config, api: world.api, claims: keylessClaims, enqueue: memoryQueue().enqueue, audit });
+    const send = createSmsSender({ config: world.config, api: world.api, claims: keylessClaims, settled: memoryApplyLedger(), enqueue: memoryQueue().enqueue, audit });
     const sending = send({ to: '+15551230002', body: 'hello' }, { actor: 'token:nurse-app' });
     await waitFor(() => audit.events.length === 1, 5000, 'the sms.sending line');
     expect(audit.events[0]).toMatchObject({ action: 'sms.sending', resourceId: hashId('test-hmac-key', '+15551230002'), details: { media: 0, keyed: false } });
@@ -81,7 +82,8 @@ describe('sendSms', () => {
   it('maps SignalWire refusals and outages to problem errors; the message still goes when the fallback enqueue fails', async () => {
     world = await startWorld({ manual: true });
     const audit = memoryAudit();
-    const send = createSmsSender({ config: world.config, api: world.api, claims: keylessClaims, enqueue: async () => Promise.reject(new Error('queue down')), audit, retry: fastRetry });
+    // The queue takes the job enqueued before the create call, then fails.
+    const send = createSmsSender({ config: world.config, api: world.api, claims: keylessClaims, settled: memoryApplyLedger(), enqueue: async (job) => (job.trigger === 'pending' ? undefined : Promise.reject(new Error('queue down'))), audit, retry: fastRetry });
     world.fake.faults.inject({ count: 10, status: 503 });
     await expect(send({ to: '+15551230001', body: 'x' })).rejects.toMatchObject({ code: 'CR_SMS_PROVIDER_UNAVAILABLE', status: 503 });
     world.fake.faults.clear();

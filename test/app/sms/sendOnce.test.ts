@@ -3,6 +3,7 @@ import { createSmsSender } from '../../../services/app/sms/send.ts';
 import { createSmsSendClaims } from '../../../services/app/sms/sendClaims.ts';
 import { hashId } from '../../../services/core/log/logger.ts';
 import { useTestStateTable } from '../../helpers/sqs.ts';
+import { memoryApplyLedger } from '../../helpers/ledgers.ts';
 import { fastRetry, memoryAudit, memoryQueue, startWorld, type SmsWorld } from './helpers.ts';
 
 // POST /v1/messages under an Idempotency-Key: SignalWire takes no key of its own, so the relay
@@ -25,8 +26,9 @@ function sender(w: SmsWorld, clock?: { t: number }) {
   const audit = memoryAudit();
   const queue = memoryQueue();
   const claims = createSmsSendClaims({ table: state.table, ttlSeconds: 3600, leaseMs: 30_000, ...(clock ? { now: () => clock.t } : {}) });
-  const send = createSmsSender({ config: w.config, api: w.api, enqueue: queue.enqueue, audit, claims, retry: fastRetry });
-  return { audit, queue, claims, send };
+  const settled = memoryApplyLedger();
+  const send = createSmsSender({ config: w.config, api: w.api, enqueue: queue.enqueue, audit, claims, settled, retry: fastRetry });
+  return { audit, queue, claims, settled, send };
 }
 
 describe('sending an SMS under an Idempotency-Key', () => {

@@ -1,0 +1,101 @@
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { ApplyLedger } from '../../core/state/applyLedger.ts';
+import { withRetry, type RetryOptions, type SignalWireApi } from './client.ts';
+import { SmsError } from './errors.ts';
+import { buildRedactionJob, type PendingSendJob } from './redactionJob.ts';
+import type { EnqueueRedaction, HandlerResult, SmsConfig } from './types.ts';
+
+/**
+ * How long after a send began its create call may still be running (the create with its retries; the
+ * same bound as an Idempotency-Key's lease, sendClaims.ts). A pending job does not look for the
+ * message before then.
+ */
+export const SEND_SETTLE_SECONDS = 60;
+
+/** Messages created this long before the send began still count as its own (clock skew between the app and SignalWire). */
+const CLOCK_SKEW_SECONDS = 300;
+/** Pages of the number's messages read at most (newest first). */
+const MAX_PAGES = 10;
+
+// The number is sealed with AES-256-GCM under a key derived from the app's hashing key, so the queue
+// never holds it in clear; only the app, which holds that key, can open it.
+function numberKey(hmacKey: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', hmacKey, 'care-relay', 'sms pending send: destination number v1', 32));
+}
+
+/** Seals a destination number for a {@link PendingSendJob}: `v1.` + base64url(iv, ciphertext, tag). */
+export function sealNumber(hmacKey: string, to: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', numberKey(hmacKey), iv);
+  const sealed = Buffer.concat([iv, cipher.update(to, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+  return `v1.${sealed.toString('base64url')}`;
+}
+
+/** Opens a number sealed by {@link sealNumber}; throws CR_SMS_JOB_INVALID when it was not sealed with this key or was altered. */
+export function openNumber(hmacKey: string, sealed: string): string {
+  const bytes = Buffer.from(sealed.slice(3), 'base64url');
+  if (!sealed.startsWith('v1.') || bytes.length < 12 + 16 + 1) throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: the sealed number is malformed');
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', numberKey(hmacKey), bytes.subarray(0, 12));
+    decipher.setAuthTag(bytes.subarray(bytes.length - 16));
+    return Buffer.concat([decipher.update(bytes.subarray(12, bytes.length - 16)), decipher.final()]).toString('utf8');
+  } catch (err) {
+    throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: the sealed number does not open with this app\'s hashing key (altered, or sealed under another key)', { cause: err });
+  }
+}
+
+/** Builds the job enqueued before a send's create call. */
+export function buildPendingJob(hmacKey: string, send: string, to: string, after: Date, now: Date): PendingSendJob {
+  return { v: 1, trigger: 'pending', send, toSealed: sealNumber(hmacKey, to), after: after.toISOString(), enqueuedAt: now.toISOString() };
+}
+
+/** Dependencies of {@link handlePendingJob}. */
+export interface PendingJobDeps {
+  config: SmsConfig;
+  api: SignalWireApi;
+  /** Puts the fallback job of each message found on the queue. */
+  enqueue: EnqueueRedaction;
+  /** Sends whose fallback job is on the queue (`smssend#<send id>`, written by the sender): nothing to find. */
+  settled: Pick<ApplyLedger, 'isApplied'>;
+  now: () => Date;
+  logger: Logger;
+  retry: RetryOptions;
+}
+
+interface ListedMessage {
+  sid: string;
+  dateCreated: Date | null;
+}
+
+/**
+ * A pending send's job: done at once when the send marked itself settled (its fallback job is on the
+ * queue); re-delayed while its create call may still run; else it lists the number's messages from the
+ * sending number, newest first, and enqueues a fallback job for each created since the send began (a
+ * process stopped between the create call and its fallback job, or that job could not be enqueued).
+ * Other messages of the relay to the number in that time get a job too: jobs are idempotent.
+ */
+export async function handlePendingJob(deps: PendingJobDeps, job: PendingSendJob): Promise<HandlerResult> {
+  const { config } = deps;
+  // A mark that cannot be read counts as missing: looking the message up again is harmless.
+  if (await deps.settled.isApplied(job.send).catch(() => false)) return { status: 'done' };
+  const after = Date.parse(job.after);
+  const settleLeft = (after - deps.now().getTime()) / 1000 + SEND_SETTLE_SECONDS;
+  if (settleLeft > 0) return { status: 'retry', reason: 'send-not-settled', afterSeconds: Math.max(1, Math.ceil(settleLeft)) };
+  const to = openNumber(config.hmacKey, job.toSealed);
+  const since = after - CLOCK_SKEW_SECONDS * 1000;
+  const found: ListedMessage[] = [];
+  let page = (await withRetry('messages.page', () => deps.api.messages.page({ to, from: config.fromNumber, pageSize: 50 }), deps.retry)) as unknown as { instances: ListedMessage[]; nextPageUrl?: string };
+  for (let pages = 1; ; pages++) {
+    const recent = page.instances.filter((m) => m.dateCreated === null || m.dateCreated.getTime() >= since);
+    found.push(...recent);
+    // Newest first: a page with an older message ends the walk.
+    if (recent.length < page.instances.length || !page.nextPageUrl || pages >= MAX_PAGES) break;
+    const next = page.nextPageUrl;
+    page = (await withRetry('messages.page', () => deps.api.messages.getPage(next), deps.retry)) as unknown as typeof page;
+  }
+  // At once: each job waits itself while its message is in progress or in the `sent` grace period.
+  for (const m of found) await deps.enqueue(buildRedactionJob(m.sid, 'fallback', deps.now(), m.dateCreated ?? new Date(after)), 0);
+  deps.logger.info({ send: job.send, found: found.length }, 'sms pending send checked: fallback jobs enqueued for its messages');
+  return { status: 'done' };
+}
