@@ -56,41 +56,44 @@ export function jobId(job: SmsQueueJob): string {
 const SEND_ID = /^[A-Za-z0-9-]{8,64}$/;
 const SEALED = /^v1\.[A-Za-z0-9_-]{20,200}$/;
 
-/** Parses and validates a job body; throws SmsError CR_SMS_JOB_INVALID naming what is wrong. */
-export function parseSmsJob(text: string): SmsQueueJob {
+// The JSON object of a job of version 1, or CR_SMS_JOB_INVALID.
+function jobObject(text: string): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
     throw new SmsError('CR_SMS_JOB_INVALID', 'redaction job: expected JSON', { cause: err });
   }
-  const j = value as Partial<PendingSendJob> | null;
-  if (!j || typeof j !== 'object' || j.trigger !== 'pending') return parseRedactionJob(text);
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new SmsError('CR_SMS_JOB_INVALID', 'redaction job: expected a JSON object');
+  const j = value as Record<string, unknown>;
   if (j.v !== 1) throw new SmsError('CR_SMS_JOB_INVALID', 'redaction job: expected v 1');
-  if (typeof j.send !== 'string' || !SEND_ID.test(j.send)) throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: expected a send id');
-  if (typeof j.toSealed !== 'string' || !SEALED.test(j.toSealed)) throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: expected a sealed number');
-  for (const field of ['after', 'enqueuedAt'] as const) {
-    if (typeof j[field] !== 'string' || Number.isNaN(Date.parse(j[field]))) throw new SmsError('CR_SMS_JOB_INVALID', `pending send job: expected ${field} as an RFC 3339 time`);
-  }
-  return j as PendingSendJob;
+  return j;
 }
 
-/** Parses and validates a redaction job body; throws SmsError CR_SMS_JOB_INVALID naming what is wrong. */
-export function parseRedactionJob(text: string): RedactionJob {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new SmsError('CR_SMS_JOB_INVALID', 'redaction job: expected JSON', { cause: err });
+function requireTimes(j: Record<string, unknown>, fields: readonly string[], what: string): void {
+  for (const field of fields) {
+    const value = j[field];
+    if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) throw new SmsError('CR_SMS_JOB_INVALID', `${what}: expected ${field} as an RFC 3339 time`);
   }
-  const j = value as Partial<RedactionJob> | null;
-  if (!j || typeof j !== 'object') throw new SmsError('CR_SMS_JOB_INVALID', 'redaction job: expected a JSON object');
-  if (j.v !== 1) throw new SmsError('CR_SMS_JOB_INVALID', 'redaction job: expected v 1');
+}
+
+function redactionJobOf(j: Record<string, unknown>): RedactionJob {
   if (typeof j.sid !== 'string' || !SID.test(j.sid)) throw new SmsError('CR_SMS_JOB_INVALID', 'redaction job: expected a message sid');
-  for (const field of ['enqueuedAt', 'firstSeenAt'] as const) {
-    if (typeof j[field] !== 'string' || Number.isNaN(Date.parse(j[field]))) throw new SmsError('CR_SMS_JOB_INVALID', `redaction job: expected ${field} as an RFC 3339 time`);
-  }
+  requireTimes(j, ['enqueuedAt', 'firstSeenAt'], 'redaction job');
   if (j.trigger !== 'fallback' && j.trigger !== 'status' && j.trigger !== 'sweep') throw new SmsError('CR_SMS_JOB_INVALID', 'redaction job: expected trigger fallback, status or sweep');
   if (j.status !== undefined && (typeof j.status !== 'string' || !/^[a-z_-]{1,32}$/.test(j.status))) throw new SmsError('CR_SMS_JOB_INVALID', 'redaction job: expected status as a lower-case status name');
-  return j as RedactionJob;
+  return j as unknown as RedactionJob;
+}
+
+function pendingJobOf(j: Record<string, unknown>): PendingSendJob {
+  if (typeof j.send !== 'string' || !SEND_ID.test(j.send)) throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: expected a send id');
+  if (typeof j.toSealed !== 'string' || !SEALED.test(j.toSealed)) throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: expected a sealed number');
+  requireTimes(j, ['after', 'enqueuedAt'], 'pending send job');
+  return j as unknown as PendingSendJob;
+}
+
+/** Parses and validates any job of the queue (a redaction job, or a pending send's); throws SmsError CR_SMS_JOB_INVALID naming what is wrong. */
+export function parseSmsJob(text: string): SmsQueueJob {
+  const j = jobObject(text);
+  return j.trigger === 'pending' ? pendingJobOf(j) : redactionJobOf(j);
 }
