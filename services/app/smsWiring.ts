@@ -132,7 +132,7 @@ export function createSms(config: AppConfig, rt: Runtime<'app-sms-redaction'>): 
     maxInFlight: 8,
     visibilityTimeoutSeconds: config.VISIBILITY_TIMEOUT_SECONDS,
     heartbeatIntervalSeconds: config.HEARTBEAT_INTERVAL_SECONDS,
-    handler: createRedactionHandler({ config: sms, api, audit: rt.audit, audited, enqueue, settled, logger: log, metrics }),
+    handler: createRedactionHandler({ config: sms, api, audit: rt.audit, audited, enqueue, settled, claims, logger: log, metrics }),
   });
 
   return { routes, webhook, consumer };

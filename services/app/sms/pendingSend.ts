@@ -1,9 +1,12 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { AuditSink } from '../../core/audit/types.ts';
+import { hashId } from '../../core/log/logger.ts';
 import type { ApplyLedger } from '../../core/state/applyLedger.ts';
 import { withRetry, type RetryOptions, type SignalWireApi } from './client.ts';
 import { SmsError } from './errors.ts';
 import { buildRedactionJob, type PendingSendJob } from './redactionJob.ts';
+import type { SmsSendClaims } from './sendClaims.ts';
 import type { EnqueueRedaction, HandlerResult, SmsConfig } from './types.ts';
 
 /**
@@ -13,8 +16,10 @@ import type { EnqueueRedaction, HandlerResult, SmsConfig } from './types.ts';
  */
 export const SEND_SETTLE_SECONDS = 60;
 
-/** Messages created this long before the send began still count as its own (clock skew between the app and SignalWire). */
+/** Messages created this long before the send began get a fallback job too (clock skew between the app and SignalWire). */
 const CLOCK_SKEW_SECONDS = 300;
+/** The send's own message was created within this of the send's settle time (skew between the app and SignalWire). */
+const ATTRIBUTION_SKEW_SECONDS = 30;
 /** Pages of the number's messages read at most (newest first). */
 const MAX_PAGES = 10;
 
@@ -46,8 +51,11 @@ export function openNumber(hmacKey: string, sealed: string): string {
 }
 
 /** Builds the job enqueued before a send's create call. */
-export function buildPendingJob(hmacKey: string, send: string, to: string, after: Date, now: Date): PendingSendJob {
-  return { v: 1, trigger: 'pending', send, toSealed: sealNumber(hmacKey, to), after: after.toISOString(), enqueuedAt: now.toISOString() };
+export function buildPendingJob(hmacKey: string, send: { id: string; to: string; body: string; actor: string; claim?: { pk: string; lease: number } }, after: Date, now: Date): PendingSendJob {
+  return {
+    v: 1, trigger: 'pending', send: send.id, toSealed: sealNumber(hmacKey, send.to), bodyHash: hashId(hmacKey, send.body), actor: send.actor,
+    ...(send.claim ? { claim: send.claim } : {}), after: after.toISOString(), enqueuedAt: now.toISOString(),
+  };
 }
 
 /** Dependencies of {@link handlePendingJob}. */
@@ -56,8 +64,12 @@ export interface PendingJobDeps {
   api: SignalWireApi;
   /** Puts the fallback job of each message found on the queue. */
   enqueue: EnqueueRedaction;
-  /** Sends whose fallback job is on the queue (`smssend#<send id>`, written by the sender): nothing to find. */
+  /** Sends whose fallback job is on the queue and `sms.sent` line written (`smssend#<send id>`, by the sender): nothing to find. */
   settled: Pick<ApplyLedger, 'isApplied'>;
+  /** Idempotency-Key claims: a keyed send's claim is answered with the sid of the message found. */
+  claims: Pick<SmsSendClaims, 'recovered'>;
+  /** Audit trail: the `sms.sent` line of the message found, marked recovered. */
+  audit: AuditSink;
   now: () => Date;
   logger: Logger;
   retry: RetryOptions;
@@ -65,6 +77,9 @@ export interface PendingJobDeps {
 
 interface ListedMessage {
   sid: string;
+  status: string;
+  body: string | null;
+  numMedia: string;
   dateCreated: Date | null;
 }
 
@@ -96,6 +111,29 @@ export async function handlePendingJob(deps: PendingJobDeps, job: PendingSendJob
   }
   // At once: each job waits itself while its message is in progress or in the `sent` grace period.
   for (const m of found) await deps.enqueue(buildRedactionJob(m.sid, 'fallback', deps.now(), m.dateCreated ?? new Date(after)), 0);
-  deps.logger.info({ send: job.send, found: found.length }, 'sms pending send checked: fallback jobs enqueued for its messages');
+  // The send's own message: created between the send's start and its settle time, with its text (or already blanked).
+  // Only one such message is taken as the send's; with more, none is (another send to the number then).
+  const lo = after - ATTRIBUTION_SKEW_SECONDS * 1000;
+  const hi = after + (SEND_SETTLE_SECONDS + ATTRIBUTION_SKEW_SECONDS) * 1000;
+  const own = found.filter((m) => {
+    const t = m.dateCreated?.getTime();
+    return t !== undefined && t >= lo && t <= hi && (!m.body || hashId(config.hmacKey, m.body) === job.bodyHash);
+  });
+  deps.logger.info({ send: job.send, found: found.length, own: own.length }, 'sms pending send checked: fallback jobs enqueued for its messages');
+  if (own.length === 1) await recover(deps, job, to, own[0]!);
   return { status: 'done' };
+}
+
+// The message of a send that stopped before its `sms.sent` line: the key's claim answers its sid, and the line is written, marked recovered.
+async function recover(deps: PendingJobDeps, job: PendingSendJob, to: string, m: ListedMessage): Promise<void> {
+  const sentAt = (m.dateCreated ?? new Date(job.after)).toISOString();
+  if (job.claim) {
+    // A claim already `sent` (the send recorded it before it stopped), or gone, stays as it is (a failed condition).
+    await deps.claims.recovered(job.claim, { sid: m.sid, status: m.status, sentAt });
+  }
+  const media = Number(m.numMedia);
+  await deps.audit.record({
+    action: 'sms.sent', actor: job.actor, resourceType: 'sms', resourceId: hashId(deps.config.hmacKey, m.sid), outcome: 'success',
+    details: { toHash: hashId(deps.config.hmacKey, to), media: Number.isFinite(media) ? media : 0, recovered: true, copy: true },
+  });
 }

@@ -16,6 +16,12 @@ export interface PendingSendJob {
   send: string;
   /** The destination number, sealed with a key derived from the app's hashing key (never in clear). */
   toSealed: string;
+  /** The text's keyed hash (hashId): tells the send's message from others to the number while its body is not yet blanked. */
+  bodyHash: string;
+  /** Who asked for the send (a token name), for the `sms.sent` line written if the message is found. */
+  actor: string;
+  /** The send's Idempotency-Key claim, if it had a key: answered with the message's sid once found. */
+  claim?: { pk: string; lease: number };
   /** When the send began, before its create call (RFC 3339). */
   after: string;
   /** When this job was enqueued (RFC 3339). */
@@ -88,6 +94,12 @@ function redactionJobOf(j: Record<string, unknown>): RedactionJob {
 function pendingJobOf(j: Record<string, unknown>): PendingSendJob {
   if (typeof j.send !== 'string' || !SEND_ID.test(j.send)) throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: expected a send id');
   if (typeof j.toSealed !== 'string' || !SEALED.test(j.toSealed)) throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: expected a sealed number');
+  if (typeof j.bodyHash !== 'string' || !/^[0-9a-f]{16}$/.test(j.bodyHash)) throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: expected a body hash');
+  if (typeof j.actor !== 'string' || j.actor.length === 0 || j.actor.length > 200) throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: expected an actor');
+  const claim = j.claim as { pk?: unknown; lease?: unknown } | undefined;
+  if (claim !== undefined && (typeof claim !== 'object' || claim === null || typeof claim.pk !== 'string' || !claim.pk.startsWith('smsidem#') || claim.pk.length > 512 || !Number.isSafeInteger(claim.lease))) {
+    throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: expected claim as {pk, lease}');
+  }
   requireTimes(j, ['after', 'enqueuedAt'], 'pending send job');
   return j as unknown as PendingSendJob;
 }

@@ -8,6 +8,7 @@ import { SMS_ERRORS } from './errors.ts';
 import { redactMessage } from './redact.ts';
 import { handlePendingJob } from './pendingSend.ts';
 import { parseSmsJob, type PendingSendJob, type RedactionJob } from './redactionJob.ts';
+import type { SmsSendClaims } from './sendClaims.ts';
 import { nullSmsMetrics, type EnqueueRedaction, type HandlerResult, type RedactionQueueMessage, type SmsConfig, type SmsMetrics } from './types.ts';
 
 /** Dependencies of {@link createRedactionHandler}. */
@@ -28,6 +29,8 @@ export interface RedactionWorkerDeps {
   enqueue: EnqueueRedaction;
   /** Sends whose fallback job is on the queue (`smssend#<send id>`, the sender's marks): their pending job has nothing to find. */
   settled: Pick<ApplyLedger, 'isApplied'>;
+  /** Idempotency-Key claims: a pending send job that finds the send's message answers its key with the sid. */
+  claims: Pick<SmsSendClaims, 'recovered'>;
   /** Logger (never given bodies or numbers). */
   logger?: Logger;
   /** Counters. */
@@ -36,6 +39,16 @@ export interface RedactionWorkerDeps {
   now?: () => Date;
   /** Retry policy of the SignalWire calls within one attempt. */
   retry?: RetryOptions;
+}
+
+// Why a job's attempt failed. A failed audit write is the trail's, not SignalWire's: the retry writes the line
+// (a copy, once the message is found redacted).
+function failureReason(err: unknown): string {
+  const c = classifySignalWireError(err);
+  return err instanceof AuditError ? 'audit-write-failed'
+    : (err as { code?: unknown }).code === SMS_ERRORS.CR_SMS_MEDIA_REMAINS.code ? 'media-remains'
+    : c.status !== undefined ? `signalwire-${c.status}`
+    : 'signalwire-unreachable';
 }
 
 /** SQS caps visibility changes; we never ask more than 15 minutes at a time. */
@@ -81,12 +94,12 @@ export function createRedactionHandler(deps: RedactionWorkerDeps): (message: Red
   // A send's job from before its create call: finds the send's message if the send stopped before its fallback job.
   async function pending(job: PendingSendJob, signal: AbortSignal): Promise<HandlerResult> {
     try {
-      return await handlePendingJob({ config, api: deps.api, enqueue: deps.enqueue, settled: deps.settled, now, logger: log, retry: { ...deps.retry, signal, logger: log } }, job);
+      return await handlePendingJob({ config, api: deps.api, enqueue: deps.enqueue, settled: deps.settled, claims: deps.claims, audit: deps.audit, now, logger: log, retry: { ...deps.retry, signal, logger: log } }, job);
     } catch (err) {
       if (signal.aborted) return { status: 'release' };
       if ((err as { code?: unknown }).code === SMS_ERRORS.CR_SMS_JOB_INVALID.code) return invalid(err);
       const c = classifySignalWireError(err);
-      const reason = c.status !== undefined ? `signalwire-${c.status}` : 'signalwire-unreachable';
+      const reason = failureReason(err);
       const ageSeconds = (now().getTime() - Date.parse(job.after)) / 1000;
       if (ageSeconds > config.redactionWindowSeconds) {
         metrics.inc('sms_redaction_dead_lettered_total', { reason });
@@ -160,12 +173,7 @@ export function createRedactionHandler(deps: RedactionWorkerDeps): (message: Red
     } catch (err) {
       if (signal.aborted) return { status: 'release' };
       const c = classifySignalWireError(err);
-      // A failed audit write is the trail's, not SignalWire's: the retry writes the line (a copy, once the message is found redacted).
-      const reason =
-        err instanceof AuditError ? 'audit-write-failed'
-        : (err as { code?: unknown }).code === SMS_ERRORS.CR_SMS_MEDIA_REMAINS.code ? 'media-remains'
-        : c.status !== undefined ? `signalwire-${c.status}`
-        : 'signalwire-unreachable';
+      const reason = failureReason(err);
       if (expired) return await failed(job, sidHash, reason);
       log.warn({ sidHash, reason, apiCode: c.apiCode }, 'sms redaction failed, will retry');
       return redelay(c.retryAfterSeconds ?? Math.max(base, ageSeconds / 4), reason);

@@ -46,8 +46,9 @@ export interface SmsSenderDeps {
   /** Idempotency-Key claims (`sendClaims.ts`): a send under a key is made once across the fleet. */
   claims: SmsSendClaims;
   /**
-   * Sends whose fallback job is on the queue, or that SignalWire refused (`smssend#<send id>`): the job
-   * each send enqueues before its create call (pendingSend.ts) then has nothing to look for.
+   * Sends whose fallback job is on the queue and `sms.sent` line written, or that SignalWire refused
+   * (`smssend#<send id>`): the job each send enqueues before its create call (pendingSend.ts) then has
+   * nothing to look for.
    */
   settled: Pick<ApplyLedger, 'applied'>;
   /** Logger (never given bodies or numbers). */
@@ -180,7 +181,8 @@ export function createSmsSender(deps: SmsSenderDeps): (input: SendSmsInput, ctx?
     const send = randomUUID();
     const settled = (): Promise<void> => deps.settled.applied(send).catch((e: unknown) => log.warn({ toHash, code: (e as { name?: string }).name }, 'could not mark the sms send settled: its pending job will look the message up'));
     try {
-      await deps.enqueue(buildPendingJob(config.hmacKey, send, input.to, sentAt, now()), SEND_SETTLE_SECONDS + 5);
+      const job = { id: send, to: input.to, body: input.body, actor, ...(claim.kind === 'claimed' ? { claim: { pk: claim.pk, lease: claim.lease } } : {}) };
+      await deps.enqueue(buildPendingJob(config.hmacKey, job, sentAt, now()), SEND_SETTLE_SECONDS + 5);
     } catch (err) {
       await failedClaim(false);
       metrics.inc('sms_fallback_enqueue_failed_total');
@@ -216,9 +218,11 @@ export function createSmsSender(deps: SmsSenderDeps): (input: SendSmsInput, ctx?
     // A claim that cannot be marked sent answers CR_SMS_OUTCOME_UNKNOWN once its lease ends: never a second message.
     await deps.claims.sent(claim, { sid: created.sid, status: created.status, sentAt: sentAt.toISOString() }).catch((e: unknown) => log.error({ sidHash, code: (e as { name?: string }).name }, 'could not record the send under its Idempotency-Key'));
     const fallback = await enqueueFallback(created.sid, sidHash, sentAt);
-    if (fallback.fallbackEnqueued) await settled();
     log.info({ sidHash, toHash, media, fallbackEnqueued: fallback.fallbackEnqueued }, 'sms sent');
     await auditSent(ctx, { sidHash, toHash, media }, fallback, false);
+    // Settled once the fallback job is on the queue and the line written: else the pending job finds the message,
+    // enqueues its fallback job and writes the line, marked recovered.
+    if (fallback.fallbackEnqueued) await settled();
     return { sid: created.sid, status: created.status, replayed: false };
   };
 }

@@ -44,6 +44,12 @@ export interface SmsSendClaims {
    * other than 503), so the key answers `CR_SMS_OUTCOME_UNKNOWN`; otherwise the key is free again.
    */
   failed(claim: SmsClaim, maybeSent: boolean): Promise<void>;
+  /**
+   * The pending send job found the message of a claim whose request stopped, or failed, while sending
+   * (pendingSend.ts): later requests with the key get its sid, as after {@link SmsSendClaims.sent}.
+   * Only that claim, still `sending` or `unknown`, is changed.
+   */
+  recovered(claim: { pk: string; lease: number }, result: { sid: string; status: string; sentAt: string }): Promise<void>;
 }
 
 const KEY = /^[\x21-\x7e]{1,200}$/;
@@ -80,7 +86,7 @@ export function createSmsSendClaims(options: SmsSendClaimsOptions): SmsSendClaim
         if (item.state === 'sending' && left > 0) {
           throw new SmsError('CR_SMS_SEND_IN_PROGRESS', 'Another request with this Idempotency-Key is sending the message; retry later.', { details: { retryAfter: Math.max(1, Math.ceil(left / 1000)) } });
         }
-        throw new SmsError('CR_SMS_OUTCOME_UNKNOWN', "A request with this Idempotency-Key stopped while SignalWire may have taken the message; it is not sent again under this key. Check the audit trail (sms.sending without sms.sent) or SignalWire's log, and send with a new key if it did not go.");
+        throw new SmsError('CR_SMS_OUTCOME_UNKNOWN', "A request with this Idempotency-Key stopped while SignalWire may have taken the message; it is not sent again under this key. If SignalWire took it, a retry about a minute after the send answers its sid; until then, or if it did not, check the audit trail (sms.sending without sms.sent) or SignalWire's log, and send with a new key if it did not go.");
       }
     },
     async sent(claim, result) {
@@ -90,6 +96,14 @@ export function createSmsSendClaims(options: SmsSendClaimsOptions): SmsSendClaim
         condition: '#s = :sending AND lease = :lease',
         names: { ...names, '#st': 'status' },
         values: { ':sent': 'sent', ':sid': result.sid, ':status': result.status, ':at': result.sentAt, ':sending': 'sending', ':lease': claim.lease },
+      });
+    },
+    async recovered(claim, result) {
+      await table.update(claim.pk, {
+        update: 'SET #s = :sent, sid = :sid, #st = :status, sentAt = :at',
+        condition: '(#s = :sending OR #s = :unknown) AND lease = :lease',
+        names: { ...names, '#st': 'status' },
+        values: { ':sent': 'sent', ':sid': result.sid, ':status': result.status, ':at': result.sentAt, ':sending': 'sending', ':unknown': 'unknown', ':lease': claim.lease },
       });
     },
     async failed(claim, maybeSent) {

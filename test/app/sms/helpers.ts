@@ -128,4 +128,5 @@ export const keylessClaims: SmsSendClaims = {
   },
   async sent() {},
   async failed() {},
+  async recovered() {},
 };

@@ -31,7 +31,7 @@ beforeAll(async () => {
     await sqs.client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(job), DelaySeconds: delaySeconds }));
   };
   app = await startWebhook(world, { enqueue, logger: log.logger, audit });
-  const handler = createRedactionHandler({ config: world.config, api: world.api, audit, audited: memoryApplyLedger(), enqueue, settled, logger: log.logger, retry: fastRetry });
+  const handler = createRedactionHandler({ config: world.config, api: world.api, audit, audited: memoryApplyLedger(), enqueue, settled, claims: keylessClaims, logger: log.logger, retry: fastRetry });
   // The real transport consumer runs the handler (done deletes, retry re-delays by visibility).
   consumer = createConsumer({ client: sqs.client, queue: testQueue(queueUrl, { logical: 'app-sms-redaction', dlqUrl, quarantineUrl }), handler, service: 'app', waitTimeSeconds: 1, visibilityTimeoutSeconds: 30 });
   consumer.start();

@@ -4,6 +4,7 @@ import type { PendingSendJob } from '../../../services/app/sms/redactionJob.ts';
 import { createRedactionHandler } from '../../../services/app/sms/redactionWorker.ts';
 import { createSmsSender } from '../../../services/app/sms/send.ts';
 import type { SmsSendClaims } from '../../../services/app/sms/sendClaims.ts';
+import { hashId } from '../../../services/core/log/logger.ts';
 import { memoryApplyLedger } from '../../helpers/ledgers.ts';
 import { captureLogger, fastRetry, keylessClaims, memoryAudit, memoryQueue, startWorld, waitFor, type SmsWorld } from './helpers.ts';
 
@@ -27,12 +28,12 @@ function parts(w: SmsWorld, clock: { skew: number }) {
   const log = captureLogger();
   const settled = memoryApplyLedger();
   const now = () => new Date(Date.now() + clock.skew);
-  const handler = createRedactionHandler({ config: w.config, api: w.api, audit, audited: memoryApplyLedger(), enqueue: queue.enqueue, settled, logger: log.logger, retry: fastRetry, now });
+  const handler = createRedactionHandler({ config: w.config, api: w.api, audit, audited: memoryApplyLedger(), enqueue: queue.enqueue, settled, claims: keylessClaims, logger: log.logger, retry: fastRetry, now });
   return { queue, audit, log, settled, handler };
 }
 
 describe('the job a send enqueues before its create call', () => {
-  it('a send stopped between its create call and its fallback job: once the send settled, its job finds the message and enqueues its fallback job, which redacts it', async () => {
+  it('a send stopped between its create call and its fallback job: once the send settled, its job finds the message, enqueues its fallback job, which redacts it, and writes its sms.sent line, marked recovered', async () => {
     world = await startWorld({ manual: true });
     const clock = { skew: 0 };
     const p = parts(world, clock);
@@ -42,7 +43,7 @@ describe('the job a send enqueues before its create call', () => {
       config: world.config, api: world.api, claims: keylessClaims, settled: p.settled, audit: p.audit, retry: fastRetry,
       enqueue: async (job, delay) => (job.trigger === 'pending' ? p.queue.enqueue(job, delay) : stopped),
     });
-    void send({ to: TO, body: BODY });
+    void send({ to: TO, body: BODY }, { actor: 'token:nurse-app' });
     await waitFor(() => world!.fake.store.messages.size === 1, 5000, 'the create call');
     const [message] = [...world.fake.store.messages.values()];
     expect(p.queue.pending).toHaveLength(1);
@@ -50,6 +51,7 @@ describe('the job a send enqueues before its create call', () => {
     expect(delaySeconds).toBeGreaterThan(SEND_SETTLE_SECONDS);
     // The number is sealed: the queue never holds it in clear.
     expect(JSON.stringify(job)).not.toContain('5551230091');
+    expect(JSON.stringify(job)).not.toContain('Quimby');
     expect(openNumber(world.config.hmacKey, job.toSealed)).toBe(TO);
     expect(p.queue.jobs).toHaveLength(0);
 
@@ -65,9 +67,36 @@ describe('the job a send enqueues before its create call', () => {
     clock.skew = 0;
     await p.queue.runDue(p.handler);
     expect(world.fake.message(message!.sid)!.body).toBe('');
-    expect(p.audit.events.map((e) => e.action)).toEqual(['sms.sending', 'sms.redacted']);
+    expect(p.audit.events.map((e) => e.action)).toEqual(['sms.sending', 'sms.sent', 'sms.redacted']);
+    expect(p.audit.events[1]).toMatchObject({
+      actor: 'token:nurse-app', outcome: 'success', resourceId: hashId(world.config.hmacKey, message!.sid),
+      details: { toHash: hashId(world.config.hmacKey, TO), media: 0, recovered: true, copy: true },
+    });
     expect(p.log.text()).not.toContain('5551230091');
     expect(p.log.text()).not.toContain('Quimby');
+  });
+
+  it('two messages to the number in the send\'s time that their text does not tell apart: both get their fallback job, neither is taken as the send\'s', async () => {
+    world = await startWorld({ manual: true });
+    const p = parts(world, { skew: 0 });
+    const stopped = new Promise<void>(() => undefined);
+    const send = createSmsSender({
+      config: world.config, api: world.api, claims: keylessClaims, settled: p.settled, audit: p.audit, retry: fastRetry,
+      enqueue: async (job, delay) => (job.trigger === 'pending' ? p.queue.enqueue(job, delay) : stopped),
+    });
+    void send({ to: TO, body: BODY });
+    await waitFor(() => world!.fake.store.messages.size === 1, 5000, 'the create call');
+    // Another send of the same text to the same number, by another process at the same time.
+    await world.api.messages.create({ to: TO, from: world.config.fromNumber, body: BODY });
+    // A third, with another text: told apart while its body is there.
+    await world.api.messages.create({ to: TO, from: world.config.fromNumber, body: 'Your appointment is tomorrow' });
+    const worker = createRedactionHandler({
+      config: world.config, api: world.api, audit: p.audit, audited: memoryApplyLedger(), enqueue: p.queue.enqueue, settled: p.settled, claims: keylessClaims, retry: fastRetry,
+      now: () => new Date(Date.now() + (SEND_SETTLE_SECONDS + 1) * 1000),
+    });
+    expect(await worker({ body: JSON.stringify(p.queue.pending[0]!.job) }, abort())).toEqual({ status: 'done' });
+    expect(p.queue.jobs).toHaveLength(3);
+    expect(p.audit.events.map((e) => e.action)).toEqual(['sms.sending']);
   });
 
   it('a send that finished marks itself settled: its job then asks SignalWire nothing', async () => {
@@ -104,7 +133,7 @@ describe('the job a send enqueues before its create call', () => {
     world = await startWorld({ manual: true });
     const audit = memoryAudit();
     const failed: boolean[] = [];
-    const claims: SmsSendClaims = { claim: async () => ({ kind: 'claimed', pk: 'smsidem#nurse-app#k1', lease: 1 }), sent: async () => undefined, failed: async (_c, maybeSent) => void failed.push(maybeSent) };
+    const claims: SmsSendClaims = { claim: async () => ({ kind: 'claimed', pk: 'smsidem#nurse-app#k1', lease: 1 }), sent: async () => undefined, failed: async (_c, maybeSent) => void failed.push(maybeSent), recovered: async () => undefined };
     const send = createSmsSender({ config: world.config, api: world.api, claims, settled: memoryApplyLedger(), audit, enqueue: async () => Promise.reject(new Error('queue down')), retry: fastRetry });
     await expect(send({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: 'k1' })).rejects.toMatchObject({ code: 'CR_SMS_REDACTION_QUEUE_UNAVAILABLE', status: 503, details: { retryAfter: 5 }, message: expect.stringContaining('was not sent') });
     expect(world.fake.requests.filter((r) => r.method === 'POST')).toHaveLength(0);
@@ -121,7 +150,7 @@ describe('the job a send enqueues before its create call', () => {
     const flip = (s: string): string => s.slice(0, -2) + (s.at(-2) === 'A' ? 'B' : 'A') + s.at(-1);
     const altered: PendingSendJob = { ...job, toSealed: flip(job.toSealed) };
     expect(await p.handler({ body: JSON.stringify(altered) }, abort())).toEqual({ status: 'quarantine', reason: 'CR_SMS_JOB_INVALID' });
-    const other = createRedactionHandler({ config: { ...world.config, hmacKey: 'another-key' }, api: world.api, audit: p.audit, audited: memoryApplyLedger(), enqueue: p.queue.enqueue, settled: memoryApplyLedger(), retry: fastRetry, now: () => new Date(Date.now() + (SEND_SETTLE_SECONDS + 1) * 1000) });
+    const other = createRedactionHandler({ config: { ...world.config, hmacKey: 'another-key' }, api: world.api, audit: p.audit, audited: memoryApplyLedger(), enqueue: p.queue.enqueue, settled: memoryApplyLedger(), claims: keylessClaims, retry: fastRetry, now: () => new Date(Date.now() + (SEND_SETTLE_SECONDS + 1) * 1000) });
     expect(await other({ body: JSON.stringify(job) }, abort())).toEqual({ status: 'quarantine', reason: 'CR_SMS_JOB_INVALID' });
     expect(await p.handler({ body: JSON.stringify({ ...job, toSealed: TO }) }, abort())).toEqual({ status: 'quarantine', reason: 'CR_SMS_JOB_INVALID' });
   });

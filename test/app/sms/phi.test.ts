@@ -30,7 +30,7 @@ describe('no PHI in logs or audit', () => {
     try {
       const settled = memoryApplyLedger();
       const send = createSmsSender({ config: world.config, api: world.api, claims: keylessClaims, settled, enqueue: q.enqueue, audit, logger: log.logger, retry: fastRetry });
-      const handler = createRedactionHandler({ config: world.config, api: world.api, audit, audited: memoryApplyLedger(), enqueue: q.enqueue, settled, logger: log.logger, retry: fastRetry });
+      const handler = createRedactionHandler({ config: world.config, api: world.api, audit, audited: memoryApplyLedger(), enqueue: q.enqueue, settled, claims: keylessClaims, logger: log.logger, retry: fastRetry });
       // An invalid send, a refused send and a good one.
       await expect(send({ to: PHONE.slice(1), body: BODY })).rejects.toThrow();
       world.fake.faults.inject({ count: 1, status: 400, nonJson: false, method: 'POST' });

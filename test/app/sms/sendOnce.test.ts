@@ -1,10 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { SEND_SETTLE_SECONDS } from '../../../services/app/sms/pendingSend.ts';
+import { createRedactionHandler } from '../../../services/app/sms/redactionWorker.ts';
 import { createSmsSender } from '../../../services/app/sms/send.ts';
 import { createSmsSendClaims } from '../../../services/app/sms/sendClaims.ts';
 import { hashId } from '../../../services/core/log/logger.ts';
 import { useTestStateTable } from '../../helpers/sqs.ts';
 import { memoryApplyLedger } from '../../helpers/ledgers.ts';
-import { fastRetry, memoryAudit, memoryQueue, startWorld, type SmsWorld } from './helpers.ts';
+import { fastRetry, memoryAudit, memoryQueue, startWorld, waitFor, type SmsWorld } from './helpers.ts';
 
 // POST /v1/messages under an Idempotency-Key: SignalWire takes no key of its own, so the relay
 // sends a message once per key across the fleet, and never again once a create call may have
@@ -128,5 +130,38 @@ describe('sending an SMS under an Idempotency-Key', () => {
     expect(sent.replayed).toBe(false);
     expect(world.fake.store.messages.size).toBe(1);
     expect(s.audit.events.map((e) => e.action)).toEqual(['sms.sending', 'sms.sent']);
+  });
+
+  it('a keyed send stopped after its create call answers outcome unknown until its pending job found the message; then the sid, and nothing sent again', async () => {
+    world = await startWorld({ manual: true });
+    const clock = { t: Date.now() };
+    const audit = memoryAudit();
+    const queue = memoryQueue();
+    const claims = createSmsSendClaims({ table: state.table, ttlSeconds: 3600, leaseMs: 30_000, now: () => clock.t });
+    const settled = memoryApplyLedger();
+    // The process "dies" right after the create call, before it records the sid under the key.
+    const stopped = new Promise<void>(() => undefined);
+    const send = createSmsSender({ config: world.config, api: world.api, audit, claims: { ...claims, sent: () => stopped }, settled, retry: fastRetry, enqueue: queue.enqueue });
+    const key = freshKey();
+    void send({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: key });
+    await waitFor(() => world!.fake.store.messages.size === 1, 5000, 'the create call');
+    const [message] = [...world.fake.store.messages.values()];
+    clock.t += 31_000;
+    const again = createSmsSender({ config: world.config, api: world.api, audit, claims, settled, retry: fastRetry, enqueue: queue.enqueue });
+    await expect(again({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: key })).rejects.toMatchObject({ code: 'CR_SMS_OUTCOME_UNKNOWN' });
+
+    const workerAudit = memoryAudit();
+    const handler = createRedactionHandler({
+      config: world.config, api: world.api, audit: workerAudit, audited: memoryApplyLedger(), enqueue: queue.enqueue, settled, claims, retry: fastRetry,
+      now: () => new Date(Date.now() + (SEND_SETTLE_SECONDS + 1) * 1000),
+    });
+    const { job } = queue.pending[0]!;
+    expect(job.claim).toMatchObject({ pk: `smsidem#nurse-app#${key}` });
+    expect(await handler({ body: JSON.stringify(job) }, new AbortController().signal)).toEqual({ status: 'done' });
+    expect(workerAudit.events).toMatchObject([{ action: 'sms.sent', actor: 'nurse-app', resourceId: hashId(world.config.hmacKey, message!.sid), details: { recovered: true, copy: true } }]);
+
+    expect(await again({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: key })).toEqual({ sid: message!.sid, status: message!.status, replayed: true });
+    expect(world.fake.store.messages.size).toBe(1);
+    expect(world.fake.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
   });
 });

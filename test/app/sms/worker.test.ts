@@ -3,7 +3,7 @@ import { AuditError } from '../../../services/core/audit/errors.ts';
 import { buildRedactionJob } from '../../../services/app/sms/redactionJob.ts';
 import { createRedactionHandler } from '../../../services/app/sms/redactionWorker.ts';
 import type { SmsMetricName } from '../../../services/app/sms/types.ts';
-import { captureLogger, fastRetry, memoryAudit, memoryQueue, startWorld, waitFor, type SmsWorld } from './helpers.ts';
+import { captureLogger, fastRetry, keylessClaims, memoryAudit, memoryQueue, startWorld, waitFor, type SmsWorld } from './helpers.ts';
 import { memoryApplyLedger } from '../../helpers/ledgers.ts';
 
 let world: SmsWorld | undefined;
@@ -21,7 +21,7 @@ function setup(w: SmsWorld, overrides: Partial<SmsWorld['config']> = {}, audited
   const settled = memoryApplyLedger();
   const log = captureLogger();
   const counted: SmsMetricName[] = [];
-  const handler = createRedactionHandler({ config: { ...w.config, ...overrides }, api: w.api, audit, audited, enqueue: queue.enqueue, settled, logger: log.logger, retry: fastRetry, metrics: { inc: (n) => void counted.push(n) } });
+  const handler = createRedactionHandler({ config: { ...w.config, ...overrides }, api: w.api, audit, audited, enqueue: queue.enqueue, settled, claims: keylessClaims, logger: log.logger, retry: fastRetry, metrics: { inc: (n) => void counted.push(n) } });
   return { audit, log, counted, handler, audited, queue, settled };
 }
 
@@ -54,7 +54,7 @@ describe('redaction worker', () => {
     world.fake.settle(m.sid);
     // The first job redacts, then its line fails (disk full), as when the process dies between the two.
     const diskFull = { record: async () => Promise.reject(new AuditError('CR_AUDIT_WRITE_FAILED', 'audit trail: write failed (ENOSPC)')) };
-    const first = createRedactionHandler({ config: world.config, api: world.api, audit: diskFull, audited, enqueue: memoryQueue().enqueue, settled: memoryApplyLedger(), retry: fastRetry });
+    const first = createRedactionHandler({ config: world.config, api: world.api, audit: diskFull, audited, enqueue: memoryQueue().enqueue, settled: memoryApplyLedger(), claims: keylessClaims, retry: fastRetry });
     expect(await first(jobBody(m.sid), abort())).toMatchObject({ status: 'retry', reason: 'audit-write-failed' });
     expect(world.fake.message(m.sid)!.body).toBe('');
     expect(world.fake.mediaOf(m.sid)).toHaveLength(0);
