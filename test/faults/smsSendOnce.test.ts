@@ -3,8 +3,9 @@
 // CR_SMS_SEND_IN_PROGRESS) until it is answered 202 or 409 CR_SMS_OUTCOME_UNKNOWN. SignalWire
 // takes no key of its own: judged at the fake SignalWire, by destination number (one per key),
 // no key may have two messages. Every key answered 202 has its one message, with the sid it was
-// answered, and its `sms.sent` line in the app's trail; every message at SignalWire, whatever its key's
-// outcome, has the `sms.sending` line written before its create call, and every one is redacted in the end. One kill comes while SignalWire holds the
+// answered. Every message at SignalWire, whatever its key's outcome, has the `sms.sending` line written before
+// its create call, is redacted in the end and has its `sms.sent` line (written by the pending send job, marked
+// recovered, for a send a kill cut off), and a key whose outcome was unknown then answers its sid. One kill comes while SignalWire holds the
 // create calls (they are dropped with the connection, as a request SignalWire never finished is),
 // so some keys end with their outcome open: never sent again.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -63,7 +64,7 @@ async function sendUntilAnswered(key: string, to: string, body: string, deadline
 }
 
 describe('SMS sends under an Idempotency-Key through kill -9', () => {
-  it('never sends a key twice; every key answered 202 has its one message and its sms.sent line; every message its sms.sending line, and every message is redacted', async () => {
+  it('never sends a key twice; every key answered 202 has its one message; every message its sms.sending and sms.sent lines, and is redacted; an unknown outcome is answered once found', async () => {
     const n = scaled(200, 40);
     const random = rng(SEED);
     const outcomes = new Map<string, Outcome>();
@@ -114,9 +115,24 @@ describe('SMS sends under an Idempotency-Key through kill -9', () => {
     const indexOf = (key: string): number => Number(key.split('-').at(-1));
     const sentWrong = sent.filter(([key, o]) => (messagesTo.get(toOf(indexOf(key))) ?? []).join() !== o.sid).map(([key]) => key);
     const unknownWithMessage = unknown.filter((key) => messagesTo.has(toOf(indexOf(key)))).length;
+    // Every message has its sms.sent line, those of the sends a kill cut off too: the pending job that found the
+    // message wrote it, marked recovered, and answered the key's claim with the sid.
+    const hmacKey = world.env.app.HMAC_KEY!;
+    const sentLinesNow = async (): Promise<Set<string | undefined>> => new Set((await readTrail(world.env.app.AUDIT_FILE!)).filter((l) => l.action === 'sms.sent' && l.outcome === 'success').map((l) => l.resourceId));
+    const withoutLine = async (): Promise<string[]> => {
+      const lines = await sentLinesNow();
+      return [...fake.store.messages.values()].filter((m) => !lines.has(hashId(hmacKey, m.sid))).map((m) => m.sid);
+    };
+    await waitFor(async () => (await withoutLine()).length === 0, { timeoutMs: 60_000, intervalMs: 500, what: 'every message with its sms.sent line' }).catch(() => undefined);
+    const unaudited = await withoutLine();
     const trail = await readTrail(world.env.app.AUDIT_FILE!);
-    const sentLines = new Set(trail.filter((l) => l.action === 'sms.sent' && l.outcome === 'success').map((l) => l.resourceId));
-    const unaudited = sent.filter(([, o]) => !sentLines.has(hashId(world.env.app.HMAC_KEY!, o.sid))).map(([key]) => key);
+    // A key whose outcome was unknown and whose message went out now answers its sid.
+    const recovered = await Promise.all(unknown.filter((key) => messagesTo.has(toOf(indexOf(key)))).map(async (key) => {
+      const i = indexOf(key);
+      const answer = await sendUntilAnswered(key, toOf(i), `synthetic reminder ${SEED} ${i}`, Date.now() + 30_000);
+      return { key, answer, sid: messagesTo.get(toOf(i))!.join() };
+    }));
+    const unrecovered = recovered.filter((r) => r.answer.kind !== 'sent' || r.answer.sid !== r.sid).map((r) => `${r.key}: ${JSON.stringify(r.answer)}`);
     // Every message out, whatever its key's outcome, has the sms.sending line written before its create call.
     const sendingLines = new Set(trail.filter((l) => l.action === 'sms.sending').map((l) => l.resourceId));
     const withoutSending = [...messagesTo.keys()].filter((to) => !sendingLines.has(hashId(world.env.app.HMAC_KEY!, to)));
@@ -125,14 +141,15 @@ describe('SMS sends under an Idempotency-Key through kill -9', () => {
       delivered: sent.length,
       duplicatesSuppressed: 0,
       lost: refused.length,
-      extra: { unredacted: unredacted().length, 'sent-twice': twice.length, 'outcome-unknown': unknown.length, 'unknown-with-message': unknownWithMessage, 'without-sending-line': withoutSending.length, kills: kills.join(','), seed: SEED, scale: SCALE },
+      extra: { unredacted: unredacted().length, 'sent-twice': twice.length, 'outcome-unknown': unknown.length, 'unknown-with-message': unknownWithMessage, 'recovered-on-retry': recovered.length - unrecovered.length, 'without-sending-line': withoutSending.length, kills: kills.join(','), seed: SEED, scale: SCALE },
     });
 
     expect(kills.length, 'kills happened while sends flowed').toBeGreaterThan(0);
     expect(twice, 'numbers that got the same key\'s message twice').toEqual([]);
     expect(refused, 'sends neither answered 202 nor outcome unknown').toEqual([]);
     expect(sentWrong, 'keys answered 202 whose sid is not their one message at SignalWire').toEqual([]);
-    expect(unaudited, 'keys answered 202 without an sms.sent line').toEqual([]);
+    expect(unaudited, 'messages at SignalWire without an sms.sent line').toEqual([]);
+    expect(unrecovered, 'keys whose outcome was unknown and whose message went out, not answered its sid on a retry').toEqual([]);
     expect(withoutSending.length, 'messages at SignalWire without an sms.sending line').toBe(0);
     expect(unredacted(), 'messages at SignalWire still holding their body').toEqual([]);
     expect(sent.length + unknown.length).toBe(n);
