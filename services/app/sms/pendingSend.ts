@@ -23,38 +23,39 @@ const ATTRIBUTION_SKEW_SECONDS = 30;
 /** Pages of the number's messages read at most (newest first). */
 const MAX_PAGES = 10;
 
-// The number is sealed with AES-256-GCM under a key derived from the app's hashing key, so the queue
-// never holds it in clear; only the app, which holds that key, can open it.
-function numberKey(hmacKey: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', hmacKey, 'care-relay', 'sms pending send: destination number v1', 32));
+// The number (and an Idempotency-Key's claim, which holds the client's key) are sealed with AES-256-GCM under a
+// key derived from the app's hashing key, so the queue never holds them in clear; only the app, which holds that
+// key, can open them.
+function sealingKey(hmacKey: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', hmacKey, 'care-relay', 'sms pending send: sealed fields v1', 32));
 }
 
-/** Seals a destination number for a {@link PendingSendJob}: `v1.` + base64url(iv, ciphertext, tag). */
-export function sealNumber(hmacKey: string, to: string): string {
+/** Seals a field of a {@link PendingSendJob}: `v1.` + base64url(iv, ciphertext, tag). */
+export function seal(hmacKey: string, text: string): string {
   const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', numberKey(hmacKey), iv);
-  const sealed = Buffer.concat([iv, cipher.update(to, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+  const cipher = createCipheriv('aes-256-gcm', sealingKey(hmacKey), iv);
+  const sealed = Buffer.concat([iv, cipher.update(text, 'utf8'), cipher.final(), cipher.getAuthTag()]);
   return `v1.${sealed.toString('base64url')}`;
 }
 
-/** Opens a number sealed by {@link sealNumber}; throws CR_SMS_JOB_INVALID when it was not sealed with this key or was altered. */
-export function openNumber(hmacKey: string, sealed: string): string {
+/** Opens a field sealed by {@link seal}; throws CR_SMS_JOB_INVALID when it was not sealed with this key or was altered. */
+export function unseal(hmacKey: string, sealed: string): string {
   const bytes = Buffer.from(sealed.slice(3), 'base64url');
-  if (!sealed.startsWith('v1.') || bytes.length < 12 + 16 + 1) throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: the sealed number is malformed');
+  if (!sealed.startsWith('v1.') || bytes.length < 12 + 16 + 1) throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: a sealed field is malformed');
   try {
-    const decipher = createDecipheriv('aes-256-gcm', numberKey(hmacKey), bytes.subarray(0, 12));
+    const decipher = createDecipheriv('aes-256-gcm', sealingKey(hmacKey), bytes.subarray(0, 12));
     decipher.setAuthTag(bytes.subarray(bytes.length - 16));
     return Buffer.concat([decipher.update(bytes.subarray(12, bytes.length - 16)), decipher.final()]).toString('utf8');
   } catch (err) {
-    throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: the sealed number does not open with this app\'s hashing key (altered, or sealed under another key)', { cause: err });
+    throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: a sealed field does not open with this app\'s hashing key (altered, or sealed under another key)', { cause: err });
   }
 }
 
 /** Builds the job enqueued before a send's create call. */
 export function buildPendingJob(hmacKey: string, send: { id: string; to: string; body: string; actor: string; claim?: { pk: string; lease: number } }, after: Date, now: Date): PendingSendJob {
   return {
-    v: 1, trigger: 'pending', send: send.id, toSealed: sealNumber(hmacKey, send.to), bodyHash: hashId(hmacKey, send.body), actor: send.actor,
-    ...(send.claim ? { claim: send.claim } : {}), after: after.toISOString(), enqueuedAt: now.toISOString(),
+    v: 1, trigger: 'pending', send: send.id, toSealed: seal(hmacKey, send.to), bodyHash: hashId(hmacKey, send.body), actor: send.actor,
+    ...(send.claim ? { claim: { pkSealed: seal(hmacKey, send.claim.pk), lease: send.claim.lease } } : {}), after: after.toISOString(), enqueuedAt: now.toISOString(),
   };
 }
 
@@ -97,7 +98,9 @@ export async function handlePendingJob(deps: PendingJobDeps, job: PendingSendJob
   const after = Date.parse(job.after);
   const settleLeft = (after - deps.now().getTime()) / 1000 + SEND_SETTLE_SECONDS;
   if (settleLeft > 0) return { status: 'retry', reason: 'send-not-settled', afterSeconds: Math.max(1, Math.ceil(settleLeft)) };
-  const to = openNumber(config.hmacKey, job.toSealed);
+  const to = unseal(config.hmacKey, job.toSealed);
+  const claimPk = job.claim ? unseal(config.hmacKey, job.claim.pkSealed) : undefined;
+  if (claimPk !== undefined && !claimPk.startsWith('smsidem#')) throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: the sealed claim is not an Idempotency-Key claim');
   const since = after - CLOCK_SKEW_SECONDS * 1000;
   const found: ListedMessage[] = [];
   let page = (await withRetry('messages.page', () => deps.api.messages.page({ to, from: config.fromNumber, pageSize: 50 }), deps.retry)) as unknown as { instances: ListedMessage[]; nextPageUrl?: string };
@@ -120,16 +123,16 @@ export async function handlePendingJob(deps: PendingJobDeps, job: PendingSendJob
     return t !== undefined && t >= lo && t <= hi && (!m.body || hashId(config.hmacKey, m.body) === job.bodyHash);
   });
   deps.logger.info({ send: job.send, found: found.length, own: own.length }, 'sms pending send checked: fallback jobs enqueued for its messages');
-  if (own.length === 1) await recover(deps, job, to, own[0]!);
+  if (own.length === 1) await recover(deps, job, to, own[0]!, claimPk);
   return { status: 'done' };
 }
 
 // The message of a send that stopped before its `sms.sent` line: the key's claim answers its sid, and the line is written, marked recovered.
-async function recover(deps: PendingJobDeps, job: PendingSendJob, to: string, m: ListedMessage): Promise<void> {
+async function recover(deps: PendingJobDeps, job: PendingSendJob, to: string, m: ListedMessage, claimPk: string | undefined): Promise<void> {
   const sentAt = (m.dateCreated ?? new Date(job.after)).toISOString();
-  if (job.claim) {
+  if (job.claim && claimPk) {
     // A claim already `sent` (the send recorded it before it stopped), or gone, stays as it is (a failed condition).
-    await deps.claims.recovered(job.claim, { sid: m.sid, status: m.status, sentAt });
+    await deps.claims.recovered({ pk: claimPk, lease: job.claim.lease }, { sid: m.sid, status: m.status, sentAt });
   }
   const media = Number(m.numMedia);
   await deps.audit.record({

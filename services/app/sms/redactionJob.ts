@@ -20,8 +20,8 @@ export interface PendingSendJob {
   bodyHash: string;
   /** Who asked for the send (a token name), for the `sms.sent` line written if the message is found. */
   actor: string;
-  /** The send's Idempotency-Key claim, if it had a key: answered with the message's sid once found. */
-  claim?: { pk: string; lease: number };
+  /** The send's Idempotency-Key claim, if it had a key (its item key sealed, as the number): answered with the message's sid once found. */
+  claim?: { pkSealed: string; lease: number };
   /** When the send began, before its create call (RFC 3339). */
   after: string;
   /** When this job was enqueued (RFC 3339). */
@@ -60,7 +60,7 @@ export function jobId(job: SmsQueueJob): string {
 }
 
 const SEND_ID = /^[A-Za-z0-9-]{8,64}$/;
-const SEALED = /^v1\.[A-Za-z0-9_-]{20,200}$/;
+const SEALED = /^v1\.[A-Za-z0-9_-]{20,800}$/;
 
 // The JSON object of a job of version 1, or CR_SMS_JOB_INVALID.
 function jobObject(text: string): Record<string, unknown> {
@@ -96,9 +96,9 @@ function pendingJobOf(j: Record<string, unknown>): PendingSendJob {
   if (typeof j.toSealed !== 'string' || !SEALED.test(j.toSealed)) throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: expected a sealed number');
   if (typeof j.bodyHash !== 'string' || !/^[0-9a-f]{16}$/.test(j.bodyHash)) throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: expected a body hash');
   if (typeof j.actor !== 'string' || j.actor.length === 0 || j.actor.length > 200) throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: expected an actor');
-  const claim = j.claim as { pk?: unknown; lease?: unknown } | undefined;
-  if (claim !== undefined && (typeof claim !== 'object' || claim === null || typeof claim.pk !== 'string' || !claim.pk.startsWith('smsidem#') || claim.pk.length > 512 || !Number.isSafeInteger(claim.lease))) {
-    throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: expected claim as {pk, lease}');
+  const claim = j.claim as { pkSealed?: unknown; lease?: unknown } | undefined;
+  if (claim !== undefined && (typeof claim !== 'object' || claim === null || typeof claim.pkSealed !== 'string' || !SEALED.test(claim.pkSealed) || !Number.isSafeInteger(claim.lease))) {
+    throw new SmsError('CR_SMS_JOB_INVALID', 'pending send job: expected claim as {pkSealed, lease}');
   }
   requireTimes(j, ['after', 'enqueuedAt'], 'pending send job');
   return j as unknown as PendingSendJob;

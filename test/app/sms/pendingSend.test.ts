@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { openNumber, SEND_SETTLE_SECONDS } from '../../../services/app/sms/pendingSend.ts';
+import { SEND_SETTLE_SECONDS, unseal } from '../../../services/app/sms/pendingSend.ts';
 import type { PendingSendJob } from '../../../services/app/sms/redactionJob.ts';
 import { createRedactionHandler } from '../../../services/app/sms/redactionWorker.ts';
 import { createSmsSender } from '../../../services/app/sms/send.ts';
@@ -52,7 +52,7 @@ describe('the job a send enqueues before its create call', () => {
     // The number is sealed: the queue never holds it in clear.
     expect(JSON.stringify(job)).not.toContain('5551230091');
     expect(JSON.stringify(job)).not.toContain('Quimby');
-    expect(openNumber(world.config.hmacKey, job.toSealed)).toBe(TO);
+    expect(unseal(world.config.hmacKey, job.toSealed)).toBe(TO);
     expect(p.queue.jobs).toHaveLength(0);
 
     // Before the send settled (its create call may still run): re-delayed, SignalWire not asked.

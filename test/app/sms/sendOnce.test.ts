@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { SEND_SETTLE_SECONDS } from '../../../services/app/sms/pendingSend.ts';
+import { SEND_SETTLE_SECONDS, unseal } from '../../../services/app/sms/pendingSend.ts';
 import { createRedactionHandler } from '../../../services/app/sms/redactionWorker.ts';
 import { createSmsSender } from '../../../services/app/sms/send.ts';
 import { createSmsSendClaims } from '../../../services/app/sms/sendClaims.ts';
@@ -156,7 +156,9 @@ describe('sending an SMS under an Idempotency-Key', () => {
       now: () => new Date(Date.now() + (SEND_SETTLE_SECONDS + 1) * 1000),
     });
     const { job } = queue.pending[0]!;
-    expect(job.claim).toMatchObject({ pk: `smsidem#nurse-app#${key}` });
+    // The claim names the client's key: sealed, as the number.
+    expect(unseal(world.config.hmacKey, job.claim!.pkSealed)).toBe(`smsidem#nurse-app#${key}`);
+    expect(JSON.stringify(job)).not.toContain(key);
     expect(await handler({ body: JSON.stringify(job) }, new AbortController().signal)).toEqual({ status: 'done' });
     expect(workerAudit.events).toMatchObject([{ action: 'sms.sent', actor: 'nurse-app', resourceId: hashId(world.config.hmacKey, message!.sid), details: { recovered: true, copy: true } }]);
 
