@@ -3,6 +3,9 @@ import { AuditError } from '../../core/audit/errors.ts';
 import type { AuditSink } from '../../core/audit/types.ts';
 import { hashId, silentLogger } from '../../core/log/logger.ts';
 import type { ApplyLedger } from '../../core/state/applyLedger.ts';
+import { DynamoCallError } from '../../core/state/dynamoJson.ts';
+import { StateError } from '../../core/state/errors.ts';
+import { TransportError } from '../../core/transport/errors.ts';
 import { classifySignalWireError, type RetryOptions, type SignalWireApi } from './client.ts';
 import { SMS_ERRORS } from './errors.ts';
 import { redactMessage } from './redact.ts';
@@ -42,10 +45,12 @@ export interface RedactionWorkerDeps {
 }
 
 // Why a job's attempt failed. A failed audit write is the trail's, not SignalWire's: the retry writes the line
-// (a copy, once the message is found redacted).
+// (a copy, once the message is found redacted). The queue and the state table fail a pending send's job too.
 function failureReason(err: unknown): string {
   const c = classifySignalWireError(err);
   return err instanceof AuditError ? 'audit-write-failed'
+    : err instanceof TransportError ? 'queue-unavailable'
+    : err instanceof StateError || err instanceof DynamoCallError ? 'state-table-unavailable'
     : (err as { code?: unknown }).code === SMS_ERRORS.CR_SMS_MEDIA_REMAINS.code ? 'media-remains'
     : c.status !== undefined ? `signalwire-${c.status}`
     : 'signalwire-unreachable';

@@ -5,6 +5,7 @@ import { createRedactionHandler } from '../../../services/app/sms/redactionWorke
 import { createSmsSender } from '../../../services/app/sms/send.ts';
 import type { SmsSendClaims } from '../../../services/app/sms/sendClaims.ts';
 import { hashId } from '../../../services/core/log/logger.ts';
+import { TransportError } from '../../../services/core/transport/errors.ts';
 import { memoryApplyLedger } from '../../helpers/ledgers.ts';
 import { captureLogger, fastRetry, keylessClaims, memoryAudit, memoryQueue, startWorld, waitFor, type SmsWorld } from './helpers.ts';
 
@@ -96,6 +97,25 @@ describe('the job a send enqueues before its create call', () => {
     });
     expect(await worker({ body: JSON.stringify(p.queue.pending[0]!.job) }, abort())).toEqual({ status: 'done' });
     expect(p.queue.jobs).toHaveLength(3);
+    expect(p.audit.events.map((e) => e.action)).toEqual(['sms.sending']);
+  });
+
+  it('a queue that does not take the fallback job it found: retried, with the queue named as the reason', async () => {
+    world = await startWorld({ manual: true });
+    const p = parts(world, { skew: 0 });
+    const stopped = new Promise<void>(() => undefined);
+    const send = createSmsSender({
+      config: world.config, api: world.api, claims: keylessClaims, settled: p.settled, audit: p.audit, retry: fastRetry,
+      enqueue: async (job, delay) => (job.trigger === 'pending' ? p.queue.enqueue(job, delay) : stopped),
+    });
+    void send({ to: TO, body: BODY });
+    await waitFor(() => world!.fake.store.messages.size === 1, 5000, 'the create call');
+    const queueDown = async (): Promise<void> => Promise.reject(new TransportError('CR_TRANSPORT_SEND_FAILED', 'SQS did not accept message'));
+    const worker = createRedactionHandler({
+      config: { ...world.config, redactionWindowSeconds: 3600 }, api: world.api, audit: p.audit, audited: memoryApplyLedger(), enqueue: queueDown, settled: p.settled, claims: keylessClaims, retry: fastRetry,
+      now: () => new Date(Date.now() + (SEND_SETTLE_SECONDS + 1) * 1000),
+    });
+    expect(await worker({ body: JSON.stringify(p.queue.pending[0]!.job) }, abort())).toMatchObject({ status: 'retry', reason: 'queue-unavailable' });
     expect(p.audit.events.map((e) => e.action)).toEqual(['sms.sending']);
   });
 
