@@ -127,7 +127,7 @@ export function createSmsSender(deps: SmsSenderDeps): (input: SendSmsInput, ctx?
       return { fallbackEnqueued: true, delay };
     } catch (err) {
       // The message is out: failing the request would make the caller send it again. The status
-      // callback still enqueues a job, and the sweep catches what both miss.
+      // callback still enqueues a job, and so does the pending send's job (the send is not marked settled).
       metrics.inc('sms_fallback_enqueue_failed_total');
       log.error({ sidHash, err: { message: (err as Error).message } }, 'fallback redaction job not enqueued');
       return { fallbackEnqueued: false, delay };
