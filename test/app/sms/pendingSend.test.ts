@@ -33,20 +33,35 @@ function parts(w: SmsWorld, clock: { skew: number }) {
   return { queue, audit, log, settled, handler };
 }
 
+type Parts = ReturnType<typeof parts>;
+
+// A send whose process "dies" right after its create call: the fallback job's enqueue never returns. Resolves with
+// the message SignalWire made; the job enqueued before the call is in `p.queue.pending`.
+async function stoppedSend(w: SmsWorld, p: Parts, ctx: { actor?: string } = {}) {
+  const stopped = new Promise<void>(() => undefined);
+  const send = createSmsSender({
+    config: w.config, api: w.api, claims: keylessClaims, settled: p.settled, audit: p.audit, retry: fastRetry,
+    enqueue: async (job, delay) => (job.trigger === 'pending' ? p.queue.enqueue(job, delay) : stopped),
+  });
+  void send({ to: TO, body: BODY }, ctx);
+  await waitFor(() => w.fake.store.messages.size === 1, 5000, 'the create call');
+  return [...w.fake.store.messages.values()][0];
+}
+
+// A redaction worker whose clock is past the send's settle time.
+function settledWorker(w: SmsWorld, p: Parts, overrides: Partial<Parameters<typeof createRedactionHandler>[0]> = {}) {
+  return createRedactionHandler({
+    config: w.config, api: w.api, audit: p.audit, audited: memoryApplyLedger(), enqueue: p.queue.enqueue, settled: p.settled, claims: keylessClaims, retry: fastRetry,
+    now: () => new Date(Date.now() + (SEND_SETTLE_SECONDS + 1) * 1000), ...overrides,
+  });
+}
+
 describe('the job a send enqueues before its create call', () => {
   it('a send stopped between its create call and its fallback job: once the send settled, its job finds the message, enqueues its fallback job, which redacts it, and writes its sms.sent line, marked recovered', async () => {
     world = await startWorld({ manual: true });
     const clock = { skew: 0 };
     const p = parts(world, clock);
-    // The process "dies" right after the create call: the fallback job's enqueue never returns.
-    const stopped = new Promise<void>(() => undefined);
-    const send = createSmsSender({
-      config: world.config, api: world.api, claims: keylessClaims, settled: p.settled, audit: p.audit, retry: fastRetry,
-      enqueue: async (job, delay) => (job.trigger === 'pending' ? p.queue.enqueue(job, delay) : stopped),
-    });
-    void send({ to: TO, body: BODY }, { actor: 'token:nurse-app' });
-    await waitFor(() => world!.fake.store.messages.size === 1, 5000, 'the create call');
-    const [message] = [...world.fake.store.messages.values()];
+    const message = await stoppedSend(world, p, { actor: 'token:nurse-app' });
     expect(p.queue.pending).toHaveLength(1);
     const { job, delaySeconds } = p.queue.pending[0]!;
     expect(delaySeconds).toBeGreaterThan(SEND_SETTLE_SECONDS);
@@ -80,21 +95,12 @@ describe('the job a send enqueues before its create call', () => {
   it('two messages to the number in the send\'s time that their text does not tell apart: both get their fallback job, neither is taken as the send\'s', async () => {
     world = await startWorld({ manual: true });
     const p = parts(world, { skew: 0 });
-    const stopped = new Promise<void>(() => undefined);
-    const send = createSmsSender({
-      config: world.config, api: world.api, claims: keylessClaims, settled: p.settled, audit: p.audit, retry: fastRetry,
-      enqueue: async (job, delay) => (job.trigger === 'pending' ? p.queue.enqueue(job, delay) : stopped),
-    });
-    void send({ to: TO, body: BODY });
-    await waitFor(() => world!.fake.store.messages.size === 1, 5000, 'the create call');
+    await stoppedSend(world, p);
     // Another send of the same text to the same number, by another process at the same time.
     await world.api.messages.create({ to: TO, from: world.config.fromNumber, body: BODY });
     // A third, with another text: told apart while its body is there.
     await world.api.messages.create({ to: TO, from: world.config.fromNumber, body: 'Your appointment is tomorrow' });
-    const worker = createRedactionHandler({
-      config: world.config, api: world.api, audit: p.audit, audited: memoryApplyLedger(), enqueue: p.queue.enqueue, settled: p.settled, claims: keylessClaims, retry: fastRetry,
-      now: () => new Date(Date.now() + (SEND_SETTLE_SECONDS + 1) * 1000),
-    });
+    const worker = settledWorker(world, p);
     expect(await worker({ body: JSON.stringify(p.queue.pending[0]!.job) }, abort())).toEqual({ status: 'done' });
     expect(p.queue.jobs).toHaveLength(3);
     expect(p.audit.events.map((e) => e.action)).toEqual(['sms.sending']);
@@ -103,18 +109,9 @@ describe('the job a send enqueues before its create call', () => {
   it('a queue that does not take the fallback job it found: retried, with the queue named as the reason', async () => {
     world = await startWorld({ manual: true });
     const p = parts(world, { skew: 0 });
-    const stopped = new Promise<void>(() => undefined);
-    const send = createSmsSender({
-      config: world.config, api: world.api, claims: keylessClaims, settled: p.settled, audit: p.audit, retry: fastRetry,
-      enqueue: async (job, delay) => (job.trigger === 'pending' ? p.queue.enqueue(job, delay) : stopped),
-    });
-    void send({ to: TO, body: BODY });
-    await waitFor(() => world!.fake.store.messages.size === 1, 5000, 'the create call');
+    await stoppedSend(world, p);
     const queueDown = async (): Promise<void> => Promise.reject(new TransportError('CR_TRANSPORT_SEND_FAILED', 'SQS did not accept message'));
-    const worker = createRedactionHandler({
-      config: { ...world.config, redactionWindowSeconds: 3600 }, api: world.api, audit: p.audit, audited: memoryApplyLedger(), enqueue: queueDown, settled: p.settled, claims: keylessClaims, retry: fastRetry,
-      now: () => new Date(Date.now() + (SEND_SETTLE_SECONDS + 1) * 1000),
-    });
+    const worker = settledWorker(world, p, { config: { ...world.config, redactionWindowSeconds: 3600 }, enqueue: queueDown });
     expect(await worker({ body: JSON.stringify(p.queue.pending[0]!.job) }, abort())).toMatchObject({ status: 'retry', reason: 'queue-unavailable' });
     expect(p.audit.events.map((e) => e.action)).toEqual(['sms.sending']);
   });
