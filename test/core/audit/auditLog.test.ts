@@ -126,11 +126,15 @@ describe('openAuditLog', () => {
       }
       return found;
     };
-    const log = await openAuditLog({ file, service: 'app', rotation: { maxBytes: 1 } });
+    // The record resolves once its line is on disk; the rotation it made due follows: wait for it, not for time.
+    let rotated!: () => void;
+    const rotation = new Promise<void>((resolve) => (rotated = resolve));
+    const log = await openAuditLog({ file, service: 'app', rotation: { maxBytes: 1 }, onRotation: () => rotated() });
     const before = await dsyncFlags(file);
     expect(before).toHaveLength(1);
     expect(before[0]! & constants.O_DSYNC).toBe(constants.O_DSYNC);
     await log.record(event(1));
+    await rotation;
     // The first line made the segment due: it was closed, and the new one is open for the next line.
     const after = await dsyncFlags(file);
     expect(after).toHaveLength(1);
