@@ -24,6 +24,7 @@ import type { AppConfig } from './config.ts';
 import { createHolderLiveness } from '../core/state/liveness.ts';
 import { createApplyLedger } from '../core/state/applyLedger.ts';
 import { inboxEffect } from './inbox/effect.ts';
+import { createMarkRetry } from './inbox/remark.ts';
 import { Inbox } from './inbox/inbox.ts';
 import { rejectionReceipt } from './inbox/rejections.ts';
 import { buildAppServer } from './server.ts';
@@ -105,6 +106,8 @@ export async function startAppService(config: AppConfig, options: StartAppOption
       const liveness = createHolderLiveness({ table: rt.state, holder: rt.holder, leaseMs: config.VISIBILITY_TIMEOUT_SECONDS * 1000, renewMs: config.HEARTBEAT_INTERVAL_SECONDS * 1000, logger: rt.logger });
       await liveness.start();
       const applyLedger = createApplyLedger({ table: rt.state, holder: rt.holder, leaseMs: config.VISIBILITY_TIMEOUT_SECONDS * 1000, ttlSeconds: rt.stateTtlSeconds, liveness, batchApplied: true });
+      // An ack whose mark failed is marked again later: a repeated ack at any instance then finds it.
+      const remark = createMarkRetry({ mark: (id) => applyLedger.applied(id), logger: rt.logger });
       // A submission that keeps failing goes to the DLQ by redrive after this many receives.
       const maxReceiveCount = await readMaxReceiveCount(rt.sqs, rt.queues['interface-to-app'], rt.logger);
       const inboxConsumer = createInboundConsumer(rt, config, {
@@ -113,7 +116,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         // Backpressure: at most INBOX_CAPACITY records held; beyond that messages wait in SQS.
         maxInFlight: config.INBOX_CAPACITY,
         effects: receiving({
-          'care.submission': inboxEffect(inbox, { ledger: applyLedger, logger: rt.logger, receipts }),
+          'care.submission': inboxEffect(inbox, { ledger: applyLedger, logger: rt.logger, receipts, remark }),
           [CHECKPOINT_KIND]: witnessEffect(rt),
           [RECEIPT_KIND]: receiptEffect({ table: rt.state, ttlSeconds: rt.stateTtlSeconds, apply: chartUpdateStatus.applyReceipt, audit: rt.audit, service: 'app', logger: rt.logger }),
         }),
@@ -171,7 +174,7 @@ export async function startAppService(config: AppConfig, options: StartAppOption
         consumers,
         // An acknowledged record's message is deleted once its `acknowledged` receipt is out: a stop sends what lingers at once.
         stopping: [() => void receipts.flush()],
-        connections: [...(large ? [large] : []), { close: () => receipts.flush() }, { close: () => liveness.stop() }, { close: () => alerts.stop() }],
+        connections: [...(large ? [large] : []), { close: () => receipts.flush() }, { close: () => remark.stop() }, { close: () => liveness.stop() }, { close: () => alerts.stop() }],
         inbox,
         tokens,
         alerts,

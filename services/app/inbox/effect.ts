@@ -3,6 +3,7 @@ import { overlapsReceivedAudit, type EnvelopeEffect } from '../../core/relay/inb
 import type { ReceiptSender } from '../../core/receipts/receipts.ts';
 import type { ApplyLedger } from '../../core/state/applyLedger.ts';
 import type { Inbox } from './inbox.ts';
+import type { MarkRetry } from './remark.ts';
 
 /** Options for {@link inboxEffect}. */
 export interface InboxEffectOptions {
@@ -12,6 +13,8 @@ export interface InboxEffectOptions {
   logger: Logger;
   /** Tells the interface `held` (in the inbox) and `acknowledged` (the application acked it). */
   receipts?: Pick<ReceiptSender, 'send'>;
+  /** Marks again, in the background, an acknowledged id whose mark failed at the ack (remark.ts). */
+  remark?: Pick<MarkRetry, 'add'>;
 }
 
 /**
@@ -24,7 +27,8 @@ export interface InboxEffectOptions {
  * message is deleted, only when the application acknowledges the record, after the id is
  * marked applied and its `acknowledged` receipt is out; at shutdown the hold is released and SQS
  * redelivers it. The ack is answered once the id is marked applied (a copy is then a duplicate),
- * or else once the delete happened or failed (`onDeleted`): it does not wait for the receipt,
+ * or else once the delete happened or failed (`onDeleted`; the mark is then tried again in the
+ * background, `remark`): it does not wait for the receipt,
  * which lingers for company (`RECEIPT_LINGER_MS`). Once held, the consumer may drop its ciphertext.
  * A copy this process claimed (its own hold) just before the ack marked the id applied is settled
  * like the acknowledged record and never shown again ({@link Inbox.acknowledged}).
@@ -67,8 +71,10 @@ export function inboxEffect(inbox: Inbox, options: InboxEffectOptions): Envelope
       inbox.applied(envelope.id);
     } catch (err) {
       // The record was acknowledged: showing it again would be a second effect. Delete it;
-      // only a replayed copy arriving after this process's lease could then be held again.
+      // only a replayed copy arriving after this process's lease could then be held again. The
+      // mark is tried again in the background, so that a repeated ack at any instance finds it.
       logger.error({ envelopeId: envelope.id, code: (err as { name?: string }).name }, 'could not mark the envelope applied');
+      options.remark?.add(envelope.id);
     }
     // The message waits on its receipt (a crash before it is out redelivers a copy, which says it
     // again); the receipt waits for company, up to RECEIPT_LINGER_MS.
