@@ -3,39 +3,27 @@
 // log, and still remembers every acknowledged record as applied, one PutItem each.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StateTable } from '../../services/core/state/table.ts';
-import { startProxy, type TestProxy } from '../helpers/proxy.ts';
-import { startStack, type TestStack } from '../helpers/stack.ts';
-import { openTestStateTable, startTestSqs, type TestSqs } from '../helpers/sqs.ts';
+import { dynamoError, dynamoOperation, startAppStateProxyStack, type AppStateProxyStack } from '../helpers/appStateProxy.ts';
+import type { TestStack } from '../helpers/stack.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-let sqs: TestSqs;
-let proxy: TestProxy;
+let relay: AppStateProxyStack;
 let stack: TestStack;
 let table: StateTable;
 const operations: string[] = [];
 
-/** A DynamoDB endpoint in front of the test store that refuses BatchWriteItem and passes the rest on. */
-function denyingProxy(upstream: string): Promise<TestProxy> {
-  return startProxy(upstream, (req) => {
-    const operation = String(req.headers['x-amz-target'] ?? '').split('.').pop() ?? '';
+beforeAll(async () => {
+  // The app's DynamoDB endpoint refuses BatchWriteItem and passes the rest on.
+  relay = await startAppStateProxyStack((req) => {
+    const operation = dynamoOperation(req);
     operations.push(operation);
     if (operation !== 'BatchWriteItem') return undefined;
-    const body = JSON.stringify({ __type: 'com.amazon.coral.service#AccessDeniedException', message: 'not authorized to perform: dynamodb:BatchWriteItem' });
-    return { status: 400, headers: { 'content-type': 'application/x-amz-json-1.0' }, body };
+    return dynamoError(400, 'com.amazon.coral.service#AccessDeniedException', 'not authorized to perform: dynamodb:BatchWriteItem');
   });
-}
-
-beforeAll(async () => {
-  sqs = await startTestSqs();
-  proxy = await denyingProxy(sqs.dynamodbEndpoint);
-  stack = await startStack({ sqs, appEnv: { DYNAMODB_ENDPOINT: proxy.url } });
-  table = openTestStateTable(sqs, 'app');
+  ({ stack, table } = relay);
 }, 60_000);
 afterAll(async () => {
-  await stack?.stop();
-  await table?.close();
-  await proxy?.close();
-  await sqs?.stop();
+  await relay?.stop();
 });
 
 async function submitAndAck(n: number): Promise<string> {

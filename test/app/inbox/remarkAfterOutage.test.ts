@@ -6,17 +6,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAppConfig } from '../../../services/app/config.ts';
 import { startAppService } from '../../../services/app/service.ts';
 import type { StateTable } from '../../../services/core/state/table.ts';
+import { dynamoError, dynamoOperation, startAppStateProxyStack, type AppStateProxyStack } from '../../helpers/appStateProxy.ts';
 import { captureLogger } from '../../helpers/logs.ts';
-import { startProxy, type TestProxy } from '../../helpers/proxy.ts';
-import { openTestStateTable, startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
-import { startStack, type TestStack } from '../../helpers/stack.ts';
+import type { TestStack } from '../../helpers/stack.ts';
 import { readTrail } from '../../helpers/trail.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 const NAME = 'Remarkperson';
 
-let sqs: TestSqs;
-let proxy: TestProxy;
+let relay: AppStateProxyStack;
 let stack: TestStack;
 let table: StateTable;
 /** While true, the state table answers every write of an `apply#` mark with a server error, as in an outage. */
@@ -24,23 +22,17 @@ let refusingMarks = false;
 let refused = 0;
 
 beforeAll(async () => {
-  sqs = await startTestSqs();
-  proxy = await startProxy(sqs.dynamodbEndpoint, (req) => {
-    const operation = String(req.headers['x-amz-target'] ?? '').split('.').pop() ?? '';
-    if (!refusingMarks || !['BatchWriteItem', 'PutItem', 'UpdateItem'].includes(operation)) return undefined;
+  relay = await startAppStateProxyStack((req) => {
+    if (!refusingMarks || !['BatchWriteItem', 'PutItem', 'UpdateItem'].includes(dynamoOperation(req))) return undefined;
     const body = req.body.toString('utf8');
     if (!body.includes('"apply#') || !body.includes('"applied"')) return undefined;
     refused++;
-    return { status: 500, headers: { 'content-type': 'application/x-amz-json-1.0' }, body: JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'Internal server error' }) };
+    return dynamoError(500, 'com.amazonaws.dynamodb.v20120810#InternalServerError', 'Internal server error');
   });
-  stack = await startStack({ sqs, appEnv: { DYNAMODB_ENDPOINT: proxy.url } });
-  table = openTestStateTable(sqs, 'app');
+  ({ stack, table } = relay);
 }, 60_000);
 afterAll(async () => {
-  await stack?.stop();
-  await table?.close();
-  await proxy?.close();
-  await sqs?.stop();
+  await relay?.stop();
 });
 
 const ack = (app: Pick<TestStack['app'], 'server'>, id: string) =>
