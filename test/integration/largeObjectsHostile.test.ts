@@ -93,7 +93,7 @@ afterAll(async () => {
 /** The sending direction's large path, writing to the test bucket through `relay` (its sends; these tests make no copies). */
 function largeOutbound(d: Direction, relay: Pick<Outbound, 'send'>, sealKeys: ServiceKeys = keys[d.sender]) {
   const store = createObjectStore({ client: bucket.client, bucket: bucket.bucket });
-  const outbound: Outbound = { send: (payload, beforeSend) => relay.send(payload, beforeSend), recordCopy: () => Promise.reject(new Error('no copies here')) };
+  const outbound: Outbound = { send: (payload, beforeSend, afterSend) => relay.send(payload, beforeSend, afterSend), recordCopy: () => Promise.reject(new Error('no copies here')) };
   return createLargeOutbound({ outbound, store, keys: sealKeys, queue: d.queue, queuePrefix: sqs.prefix, maxBytes: 100 * MiB });
 }
 

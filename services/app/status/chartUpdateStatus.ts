@@ -38,18 +38,29 @@ export function createChartUpdateStatus(options: { table: StateTable; ttlSeconds
     get: (id) => store.get(id),
     sent: (id) => store.reached(id, 'queued'),
     track(outbound) {
+      const recordQueued = async (id: string): Promise<void> => {
+        try {
+          await store.record(id, 'queued');
+        } catch (err) {
+          // The update is on its way; its receipt still moves the record on.
+          options.logger.warn({ envelopeId: id, code: (err as { name?: string }).name }, 'could not record the queued status');
+        }
+      };
       return {
-        async send(payload, beforeSend) {
-          if (payload.kind !== 'chart.update' || !payload.id) return outbound.send(payload, beforeSend);
-          await store.begin(payload.id, payload.actor, 'accepted');
-          const id = await outbound.send(payload, beforeSend);
-          try {
-            await store.record(id, 'queued');
-          } catch (err) {
-            // The update is on its way; its receipt still moves the record on.
-            options.logger.warn({ envelopeId: id, code: (err as { name?: string }).name }, 'could not record the queued status');
-          }
-          return id;
+        async send(payload, beforeSend, afterSend) {
+          if (payload.kind !== 'chart.update' || !payload.id) return outbound.send(payload, beforeSend, afterSend);
+          const { id: decided, actor } = payload;
+          // `accepted` is written while the update is sealed; nothing is sent unless it was. `queued`
+          // is written while the send's audit lines are.
+          return outbound.send(
+            payload,
+            async () => {
+              await Promise.all([store.begin(decided, actor, 'accepted'), beforeSend?.()]);
+            },
+            async (id) => {
+              await Promise.all([recordQueued(id), afterSend?.(id)]);
+            },
+          );
         },
         recordCopy: (copy) => outbound.recordCopy(copy),
       };

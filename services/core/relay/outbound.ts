@@ -58,9 +58,11 @@ export interface Outbound {
   /**
    * Seals and sends one payload; throws 413 when the sealed message would not fit SQS, 503 when SQS refuses.
    * `beforeSend` (a status write) runs while the payload is sealed; nothing is sent unless it succeeded.
-   * Its audit lines are the last step: an `AuditError` means SQS took the message and the line could not be written.
+   * `afterSend` (the status write that says SQS took it) runs while the audit lines are written, and the
+   * send resolves once both are done. The audit lines are the last step: an `AuditError` means SQS took
+   * the message and the line could not be written (`afterSend` ran all the same).
    */
-  send(payload: OutboundPayload, beforeSend?: () => Promise<void>): Promise<string>;
+  send(payload: OutboundPayload, beforeSend?: () => Promise<void>, afterSend?: (id: string) => Promise<void>): Promise<string>;
   /**
    * Writes the audit lines of an envelope sent before (`message.relayed`, and the caller's
    * `auditWith`) again, each with `copy: true` in its details, in one write; nothing is sent. For a
@@ -93,7 +95,7 @@ export function createOutbound(options: OutboundOptions): Outbound {
       // Recorded in the same turn, the lines go in one write.
       await Promise.all(lines.map((line) => audit.record(line)));
     },
-    async send(payload, beforeSend) {
+    async send(payload, beforeSend, afterSend) {
       const envelope = buildEnvelope({
         ...(payload.id ? { id: payload.id } : {}),
         kind: payload.kind,
@@ -113,8 +115,11 @@ export function createOutbound(options: OutboundOptions): Outbound {
       await options.producer.send({ id: envelope.id, body: sealed.body, attributes: sealed.attributes, ...(payload.orderingKey === undefined ? {} : { orderingKey: payload.orderingKey }) });
       log.info({ envelopeId: envelope.id, queue: options.queue, kind: envelope.kind, bytes: payload.body.length }, 'relayed');
       const relayed = audit.record(relayedLine({ id: envelope.id, kind: envelope.kind, actor: payload.actor, ...(payload.sourceIp ? { sourceIp: payload.sourceIp } : {}) }, false));
-      // Recorded in the same turn, the caller's line goes in the same write as `message.relayed`.
-      await (payload.auditWith ? Promise.all([relayed, audit.record(payload.auditWith)]) : relayed);
+      // Recorded in the same turn, the caller's line goes in the same write as `message.relayed`;
+      // the caller's status write overlaps that write (it settles before an audit failure is thrown).
+      const lines = payload.auditWith ? Promise.all([relayed, audit.record(payload.auditWith)]) : relayed;
+      const [written] = await Promise.allSettled([lines, afterSend?.(envelope.id)]);
+      if (written.status === 'rejected') throw written.reason;
       return envelope.id;
     },
   };

@@ -37,7 +37,20 @@ describe('submission status (interface)', () => {
     const { status, published } = tracker();
     const sent: string[] = [];
     const copies: string[] = [];
-    const outbound = trackedOutbound({ send: async (p, beforeSend) => (await beforeSend?.(), sent.push(p.kind), p.id ?? uuidv7()), recordCopy: async (c) => void copies.push(c.id) }, status);
+    const outbound = trackedOutbound(
+      {
+        // As the real path: the status write before the send, then (SQS took it) the one after it.
+        send: async (p, beforeSend, afterSend) => {
+          await beforeSend?.();
+          sent.push(p.kind);
+          const sentId = p.id ?? uuidv7();
+          await afterSend?.(sentId);
+          return sentId;
+        },
+        recordCopy: async (c) => void copies.push(c.id),
+      },
+      status,
+    );
     const id = uuidv7();
     await outbound.send({ id, kind: 'care.submission', partner: 'acme', contentType: 'application/hl7-v2', bodyEncoding: 'utf8', body: Buffer.from('MSH|'), actor: 'acme' });
     await outbound.send({ kind: 'delivery.receipt', contentType: 'application/json', bodyEncoding: 'utf8', body: Buffer.from('{}'), actor: 'interface' });
