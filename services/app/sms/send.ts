@@ -97,9 +97,17 @@ export function validateSendInput(input: SendSmsInput, allowInsecure = false): v
   });
 }
 
+/**
+ * PUBLIC_BASE_URL as a URL parser writes it (scheme and host lower-cased, a default port left out), without
+ * a trailing slash: the status callback URL is built on this form, so it is the one SignalWire signs.
+ */
+export function publicBaseUrl(config: Pick<SmsConfig, 'publicBaseUrl'>): string {
+  return new URL(config.publicBaseUrl.replace(/\/+$/, '') + '/').toString().replace(/\/+$/, '');
+}
+
 /** The StatusCallback URL given to SignalWire: PUBLIC_BASE_URL + the webhook path, with Basic Auth credentials when configured. */
 export function statusCallbackUrl(config: SmsConfig): string {
-  const url = new URL(config.publicBaseUrl.replace(/\/+$/, '') + STATUS_WEBHOOK_PATH);
+  const url = new URL(publicBaseUrl(config) + STATUS_WEBHOOK_PATH);
   if (config.webhookBasicAuth) {
     url.username = encodeURIComponent(config.webhookBasicAuth.user);
     url.password = encodeURIComponent(config.webhookBasicAuth.password);

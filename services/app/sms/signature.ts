@@ -39,19 +39,18 @@ export function userinfoOf(credentials: UrlCredentials): string {
 
 /**
  * The URLs a signature may have been computed over: the exact public URL and, as the SDK's own
- * validator accepts, the same URL with the default port written out or removed; and, when the
+ * validator accepts, the same URL as a URL parser writes it (host lower-cased, the default port left
+ * out) and with the default port written out; and, when the
  * callback URL carries Basic Auth credentials, each of those with the credentials in it (the
  * SDK validates over whatever URL it is given, so a signer may have used either form).
  */
 export function signatureUrls(url: string, credentials?: UrlCredentials): string[] {
   const forms = new Set([url]);
   const u = new URL(url);
-  if (u.port === '') {
-    const port = u.protocol === 'https:' ? '443' : '80';
-    forms.add(`${u.protocol}//${u.host}:${port}${u.pathname}${u.search}`);
-  } else if ((u.protocol === 'https:' && u.port === '443') || (u.protocol === 'http:' && u.port === '80')) {
-    forms.add(`${u.protocol}//${u.hostname}${u.pathname}${u.search}`);
-  }
+  const rest = `${u.pathname}${u.search}`;
+  // The parser leaves a default port out (u.port is then empty), whether or not `url` wrote it.
+  forms.add(`${u.protocol}//${u.host}${rest}`);
+  if (u.port === '') forms.add(`${u.protocol}//${u.host}:${u.protocol === 'https:' ? '443' : '80'}${rest}`);
   if (!credentials) return [...forms];
   const userinfo = userinfoOf(credentials);
   return [...forms].flatMap((form) => [form, form.replace(/^([a-z]+:\/\/)/, `$1${userinfo}`)]);

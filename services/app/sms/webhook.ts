@@ -6,7 +6,7 @@ import { httpErrors } from '../../core/http/errors.ts';
 import { hashId, silentLogger } from '../../core/log/logger.ts';
 import { SmsError } from './errors.ts';
 import { buildRedactionJob } from './redactionJob.ts';
-import { STATUS_WEBHOOK_PATH } from './send.ts';
+import { publicBaseUrl, STATUS_WEBHOOK_PATH } from './send.ts';
 import { formValue, parseForm } from './form.ts';
 import { safeEqual, signatureHeader, verifySignature, type CallbackParams } from './signature.ts';
 import { FINAL_STATUSES, StatusMap } from './statusMap.ts';
@@ -55,7 +55,8 @@ export async function statusWebhook(fastify: FastifyInstance, opts: StatusWebhoo
   const metrics = opts.metrics ?? nullSmsMetrics;
   const statuses = opts.statusMap ?? new StatusMap();
   const now = opts.now ?? (() => new Date());
-  const base = config.publicBaseUrl.replace(/\/+$/, '');
+  // The form the callback URL was built on (send.ts), whatever case or default port PUBLIC_BASE_URL is written with.
+  const base = publicBaseUrl(config);
 
   if (fastify.hasContentTypeParser('application/x-www-form-urlencoded')) fastify.removeContentTypeParser('application/x-www-form-urlencoded');
   fastify.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { computeSignature } from '../../../services/app/sms/signature.ts';
+import { computeSignature, verifySignature } from '../../../services/app/sms/signature.ts';
 import { StatusMap } from '../../../services/app/sms/statusMap.ts';
-import { STATUS_WEBHOOK_PATH, statusCallbackUrl } from '../../../services/app/sms/send.ts';
+import { publicBaseUrl, STATUS_WEBHOOK_PATH, statusCallbackUrl } from '../../../services/app/sms/send.ts';
 import { memoryAudit, memoryQueue, startWebhook, startWorld, waitFor, type SmsWorld } from './helpers.ts';
 
 let world: SmsWorld | undefined;
@@ -77,6 +77,33 @@ describe('status webhook', () => {
     const p = params('failed');
     expect((await postForm(world, p, { 'x-signalwire-signature': computeSignature(world.config.signingKey, url, p) }, '?tenant=a%20b')).status).toBe(204);
     expect((await postForm(world, p, { 'x-signalwire-signature': computeSignature(world.config.signingKey, url, p) }, '?tenant=other')).status).toBe(403);
+  });
+
+  it('PUBLIC_BASE_URL written with an upper-case host and a trailing slash: the fake signs the callback URL it was given, which verifies', async () => {
+    world = await startWorld({ manual: true });
+    world.config.publicBaseUrl = `http://LocalHost:${world.port}/`;
+    const q = memoryQueue();
+    app = await startWebhook(world, { enqueue: q.enqueue });
+    const callback = statusCallbackUrl(world.config);
+    expect(callback).toBe(`http://localhost:${world.port}${STATUS_WEBHOOK_PATH}`);
+    const m = await world.api.messages.create({ to: '+15551230001', from: world.config.fromNumber, body: 'hi', statusCallback: callback });
+    world.fake.settle(m.sid);
+    await world.fake.callbacks.idle();
+    expect(world.fake.callbacks.sent.map((c) => c.responseStatus)).toEqual([204, 204, 204]);
+    expect(q.jobs.map((j) => j.job.status)).toEqual(['sent', 'delivered']);
+  });
+
+  it('PUBLIC_BASE_URL with its default port written out, or in upper case: a signature over the callback URL SignalWire was given verifies, with or without the port', () => {
+    const p = params('delivered');
+    for (const written of ['https://relay.example.com:443', 'https://Relay.Example.COM', 'HTTPS://relay.example.com:443/', 'https://relay.example.com']) {
+      const config = { publicBaseUrl: written };
+      const given = statusCallbackUrl({ ...config } as never);
+      expect(given).toBe(`https://relay.example.com${STATUS_WEBHOOK_PATH}`);
+      const url = publicBaseUrl(config) + STATUS_WEBHOOK_PATH;
+      expect(verifySignature('key', computeSignature('key', given, p), url, p), written).toBe(true);
+      expect(verifySignature('key', computeSignature('key', given.replace('.com/', '.com:443/'), p), url, p), `${written}, port written out`).toBe(true);
+      expect(verifySignature('key', computeSignature('key', given.replace('https:', 'http:'), p), url, p), `${written}, another scheme`).toBe(false);
+    }
   });
 
   it('does not let a late non-terminal callback undo a terminal one (delivered, then sending)', async () => {
