@@ -130,6 +130,9 @@ export function createSms(config: AppConfig, rt: Runtime<'app-sms-redaction'>): 
     metrics: rt.metrics,
     audit: rt.audit,
     maxInFlight: 8,
+    // A job re-delayed (in progress, grace, SignalWire down) goes back as a new message: its window
+    // (REDACTION_WINDOW_SECONDS) bounds its tries, not the queue's maxReceiveCount.
+    retryAsNewMessage: true,
     visibilityTimeoutSeconds: config.VISIBILITY_TIMEOUT_SECONDS,
     heartbeatIntervalSeconds: config.HEARTBEAT_INTERVAL_SECONDS,
     handler: createRedactionHandler({ config: sms, api, audit: rt.audit, audited, enqueue, settled, claims, logger: log, metrics }),

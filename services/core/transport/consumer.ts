@@ -257,9 +257,14 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         return visibilityTo(entry, 0);
       case 'retry': {
         const after = result.afterSeconds ?? Math.round(backoffDelay(entry.message.receiveCount, retryBackoff));
+        const seconds = Math.min(43_200, Math.max(0, Math.round(after)));
         metrics?.retried.inc({ queue });
         log.info({ ...ids, reason: safeReason(result.reason), afterSeconds: after }, 'retry later');
-        return visibilityTo(entry, Math.min(43_200, Math.max(0, Math.round(after))));
+        if (options.retryAsNewMessage && seconds <= MAX_DELAY_SECONDS && !entry.message.released && (await sendAgain(entry, seconds))) {
+          await remove(entry);
+          return;
+        }
+        return visibilityTo(entry, seconds);
       }
       case 'quarantine':
       case 'dead-letter': {
@@ -291,6 +296,23 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         return;
       }
     }
+  }
+
+  /**
+   * The message again, as a new one due in `seconds` (`retryAsNewMessage`): the same body and attributes but
+   * an earlier `cr-not-before`; on FIFO, its group and the received message's id as deduplication id. False
+   * (logged) when SQS did not take it.
+   */
+  async function sendAgain(entry: Entry, seconds: number): Promise<boolean> {
+    const { [ATTR_NOT_BEFORE]: _due, ...attributes } = copyAttributes(entry.message.attributes);
+    const sent = await forwardMessage(client, {
+      queueUrl,
+      body: entry.message.body,
+      attributes: target.fifo && seconds > 0 ? { ...attributes, [ATTR_NOT_BEFORE]: stringAttribute(String(Date.now() + seconds * 1000)) } : attributes,
+      ...(target.fifo ? { fifo: { groupId: entry.message.groupId ?? fifoGroupOf(target, entry.message.messageId), deduplicationId: entry.message.messageId } } : { delaySeconds: seconds }),
+    });
+    if (!sent.ok) log.warn({ messageId: entry.message.messageId, envelopeId: entry.message.envelopeId, code: sent.code }, 'could not send the message again for its retry; hiding it instead');
+    return sent.ok;
   }
 
   /** Deletes the message (batched with others); false, counted and logged, when it will come back. */
@@ -409,6 +431,9 @@ export function createConsumer(options: ConsumerOptions): Consumer {
 
 /** Longest a message can be hidden at once (the SQS visibility timeout limit, 12 hours). */
 const MAX_VISIBILITY_SECONDS = 43_200;
+
+/** Longest delay of a message sent (SQS's DelaySeconds limit, 15 minutes). */
+const MAX_DELAY_SECONDS = 900;
 
 /** Whole seconds until a message's `cr-not-before` (0 when absent, malformed or due), at most 12 hours. */
 function notYetDue(attributes: SqsAttributes): number {

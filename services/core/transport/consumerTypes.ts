@@ -75,6 +75,16 @@ export interface ConsumerOptions {
   retryBaseSeconds?: number;
   /** Retry backoff cap, seconds; default 300. */
   retryMaxSeconds?: number;
+  /**
+   * A `retry` of at most 900 s (SQS's longest delay) sends the message again as a new message, delayed by
+   * the retry's wait (the same body and attributes; on a FIFO queue its group, a deduplication id of its
+   * own and the wait as `cr-not-before`), and deletes the one received: SQS counts receives per message,
+   * so retries do not count toward the queue's `maxReceiveCount`, whose redrive is left for messages that
+   * stop their worker. If the new message cannot be sent the received one is hidden for the wait instead;
+   * if the delete fails, both come back (the handler must be idempotent). For handlers that bound their
+   * own retries and always give `afterSeconds` (the SMS redaction jobs' window); default false.
+   */
+  retryAsNewMessage?: boolean;
   /** Backoff after a failed receive: first delay, ms; default 500. */
   receiveErrorBaseMs?: number;
   /** Backoff cap after failed receives, ms; default 15000. */

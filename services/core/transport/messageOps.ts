@@ -131,9 +131,11 @@ export interface ForwardInput {
   attributes: SqsAttributes;
   /** FIFO target: message group and deduplication id. */
   fifo?: { groupId: string; deduplicationId: string };
+  /** Delay before the copy can be received, seconds (standard queues only, 0 to 900). */
+  delaySeconds?: number;
 }
 
-/** Sends a copy of a held message to another queue, retrying transient failures. */
+/** Sends a copy of a held message to a queue (another, or its own for a retry), retrying transient failures. */
 export async function forwardMessage(client: SQSClient, input: ForwardInput, attempts = 3): Promise<OpResult> {
   let code = 'unknown';
   for (let attempt = 1; attempt <= attempts; attempt++) {
@@ -144,6 +146,7 @@ export async function forwardMessage(client: SQSClient, input: ForwardInput, att
           MessageBody: input.body,
           MessageAttributes: input.attributes,
           ...(input.fifo ? { MessageGroupId: input.fifo.groupId, MessageDeduplicationId: input.fifo.deduplicationId } : {}),
+          ...(input.delaySeconds === undefined ? {} : { DelaySeconds: input.delaySeconds }),
         }),
       );
       return { ok: true };
