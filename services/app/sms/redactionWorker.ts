@@ -157,6 +157,11 @@ export function createRedactionHandler(deps: RedactionWorkerDeps): (message: Red
           return { status: 'done' };
         }
         case 'not-found':
+          // Deleted by an earlier job of this message (REDACTION_MODE=delete) whose line is written: nothing to say again.
+          if (await deps.audited.isApplied(sidHash).catch(() => false)) {
+            log.debug({ sidHash, trigger: job.trigger }, 'sms message gone after its redaction');
+            return { status: 'done' };
+          }
           log.info({ sidHash, mediaDeleted: outcome.mediaDeleted, trigger: job.trigger }, 'sms message not found: nothing to redact');
           if (job.trigger === 'status') {
             // A signed callback named a message SignalWire does not know: say so, not "redacted".

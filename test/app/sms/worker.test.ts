@@ -78,6 +78,20 @@ describe('redaction worker', () => {
     expect(world.fake.mediaOf(m.sid)).toHaveLength(0);
   });
 
+  it('in delete mode, the message\'s later jobs (the `sent` status job after the grace, the fallback job) find it gone and write nothing: one sms.redacted, no callback_unknown', async () => {
+    world = await startWorld({ manual: true }, { redactionMode: 'delete' });
+    const { handler, audit } = setup(world);
+    const m = await sendMms(world, 1);
+    world.fake.settle(m.sid);
+    const statusJob = (status: string, firstSeenAt = new Date()) => ({ body: JSON.stringify(buildRedactionJob(m.sid, 'status', new Date(), firstSeenAt, status)) });
+    expect(await handler(statusJob('delivered'), abort())).toEqual({ status: 'done' });
+    expect(world.fake.message(m.sid)).toBeUndefined();
+    expect(await handler(statusJob('sent', new Date(Date.now() - 5_000)), abort())).toEqual({ status: 'done' });
+    expect(await handler(jobBody(m.sid), abort())).toEqual({ status: 'done' });
+    expect(await handler(jobBody(m.sid), abort())).toEqual({ status: 'done' });
+    expect(audit.events.map((e) => [e.action, e.details?.messageFound])).toEqual([['sms.redacted', true]]);
+  });
+
   it('re-delays (retry, not failure) while the message is in progress, and redacts once it ends', async () => {
     world = await startWorld({ manual: true });
     const { handler, audit } = setup(world);
