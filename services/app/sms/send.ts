@@ -224,13 +224,16 @@ export function createSmsSender(deps: SmsSenderDeps): (input: SendSmsInput, ctx?
     const sidHash = hashId(config.hmacKey, created.sid);
     metrics.inc('sms_sent_total');
     // A claim that cannot be marked sent answers CR_SMS_OUTCOME_UNKNOWN once its lease ends: never a second message.
-    await deps.claims.sent(claim, { sid: created.sid, status: created.status, sentAt: sentAt.toISOString() }).catch((e: unknown) => log.error({ sidHash, code: (e as { name?: string }).name }, 'could not record the send under its Idempotency-Key'));
+    const recorded = await deps.claims.sent(claim, { sid: created.sid, status: created.status, sentAt: sentAt.toISOString() }).then(
+      () => true,
+      (e: unknown) => (log.error({ sidHash, code: (e as { name?: string }).name }, 'could not record the send under its Idempotency-Key'), false),
+    );
     const fallback = await enqueueFallback(created.sid, sidHash, sentAt);
     log.info({ sidHash, toHash, media, fallbackEnqueued: fallback.fallbackEnqueued }, 'sms sent');
     await auditSent(ctx, { sidHash, toHash, media }, fallback, false);
-    // Settled once the fallback job is on the queue and the line written: else the pending job finds the message,
-    // enqueues its fallback job and writes the line, marked recovered.
-    if (fallback.fallbackEnqueued) await settled();
+    // Settled once the fallback job is on the queue, the line written and the sid recorded under the key: else the
+    // pending job finds the message, enqueues its fallback job, writes the line (marked recovered) and answers the key.
+    if (fallback.fallbackEnqueued && recorded) await settled();
     return { sid: created.sid, status: created.status, replayed: false };
   };
 }

@@ -132,6 +132,31 @@ describe('sending an SMS under an Idempotency-Key', () => {
     expect(s.audit.events.map((e) => e.action)).toEqual(['sms.sending', 'sms.sent']);
   });
 
+  it('a keyed send whose sid could not be recorded under the key (state table down) is answered 202, and not marked settled: its pending job answers the key, so a retry gets the sid, not outcome unknown', async () => {
+    world = await startWorld({ manual: true });
+    const clock = { t: Date.now() };
+    const audit = memoryAudit();
+    const queue = memoryQueue();
+    const claims = createSmsSendClaims({ table: state.table, ttlSeconds: 3600, leaseMs: 30_000, now: () => clock.t });
+    const settled = memoryApplyLedger();
+    const failing = { ...claims, sent: () => Promise.reject(Object.assign(new Error('state table unreachable'), { name: 'TimeoutError' })) };
+    const send = createSmsSender({ config: world.config, api: world.api, audit, claims: failing, settled, retry: fastRetry, enqueue: queue.enqueue });
+    const key = freshKey();
+    const first = await send({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: key });
+    const { job } = queue.pending[0]!;
+    expect(settled.done.has(job.send), 'not settled: the key does not know the sid').toBe(false);
+    clock.t += 31_000;
+    const again = createSmsSender({ config: world.config, api: world.api, audit, claims, settled, retry: fastRetry, enqueue: queue.enqueue });
+    await expect(again({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: key })).rejects.toMatchObject({ code: 'CR_SMS_OUTCOME_UNKNOWN' });
+    const handler = createRedactionHandler({
+      config: world.config, api: world.api, audit: memoryAudit(), audited: memoryApplyLedger(), enqueue: queue.enqueue, settled, claims, retry: fastRetry,
+      now: () => new Date(Date.now() + (SEND_SETTLE_SECONDS + 1) * 1000),
+    });
+    expect(await handler({ body: JSON.stringify(job) }, new AbortController().signal)).toEqual({ status: 'done' });
+    expect(await again({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: key })).toMatchObject({ sid: first.sid, replayed: true });
+    expect(world.fake.store.messages.size).toBe(1);
+  });
+
   it('a keyed send stopped after its create call answers outcome unknown until its pending job found the message; then the sid, and nothing sent again', async () => {
     world = await startWorld({ manual: true });
     const clock = { t: Date.now() };
