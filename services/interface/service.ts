@@ -15,6 +15,7 @@ import { startRuntime, type Runtime } from '../core/runtime/runtime.ts';
 import type { Consumer } from '../core/transport/consumer.ts';
 import { startServiceLifecycle } from '../core/runtime/lifecycle.ts';
 import { createInboundConsumer } from '../core/runtime/inboundConsumer.ts';
+import { readMaxReceiveCount } from '../core/transport/redrive.ts';
 import { createOutboundPath } from '../core/runtime/outboundPath.ts';
 import { openLargeObjects, receiveLargeObjects } from '../core/runtime/largeObjects.ts';
 import { reloadAll } from '../core/runtime/reload.ts';
@@ -138,8 +139,12 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       // it is renewed every third of it while the attempt runs (a streamed update may take far longer).
       const leaseMs = config.EMR_TIMEOUT_MS + (mllp ? config.EMR_MLLP_ACK_TIMEOUT_MS : 0) + 5_000;
       const ledger = createDeliveryLedger({ table: rt.state, holder: rt.holder, leaseMs, ttlSeconds: rt.stateTtlSeconds, logger: rt.logger });
+      // A chart update that keeps failing goes to the DLQ by redrive after this many receives: on the last one the app
+      // is told it failed (dead-lettered), whatever EMR_MLLP_MAX_ATTEMPTS says.
+      const maxReceiveCount = await readMaxReceiveCount(rt.sqs, rt.queues['app-to-interface'], rt.logger);
       const consumer = createInboundConsumer(rt, config, {
         queue: 'app-to-interface',
+        ...(maxReceiveCount !== undefined ? { maxReceiveCount } : {}),
         // The app's receipts (two per submission) share this queue: they must not wait for EMR places.
         maxInFlight: config.EMR_CONCURRENCY + RECEIPTS_IN_FLIGHT,
         effects: gateKind('chart.update', config.EMR_CONCURRENCY, receiveLargeObjects(large, {

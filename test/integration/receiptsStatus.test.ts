@@ -203,6 +203,29 @@ describe('dead-lettered by redrive', () => {
   }, 240_000);
 });
 
+describe('a chart update dead-lettered by redrive', () => {
+  it('whose delivery failed on every receive: the app reads failed, dead-lettered, with the reason code (the interface knows the queue\'s maxReceiveCount)', async () => {
+    const table = stack.iface.runtime.state;
+    const update = table.update.bind(table);
+    // The injected fault: the interface's state table refuses every delivery claim (transient, no CR code).
+    table.update = (pk, change) => (pk.startsWith('emr#') ? Promise.reject(Object.assign(new Error('throttled'), { name: 'ProvisionedThroughputExceededException' })) : update(pk, change));
+    try {
+      const res = await stack.app.server.inject({ method: 'POST', url: '/v1/chart-updates', headers: { ...bearer(stack.tokens.writer), 'content-type': 'application/fhir+json' }, payload: '{"resourceType":"Observation"}' });
+      expect(res.statusCode).toBe(202);
+      const { id } = res.json() as { id: string };
+      // maxReceiveCount 3 on the stack's queues.
+      const view = await statusReaches(() => stack.app.server.inject({ method: 'GET', url: `/v1/chart-updates/${id}`, headers: bearer(stack.tokens.writer) }), 'failed', 90_000);
+      expect(view.timeline.map((s) => s.status)).toEqual(['accepted', 'queued', 'failed']);
+      expect(view.reasonCode).toBe('CR_ENVELOPE_EFFECT_FAILED');
+      const last = stack.logs.iface.entries().filter((e) => e.msg === 'failed on its last receive; SQS will dead-letter it' && e.envelopeId === id);
+      expect(last).toHaveLength(1);
+      expect(last[0]).toMatchObject({ receiveCount: 3 });
+    } finally {
+      table.update = update;
+    }
+  }, 240_000);
+});
+
 describe('no PHI outside the ciphertext', () => {
   it('the planted name appears in no log line, no audit line and no status answer', async () => {
     const audits = [await readFile(join(stack.dir, 'interface-audit.jsonl'), 'utf8'), await readFile(join(stack.dir, 'app-audit.jsonl'), 'utf8')];
