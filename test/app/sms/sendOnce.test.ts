@@ -33,6 +33,29 @@ function sender(w: SmsWorld, clock?: { t: number }) {
   return { audit, queue, claims, settled, send };
 }
 
+/**
+ * A keyed sender whose claims record the sid with `sent` (a failure, or a process that stops there), a second sender
+ * on the real claims (a retry, here or elsewhere), and the redaction worker past the send's settle time.
+ */
+function keyedSend(w: SmsWorld, sent: () => Promise<void>) {
+  const clock = { t: Date.now() };
+  const audit = memoryAudit();
+  const queue = memoryQueue();
+  const claims = createSmsSendClaims({ table: state.table, ttlSeconds: 3600, leaseMs: 30_000, now: () => clock.t });
+  const settled = memoryApplyLedger();
+  const common = { config: w.config, api: w.api, audit, settled, retry: fastRetry, enqueue: queue.enqueue };
+  return {
+    clock,
+    queue,
+    settled,
+    key: freshKey(),
+    send: createSmsSender({ ...common, claims: { ...claims, sent } }),
+    again: createSmsSender({ ...common, claims }),
+    worker: (workerAudit: ReturnType<typeof memoryAudit>) =>
+      createRedactionHandler({ config: w.config, api: w.api, audit: workerAudit, audited: memoryApplyLedger(), enqueue: queue.enqueue, settled, claims, retry: fastRetry, now: () => new Date(Date.now() + (SEND_SETTLE_SECONDS + 1) * 1000) }),
+  };
+}
+
 describe('sending an SMS under an Idempotency-Key', () => {
   it('a retry, here or at another instance, answers the same sid and sends nothing; it enqueues the fallback job and writes sms.sent again, marked copy', async () => {
     world = await startWorld({ manual: true });
@@ -134,52 +157,29 @@ describe('sending an SMS under an Idempotency-Key', () => {
 
   it('a keyed send whose sid could not be recorded under the key (state table down) is answered 202, and not marked settled: its pending job answers the key, so a retry gets the sid, not outcome unknown', async () => {
     world = await startWorld({ manual: true });
-    const clock = { t: Date.now() };
-    const audit = memoryAudit();
-    const queue = memoryQueue();
-    const claims = createSmsSendClaims({ table: state.table, ttlSeconds: 3600, leaseMs: 30_000, now: () => clock.t });
-    const settled = memoryApplyLedger();
-    const failing = { ...claims, sent: () => Promise.reject(Object.assign(new Error('state table unreachable'), { name: 'TimeoutError' })) };
-    const send = createSmsSender({ config: world.config, api: world.api, audit, claims: failing, settled, retry: fastRetry, enqueue: queue.enqueue });
-    const key = freshKey();
-    const first = await send({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: key });
-    const { job } = queue.pending[0]!;
-    expect(settled.done.has(job.send), 'not settled: the key does not know the sid').toBe(false);
-    clock.t += 31_000;
-    const again = createSmsSender({ config: world.config, api: world.api, audit, claims, settled, retry: fastRetry, enqueue: queue.enqueue });
-    await expect(again({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: key })).rejects.toMatchObject({ code: 'CR_SMS_OUTCOME_UNKNOWN' });
-    const handler = createRedactionHandler({
-      config: world.config, api: world.api, audit: memoryAudit(), audited: memoryApplyLedger(), enqueue: queue.enqueue, settled, claims, retry: fastRetry,
-      now: () => new Date(Date.now() + (SEND_SETTLE_SECONDS + 1) * 1000),
-    });
-    expect(await handler({ body: JSON.stringify(job) }, new AbortController().signal)).toEqual({ status: 'done' });
-    expect(await again({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: key })).toMatchObject({ sid: first.sid, replayed: true });
+    const k = keyedSend(world, () => Promise.reject(Object.assign(new Error('state table unreachable'), { name: 'TimeoutError' })));
+    const first = await k.send({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: k.key });
+    const { job } = k.queue.pending[0]!;
+    expect(k.settled.done.has(job.send), 'not settled: the key does not know the sid').toBe(false);
+    k.clock.t += 31_000;
+    await expect(k.again({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: k.key })).rejects.toMatchObject({ code: 'CR_SMS_OUTCOME_UNKNOWN' });
+    expect(await k.worker(memoryAudit())({ body: JSON.stringify(job) }, new AbortController().signal)).toEqual({ status: 'done' });
+    expect(await k.again({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: k.key })).toMatchObject({ sid: first.sid, replayed: true });
     expect(world.fake.store.messages.size).toBe(1);
   });
 
   it('a keyed send stopped after its create call answers outcome unknown until its pending job found the message; then the sid, and nothing sent again', async () => {
     world = await startWorld({ manual: true });
-    const clock = { t: Date.now() };
-    const audit = memoryAudit();
-    const queue = memoryQueue();
-    const claims = createSmsSendClaims({ table: state.table, ttlSeconds: 3600, leaseMs: 30_000, now: () => clock.t });
-    const settled = memoryApplyLedger();
     // The process "dies" right after the create call, before it records the sid under the key.
-    const stopped = new Promise<void>(() => undefined);
-    const send = createSmsSender({ config: world.config, api: world.api, audit, claims: { ...claims, sent: () => stopped }, settled, retry: fastRetry, enqueue: queue.enqueue });
-    const key = freshKey();
+    const { clock, queue, send, again, worker, key } = keyedSend(world, () => new Promise<void>(() => undefined));
     void send({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: key });
     await waitFor(() => world!.fake.store.messages.size === 1, 5000, 'the create call');
     const [message] = [...world.fake.store.messages.values()];
     clock.t += 31_000;
-    const again = createSmsSender({ config: world.config, api: world.api, audit, claims, settled, retry: fastRetry, enqueue: queue.enqueue });
     await expect(again({ to: TO, body: BODY }, { actor: 'nurse-app', idempotencyKey: key })).rejects.toMatchObject({ code: 'CR_SMS_OUTCOME_UNKNOWN' });
 
     const workerAudit = memoryAudit();
-    const handler = createRedactionHandler({
-      config: world.config, api: world.api, audit: workerAudit, audited: memoryApplyLedger(), enqueue: queue.enqueue, settled, claims, retry: fastRetry,
-      now: () => new Date(Date.now() + (SEND_SETTLE_SECONDS + 1) * 1000),
-    });
+    const handler = worker(workerAudit);
     const { job } = queue.pending[0]!;
     // The claim names the client's key: sealed, as the number.
     expect(unseal(world.config.hmacKey, job.claim!.pkSealed)).toBe(`smsidem#nurse-app#${key}`);
