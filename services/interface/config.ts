@@ -24,6 +24,8 @@ export const interfaceEnvSchema = z.object({
   ...mllpEnvShape,
   /** Allow plain http partner callback URLs to a loopback host (local development only). */
   PARTNER_CALLBACK_ALLOW_INSECURE: envVar.bool(false),
+  /** Partner callbacks may reach loopback, private, link-local or reserved addresses (partners on a private network). */
+  PARTNER_CALLBACK_ALLOW_PRIVATE_NETWORKS: envVar.bool(false),
   /** Milliseconds before a partner callback attempt times out. */
   PARTNER_CALLBACK_TIMEOUT_MS: envVar.int(10_000, 100, 120_000),
   /** Attempts of one partner callback before it is dead-lettered (keep it at most the queues' maxReceiveCount). */

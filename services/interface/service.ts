@@ -100,7 +100,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
   const statusEvents = options.statusEvents ?? new SubmissionStatusEvents();
   // Partner callbacks (URLs and secret files) are checked before anything starts; the callbacks
   // queue is needed, and resolved, only when a partner has one.
-  const callbackTargets = createCallbackTargets({ partnersFile: config.PARTNERS_FILE, allowInsecure: config.PARTNER_CALLBACK_ALLOW_INSECURE });
+  const callbackTargets = createCallbackTargets({ partnersFile: config.PARTNERS_FILE, allowInsecure: config.PARTNER_CALLBACK_ALLOW_INSECURE, allowPrivate: config.PARTNER_CALLBACK_ALLOW_PRIVATE_NETWORKS });
   const queues: readonly InterfaceQueue[] = callbackTargets.size > 0 ? INTERFACE_QUEUES : INTERFACE_QUEUES.filter((q) => q !== CALLBACK_QUEUE);
   const service = await startServiceLifecycle({
     runtime: async () =>

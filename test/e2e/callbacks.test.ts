@@ -44,7 +44,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cr-e2e-callbacks-'));
   const tls = await makeSelfSignedCert(dir, 'partner');
   receiver = await startWebhookReceiver({ cert: tls.cert, key: await readFile(tls.keyFile) });
-  const env = await writeServiceEnv(dir, sqs, keys, { iface: { EMR_URL: 'http://127.0.0.1:9/emr', PARTNER_CALLBACK_CA_FILE: tls.certFile } });
+  const env = await writeServiceEnv(dir, sqs, keys, { iface: { EMR_URL: 'http://127.0.0.1:9/emr', PARTNER_CALLBACK_CA_FILE: tls.certFile, PARTNER_CALLBACK_ALLOW_PRIVATE_NETWORKS: 'true' } });
   token = env.tokens.partner;
   secret = newWhsec();
   await writeFile(join(dir, 'acme.whsec'), `${secret}\n`);

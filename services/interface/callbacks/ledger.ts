@@ -42,13 +42,23 @@ export function createCallbackLedger(options: CallbackLedgerOptions): CallbackLe
   return {
     async begin(webhookId) {
       const t = now();
+      const values = { ':sending': 'sending', ':me': holder, ':lease': t + leaseMs, ':ttl': ttlAfter(options.ttlSeconds, t), ':one': 1, ':nowSec': Math.floor(t / 1000) };
+      // The next attempt: the first, or the one after an attempt whose holder stopped (its lease ran out).
       const started = await table.update(pk(webhookId), {
         update: 'SET #s = :sending, holder = :me, leaseUntil = :lease, #ttl = :ttl ADD attempts :one',
-        condition: 'attribute_not_exists(pk) OR #ttl < :nowSec OR #s = :failed OR (#s = :sending AND leaseUntil < :now)',
+        condition: 'attribute_not_exists(pk) OR (#ttl >= :nowSec AND #s = :sending AND leaseUntil < :now)',
         names,
-        values: { ':sending': 'sending', ':failed': 'failed', ':me': holder, ':lease': t + leaseMs, ':ttl': ttlAfter(options.ttlSeconds, t), ':one': 1, ':nowSec': Math.floor(t / 1000), ':now': t },
+        values: { ...values, ':now': t },
       });
       if (started) return { status: 'go', attempt: Number(started.attempts) };
+      // Dead-lettered, then redriven from the DLQ by an operator (or expired): it starts over, its attempts counted from 1.
+      const restarted = await table.update(pk(webhookId), {
+        update: 'SET #s = :sending, holder = :me, leaseUntil = :lease, #ttl = :ttl, attempts = :one REMOVE reason',
+        condition: '#s = :failed OR #ttl < :nowSec',
+        names,
+        values: { ...values, ':failed': 'failed' },
+      });
+      if (restarted) return { status: 'go', attempt: 1 };
       const item = await table.get(pk(webhookId));
       if (!item || item.state === 'sending') return { status: 'busy', retryAfterSeconds: Math.max(1, Math.ceil((Number(item?.leaseUntil ?? 0) - t) / 1000)) };
       return { status: 'finished', state: String(item.state), ...(item.httpStatus === undefined ? {} : { httpStatus: Number(item.httpStatus) }) };

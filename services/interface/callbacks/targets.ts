@@ -37,6 +37,8 @@ export interface CallbackTargetsOptions {
   partnersFile: string;
   /** PARTNER_CALLBACK_ALLOW_INSECURE: plain http to a loopback host (local development only). */
   allowInsecure: boolean;
+  /** PARTNER_CALLBACK_ALLOW_PRIVATE_NETWORKS: https to loopback, private, link-local or reserved addresses. */
+  allowPrivate?: boolean;
   /** Reads a secret file (tests). */
   read?: (path: string) => string;
 }
@@ -46,7 +48,7 @@ function loadTargets(options: CallbackTargetsOptions): Map<string, CallbackTarge
   for (const entry of loadTokenFile(options.partnersFile, partnerEntrySchema)) {
     if (!entry.callback) continue;
     const where = `partners file ${options.partnersFile}: partner "${entry.name}": callback`;
-    const problem = callbackUrlProblem(entry.callback.url, { allowInsecure: options.allowInsecure });
+    const problem = callbackUrlProblem(entry.callback.url, { allowInsecure: options.allowInsecure, allowPrivate: options.allowPrivate ?? false });
     if (problem) throw new CallbackConfigError(`${where}.url: ${problem}`);
     const file = isAbsolute(entry.callback.secretFile) ? entry.callback.secretFile : resolve(dirname(options.partnersFile), entry.callback.secretFile);
     let secrets: CallbackSecrets;

@@ -30,6 +30,7 @@ export type CallbackConfig = Pick<
   | 'PARTNER_CALLBACK_BACKOFF_SECONDS'
   | 'PARTNER_CALLBACK_BACKOFF_MAX_SECONDS'
   | 'PARTNER_CALLBACK_CA_FILE'
+  | 'PARTNER_CALLBACK_ALLOW_PRIVATE_NETWORKS'
   | 'VISIBILITY_TIMEOUT_SECONDS'
   | 'HEARTBEAT_INTERVAL_SECONDS'
 >;
@@ -93,6 +94,7 @@ export function createPartnerCallbacks(config: CallbackConfig, rt: Runtime<typeo
       ledger: createCallbackLedger({ table: rt.state, holder: rt.holder, leaseMs: config.PARTNER_CALLBACK_TIMEOUT_MS + 5_000, ttlSeconds: rt.stateTtlSeconds }),
       post: createCallbackPoster({
         timeoutMs: config.PARTNER_CALLBACK_TIMEOUT_MS,
+        allowPrivate: config.PARTNER_CALLBACK_ALLOW_PRIVATE_NETWORKS,
         ...(config.PARTNER_CALLBACK_CA_FILE ? { ca: readFileSync(config.PARTNER_CALLBACK_CA_FILE) } : {}),
       }),
       audit: rt.audit,
