@@ -179,7 +179,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
       if (admins) await registerConsole(server, rt, config, { tokens: admins, checks, consumed: ['app-to-interface'] });
       startWitnessing(rt, relay);
       const mllpIntake =
-        config.MLLP_INTAKE_PORT === undefined ? undefined : await startMllpIntake(config, { outbound, idempotency, audit: rt.audit, emergency: rt.emergency, logger: rt.logger });
+        config.MLLP_INTAKE_PORT === undefined ? undefined : await startMllpIntake(config, { outbound, idempotency, audit: rt.audit, emergency: rt.emergency, logger: rt.logger, authFailures: rt.authFailures });
       // Starting and stopping are not outages: the alerts watch the queue and the keys, not `running`.
       const alerts = await startServiceAlerts(rt, config, { consumed: callbacks ? ['app-to-interface', CALLBACK_QUEUE] : ['app-to-interface'], readiness: { queue: checks.queue, keys: checks.keys }, emr: emrHealth });
       return {

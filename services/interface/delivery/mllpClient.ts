@@ -25,6 +25,10 @@ export interface MllpClient extends EmrClient {
  * `AE`/`CE` retried, then dead-lettered after `maxAttempts`; `AR`/`CR` dead-lettered at
  * once; an ACK for another `MSH-10`, an unreadable answer, a closed socket or no answer
  * within the timeout are retried. Nothing counts as delivered without a matching positive ACK.
+ * One exception to the match: an `AR`/`CR` with an empty `MSA-2` (the EMR could not read the
+ * message, so could not name it) is the answer to the message just sent, and dead-letters it.
+ * A repeated ACK for a message already answered on the connection (an application ACK after
+ * the commit ACK) is discarded by the connection.
  * An update too large for one SQS message (it came through S3) is not sent: an MLLP frame is
  * read whole by the receiving engine, so it is dead-lettered at once (`CR_MLLP_MESSAGE_TOO_LARGE`).
  */
@@ -44,7 +48,7 @@ export function createMllpClient(options: MllpClientOptions): MllpClient {
         throw err;
       }
       const connection = pool[next++ % pool.length]!;
-      const exchange = await connection.exchange(message, options.ackTimeoutMs, signal);
+      const exchange = await connection.exchange(message, options.ackTimeoutMs, signal, controlId);
       if (exchange.kind === 'failed') return { kind: 'transient', reason: exchange.reason };
       let ack: ReturnType<typeof readAck>;
       try {
@@ -53,7 +57,8 @@ export function createMllpClient(options: MllpClientOptions): MllpClient {
         connection.reset();
         return { kind: 'transient', reason: 'CR_MLLP_ACK_MALFORMED' };
       }
-      if (ack.controlId !== controlId) {
+      const unreadable = ack.controlId === '' && (ack.code === 'AR' || ack.code === 'CR');
+      if (ack.controlId !== controlId && !unreadable) {
         // The stream is out of step with what we sent: start over on a fresh connection.
         connection.reset();
         return { kind: 'transient', reason: 'CR_MLLP_ACK_MISMATCH' };

@@ -1,14 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AuditSink } from '../../core/audit/types.ts';
 import { isRelayError } from '../../core/errors/relayError.ts';
 import { loadTokenFile } from '../../core/http/auth.ts';
+import type { AuthFailureLimiter } from '../../core/http/authFailures.ts';
 import { hashId } from '../../core/log/logger.ts';
-import { checkPayload, formatFor } from '../../core/relay/contentTypes.ts';
+import { formatFor } from '../../core/relay/contentTypes.ts';
 import type { Idempotency } from '../../core/relay/idempotency.ts';
 import type { Outbound } from '../../core/relay/outbound.ts';
 import type { EmergencySwitch } from '../../core/runtime/emergency.ts';
 import { buildAck, Hl7ParseError, parseHl7, type AckError, type ParsedHl7 } from '../mllp/hl7.ts';
+import type { MllpAnswer } from '../mllp/listener.ts';
 import { partnerAllows, partnerEntrySchema, type PartnerEntry } from './partners.ts';
 import { submissionAccepted } from './accepted.ts';
 
@@ -57,8 +58,8 @@ export interface MllpIntakeOptions {
   outbound: Outbound;
   /** The Idempotency-Key claims HTTP intake uses (state table, shared by every instance), keyed here by (partner, MSH-10). */
   idempotency: Idempotency;
-  /** Audit trail. */
-  audit: AuditSink;
+  /** The service's failed-authentication limiter (shared with HTTP): an unidentified peer's messages are counted and audited through it. */
+  authFailures: AuthFailureLimiter;
   /** Emergency switch: intake answers AE while on. */
   emergency: EmergencySwitch;
   /** Service logger (ids only; MSH-10 hashed). */
@@ -69,12 +70,15 @@ export interface MllpIntakeOptions {
   now?: () => number;
 }
 
-/** Handles one whole HL7 message from a partner and returns the ACK to send back. */
-export type MllpIntake = (payload: Buffer, peer: MllpPeer) => Promise<Buffer>;
+/** Handles one whole HL7 message from a partner and returns the ACK to send back (and whether to close the connection). */
+export type MllpIntake = (payload: Buffer, peer: MllpPeer) => Promise<MllpAnswer>;
 
 const refusal = (hl7Code: number, code: string, text: string): AckError => ({ hl7Code, code, text });
 
-/** The idempotency key for an MSH-10: visible ASCII as is, anything else by its digest. */
+/**
+ * The idempotency key for an MSH-10: `hl7:<MSH-10>` when it is 1 to 196 visible ASCII
+ * characters (0x21–0x7E), else `hl7#<SHA-256 of its UTF-8 bytes, lower-case hex>`.
+ */
 function keyFor(controlId: string): string {
   return /^[\x21-\x7e]{1,196}$/.test(controlId) ? `hl7:${controlId}` : `hl7#${createHash('sha256').update(controlId, 'utf8').digest('hex')}`;
 }
@@ -84,6 +88,9 @@ function keyFor(controlId: string): string {
  * envelope id in MSA-3) only once the message is sealed and SQS accepted it; a message
  * that cannot be accepted gets `AE` (try again) or `AR` (never as it is) with an ERR segment.
  * A resent MSH-10 from the same partner answers the same envelope id without sending twice.
+ * A message no partner matches is answered AR, counted by the shared failed-authentication
+ * limiter (one `auth.failure` line per source and window, the rest aggregated) and the
+ * connection is closed; a source past that limit is answered AR and closed the same way.
  */
 export function createMllpIntake(options: MllpIntakeOptions): MllpIntake {
   const now = options.now ?? Date.now;
@@ -107,19 +114,23 @@ export function createMllpIntake(options: MllpIntakeOptions): MllpIntake {
       const code = err instanceof Hl7ParseError ? err.code : 'CR_MLLP_MESSAGE_MALFORMED';
       options.logger.warn({ code, ip: peer.ip, bytes: payload.length }, 'MLLP message refused');
       const text = err instanceof Hl7ParseError ? err.message : 'unreadable message';
-      return buildAck({ code: 'AR', error: refusal(code === 'CR_MLLP_CHARSET_UNSUPPORTED' ? 103 : 100, code, text) });
+      return { ack: buildAck({ code: 'AR', error: refusal(err instanceof Hl7ParseError ? err.hl7Code : 100, code, text) }) };
     }
     const [ok, transient, reject] = parsed.enhanced ? (['CA', 'CE', 'CR'] as const) : (['AA', 'AE', 'AR'] as const);
     const ref = hashId(options.hmacKey, parsed.controlId);
-    const refuse = (code: 'transient' | 'reject', error: AckError, partner?: string): Buffer => {
+    const refuse = (code: 'transient' | 'reject', error: AckError, partner?: string): MllpAnswer => {
       options.logger.warn({ code: error.code, partner, ip: peer.ip, controlIdHash: ref }, 'MLLP message refused');
-      return buildAck({ to: parsed, code: code === 'transient' ? transient : reject, error });
+      return { ack: buildAck({ to: parsed, code: code === 'transient' ? transient : reject, error }) };
     };
 
     const partner = options.partners.identify(peer, parsed.sendingFacility);
     if (!partner) {
-      await options.audit.record({ action: 'auth.failure', actor: 'anonymous', resourceType: 'route', resourceId: 'MLLP', outcome: 'failure', sourceIp: peer.ip, details: { reason: 'CR_MLLP_PARTNER_UNKNOWN' } });
-      return refuse('reject', refusal(204, 'CR_MLLP_PARTNER_UNKNOWN', 'no partner is configured for this connection and sending facility'));
+      const error = refusal(204, 'CR_MLLP_PARTNER_UNKNOWN', 'no partner is configured for this connection and sending facility');
+      // Past its limit a source is still answered, but only counted (in its window's aggregated line), never logged one by one.
+      if (options.authFailures.refuse(peer.ip) > 0) return { ack: buildAck({ to: parsed, code: reject, error }), close: true };
+      await options.authFailures.fail(peer.ip, { actor: 'anonymous', resourceType: 'route', resourceId: 'MLLP', reason: 'CR_MLLP_PARTNER_UNKNOWN' });
+      // The peer is nobody we know: what else it sent on this connection is not read.
+      return { ...refuse('reject', error), close: true };
     }
     if (options.emergency.active) return refuse('transient', refusal(207, 'CR_MLLP_UNAVAILABLE', 'intake is paused; resend later'), partner.name);
     let format;
@@ -128,13 +139,7 @@ export function createMllpIntake(options: MllpIntakeOptions): MllpIntake {
     } catch {
       return refuse('reject', refusal(200, 'CR_MLLP_CONTENT_NOT_ALLOWED', 'this partner may not send HL7 v2'), partner.name);
     }
-    if (parsed.utf8) {
-      try {
-        checkPayload(format, payload);
-      } catch {
-        return refuse('reject', refusal(100, 'CR_MLLP_MESSAGE_MALFORMED', 'expected an HL7 v2 message'), partner.name);
-      }
-    }
+    // No checkPayload here: parseHl7 has read the message (UTF-8 checked, any valid MSH-1, not only `|`).
     if (overRate(partner)) return refuse('transient', refusal(206, 'CR_MLLP_RATE_LIMITED', 'rate limit reached; resend later'), partner.name);
 
     try {
@@ -157,7 +162,7 @@ export function createMllpIntake(options: MllpIntakeOptions): MllpIntake {
       // Answered from an earlier message's claim (the same MSH-10): its lines are written again (it may have stopped before them).
       if (!created) await options.outbound.recordCopy({ id, kind: 'care.submission', actor: partner.name, sourceIp: peer.ip, auditWith: submissionAccepted(partner.name, id, peer.ip, details) });
       options.logger.info({ envelopeId: id, partner: partner.name, replayed, controlIdHash: ref }, 'MLLP submission accepted');
-      return buildAck({ to: parsed, code: ok, text: id });
+      return { ack: buildAck({ to: parsed, code: ok, text: id }) };
     } catch (err) {
       if (isRelayError(err, 'CR_IDEMPOTENCY_KEY_REUSED')) return refuse('reject', refusal(205, 'CR_MLLP_CONTROL_ID_REUSED', 'this MSH-10 was already used for a different message'), partner.name);
       if (isRelayError(err) && err.status === 413) return refuse('reject', refusal(207, 'CR_MLLP_MESSAGE_TOO_LARGE', 'the message is too large to relay'), partner.name);

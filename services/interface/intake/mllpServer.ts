@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../../core/audit/types.ts';
+import { createAuthFailureLimiter, type AuthFailureLimiter } from '../../core/http/authFailures.ts';
 import type { Idempotency } from '../../core/relay/idempotency.ts';
 import { MAX_PAYLOAD_BYTES, type Outbound } from '../../core/relay/outbound.ts';
 import type { EmergencySwitch } from '../../core/runtime/emergency.ts';
@@ -15,6 +16,11 @@ export interface MllpIntakeDeps {
   audit: AuditSink;
   emergency: EmergencySwitch;
   logger: Logger;
+  /**
+   * The service's failed-authentication limiter (the runtime's, shared with HTTP). Without it
+   * the MLLP intake keeps one of its own (AUTH_FAILURE_LIMIT, AUTH_FAILURE_WINDOW_SECONDS), closed with the listener.
+   */
+  authFailures?: AuthFailureLimiter | undefined;
 }
 
 /** The running MLLP intake: its listener and a reload of the partners file. */
@@ -28,7 +34,10 @@ export interface MllpIntakeServer {
 /** Starts the partner MLLP listener from the interface configuration (MLLP_INTAKE_PORT set). */
 export async function startMllpIntake(config: InterfaceConfig, deps: MllpIntakeDeps): Promise<MllpIntakeServer> {
   const partners = loadMllpPartners(config.PARTNERS_FILE, config.MLLP_INTAKE_PLAIN || !config.TLS_CERT_FILE);
-  const onMessage = createMllpIntake({ ...deps, partners, hmacKey: config.HMAC_KEY });
+  const authFailures =
+    deps.authFailures ?? createAuthFailureLimiter({ audit: deps.audit, limit: config.AUTH_FAILURE_LIMIT, windowMs: config.AUTH_FAILURE_WINDOW_SECONDS * 1000, logger: deps.logger });
+  const own = deps.authFailures ? undefined : authFailures;
+  const onMessage = createMllpIntake({ ...deps, authFailures, partners, hmacKey: config.HMAC_KEY });
   const tls =
     config.TLS_CERT_FILE && config.TLS_KEY_FILE && !config.MLLP_INTAKE_PLAIN
       ? {
@@ -49,5 +58,17 @@ export async function startMllpIntake(config: InterfaceConfig, deps: MllpIntakeD
     onMessage,
     logger: deps.logger,
   });
-  return { listener, reload: partners.reload };
+  if (!own) return { listener, reload: partners.reload };
+  // The limiter's pending aggregated lines are written when the listener closes.
+  const withLimiter: MllpListener = {
+    port: listener.port,
+    async close(deadlineMs) {
+      try {
+        await listener.close(deadlineMs);
+      } finally {
+        await own.close();
+      }
+    },
+  };
+  return { listener: withLimiter, reload: partners.reload };
 }

@@ -34,9 +34,9 @@ export const mllpEnvShape = {
   MLLP_INTAKE_CLIENT_CA_FILE: z.string().min(1).optional(),
   /** Largest HL7 message read; 0 means INTAKE_MAX_BODY_BYTES (or the most one SQS message holds). */
   MLLP_INTAKE_MAX_FRAME_BYTES: envVar.int(0, 0, 1_048_576),
-  /** Milliseconds a started frame may take to arrive in full (slow senders). */
+  /** Milliseconds a started frame may take to arrive in full (slow senders); on TLS, also the handshake's limit. */
   MLLP_INTAKE_FRAME_TIMEOUT_MS: envVar.int(30_000, 100, 600_000),
-  /** Milliseconds a connection may sit idle between messages. */
+  /** Milliseconds a connection may go without starting a frame, after connecting or its last ACK (CR/LF filler does not count). */
   MLLP_INTAKE_IDLE_TIMEOUT_MS: envVar.int(300_000, 1000, 86_400_000),
   /** Partner connections open at once. */
   MLLP_INTAKE_MAX_CONNECTIONS: envVar.int(100, 1, 10_000),

@@ -1,6 +1,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { FrameDecoder, frame } from './frame.ts';
+import { readAck } from './hl7.ts';
 
 /** TLS for an MLLP destination: the pinned server CA, and the client certificate when the EMR asks for one. */
 export interface MllpTls {
@@ -35,13 +36,26 @@ export type Exchange = { kind: 'answer'; payload: Buffer } | { kind: 'failed'; r
 
 const BACKOFF_BASE_MS = 250;
 const BACKOFF_MAX_MS = 30_000;
+/** Control ids remembered per socket as answered, so their later ACKs are discarded. */
+const SETTLED_KEPT = 64;
+
+/** MSA-2 of an answer, or undefined when it is not a readable acknowledgement. */
+function ackedControlId(payload: Buffer): string | undefined {
+  try {
+    return readAck(payload).controlId;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * One persistent MLLP connection with one message in flight: opened on first use,
  * reopened after a failure with exponential backoff (while backing off, an exchange fails
  * at once so the SQS message is retried later rather than held). Any exchange that does
  * not end in a clean answer closes the connection, so a late answer can never be taken
- * for the next message's.
+ * for the next message's. An exchange told its MSH-10 remembers it, once answered, for as long
+ * as the socket lives: a further ACK naming it (the application ACK after a commit ACK, in
+ * enhanced mode) is discarded, not taken for a later message's answer.
  */
 export class MllpConnection {
   readonly #endpoint: MllpEndpoint;
@@ -52,6 +66,10 @@ export class MllpConnection {
   #retryAt = 0;
   #lastError = 'ECONNREFUSED';
   #waiter: ((exchange: Exchange) => void) | undefined;
+  /** MSH-10 of the exchange in flight, when its caller named it. */
+  #expecting: string | undefined;
+  /** MSH-10s answered on the current socket (oldest first, at most SETTLED_KEPT). */
+  #settled: string[] = [];
   #busy: Promise<void> = Promise.resolve();
   #closed = false;
 
@@ -60,14 +78,23 @@ export class MllpConnection {
     this.#now = endpoint.now ?? Date.now;
   }
 
-  /** Sends one message and waits for the next framed answer (serialised: one in flight). */
-  exchange(message: Buffer, timeoutMs: number, signal: AbortSignal): Promise<Exchange> {
-    const run = this.#busy.then(() => this.#exchange(message, timeoutMs, signal));
-    this.#busy = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
+  /**
+   * Sends one message and waits for the next framed answer (serialised: one in flight). An
+   * abort ends the wait, whether the exchange is queued behind another, connecting or waiting
+   * for its answer. `controlId` (the message's MSH-10) lets later duplicate ACKs for it be discarded.
+   */
+  async exchange(message: Buffer, timeoutMs: number, signal: AbortSignal, controlId?: string): Promise<Exchange> {
+    const previous = this.#busy;
+    let release!: () => void;
+    const done = new Promise<void>((resolve) => (release = resolve));
+    // The next exchange waits for this one and everything before it, even if this one gave up its turn.
+    this.#busy = previous.then(() => done);
+    try {
+      if ((await untilAborted(previous.then(() => true), signal)) === undefined) return { kind: 'failed', reason: 'CR_MLLP_CLOSED' };
+      return await this.#exchange(message, timeoutMs, signal, controlId);
+    } finally {
+      release();
+    }
   }
 
   /** Drops the current socket (the next exchange opens a new one): the stream is out of step. */
@@ -81,19 +108,24 @@ export class MllpConnection {
     this.#drop('CR_MLLP_CLOSED');
   }
 
-  async #exchange(message: Buffer, timeoutMs: number, signal: AbortSignal): Promise<Exchange> {
+  async #exchange(message: Buffer, timeoutMs: number, signal: AbortSignal, controlId: string | undefined): Promise<Exchange> {
     if (this.#closed || signal.aborted) return { kind: 'failed', reason: 'CR_MLLP_CLOSED' };
-    let socket: Socket;
+    let socket: Socket | undefined;
     try {
-      socket = await this.#open();
+      // An abort does not wait for the connection: it goes on opening, for the next exchange.
+      socket = await untilAborted(this.#open(), signal);
     } catch {
+      if (this.#closed) return { kind: 'failed', reason: 'CR_MLLP_CLOSED' };
       return { kind: 'failed', reason: `CR_MLLP_UNREACHABLE_${this.#lastError}`.slice(0, 64) };
     }
+    // Aborted or closed while connecting: nothing was written, so the open socket stays usable.
+    if (socket === undefined || this.#closed || signal.aborted || socket.destroyed) return { kind: 'failed', reason: 'CR_MLLP_CLOSED' };
     return new Promise<Exchange>((resolve) => {
       const finish = (exchange: Exchange): void => {
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
         this.#waiter = undefined;
+        this.#expecting = undefined;
         if (exchange.kind === 'failed') this.#drop(exchange.reason);
         resolve(exchange);
       };
@@ -101,6 +133,7 @@ export class MllpConnection {
       const onAbort = (): void => finish({ kind: 'failed', reason: 'CR_MLLP_CLOSED' });
       signal.addEventListener('abort', onAbort, { once: true });
       this.#waiter = finish;
+      this.#expecting = controlId;
       socket.write(frame(message));
     });
   }
@@ -131,6 +164,12 @@ export class MllpConnection {
         socket.off('error', onError);
         this.#connecting = undefined;
         this.#failures = 0;
+        // Closed for good while it was opening: the socket has no one to serve.
+        if (this.#closed) {
+          socket.destroy();
+          reject(new Error('closed while connecting'));
+          return;
+        }
         this.#attach(socket);
         resolve(socket);
       });
@@ -140,9 +179,11 @@ export class MllpConnection {
 
   #attach(socket: Socket): void {
     this.#socket = socket;
+    this.#settled = [];
     const decoder = new FrameDecoder(this.#endpoint.maxAckBytes ?? 1_048_576);
     socket.on('data', (chunk: Buffer) => {
       for (const event of decoder.push(chunk)) {
+        if (event.kind === 'message' && this.#duplicate(event.payload)) continue;
         // An answer nobody waits for (after a timeout the socket is already gone) is a protocol breach.
         const waiter = this.#waiter;
         if (event.kind === 'message' && waiter) waiter({ kind: 'answer', payload: event.payload });
@@ -159,10 +200,51 @@ export class MllpConnection {
     });
   }
 
+  /**
+   * Whether an answer repeats an ACK for a message already answered on this socket (then it is
+   * discarded); an answer naming the message in flight marks it answered.
+   */
+  #duplicate(payload: Buffer): boolean {
+    if (this.#expecting === undefined && this.#settled.length === 0) return false;
+    const acked = ackedControlId(payload);
+    if (acked === undefined || acked === '') return false;
+    if (acked === this.#expecting) {
+      if (!this.#settled.includes(acked)) this.#settled.push(acked);
+      if (this.#settled.length > SETTLED_KEPT) this.#settled.shift();
+      return false;
+    }
+    return this.#settled.includes(acked);
+  }
+
   #drop(reason: string): void {
     const socket = this.#socket;
     this.#socket = undefined;
     socket?.destroy();
     this.#waiter?.({ kind: 'failed', reason });
   }
+}
+
+/** Settles as `work` does, or resolves undefined as soon as `signal` aborts (`work` then runs on, its failure ignored). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    return Promise.resolve(undefined);
+  }
+  return new Promise<T | undefined>((resolve, reject) => {
+    const onAbort = (): void => {
+      work.catch(() => undefined);
+      resolve(undefined);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
 }

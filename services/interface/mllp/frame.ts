@@ -35,6 +35,8 @@ export class FrameDecoder {
   #parts: Buffer[] = [];
   #size = 0;
   #inFrame = false;
+  /** The frame's FS has arrived; its CR has not (it may come in the next chunk). */
+  #ended = false;
   #failed = false;
 
   /** @param maxBytes largest message (without the framing bytes) accepted */
@@ -43,12 +45,16 @@ export class FrameDecoder {
     this.#maxBytes = maxBytes;
   }
 
-  /** True while a frame has started and not yet ended (a slow sender is mid-message). */
+  /** True while a frame has started and not yet ended with FS CR (a slow sender is mid-message). */
   get inFrame(): boolean {
     return this.#inFrame;
   }
 
-  /** Feeds received bytes; returns the messages completed by them, or an error (after which the decoder stays failed). */
+  /**
+   * Feeds received bytes; returns the messages completed by them, then an error if one was
+   * found (after which the decoder stays failed). The outcome does not depend on where the
+   * chunks are cut: a message counts only once the CR after its FS has arrived.
+   */
   push(chunk: Buffer): FrameEvent[] {
     if (this.#failed) return [];
     const events: FrameEvent[] = [];
@@ -66,6 +72,19 @@ export class FrameDecoder {
         i += 1;
         continue;
       }
+      if (this.#ended) {
+        // FS must be followed by CR, in this chunk or the next.
+        if (chunk[i] !== CARRIAGE_RETURN) return this.#fail(events, 'CR_MLLP_FRAME_INVALID');
+        const payload = Buffer.concat(this.#parts, this.#size);
+        this.#parts = [];
+        this.#size = 0;
+        this.#inFrame = false;
+        this.#ended = false;
+        if (payload.includes(START_BLOCK)) return this.#fail(events, 'CR_MLLP_FRAME_INVALID');
+        events.push({ kind: 'message', payload });
+        i += 1;
+        continue;
+      }
       const end = chunk.indexOf(END_BLOCK, i);
       const stop = end === -1 ? chunk.length : end;
       if (this.#size + (stop - i) > this.#maxBytes) return this.#fail(events, 'CR_MLLP_FRAME_TOO_LARGE');
@@ -74,21 +93,15 @@ export class FrameDecoder {
         this.#size += stop - i;
       }
       if (end === -1) break;
-      // FS must be followed by CR; the CR may arrive in the next chunk.
-      if (end + 1 < chunk.length && chunk[end + 1] !== CARRIAGE_RETURN) return this.#fail(events, 'CR_MLLP_FRAME_INVALID');
-      const payload = Buffer.concat(this.#parts, this.#size);
-      this.#parts = [];
-      this.#size = 0;
-      this.#inFrame = false;
-      if (payload.includes(START_BLOCK)) return this.#fail(events, 'CR_MLLP_FRAME_INVALID');
-      events.push({ kind: 'message', payload });
-      i = end + 2;
+      this.#ended = true;
+      i = end + 1;
     }
     return events;
   }
 
   #fail(events: FrameEvent[], code: 'CR_MLLP_FRAME_INVALID' | 'CR_MLLP_FRAME_TOO_LARGE'): FrameEvent[] {
     this.#failed = true;
+    this.#ended = false;
     this.#parts = [];
     this.#size = 0;
     events.push({ kind: 'error', code });

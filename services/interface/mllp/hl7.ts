@@ -20,7 +20,11 @@ export interface ParsedHl7 {
   charset: string;
   /** True when the payload is UTF-8 (or ASCII), so it travels as utf8 text in the envelope. */
   utf8: boolean;
-  /** Enhanced acknowledgement mode: MSH-15 (accept ack type) is valued, so we answer CA/CE/CR. */
+  /**
+   * Enhanced acknowledgement mode: MSH-15 (accept ack type) is valued, so we answer CA/CE/CR.
+   * The relay always answers this commit ACK, whatever MSH-15 names (NE and ER too): the ACK
+   * is the partner's only sign the message is on SQS, and no application ACK ever follows.
+   */
   enhanced: boolean;
 }
 
@@ -28,11 +32,14 @@ export interface ParsedHl7 {
 export class Hl7ParseError extends Error {
   /** `CR_MLLP_MESSAGE_MALFORMED` or `CR_MLLP_CHARSET_UNSUPPORTED`. */
   readonly code: 'CR_MLLP_MESSAGE_MALFORMED' | 'CR_MLLP_CHARSET_UNSUPPORTED';
+  /** HL7 table 0357 code for ERR-3: 101 (required field missing), 103 (character set), else 100. */
+  readonly hl7Code: 100 | 101 | 103;
 
-  constructor(code: Hl7ParseError['code'], message: string) {
+  constructor(code: Hl7ParseError['code'], message: string, hl7Code?: 101) {
     super(message);
     this.name = 'Hl7ParseError';
     this.code = code;
+    this.hl7Code = code === 'CR_MLLP_CHARSET_UNSUPPORTED' ? 103 : (hl7Code ?? 100);
   }
 }
 
@@ -88,8 +95,8 @@ export function parseHl7(payload: Buffer): ParsedHl7 {
   }
   const msh = message.getSegment('MSH')!;
   const controlId = msh.getField(10)?.toString() ?? '';
-  if (controlId === '' || controlId.length > 199) throw new Hl7ParseError('CR_MLLP_MESSAGE_MALFORMED', 'MSH-10: expected a message control id (1 to 199 characters)');
-  if (!msh.getField(9)?.getComponent(1)) throw new Hl7ParseError('CR_MLLP_MESSAGE_MALFORMED', 'MSH-9: expected a message type');
+  if (controlId === '' || controlId.length > 199) throw new Hl7ParseError('CR_MLLP_MESSAGE_MALFORMED', 'MSH-10: expected a message control id (1 to 199 characters)', controlId === '' ? 101 : undefined);
+  if (!msh.getField(9)?.getComponent(1)) throw new Hl7ParseError('CR_MLLP_MESSAGE_MALFORMED', 'MSH-9: expected a message type', 101);
   return {
     message,
     controlId,

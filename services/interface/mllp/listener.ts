@@ -3,7 +3,7 @@ import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { DEFAULT_TLS_CIPHERS } from '../../core/http/server.ts';
 import { FrameDecoder, frame } from './frame.ts';
-import { buildAck } from './hl7.ts';
+import { buildAck, parseHl7, type ParsedHl7 } from './hl7.ts';
 
 /** Who sent a message: the source address and, on TLS, the client certificate's SHA-256 fingerprint. */
 export interface MllpSource {
@@ -12,6 +12,16 @@ export interface MllpSource {
   /** Upper-case hex, no colons. */
   certSha256?: string;
 }
+
+/** What the handler answers one message with: the ACK (unframed), and whether to close the connection after it. */
+export interface MllpAnswer {
+  /** The ACK bytes, unframed. */
+  ack: Buffer;
+  /** Close the connection once the ACK is written (the rest of what the peer sent is not read). */
+  close?: boolean;
+}
+
+type FramingCode = 'CR_MLLP_FRAME_INVALID' | 'CR_MLLP_FRAME_TOO_LARGE';
 
 /** Options for {@link startMllpListener}. */
 export interface MllpListenerOptions {
@@ -26,14 +36,14 @@ export interface MllpListenerOptions {
   tls?: { cert: Buffer; key: Buffer; ca?: Buffer; ciphers?: string | undefined };
   /** Largest message read. */
   maxFrameBytes: number;
-  /** Milliseconds a started frame may take to arrive in full. */
+  /** Milliseconds a started frame may take to arrive in full; on TLS, also the time the handshake may take. */
   frameTimeoutMs: number;
-  /** Milliseconds a connection may be idle between messages. */
+  /** Milliseconds a connection may go without starting a frame, after connecting or after its last answer (CR/LF filler does not count). */
   idleTimeoutMs: number;
-  /** Connections open at once; more are refused. */
+  /** Connections open at once (TCP connections, a TLS handshake in progress included); more are refused. */
   maxConnections: number;
-  /** Handles one whole message and returns the ACK bytes (unframed). */
-  onMessage: (payload: Buffer, source: MllpSource) => Promise<Buffer>;
+  /** Handles one whole message and returns its answer. */
+  onMessage: (payload: Buffer, source: MllpSource) => Promise<MllpAnswer>;
   /** Service logger (connection events, never content). */
   logger: Logger;
 }
@@ -42,18 +52,21 @@ export interface MllpListenerOptions {
 export interface MllpListener {
   /** The port it listens on. */
   port: number;
-  /** Stops accepting, lets in-flight messages finish (up to `deadlineMs`), then closes every connection. */
+  /** Stops accepting, lets in-flight messages finish (up to `deadlineMs`), then closes every connection (TLS handshakes in progress too). */
   close(deadlineMs?: number): Promise<void>;
 }
 
 /**
  * The partner MLLP listener: frames are bounded in size and time, idle connections are
  * closed, messages on one connection are handled one at a time (the socket is paused
- * meanwhile), and a framing error is answered with an AR before the connection closes.
+ * meanwhile), and a framing error is answered with an AR before the connection closes
+ * (messages complete before it are handled and answered first).
  */
 export async function startMllpListener(options: MllpListenerOptions): Promise<MllpListener> {
   const log = options.logger;
   const sockets = new Set<Socket>();
+  // Every TCP connection, TLS handshakes in progress included, so close() can end them all.
+  const raw = new Set<Socket>();
   const busy = new Set<Promise<void>>();
 
   const onConnection = (socket: Socket): void => {
@@ -66,6 +79,10 @@ export async function startMllpListener(options: MllpListenerOptions): Promise<M
     let frameStarted = 0;
     let timer: NodeJS.Timeout | undefined;
     let handling = false;
+    let queue: Buffer[] = [];
+    let framingError: FramingCode | undefined;
+    // The last answer is written: nothing more is read.
+    let closing = false;
 
     const arm = (): void => {
       clearTimeout(timer);
@@ -76,51 +93,62 @@ export async function startMllpListener(options: MllpListenerOptions): Promise<M
         socket.destroy();
       }, wait);
     };
-    const nak = (code: 'CR_MLLP_FRAME_INVALID' | 'CR_MLLP_FRAME_TOO_LARGE'): void => {
-      log.warn({ ip, code }, 'MLLP framing error; closing the connection');
-      const text = code === 'CR_MLLP_FRAME_TOO_LARGE' ? `messages over ${options.maxFrameBytes} bytes are not accepted` : 'expected <VT>message<FS><CR> framing';
-      socket.end(frame(buildAck({ code: 'AR', error: { hl7Code: code === 'CR_MLLP_FRAME_TOO_LARGE' ? 207 : 100, code, text } })));
+    // Whatever the peer sends after the last answer is not read: a short grace for the ACK to leave, then close.
+    const endWith = (ack: Buffer): void => {
+      clearTimeout(timer);
+      closing = true;
+      queue = [];
+      socket.end(frame(ack));
       setTimeout(() => socket.destroy(), 1000).unref();
     };
+    const nak = (code: FramingCode): void => {
+      log.warn({ ip, code }, 'MLLP framing error; closing the connection');
+      const text = code === 'CR_MLLP_FRAME_TOO_LARGE' ? `messages over ${options.maxFrameBytes} bytes are not accepted` : 'expected <VT>message<FS><CR> framing';
+      endWith(buildAck({ code: 'AR', error: { hl7Code: code === 'CR_MLLP_FRAME_TOO_LARGE' ? 207 : 100, code, text } }));
+    };
 
-    let queue: Buffer[] = [];
     const drain = async (): Promise<void> => {
       handling = true;
       clearTimeout(timer);
       socket.pause();
       while (queue.length > 0 && !socket.destroyed) {
         const payload = queue.shift()!;
-        let ack: Buffer;
+        let answer: MllpAnswer;
         try {
-          ack = await options.onMessage(payload, source);
+          answer = await options.onMessage(payload, source);
         } catch (err) {
           log.error({ ip, err: { name: (err as Error).name } }, 'MLLP message handler failed');
-          ack = buildAck({ code: 'AE', error: { hl7Code: 207, code: 'CR_MLLP_UNAVAILABLE', text: 'the message could not be relayed now; resend later' } });
+          answer = { ack: handlerFailed(payload) };
+        }
+        if (answer.close) {
+          handling = false;
+          if (!socket.destroyed) endWith(answer.ack);
+          return;
         }
         // A partner that left before its ACK resends; the same MSH-10 gets the same envelope.
-        if (!socket.destroyed && socket.writable) socket.write(frame(ack));
+        if (!socket.destroyed && socket.writable) socket.write(frame(answer.ack));
       }
       handling = false;
-      if (!socket.destroyed) {
-        socket.resume();
-        arm();
-      }
+      if (socket.destroyed) return;
+      if (framingError) return nak(framingError);
+      socket.resume();
+      arm();
     };
 
     socket.on('data', (chunk: Buffer) => {
+      if (closing) return;
       const wasInFrame = decoder.inFrame;
       for (const event of decoder.push(chunk)) {
-        if (event.kind === 'error') {
-          queue = [];
-          return nak(event.code);
-        }
-        queue.push(event.payload);
+        if (event.kind === 'error') framingError = event.code;
+        else queue.push(event.payload);
       }
       if (decoder.inFrame && (!wasInFrame || queue.length > 0)) frameStarted = Date.now();
       if (queue.length > 0 && !handling) {
         const run = drain().finally(() => busy.delete(run));
         busy.add(run);
-      } else arm();
+      } else if (framingError && !handling) nak(framingError);
+      // Only a frame start moves the deadline: CR/LF filler between frames does not keep a connection open.
+      else if (decoder.inFrame && !handling) arm();
     });
     socket.on('error', (err: Error & { code?: string }) => log.debug({ ip, code: err.code }, 'MLLP connection error'));
     socket.on('close', () => {
@@ -128,6 +156,18 @@ export async function startMllpListener(options: MllpListenerOptions): Promise<M
       sockets.delete(socket);
     });
     arm();
+  };
+
+  // A handler that failed: AE (CE in enhanced mode) for the message it was given, in its own encoding characters when it parses.
+  const handlerFailed = (payload: Buffer): Buffer => {
+    let to: ParsedHl7 | undefined;
+    try {
+      to = parseHl7(payload);
+    } catch {
+      to = undefined;
+    }
+    const error = { hl7Code: 207, code: 'CR_MLLP_UNAVAILABLE', text: 'the message could not be relayed now; resend later' };
+    return buildAck({ ...(to ? { to } : {}), code: to?.enhanced ? 'CE' : 'AE', error });
   };
 
   const server: Server = options.tls
@@ -141,15 +181,24 @@ export async function startMllpListener(options: MllpListenerOptions): Promise<M
           minVersion: 'TLSv1.2',
           ciphers: options.tls.ciphers ?? DEFAULT_TLS_CIPHERS,
           honorCipherOrder: true,
+          // A connection that never completes its handshake holds a slot no longer than a slow frame may.
+          handshakeTimeout: options.frameTimeoutMs,
         },
         onConnection,
       )
     : createNetServer(onConnection);
   server.maxConnections = options.maxConnections;
+  server.on('connection', (socket: Socket) => {
+    log.debug({ ip: socket.remoteAddress ?? 'unknown' }, 'MLLP connection accepted');
+    raw.add(socket);
+    socket.once('close', () => raw.delete(socket));
+  });
   // A client certificate the CA check refuses ends the handshake without an error of its own: say why.
-  server.on('tlsClientError', (err: Error & { code?: string }, socket?: TLSSocket) =>
-    log.info({ code: err.code, ...(socket?.authorizationError ? { certificate: String(socket.authorizationError) } : {}) }, 'MLLP TLS handshake failed'),
-  );
+  // With a listener here Node leaves the socket open (a handshake timeout included): close it.
+  server.on('tlsClientError', (err: Error & { code?: string }, socket?: TLSSocket) => {
+    log.info({ code: err.code, ...(socket?.authorizationError ? { certificate: String(socket.authorizationError) } : {}) }, 'MLLP TLS handshake failed');
+    socket?.destroy();
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {
@@ -166,6 +215,7 @@ export async function startMllpListener(options: MllpListenerOptions): Promise<M
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref());
       await Promise.race([Promise.allSettled([...busy]), deadline]);
       for (const s of sockets) s.destroy();
+      for (const s of raw) s.destroy();
       await closed;
     },
   };

@@ -148,10 +148,15 @@ describe('partner intake over MLLP', () => {
     }
   });
 
-  it('refuses an unknown sending facility, a partner not allowed HL7 v2, and the rate limit, with ERR', async () => {
+  it('refuses an unknown sending facility (then closes the connection), a partner not allowed HL7 v2, and the rate limit, with ERR', async () => {
+    const stranger = await partner();
+    try {
+      expect(await send(stranger, oru('U-1', 'SOUTH'))).toMatchObject({ code: 'AR', controlId: 'U-1', err: 'CR_MLLP_PARTNER_UNKNOWN' });
+    } finally {
+      await stranger.close();
+    }
     const conn = await partner();
     try {
-      expect(await send(conn, oru('U-1', 'SOUTH'))).toMatchObject({ code: 'AR', controlId: 'U-1', err: 'CR_MLLP_PARTNER_UNKNOWN' });
       expect(await send(conn, oru('F-1', 'FHIRONLY'))).toMatchObject({ code: 'AR', err: 'CR_MLLP_CONTENT_NOT_ALLOWED' });
       expect(await send(conn, oru('S-1', 'SLOW'))).toMatchObject({ code: 'AA' });
       expect(await send(conn, oru('S-2', 'SLOW'))).toMatchObject({ code: 'AA' });

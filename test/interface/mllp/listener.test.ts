@@ -1,0 +1,163 @@
+// The partner MLLP listener on loopback, with a stub handler: slots are not held by filler or
+// by TLS handshakes that never start, close() ends every connection at its deadline, a
+// failing handler is answered for the message it failed on, and frames before a framing
+// error are answered first.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildAck, parseHl7 } from '../../../services/interface/mllp/hl7.ts';
+import { startMllpListener, type MllpAnswer, type MllpListener, type MllpListenerOptions } from '../../../services/interface/mllp/listener.ts';
+import { captureLogger } from '../../helpers/logs.ts';
+import { makeSelfSignedCert } from '../../helpers/tls.ts';
+import { waitFor } from '../../helpers/wait.ts';
+
+const VT = '\x0b';
+const FS_CR = '\x1c\r';
+const oru = (controlId: string, sep = '|', extra = ''): string =>
+  `MSH|^~\\&|LIS|NORTH|CARE|RELAY|20260101120000||ORU^R01^ORU_R01|${controlId}|P|2.5.1${extra}\rPID|1||77^^^NORTH^MR||Testperson^Alvina\r`.replaceAll('|', sep);
+const framed = (s: string): string => `${VT}${s}${FS_CR}`;
+
+/** Answers AA to every message it can read (never throws unless told to). */
+let handler: (payload: Buffer) => Promise<MllpAnswer> = async (payload) => ({ ack: buildAck({ to: parseHl7(payload), code: 'AA' }) });
+const logs = captureLogger('interface');
+let listener: MllpListener | undefined;
+
+async function listen(options: Partial<MllpListenerOptions> = {}): Promise<MllpListener> {
+  listener = await startMllpListener({
+    port: 0,
+    host: '127.0.0.1',
+    maxFrameBytes: 65_536,
+    frameTimeoutMs: 5_000,
+    idleTimeoutMs: 5_000,
+    maxConnections: 10,
+    onMessage: (payload) => handler(payload),
+    logger: logs.logger,
+    ...options,
+  });
+  return listener;
+}
+
+/** A raw TCP peer that records every framed answer and when the connection closed. */
+interface Peer {
+  socket: Socket;
+  answers: () => string[];
+  closed: () => boolean;
+}
+
+async function peer(port: number): Promise<Peer> {
+  const socket = connect({ host: '127.0.0.1', port });
+  let got = '';
+  let closed = false;
+  socket.on('data', (c: Buffer) => (got += c.toString('latin1')));
+  socket.on('error', () => undefined);
+  socket.on('close', () => (closed = true));
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  return {
+    socket,
+    answers: () => got.split(FS_CR).filter((f) => f.startsWith(VT)).map((f) => f.slice(1)),
+    closed: () => closed,
+  };
+}
+
+const msa = (ack: string): string[] => (ack.split('\r').find((s) => s.startsWith('MSA')) ?? '').split(ack.charAt(3));
+
+afterEach(async () => {
+  await listener?.close(100);
+  listener = undefined;
+  handler = async (payload) => ({ ack: buildAck({ to: parseHl7(payload), code: 'AA' }) });
+});
+
+describe('MLLP listener', () => {
+  it('CR/LF filler between frames does not keep an idle connection open', async () => {
+    const l = await listen({ idleTimeoutMs: 400 });
+    const p = await peer(l.port);
+    const started = Date.now();
+    // Filler every 100 ms, well inside the idle timeout, until the listener closes the connection.
+    const filler = setInterval(() => p.socket.writable && p.socket.write('\r\n'), 100);
+    try {
+      await waitFor(() => p.closed(), { timeoutMs: 3_000, what: 'the idle connection to close despite the filler' });
+    } finally {
+      clearInterval(filler);
+    }
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(logs.entries().some((e) => e.msg === 'MLLP connection closed' && e.reason === 'idle')).toBe(true);
+  });
+
+  it('a handled message re-arms the idle timer (the connection stays usable after it)', async () => {
+    const l = await listen({ idleTimeoutMs: 400 });
+    const p = await peer(l.port);
+    p.socket.write(framed(oru('keep-1')));
+    await waitFor(() => p.answers().length === 1, { what: 'the first ACK' });
+    p.socket.write(framed(oru('keep-2')));
+    await waitFor(() => p.answers().length === 2, { what: 'the second ACK' });
+    expect(msa(p.answers()[1]!)[2]).toBe('keep-2');
+  });
+
+  it('when the handler throws, the AE names the message (MSA-2 = its MSH-10) in its own encoding characters', async () => {
+    handler = async () => {
+      throw new Error('Testperson^Alvina');
+    };
+    const l = await listen();
+    const p = await peer(l.port);
+    p.socket.write(framed(oru('boom-1', '#')));
+    p.socket.write(framed(oru('boom-2', '|', '|||AL|NE')));
+    await waitFor(() => p.answers().length === 2, { what: 'two ACKs' });
+    const [first, second] = p.answers();
+    expect(first!.slice(0, 8)).toBe('MSH#^~\\&');
+    expect(msa(first!).slice(0, 3)).toEqual(['MSA', 'AE', 'boom-1']);
+    expect(first).toContain('CR_MLLP_UNAVAILABLE');
+    // Enhanced mode (MSH-15 valued): CE.
+    expect(msa(second!).slice(0, 3)).toEqual(['MSA', 'CE', 'boom-2']);
+    expect(logs.lines.some((l) => l.includes('Alvina'))).toBe(false);
+  });
+
+  it('frames complete before a framing error in the same chunk are handled and acknowledged, then the error is answered', async () => {
+    const l = await listen();
+    const p = await peer(l.port);
+    p.socket.write(framed(oru('before-1')) + framed(oru('before-2')) + 'GET / HTTP/1.1\r\n');
+    await waitFor(() => p.closed(), { what: 'the connection to close after the framing error' });
+    const answers = p.answers();
+    expect(answers.map((a) => msa(a).slice(1, 3))).toEqual([
+      ['AA', 'before-1'],
+      ['AA', 'before-2'],
+      ['AR', ''],
+    ]);
+    expect(answers[2]).toContain('CR_MLLP_FRAME_INVALID');
+  });
+});
+
+describe('MLLP listener on TLS', () => {
+  let dir: string;
+  let tls: { cert: Buffer; key: Buffer };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mllp-listener-'));
+    const made = await makeSelfSignedCert(dir, 'server');
+    tls = { cert: made.cert, key: await readFile(made.keyFile) };
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a TCP connection that never starts its TLS handshake is closed after the frame timeout', async () => {
+    const l = await listen({ tls, frameTimeoutMs: 300 });
+    const p = await peer(l.port);
+    const started = Date.now();
+    await waitFor(() => p.closed(), { timeoutMs: 5_000, what: 'the silent TLS connection to close' });
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('close(deadline) ends a connection whose TLS handshake never started, at the deadline', async () => {
+    const l = await listen({ tls, frameTimeoutMs: 60_000 });
+    const before = logs.lines.length;
+    const p = await peer(l.port);
+    await waitFor(() => logs.entries().slice(before).some((e) => e.msg === 'MLLP connection accepted'), { what: 'the listener to accept the connection' });
+    const started = Date.now();
+    await l.close(200);
+    listener = undefined;
+    expect(Date.now() - started).toBeLessThan(2_000);
+    await waitFor(() => p.closed(), { what: 'the pre-handshake connection to be closed' });
+  });
+});
