@@ -100,7 +100,9 @@ export async function startAppService(config: AppConfig, options: StartAppOption
       const outbound = chartUpdateStatus.track(relay);
       const large = await openLargeObjects(config, { keys: rt.keys, logger: rt.logger, outbound, queue: 'app-to-interface' });
       // A submission too large for one message is fetched from S3 and checked before it is held.
-      const receiving = (effects: EnvelopeEffects): EnvelopeEffects => receiveLargeObjects(large, effects);
+      // A copy of a submission already acknowledged, whose object was deleted, is a duplicate (the apply ledger says so).
+      const receiving = (effects: EnvelopeEffects): EnvelopeEffects =>
+        receiveLargeObjects(large, effects, async (envelope) => envelope.kind === 'care.submission' && (await applyLedger.isApplied(envelope.id)));
       const receipts = createReceiptSender({ outbound: relay, service: 'app', logger: rt.logger, maxPerEnvelope: config.RECEIPTS_PER_ENVELOPE, lingerMs: config.RECEIPT_LINGER_MS });
       // Inbox holds last while this process lives: one lease for the process, renewed each heartbeat.
       const liveness = createHolderLiveness({ table: rt.state, holder: rt.holder, leaseMs: config.VISIBILITY_TIMEOUT_SECONDS * 1000, renewMs: config.HEARTBEAT_INTERVAL_SECONDS * 1000, logger: rt.logger });

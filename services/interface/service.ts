@@ -151,7 +151,7 @@ export async function startInterfaceService(config: InterfaceConfig, options: St
           'chart.update': emrDeliveryEffect({ emr, audit: rt.audit, logger: rt.logger, ledger, receipts }),
           [CHECKPOINT_KIND]: witnessEffect(rt),
           [RECEIPT_KIND]: receiptEffect({ table: rt.state, ttlSeconds: rt.stateTtlSeconds, apply: submissionStatus.applyReceipt, applyInTurn: submissionStatus.applyInTurn, audit: rt.audit, service: 'interface', logger: rt.logger }),
-        })),
+        }, async (envelope) => envelope.kind === 'chart.update' && (await ledger.isDelivered(envelope.id)))),
         // A chart update refused here after its signature verified: the app learns it failed (never for a receipt).
         onRejected: (r) => {
           if (r.kind === 'chart.update') void receipts.send({ ref: r.id, status: 'failed', reasonCode: r.reason, disposition: r.disposition }, { linger: true });

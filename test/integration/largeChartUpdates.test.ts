@@ -2,6 +2,7 @@
 // delivered to a real HTTP EMR endpoint byte for byte, their objects deleted once delivered,
 // and their status readable by the writer; a large submission's status by the partner.
 import { readFile } from 'node:fs/promises';
+import { SendMessageCommand, type MessageAttributeValue } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
 import { largeDocument, streamRequest } from '../helpers/largeDocs.ts';
 import { useLargeStack } from '../helpers/largeStack.ts';
@@ -51,6 +52,34 @@ describe('large chart updates through S3 to the EMR', () => {
     expect(status.body.timeline.find((s) => s.status === 'delivered')?.emrStatus).toBe(200);
     await waitFor(async () => !(await large.bucket.keys()).some((k) => k.includes(id)), { timeoutMs: 30_000, what: 'the object deleted after the delivery' });
   }, 400_000);
+
+  it('a copy of a delivered large update arriving after its object was deleted is a duplicate: not quarantined, not delivered again', async () => {
+    // The app's sends to app-to-interface, captured as they leave, so the very message can be sent again.
+    const sent: Array<{ MessageBody?: string; MessageAttributes?: Record<string, MessageAttributeValue> }> = [];
+    large.stack.app.runtime.sqs.middlewareStack.add(
+      (next) => async (args) => {
+        const input = args.input as { Entries?: typeof sent } & (typeof sent)[number];
+        for (const entry of input.Entries ?? [input]) if (entry.MessageBody) sent.push({ MessageBody: entry.MessageBody, MessageAttributes: entry.MessageAttributes ?? {} });
+        return next(args);
+      },
+      { step: 'initialize', name: 'captureForCopy' },
+    );
+    const { res } = await postLarge(2 * MiB, { seed: 9 });
+    expect(res.status).toBe(202);
+    const id = JSON.parse(res.text).id as string;
+    await waitFor(() => large.stack.sink.deliveries.get(id), { timeoutMs: 60_000, what: 'the chart update at the EMR' });
+    await waitFor(async () => !(await large.bucket.keys()).some((k) => k.includes(id)), { timeoutMs: 30_000, what: 'the object deleted after the delivery' });
+    const original = sent.find((m) => m.MessageAttributes?.['cr-envelope-id']?.StringValue === id)!;
+    expect(original).toBeDefined();
+    // SQS delivers it again (or the sender retried): the same signed envelope, its object gone.
+    await large.sqs.client.send(new SendMessageCommand({ QueueUrl: large.stack.queues['app-to-interface'].url, MessageBody: original.MessageBody, MessageAttributes: original.MessageAttributes }));
+    await waitFor(() => large.stack.logs.iface.entries().some((e) => e.envelopeId === id && e.msg === 'duplicate envelope id; acknowledged without processing'), { timeoutMs: 60_000, what: 'the copy settled as a duplicate' });
+    const lines = large.stack.logs.iface.entries().filter((e) => e.envelopeId === id);
+    expect(lines.some((e) => e.msg === 'large object already deleted: its envelope was applied; duplicate')).toBe(true);
+    expect(lines.some((e) => e.msg === 'large object missing' || e.msg === 'quarantined')).toBe(false);
+    expect(large.stack.sink.deliveries.get(id)!.attempts).toBe(1);
+    expect((await chartUpdateStatus(id)).body.status).toBe('delivered');
+  }, 240_000);
 
   it('an EMR that refuses a large update: dead-lettered, the writer sees failed with the EMR status, and the object stays for a redrive', async () => {
     large.stack.sink.setMode({ kind: 'fail', status: 422, count: 1 });

@@ -79,19 +79,37 @@ export const inboxRoutes: FastifyPluginAsync<InboxRoutesOptions> = async (app, o
     async (request, reply) => {
       const envelope = inbox.get(request.params.id);
       if (!envelope) throw httpErrors.notFound('No record with this id is held in the inbox.');
-      await audit.record({
-        action: 'inbox.read',
-        actor: request.principal?.name ?? 'unknown',
-        resourceType: 'inbox-record',
-        resourceId: envelope.id,
-        outcome: 'success',
-        sourceIp: request.ip,
-        details: { kind: envelope.kind },
-      });
+      const auditRead = (outcome: 'success' | 'failure'): Promise<void> =>
+        audit.record({
+          action: 'inbox.read',
+          actor: request.principal?.name ?? 'unknown',
+          resourceType: 'inbox-record',
+          resourceId: envelope.id,
+          outcome,
+          sourceIp: request.ip,
+          details: { kind: envelope.kind },
+        });
       if (isPointerEnvelope(envelope)) {
         // A large record is decrypted from S3 as it is sent: memory stays bounded whatever its size.
-        const object = await options.readObject?.(envelope);
-        if (!object) throw httpErrors.unavailable(30, 'The record\'s document cannot be read from the object store right now; retry later.');
+        // Its read is audited once the object is open, as a failure when it cannot be.
+        let object: Awaited<ReturnType<NonNullable<InboxRoutesOptions['readObject']>>>;
+        try {
+          object = await options.readObject?.(envelope);
+        } catch (err) {
+          await auditRead('failure');
+          throw err;
+        }
+        if (!object) {
+          await auditRead('failure');
+          throw httpErrors.unavailable(30, 'The record\'s document cannot be read from the object store right now; retry later.');
+        }
+        try {
+          await auditRead('success');
+        } catch (err) {
+          // Not sent without its line: the open S3 read is closed.
+          object.plaintext.destroy();
+          throw err;
+        }
         object.plaintext.on('error', (err: unknown) => request.log.warn({ envelopeId: envelope.id, code: (err as { code?: string }).code }, 'large record failed its checks while streaming'));
         return reply
           .header('content-type', object.contentType)
@@ -103,6 +121,7 @@ export const inboxRoutes: FastifyPluginAsync<InboxRoutesOptions> = async (app, o
           .header('x-partner', envelope.partner ?? '')
           .send(object.plaintext);
       }
+      await auditRead('success');
       return reply
         .header('content-type', envelope.contentType)
         .header('cache-control', 'no-store')

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { httpErrors } from './errors.ts';
 
@@ -60,4 +61,42 @@ export async function readSmallOrStream(payload: Readable, contentLength: string
       return new StreamedBody(Readable.from(rest(), { objectMode: false }), undefined);
     }
   }
+}
+
+/**
+ * Reads a streamed body through, discarding it, and resolves with its size and SHA-256 (an
+ * Idempotency-Key retry compared with the claim's body); 413 past `maxBytes`, the stream destroyed.
+ */
+export async function digestStreamedBody(body: StreamedBody, maxBytes: number): Promise<{ bytes: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of body.stream as AsyncIterable<Buffer>) {
+    bytes += chunk.length;
+    if (bytes > maxBytes) {
+      body.stream.destroy();
+      throw httpErrors.bodyTooLarge(maxBytes);
+    }
+    hash.update(chunk);
+  }
+  return { bytes, sha256: hash.digest('hex') };
+}
+
+/**
+ * Reads and discards what is left of a body the handler answered without reading through (a
+ * refusal, a replay): a keep-alive connection then carries the client's next request instead of
+ * waiting for this body until the request timeout. Past `maxBytes` more, the stream is destroyed
+ * and `overflow` runs (the caller closes the connection). A body read to its end, or destroyed, is left alone.
+ */
+export function discardRest(body: StreamedBody, maxBytes: number, overflow?: () => void): void {
+  const { stream } = body;
+  if (stream.readableEnded || stream.destroyed) return;
+  let bytes = 0;
+  stream.on('error', () => undefined);
+  stream.on('data', (chunk: Buffer) => {
+    bytes += chunk.length;
+    if (bytes <= maxBytes) return;
+    stream.destroy();
+    overflow?.();
+  });
+  stream.resume();
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
@@ -35,6 +36,16 @@ export interface LargePayload {
   orderingKey?: string;
   /** The caller's audit event, recorded with the pointer's `message.relayed` in one write (`OutboundPayload.auditWith`). */
   auditWith?: AuditEvent;
+  /**
+   * Stores the object under a key of this upload's own (`<id>.<attempt>.pgp`): for a later upload of
+   * an envelope id another upload may already have stored (a retry that took over its Idempotency-Key).
+   */
+  separateObject?: boolean;
+  /**
+   * Runs once the object is stored and the body's size and SHA-256 are known, before the pointer is
+   * sent (the Idempotency-Key claim records them); a throw removes this upload's object and relays nothing.
+   */
+  beforeRelay?: (seen: { bytes: number; sha256: string }) => Promise<void>;
 }
 
 /** Options for {@link createLargeOutbound}. */
@@ -70,6 +81,8 @@ export interface LargeOutbound {
  * The large-document path: plaintext → count and hash (refusing past the limit) → sign and
  * encrypt (streamed) → multipart upload; then an ordinary sealed envelope whose body is the
  * pointer (bucket, key, size, SHA-256) goes to SQS. A failure at any step leaves no object.
+ * The object is written only where none is (`If-None-Match: *`): an upload never replaces
+ * another's object, so the object a failed send removes is always its own.
  */
 export function createLargeOutbound(options: LargeOutboundOptions): LargeOutbound {
   const log = options.logger ?? silentLogger;
@@ -79,19 +92,28 @@ export function createLargeOutbound(options: LargeOutboundOptions): LargeOutboun
     recordCopy: (copy) => options.outbound.recordCopy(copy),
     async send(payload) {
       const id = payload.id ?? uuidv7();
-      const key = objectKey(options.queuePrefix, options.queue, id);
+      const key = objectKey(options.queuePrefix, options.queue, id, payload.separateObject ? randomBytes(8).toString('hex') : undefined);
       const digest = new DigestStream(maxBytes, () => httpErrors.bodyTooLarge(maxBytes));
       const fed = pipeline(payload.body, digest).catch(() => undefined);
       try {
         const sealed = await sealStream(digest, { own: keys.own, peers: keys.peers, filename: id });
-        await store.upload(key, sealed, payload.signal);
+        await store.upload(key, sealed, payload.signal, { ifAbsent: true });
       } catch (err) {
         payload.body.destroy();
         throw digest.errored ?? err;
       }
       await fed;
       const seen = digest.digest;
-      if (!seen) throw new ObjectError('CR_OBJECT_STORE_UNAVAILABLE', 'the payload stream ended early');
+      if (!seen) {
+        await store.remove(key).catch(() => undefined);
+        throw new ObjectError('CR_OBJECT_STORE_UNAVAILABLE', 'the payload stream ended early');
+      }
+      try {
+        await payload.beforeRelay?.(seen);
+      } catch (err) {
+        await store.remove(key).catch(() => undefined);
+        throw err;
+      }
       const pointer = encodePointer({ bucket: store.bucket, key, bytes: seen.bytes, sha256: seen.sha256, contentType: payload.contentType });
       try {
         await options.outbound.send({

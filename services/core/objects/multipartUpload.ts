@@ -30,9 +30,13 @@ export interface PartsTarget {
  * read while both are taken, so backpressure reaches it. A body that fits in one part is one
  * PutObject; a longer one a multipart upload (checksummed as the client's
  * requestChecksumCalculation asks), aborted on any failure so that no part stays behind.
+ * With `ifAbsent`, the object is written only where none exists (`If-None-Match: *` on the
+ * PutObject or CompleteMultipartUpload): another upload's object is never replaced, and S3 answers
+ * 412 instead (this upload's parts are then aborted like on any failure).
  * Resolves with the object's ETag; on failure rejects with the first error seen.
  */
-export async function uploadInParts(client: S3Client, target: PartsTarget, body: Readable, partBytes: number): Promise<string> {
+export async function uploadInParts(client: S3Client, target: PartsTarget, body: Readable, partBytes: number, options: { ifAbsent?: boolean } = {}): Promise<string> {
+  const condition = options.ifAbsent ? { IfNoneMatch: '*' } : {};
   const checksum = (await client.config.requestChecksumCalculation()) === 'WHEN_SUPPORTED' ? { ChecksumAlgorithm: ChecksumAlgorithm.CRC32 } : {};
   const buffers: Buffer[] = [Buffer.allocUnsafe(partBytes)];
   const parts: CompletedPart[] = [];
@@ -76,13 +80,13 @@ export async function uploadInParts(client: S3Client, target: PartsTarget, body:
     }
     const last = buffers[current]!.subarray(0, filled);
     if (partNumber === 0) {
-      const put = await client.send(new PutObjectCommand({ ...target, Body: last, ContentLength: last.length }));
+      const put = await client.send(new PutObjectCommand({ ...target, Body: last, ContentLength: last.length, ...condition }));
       return String(put.ETag ?? '');
     }
     await inFlight;
     await uploadPart(last, partNumber + 1);
     parts.sort((a, b) => a.PartNumber! - b.PartNumber!);
-    const done = await client.send(new CompleteMultipartUploadCommand({ Bucket: target.Bucket, Key: target.Key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+    const done = await client.send(new CompleteMultipartUploadCommand({ Bucket: target.Bucket, Key: target.Key, UploadId: uploadId, MultipartUpload: { Parts: parts }, ...condition }));
     return String(done.ETag ?? '');
   } catch (err) {
     // A part still on its way may land after an abort: let it settle first.

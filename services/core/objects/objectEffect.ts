@@ -30,6 +30,51 @@ export interface LargeObjectsOptions {
   missingAttempts: number;
   /** Service logger. */
   logger: Logger;
+  /**
+   * The effect's own dedupe (the app's apply ledger, the interface's delivery ledger): whether the
+   * envelope was already applied. Asked only when its object is missing: a late copy of an applied
+   * envelope, whose object was deleted once it was done, is then a duplicate rather than quarantined.
+   */
+  alreadyApplied?: ((envelope: Envelope) => Promise<boolean>) | undefined;
+  /** Objects fetched and checked at once (default {@link OBJECT_CHECKS}); more messages wait their turn. */
+  concurrency?: number | undefined;
+}
+
+/**
+ * Objects a service fetches and checks at once by default: each check is a streamed S3 read and
+ * decryption, and a queue may hand over thousands of messages at once (the app's INBOX_CAPACITY).
+ */
+export const OBJECT_CHECKS = 4;
+
+/** At most `size` holders at once; the others wait in order, and a waiter whose signal aborts leaves the line (undefined). */
+function limiter(size: number): (signal: AbortSignal) => Promise<(() => void) | undefined> {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  // A place given up goes straight to the next waiter: a newcomer cannot slip in between.
+  const release = (): void => {
+    const next = waiting.shift();
+    if (next) next();
+    else active -= 1;
+  };
+  return async (signal) => {
+    if (signal.aborted) return undefined;
+    if (active < size) {
+      active += 1;
+      return release;
+    }
+    return new Promise((resolve) => {
+      const go = (): void => {
+        signal.removeEventListener('abort', leave);
+        resolve(release);
+      };
+      const leave = (): void => {
+        waiting.splice(waiting.indexOf(go), 1);
+        resolve(undefined);
+      };
+      waiting.push(go);
+      signal.addEventListener('abort', leave, { once: true });
+    });
+  };
 }
 
 const verified = new WeakMap<Envelope, VerifiedObject>();
@@ -60,10 +105,13 @@ const discard = (): Writable => new Writable({ write: (_chunk, _enc, callback) =
  * Wraps each effect so that an envelope pointing at a sealed object has it fetched and checked
  * first, as a stream with bounded memory: decrypted with an own key, signed by the envelope
  * sender's pinned key, of the stated size and SHA-256, and made for this envelope. Any mismatch
- * quarantines with its `CR_OBJECT_*` code; a missing object is retried, then quarantined.
- * Once the queue message is deleted after the effect (or it was a duplicate), the object is deleted.
+ * quarantines with its `CR_OBJECT_*` code; a missing object is a duplicate when the effect's
+ * own dedupe says the envelope was applied (`alreadyApplied`: a late copy), else it is retried,
+ * then quarantined. At most `concurrency` objects are checked at once. Once the queue message is
+ * deleted after the effect (or it was a duplicate), the object is deleted.
  */
 export function withLargeObjects(effects: EnvelopeEffects, options: LargeObjectsOptions): EnvelopeEffects {
+  const checkTurn = limiter(options.concurrency ?? OBJECT_CHECKS);
   const wrap = (effect: EnvelopeEffect): EnvelopeEffect => {
     // An effect overlapping the `message.received` write stays so, given the write (awaited by it).
     const wrapped = (envelope: Envelope, message: ReceivedMessage, signal: AbortSignal, received?: Promise<void>): Promise<HandlerResult> =>
@@ -73,10 +121,17 @@ export function withLargeObjects(effects: EnvelopeEffects, options: LargeObjects
   const withObject = async (effect: EnvelopeEffect, envelope: Envelope, message: ReceivedMessage, signal: AbortSignal, received: Promise<void> | undefined): Promise<HandlerResult> => {
     const log = options.logger.child({ envelopeId: envelope.id });
     let object: VerifiedObject;
+    const leaveTurn = await checkTurn(signal);
+    if (!leaveTurn) return { status: 'release' };
     try {
       const pointer = readPointer(envelope, { bucket: options.store.bucket, queuePrefix: options.queuePrefix });
       const read = await readObject(options.store, options.keys, envelope, { pointer });
       if (read.status === 'missing') {
+        // Deleted once its envelope was done: this is a late copy (an SQS duplicate, a sender's retry).
+        if (await options.alreadyApplied?.(envelope)) {
+          log.info({ code: 'CR_OBJECT_MISSING' }, 'large object already deleted: its envelope was applied; duplicate');
+          return { status: 'duplicate' };
+        }
         if (message.receiveCount < options.missingAttempts) return { status: 'retry', reason: 'CR_OBJECT_MISSING', afterSeconds: Math.min(60, 2 ** message.receiveCount) };
         log.warn({ code: 'CR_OBJECT_MISSING', receives: message.receiveCount }, 'large object missing');
         return { status: 'quarantine', reason: 'CR_OBJECT_MISSING' };
@@ -91,6 +146,8 @@ export function withLargeObjects(effects: EnvelopeEffects, options: LargeObjects
       }
       log.warn({ code: isObjectError(err) ? err.code : (err as { name?: string }).name }, 'large object could not be read; retrying');
       return { status: 'retry', reason: 'CR_OBJECT_STORE_UNAVAILABLE' };
+    } finally {
+      leaveTurn();
     }
     verified.set(envelope, object);
     const result: HandlerResult = await effect(envelope, message, signal, received);

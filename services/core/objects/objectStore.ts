@@ -23,12 +23,33 @@ export type ObjectRead = { status: 'found'; body: Readable; etag: string } | { s
 export interface ObjectStore {
   /** The bucket. */
   readonly bucket: string;
-  /** Uploads a stream (multipart past one part); a failed or aborted upload leaves no object and no parts. Resolves with the ETag. */
-  upload(key: string, body: Readable, signal?: AbortSignal): Promise<string>;
+  /**
+   * Uploads a stream (multipart past one part); a failed or aborted upload leaves no object and no parts. Resolves with the ETag.
+   * With `ifAbsent`, an object already at `key` is never replaced: the upload fails ({@link isObjectConflict}).
+   */
+  upload(key: string, body: Readable, signal?: AbortSignal, options?: { ifAbsent?: boolean }): Promise<string>;
   /** Reads an object as a stream; with `etag`, only that version (an object replaced since reads as missing). */
   read(key: string, etag?: string): Promise<ObjectRead>;
   /** Deletes an object (absent is fine). */
   remove(key: string): Promise<void>;
+}
+
+/** An upload with `ifAbsent` found an object already stored at its key (S3's 412, or 409 for a concurrent conditional write): 503, retry. */
+export class ObjectConflictError extends ObjectError {
+  constructor(cause: unknown) {
+    super('CR_OBJECT_STORE_UNAVAILABLE', 'an object is already stored at this key; this upload was not kept', { cause });
+    this.name = 'ObjectConflictError';
+  }
+}
+
+/** True when an upload with `ifAbsent` failed because an object was already stored at its key. */
+export function isObjectConflict(err: unknown): err is ObjectConflictError {
+  return err instanceof ObjectConflictError;
+}
+
+function isConflict(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'PreconditionFailed' || e.name === 'ConditionalRequestConflict' || e.$metadata?.httpStatusCode === 412 || e.$metadata?.httpStatusCode === 409;
 }
 
 function isMissing(err: unknown): boolean {
@@ -42,17 +63,18 @@ export function createObjectStore(options: ObjectStoreOptions): ObjectStore {
   const encryption = options.kmsKeyId ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: options.kmsKeyId } : {};
   return {
     bucket,
-    async upload(key, body, signal) {
+    async upload(key, body, signal, uploadOptions = {}) {
       // Failing the source takes the same path as a client gone away: the parts are aborted below.
       const onAbort = (): void => {
         body.destroy(new ObjectError('CR_OBJECT_STORE_UNAVAILABLE', 'upload aborted'));
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       try {
-        return await uploadInParts(client, { Bucket: bucket, Key: key, ContentType: 'application/pgp-encrypted', ...encryption }, body, PART_BYTES);
+        return await uploadInParts(client, { Bucket: bucket, Key: key, ContentType: 'application/pgp-encrypted', ...encryption }, body, PART_BYTES, uploadOptions);
       } catch (err) {
         // uploadInParts has aborted the multipart upload: no parts stay behind.
         if (err instanceof ObjectError) throw err;
+        if (uploadOptions.ifAbsent && isConflict(err)) throw new ObjectConflictError(err);
         const sourceError = body.errored;
         if (sourceError) throw sourceError;
         throw new ObjectError('CR_OBJECT_STORE_UNAVAILABLE', 'the object store refused the upload', { cause: err });

@@ -9,7 +9,7 @@ export const OBJECT_POINTER_TYPE = 'application/vnd.care-relay.object+json';
 export interface ObjectPointer {
   /** S3 bucket. */
   bucket: string;
-  /** Object key: `<QUEUE_PREFIX><queue>/<envelope id>.pgp`. */
+  /** Object key: `<QUEUE_PREFIX><queue>/<envelope id>.pgp`, or `<envelope id>.<attempt>.pgp` for a later upload of the same envelope. */
   key: string;
   /** Plaintext size in bytes. */
   bytes: number;
@@ -27,9 +27,19 @@ const pointerSchema = z.strictObject({
   contentType: z.string().min(1).max(255),
 });
 
-/** The key of an envelope's object: under the sending direction's prefix, named after the envelope. */
-export function objectKey(queuePrefix: string, queue: string, envelopeId: string): string {
-  return `${queuePrefix}${queue}/${envelopeId}.pgp`;
+/**
+ * The key of an envelope's object: under the sending direction's prefix, named after the envelope;
+ * with `attempt` (16 lower-case hex digits), the key of a later upload of the same envelope (a
+ * retry that took over its Idempotency-Key), which must never replace the object another upload relayed.
+ */
+export function objectKey(queuePrefix: string, queue: string, envelopeId: string, attempt?: string): string {
+  return `${queuePrefix}${queue}/${envelopeId}${attempt === undefined ? '' : `.${attempt}`}.pgp`;
+}
+
+/** True when `key` is one of this envelope's object keys ({@link objectKey}, with or without an attempt). */
+function isKeyOf(key: string, queuePrefix: string, queue: string, envelopeId: string): boolean {
+  const base = `${queuePrefix}${queue}/${envelopeId}`;
+  return key.startsWith(base) && /^(\.[0-9a-f]{16})?\.pgp$/.test(key.slice(base.length));
 }
 
 /** The pointer body (JSON, fields in a fixed order). */
@@ -45,7 +55,7 @@ export function isPointerEnvelope(envelope: Pick<Envelope, 'contentType'>): bool
 
 /**
  * Reads and checks an opened envelope's pointer: well-formed, in this deployment's bucket, and
- * at exactly the key of this envelope on its queue (a pointer cannot be steered to another
+ * at a key of this envelope on its queue (a pointer cannot be steered to another
  * object). Throws ObjectError `CR_OBJECT_POINTER_INVALID`.
  */
 export function readPointer(envelope: Envelope, expected: { bucket: string; queuePrefix: string }): ObjectPointer {
@@ -59,7 +69,7 @@ export function readPointer(envelope: Envelope, expected: { bucket: string; queu
   if (!parsed.success) throw new ObjectError('CR_OBJECT_POINTER_INVALID', `pointer field "${parsed.error.issues[0]!.path.join('.')}" is invalid`);
   const pointer = parsed.data;
   if (pointer.bucket !== expected.bucket) throw new ObjectError('CR_OBJECT_POINTER_INVALID', 'the pointer names another bucket');
-  if (pointer.key !== objectKey(expected.queuePrefix, envelope.queue, envelope.id)) throw new ObjectError('CR_OBJECT_POINTER_INVALID', 'the pointer names a key that is not this envelope\'s');
+  if (!isKeyOf(pointer.key, expected.queuePrefix, envelope.queue, envelope.id)) throw new ObjectError('CR_OBJECT_POINTER_INVALID', 'the pointer names a key that is not this envelope\'s');
   return pointer;
 }
 

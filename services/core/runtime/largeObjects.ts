@@ -38,8 +38,8 @@ export interface LargeObjects {
   store: ObjectStore;
   /** Streams documents into S3 and relays their pointers on `queue`. */
   outbound: LargeOutbound;
-  /** Fetches and checks pointed-at objects before each effect, and deletes them once done. */
-  receive(effects: EnvelopeEffects): EnvelopeEffects;
+  /** Fetches and checks pointed-at objects before each effect, and deletes them once done; `alreadyApplied` is the effects' own dedupe (a missing object of an applied id is a duplicate). */
+  receive(effects: EnvelopeEffects, alreadyApplied?: (envelope: Envelope) => Promise<boolean>): EnvelopeEffects;
   /**
    * The plaintext of an envelope whose object was checked on receipt: the very version that was
    * checked (its ETag), decrypted again as a stream and checked again as it goes (the stream
@@ -76,7 +76,7 @@ export async function openLargeObjects(
   return {
     store,
     outbound,
-    receive: (effects) => withLargeObjects(effects, { store, keys: deps.keys, queuePrefix: config.QUEUE_PREFIX, missingAttempts: MISSING_OBJECT_RECEIVES, logger: deps.logger }),
+    receive: (effects, alreadyApplied) => withLargeObjects(effects, { store, keys: deps.keys, queuePrefix: config.QUEUE_PREFIX, missingAttempts: MISSING_OBJECT_RECEIVES, logger: deps.logger, alreadyApplied }),
     async read(envelope) {
       const object = verifiedObjectOf(envelope);
       if (!object) return undefined;
@@ -94,8 +94,8 @@ export async function openLargeObjects(
  * (`CR_OBJECT_STORE_NOT_CONFIGURED`: redrive it once the bucket is configured), never handed
  * to an effect that would take the pointer for the payload.
  */
-export function receiveLargeObjects(large: LargeObjects | undefined, effects: EnvelopeEffects): EnvelopeEffects {
-  if (large) return large.receive(effects);
+export function receiveLargeObjects(large: LargeObjects | undefined, effects: EnvelopeEffects, alreadyApplied?: (envelope: Envelope) => Promise<boolean>): EnvelopeEffects {
+  if (large) return large.receive(effects, alreadyApplied);
   const refuse = (effect: EnvelopeEffect): EnvelopeEffect => async (envelope, message, signal) =>
     isPointerEnvelope(envelope) ? { status: 'dead-letter', reason: 'CR_OBJECT_STORE_NOT_CONFIGURED' } : effect(envelope, message, signal);
   return Object.fromEntries(Object.entries(effects).map(([kind, effect]) => [kind, refuse(effect)]));

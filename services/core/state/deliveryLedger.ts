@@ -23,6 +23,12 @@ export interface DeliveryLedger {
   failed(envelopeId: string, reason: string): Promise<void>;
 }
 
+/** The ledger's read-only question: whether the envelope was delivered (no attempt is started). */
+export interface DeliveredQuery {
+  /** True once the delivery was recorded (an item past its ttl counts as gone). */
+  isDelivered(envelopeId: string): Promise<boolean>;
+}
+
 /** Options for {@link createDeliveryLedger}. */
 export interface DeliveryLedgerOptions {
   /** The interface's state table. */
@@ -42,7 +48,7 @@ export interface DeliveryLedgerOptions {
 }
 
 /** Creates the delivery ledger on the interface's state table (items `emr#<envelope id>`). */
-export function createDeliveryLedger(options: DeliveryLedgerOptions): DeliveryLedger {
+export function createDeliveryLedger(options: DeliveryLedgerOptions): DeliveryLedger & DeliveredQuery {
   const { table, holder, leaseMs } = options;
   const now = options.now ?? Date.now;
   const pk = (id: string): string => `emr#${id}`;
@@ -92,6 +98,11 @@ export function createDeliveryLedger(options: DeliveryLedgerOptions): DeliveryLe
         names: { '#s': 'state' },
         values: { ':zero': 0, ':delivering': 'delivering', ':me': holder, ':attempt': attempt },
       });
+    },
+    async isDelivered(envelopeId) {
+      const item = await table.get(pk(envelopeId));
+      // An item past its ttl counts as gone, as in `begin`.
+      return item?.state === 'delivered' && !(Number(item.ttl) < Math.floor(now() / 1000));
     },
     async failed(envelopeId, reason) {
       await table.update(pk(envelopeId), {
