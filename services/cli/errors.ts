@@ -5,6 +5,7 @@ import { fromCatalogue, RelayError } from '../core/errors/relayError.ts';
 export const CLI_ERRORS = defineErrors({
   CR_CLI_USAGE: { title: 'Usage error', description: 'An unknown command or option, a missing or extra argument, or an option value out of range; exit code 2.' },
   CR_CLI_CONFIRMATION_REQUIRED: { title: 'Confirmation required', description: 'redrive or purge without --yes where no terminal can ask for confirmation; exit code 2.' },
+  CR_CLI_SCAN_INCOMPLETE: { title: 'Scan incomplete', description: 'list, redrive, purge or status looked at fewer held messages than the queue held at the start without reaching --limit (on a FIFO queue, messages behind others of their group that stay in place); what was read is printed; exit code 1.' },
   CR_CLI_CONFIRMATION_DECLINED: { title: 'Not confirmed', description: 'The operator answered no to a redrive or purge confirmation; nothing was changed; exit code 1.' },
   CR_CLI_SERVICE_UNREACHABLE: { title: 'Service unreachable', description: 'The admin status endpoint of a running service could not be read (down, wrong URL, refused token).' },
   CR_CLI_STATE_UNREADABLE: { title: 'State table unreadable', description: 'status could not read a service\'s emergency mode from its DynamoDB state table (shown in place of the value).' },

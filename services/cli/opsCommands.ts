@@ -2,11 +2,33 @@
 // are in status.ts and held.ts; configuration is read (config.ts) only once a command runs.
 import type { Command} from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import type { HoldRole } from '../core/ops/index.ts';
+import { checkSelection, type HeldSelection, type HoldRole } from '../core/ops/index.ts';
 import type { CliIo } from './io.ts';
 import type { RunState } from './program.ts';
 
-const list = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), ...value.split(',').map((v) => v.trim()).filter(Boolean)];
+/** A comma-separated, repeatable option, each value checked as the queue operations check it (a bad one is a usage error, exit 2). */
+function list(field: 'ids' | 'reasons') {
+  return (value: string, previous: string[] | undefined): string[] => {
+    const values = value.split(',').map((v) => v.trim()).filter(Boolean);
+    const selection: HeldSelection = field === 'ids' ? { ids: values } : { reasons: values };
+    try {
+      checkSelection(selection);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+    return [...(previous ?? []), ...values];
+  };
+}
+
+/** The ID argument of `show`: an envelope id or SQS message id. */
+function messageId(value: string): string {
+  try {
+    checkSelection({ ids: [value] });
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  return value;
+}
 
 function limit(max: number) {
   return (value: string): number => {
@@ -26,12 +48,15 @@ const ENVIRONMENT = `environment:
 
 const STATUS_HELP = `usage: care-relay status [--service interface|app] [--limit N] [--json]
 
-For each service (or --service): the queues it consumes, each with its DLQ and quarantine
-queue: messages visible, in flight and delayed, the age of the oldest held message, and held
+For each service (or --service): the queues it consumes (interface: app-to-interface and,
+with partner callbacks, interface-partner-callbacks; app: interface-to-app and, with SMS,
+app-sms-redaction), each with its DLQ and quarantine queue: messages visible, in flight and delayed, the age of the oldest held message, and held
 messages counted by reason code; emergency mode (from the service's state table); and, from
 the running service's GET /v1/admin/status, its audit trail head and (app) inbox fill.
 Reading a DLQ or quarantine queue receives its messages (hidden for up to a minute, receive
 count up by one) and releases them at once. Metadata only: never a body.
+Exit code 1 (CR_CLI_SCAN_INCOMPLETE) when a DLQ or quarantine queue held messages that could
+not be read (on a FIFO queue, those behind others of their group): the counts are partial.
 
 options:
   --service S   interface or app (default both)
@@ -48,7 +73,8 @@ function heldHelp(role: HoldRole): string {
        care-relay ${role} purge QUEUE [--ids ID,...] [--reason CODE,...] [--dry-run] [--yes] [--audit FILE] [--json]
 
 The messages set aside in the ${what} of QUEUE (a logical queue:
-interface-to-app, app-to-interface, app-sms-redaction). Metadata only, never a body:
+interface-to-app, app-to-interface, app-sms-redaction, interface-partner-callbacks).
+Metadata only, never a body:
 envelope id, reason code, signer fingerprint, sent, first and last receive, receive count.
 
   list      the held messages, oldest first (at most --limit, default 100)
@@ -66,9 +92,16 @@ envelope id, reason code, signer fingerprint, sent, first and last receive, rece
   --limit N          look at most at N messages (list: default 100; actions: 10000)
   --json             print JSON
 
+Without --yes, redrive and purge first list what they would do and ask; they then act only
+on the messages confirmed (one that arrived meanwhile is skipped and counted as newer).
+On a FIFO queue a message group is handed out in order: messages behind others of their group
+that stay in place cannot be reached (act on those first, then run again).
+
 Progress goes to standard error: a bar on a terminal, plain lines otherwise.
-Exit codes: 0 done, 1 failed (or a message could not be acted on), 2 usage error or
-confirmation needed but not possible.
+Exit codes: 0 done; 1 failed, a message could not be acted on, or fewer messages could be
+looked at than the queue held at the start (CR_CLI_SCAN_INCOMPLETE; not when --limit stopped
+it); 2 usage error (a bad QUEUE, --ids or --reason value, no --audit: the message, then this
+usage) or a confirmation needed where none can be asked.
 
 ${ENVIRONMENT}`;
 }
@@ -103,7 +136,7 @@ export function registerOpsCommands(program: Command, io: CliIo, state: RunState
       });
     declare(group.command('show'), help)
       .argument('<queue>')
-      .argument('<id>')
+      .argument('<id>', 'envelope id or SQS message id', messageId)
       .option('--json')
       .action(async (queue: string, id: string, o: { json?: boolean }) => {
         const { showCommand } = await import('./held.ts');
@@ -112,8 +145,8 @@ export function registerOpsCommands(program: Command, io: CliIo, state: RunState
     for (const action of ['redrive', 'purge'] as const) {
       declare(group.command(action), help)
         .argument('<queue>')
-        .addOption(new Option('--ids <ids>').argParser(list))
-        .addOption(new Option('--reason <codes>').argParser(list))
+        .addOption(new Option('--ids <ids>').argParser(list('ids')))
+        .addOption(new Option('--reason <codes>').argParser(list('reasons')))
         .option('--dry-run')
         .option('--yes')
         .option('--audit <file>')

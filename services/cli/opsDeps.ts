@@ -9,12 +9,12 @@ import { CliError } from './errors.ts';
 
 /** The queues each service consumes (and so owns the DLQ and quarantine queue of). */
 export const CONSUMED_QUEUES: Readonly<Record<'interface' | 'app', readonly LogicalQueue[]>> = {
-  interface: ['app-to-interface'],
+  interface: ['app-to-interface', 'interface-partner-callbacks'],
   app: ['interface-to-app', 'app-sms-redaction'],
 };
 
-/** Queues that exist only when a feature is configured (SMS): absent is not an error for status. */
-const OPTIONAL_QUEUES: readonly LogicalQueue[] = ['app-sms-redaction'];
+/** Queues that exist only when a feature is configured (SMS, partner callbacks): absent is not an error for status. */
+const OPTIONAL_QUEUES: readonly LogicalQueue[] = ['app-sms-redaction', 'interface-partner-callbacks'];
 
 /** Checks a QUEUE argument: a logical queue name. */
 export function logicalQueue(name: string): LogicalQueue {

@@ -1,11 +1,20 @@
 // `care-relay queues`: create the SQS queues, their DLQs and quarantine queues, the alerts topic and the state tables.
 import { parseArgs } from 'node:util';
+import { z } from 'zod';
 import { createSnsClient } from '../core/alerts/snsNotifier.ts';
+import { envVar, parseEnv } from '../core/config/env.ts';
 import { alertTopicName, ensureAlertTopic } from '../core/alerts/topic.ts';
 import { createDynamoClient } from '../core/state/table.ts';
 import { ensureStateTable, STATE_SERVICES, stateTableName } from '../core/state/tables.ts';
 import { ensureQueues, queueDefinitions } from '../core/transport/queues.ts';
 import { createSqsClient } from '../core/transport/sqsClient.ts';
+import { describeFailure } from './failure.ts';
+
+/** The variables of `queues` checked as the services check them (services/core/config/common.ts). */
+const queuesEnvSchema = z.object({
+  /** The main queues' MessageRetentionPeriod, and the large-object expiry (one day more). */
+  MESSAGE_MAX_AGE_SECONDS: envVar.int(345_600, 60, 1_209_600),
+});
 
 /** Creates the large-object bucket with its lifecycle rule; resolves with the expiry in days. */
 async function initObjectBucket(o: { bucket: string; region: string; endpoint: string | undefined; hasCredentials: boolean; retentionSeconds: number }): Promise<number> {
@@ -64,7 +73,9 @@ environment:
   QUEUE_KMS_KEY_ID    default for --kms-key
   LARGE_OBJECT_BUCKET       bucket of large documents (created when set)
   LARGE_OBJECT_S3_ENDPOINT  its S3 endpoint URL (LocalStack, emulator); default SQS_ENDPOINT
-  MESSAGE_MAX_AGE_SECONDS   queue retention: objects expire one day after it (default 345600)
+  MESSAGE_MAX_AGE_SECONDS   retention of the main queues (MessageRetentionPeriod, 60 to 1209600;
+                            default 345600, 4 days), as the services read it; large objects
+                            expire one day after it. DLQs and quarantine queues keep 14 days.
   With an endpoint set and no AWS credentials in the environment, dummy credentials are used.`;
 
 /** The options of every `queues` subcommand (node:util parseArgs form; the runner declares the same to commander). */
@@ -75,6 +86,13 @@ export const OPTIONS = {
   'kms-key': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/** Reports a failure as every command does (one line: code and message, never an SDK's raw text); resolves with its exit code. */
+function fail(err: (line: string) => void, e: unknown): number {
+  const f = describeFailure(e);
+  err(`care-relay queues: ${f.code} ${f.message}`);
+  return f.exitCode;
+}
 
 /** Runs `care-relay queues <subcommand>`; resolves with the exit code. */
 export async function run(argv: string[], io: QueuesCliIo = {}): Promise<number> {
@@ -112,7 +130,19 @@ export async function run(argv: string[], io: QueuesCliIo = {}): Promise<number>
     err(`care-relay queues: --kms-key: expected a KMS key id, key ARN or alias/NAME, got "${kmsMasterKeyId}"`);
     return 2;
   }
-  const layout = { prefix: parsed.values.prefix ?? env.QUEUE_PREFIX ?? '', fifo: parsed.values.fifo ?? ['true', '1', 'yes'].includes(env.QUEUE_FIFO ?? ''), maxReceiveCount, ...(kmsMasterKeyId ? { kmsMasterKeyId } : {}) };
+  let retentionSeconds: number;
+  try {
+    retentionSeconds = parseEnv(queuesEnvSchema, { MESSAGE_MAX_AGE_SECONDS: env.MESSAGE_MAX_AGE_SECONDS }).MESSAGE_MAX_AGE_SECONDS;
+  } catch (e) {
+    return fail(err, e);
+  }
+  const layout = {
+    prefix: parsed.values.prefix ?? env.QUEUE_PREFIX ?? '',
+    fifo: parsed.values.fifo ?? ['true', '1', 'yes'].includes(env.QUEUE_FIFO ?? ''),
+    maxReceiveCount,
+    retentionSeconds,
+    ...(kmsMasterKeyId ? { kmsMasterKeyId } : {}),
+  };
   if (sub === 'list') {
     out(JSON.stringify(queueDefinitions(layout), null, 2));
     return 0;
@@ -152,15 +182,14 @@ export async function run(argv: string[], io: QueuesCliIo = {}): Promise<number>
     const bucket = env.LARGE_OBJECT_BUCKET || undefined;
     if (bucket) {
       const s3Endpoint = env.LARGE_OBJECT_S3_ENDPOINT || endpoint;
-      const days = await initObjectBucket({ bucket, region, endpoint: s3Endpoint, hasCredentials, retentionSeconds: Number(env.MESSAGE_MAX_AGE_SECONDS || 345_600) });
+      const days = await initObjectBucket({ bucket, region, endpoint: s3Endpoint, hasCredentials, retentionSeconds });
       out('large-object bucket');
       out(`  bucket      ${bucket}  (LARGE_OBJECT_BUCKET)`);
       out(`  lifecycle   objects expire after ${days} days; unfinished uploads after 1`);
     }
     return 0;
   } catch (e) {
-    err(`care-relay queues: ${(e as Error).message}`);
-    return 1;
+    return fail(err, e);
   } finally {
     client.destroy();
     sns.destroy();

@@ -1,6 +1,7 @@
 // The one runner of every `care-relay` command: parse (commander), run, and map the outcome to an
 // exit code and at most one line on standard error. 0: done; 1: failed (one line: code and
-// message, never a stack or PHI); 2: usage error (the message, then the command's usage).
+// message, never a stack or PHI); 2: usage error (the message, then the command's usage), or a
+// confirmation needed where none can be asked (one line).
 // `--json` (on the commands that offer it) also turns the failure line into JSON.
 import type { CommanderError} from 'commander';
 import { type Command } from 'commander';
@@ -32,12 +33,17 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
   const state: RunState = { code: 0 };
   const json = argv.includes('--json');
   let program: Command;
+  // The command whose action is running: a usage error it raises is followed by its usage.
+  let running: Command | undefined;
   try {
     program = await buildProgram(argv, io, state, (cmd) => {
       cmd.exitOverride((e) => {
         throw new UsageExit(e, cmd);
       });
       cmd.configureOutput({ writeOut: (t) => io.stdout(t), writeErr: (t) => io.stderr(t), outputError: () => undefined });
+    });
+    program.hook('preAction', (_, action) => {
+      running = action;
     });
     await program.parseAsync([...argv], { from: 'user' });
     return state.code;
@@ -53,7 +59,8 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       return 2;
     }
     const f = (await import('./failure.ts')).describeFailure(err);
-    io.stderr(json ? `${JSON.stringify({ error: { code: f.code, message: f.message } })}\n` : `care-relay: ${f.code} ${f.message}\n`);
+    const usage = f.code === 'CR_CLI_USAGE' && running ? `\n${running.helpInformation()}` : '';
+    io.stderr(json ? `${JSON.stringify({ error: { code: f.code, message: f.message } })}\n` : `care-relay: ${f.code} ${f.message}\n${usage}`);
     return f.exitCode;
   }
 }

@@ -4,6 +4,7 @@
 import { queueStatus, type QueueStatus } from '../core/ops/index.ts';
 import type { OpsConfig } from './config.ts';
 import type { CliIo } from './io.ts';
+import { reportIncomplete } from './failure.ts';
 import { CONSUMED_QUEUES, resolveFor, sqsClientFor } from './opsDeps.ts';
 import { readEmergency, readLiveStatus, type EmergencyView, type Known, type LiveStatus } from './serviceState.ts';
 
@@ -31,7 +32,7 @@ export interface ServiceStatusView {
 
 const ENV_OF = { interface: 'CARE_RELAY_INTERFACE_URL', app: 'CARE_RELAY_APP_URL' } as const;
 
-/** Runs `care-relay status`; resolves with the exit code. */
+/** Runs `care-relay status`; resolves with the exit code (1 when held messages could not all be read). */
 export async function status(cfg: OpsConfig, io: CliIo, options: StatusOptions): Promise<number> {
   const services = options.service ? [options.service] : (['interface', 'app'] as const);
   const client = sqsClientFor(cfg);
@@ -47,7 +48,10 @@ export async function status(cfg: OpsConfig, io: CliIo, options: StatusOptions):
       views.push({ service, emergency, live, queues });
     }
     io.stdout(options.json ? `${JSON.stringify({ services: views }, null, 2)}\n` : views.map(render).join('\n'));
-    return 0;
+    const short = views.flatMap((v) => v.queues.filter((q) => q.partialReason === 'unreachable').map((q) => q.queue));
+    if (short.length === 0) return 0;
+    reportIncomplete(io, options.json, `status: the DLQ or quarantine queue of ${short.join(', ')} held more messages than could be read (on a FIFO queue, messages behind others of their group; or messages hidden by another reader): counts by reason are partial`);
+    return 1;
   } finally {
     client.destroy();
   }
@@ -80,7 +84,8 @@ export function render(v: ServiceStatusView): string {
       const reasons = 'byReason' in d ? Object.entries(d.byReason).map(([r, n]) => `${r} ${n}`).join(', ') : '';
       lines.push(`    ${role.padEnd(11)}${String(d.visible).padStart(9)}${String(d.inFlight).padStart(11)}${String(d.delayed).padStart(9)}${age(d.oldestAgeSeconds).padStart(8)}  ${reasons}`.trimEnd());
     }
-    if (q.partial) lines.push('    (more held messages than inspected: counts by reason are partial; raise --limit)');
+    if (q.partialReason === 'limit') lines.push('    (more held messages than inspected: counts by reason are partial; raise --limit)');
+    if (q.partialReason === 'unreachable') lines.push('    (some held messages could not be read: counts by reason are partial)');
   }
   return `${lines.join('\n')}\n`;
 }

@@ -184,7 +184,8 @@ describe('care-relay status', () => {
     const s = JSON.parse(r.stdout) as { services: Array<{ service: string; emergency: { ok: boolean; value: { active: boolean } }; live: { ok: boolean; value: { auditHead: { seq: number; hash: string }; inbox: { records: number; capacity: number } | null } }; queues: Array<{ queue: string }> }> };
     expect(s.services.map((x) => x.service)).toEqual(['interface', 'app']);
     const [iface, app] = s.services;
-    expect(iface!.queues.map((q) => q.queue)).toEqual(['app-to-interface']);
+    // The interface consumes (and alerts on) the partner callbacks queue too.
+    expect(iface!.queues.map((q) => q.queue)).toEqual(['app-to-interface', 'interface-partner-callbacks']);
     expect(app!.queues.map((q) => q.queue)).toContain('interface-to-app');
     for (const svc of [iface!, app!]) {
       expect(svc.emergency).toMatchObject({ ok: true, value: { active: false } });

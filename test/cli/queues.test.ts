@@ -114,7 +114,33 @@ describe('care-relay queues', () => {
   it('fails with exit code 1 and one clear line when SQS cannot be reached', async () => {
     const t = io({ SQS_ENDPOINT: 'http://127.0.0.1:9', QUEUE_PREFIX: 'x-' });
     expect(await run(['init'], t)).toBe(1);
-    expect(t.stderr.join('\n')).toMatch(/^care-relay queues: queue "x-interface-to-app-dlq": CreateQueue failed \(\w+\)$/);
+    // As every command: one line, code and message.
+    expect(t.stderr.join('\n')).toMatch(/^care-relay queues: CR_TRANSPORT_QUEUE_SETUP_FAILED queue "x-interface-to-app-dlq": CreateQueue failed \(\w+\)$/);
+  });
+
+  it('the main queues keep messages for MESSAGE_MAX_AGE_SECONDS, as the services read it (it was always 4 days)', async () => {
+    const retention = async (env: Record<string, string>): Promise<Array<[string, string | undefined]>> => {
+      const t = io(env);
+      expect(await run(['list'], t)).toBe(0);
+      return (JSON.parse(t.stdout.join('\n')) as Array<{ role: string; attributes: Record<string, string> }>).map((d) => [d.role, d.attributes.MessageRetentionPeriod]);
+    };
+    const tenDays = await retention({ MESSAGE_MAX_AGE_SECONDS: '864000' });
+    expect(tenDays.filter(([role]) => role === 'main').map(([, r]) => r)).toEqual(['864000', '864000', '864000', '864000']);
+    expect(tenDays.filter(([role]) => role !== 'main').every(([, r]) => r === '1209600')).toBe(true);
+    expect((await retention({})).filter(([role]) => role === 'main').every(([, r]) => r === '345600')).toBe(true);
+
+    const prefix = `${sqs.prefix}ret-`;
+    const t = io({ ...baseEnv(), QUEUE_PREFIX: prefix, MESSAGE_MAX_AGE_SECONDS: '86400' });
+    expect(await run(['init'], t)).toBe(0);
+    const { QueueUrl } = await sqs.client.send(new GetQueueUrlCommand({ QueueName: `${prefix}interface-to-app` }));
+    const { Attributes } = await sqs.client.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['MessageRetentionPeriod'] }));
+    expect(Attributes?.MessageRetentionPeriod).toBe('86400');
+
+    for (const bad of ['30', '2000000', 'four days']) {
+      const b = io({ MESSAGE_MAX_AGE_SECONDS: bad });
+      expect(await run(['list'], b), bad).toBe(1);
+      expect(b.stderr.join('\n')).toBe(`care-relay queues: CR_CONFIG_INVALID MESSAGE_MAX_AGE_SECONDS: expected an integer from 60 to 1209600, got "${bad}"`);
+    }
   });
 
   it('--kms-key (or QUEUE_KMS_KEY_ID) sets SSE-KMS on every queue, DLQs and quarantine queues included', async () => {

@@ -98,6 +98,10 @@ describe('one runner for every command', () => {
     const parsed = JSON.parse(io.err) as { error: { code: string; message: string } };
     expect(parsed.error.code).toBe('CR_CLI_USAGE');
     expect(parsed.error.message).toContain('expected one of interface-to-app, app-to-interface, app-sms-redaction');
+    // In text, the message and then the command's usage, as commander's own usage errors.
+    const text = memoryIo();
+    expect(await runCli(['dlq', 'list', 'billing'], text)).toBe(2);
+    expect(text.err).toMatch(/^care-relay: CR_CLI_USAGE QUEUE: expected one of .*\n\nusage: care-relay dlq list QUEUE/);
   });
 
   it('a failure prints one line with its code and exits 1 (and one JSON object with --json)', async () => {

@@ -17,11 +17,13 @@ const ID = /^[0-9a-zA-Z-]{1,80}$/;
 const REASON = /^[A-Za-z0-9_.:-]{1,80}$/;
 
 /** Checks a selection where it enters: ids and reasons are codes, never free text. */
-export function checkSelection(selection: HeldSelection): void {
+export function checkSelection(selection: HeldSelection & { messageIds?: readonly string[] }): void {
   for (const id of selection.ids ?? []) if (!ID.test(id)) throw new OpsError('CR_OPS_INVALID_OPTION', 'ids: expected envelope ids or SQS message ids (letters, digits, dashes)');
   for (const r of selection.reasons ?? []) if (!REASON.test(r)) throw new OpsError('CR_OPS_INVALID_OPTION', 'reason: expected a reason code such as CR_ENVELOPE_SIGNATURE_INVALID');
+  for (const id of selection.messageIds ?? []) if (!ID.test(id)) throw new OpsError('CR_OPS_INVALID_OPTION', 'messageIds: expected SQS message ids (letters, digits, dashes)');
   if (selection.ids?.length === 0) throw new OpsError('CR_OPS_INVALID_OPTION', 'ids: expected at least one id');
   if (selection.reasons?.length === 0) throw new OpsError('CR_OPS_INVALID_OPTION', 'reason: expected at least one reason code');
+  if (selection.messageIds?.length === 0) throw new OpsError('CR_OPS_INVALID_OPTION', 'messageIds: expected at least one SQS message id');
 }
 
 /** True when a held message matches every given filter of the selection. */
@@ -63,29 +65,43 @@ const redriveOne: Act = async (deps, m, ctx) => {
 
 const purgeOne: Act = (deps, m, ctx) => deleteHeld(deps, m, ctx.url);
 
+/** Longest hold of a message looked at by an action (the SQS maximum visibility timeout). */
+const MAX_HOLD_SECONDS = 43_200;
+
 async function runAction(deps: OpsDeps, options: HeldActionOptions, action: 'redrive' | 'purge', act: Act): Promise<HeldActionResult> {
   checkSelection(options);
   const limit = options.limit ?? MAX_INSPECT;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_INSPECT) throw new OpsError('CR_OPS_INVALID_OPTION', `limit: expected an integer from 1 to ${MAX_INSPECT}`);
+  const holdSeconds = options.holdSeconds ?? 300;
+  if (!Number.isInteger(holdSeconds) || holdSeconds < 1 || holdSeconds > MAX_HOLD_SECONDS) throw new OpsError('CR_OPS_INVALID_OPTION', `holdSeconds: expected an integer from 1 to ${MAX_HOLD_SECONDS}`);
   const { url, queue } = holdQueue(deps.queues, options.queue, options.role);
   const dryRun = options.dryRun ?? false;
   const depth = await queueDepth(deps.client, url, `${queue.logical} ${options.role}`, options.signal);
-  const progress: OpsProgress = { scanned: 0, matched: 0, done: 0, failed: 0, total: depth.visible + depth.inFlight + depth.delayed };
+  const heldAtStart = depth.visible + depth.inFlight + depth.delayed;
+  const progress: OpsProgress = { scanned: 0, matched: 0, done: 0, failed: 0, total: heldAtStart };
   options.onProgress?.({ ...progress });
   const items: HeldActionItem[] = [];
-  const scan = scanHeld(deps.client, url, queue.logical, options.role, { limit, visibilitySeconds: 300, ...(options.signal ? { signal: options.signal } : {}) });
+  const scan = scanHeld(deps.client, url, queue.logical, options.role, { limit, visibilitySeconds: holdSeconds, fifo: queue.fifo, ...(options.signal ? { signal: options.signal } : {}) });
   const ctx = { url, queue };
   // Only what was held when the run began: a redriven message that fails again comes back as a
-  // new copy, which this run must not redrive again (it would go round for ever).
+  // new copy, which this run must not redrive again (it would go round for ever). With
+  // messageIds, only what the operator confirmed: nothing that arrived while the prompt waited.
   const startedAt = Date.now();
+  const confirmed = options.messageIds ? new Set(options.messageIds) : undefined;
   const acted = new Set<string>();
   const arrivedLater = (m: ScannedMessage): boolean =>
-    (m.info.envelopeId !== null && acted.has(m.info.envelopeId)) || (m.info.sentAt !== null && Date.parse(m.info.sentAt) > startedAt);
+    (m.info.envelopeId !== null && acted.has(m.info.envelopeId)) || (m.info.sentAt !== null && Date.parse(m.info.sentAt) > startedAt) || (confirmed !== undefined && !confirmed.has(m.info.messageId));
+  let skippedNewer = 0;
   try {
     for (let batch = await scan.next(); batch.length > 0; batch = await scan.next()) {
       for (const m of batch) {
         progress.scanned++;
-        if (arrivedLater(m) || !matches(m.info, options)) {
+        if (!matches(m.info, options)) {
+          options.onProgress?.({ ...progress });
+          continue;
+        }
+        if (arrivedLater(m)) {
+          skippedNewer++;
           options.onProgress?.({ ...progress });
           continue;
         }
@@ -96,6 +112,8 @@ async function runAction(deps: OpsDeps, options: HeldActionOptions, action: 'red
           progress.done++;
           items.push({ ...base, outcome: 'would' });
         } else {
+          // A long run keeps the messages it leaves in place hidden, so it never meets them again.
+          await scan.keepAlive();
           const r = await act(deps, m, ctx);
           if (r.ok) {
             scan.settled(m.handle);
@@ -110,7 +128,19 @@ async function runAction(deps: OpsDeps, options: HeldActionOptions, action: 'red
   } finally {
     await scan.release();
   }
-  return { action, queue: queue.logical, role: options.role, dryRun, scanned: progress.scanned, items };
+  const scanned = progress.scanned;
+  return {
+    action,
+    queue: queue.logical,
+    role: options.role,
+    dryRun,
+    scanned,
+    heldAtStart,
+    stoppedAtLimit: scan.stoppedAtLimit,
+    partial: !scan.stoppedAtLimit && scanned < heldAtStart,
+    items,
+    skippedNewer,
+  };
 }
 
 function auditEvent(action: 'redrive' | 'purge', options: HeldActionOptions, m: ScannedMessage, r: { ok: true } | { ok: false; code: string }): AuditEvent {

@@ -1,5 +1,6 @@
 // Reading a DLQ or quarantine queue without consuming it: receive with a visibility timeout, keep
-// every message hidden until the scan ends (so none is seen twice), then release the ones not acted on.
+// every message hidden until the scan ends (its hold extended while the scan lasts, so none is
+// returned twice), then release the ones not acted on.
 import { ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import { ATTR_DEAD_LETTERED_AT, ATTR_QUARANTINED_AT, ATTR_REASON, ATTR_SIGNER, attributeString, envelopeIdOf, type SqsAttributes } from '../transport/attributes.ts';
 import { errorCode } from '../transport/errors.ts';
@@ -22,16 +23,20 @@ export interface ScannedMessage {
 
 /** Options of {@link scanHeld}. */
 export interface ScanOptions {
-  /** How long each received message stays hidden while the scan runs, seconds (default 120). */
+  /** How long each received message stays hidden while the scan runs, seconds (default 120); extended while the scan lasts. */
   visibilitySeconds?: number;
   /** Stop after this many messages. */
   limit: number;
   /** Long-poll wait of each receive, seconds (default 1: a short poll may miss messages on SQS). */
   waitSeconds?: number;
-  /** Consecutive empty receives that end the scan (default 2). */
+  /** Consecutive receives bringing nothing new that end a pass (default 2). */
   emptyReceives?: number;
+  /** A FIFO queue: after a pass in which messages were settled, the rest are released and read again (see {@link scanHeld}). */
+  fifo?: boolean;
   /** Stops the scan between receives. */
   signal?: AbortSignal;
+  /** Clock (tests). */
+  now?: () => number;
 }
 
 const FINGERPRINT = /^[0-9A-F]{40}([0-9A-F]{24})?$/;
@@ -79,26 +84,71 @@ export function heldInfo(m: Message, queue: string, role: HoldRole): HeldMessage
 
 /** A scan in progress: the messages received so far stay hidden until `release`. */
 export interface HeldScan {
-  /** Receives the next batch (empty when the scan is over). */
+  /** Receives the next batch of messages not seen before (empty when the scan is over). */
   next(): Promise<ScannedMessage[]>;
   /** Marks a message as settled (deleted): it is not released at the end. */
   settled(handle: string): void;
+  /** Extends the hold of the messages received and not settled when a third of it has passed (a long run keeps them hidden). */
+  keepAlive(): Promise<void>;
+  /** Why the scan ended: `limit` when it reached `options.limit`, else `drained`. */
+  readonly stoppedAtLimit: boolean;
   /** Makes every message not settled visible again at once; failures are returned by handle. */
   release(): Promise<Map<string, string>>;
 }
 
-/** Starts scanning a hold queue (see the file comment). */
+/**
+ * Starts scanning a hold queue (see the file comment). Every message received stays hidden (its
+ * hold extended by {@link HeldScan.keepAlive} and at each receive) until `release`, so each is
+ * returned once; one seen again (its hold ran out anyway) is held again, not returned twice.
+ * A pass ends when `emptyReceives` receives in a row bring nothing new. On a FIFO queue SQS hands
+ * out a message group in order and none of it while any of it is hidden, so messages behind ones
+ * left in place are out of reach: when a pass settled (deleted) messages, the ones left are
+ * released and a new pass reads the groups again from their heads, reaching further; a pass
+ * that brings nothing new ends the scan (each further pass needs a message settled, so it ends).
+ */
 export function scanHeld(client: SQSClient, url: string, queue: string, role: HoldRole, options: ScanOptions): HeldScan {
   const visibility = options.visibilitySeconds ?? 120;
+  const now = options.now ?? Date.now;
   const seen = new Set<string>();
-  const held = new Set<string>();
+  /** Receipt handle of each message held (not settled), by message id: the newest receive's. */
+  const held = new Map<string, string>();
+  const idOfHandle = new Map<string, string>();
   let count = 0;
   let empties = 0;
+  let settledInPass = 0;
   let over = false;
+  let extendedAt = now();
+  let stoppedAtLimit = false;
+  const hold = (messageId: string, handle: string): void => {
+    const before = held.get(messageId);
+    if (before !== undefined) idOfHandle.delete(before);
+    held.set(messageId, handle);
+    idOfHandle.set(handle, messageId);
+  };
+  const keepAlive = async (): Promise<void> => {
+    if (now() - extendedAt < (visibility * 1000) / 3) return;
+    extendedAt = now();
+    // A failure (a handle gone stale) is not fatal: that message is seen again and held again.
+    if (held.size > 0) await changeVisibilityBatch(client, url, [...held.values()], visibility);
+  };
+  const releaseAll = async (): Promise<Map<string, string>> => {
+    const handles = [...held.values()];
+    held.clear();
+    idOfHandle.clear();
+    return handles.length === 0 ? new Map() : changeVisibilityBatch(client, url, handles, 0);
+  };
   return {
+    get stoppedAtLimit() {
+      return stoppedAtLimit;
+    },
     async next() {
       while (!over) {
-        if (options.signal?.aborted || count >= options.limit) break;
+        if (options.signal?.aborted) break;
+        if (count >= options.limit) {
+          stoppedAtLimit = true;
+          break;
+        }
+        await keepAlive();
         let messages: Message[];
         try {
           const res = await client.send(
@@ -120,12 +170,9 @@ export function scanHeld(client: SQSClient, url: string, queue: string, role: Ho
         const fresh: ScannedMessage[] = [];
         for (const m of messages) {
           if (!m.ReceiptHandle || !m.MessageId || m.Body === undefined) continue;
-          held.add(m.ReceiptHandle);
-          // Seen again: its visibility ran out during a long scan; the scan has gone round.
-          if (seen.has(m.MessageId)) {
-            over = true;
-            continue;
-          }
+          hold(m.MessageId, m.ReceiptHandle);
+          // Seen before (read again in a new pass, or its hold ran out): held again, not returned twice.
+          if (seen.has(m.MessageId)) continue;
           seen.add(m.MessageId);
           count++;
           fresh.push({ info: heldInfo(m, queue, role), handle: m.ReceiptHandle, body: m.Body, attributes: m.MessageAttributes ?? {} });
@@ -134,18 +181,24 @@ export function scanHeld(client: SQSClient, url: string, queue: string, role: Ho
           empties = 0;
           return fresh;
         }
-        if (++empties >= (options.emptyReceives ?? 2)) break;
+        if (++empties < (options.emptyReceives ?? 2)) continue;
+        // The pass is over. On a FIFO queue, messages settled in it may have uncovered more of their groups.
+        if (!options.fifo || settledInPass === 0 || held.size === 0) break;
+        settledInPass = 0;
+        empties = 0;
+        await releaseAll();
       }
       over = true;
       return [];
     },
     settled(handle) {
-      held.delete(handle);
+      const id = idOfHandle.get(handle);
+      if (id === undefined) return;
+      idOfHandle.delete(handle);
+      held.delete(id);
+      settledInPass++;
     },
-    async release() {
-      const handles = [...held];
-      held.clear();
-      return handles.length === 0 ? new Map() : changeVisibilityBatch(client, url, handles, 0);
-    },
+    keepAlive,
+    release: releaseAll,
   };
 }

@@ -16,7 +16,7 @@
 export { OPS_ERRORS, OpsError, type OpsErrorCode } from './errors.ts';
 export { checkSelection, matches, purgeHeld, redriveAttributes, redriveHeld } from './heldActions.ts';
 export { heldInfo } from './heldScan.ts';
-export { listHeld, MAX_INSPECT, queueDepth, queueStatus, showHeld, type ListHeldOptions, type QueueStatusOptions } from './inspect.ts';
+export { inspectHeld, listHeld, MAX_INSPECT, queueDepth, queueStatus, showHeld, type HeldInspection, type ListHeldOptions, type QueueStatusOptions } from './inspect.ts';
 export {
   HOLD_ROLES,
   REASON_MAX_RECEIVES,
@@ -30,4 +30,5 @@ export {
   type OpsProgress,
   type QueueDepthInfo,
   type QueueStatus,
+  type ScanCoverage,
 } from './types.ts';

@@ -75,7 +75,29 @@ export interface QueueStatus {
   dlq: QueueDepthInfo & { byReason: Record<string, number> };
   /** Its quarantine queue, with held messages counted by reason code. */
   quarantine: QueueDepthInfo & { byReason: Record<string, number> };
-  /** True when a hold queue held more messages than the inspection limit (counts by reason are partial). */
+  /** True when the counts by reason do not cover every message a hold queue held (see `partialReason`). */
+  partial: boolean;
+  /**
+   * Why they do not: `limit` when a hold queue held more messages than the inspection limit;
+   * `unreachable` when the inspection ended before reading as many as the queue held (on a FIFO
+   * queue, messages behind the first of their group; messages hidden by another reader); null when complete.
+   */
+  partialReason: 'limit' | 'unreachable' | null;
+}
+
+/** How far a read of a hold queue got, against what the queue held when it began. */
+export interface ScanCoverage {
+  /** Messages looked at. */
+  scanned: number;
+  /** Approximate number of messages the hold queue held when the read began (visible, in flight, delayed). */
+  heldAtStart: number;
+  /** The read stopped because it reached its limit. */
+  stoppedAtLimit: boolean;
+  /**
+   * The read ended before looking at as many messages as the queue held at the start, without
+   * reaching its limit: the rest could not be reached (on a FIFO queue, messages behind others of
+   * their group that stay in place; messages hidden by another reader).
+   */
   partial: boolean;
 }
 
@@ -119,6 +141,14 @@ export interface HeldActionOptions extends HeldSelection {
   onProgress?: (progress: OpsProgress) => void;
   /** Stop after this many messages looked at; default 10 000. */
   limit?: number;
+  /**
+   * Act only on these SQS message ids (what a confirmation listed): a message that matches the
+   * selection but is not among them (it arrived after the preview) is left alone and counted in
+   * `skippedNewer`.
+   */
+  messageIds?: readonly string[];
+  /** How long each message looked at stays hidden while the run goes on, seconds (default 300; extended as long as the run lasts). */
+  holdSeconds?: number;
   /** Abort the run between messages (what was done stays done and audited). */
   signal?: AbortSignal;
 }
@@ -138,7 +168,7 @@ export interface HeldActionItem {
 }
 
 /** The result of an action. */
-export interface HeldActionResult {
+export interface HeldActionResult extends ScanCoverage {
   /** `redrive` or `purge`. */
   action: 'redrive' | 'purge';
   /** Logical queue. */
@@ -147,8 +177,8 @@ export interface HeldActionResult {
   role: HoldRole;
   /** Whether it was a dry run. */
   dryRun: boolean;
-  /** Messages looked at. */
-  scanned: number;
   /** One entry per matching message. */
   items: HeldActionItem[];
+  /** Messages that matched the selection but were left alone as newer than the run or its confirmation (not among `messageIds`, or sent after the run began). */
+  skippedNewer: number;
 }
