@@ -3,23 +3,13 @@
 // instead of taking it over; a retry is matched on the body's own SHA-256 and size, recorded with
 // the claim once the first body has streamed through (409 for another body, also of the same length).
 import { createHash, randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RelayError } from '../../../services/core/errors/relayError.ts';
 import { createIdempotency, type BodyDigest, type StreamedAttempt } from '../../../services/core/relay/idempotency.ts';
-import type { StateTable } from '../../../services/core/state/table.ts';
-import { openTestStateTable, startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
+import { useTestStateTable } from '../../helpers/sqs.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
-let backend: TestSqs;
-let table: StateTable;
-beforeAll(async () => {
-  backend = await startTestSqs();
-  table = openTestStateTable(backend);
-});
-afterAll(async () => {
-  await table.close();
-  await backend.stop();
-});
+const state = useTestStateTable();
 
 const key = (): string => `k-${randomBytes(6).toString('hex')}`;
 const digestOf = (text: string): BodyDigest => ({ bytes: Buffer.byteLength(text), sha256: createHash('sha256').update(text).digest('hex') });
@@ -57,7 +47,7 @@ async function rejection(p: Promise<unknown>): Promise<RelayError> {
 describe('Idempotency-Key claims of streamed bodies', () => {
   it('a retry during an upload that outlasts the lease waits for it (the lease is renewed) and answers its id; nothing is sent twice', async () => {
     const s = sender();
-    const idem = createIdempotency({ table, ttlSeconds: 3600, leaseMs: 300, pollMs: 20, sent: s.sent });
+    const idem = createIdempotency({ table: state.table, ttlSeconds: 3600, leaseMs: 300, pollMs: 20, sent: s.sent });
     const k = key();
     let finish!: () => void;
     const slow = new Promise<void>((resolve) => (finish = resolve));
@@ -68,7 +58,7 @@ describe('Idempotency-Key claims of streamed bodies', () => {
     // Renewed past four lease lengths: without renewal the retry would have taken the claim over long before.
     await waitFor(
       async () => {
-        const item = await table.get(`idem#acme#${k}`);
+        const item = await state.table.get(`idem#acme#${k}`);
         return Number(item?.leaseUntil) >= Number(item?.lease) + 4 * 300;
       },
       { timeoutMs: 10_000, what: 'the lease renewed past four lease lengths' },
@@ -84,7 +74,7 @@ describe('Idempotency-Key claims of streamed bodies', () => {
 
   it('a retry with another body of the same length is 409 CR_IDEMPOTENCY_KEY_REUSED; the same body answers the same id', async () => {
     const s = sender();
-    const idem = createIdempotency({ table, ttlSeconds: 3600, sent: s.sent });
+    const idem = createIdempotency({ table: state.table, ttlSeconds: 3600, sent: s.sent });
     const k = key();
     const first = await idem.runStreamed('acme', k, 'application/xml', compared('doc-A').body, s.create('doc-A'));
     const other = await rejection(idem.runStreamed('acme', k, 'application/xml', compared('doc-B', 5).body, s.create('doc-B')));
@@ -97,7 +87,7 @@ describe('Idempotency-Key claims of streamed bodies', () => {
 
   it('a retry declaring another Content-Length than the recorded body is 409 without reading its body', async () => {
     const s = sender();
-    const idem = createIdempotency({ table, ttlSeconds: 3600, sent: s.sent });
+    const idem = createIdempotency({ table: state.table, ttlSeconds: 3600, sent: s.sent });
     const k = key();
     await idem.runStreamed('acme', k, 'application/xml', compared('doc-A').body, s.create('doc-A'));
     const longer = compared('doc-A plus more', 15);
@@ -107,7 +97,7 @@ describe('Idempotency-Key claims of streamed bodies', () => {
 
   it('a takeover of a claim whose sender failed after recording its body compares bodies before relaying: another body is 409', async () => {
     const s = sender();
-    const idem = createIdempotency({ table, ttlSeconds: 3600, sent: s.sent });
+    const idem = createIdempotency({ table: state.table, ttlSeconds: 3600, sent: s.sent });
     const k = key();
     // The first records its digest, then its pointer send fails: the lease is given up at once.
     await expect(
@@ -127,7 +117,7 @@ describe('Idempotency-Key claims of streamed bodies', () => {
   it('a sender whose claim was taken over cannot record its body: it relays nothing (503)', async () => {
     const s = sender();
     let now = Date.now();
-    const idem = createIdempotency({ table, ttlSeconds: 3600, leaseMs: 60_000, now: () => now, sent: s.sent });
+    const idem = createIdempotency({ table: state.table, ttlSeconds: 3600, leaseMs: 60_000, now: () => now, sent: s.sent });
     const k = key();
     let settleFirst!: () => void;
     const gate = new Promise<void>((resolve) => (settleFirst = resolve));
@@ -136,7 +126,7 @@ describe('Idempotency-Key claims of streamed bodies', () => {
       await attempt.settle(digestOf('doc'));
       return id;
     });
-    await waitFor(async () => (await table.get(`idem#acme#${k}`)) !== undefined, { what: 'the first claim' });
+    await waitFor(async () => (await state.table.get(`idem#acme#${k}`)) !== undefined, { what: 'the first claim' });
     // The first sender looks dead (its clock-driven renewals are 20 s apart): a retry takes over.
     now += 61_000;
     const second = await idem.runStreamed('acme', k, 'application/xml', compared('doc').body, s.create('doc'));

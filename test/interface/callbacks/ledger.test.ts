@@ -1,27 +1,17 @@
 // The callback ledger on the interface's state table: attempts counted fleet-wide, one at a time
 // under a lease; a callback dead-lettered and then redriven from the DLQ starts over.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import type { StateTable } from '../../../services/core/state/table.ts';
 import { createCallbackLedger } from '../../../services/interface/callbacks/ledger.ts';
-import { openTestStateTable, startTestSqs, type TestSqs } from '../../helpers/sqs.ts';
+import { useTestStateTable } from '../../helpers/sqs.ts';
 
-let sqs: TestSqs;
-let table: StateTable;
-beforeAll(async () => {
-  sqs = await startTestSqs();
-  table = openTestStateTable(sqs, 'interface');
-});
-afterAll(async () => {
-  await table?.close();
-  await sqs?.stop();
-});
+const state = useTestStateTable('interface');
 
 describe('callback ledger', () => {
   it('counts attempts across holders; a holder that stopped (lease run out) counts; a dead-lettered callback redriven starts over at attempt 1', async () => {
     const clock = { t: Date.now() };
-    const a = createCallbackLedger({ table, holder: 'a', leaseMs: 1000, ttlSeconds: 3600, now: () => clock.t });
-    const b = createCallbackLedger({ table, holder: 'b', leaseMs: 1000, ttlSeconds: 3600, now: () => clock.t });
+    const a = createCallbackLedger({ table: state.table, holder: 'a', leaseMs: 1000, ttlSeconds: 3600, now: () => clock.t });
+    const b = createCallbackLedger({ table: state.table, holder: 'b', leaseMs: 1000, ttlSeconds: 3600, now: () => clock.t });
     const id = `msg_${randomUUID()}`;
     expect(await a.begin(id)).toEqual({ status: 'go', attempt: 1 });
     expect(await b.begin(id)).toMatchObject({ status: 'busy' });
@@ -33,7 +23,7 @@ describe('callback ledger', () => {
     await a.failed(id, 'CR_CALLBACK_ATTEMPTS_EXHAUSTED');
     // The operator redrives it from the DLQ: PARTNER_CALLBACK_MAX_ATTEMPTS attempts again, not one.
     expect(await b.begin(id)).toEqual({ status: 'go', attempt: 1 });
-    expect((await table.get(`callback#${id}`))?.reason).toBeUndefined();
+    expect((await state.table.get(`callback#${id}`))?.reason).toBeUndefined();
     await b.abandon(id);
     expect(await a.begin(id)).toEqual({ status: 'go', attempt: 2 });
     await a.finish(id, 'delivered', 204);

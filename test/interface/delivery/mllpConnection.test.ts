@@ -77,42 +77,41 @@ describe('MLLP connection: aborts', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('an abort that lands while the connection is being opened ends the exchange: the message is not written', async () => {
-    let handshake: (() => void) | undefined;
+  /** An EMR that starts TLS only when the test calls `handshake()`: the client is mid-connect until then; and a connection to it. */
+  async function heldHandshake() {
+    const held: { handshake?: () => void } = {};
     const e = await emr(
       (raw) =>
         new Promise<Socket>((resolve) => {
-          // The EMR starts TLS only when the test says so: the client is mid-connect until then.
-          handshake = () => resolve(new TLSSocket(raw, { isServer: true, cert: tls.cert, key: tls.key }));
+          held.handshake = () => resolve(new TLSSocket(raw, { isServer: true, cert: tls.cert, key: tls.key }));
         }),
     );
-    connection = new MllpConnection({ host: '127.0.0.1', port: e.port, tls: { ca: tls.cert, servername: 'localhost' }, connectTimeoutMs: 5_000 });
+    const conn = new MllpConnection({ host: '127.0.0.1', port: e.port, tls: { ca: tls.cert, servername: 'localhost' }, connectTimeoutMs: 5_000 });
+    connection = conn;
+    return { e, held, conn };
+  }
+
+  it('an abort that lands while the connection is being opened ends the exchange: the message is not written', async () => {
+    const { e, held, conn } = await heldHandshake();
     const abort = new AbortController();
-    const first = connection.exchange(Buffer.from(hl7('aborted-1')), 5_000, abort.signal, 'aborted-1');
-    await waitFor(() => handshake, { what: 'the EMR to hold the connection' });
+    const first = conn.exchange(Buffer.from(hl7('aborted-1')), 5_000, abort.signal, 'aborted-1');
+    await waitFor(() => held.handshake, { what: 'the EMR to hold the connection' });
     abort.abort();
-    handshake!();
+    held.handshake!();
     expect(await first).toEqual({ kind: 'failed', reason: 'CR_MLLP_CLOSED' });
     // The same connection carries the next message; the aborted one never reached the EMR.
-    const second = await connection.exchange(Buffer.from(hl7('after-1')), 5_000, never, 'after-1');
+    const second = await conn.exchange(Buffer.from(hl7('after-1')), 5_000, never, 'after-1');
     expect(second.kind).toBe('answer');
     expect(e.received).toEqual(['after-1']);
     expect(e.connections).toHaveLength(1);
   });
 
   it('close() while the connection is being opened: the exchange ends, and the socket, once open, is closed', async () => {
-    let handshake: (() => void) | undefined;
-    const e = await emr(
-      (raw) =>
-        new Promise<Socket>((resolve) => {
-          handshake = () => resolve(new TLSSocket(raw, { isServer: true, cert: tls.cert, key: tls.key }));
-        }),
-    );
-    connection = new MllpConnection({ host: '127.0.0.1', port: e.port, tls: { ca: tls.cert, servername: 'localhost' }, connectTimeoutMs: 5_000 });
-    const pending = connection.exchange(Buffer.from(hl7('closing-1')), 5_000, never, 'closing-1');
-    await waitFor(() => handshake, { what: 'the EMR to hold the connection' });
-    connection.close();
-    handshake!();
+    const { e, held, conn } = await heldHandshake();
+    const pending = conn.exchange(Buffer.from(hl7('closing-1')), 5_000, never, 'closing-1');
+    await waitFor(() => held.handshake, { what: 'the EMR to hold the connection' });
+    conn.close();
+    held.handshake!();
     expect(await pending).toEqual({ kind: 'failed', reason: 'CR_MLLP_CLOSED' });
     await waitFor(() => e.connections[0]!.destroyed, { what: 'the socket opened after close() to be closed' });
     expect(e.received).toEqual([]);
