@@ -25,7 +25,8 @@
 // process's CPU is counted (`process.cpuUsage()`: every thread, V8's helpers and libuv's pool
 // included, for the crypto as for the rest). Each piece is timed alternated in rounds with 16 (crypto)
 // or 8 (calls) in flight; the medians are printed. The crypto runs on this thread as in the services
-// on 2 cores (CRYPTO_INLINE). A measuring tool, not a section of `npm run bench`.
+// on 2 cores (CRYPTO_INLINE). `--json` prints the result as one JSON line instead; `npm run bench` runs it
+// so in a child process after (8) (`benchMachineryFloor`, 3 rounds) and prints the bounds under (8)'s lines.
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer, request, Agent, type IncomingMessage } from 'node:http';
@@ -119,9 +120,30 @@ async function cpuPerOp(op: () => Promise<unknown>, count: number, inFlight: num
   return (used.user + used.system) / count;
 }
 
-async function main(): Promise<void> {
-  const rounds = Number(process.argv[2] ?? 5);
-  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`rounds must be a whole number ≥ 1, not ${process.argv[2]}`);
+/** One service's crypto per message, what 20 % allows its machinery, and the lower bounds of it (CPU µs per message). */
+export interface ServiceFloor {
+  crypto: number;
+  /** A quarter of the crypto: the machinery's CPU at a 20 % share. */
+  allowance: number;
+  /** The pieces made the leanest way the project has. */
+  leanest: number;
+  /** The same with every AWS call a bare exchange (no signing, no JSON). */
+  bareExchanges: number;
+  /** The interface: and its status writes ten to a request. */
+  tenToARequest?: number;
+  /** The machinery's least share: leanest / (leanest + crypto). */
+  leastShare: number;
+}
+
+/** What {@link measure} found: each piece's median CPU µs per message, and each service's bounds. */
+export interface MachineryFloor {
+  rounds: number;
+  pieces: { name: string; median: number; rounds: number[] }[];
+  interface: ServiceFloor;
+  app: ServiceFloor;
+}
+
+async function measure(rounds: number): Promise<MachineryFloor> {
   if (benchInline()) installInlineSubtle();
   const aws = fork(fileURLToPath(import.meta.url), ['serve-aws']);
   const awsPort = await new Promise<number>((resolve) => aws.once('message', (m) => resolve(m as number)));
@@ -230,39 +252,70 @@ async function main(): Promise<void> {
     },
   ];
 
-  console.log(`${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}; ${rounds} rounds, each piece timed once per round, alternated; CPU µs of this process (all threads)`);
   // Warm-up: each piece once untimed (V8 compiles the hot paths, the sockets open), then the rounds.
   for (const piece of pieces) await piece.run();
   await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }));
   const results = pieces.map((): number[] => []);
   for (let r = 0; r < rounds; r++) for (const [i, piece] of pieces.entries()) results[i]!.push(await piece.run());
   const m = pieces.map((_, i) => median(results[i]!));
-  for (const [i, piece] of pieces.entries()) console.log(`  ${piece.name.padEnd(56)} median ${m[i]!.toFixed(0).padStart(5)} µs  (rounds: ${results[i]!.map((x) => x.toFixed(0)).join(', ')})`);
   const [sealBig, openBig, sealReceipt, openReceipt, http, statusWrites, claim, marks, bare, bareInTen, sendShare, receiveShare] = m as [number, number, number, number, number, number, number, number, number, number, number, number];
-  const report = (service: string, crypto: number, bounds: [string, number][]): void => {
-    const budget = crypto / 4;
-    console.log(`${service}: crypto ${crypto.toFixed(0)} µs per message; 20 % machinery allows ${budget.toFixed(0)} µs`);
-    for (const [what, floor] of bounds) console.log(`  ${what}: ${floor.toFixed(0)} µs (${(floor / budget).toFixed(2)} × the allowance): share at least ${((100 * floor) / (floor + crypto)).toFixed(1)} %`);
+  const service = (crypto: number, leanest: number, bareExchanges: number, tenToARequest?: number): ServiceFloor => ({
+    crypto: Math.round(crypto),
+    allowance: Math.round(crypto / 4),
+    leanest: Math.round(leanest),
+    bareExchanges: Math.round(bareExchanges),
+    ...(tenToARequest === undefined ? {} : { tenToARequest: Math.round(tenToARequest) }),
+    leastShare: leanest / (leanest + crypto),
+  });
+  const floor: MachineryFloor = {
+    rounds,
+    pieces: pieces.map((piece, i) => ({ name: piece.name, median: Math.round(m[i]!), rounds: results[i]!.map((x) => Math.round(x)) })),
+    interface: service(sealBig + openReceipt, http + statusWrites + sendShare, http + 3 * bare + bare / BATCH, http + 3 * bareInTen + bare / BATCH),
+    app: service(openBig + sealReceipt, claim + marks + receiveShare, bare + bare / 25 + (2 * bare) / BATCH),
   };
-  const f = (x: number): string => x.toFixed(0);
-  report('interface', sealBig + openReceipt, [
-    [`its machinery's lower bound, HTTP ${f(http)} + status writes ${f(statusWrites)} + send share ${f(sendShare)}`, http + statusWrites + sendShare],
-    ['the same with every AWS call a bare exchange', http + 3 * bare + bare / BATCH],
-    ['and the status writes ten to a request', http + 3 * bareInTen + bare / BATCH],
-  ]);
-  report('app', openBig + sealReceipt, [
-    [`its machinery's lower bound, claim ${f(claim)} + applied mark share ${f(marks)} + receive and delete share ${f(receiveShare)}`, claim + marks + receiveShare],
-    ['the same with every AWS call a bare exchange', bare + bare / 25 + (2 * bare) / BATCH],
-  ]);
-
   intake.close();
   bareAgent.destroy();
   sqs.destroy();
   await table.close();
   await keys.cleanup();
   aws.kill();
+  return floor;
 }
 
-if (process.argv[2] === 'serve-aws') serveAws();
-else if (process.argv[2] === 'partners') sendPartnerRequests(Number(process.argv[3]), Number(process.argv[4]));
-else await main();
+/** The lines `node bench/machineryFloor.ts` prints (and `npm run bench` under (8)). */
+export function reportMachineryFloor(floor: MachineryFloor, withPieces = true): string[] {
+  const lines = withPieces ? floor.pieces.map((p) => `  ${p.name.padEnd(56)} median ${String(p.median).padStart(5)} µs  (rounds: ${p.rounds.join(', ')})`) : [];
+  const x = (us: number, s: ServiceFloor): string => `${us} µs (${(us / s.allowance).toFixed(2)} × the allowance, share ≥ ${((100 * us) / (us + s.crypto)).toFixed(1)} %)`;
+  for (const [name, s] of [
+    ['interface', floor.interface],
+    ['app', floor.app],
+  ] as const) {
+    lines.push(`  ${name}: crypto ${s.crypto} µs per message, 20 % allows the machinery ${s.allowance} µs; its lower bound ${x(s.leanest, s)}; every AWS call a bare exchange ${x(s.bareExchanges, s)}${s.tenToARequest === undefined ? '' : `; and the status writes ten to a request ${x(s.tenToARequest, s)}`}`);
+  }
+  return lines;
+}
+
+/** Runs this script in a child process (away from the bench process's emulators and heap) and reads its result. */
+export async function benchMachineryFloor(rounds: number): Promise<MachineryFloor> {
+  const child = fork(fileURLToPath(import.meta.url), [String(rounds), '--json'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  let out = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`bench/machineryFloor.ts exited with ${code}`);
+  return JSON.parse(out.trim().split('\n').at(-1)!) as MachineryFloor;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  if (process.argv[2] === 'serve-aws') serveAws();
+  else if (process.argv[2] === 'partners') sendPartnerRequests(Number(process.argv[3]), Number(process.argv[4]));
+  else {
+    const rounds = Number(process.argv[2] ?? 5);
+    if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`rounds must be a whole number ≥ 1, not ${process.argv[2]}`);
+    const floor = await measure(rounds);
+    if (process.argv.includes('--json')) console.log(JSON.stringify(floor));
+    else {
+      console.log(`${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}; ${rounds} rounds, each piece timed once per round, alternated; CPU µs of this process (all threads)`);
+      console.log(reportMachineryFloor(floor).join('\n'));
+    }
+  }
+}

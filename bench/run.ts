@@ -13,6 +13,7 @@ import { defaultCryptoWorkers } from '../services/core/config/common.ts';
 import { DEFAULT_TASKS_PER_THREAD } from '../services/core/relay/cryptoPool.ts';
 import { benchInThread, benchPool, cryptoCeiling, CRYPTO_CONCURRENCY, CRYPTO_WARMUP, ISSUE_DAY_TASKS_PER_THREAD, type CryptoResult } from './crypto.ts';
 import { benchCpu, reportCpu, type CpuResult, type ServiceCpu } from './cpu.ts';
+import { benchMachineryFloor, reportMachineryFloor, type MachineryFloor } from './machineryFloor.ts';
 import { benchE2e, E2E_CLIENTS, type E2eResult } from './e2e.ts';
 import { benchGpg, gpgVersion, hasGpg, type GpgResult } from './gpg.ts';
 import { benchLatency, reportLatency, type LatencyResult } from './latency.ts';
@@ -106,6 +107,8 @@ async function main(): Promise<void> {
     memory?: MemoryResult;
     mllp?: MllpResult;
     cpu?: CpuResult[];
+    /** (8)'s lower bound of each service's machinery in this design (bench/machineryFloor.ts). */
+    cpuFloor?: MachineryFloor;
     store?: StoreRun[];
     large?: LargeResult;
   } = {};
@@ -157,6 +160,8 @@ async function main(): Promise<void> {
     if (want('cpu')) {
       step('(8) CPU per message, per service process');
       results.cpu = await benchCpu(sqs, keys, `c${runId}-`, SIZES, budgets.cpu, workersArg, cpuClients, cpuProfile);
+      step('(8) the machinery\'s lower bound in this design');
+      results.cpuFloor = await benchMachineryFloor(quick ? 1 : 3);
     }
     if (want('store')) {
       step('(9) state store: calls per message, with and without it');
@@ -301,6 +306,14 @@ async function main(): Promise<void> {
     );
   }
   if (results.cpu) console.log(`\n${reportCpu(results.cpu).join('\n')}`);
+  if (results.cpuFloor) {
+    const f = results.cpuFloor;
+    console.log(`    the machinery's lower bound in this design, 4 KiB (bench/machineryFloor.ts in a child process, ${f.rounds} rounds; the pieces each service must do, made the leanest way, against its crypto; docs/benchmarks.md, "The least machinery the design allows"):`);
+    console.log(reportMachineryFloor(f, false).map((line) => `  ${line}`).join('\n'));
+    const fourKiB = results.cpu?.find((r) => r.size === 4096);
+    const machineryUs = (s: ServiceCpu): number => s.total - (s.measured?.crypto ?? s.crypto);
+    if (fourKiB) console.log(`      the machinery measured above / its lower bound: interface ${fmt(machineryUs(fourKiB.interface) / f.interface.leanest, 2)} ×, app ${fmt(machineryUs(fourKiB.app) / f.app.leanest, 2)} ×`);
+  }
   if (results.store) console.log(`\n${storeLines(results.store).join('\n')}`);
   if (results.large) printLarge(results.large);
   console.log('\nTargets:');
