@@ -180,18 +180,26 @@ async function measure(rounds: number): Promise<MachineryFloor> {
   const cpuPerRequest = async (count: number): Promise<number> => {
     served = 0;
     const partners: ChildProcess = fork(fileURLToPath(import.meta.url), ['partners', String(intakePort), '16']);
+    let stopping = false;
+    const exited = new Promise<void>((resolve) => partners.once('exit', () => resolve()));
+    // A partner process that ends before it is told to (a crash) fails the measurement instead of leaving it waiting.
+    const crashed = exited.then(() => {
+      if (!stopping) throw new Error('machineryFloor: the partner requests\' process ended early');
+    });
+    const servedUpTo = (n: number): Promise<void> =>
+      Promise.race([
+        new Promise<void>((resolve) => {
+          wanted = n;
+          onServed = resolve;
+        }),
+        crashed,
+      ]);
     // The count starts once the clients' connections are up: the first 200 requests are not timed.
-    await new Promise<void>((resolve) => {
-      wanted = 200;
-      onServed = resolve;
-    });
-    wanted = 200 + count;
+    await servedUpTo(200);
     const start = process.cpuUsage();
-    await new Promise<void>((resolve) => {
-      onServed = resolve;
-    });
+    await servedUpTo(200 + count);
     const used = process.cpuUsage(start);
-    const exited = new Promise((resolve) => partners.once('exit', resolve));
+    stopping = true;
     partners.send('stop');
     await exited;
     return (used.user + used.system) / count;
