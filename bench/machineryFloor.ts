@@ -95,7 +95,15 @@ function sendPartnerRequests(port: number, inFlight: number): void {
         res.resume();
         res.on('end', resolve);
       });
-      req.on('error', () => resolve());
+      // Once told to stop, a request cut by the server's close is expected; before that, a failed request ends
+      // this process, which fails the measurement (`cpuPerRequest`) instead of spinning on errors.
+      req.on('error', (err) => {
+        if (!stopped) {
+          console.error(`machineryFloor: a partner request failed: ${err.message}`);
+          process.exit(1);
+        }
+        resolve();
+      });
       req.end(body);
     });
   void Promise.all(
@@ -146,6 +154,13 @@ export interface MachineryFloor {
 async function measure(rounds: number): Promise<MachineryFloor> {
   if (benchInline()) installInlineSubtle();
   const aws = fork(fileURLToPath(import.meta.url), ['serve-aws']);
+  let measured = false;
+  // The AWS stand-in ending early (a request it could not parse) would leave the calls unanswered: fail at once.
+  aws.once('exit', (code) => {
+    if (measured) return;
+    console.error(`machineryFloor: the AWS stand-in ended early (exit ${code})`);
+    process.exit(1);
+  });
   const awsPort = await new Promise<number>((resolve) => aws.once('message', (m) => resolve(m as number)));
   const endpoint = `http://127.0.0.1:${awsPort}`;
   const options = { region: 'us-east-1', endpoint, credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } };
@@ -281,6 +296,7 @@ async function measure(rounds: number): Promise<MachineryFloor> {
     interface: service(sealBig + openReceipt, http + statusWrites + sendShare, http + 3 * bare + bare / BATCH, http + 3 * bareInTen + bare / BATCH),
     app: service(openBig + sealReceipt, claim + marks + receiveShare, bare + bare / 25 + (2 * bare) / BATCH),
   };
+  measured = true;
   intake.close();
   bareAgent.destroy();
   sqs.destroy();
