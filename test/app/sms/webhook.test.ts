@@ -19,14 +19,25 @@ const params = (status: string) => ({ AccountSid: 'acc', Body: '', From: '+15550
 const postForm = (w: SmsWorld, body: Record<string, string>, headers: Record<string, string>, query = '') =>
   fetch(`${w.config.publicBaseUrl}${STATUS_WEBHOOK_PATH}${query}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(body).toString() });
 
+/**
+ * Settles a message and waits for its callbacks. The fake posts each status callback as it
+ * happens, concurrently, so they can arrive in any order (as SignalWire's can); held and then
+ * released in order, they arrive in the order the lifecycle made them.
+ */
+async function settleInOrder(w: SmsWorld, sid: string): Promise<void> {
+  w.fake.callbacks.holding = true;
+  w.fake.settle(sid);
+  w.fake.callbacks.release('fifo');
+  await w.fake.callbacks.idle();
+}
+
 describe('status webhook', () => {
   it('enqueues one redaction job for a signed terminal callback sent by the fake', async () => {
     world = await startWorld({ manual: true });
     const q = memoryQueue();
     app = await startWebhook(world, { enqueue: q.enqueue });
     const m = await world.api.messages.create({ to: '+15551230001', from: world.config.fromNumber, body: 'hi', statusCallback: statusCallbackUrl(world.config) });
-    world.fake.settle(m.sid);
-    await world.fake.callbacks.idle();
+    await settleInOrder(world, m.sid);
     expect(world.fake.callbacks.sent.map((c) => c.responseStatus)).toEqual([204, 204, 204]);
     // `sent` enqueues a job delayed by the grace period; `delivered` one right away.
     expect(q.jobs.map((j) => [j.job.sid, j.job.status, j.delaySeconds])).toEqual([[m.sid, 'sent', 1], [m.sid, 'delivered', 0]]);
@@ -87,8 +98,7 @@ describe('status webhook', () => {
     const callback = statusCallbackUrl(world.config);
     expect(callback).toBe(`http://localhost:${world.port}${STATUS_WEBHOOK_PATH}`);
     const m = await world.api.messages.create({ to: '+15551230001', from: world.config.fromNumber, body: 'hi', statusCallback: callback });
-    world.fake.settle(m.sid);
-    await world.fake.callbacks.idle();
+    await settleInOrder(world, m.sid);
     expect(world.fake.callbacks.sent.map((c) => c.responseStatus)).toEqual([204, 204, 204]);
     expect(q.jobs.map((j) => j.job.status)).toEqual(['sent', 'delivered']);
   });
@@ -135,8 +145,7 @@ describe('status webhook', () => {
     expect(wrong.status).toBe(403);
     expect(q.jobs).toHaveLength(0);
     const m = await world.api.messages.create({ to: '+15551230001', from: world.config.fromNumber, body: 'hi', statusCallback: statusCallbackUrl(world.config) });
-    world.fake.settle(m.sid);
-    await world.fake.callbacks.idle();
+    await settleInOrder(world, m.sid);
     expect(world.fake.callbacks.sent.map((c) => c.responseStatus)).toEqual([204, 204, 204]);
     expect(q.jobs.map((j) => j.job.status)).toEqual(['sent', 'delivered']);
   });

@@ -156,7 +156,11 @@ describe('fake SignalWire', () => {
     fake = await startFakeSignalWire({ manual: true });
     const api = createSignalWireClient({ projectId: fake.projectId, apiToken: fake.token, spaceUrl: fake.url, allowInsecure: true });
     const m = await api.messages.create({ to: '+15551230001', from: '+15550009999', body: '', mediaUrl: ['https://m.example/a.jpg'], statusCallback: callback });
+    // Posted as they happen, callbacks can arrive in any order; held and released in order, they
+    // arrive in the order the lifecycle made them.
+    fake.callbacks.holding = true;
     fake.settle(m.sid);
+    fake.callbacks.release('fifo');
     await wait(() => got.length === 3);
     expect(got.map((g) => g.params.MessageStatus)).toEqual(['sending', 'sent', 'delivered']);
     for (const g of got) {
