@@ -62,18 +62,39 @@ export function charsetFor(msh18: string): string | undefined {
   return CHARSETS[msh18.trim().toUpperCase()];
 }
 
-/** MSH-18 read from the raw bytes: every supported set is ASCII-compatible in the MSH segment. */
-function rawCharset(payload: Buffer): string {
-  const end = payload.findIndex((b) => b === 0x0d || b === 0x0a);
-  const msh = payload.subarray(0, end === -1 ? payload.length : end).toString('latin1');
-  if (!msh.startsWith('MSH') || msh.length < 8) throw new Hl7ParseError('CR_MLLP_MESSAGE_MALFORMED', 'expected an HL7 v2 message starting with an MSH segment and its encoding characters');
+// Sets in which the second byte of a double-byte character can be an ASCII byte, a delimiter
+// included (BIG-5 and GB 18030: 0x40–0x7E, so `|`, `^`, `~` and `\`). An earlier MSH field
+// written in one of them can hold a byte that looks like a field separator.
+const ASCII_TRAIL_SETS = ['big5', 'gb18030'];
+
+/** The first repetition of MSH-18 in an MSH segment already read as text. */
+function msh18Of(msh: string): string {
   // MSH-1 is the field separator itself, so MSH-18 is the 18th item after splitting.
-  return msh.split(msh.charAt(3))[17] ?? '';
+  return (msh.split(msh.charAt(3))[17] ?? '').split(msh.charAt(5))[0]!;
+}
+
+/**
+ * MSH-18 (its first repetition) read from the raw bytes. Every supported set writes ASCII as
+ * ASCII, so the MSH segment can be read byte for byte; but in BIG-5 or GB 18030 a character in an
+ * earlier field (a facility name, say) can carry a delimiter byte, which shifts that reading. So a
+ * segment with bytes over 0x7F is first read in each of those sets, and a set wins when the MSH-18
+ * read in it names it.
+ */
+function declaredCharset(payload: Buffer): string {
+  const end = payload.findIndex((b) => b === 0x0d || b === 0x0a);
+  const segment = payload.subarray(0, end === -1 ? payload.length : end);
+  const msh = segment.toString('latin1');
+  if (!msh.startsWith('MSH') || msh.length < 8) throw new Hl7ParseError('CR_MLLP_MESSAGE_MALFORMED', 'expected an HL7 v2 message starting with an MSH segment and its encoding characters');
+  for (const set of segment.some((b) => b > 0x7f) ? ASCII_TRAIL_SETS : []) {
+    const named = msh18Of(iconv.decode(segment, set));
+    if (charsetFor(named) === set) return named;
+  }
+  return msh18Of(msh);
 }
 
 /** Decodes and parses one HL7 v2 message as MSH-18 says; throws Hl7ParseError. */
 export function parseHl7(payload: Buffer): ParsedHl7 {
-  const charset = rawCharset(payload).split(payload.toString('latin1', 5, 6))[0]!;
+  const charset = declaredCharset(payload);
   const encoding = charsetFor(charset);
   if (!encoding) throw new Hl7ParseError('CR_MLLP_CHARSET_UNSUPPORTED', 'MSH-18: this character set is not supported; expected ASCII, UNICODE UTF-8, 8859/n, GB 18030-2000, KS X 1001 or BIG-5');
   let text: string;

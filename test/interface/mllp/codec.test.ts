@@ -80,6 +80,22 @@ describe('HL7 v2 parsing and acknowledgements', () => {
     expect(readAck(ack)).toMatchObject({ code: 'AA', controlId: 'Ü-1' });
   });
 
+  it('reads MSH-18 in BIG-5 and GB 18030 when an earlier field holds a character whose second byte is a delimiter', () => {
+    // 咽 is 0xAB 0x7C in BIG-5 and 億 0x83 0x7C in GB 18030: read byte for byte, each looks like
+    // a field separator and shifts MSH-18 by one field.
+    for (const [set, name, char] of [['BIG-5', 'big5', '咽'], ['GB 18030-2000', 'gb18030', '億']] as const) {
+      const text = `MSH|^~\\&|LAB|North ${char} Clinic|EMR|HOSP|2026||ADT^A01|C-${char}|P|2.5||||||${set}\rPID|1||||${char}\r`;
+      const bytes = iconv.encode(text, name);
+      expect(bytes.toString('latin1').split('\r')[0]!.split('|')[17], set).not.toBe(set);
+      const p = parseHl7(bytes);
+      expect(p, set).toMatchObject({ controlId: `C-${char}`, sendingFacility: `North ${char} Clinic`, charset: set, utf8: false });
+      expect(p.message.getSegment('PID')?.getField(5)?.toString()).toBe(char);
+      const ack = buildAck({ to: p, code: 'AA', text: 'env-1' });
+      expect(iconv.decode(ack, name), set).toContain(`|North ${char} Clinic|`);
+      expect(readAck(ack), set).toMatchObject({ code: 'AA', controlId: `C-${char}` });
+    }
+  });
+
   it('refuses an unsupported MSH-18, bytes invalid in the declared set, and a message without MSH-10', () => {
     const code = (bytes: Buffer): string => {
       try {
