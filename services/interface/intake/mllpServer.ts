@@ -55,6 +55,7 @@ export async function startMllpIntake(config: InterfaceConfig, deps: MllpIntakeD
     frameTimeoutMs: config.MLLP_INTAKE_FRAME_TIMEOUT_MS,
     idleTimeoutMs: config.MLLP_INTAKE_IDLE_TIMEOUT_MS,
     maxConnections: config.MLLP_INTAKE_MAX_CONNECTIONS,
+    maxConnectionsPerAddress: config.MLLP_INTAKE_MAX_CONNECTIONS_PER_ADDRESS,
     onMessage,
     logger: deps.logger,
   });

@@ -40,6 +40,8 @@ export const mllpEnvShape = {
   MLLP_INTAKE_IDLE_TIMEOUT_MS: envVar.int(300_000, 1000, 86_400_000),
   /** Partner connections open at once. */
   MLLP_INTAKE_MAX_CONNECTIONS: envVar.int(100, 1, 10_000),
+  /** Partner connections open at once from one source address (one peer cannot take every slot). */
+  MLLP_INTAKE_MAX_CONNECTIONS_PER_ADDRESS: envVar.int(20, 1, 10_000),
 };
 
 type MllpCfg = z.infer<z.ZodObject<typeof mllpEnvShape>> & { HOST: string; TLS_CERT_FILE?: string | undefined };

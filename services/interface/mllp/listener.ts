@@ -42,6 +42,8 @@ export interface MllpListenerOptions {
   idleTimeoutMs: number;
   /** Connections open at once (TCP connections, a TLS handshake in progress included); more are refused. */
   maxConnections: number;
+  /** Connections open at once from one source address (counted as `maxConnections` is); more from it are refused. */
+  maxConnectionsPerAddress: number;
   /** Handles one whole message and returns its answer. */
   onMessage: (payload: Buffer, source: MllpSource) => Promise<MllpAnswer>;
   /** Service logger (connection events, never content). */
@@ -186,12 +188,29 @@ export async function startMllpListener(options: MllpListenerOptions): Promise<M
         },
         onConnection,
       )
-    : createNetServer(onConnection);
+    : createNetServer();
   server.maxConnections = options.maxConnections;
+  // TCP connections per source address, TLS handshakes in progress included.
+  const perAddress = new Map<string, number>();
   server.on('connection', (socket: Socket) => {
-    log.debug({ ip: socket.remoteAddress ?? 'unknown' }, 'MLLP connection accepted');
+    const ip = socket.remoteAddress ?? 'unknown';
+    const open = perAddress.get(ip) ?? 0;
+    if (open >= options.maxConnectionsPerAddress) {
+      // Refused before a byte is read or a handshake starts, as over maxConnections.
+      log.warn({ ip, limit: options.maxConnectionsPerAddress }, 'MLLP connection refused: too many connections from this address');
+      socket.destroy();
+      return;
+    }
+    perAddress.set(ip, open + 1);
+    log.debug({ ip }, 'MLLP connection accepted');
     raw.add(socket);
-    socket.once('close', () => raw.delete(socket));
+    socket.once('close', () => {
+      raw.delete(socket);
+      const left = (perAddress.get(ip) ?? 1) - 1;
+      if (left > 0) perAddress.set(ip, left);
+      else perAddress.delete(ip);
+    });
+    if (!options.tls) onConnection(socket);
   });
   // A client certificate the CA check refuses ends the handshake without an error of its own: say why.
   // With a listener here Node leaves the socket open (a handshake timeout included): close it.

@@ -56,7 +56,7 @@ async function start(limit = 3): Promise<{ port: number; audit: AuditEvent[]; se
     logger: logs.logger,
     hmacKey: 'k'.repeat(32),
   });
-  listener = await startMllpListener({ port: 0, host: '127.0.0.1', maxFrameBytes: 65_536, frameTimeoutMs: 5_000, idleTimeoutMs: 5_000, maxConnections: 50, onMessage, logger: logs.logger });
+  listener = await startMllpListener({ port: 0, host: '127.0.0.1', maxFrameBytes: 65_536, frameTimeoutMs: 5_000, idleTimeoutMs: 5_000, maxConnections: 50, maxConnectionsPerAddress: 50, onMessage, logger: logs.logger });
   return { port: listener.port, audit, sent, logs };
 }
 

@@ -32,6 +32,7 @@ async function listen(options: Partial<MllpListenerOptions> = {}): Promise<MllpL
     frameTimeoutMs: 5_000,
     idleTimeoutMs: 5_000,
     maxConnections: 10,
+    maxConnectionsPerAddress: 10,
     onMessage: (payload) => handler(payload),
     logger: logs.logger,
     ...options,
@@ -46,8 +47,8 @@ interface Peer {
   closed: () => boolean;
 }
 
-async function peer(port: number): Promise<Peer> {
-  const socket = connect({ host: '127.0.0.1', port });
+async function peer(port: number, localAddress?: string): Promise<Peer> {
+  const socket = connect({ host: '127.0.0.1', port, ...(localAddress ? { localAddress } : {}) });
   let got = '';
   let closed = false;
   socket.on('data', (c: Buffer) => (got += c.toString('latin1')));
@@ -126,6 +127,38 @@ describe('MLLP listener', () => {
     ]);
     expect(answers[2]).toContain('CR_MLLP_FRAME_INVALID');
   });
+
+  it('one source address holds at most maxConnectionsPerAddress connections; other addresses still get in, and a closed one frees its slot', async () => {
+    const l = await listen({ maxConnectionsPerAddress: 2 });
+    const refused = (): number => logs.entries().filter((e) => e.msg === 'MLLP connection refused: too many connections from this address' && e.ip === '127.0.0.1' && e.limit === 2).length;
+    const [a, b] = [await peer(l.port), await peer(l.port)];
+    a.socket.write(framed(oru('a-1')));
+    b.socket.write(framed(oru('b-1')));
+    await waitFor(() => a.answers().length === 1 && b.answers().length === 1, { what: 'both connections answered' });
+    const c = await peer(l.port);
+    c.socket.write(framed(oru('c-1')));
+    await waitFor(() => c.closed(), { what: 'the third connection from the address to be closed' });
+    expect(c.answers()).toEqual([]);
+    expect(refused()).toBe(1);
+    // Another address is not held back by this one.
+    const other = await peer(l.port, '127.0.0.2');
+    other.socket.write(framed(oru('other-1')));
+    await waitFor(() => other.answers().length === 1, { what: 'the other address answered' });
+    expect(msa(other.answers()[0]!).slice(1, 3)).toEqual(['AA', 'other-1']);
+    // Once the listener has seen a connection close, its slot takes a new one.
+    b.socket.destroy();
+    let next: Peer | undefined;
+    await waitFor(async () => {
+      const d = await peer(l.port);
+      d.socket.write(framed(oru('d-1')));
+      await waitFor(() => d.closed() || d.answers().length === 1, { what: 'an answer or the close' });
+      if (d.answers().length === 1) next = d;
+      else d.socket.destroy();
+      return next !== undefined;
+    }, { what: 'a new connection from the address to be accepted once one closed' });
+    expect(msa(next!.answers()[0]!).slice(1, 3)).toEqual(['AA', 'd-1']);
+    expect(a.closed()).toBe(false);
+  });
 });
 
 describe('MLLP listener on TLS', () => {
@@ -147,6 +180,15 @@ describe('MLLP listener on TLS', () => {
     const started = Date.now();
     await waitFor(() => p.closed(), { timeoutMs: 5_000, what: 'the silent TLS connection to close' });
     expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('a TLS handshake not yet started counts against its address: a second connection from it is refused at once', async () => {
+    const l = await listen({ tls, frameTimeoutMs: 60_000, maxConnectionsPerAddress: 1 });
+    const first = await peer(l.port);
+    const second = await peer(l.port);
+    await waitFor(() => second.closed(), { what: 'the second connection from the address to be closed' });
+    expect(first.closed()).toBe(false);
+    expect(logs.entries().some((e) => e.msg === 'MLLP connection refused: too many connections from this address' && e.limit === 1)).toBe(true);
   });
 
   it('close(deadline) ends a connection whose TLS handshake never started, at the deadline', async () => {
