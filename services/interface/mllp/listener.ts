@@ -21,6 +21,9 @@ export interface MllpAnswer {
   close?: boolean;
 }
 
+/** An address over its connection limit has its refusals logged at most this often (with their count). */
+const REFUSALS_LOGGED_EVERY_MS = 60_000;
+
 type FramingCode = 'CR_MLLP_FRAME_INVALID' | 'CR_MLLP_FRAME_TOO_LARGE';
 
 /** Options for {@link startMllpListener}. */
@@ -190,15 +193,25 @@ export async function startMllpListener(options: MllpListenerOptions): Promise<M
       )
     : createNetServer();
   server.maxConnections = options.maxConnections;
-  // TCP connections per source address, TLS handshakes in progress included.
+  // TCP connections per source address, TLS handshakes in progress included; and, for an address
+  // over its limit, when its refusals were last logged and how many came since (one line a minute
+  // at most, so a connection flood does not flood the log). Both hold only addresses with a connection open.
   const perAddress = new Map<string, number>();
+  const refusals = new Map<string, { loggedAt: number; since: number }>();
+  const logRefusals = (ip: string, refused: number): void =>
+    log.warn({ ip, limit: options.maxConnectionsPerAddress, refused }, 'MLLP connection refused: too many connections from this address');
   server.on('connection', (socket: Socket) => {
     const ip = socket.remoteAddress ?? 'unknown';
     const open = perAddress.get(ip) ?? 0;
     if (open >= options.maxConnectionsPerAddress) {
       // Refused before a byte is read or a handshake starts, as over maxConnections.
-      log.warn({ ip, limit: options.maxConnectionsPerAddress }, 'MLLP connection refused: too many connections from this address');
       socket.destroy();
+      const r = refusals.get(ip);
+      if (r && Date.now() - r.loggedAt < REFUSALS_LOGGED_EVERY_MS) r.since++;
+      else {
+        logRefusals(ip, (r?.since ?? 0) + 1);
+        refusals.set(ip, { loggedAt: Date.now(), since: 0 });
+      }
       return;
     }
     perAddress.set(ip, open + 1);
@@ -207,8 +220,11 @@ export async function startMllpListener(options: MllpListenerOptions): Promise<M
     socket.once('close', () => {
       raw.delete(socket);
       const left = (perAddress.get(ip) ?? 1) - 1;
-      if (left > 0) perAddress.set(ip, left);
-      else perAddress.delete(ip);
+      if (left > 0) return void perAddress.set(ip, left);
+      perAddress.delete(ip);
+      const r = refusals.get(ip);
+      refusals.delete(ip);
+      if (r && r.since > 0) logRefusals(ip, r.since);
     });
     if (!options.tls) onConnection(socket);
   });
