@@ -193,6 +193,11 @@ export async function startMllpListener(options: MllpListenerOptions): Promise<M
       )
     : createNetServer();
   server.maxConnections = options.maxConnections;
+  // What takes an accepted TCP connection: the TLS server's own 'connection' listener (which starts
+  // the handshake), or onConnection on plain TCP. Taken off the event so that a connection refused
+  // below is never handed on: no handshake starts, and no handshake failure is logged for it.
+  const accept = options.tls ? server.listeners('connection') : [onConnection];
+  server.removeAllListeners('connection');
   // TCP connections per source address, TLS handshakes in progress included; and, for an address
   // over its limit, when its refusals were last logged and how many came since (one line a minute
   // at most, so a connection flood does not flood the log). Both hold only addresses with a connection open.
@@ -226,7 +231,7 @@ export async function startMllpListener(options: MllpListenerOptions): Promise<M
       refusals.delete(ip);
       if (r && r.since > 0) logRefusals(ip, r.since);
     });
-    if (!options.tls) onConnection(socket);
+    for (const take of accept) take.call(server, socket);
   });
   // A client certificate the CA check refuses ends the handshake without an error of its own: say why.
   // With a listener here Node leaves the socket open (a handshake timeout included): close it.

@@ -199,6 +199,8 @@ describe('MLLP listener on TLS', () => {
     await waitFor(() => second.closed(), { what: 'the second connection from the address to be closed' });
     expect(first.closed()).toBe(false);
     expect(logs.entries().slice(before).some((e) => e.msg === 'MLLP connection refused: too many connections from this address' && e.limit === 1)).toBe(true);
+    // The refused connection was never handed to TLS: no handshake failure is logged for it.
+    expect(logs.entries().slice(before).filter((e) => e.msg === 'MLLP TLS handshake failed')).toEqual([]);
   });
 
   it('close(deadline) ends a connection whose TLS handshake never started, at the deadline', async () => {
